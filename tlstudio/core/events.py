@@ -1,0 +1,77 @@
+"""Training events: frozen dataclasses of plain Python scalars.
+
+The Trainer reports progress only by calling a callback with these. They carry
+no tensors and no modules, so they cross threads and processes safely.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Event:
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["event"] = type(self).__name__
+        return d
+
+
+@dataclass(frozen=True)
+class StageStarted(Event):
+    stage: int            # 1 = head only, 2 = fine-tune
+    epochs: int
+    trainable_params: int
+    cached_features: bool
+
+
+@dataclass(frozen=True)
+class FeatureExtractionProgress(Event):
+    done: int
+    total: int
+    images_per_second: float
+    eta_seconds: float
+
+
+@dataclass(frozen=True)
+class BatchProgress(Event):
+    stage: int
+    epoch: int            # 1-based
+    batch: int            # 1-based within the epoch
+    batches: int
+    loss: float
+    images_per_second: float
+    eta_seconds: float
+
+
+@dataclass(frozen=True)
+class EpochEnded(Event):
+    stage: int
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    lr: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CheckpointSaved(Event):
+    path: str
+    stage: int
+    epoch: int
+    val_acc: float
+
+
+@dataclass(frozen=True)
+class RunFinished(Event):
+    run_dir: str
+    best_val_acc: float
+    epochs_run: int
+    seconds: float
+    cancelled: bool
+
+
+@dataclass(frozen=True)
+class RunFailed(Event):
+    message: str
