@@ -1,0 +1,115 @@
+"""Project document: round trip, schema versioning, validation, atomic save."""
+import json
+
+import pytest
+
+from tlstudio.core.errors import ProjectError
+from tlstudio.core.head import HeadLayer, HeadSpec
+from tlstudio.core.project import SCHEMA_VERSION, Project
+
+
+def _custom_project(data_path: str) -> Project:
+    p = Project(name="Flowers")
+    p.data.path = data_path
+    p.data.val_fraction = 0.25
+    p.data.augment = "light"
+    p.model.name = "resnet18"
+    p.model.image_size = 160
+    p.frozen = ["base.layer1", "base.layer2"]
+    p.head = HeadSpec([HeadLayer("linear", width=64), HeadLayer("activation", activation="relu"),
+                       HeadLayer("dropout", p=0.3)], num_classes=5)
+    p.training.epochs = 3
+    p.training.lr = 0.01
+    p.training.amp = False
+    p.finetune.enabled = True
+    p.finetune.unfreeze_last = 1
+    p.runs = [{"run_dir": "/x/run1", "val_accuracy": 0.9}]
+    return p
+
+
+def test_round_trip_through_file(tmp_path):
+    project = _custom_project(str(tmp_path / "elsewhere" / "data"))
+    path = tmp_path / "p.json"
+    project.save(path)
+    loaded = Project.load(path)
+    assert loaded == project
+    assert json.loads(path.read_text())["version"] == SCHEMA_VERSION
+
+
+def test_data_path_inside_project_folder_saved_relative_and_resolved_on_load(tmp_path):
+    folder = tmp_path / "proj"
+    project = _custom_project(str(folder / "images"))
+    project.save(folder / "p.json")
+    assert json.loads((folder / "p.json").read_text())["data"]["path"] == "images"
+    # Moving the whole folder keeps the project working.
+    moved = tmp_path / "moved"
+    folder.rename(moved)
+    assert Project.load(moved / "p.json").data.path == str((moved / "images").resolve())
+
+
+def test_outside_data_path_stays_absolute(tmp_path):
+    project = _custom_project(str(tmp_path / "data"))
+    project.save(tmp_path / "sub" / "p.json")
+    assert json.loads((tmp_path / "sub" / "p.json").read_text())["data"]["path"] == str(tmp_path / "data")
+
+
+def test_newer_schema_rejected(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"version": 2, "name": "x"}))
+    with pytest.raises(ProjectError) as info:
+        Project.load(path)
+    assert str(info.value) == ("This project was saved by a newer TL Studio (schema 2); "
+                               "this version reads schema 1.")
+
+
+def test_invalid_json_names_the_problem(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text('{"version": 1, "name": ')
+    with pytest.raises(ProjectError, match="not valid JSON"):
+        Project.load(path)
+
+
+@pytest.mark.parametrize("doc, fragment", [
+    ({"training": {"epochs": "ten"}}, "'training.epochs'"),
+    ({"training": {"amp": 1}}, "'training.amp'"),
+    ({"data": []}, "'data' must be an object"),
+    ({"model": {"image_size": 1.5}}, "'model.image_size'"),
+    ({"frozen": "base"}, "'frozen'"),
+    ({"head": {"layers": [{"type": "linear", "width": -3}]}}, "'head'"),
+    ([1, 2], "top level"),
+])
+def test_wrong_types_rejected(doc, fragment):
+    with pytest.raises(ProjectError) as info:
+        Project.from_dict(doc)
+    assert fragment in str(info.value)
+
+
+def test_unknown_keys_ignored_and_ints_accepted_for_floats():
+    p = Project.from_dict({"version": 1, "future_feature": {"a": 1},
+                           "training": {"lr": 1, "mystery": True}, "model": {"image_size": None}})
+    assert p.training.lr == 1.0 and isinstance(p.training.lr, float)
+    assert p.model.image_size is None
+
+
+def test_missing_file_is_project_error(tmp_path):
+    with pytest.raises(ProjectError, match="not found"):
+        Project.load(tmp_path / "nope.json")
+
+
+def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
+    path = tmp_path / "p.json"
+    Project(name="first").save(path)
+    before = path.read_text()
+    # A failure midway through the write must leave the old file intact and no temp file.
+    import os
+
+    def boom(fd):
+        raise OSError("disk full")
+    monkeypatch.setattr(os, "fsync", boom)
+    with pytest.raises(OSError):
+        Project(name="second").save(path)
+    monkeypatch.undo()
+    assert path.read_text() == before
+    Project(name="third").save(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.json"]
+    assert Project.load(path).name == "third"
