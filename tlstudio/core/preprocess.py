@@ -66,3 +66,65 @@ class Preprocessing:
 
 # ---------------------------------------------------------------------------
 # Transforms and augmentation (owned by the dataset module's engineer) follow.
+
+from typing import Callable  # noqa: E402 - the transforms section keeps its own imports
+
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+from torchvision import transforms as T  # noqa: E402
+from torchvision.transforms import InterpolationMode  # noqa: E402
+
+from .errors import DatasetError  # noqa: E402
+
+AUGMENT_PRESETS = ("none", "light", "strong")
+
+_MODES = {"bilinear": InterpolationMode.BILINEAR, "bicubic": InterpolationMode.BICUBIC,
+          "nearest": InterpolationMode.NEAREST}
+
+
+def _check_preset(preset: str) -> str:
+    name = str(preset).lower()
+    if name not in AUGMENT_PRESETS:
+        raise DatasetError(f"Unknown augmentation preset {preset!r}; use one of {', '.join(AUGMENT_PRESETS)}.")
+    return name
+
+
+def _pil_steps(pre: Preprocessing, preset: str) -> list:
+    """PIL-to-PIL steps that turn any RGB image into an input_size square view."""
+    mode = _MODES[pre.interpolation]
+    preset = _check_preset(preset)
+    if preset == "none":
+        return [T.Resize(pre.resize_size, interpolation=mode), T.CenterCrop(pre.input_size)]
+    if preset == "light":
+        return [T.RandomResizedCrop(pre.input_size, scale=(0.7, 1.0), interpolation=mode),
+                T.RandomHorizontalFlip()]
+    # Rotate before cropping so the black corners the rotation leaves are mostly cropped away.
+    return [T.RandomRotation(15, interpolation=InterpolationMode.BILINEAR),
+            T.RandomResizedCrop(pre.input_size, scale=(0.35, 1.0), interpolation=mode),
+            T.RandomHorizontalFlip(),
+            T.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05)]
+
+
+def _tensor_steps(pre: Preprocessing) -> list:
+    return [T.ToTensor(), T.Normalize(pre.mean, pre.std)]
+
+
+def eval_transform(pre: Preprocessing) -> Callable[[Image.Image], torch.Tensor]:
+    """Resize the shorter side, centre-crop, convert to a tensor and normalise."""
+    return T.Compose(_pil_steps(pre, "none") + _tensor_steps(pre))
+
+
+def train_transform(pre: Preprocessing, preset: str) -> Callable[[Image.Image], torch.Tensor]:
+    """The training-time transform for an augmentation preset ("none" is the eval transform)."""
+    return T.Compose(_pil_steps(pre, preset) + _tensor_steps(pre))
+
+
+def augment_previews(image: Image.Image, pre: Preprocessing, preset: str, n: int = 6,
+                     seed: int = 0) -> list[Image.Image]:
+    """``n`` augmented RGB views of ``image`` at input_size, un-normalised, the same for the same seed."""
+    steps = T.Compose(_pil_steps(pre, preset))
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    # A private RNG state: previews must neither depend on nor disturb the global one.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return [steps(rgb) for _ in range(max(0, int(n)))]
