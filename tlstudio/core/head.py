@@ -80,7 +80,8 @@ class HeadSpec:
                 if str(layer.activation).lower() not in ACTIVATIONS:
                     raise HeadSpecError(f"{where}: activation must be one of {', '.join(ACTIVATIONS)}; got {layer.activation!r}.")
             elif layer.type == "dropout":
-                if not isinstance(layer.p, (int, float)) or not (0.0 <= float(layer.p) < 1.0):
+                if (not isinstance(layer.p, (int, float)) or isinstance(layer.p, bool)
+                        or not (0.0 <= float(layer.p) < 1.0)):
                     raise HeadSpecError(f"{where}: dropout p must be in [0, 1); got {layer.p!r}.")
 
     # -- shapes and counts -----------------------------------------------
@@ -134,9 +135,13 @@ class HeadSpec:
     def from_dict(cls, data: dict[str, Any]) -> "HeadSpec":
         if not isinstance(data, dict):
             raise HeadSpecError("A head spec must be a JSON object.")
-        spec = cls(layers=[HeadLayer.from_dict(d) for d in data.get("layers", [])],
-                   num_classes=int(data.get("num_classes", 2)))
-        return spec
+        layers = data.get("layers", [])
+        if not isinstance(layers, list):
+            raise HeadSpecError("A head spec's 'layers' must be a list.")
+        n = data.get("num_classes", 2)
+        if not isinstance(n, int) or isinstance(n, bool):
+            raise HeadSpecError(f"A head spec's 'num_classes' must be a whole number; got {n!r}.")
+        return cls(layers=[HeadLayer.from_dict(d) for d in layers], num_classes=n)
 
     @classmethod
     def default(cls, num_classes: int = 2) -> "HeadSpec":
