@@ -1,0 +1,113 @@
+"""ProjectState: the one Project of a GUI session plus the objects derived from it.
+
+Every panel holds the same ``ProjectState``. Panels edit ``state.project`` in
+place and then call ``mark_changed(section)``; other panels listen to
+``changed(section)`` instead of talking to each other. The dataset index and
+the loaded model are session objects (never saved): they are rebuilt from the
+project by the Data and Model panels, in workers.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal
+
+from tlstudio.core.project import Project
+
+if TYPE_CHECKING:  # torch-heavy imports stay out of the GUI start-up path
+    from tlstudio.core.dataset import DatasetIndex
+    from tlstudio.core.models import TransferModel
+
+# The section names carried by ``changed``.
+SECTIONS = ("data", "model", "frozen", "head", "training", "finetune", "runs")
+
+
+class ProjectState(QObject):
+    projectReplaced = Signal()          # a new/opened project: re-read everything
+    changed = Signal(str)               # one section of the project was edited
+    datasetChanged = Signal()           # ``dataset`` was (re)scanned or cleared
+    modelChanged = Signal()             # ``model`` was (re)built or cleared
+    dirtyChanged = Signal(bool)
+    runFinished = Signal(str)           # run folder of a finished training run
+    pathChanged = Signal()              # ``project_path`` changed (title bar, recent files)
+
+    def __init__(self, project: Project | None = None, project_path: Path | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.project: Project = project if project is not None else Project()
+        self.project_path: Path | None = Path(project_path) if project_path else None
+        self.dirty: bool = False
+        self.dataset: DatasetIndex | None = None
+        self.model: TransferModel | None = None
+        # The layer tree built alongside the model (a dummy forward), or None.
+        self.layer_tree = None
+
+    # -- editing ----------------------------------------------------------------
+    def mark_changed(self, section: str) -> None:
+        """Record that ``section`` of the project was edited by a panel."""
+        if section not in SECTIONS:
+            raise ValueError(f"unknown project section {section!r}")
+        self.set_dirty(True)
+        self.changed.emit(section)
+
+    def set_dirty(self, dirty: bool) -> None:
+        if dirty != self.dirty:
+            self.dirty = dirty
+            self.dirtyChanged.emit(dirty)
+
+    def replace_project(self, project: Project, project_path: Path | None = None) -> None:
+        """Swap in another project (New / Open); derived objects are dropped."""
+        self.project = project
+        self.project_path = Path(project_path) if project_path else None
+        self.dataset = None
+        self.model = None
+        self.layer_tree = None
+        self.set_dirty(False)
+        self.projectReplaced.emit()
+        self.pathChanged.emit()
+        self.datasetChanged.emit()
+        self.modelChanged.emit()
+
+    # -- derived session objects ---------------------------------------------------
+    def set_dataset(self, dataset: DatasetIndex | None) -> None:
+        self.dataset = dataset
+        self.datasetChanged.emit()
+
+    def set_model(self, model: TransferModel | None, layer_tree=None) -> None:
+        self.model = model
+        self.layer_tree = layer_tree
+        self.modelChanged.emit()
+
+    def num_classes(self) -> int:
+        """Class count of the scanned dataset, else the head's own count."""
+        if self.dataset is not None and len(self.dataset.classes) >= 2:
+            return len(self.dataset.classes)
+        return self.project.head.num_classes
+
+    # -- files -----------------------------------------------------------------------
+    def save(self, path: Path | None = None) -> Path:
+        """Save the project (atomically) to ``path`` or its current file."""
+        target = Path(path) if path is not None else self.project_path
+        if target is None:
+            raise ValueError("no file to save the project to")
+        self.project.save(target)
+        if self.project_path != target:
+            self.project_path = target
+            self.pathChanged.emit()
+        self.set_dirty(False)
+        return target
+
+    def add_run(self, run_dir: str, info: dict | None = None) -> None:
+        """Record a finished run in the project and tell the panels."""
+        entry = {"run_dir": str(run_dir)}
+        if info:
+            entry.update(info)
+        self.project.runs.append(entry)
+        self.mark_changed("runs")
+        self.runFinished.emit(str(run_dir))
+
+    def display_name(self) -> str:
+        if self.project_path is not None:
+            return self.project_path.name
+        return self.project.name or "Untitled"
