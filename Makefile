@@ -32,3 +32,47 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+# ---- Packaging (see packaging/README.md) -------------------------------------
+# `make package` builds dist/TLStudio (one folder, GUI + tlstudio-cli) and its
+# tar.gz; `make package-test` starts the built bundle in a clean environment and
+# runs its self-test. Neither is part of `make test` (a build takes minutes).
+PKG_STAMP   := $(VENV)/.package-installed
+PYINSTALLER  = $(1)/bin/python -m PyInstaller --noconfirm --log-level WARN
+CPU_VENV    := .venv-cpu
+CPU_PY      := $(CPU_VENV)/bin/python
+CPU_TORCH_PINS := torch==2.13.0+cpu torchvision==0.28.0
+
+.PHONY: package package-test package-cpu package-cpu-test
+
+$(PKG_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[package,export]' $(TORCH_PINS)
+	touch $(PKG_STAMP)
+
+package: $(PKG_STAMP)
+	rm -rf dist/TLStudio build/pyinstaller
+	$(call PYINSTALLER,$(VENV)) --distpath dist --workpath build/pyinstaller packaging/tlstudio.spec
+	rm -rf build/pyinstaller
+	bash packaging/linux/make_archive.sh dist/TLStudio dist
+
+package-test: package
+	bash packaging/selftest_bundle.sh dist/TLStudio --export
+
+# CPU-only flavour: torch's CPU wheel and the matching (CUDA-built) torchvision,
+# made importable by packaging/rthooks/cpu_torchvision_ops.py.
+$(CPU_VENV)/.installed: pyproject.toml
+	test -x $(CPU_PY) || $(PYTHON) -m venv $(CPU_VENV)
+	echo '*' > $(CPU_VENV)/.gitignore
+	$(CPU_PY) -m pip install --quiet --upgrade pip
+	$(CPU_PY) -m pip install --quiet $(CPU_TORCH_PINS)
+	$(CPU_PY) -m pip install --quiet -e '.[package,export]' $(CPU_TORCH_PINS)
+	touch $(CPU_VENV)/.installed
+
+package-cpu: $(CPU_VENV)/.installed
+	rm -rf dist/cpu/TLStudio build/pyinstaller-cpu
+	TLSTUDIO_FLAVOUR=cpu $(call PYINSTALLER,$(CPU_VENV)) --distpath dist/cpu --workpath build/pyinstaller-cpu packaging/tlstudio.spec
+	rm -rf build/pyinstaller-cpu
+	bash packaging/linux/make_archive.sh dist/cpu/TLStudio dist cpu
+
+package-cpu-test: package-cpu
+	bash packaging/selftest_bundle.sh dist/cpu/TLStudio --export

@@ -1,0 +1,34 @@
+#!/bin/sh
+# Install TL Studio for the current user (no root needed):
+#   the app folder    -> ~/.local/opt/TLStudio
+#   the menu entry    -> ~/.local/share/applications/tlstudio.desktop
+#   the icon          -> ~/.local/share/icons/hicolor/512x512/apps/tlstudio.png
+#   the command line  -> ~/.local/bin/tlstudio-cli (a link)
+# Run it from the unpacked archive: ./install.sh   (./install.sh --uninstall removes it all)
+set -eu
+HERE=$(cd "$(dirname "$0")" && pwd)
+PREFIX=${XDG_DATA_HOME:-$HOME/.local/share}
+OPT=$HOME/.local/opt/TLStudio
+BIN=$HOME/.local/bin
+DESKTOP=$PREFIX/applications/tlstudio.desktop
+ICON=$PREFIX/icons/hicolor/512x512/apps/tlstudio.png
+
+if [ "${1:-}" = "--uninstall" ]; then
+    rm -rf "$OPT" "$DESKTOP" "$ICON"
+    [ -L "$BIN/tlstudio-cli" ] && rm -f "$BIN/tlstudio-cli"
+    echo "TL Studio removed (your projects and caches are left alone)."
+    exit 0
+fi
+
+[ -x "$HERE/TLStudio/TLStudio" ] || { echo "install.sh: run me from the unpacked archive (TLStudio/ missing)" >&2; exit 1; }
+mkdir -p "$(dirname "$OPT")" "$BIN" "$(dirname "$DESKTOP")" "$(dirname "$ICON")"
+rm -rf "$OPT.new"
+cp -a "$HERE/TLStudio" "$OPT.new"
+rm -rf "$OPT"
+mv "$OPT.new" "$OPT"
+sed "s#@BUNDLE@#$OPT#g" "$HERE/tlstudio.desktop" > "$DESKTOP"
+cp "$HERE/tlstudio.png" "$ICON"
+ln -sf "$OPT/tlstudio-cli" "$BIN/tlstudio-cli"
+command -v update-desktop-database >/dev/null 2>&1 && update-desktop-database -q "$(dirname "$DESKTOP")" || true
+command -v gtk-update-icon-cache >/dev/null 2>&1 && gtk-update-icon-cache -q "$PREFIX/icons/hicolor" || true
+echo "TL Studio installed in $OPT; start it from the applications menu or with $OPT/TLStudio"

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Start a built bundle the way a new user would and run its self-test:
+# a clean environment (no venv, no PYTHONPATH, an empty HOME), no network when
+# possible, and a check that the bundle folder is byte-for-byte unchanged after.
+# Usage: packaging/selftest_bundle.sh [dist/TLStudio] [extra self-test args...]
+set -euo pipefail
+BUNDLE=$(cd "${1:-dist/TLStudio}" && pwd)
+shift || true
+[ -x "$BUNDLE/TLStudio" ] || { echo "selftest_bundle.sh: $BUNDLE/TLStudio not found; run make package" >&2; exit 1; }
+FAKE_HOME=$(mktemp -d)
+LISTING=$(mktemp -d)
+trap 'rm -rf "$FAKE_HOME" "$LISTING"' EXIT
+
+listing() { (cd "$BUNDLE" && find . -printf '%p %s %T@\n' | LC_ALL=C sort); }
+listing > "$LISTING/before"
+
+# No network: a fresh network namespace when we may make one, else no proxies at least.
+NONET=()
+if command -v unshare >/dev/null 2>&1 && unshare -n true 2>/dev/null; then
+    NONET=(unshare -n)
+fi
+echo "self-test: $BUNDLE/TLStudio --self-test $* (network: ${NONET[*]:-not isolated})" >&2
+START=$(date +%s)
+set +e
+"${NONET[@]}" env -i PATH=/usr/bin:/bin HOME="$FAKE_HOME" QT_QPA_PLATFORM=offscreen \
+    "$BUNDLE/TLStudio" --self-test "$@" > "$LISTING/out" 2> "$LISTING/err"
+RC=$?
+set -e
+END=$(date +%s)
+listing > "$LISTING/after"
+tail -n 20 "$LISTING/err" >&2
+tail -n 1 "$LISTING/out"
+echo "self-test: exit $RC after $((END - START)) s; user folders written: $(cd "$FAKE_HOME" && find . -mindepth 2 -maxdepth 3 -type d | LC_ALL=C sort | tr '\n' ' ')" >&2
+if ! cmp -s "$LISTING/before" "$LISTING/after"; then
+    echo "self-test: FAILED - the bundle folder changed:" >&2
+    diff "$LISTING/before" "$LISTING/after" | head -n 20 >&2
+    exit 1
+fi
+exit $RC
