@@ -1,0 +1,106 @@
+"""Image DataLoaders for training and feature extraction.
+
+Decoding overlaps compute through DataLoader workers. Random augmentation is
+seeded per (image, round) rather than by the worker's RNG, so a given view of
+an image is the same whatever the number of workers, and the trainer's global
+RNG is never disturbed by decoding in the main process.
+"""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from .dataset import load_image_rgb
+
+# Items below this count are decoded in the main process: starting workers
+# costs more than it saves.
+MIN_ITEMS_FOR_WORKERS = 128
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    path: str
+    label: int
+    transform: int = 0          # index into the dataset's transform list
+    seed: int | None = None     # None: the transform is deterministic
+
+
+def item_seed(seed: int, index: int, round_: int = 0) -> int:
+    """A stable per-(image, round) seed, independent of workers and order."""
+    return (int(seed) * 1_000_003 + int(index) * 7_919 + int(round_) * 104_729) % (2 ** 63)
+
+
+class SeededImages(Dataset):
+    """Index ``k`` is item ``k % n`` in augmentation round ``k // n``.
+
+    A round is an epoch (uncached training) or a cached view; seeding each
+    item from (its seed, round) makes every view reproducible.
+    """
+
+    def __init__(self, items: Sequence[ImageItem], transforms: Sequence[Callable], rounds: int = 1):
+        self.items = list(items)
+        self.transforms = list(transforms)
+        self.rounds = int(rounds)
+
+    def __len__(self) -> int:
+        return len(self.items) * self.rounds
+
+    def __getitem__(self, k: int):
+        n = len(self.items)
+        item = self.items[k % n]
+        image = load_image_rgb(item.path)
+        transform = self.transforms[item.transform]
+        if item.seed is None:
+            return transform(image), item.label
+        s = item_seed(item.seed, k % n, k // n)
+        state = random.getstate()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(s)
+            random.seed(s)
+            x = transform(image)
+        random.setstate(state)
+        return x, item.label
+
+
+class EpochOrder(Sampler[int]):
+    """Yields a fixed order (a permutation of 0..n-1) shifted into a given round."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.order: list[int] = list(range(n))
+        self.round = 0
+
+    def set(self, order: Sequence[int], round_: int) -> None:
+        self.order = [int(i) for i in order]
+        self.round = int(round_)
+
+    def __iter__(self) -> Iterator[int]:
+        offset = self.round * self.n
+        return iter([i + offset for i in self.order])
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
+def auto_workers(n_items: int) -> int:
+    """Worker processes for decoding: ``TLSTUDIO_LOADER_WORKERS`` or min(2, CPUs)."""
+    env = os.environ.get("TLSTUDIO_LOADER_WORKERS")
+    if env is not None and env.strip().isdigit():
+        return int(env)
+    if n_items < MIN_ITEMS_FOR_WORKERS:
+        return 0
+    return max(0, min(2, os.cpu_count() or 1))
+
+
+def make_loader(dataset: Dataset, batch_size: int, *, sampler: Sampler | None = None,
+                num_workers: int = 0, pin_memory: bool = False, persistent: bool = False) -> DataLoader:
+    kwargs = {}
+    if num_workers > 0:
+        kwargs.update(prefetch_factor=4, persistent_workers=persistent)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=False,
+                      num_workers=num_workers, pin_memory=pin_memory, **kwargs)
