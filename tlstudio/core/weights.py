@@ -150,8 +150,7 @@ def _hf_file(card: ModelCard) -> tuple[str, str] | None:
     cfg = _timm_cfg(card)
     if cfg is None or not cfg.hf_hub_id:
         return None
-    repo, _, revision = cfg.hf_hub_id.partition("@")
-    return repo, cfg.hf_hub_filename or "model.safetensors"
+    return cfg.hf_hub_id.split("@", 1)[0], cfg.hf_hub_filename or "model.safetensors"
 
 
 def hf_cache_dir() -> Path:
@@ -291,7 +290,7 @@ def build_model(card: ModelCard | str) -> nn.Module:
         raise ModelError(f"Could not build {card.name}: {exc}.") from exc
 
 
-def _timm_adapted(card: ModelCard, model: nn.Module, state: dict) -> dict:
+def _timm_adapted(model: nn.Module, state: dict) -> dict:
     """timm's own converter for checkpoints in an original layout, when the model has one."""
     import importlib
 
@@ -330,7 +329,7 @@ def create_pretrained(card: ModelCard | str, weights: str | os.PathLike | None =
     else:
         state, source = load_weights_file(choice), Path(choice).name
     if card.library == "timm" and any(state_dict_problems(model, state).values()):
-        adapted = _timm_adapted(card, model, state)
+        adapted = _timm_adapted(model, state)
         if not any(state_dict_problems(model, adapted).values()):
             state = adapted
     load_state_dict_checked(model, state, source)
