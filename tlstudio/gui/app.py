@@ -1,0 +1,78 @@
+"""Start TL Studio's desktop app.
+
+``build_main_window`` is the testing seam: it makes the window (and the
+QApplication, when none exists) without entering the event loop. ``main``
+is the ``tlstudio`` gui-script and ``python -m tlstudio [PROJECT] [--demo]``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication
+from PySide6.QtWidgets import QApplication
+
+from tlstudio.core.errors import TLStudioError
+from tlstudio.core.project import Project
+
+from .icons import app_icon
+from .main_window import MainWindow
+from .state import ProjectState
+
+# The demo data is Fashion-MNIST at 28 px: a small input keeps training quick on a CPU.
+DEMO_IMAGE_SIZE = 112
+
+
+def demo_project() -> Project:
+    """The bundled demo dataset with the default (bundled) model."""
+    from tlstudio.core import paths
+
+    project = Project(name="Demo — Fashion-MNIST")
+    project.data.path = str(paths.demo_data_dir())
+    project.model.image_size = DEMO_IMAGE_SIZE
+    project.training.epochs = 5
+    return project
+
+
+def ensure_application(argv: list[str] | None = None) -> QApplication:
+    QCoreApplication.setOrganizationName("TLStudio")
+    QCoreApplication.setApplicationName("TLStudio")
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv if argv is not None else [sys.argv[0]])
+    app.setApplicationDisplayName("TL Studio")
+    app.setWindowIcon(app_icon())
+    return app
+
+
+def build_main_window(project_path: str | Path | None = None, demo: bool = False) -> MainWindow:
+    """The main window with a project loaded (from a file, the demo, or a new one); not shown."""
+    ensure_application()
+    window = MainWindow()
+    if project_path is not None:
+        if not window.open_project(project_path, ask=False):
+            raise TLStudioError(f"Could not open the project {project_path}.")
+    elif demo:
+        window.state.replace_project(demo_project())
+    else:
+        window.state.replace_project(Project())
+    return window
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="tlstudio", description="TL Studio: transfer learning on your images.")
+    parser.add_argument("project", nargs="?", help="a project file (.json) to open")
+    parser.add_argument("--demo", action="store_true", help="open the bundled demo project")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    app = ensure_application()
+    try:
+        window = build_main_window(args.project, demo=args.demo)
+    except TLStudioError:
+        window = build_main_window(demo=args.demo)   # open_project already said why
+    window.show()
+    return app.exec()

@@ -1,0 +1,324 @@
+"""The main window: the Data → Model → Head → Train → Results tabs, menus, files.
+
+It owns the project's life cycle (new, open, save, recent files, the unsaved
+changes prompt, closing while training) and hands every panel the same
+``ProjectState``.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QToolBar, QWidget)
+
+from tlstudio.core.errors import TLStudioError
+from tlstudio.core.project import Project
+
+from . import tasks
+from .dataset_browser import DatasetBrowser
+from .head_designer import HeadDesigner
+from .icons import app_icon, icon
+from .model_panel import ModelPanel
+from .state import ProjectState
+
+log = logging.getLogger(__name__)
+PROJECT_FILTER = "TL Studio projects (*.json);;All files (*)"
+MAX_RECENT = 8
+DEFAULT_SIZE = (1280, 800)
+
+
+def settings() -> QSettings:
+    return QSettings("TLStudio", "TLStudio")
+
+
+def optional_panel(module: str, cls: str, state: ProjectState, parent: QWidget) -> QWidget | None:
+    """A panel from a module that may not exist in this build: None when it is absent."""
+    try:
+        panel_cls = getattr(importlib.import_module(f"tlstudio.gui.{module}"), cls)
+    except ModuleNotFoundError as exc:
+        if exc.name == f"tlstudio.gui.{module}":
+            return None
+        raise
+    return panel_cls(state, parent)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, state: ProjectState | None = None) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.state = state or ProjectState(parent=self)
+        self.setWindowIcon(app_icon())
+        self.setAcceptDrops(True)
+        self.tabs = QTabWidget(objectName="mainTabs")
+        self.tabs.setDocumentMode(True)
+        self.dataset_browser = DatasetBrowser(self.state, self)
+        self.model_panel = ModelPanel(self.state, self)
+        self.head_designer = HeadDesigner(self.state, self)
+        self.training_panel = optional_panel("training_panel", "TrainingPanel", self.state, self)
+        self.results_panel = optional_panel("results_panel", "ResultsPanel", self.state, self)
+        for widget, title, icon_name in ((self.dataset_browser, "Data", "data"), (self.model_panel, "Model", "model"),
+                                         (self.head_designer, "Head", "head"), (self.training_panel, "Train", "train"),
+                                         (self.results_panel, "Results", "results")):
+            if widget is not None:
+                self.tabs.addTab(widget, icon(icon_name), title)
+        self.setCentralWidget(self.tabs)
+        self._build_actions()
+        self._build_status_bar()
+        self.state.dirtyChanged.connect(lambda _d: self._update_title())
+        self.state.pathChanged.connect(self._update_title)
+        self.state.datasetChanged.connect(self._on_dataset_changed)
+        self.state.modelChanged.connect(self._update_status)
+        self.state.runFinished.connect(self._on_run_finished)
+        self.model_panel.loadingChanged.connect(lambda _l: self._update_status())
+        self._restore_geometry()
+        self._update_title()
+
+    # -- actions and menus -----------------------------------------------------------------
+    def _action(self, text: str, slot, shortcut=None, icon_name: str | None = None) -> QAction:
+        action = QAction(text, self)
+        if icon_name:
+            action.setIcon(icon(icon_name))
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(lambda _checked=False: slot())
+        return action
+
+    def _build_actions(self) -> None:
+        self.new_action = self._action("&New", self.new_project, QKeySequence.StandardKey.New, "new")
+        self.open_action = self._action("&Open…", self.open_project_dialog, QKeySequence.StandardKey.Open, "open")
+        self.save_action = self._action("&Save", self.save, QKeySequence.StandardKey.Save, "save")
+        self.save_as_action = self._action("Save &As…", self.save_as, QKeySequence.StandardKey.SaveAs)
+        self.export_action = self._action("&Export model…", self.export_model, None, "export")
+        self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.open_data_action = self._action("Open &dataset folder…", self.dataset_browser._choose_folder,
+                                             None, "folder")
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addActions([self.new_action, self.open_action])
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addActions([self.save_action, self.save_as_action])
+        file_menu.addSeparator()
+        file_menu.addActions([self.open_data_action, self.export_action])
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(self._action("&About TL Studio", self.about))
+        for i in range(self.tabs.count()):
+            action = self._action(f"Tab {i + 1}", lambda i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
+            self.addAction(action)
+        toolbar = QToolBar("Main", objectName="mainToolbar")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        toolbar.addActions([self.new_action, self.open_action, self.save_action])
+        toolbar.addSeparator()
+        toolbar.addActions([self.open_data_action, self.export_action])
+        self.addToolBar(toolbar)
+        self._fill_recent_menu()
+
+    def _build_status_bar(self) -> None:
+        self.data_status = QLabel(objectName="dataStatus")
+        self.model_status = QLabel(objectName="modelStatus")
+        for label in (self.data_status, self.model_status):
+            label.setStyleSheet("padding: 0 8px;")
+        self.statusBar().addPermanentWidget(self.data_status)
+        self.statusBar().addPermanentWidget(self.model_status)
+        self._update_status()
+
+    # -- title and status -----------------------------------------------------------------------
+    def _update_title(self) -> None:
+        self.setWindowTitle(f"{self.state.display_name()}[*] — TL Studio")
+        self.setWindowModified(self.state.dirty)
+
+    def _update_status(self) -> None:
+        ds = self.state.dataset
+        self.data_status.setText(f"{len(ds.samples):,} images · {len(ds.classes)} classes" if ds else "No dataset")
+        if self.model_panel.is_loading():
+            self.model_status.setText(f"Loading {self.state.project.model.name}…")
+        elif self.state.model is not None:
+            self.model_status.setText(self.state.project.model.name)
+        else:
+            self.model_status.setText("No model loaded")
+
+    def _on_dataset_changed(self) -> None:
+        ds = self.state.dataset
+        if ds is not None and len(ds.classes) >= 2 and self.state.project.head.num_classes != len(ds.classes):
+            self.state.project.head.num_classes = len(ds.classes)
+            self.state.mark_changed("head")
+        self._update_status()
+
+    def _on_run_finished(self, run_dir: str) -> None:
+        self.statusBar().showMessage(f"Training finished: {run_dir}", 10000)
+
+    # -- project files ------------------------------------------------------------------------------
+    def maybe_save(self) -> bool:
+        """Ask about unsaved changes; False when the user cancelled."""
+        if not self.state.dirty:
+            return True
+        answer = QMessageBox.question(
+            self, "Unsaved changes", f"Save the changes to {self.state.display_name()} first?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def new_project(self) -> None:
+        if self.maybe_save():
+            self.state.replace_project(Project())
+            self.tabs.setCurrentIndex(0)
+
+    def open_project_dialog(self) -> None:
+        if not self.maybe_save():
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", self._last_dir(), PROJECT_FILTER)
+        if path:
+            self.open_project(path, ask=False)
+
+    def open_project(self, path: str | Path, ask: bool = True) -> bool:
+        if ask and not self.maybe_save():
+            return False
+        try:
+            project = Project.load(path)
+        except TLStudioError as exc:
+            QMessageBox.warning(self, "Cannot open project", str(exc))
+            self._forget_recent(str(path))
+            return False
+        self.state.replace_project(project, Path(path).absolute())
+        self._add_recent(str(Path(path).absolute()))
+        self.statusBar().showMessage(f"Opened {path}", 5000)
+        return True
+
+    def save(self) -> bool:
+        if self.state.project_path is None:
+            return self.save_as()
+        return self._save_to(self.state.project_path)
+
+    def save_as(self) -> bool:
+        suggested = str(Path(self._last_dir()) / f"{self.state.project.name or 'project'}.json")
+        path, _ = QFileDialog.getSaveFileName(self, "Save project as", suggested, PROJECT_FILTER)
+        return self._save_to(Path(path)) if path else False
+
+    def _save_to(self, path: Path) -> bool:
+        if self.state.project.name in ("", "Untitled"):
+            self.state.project.name = Path(path).name.removesuffix(".json")
+        try:
+            self.state.save(path)
+        except (TLStudioError, OSError) as exc:
+            QMessageBox.warning(self, "Cannot save project", str(exc))
+            return False
+        self._add_recent(str(Path(path).absolute()))
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def _last_dir(self) -> str:
+        path = self.state.project_path
+        return str(path.parent) if path else str(Path.home())
+
+    # -- recent files ---------------------------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        value = settings().value("recentFiles", [])
+        if isinstance(value, str):   # QSettings hands back a bare string for a one-item list
+            value = [value]
+        return [str(v) for v in value or []]
+
+    def _add_recent(self, path: str) -> None:
+        files = [path] + [p for p in self.recent_files() if p != path]
+        settings().setValue("recentFiles", files[:MAX_RECENT])
+
+    def _forget_recent(self, path: str) -> None:
+        settings().setValue("recentFiles", [p for p in self.recent_files() if p != str(Path(path).absolute())])
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = self.recent_files()
+        for path in files:
+            action = self.recent_menu.addAction(Path(path).name)
+            action.setToolTip(path)
+            action.triggered.connect(lambda _c=False, p=path: self.open_project(p))
+        self.recent_menu.setEnabled(bool(files))
+
+    # -- export and about --------------------------------------------------------------------------------
+    def export_model(self) -> None:
+        run_dir = getattr(self.results_panel, "run_dir", None)
+        if not run_dir and self.state.project.runs:
+            run_dir = self.state.project.runs[-1].get("run_dir")
+        if not run_dir:
+            QMessageBox.information(self, "Export model", "Train a model first (Train tab); then export it here.")
+            return
+        out = QFileDialog.getExistingDirectory(self, "Export the trained model into a folder", self._last_dir())
+        if not out:
+            return
+        target = str(Path(out) / f"{Path(run_dir).name}-model")
+        self.statusBar().showMessage("Exporting…")
+        tasks.run_task(_export_bundle, run_dir, target, parent=self,
+                       on_finished=lambda path: self.statusBar().showMessage(f"Model exported to {path}", 10000),
+                       on_failed=lambda msg: QMessageBox.warning(self, "Export failed", msg))
+
+    def about(self) -> None:
+        from tlstudio import __version__
+
+        QMessageBox.about(self, "About TL Studio",
+                          f"<h3>TL Studio {__version__}</h3><p>Transfer learning on your own images: pick a "
+                          "pretrained network, freeze its base, design a new head, train and evaluate — "
+                          "offline, on your own machine.</p>")
+
+    # -- drag and drop: a folder or CSV becomes the dataset, a .json opens as a project ---------------------
+    @staticmethod
+    def _dropped_path(event) -> Path | None:
+        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+        local = [Path(u.toLocalFile()) for u in urls if u.isLocalFile()]
+        if len(local) == 1 and (local[0].is_dir() or local[0].suffix.lower() in (".csv", ".json")):
+            return local[0]
+        return None
+
+    def dragEnterEvent(self, event) -> None:
+        if self._dropped_path(event) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        path = self._dropped_path(event)
+        if path is None:
+            return
+        event.acceptProposedAction()
+        if path.suffix.lower() == ".json":
+            self.open_project(path)
+        else:
+            self.dataset_browser.open_path(path)
+            self.tabs.setCurrentWidget(self.dataset_browser)
+
+    # -- geometry and closing -----------------------------------------------------------------------------
+    def _restore_geometry(self) -> None:
+        geometry = settings().value("window/geometry")
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(*DEFAULT_SIZE)
+
+    def closeEvent(self, event) -> None:
+        panel = self.training_panel
+        running = panel is not None and hasattr(panel, "is_running") and panel.is_running()
+        if running:
+            answer = QMessageBox.question(self, "Training is running",
+                                          "Training is still running. Stop it and close TL Studio?",
+                                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                          QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        if not self.maybe_save():
+            event.ignore()
+            return
+        if running and hasattr(panel, "stop_and_wait"):
+            self.statusBar().showMessage("Stopping training…")
+            panel.stop_and_wait(30000)
+        settings().setValue("window/geometry", self.saveGeometry())
+        self.dataset_browser.shutdown()
+        tasks.wait_for_all(30000)
+        event.accept()
+
+
+def _export_bundle(run_dir: str, target: str) -> str:
+    from tlstudio.core.export import export_bundle
+
+    return str(export_bundle(run_dir, target))
