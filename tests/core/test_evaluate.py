@@ -147,3 +147,17 @@ def test_empty_split_is_reported(run, loaded, tmp_path):
     (copy / "split.json").write_text(json.dumps({"train": [], "val": [], "test": []}))
     with pytest.raises(DatasetError, match="empty"):
         evaluate_run(loaded, copy, split="val")
+
+
+def test_bundled_imagenet_model_recognises_real_photos(tmp_path):
+    from PIL import Image
+    from skimage import data
+
+    from tlstudio.core.predict import predict_imagenet
+
+    Image.fromarray(data.coffee()).save(tmp_path / "coffee.png")
+    Image.fromarray(data.chelsea()).save(tmp_path / "cat.png")
+    coffee, cat = predict_imagenet([tmp_path / "coffee.png", tmp_path / "cat.png"], top_k=5)
+    assert coffee["label"] in ("espresso", "cup", "coffee mug")
+    assert "cat" in cat["label"]
+    assert len(cat["top_k"]) == 5 and sum(t["probability"] for t in cat["top_k"]) <= 1.0 + 1e-6
