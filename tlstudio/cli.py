@@ -124,6 +124,7 @@ def validate_for_training(project, progress=None):
     from .core.weights import load_weights_file
 
     _check_numbers(project)
+    _device(project.training.device)                   # CUDA asked for but absent -> TrainingError
     get_card(project.model.name)                       # unknown model -> ModelError
     weights = project.model.weights
     if weights not in WEIGHT_KEYWORDS:
@@ -197,6 +198,12 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _device(name: str):
+    from .core.trainer import resolve_device
+
+    return resolve_device(name)
+
+
 # -- evaluate / predict / export ------------------------------------------------------------
 
 def cmd_evaluate(args) -> int:
@@ -204,7 +211,7 @@ def cmd_evaluate(args) -> int:
     from .core.evaluate import evaluate_run
     from .core.runs import load_model
 
-    loaded = load_model(args.run_dir)
+    loaded = load_model(args.run_dir, device=_device(args.device))
     bar = TerminalProgress(quiet=args.quiet)
     try:
         progress = None if args.data_dir is None else bar.scan_progress
@@ -238,7 +245,7 @@ def cmd_predict(args) -> int:
     if args.run_dir == "imagenet":
         results = predict_imagenet(args.images, top_k=args.top_k)
     else:
-        results = predict_images(load_model(args.run_dir), args.images, top_k=args.top_k)
+        results = predict_images(load_model(args.run_dir, device=_device(args.device)), args.images, top_k=args.top_k)
     if args.json:
         _print_json(results)
     else:
@@ -316,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("val", "test"), default="val")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="cpu")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_evaluate)
@@ -324,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("images", metavar="IMAGE", nargs="+")
     p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="cpu")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 

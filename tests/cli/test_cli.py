@@ -85,6 +85,8 @@ def test_train_unknown_model_and_bad_numbers(tmp_path, capsys):
     data = _subset(tmp_path / "data", classes=("bag", "trouser"), per_class=2)
     _bad(capsys, ["train", data, "--out", tmp_path / "run", "--model", "no_such_net_xyz", "-q"])
     assert "--epochs" in _bad(capsys, ["train", data, "--out", tmp_path / "run", "--epochs", "0", "-q"])
+    if not torch.cuda.is_available():
+        assert "CUDA" in _bad(capsys, ["train", data, "--out", tmp_path / "run", "--device", "cuda", "-q"])
     assert not (tmp_path / "run").exists()
 
 
