@@ -145,8 +145,9 @@ class MainWindow(QMainWindow):
     def _on_dataset_changed(self) -> None:
         ds = self.state.dataset
         if ds is not None and len(ds.classes) >= 2 and self.state.project.head.num_classes != len(ds.classes):
+            # Derived from the data, not a user edit: the panels update, the project stays clean.
             self.state.project.head.num_classes = len(ds.classes)
-            self.state.mark_changed("head")
+            self.state.changed.emit("head")
         self._update_status()
 
     def _on_run_finished(self, run_dir: str) -> None:

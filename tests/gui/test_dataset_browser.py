@@ -1,0 +1,74 @@
+"""Dataset browser: scanning in a worker, skipped files, split counts, thumbnails, previews."""
+from PIL import Image
+from PySide6.QtWidgets import QTableWidget
+
+from tlstudio.gui.dataset_browser import DatasetBrowser, imbalance_warning
+from tlstudio.gui.state import ProjectState
+
+
+def make_folder(root, counts):
+    for cls, n in counts.items():
+        (root / cls).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (12, 10), (40 * i % 255, 90, 160)).save(root / cls / f"{i}.png")
+    return root
+
+
+def open_browser(qtbot, path):
+    state = ProjectState()
+    browser = DatasetBrowser(state)
+    qtbot.addWidget(browser)
+    with qtbot.waitSignal(state.datasetChanged, timeout=30000):
+        browser.open_path(path)
+    return state, browser
+
+
+def test_bad_files_are_listed_with_reasons(tmp_path, qtbot):
+    root = make_folder(tmp_path / "data", {"cats": 4, "dogs": 4})
+    (root / "cats" / "empty.png").write_bytes(b"")
+    (root / "dogs" / "notes.png").write_text("this is text, not a picture")
+    state, browser = open_browser(qtbot, root)
+    assert state.dataset is not None and len(state.dataset.samples) == 8
+    assert state.project.data.path == str(root) and state.dirty
+    table = browser.findChild(QTableWidget, "skippedTable")
+    rows = {table.item(r, 0).text(): table.item(r, 1).text() for r in range(table.rowCount())}
+    assert set(rows) == {"cats/empty.png", "dogs/notes.png"}
+    assert all(reason for reason in rows.values())
+    assert browser.summary.text() == "8 images in 2 classes"
+    assert browser.class_combo.count() == 2
+    # Thumbnails of the first class arrive from the thread pool.
+    qtbot.waitUntil(lambda: all(not browser.thumb_model.item(r).icon().isNull()
+                                for r in range(browser.thumb_model.rowCount())), timeout=10000)
+    assert browser.thumb_model.rowCount() == 4
+
+
+def test_split_settings_show_counts_and_imbalance(tmp_path, qtbot):
+    root = make_folder(tmp_path / "data", {"big": 16, "small": 4})
+    state, browser = open_browser(qtbot, root)
+    assert "16 images" in browser.imbalance.text() and "'small' only 4" in browser.imbalance.text()
+    assert "Train 16" in browser.split_counts.text()           # 20 % of each class to validation
+    browser.val_spin.setValue(0.25)
+    browser.test_spin.setValue(0.25)
+    browser.seed_spin.setValue(3)
+    assert (state.project.data.val_fraction, state.project.data.test_fraction, state.project.data.seed) == (0.25, 0.25, 3)
+    assert "Train 10" in browser.split_counts.text() and "Test 5" in browser.split_counts.text()
+    assert imbalance_warning({"a": 9, "b": 3}) == ""
+
+
+def test_one_class_is_explained_not_crashed(tmp_path, qtbot):
+    root = make_folder(tmp_path / "data", {"only": 3})
+    state, browser = open_browser(qtbot, root)
+    assert state.dataset is None
+    assert browser.message.isVisibleTo(browser) and "only one class" in browser.message.text()
+
+
+def test_augmentation_previews_of_the_selected_image(tmp_path, qtbot):
+    root = make_folder(tmp_path / "data", {"a": 3, "b": 3})
+    state, browser = open_browser(qtbot, root)
+    state.project.model.image_size = 48
+    browser.augment_combo.setCurrentIndex(browser.augment_combo.findData("light"))
+    assert state.project.data.augment == "light"
+    browser.thumb_view.setCurrentIndex(browser.thumb_model.index(1, 0))
+    qtbot.waitUntil(lambda: all(label.pixmap() is not None and not label.pixmap().isNull()
+                                for label in browser.preview_labels), timeout=30000)
+    assert "preset 'light'" in browser.preview_note.text()
