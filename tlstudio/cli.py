@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Sequence
@@ -180,11 +181,14 @@ def cmd_train(args) -> int:
         bar.line("Stopping after the current batch (Ctrl-C again to abort)...")
         token.cancel()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    # Signal handlers can only be installed from the main thread (main() may run elsewhere in tests).
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
     try:
         metrics = Trainer(project, run_dir, on_event, token, resume=bool(args.resume)).run()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
         bar.close()
     if failures:
         raise TrainingError(failures[-1])
@@ -195,7 +199,7 @@ def cmd_train(args) -> int:
         print(f"Run folder: {run_dir}")
         if isinstance(acc, (int, float)):
             print(f"Best val accuracy: {acc:.4f}")
-    return 0
+    return EXIT_INTERRUPTED if metrics.get("cancelled") else 0
 
 
 def _device(name: str):
