@@ -1,6 +1,6 @@
-"""Draw the fallback app icon (packaging/icons/tlstudio.png and .ico) with Pillow.
+"""Draw the fallback app icon (packaging/icons/tlstudio.png) with Pillow.
 
-The packaged app uses resources/icons/tlstudio.* when the GUI ships one; this
+The packaged app uses the GUI's resources/icons/app.png when present; this
 icon exists so the bundle, the .desktop entry and the installers always have
 one. Run: .venv/bin/python packaging/make_icon.py
 """
@@ -44,7 +44,6 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     img = draw()
     img.save(OUT / "tlstudio.png")
-    img.save(OUT / "tlstudio.ico", sizes=[(16, 16), (24, 24), (32, 32), (48, 48), (64, 64), (128, 128), (256, 256)])
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ def main() -> int:
         return cli_main(args)
     from tlstudio.gui.app import main as gui_main
 
-    return gui_main()
+    return gui_main(args)
 
 
 if __name__ == "__main__":

@@ -164,21 +164,27 @@ def run(image_size: int = 64, epochs: int = 2, device: str = "cpu", export: bool
     before = snapshot(root) if root else None
     work = Path(tempfile.mkdtemp(prefix="tlstudio-selftest-"))
     result: dict = {"ok": False, "frozen": root is not None}
+    timings: dict[str, float] = {}
     step = "start"
+
+    def begin(name: str) -> str:
+        timings[name] = time.perf_counter()
+        return name
+
     try:
-        step = "window"
+        step = begin("window")
         result["window"] = check_window()
-        step = "model"
+        step = begin("model")
         result.update(check_model())
         result.update(_system_info())
-        step = "train"
+        step = begin("train")
         result.update(train_demo(work / "run", image_size, epochs, device))
-        step = "predict"
+        step = begin("predict")
         result["prediction"] = predict_one(work / "run")
         if export:
-            step = "export"
+            step = begin("export")
             result.update(export_onnx(work / "run", work))
-        step = "bundle"
+        step = begin("bundle")
         if root is not None:
             changes = snapshot_changes(before, snapshot(root))
             result["bundle_unchanged"] = not changes
@@ -198,6 +204,8 @@ def run(image_size: int = 64, epochs: int = 2, device: str = "cpu", export: bool
             result["work_dir"] = str(work)
         else:
             shutil.rmtree(work, ignore_errors=True)
+    ends = list(timings.values())[1:] + [time.perf_counter()]
+    result["step_seconds"] = {name: round(end - t0, 1) for (name, t0), end in zip(timings.items(), ends)}
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
 

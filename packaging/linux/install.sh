@@ -2,7 +2,7 @@
 # Install TL Studio for the current user (no root needed):
 #   the app folder    -> ~/.local/opt/TLStudio
 #   the menu entry    -> ~/.local/share/applications/tlstudio.desktop
-#   the icon          -> ~/.local/share/icons/hicolor/512x512/apps/tlstudio.png
+#   the icon          -> ~/.local/share/icons/hicolor/256x256/apps/tlstudio.png
 #   the command line  -> ~/.local/bin/tlstudio-cli (a link)
 # Run it from the unpacked archive: ./install.sh   (./install.sh --uninstall removes it all)
 set -eu
@@ -11,7 +11,7 @@ PREFIX=${XDG_DATA_HOME:-$HOME/.local/share}
 OPT=$HOME/.local/opt/TLStudio
 BIN=$HOME/.local/bin
 DESKTOP=$PREFIX/applications/tlstudio.desktop
-ICON=$PREFIX/icons/hicolor/512x512/apps/tlstudio.png
+ICON=$PREFIX/icons/hicolor/256x256/apps/tlstudio.png
 
 if [ "${1:-}" = "--uninstall" ]; then
     rm -rf "$OPT" "$DESKTOP" "$ICON"

@@ -10,7 +10,7 @@ FLAVOUR=${3:-}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 VERSION=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$ROOT/pyproject.toml" | head -n1)
 NAME="TLStudio-$VERSION-linux-$(uname -m)${FLAVOUR:+-$FLAVOUR}"
-ICON="$ROOT/resources/icons/tlstudio.png"
+ICON="$ROOT/resources/icons/app.png"
 [ -f "$ICON" ] || ICON="$ROOT/packaging/icons/tlstudio.png"
 [ -x "$BUNDLE/TLStudio" ] || { echo "make_archive.sh: $BUNDLE/TLStudio not found; build first" >&2; exit 1; }
 

