@@ -22,6 +22,7 @@ def _images(n=4):
     return [str(p) for p in sorted((demo_data_dir() / "trouser").iterdir())[:n]]
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 def test_bundle_reloads_with_identical_predictions(run, tmp_path):
     out = export.export_bundle(run, tmp_path / "bundle", torchscript=True)
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "model.json", "model.safetensors",
