@@ -153,3 +153,38 @@ def test_command_line_arguments():
     args = parse_args(["my.json", "--demo"])
     assert args.project == "my.json" and args.demo
     assert parse_args([]).project is None
+
+
+def test_model_errors_are_shown_in_the_panel(demo_window, qtbot, tmp_path):
+    panel = demo_window.model_panel
+    bad = tmp_path / "broken.pth"
+    bad.write_bytes(b"not a checkpoint at all")
+    panel.import_weights(str(bad))
+    assert demo_window.state.project.model.weights == str(bad) and demo_window.state.dirty
+    qtbot.waitUntil(lambda: not panel.is_loading(), timeout=60000)
+    error = panel.findChild(QLabel, "modelError")
+    assert error.isVisibleTo(panel) and error.text()
+    assert "Traceback" not in error.text()
+    assert demo_window.state.model is None and panel.tree_model.rowCount() == 0
+    # Back to the bundled weights of the same model.
+    qtbot.waitUntil(lambda: panel.selected_name() == "tf_efficientnet_lite0", timeout=60000)
+    assert panel.use_button.isEnabled()
+    panel.use_button.click()
+    assert demo_window.state.project.model.weights == "auto"
+    qtbot.waitUntil(lambda: demo_window.state.model is not None, timeout=60000)
+    assert not error.isVisibleTo(panel) and panel.tree_model.rowCount() == 2
+
+
+def test_catalog_search_and_family_filter(demo_window, qtbot):
+    panel = demo_window.model_panel
+    qtbot.waitUntil(lambda: panel.table.rowCount() > 0, timeout=60000)
+    panel.search.setText("resnet")
+    rows = [(panel.table.item(r, 0).text() + " " + panel.table.item(r, 1).text()).lower()
+            for r in range(panel.table.rowCount())]
+    assert rows and all("resnet" in row for row in rows) and any(row.startswith("resnet18 ") for row in rows)
+    panel.search.clear()
+    panel.family.setCurrentIndex(panel.family.findData("VGG"))
+    families = {panel.table.item(r, 1).text() for r in range(panel.table.rowCount())}
+    assert families == {"VGG"}
+    weights = {panel.table.item(r, 4).text() for r in range(panel.table.rowCount())}
+    assert weights <= {"download (needs network)", "unavailable — import a file…", "in the local cache"}

@@ -18,7 +18,6 @@ from tlstudio.core.project import Project
 
 from .icons import app_icon
 from .main_window import MainWindow
-from .state import ProjectState
 
 # The demo data is Fashion-MNIST at 28 px: a small input keeps training quick on a CPU.
 DEMO_IMAGE_SIZE = 112

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QFi
                                QPushButton, QScrollArea, QSpinBox, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from .dataset_widgets import THUMB_PX, ClassBarChart, ThumbnailLoader, pil_to_qimage
+from .dataset_widgets import THUMB_PX, ClassBarChart, ThumbnailLoader, imbalance_warning, preview_job
 from .icons import icon
 from .state import ProjectState
 from .tasks import run_task
@@ -25,31 +25,6 @@ from .tasks import run_task
 MAX_THUMBS = 300          # per class; enough to judge a class at a glance
 PREVIEWS = 6
 PREVIEW_PX = 96
-IMBALANCE_RATIO = 3.0
-
-
-def preview_job(path: str, model_name: str, image_size: int | None, preset: str, n: int) -> list[QImage]:
-    """Worker side: augmented views of one image, as QImages."""
-    from tlstudio.core.catalog import get_card
-    from tlstudio.core.dataset import load_image_rgb
-    from tlstudio.core.preprocess import augment_previews
-
-    pre = get_card(model_name).preprocessing
-    if image_size:
-        pre = pre.with_input_size(image_size)
-    return [pil_to_qimage(im) for im in augment_previews(load_image_rgb(path), pre, preset, n=n)]
-
-
-def imbalance_warning(counts: dict[str, int]) -> str:
-    if len(counts) < 2:
-        return ""
-    big = max(counts, key=counts.get)
-    small = min(counts, key=counts.get)
-    if counts[small] and counts[big] / counts[small] <= IMBALANCE_RATIO:
-        return ""
-    ratio = counts[big] / max(1, counts[small])
-    return (f"Classes are imbalanced: '{big}' has {counts[big]} images, '{small}' only {counts[small]} "
-            f"({ratio:.0f}×). Consider a class-weighted loss (Train tab) or more images of '{small}'.")
 
 
 class DatasetBrowser(QWidget):
@@ -165,9 +140,10 @@ class DatasetBrowser(QWidget):
         aform.addRow("Preset:", self.augment_combo)
         abox.addLayout(aform)
         abox.addWidget(self.preview_note)
-        rows = QVBoxLayout()
-        rows.addLayout(grid)
-        abox.addLayout(rows)
+        self.preview_box = QWidget()
+        self.preview_box.setLayout(grid)
+        self.preview_box.hide()
+        abox.addWidget(self.preview_box)
         right = QWidget()
         rbox = QVBoxLayout(right)
         rbox.setContentsMargins(0, 0, 0, 0)
@@ -393,6 +369,7 @@ class DatasetBrowser(QWidget):
         path = self.selected_image()
         for label in self.preview_labels:
             label.clear()
+        self.preview_box.setVisible(path is not None)
         if path is None:
             self.preview_note.setText("Select an image to preview its augmented versions.")
             return

@@ -1,4 +1,4 @@
-"""Pieces of the Data tab: the class-count bar chart and the thumbnail loader.
+"""Pieces of the Data tab: the class-count bar chart, the thumbnail loader, previews.
 
 Thumbnails are decoded on a private ``QThreadPool`` as ``QImage`` objects
 (safe off the GUI thread, unlike ``QPixmap``); each batch carries a
@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 THUMB_PX = 96
 BATCH = 16
+IMBALANCE_RATIO = 3.0   # largest / smallest class count that earns a warning
 
 
 def pil_to_qimage(image) -> QImage:
@@ -35,6 +36,30 @@ def load_thumbnail(path: str, size: int = THUMB_PX) -> QImage:
     target = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     from PIL import Image
     return pil_to_qimage(image.resize(target, Image.Resampling.BICUBIC if scale > 1 else Image.Resampling.LANCZOS))
+
+
+def preview_job(path: str, model_name: str, image_size: int | None, preset: str, n: int) -> list[QImage]:
+    """Worker side: augmented views of one image, as QImages."""
+    from tlstudio.core.catalog import get_card
+    from tlstudio.core.dataset import load_image_rgb
+    from tlstudio.core.preprocess import augment_previews
+
+    pre = get_card(model_name).preprocessing
+    if image_size:
+        pre = pre.with_input_size(image_size)
+    return [pil_to_qimage(im) for im in augment_previews(load_image_rgb(path), pre, preset, n=n)]
+
+
+def imbalance_warning(counts: dict[str, int]) -> str:
+    if len(counts) < 2:
+        return ""
+    big = max(counts, key=counts.get)
+    small = min(counts, key=counts.get)
+    if counts[small] and counts[big] / counts[small] <= IMBALANCE_RATIO:
+        return ""
+    ratio = counts[big] / max(1, counts[small])
+    return (f"Classes are imbalanced: '{big}' has {counts[big]} images, '{small}' only {counts[small]} "
+            f"({ratio:.0f}×). Consider a class-weighted loss (Train tab) or more images of '{small}'.")
 
 
 class _ThumbSignals(QObject):

@@ -218,12 +218,19 @@ class ModelPanel(QWidget):
         return items[0].data(Qt.ItemDataRole.UserRole) if items else None
 
     def _update_buttons(self) -> None:
-        name = self.selected_name()
-        self.use_button.setEnabled(bool(name) and name != self.state.project.model.name)
+        self.use_button.setEnabled(self._selection_differs())
+        has_model = self.state.model is not None and self._load_task is None
+        self.freeze_button.setEnabled(has_model)
+        self.unfreeze_button.setEnabled(has_model)
+
+    def _selection_differs(self) -> bool:
+        """A different model, or the same one back on its automatic weights after an import."""
+        name, current = self.selected_name(), self.state.project.model
+        return bool(name) and (name != current.name or current.weights != "auto")
 
     def use_selected(self) -> None:
         name = self.selected_name()
-        if name and name != self.state.project.model.name:
+        if self._selection_differs():
             self.state.project.model.name = name
             self.state.project.model.weights = "auto"
             self.state.mark_changed("model")
@@ -263,11 +270,10 @@ class ModelPanel(QWidget):
         self._load_task = run_task(load_model_job, p.model.name, p.model.weights, p.head.to_dict(),
                                    self.state.num_classes(), list(p.frozen), p.model.image_size,
                                    on_finished=self._on_loaded, on_failed=self._on_load_failed, parent=self)
+        self._update_buttons()
 
     def _set_loading(self, loading: bool) -> None:
         self.busy.setVisible(loading)
-        self.freeze_button.setEnabled(not loading)
-        self.unfreeze_button.setEnabled(not loading)
         if loading:
             self.current.setText(f"Loading {self.state.project.model.name}…")
         self.loadingChanged.emit(loading)
@@ -310,11 +316,14 @@ class ModelPanel(QWidget):
                 if index.isValid():
                     self.tree.expand(index)
         self._show_current()
+        self._update_buttons()
 
     def _show_current(self) -> None:
         loaded = self._loaded
         if self.state.model is None or loaded is None:
-            self.current.setText(f"<b>{self.state.project.model.name}</b> — not loaded")
+            weights = self.state.project.model.weights
+            extra = f" (weights: {Path(weights).name})" if weights not in ("auto", "none", "download") else ""
+            self.current.setText(f"<b>{self.state.project.model.name}</b>{extra} — not loaded")
             self.footer.setText("")
             return
         src = SOURCE_TEXT.get(loaded.source, loaded.source)
