@@ -310,6 +310,9 @@ class ModelPanel(QWidget):
     def _on_model_changed(self) -> None:
         self.tree_model.set_tree(self.state.model, self.state.layer_tree)
         if self.state.model is not None:
+            from tlstudio.core.layers import block_names
+
+            self.unfreeze_spin.setMaximum(max(1, len(block_names(self.state.model))))
             base = self.tree_model.index_of("base")
             head = self.tree_model.index_of("head")
             for index in (base, head):
