@@ -1,0 +1,296 @@
+"""Train tab: settings binding, a real run in the main window, stop, close, errors, GUI stalls."""
+import os
+import time
+
+import pytest
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QCheckBox, QComboBox, QMessageBox
+
+from tlstudio.core import events as ev
+from tlstudio.core import paths
+from tlstudio.core.project import Project
+from tlstudio.gui.state import ProjectState
+from tlstudio.gui.training_panel import TrainingPanel
+from tlstudio.gui.worker import ThrottledCallback, default_run_dir
+
+from .conftest import close_window
+
+RUN_TIMEOUT_MS = 300_000
+SHOTS = "/tmp/gui_shots"
+
+
+def small_settings(project: Project, epochs: int = 2) -> None:
+    project.model.image_size = 64
+    project.training.epochs = epochs
+    project.training.batch_size = 32
+    project.training.use_cache = True
+    project.finetune.enabled = False
+
+
+def demo_project(epochs: int = 2) -> Project:
+    project = Project(name="panel test")
+    project.data.path = str(paths.demo_data_dir())
+    small_settings(project, epochs)
+    return project
+
+
+class Recorder:
+    """Every event the panel received, in order (on the GUI thread)."""
+
+    def __init__(self, panel):
+        self.events = []
+        panel.eventReceived.connect(self.events.append)
+
+    def count(self, kind):
+        return sum(isinstance(e, kind) for e in self.events)
+
+    def names(self):
+        return [type(e).__name__ for e in self.events]
+
+
+class Heartbeat:
+    """A 10 ms timer on the GUI thread; the longest gap between ticks is the worst stall."""
+
+    def __init__(self):
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self._tick)
+        self.worst = 0.0
+        self._last = None
+
+    def start(self):
+        self._last = time.perf_counter()
+        self.timer.start()
+
+    def _tick(self):
+        now = time.perf_counter()
+        self.worst = max(self.worst, now - self._last)
+        self._last = now
+
+    def stop(self):
+        self.timer.stop()
+
+
+def test_throttle_lets_through_ten_per_second_and_every_epoch_end():
+    now = [0.0]
+    gate = ThrottledCallback(0.1, clock=lambda: now[0])
+    passed = 0
+    for i in range(100):               # 100 batches in one second
+        now[0] = i * 0.01
+        passed += gate.should_emit(is_last=False)
+    assert passed == 10
+    assert gate.should_emit(is_last=True)          # the epoch's last batch always passes
+
+
+def test_default_run_dir_is_under_data_dir_and_unique():
+    project = Project(name="My project: v2")
+    first = default_run_dir(project)
+    assert first.parent == paths.data_dir() / "runs"
+    assert first.name.startswith("My-project-v2-")
+    first.mkdir(parents=True)
+    assert default_run_dir(project) != first
+
+
+def test_settings_are_bound_to_the_project(qtbot):
+    state = ProjectState(demo_project())
+    panel = TrainingPanel(state)
+    qtbot.addWidget(panel)
+    assert panel.widget_for("training", "epochs").value() == 2
+
+    panel.widget_for("training", "epochs").setValue(7)
+    panel.widget_for("training", "lr").setValue(3e-4)
+    panel.widget_for("training", "class_weighted").setChecked(True)
+    schedule = panel.widget_for("training", "schedule")
+    schedule.setCurrentIndex(schedule.findData("step"))
+    panel.widget_for("finetune", "enabled").setChecked(True)
+    panel.widget_for("finetune", "unfreeze_last").setValue(3)
+    t, ft = state.project.training, state.project.finetune
+    assert (t.epochs, t.lr, t.class_weighted, t.schedule) == (7, pytest.approx(3e-4), True, "step")
+    assert (ft.enabled, ft.unfreeze_last) == (True, 3)
+    assert state.dirty
+
+    other = demo_project(epochs=11)
+    other.training.device = "cpu"
+    other.training.use_cache = False
+    state.replace_project(other)
+    assert panel.widget_for("training", "epochs").value() == 11
+    assert panel.widget_for("training", "device").currentData() == "cpu"
+    assert not panel.widget_for("training", "use_cache").isChecked()
+    assert not panel.widget_for("finetune", "epochs").isEnabled()     # fine-tune off -> its fields greyed
+    assert not state.dirty                                            # reloading wrote nothing back
+
+
+def test_device_chooser_lists_what_torch_sees(qtbot):
+    import torch
+
+    panel = TrainingPanel(ProjectState(demo_project()))
+    qtbot.addWidget(panel)
+    combo: QComboBox = panel.device_combo
+    values = [combo.itemData(i) for i in range(combo.count())]
+    assert values[0] == "auto" and values[-1] == "cpu"
+    cuda = [v for v in values if v.startswith("cuda:")]
+    assert len(cuda) == torch.cuda.device_count()
+    for i, value in enumerate(cuda):
+        assert torch.cuda.get_device_name(i) in combo.itemText(values.index(value))
+    assert ("mps" in values) == bool(torch.backends.mps.is_available())
+
+
+def test_a_bad_dataset_shows_an_error_and_the_app_keeps_going(qtbot):
+    project = demo_project()
+    project.data.path = "/nonexistent/folder/for/tlstudio"
+    state = ProjectState(project)
+    panel = TrainingPanel(state)
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.trainingFinished, timeout=RUN_TIMEOUT_MS) as blocker:
+        panel.start_button.click()
+    info = blocker.args[0]
+    assert info["error"] and not info["recorded"]
+    assert not panel.error_label.isHidden()
+    assert "Training failed" in panel.error_label.text()
+    assert "/nonexistent/folder/for/tlstudio" in panel.error_label.text()
+    assert "ERROR" in panel.log_view.toPlainText()
+    assert state.project.runs == []
+    qtbot.waitUntil(lambda: not panel.is_running())
+    assert panel.start_button.isEnabled()
+
+
+def _panels(window):
+    return window.training_panel, window.results_panel
+
+
+def test_full_run_in_the_main_window(qtbot, demo_window):
+    window = demo_window
+    training, results = _panels(window)
+    assert training.objectName() == "trainingPanel" and results.objectName() == "resultsPanel"
+    small_settings(window.state.project, epochs=2)
+    training.reload()
+    window.tabs.setCurrentWidget(training)
+    # A user does not press Start within the first seconds; the trainer's imports are done by then.
+    qtbot.waitUntil(lambda: not training.preload_task.is_running(), timeout=120_000)
+    recorder = Recorder(training)
+    done, evaluated = [], []
+    training.trainingFinished.connect(done.append)
+    results.evaluated.connect(evaluated.append)
+    heartbeat = Heartbeat()
+    heartbeat.start()
+    with qtbot.waitSignal(training.trainingStarted, timeout=5000):
+        qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
+    assert training.is_running() and not training.start_button.isEnabled()
+    # The worker's events arrive re-emitted on the GUI thread: wait for each step in turn.
+    qtbot.waitUntil(lambda: recorder.count(ev.StageStarted) == 1, timeout=RUN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: recorder.count(ev.EpochEnded) == 1, timeout=RUN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: recorder.count(ev.EpochEnded) == 2, timeout=RUN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: bool(done), timeout=RUN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: bool(evaluated), timeout=RUN_TIMEOUT_MS)
+    heartbeat.stop()
+    print(f"\nworst GUI stall during a demo training run: {heartbeat.worst * 1000:.0f} ms")
+
+    names = recorder.names()
+    assert names[0] == "StageStarted"
+    assert names[-1] == "RunFinished"
+    assert names.count("EpochEnded") == 2
+    assert names.index("EpochEnded") < names.index("RunFinished")
+    finished = recorder.events[-1]
+    assert not finished.cancelled
+
+    loss, accuracy = training.charts.loss.series(), training.charts.accuracy.series()
+    assert loss["x"] == [1.0, 2.0] and accuracy["x"] == [1.0, 2.0]
+    assert all(v > 0 for v in loss["train"] + loss["val"])
+    assert accuracy["val"][-1] > 1 / 6 + 0.2          # well above chance on 6 classes
+    assert training.progress.format() == "Done"
+
+    record = window.state.project.runs[-1]
+    assert record["run_dir"] == finished.run_dir and not record["cancelled"]
+    assert os.path.isfile(os.path.join(finished.run_dir, "best.safetensors"))
+
+    matrix = results.confusion.matrix
+    assert matrix.shape == (6, 6)
+    assert int(matrix.sum()) == len(results.result["predictions"]) == 60
+    assert results.metrics_model.rowCount() == 6
+    assert results.run_combo.currentData() == finished.run_dir
+
+    window.resize(1280, 800)
+    os.makedirs(SHOTS, exist_ok=True)
+    training.grab().save(f"{SHOTS}/train.png")
+    window.tabs.setCurrentWidget(results)
+    qtbot.waitUntil(lambda: not results.misclassified_grid.is_running(), timeout=30_000)
+    results.grab().save(f"{SHOTS}/results.png")
+    window.grab().save(f"{SHOTS}/window_results.png")
+    assert heartbeat.worst < 0.100, f"the GUI thread stalled for {heartbeat.worst * 1000:.0f} ms"
+
+
+def test_stop_mid_run(qtbot, demo_window):
+    training, _ = _panels(demo_window)
+    small_settings(demo_window.state.project, epochs=200)
+    training.reload()
+    recorder = Recorder(training)
+
+    def stop_on_first_batch(event):
+        if isinstance(event, ev.BatchProgress) and training.stop_button.isEnabled():
+            training.stop_button.click()
+
+    training.eventReceived.connect(stop_on_first_batch)
+    with qtbot.waitSignal(training.trainingFinished, timeout=RUN_TIMEOUT_MS) as blocker:
+        training.start_button.click()
+    info = blocker.args[0]
+    assert info["cancelled"] and not info["error"]
+    assert recorder.names()[-1] == "RunFinished" and recorder.events[-1].cancelled
+    assert recorder.names().count("EpochEnded") < 200
+    qtbot.waitUntil(lambda: not training.is_running(), timeout=10_000)
+    assert training.progress.format() == "Stopped"
+    assert training.start_button.isEnabled()
+
+
+def test_close_during_a_run_stops_the_worker(qtbot, dialogs):
+    from tlstudio.gui.app import build_main_window
+
+    window = build_main_window(demo=True)
+    qtbot.addWidget(window)
+    window.show()
+    training, _ = _panels(window)
+    small_settings(window.state.project, epochs=200)
+    training.reload()
+    first_batch = []
+    training.eventReceived.connect(lambda e: first_batch.append(e) if isinstance(e, ev.BatchProgress) else None)
+    training.start_button.click()
+    thread = training._thread
+    qtbot.waitUntil(lambda: bool(first_batch), timeout=RUN_TIMEOUT_MS)
+    dialogs.answer = QMessageBox.StandardButton.Yes
+    window.state.set_dirty(False)
+    started = time.perf_counter()
+    assert window.close()
+    assert any(call[0] == "question" for call in dialogs.calls)
+    assert not training.is_running()
+    assert thread.isFinished()
+    assert time.perf_counter() - started < 30
+    qtbot.waitUntil(lambda: training.worker is None, timeout=5000)   # thread.finished reached the panel
+    close_window(window)
+
+
+def test_pause_and_resume(qtbot):
+    state = ProjectState(demo_project(epochs=200))
+    panel = TrainingPanel(state)
+    qtbot.addWidget(panel)
+    batches = []
+    panel.eventReceived.connect(lambda e: batches.append(e) if isinstance(e, ev.BatchProgress) else None)
+    panel.start_button.click()
+    qtbot.waitUntil(lambda: bool(batches), timeout=RUN_TIMEOUT_MS)
+    panel.pause_button.click()
+    assert panel.pause_button.text() == "Resume"
+    qtbot.wait(300)                        # let in-flight events arrive
+    seen = len(batches)
+    qtbot.wait(1500)
+    assert len(batches) == seen            # paused: no progress
+    panel.pause_button.click()
+    qtbot.waitUntil(lambda: len(batches) > seen, timeout=60_000)
+    with qtbot.waitSignal(panel.trainingFinished, timeout=60_000):
+        panel.stop_button.click()
+    assert not panel.is_running() or panel.stop_and_wait(5000)
+
+
+def test_checkboxes_are_not_left_unbound(qtbot):
+    panel = TrainingPanel(ProjectState(demo_project()))
+    qtbot.addWidget(panel)
+    bound = {id(w) for _s, _f, w in panel._bindings}
+    boxes = panel.settings_area.widget().findChildren(QCheckBox)
+    assert boxes and all(id(b) in bound for b in boxes)

@@ -1,0 +1,224 @@
+"""Embedded matplotlib charts: live training curves and the confusion matrix.
+
+Charts redraw with ``draw_idle`` (coalesced by Qt) and only when data changes
+per epoch, never per batch, so the GUI thread is never stuck drawing.
+"""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QSizePolicy
+
+STAGGER_MS = 40
+TRAIN_COLOR = "#1f77b4"
+VAL_COLOR = "#d62728"
+
+
+class _Canvas(FigureCanvasQTAgg):
+    def __init__(self, object_name: str, parent=None, figsize=(5.0, 3.0), layout: str | None = "constrained"):
+        figure = Figure(figsize=figsize, dpi=100, layout=layout)
+        super().__init__(figure)
+        self.setParent(parent)
+        self.setObjectName(object_name)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(220, 160)
+
+
+class CurveChart(_Canvas):
+    """One metric per epoch, train vs validation, with a line where fine-tuning starts."""
+
+    # Margins in pixels, applied on resize: a layout engine would cost ~2x per
+    # draw, and these charts redraw during training while the GUI must stay live.
+    MARGINS_PX = {"left": 58, "right": 12, "top": 26, "bottom": 40}
+
+    def __init__(self, object_name: str, title: str, ylabel: str, parent=None, legend_loc: str = "upper right"):
+        super().__init__(object_name, parent, layout=None)
+        self.ax = self.figure.add_subplot(1, 1, 1)
+        self._title, self._ylabel, self._legend_loc = title, ylabel, legend_loc
+        (self.train_line,) = self.ax.plot([], [], "o-", color=TRAIN_COLOR, label="train", markersize=3)
+        (self.val_line,) = self.ax.plot([], [], "o-", color=VAL_COLOR, label="validation", markersize=3)
+        self.boundaries: list[float] = []
+        self._boundary_artists = []
+        self.planned_epochs = 1
+        self._style()
+        # Few ticks: tick labels are most of a draw's cost.
+        self.ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+        self.ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
+        self.show_epochs(1)
+
+    def resizeEvent(self, event) -> None:
+        width, height = max(1, event.size().width()), max(1, event.size().height())
+        m = self.MARGINS_PX
+        self.figure.subplots_adjust(left=min(0.4, m["left"] / width), right=max(0.6, 1 - m["right"] / width),
+                                    top=max(0.6, 1 - m["top"] / height), bottom=min(0.4, m["bottom"] / height))
+        super().resizeEvent(event)
+
+    def show_epochs(self, n: int) -> None:
+        """Frame the x axis on the epochs the run plans, so curves grow left to right (drawn later)."""
+        self.planned_epochs = max(1, int(n))
+        self.ax.set_xlim(0.5, self.planned_epochs + 0.5)
+
+    def _style(self) -> None:
+        self.ax.set_title(self._title, fontsize=10)
+        self.ax.set_xlabel("epoch", fontsize=9)
+        self.ax.set_ylabel(self._ylabel, fontsize=9)
+        self.ax.tick_params(labelsize=8)
+        self.ax.grid(True, alpha=0.3)
+        self.ax.legend(fontsize=8, loc=self._legend_loc)   # "best" costs a search per draw
+
+    def clear(self) -> None:
+        for line in (self.train_line, self.val_line):
+            line.set_data([], [])
+        for artist in self._boundary_artists:
+            artist.remove()
+        self._boundary_artists.clear()
+        self.boundaries.clear()
+        self.ax.relim()
+        self.ax.autoscale_view(scalex=False)
+        self.show_epochs(1)
+
+    def add_point(self, x: float, train: float, val: float, redraw: bool = True) -> None:
+        for line, y in ((self.train_line, train), (self.val_line, val)):
+            xs, ys = list(line.get_xdata()), list(line.get_ydata())
+            xs.append(x)
+            ys.append(y if y is not None and np.isfinite(y) else np.nan)
+            line.set_data(xs, ys)
+        self.ax.relim()
+        self.ax.autoscale_view(scalex=False)
+        self.show_epochs(max(self.planned_epochs, int(x)))
+        if redraw:
+            self.draw_idle()
+
+    def mark_boundary(self, x: float, label: str = "fine-tune") -> None:
+        self.boundaries.append(x)
+        line = self.ax.axvline(x, color="#555555", linestyle="--", linewidth=1)
+        text = self.ax.annotate(label, xy=(x, 1.0), xycoords=("data", "axes fraction"),
+                                xytext=(3, -12), textcoords="offset points", fontsize=8, color="#555555")
+        self._boundary_artists.extend([line, text])
+
+    def series(self) -> dict[str, list[float]]:
+        """Plotted data, for tests and for saving."""
+        return {
+            "x": [float(v) for v in self.train_line.get_xdata()],
+            "train": [float(v) for v in self.train_line.get_ydata()],
+            "val": [float(v) for v in self.val_line.get_ydata()],
+        }
+
+
+class TrainingCharts:
+    """The loss and accuracy charts fed from EpochEnded/StageStarted events."""
+
+    def __init__(self, parent=None):
+        self.loss = CurveChart("lossChart", "Loss", "loss", parent)
+        self.accuracy = CurveChart("accuracyChart", "Accuracy", "accuracy", parent, legend_loc="lower right")
+        self.accuracy.ax.set_ylim(0.0, 1.0)
+        self.epochs_plotted = 0
+
+    def reset(self) -> None:
+        """Empty both charts (redrawn only when they showed an earlier run)."""
+        had_data = self.epochs_plotted > 0 or bool(self.loss.boundaries)
+        self.epochs_plotted = 0
+        self.loss.clear()
+        self.accuracy.clear()
+        self.accuracy.ax.set_ylim(0.0, 1.0)
+        if had_data:
+            self.loss.draw_idle()
+            QTimer.singleShot(STAGGER_MS, self.accuracy.draw_idle)
+
+    def stage_started(self, stage: int, epochs: int) -> None:
+        planned = self.epochs_plotted + max(1, int(epochs))
+        self.loss.show_epochs(planned)
+        self.accuracy.show_epochs(planned)
+        if stage > 1 and self.epochs_plotted > 0:
+            x = self.epochs_plotted + 0.5
+            self.loss.mark_boundary(x)
+            self.accuracy.mark_boundary(x)
+
+    def epoch_ended(self, event) -> None:
+        self.epochs_plotted += 1
+        x = self.epochs_plotted
+        self.loss.add_point(x, event.train_loss, event.val_loss)
+        self.accuracy.add_point(x, event.train_acc, event.val_acc, redraw=False)
+        # Accuracy is a fraction: keep the 0..1 frame steady instead of autoscaling.
+        self.accuracy.ax.set_ylim(0.0, 1.02)
+        # Draw the second chart a little later so the event loop breathes between the two draws.
+        QTimer.singleShot(STAGGER_MS, self.accuracy.draw_idle)
+
+
+class ConfusionMatrixChart(_Canvas):
+    """Annotated confusion matrix; a click on a cell emits (true index, predicted index)."""
+
+    cellClicked = Signal(int, int)
+
+    def __init__(self, parent=None):
+        super().__init__("confusionMatrixChart", parent, figsize=(5.0, 4.5))
+        self.ax = self.figure.add_subplot(1, 1, 1)
+        self.matrix: np.ndarray | None = None
+        self.classes: list[str] = []
+        self._colorbar = None
+        self.mpl_connect("button_press_event", self._on_click)
+        self._show_empty()
+
+    def _show_empty(self) -> None:
+        self.ax.clear()
+        self.ax.set_axis_off()
+        self.ax.text(0.5, 0.5, "No run loaded", ha="center", va="center", transform=self.ax.transAxes,
+                     color="#777777")
+        self.draw_idle()
+
+    def clear(self) -> None:
+        self.matrix = None
+        self.classes = []
+        if self._colorbar is not None:
+            self._colorbar.remove()
+            self._colorbar = None
+        self._show_empty()
+
+    def set_matrix(self, matrix, classes: list[str]) -> None:
+        m = np.asarray(matrix, dtype=np.int64)
+        self.matrix, self.classes = m, list(classes)
+        if self._colorbar is not None:
+            self._colorbar.remove()
+            self._colorbar = None
+        ax = self.ax
+        ax.clear()
+        ax.set_axis_on()
+        image = ax.imshow(m, cmap="Blues", interpolation="nearest", vmin=0)
+        self._colorbar = self.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+        self._colorbar.ax.tick_params(labelsize=7)
+        n = len(classes)
+        ticks = range(n)
+        rotate = n > 4 or max((len(c) for c in classes), default=0) > 6
+        ax.set_xticks(ticks, labels=classes, fontsize=8, rotation=45 if rotate else 0,
+                      ha="right" if rotate else "center")
+        ax.set_yticks(ticks, labels=classes, fontsize=8)
+        ax.set_xlabel("predicted", fontsize=9)
+        ax.set_ylabel("true", fontsize=9)
+        ax.set_title("Confusion matrix (click a cell)", fontsize=10)
+        threshold = m.max() / 2.0 if m.size else 0
+        font = 8 if n <= 10 else 6
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, str(int(m[i, j])), ha="center", va="center", fontsize=font,
+                        color="white" if m[i, j] > threshold else "black")
+        self.draw_idle()
+
+    def cell_at(self, xdata: float | None, ydata: float | None) -> tuple[int, int] | None:
+        """Map a data coordinate to (true row, predicted column), or None outside the matrix."""
+        if self.matrix is None or xdata is None or ydata is None:
+            return None
+        col, row = int(round(xdata)), int(round(ydata))
+        n = self.matrix.shape[0]
+        if 0 <= row < n and 0 <= col < n:
+            return row, col
+        return None
+
+    def _on_click(self, event) -> None:
+        if event.inaxes is not self.ax:
+            return
+        cell = self.cell_at(event.xdata, event.ydata)
+        if cell is not None:
+            self.cellClicked.emit(*cell)
