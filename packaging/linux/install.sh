@@ -29,6 +29,6 @@ mv "$OPT.new" "$OPT"
 sed "s#@BUNDLE@#$OPT#g" "$HERE/tlstudio.desktop" > "$DESKTOP"
 cp "$HERE/tlstudio.png" "$ICON"
 ln -sf "$OPT/tlstudio-cli" "$BIN/tlstudio-cli"
-command -v update-desktop-database >/dev/null 2>&1 && update-desktop-database -q "$(dirname "$DESKTOP")" || true
-command -v gtk-update-icon-cache >/dev/null 2>&1 && gtk-update-icon-cache -q "$PREFIX/icons/hicolor" || true
+command -v update-desktop-database >/dev/null 2>&1 && update-desktop-database -q "$(dirname "$DESKTOP")" 2>/dev/null || true
+command -v gtk-update-icon-cache >/dev/null 2>&1 && gtk-update-icon-cache -q "$PREFIX/icons/hicolor" 2>/dev/null || true
 echo "TL Studio installed in $OPT; start it from the applications menu or with $OPT/TLStudio"
