@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start a built bundle the way a new user would and run its self-test:
 # a clean environment (no venv, no PYTHONPATH, an empty HOME), no network when
-# possible, and a check that the bundle folder is byte-for-byte unchanged after.
+# possible, a check that the bundle folder is unchanged after (path, size, mtime),
+# and a quick run of the bundled command line.
 # Usage: packaging/selftest_bundle.sh [dist/TLStudio] [extra self-test args...]
 set -euo pipefail
 BUNDLE=$(cd "${1:-dist/TLStudio}" && pwd)
@@ -25,6 +26,9 @@ set +e
 "${NONET[@]}" env -i PATH=/usr/bin:/bin HOME="$FAKE_HOME" QT_QPA_PLATFORM=offscreen \
     "$BUNDLE/TLStudio" --self-test "$@" > "$LISTING/out" 2> "$LISTING/err"
 RC=$?
+CLI_RC=0
+"${NONET[@]}" env -i PATH=/usr/bin:/bin HOME="$FAKE_HOME" \
+    "$BUNDLE/tlstudio-cli" scan "$BUNDLE/_internal/resources/demo_data" --json > "$LISTING/cli" 2>> "$LISTING/err" || CLI_RC=$?
 set -e
 END=$(date +%s)
 listing > "$LISTING/after"
@@ -36,4 +40,9 @@ if ! cmp -s "$LISTING/before" "$LISTING/after"; then
     diff "$LISTING/before" "$LISTING/after" | head -n 20 >&2
     exit 1
 fi
+if [ "$CLI_RC" != 0 ] || ! grep -q '"classes"' "$LISTING/cli"; then
+    echo "self-test: FAILED - tlstudio-cli scan exited $CLI_RC" >&2
+    exit 1
+fi
+echo "self-test: tlstudio-cli scan of the demo data: ok" >&2
 exit $RC
