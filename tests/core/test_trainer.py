@@ -172,6 +172,11 @@ def test_changed_file_invalidates_the_cache(tmp_path):
     assert run(project, tmp_path / "c")[0].base_forward_images == 24
     victim.unlink()                                                    # a smaller file list
     assert run(project, tmp_path / "d")[0].base_forward_images == 23
+    # Resuming run "a" on the changed data is refused and leaves its files alone.
+    before = (tmp_path / "a" / "metrics.json").read_text()
+    _, metrics, events = run(project, tmp_path / "a", resume=True)
+    assert "changed" in of_type(events, ev.RunFailed)[0].message and metrics["error"]
+    assert (tmp_path / "a" / "metrics.json").read_text() == before
 
 
 def test_cached_and_uncached_training_agree(tiny_data, tmp_path):

@@ -102,5 +102,8 @@ def make_loader(dataset: Dataset, batch_size: int, *, sampler: Sampler | None = 
     kwargs = {}
     if num_workers > 0:
         kwargs.update(prefetch_factor=4, persistent_workers=persistent)
+    # A private generator: starting an iterator then never draws from the global RNG
+    # (which the head's dropout uses), so cached and image training stay in step.
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=False,
-                      num_workers=num_workers, pin_memory=pin_memory, **kwargs)
+                      num_workers=num_workers, pin_memory=pin_memory,
+                      generator=torch.Generator().manual_seed(0), **kwargs)

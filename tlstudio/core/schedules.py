@@ -2,9 +2,11 @@
 
 Only parameters that require grad go into the optimizer (rebuilt for each
 stage). Biases and normalisation weights (1-D tensors) get no weight decay.
-In the fine-tuning stage the head trains at ``lr * lr_multiplier`` and the
-unfrozen base blocks at a further ``BASE_LR_FACTOR`` of that: the pretrained
-features should move much less than the freshly trained head.
+Trainable base layers always train at ``BASE_LR_FACTOR`` times the head's
+learning rate: the pretrained features should move much less than the freshly
+initialised head. In the fine-tuning stage the head trains at
+``lr * lr_multiplier`` and the unfrozen base blocks at
+``lr * lr_multiplier * BASE_LR_FACTOR``.
 """
 from __future__ import annotations
 
@@ -111,3 +113,8 @@ class Schedule:
         self.steps = int(state.get("steps", 0))
         if self.scheduler is not None and state.get("scheduler"):
             self.scheduler.load_state_dict(state["scheduler"])
+            # A resumed run may have been given more epochs: keep the new length.
+            if self.name == "cosine":
+                self.scheduler.T_max = self.total_steps
+            elif self.name == "onecycle":
+                self.scheduler.total_steps = self.total_steps

@@ -179,6 +179,8 @@ class Trainer:
         self._writer: CheckpointWriter | None = None
         self._cached_features = False
         self._device = None
+        self._data = None
+        self._folder_written = False
         cancelled, failure = False, None
         try:
             self._run()
@@ -192,7 +194,7 @@ class Trainer:
                 raise
             failure = OOM_MESSAGE
         finally:
-            if getattr(self, "_data", None) is not None:
+            if self._data is not None:
                 self._data.close()
         return self._finish(cancelled=cancelled, error=failure)
 
@@ -215,7 +217,7 @@ class Trainer:
             "test_images": getattr(self, "_sizes", {}).get("test", 0),
             "error": error,
         }
-        if self.run_dir.is_dir():
+        if self._folder_written:     # a refused resume leaves the earlier run's files alone
             atomic.write_json(self.run_dir / "history.json", self._history)
             atomic.write_json(self.run_dir / "metrics.json", self.metrics)
         if error is not None:
@@ -246,8 +248,10 @@ class Trainer:
         model = create_transfer_model(card, p.head, len(self._classes), weights=p.model.weights)
         layers.apply_frozen(model, list(p.frozen))
         self.model = model
-        self._write_run_start(split, card, pre, model)
-        state = self._load_resume_state(split) if self.resume else None
+        self._split_json = {part: [[s.path, s.label] for s in getattr(split, part)]
+                            for part in ("train", "val", "test")}
+        state = self._load_resume_state() if self.resume else None
+        self._write_run_start(card, pre, model)
         self._data = StageData(self, split, pre, model)
         stage1_epochs, ft = t.epochs, p.finetune
         start_stage = int(state["stage"]) if state else 1
@@ -280,13 +284,12 @@ class Trainer:
         if ft.enabled and not ft.lr_multiplier > 0:
             raise TrainingError("The fine-tuning learning-rate multiplier must be above 0.")
 
-    def _write_run_start(self, split, card, pre, model) -> None:
+    def _write_run_start(self, card, pre, model) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._folder_written = True
         snap = self.project.to_dict()
         snap["data"]["path"] = os.path.abspath(snap["data"]["path"])
         atomic.write_json(self.run_dir / "project.json", snap)
-        self._split_json = {part: [[s.path, s.label] for s in getattr(split, part)]
-                            for part in ("train", "val", "test")}
         atomic.write_json(self.run_dir / "split.json", self._split_json)
         head = self.project.head.to_dict()
         head["num_classes"] = len(self._classes)
@@ -301,7 +304,7 @@ class Trainer:
     def _split_hash(self) -> str:
         return hashlib.sha256(repr(self._split_json).encode()).hexdigest()
 
-    def _load_resume_state(self, split) -> dict:
+    def _load_resume_state(self) -> dict:
         state = load_last(self.run_dir)
         if state.get("split") != self._split_hash():
             raise TrainingError("The dataset or its split changed since this run started; start a new run "

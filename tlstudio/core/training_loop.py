@@ -86,7 +86,7 @@ class ImageBatches:
                                         sampler=self.sampler, num_workers=workers,
                                         pin_memory=pin_memory, persistent=workers > 0)
         self.val_loader = make_loader(SeededImages(val_items, transforms), batch_size,
-                                      num_workers=workers, pin_memory=pin_memory)
+                                      num_workers=workers, pin_memory=pin_memory, persistent=workers > 0)
 
     @staticmethod
     def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
