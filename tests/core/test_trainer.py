@@ -292,3 +292,34 @@ def test_finetune_changes_only_the_unfrozen_blocks(tiny_data, tmp_path):
     changed = {k for k in fresh if k.startswith("base.") and not torch.equal(state[k], fresh[k])}
     assert changed and all(k.startswith(prefixes) for k in changed)
     assert trainer.base_forward_images == 36 + 36                      # extraction, then one image epoch
+
+
+def test_early_stopping_ends_the_stage(tiny_data, tmp_path):
+    project = make_project(tiny_data, epochs=6, lr=1e-12, early_stopping_patience=2,
+                           early_stopping_metric="val_acc")             # nothing improves after epoch 1
+    _, metrics, events = run(project, tmp_path / "run")
+    assert metrics["error"] is None and metrics["epochs_run"] == 3
+    assert [e.epoch for e in of_type(events, ev.EpochEnded)] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("exc, expected", [
+    (torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), "lower the batch size"),
+    (ValueError("a bug"), None),
+])
+def test_out_of_memory_is_reported_and_bugs_propagate(tiny_data, tmp_path, monkeypatch, exc, expected):
+    import tlstudio.core.training_loop as loop
+
+    def boom(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr(loop, "train_epoch", boom)
+    events: list = []
+    trainer = Trainer(make_project(tiny_data), tmp_path / "run", callback=events.append)
+    if expected is None:
+        with pytest.raises(ValueError):
+            trainer.run()
+        assert "a bug" in of_type(events, ev.RunFailed)[0].message
+    else:
+        metrics = trainer.run()
+        message = of_type(events, ev.RunFailed)[0].message
+        assert "out of memory" in message and expected in message and metrics["error"] == message
