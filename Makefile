@@ -5,8 +5,6 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-export QT_QPA_PLATFORM ?= offscreen
-
 .PHONY: run test venv clean demo-data bench
 
 $(STAMP): pyproject.toml
@@ -19,7 +17,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(if $(filter file,$(origin QT_QPA_PLATFORM)),env -u QT_QPA_PLATFORM )$(PY) -m tlstudio --demo
+	$(PY) -m tlstudio --demo
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
