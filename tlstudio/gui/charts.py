@@ -25,6 +25,20 @@ class _Canvas(FigureCanvasQTAgg):
         self.setObjectName(object_name)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(220, 160)
+        self._stale = False
+
+    def draw_idle(self) -> None:
+        # A hidden chart (another tab) is drawn when it is shown, not while training runs.
+        if not self.isVisible():
+            self._stale = True
+            return
+        super().draw_idle()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self._stale = False
+            super().draw_idle()
 
 
 class CurveChart(_Canvas):
@@ -158,7 +172,7 @@ class ConfusionMatrixChart(_Canvas):
         self.ax = self.figure.add_subplot(1, 1, 1)
         self.matrix: np.ndarray | None = None
         self.classes: list[str] = []
-        self._colorbar = None
+        self._needs_render = False
         self.mpl_connect("button_press_event", self._on_click)
         self._show_empty()
 
@@ -172,23 +186,28 @@ class ConfusionMatrixChart(_Canvas):
     def clear(self) -> None:
         self.matrix = None
         self.classes = []
-        if self._colorbar is not None:
-            self._colorbar.remove()
-            self._colorbar = None
+        self._needs_render = False
         self._show_empty()
 
     def set_matrix(self, matrix, classes: list[str]) -> None:
-        m = np.asarray(matrix, dtype=np.int64)
-        self.matrix, self.classes = m, list(classes)
-        if self._colorbar is not None:
-            self._colorbar.remove()
-            self._colorbar = None
+        """Show a matrix; building the plot waits until the chart is visible (it costs ~100 ms)."""
+        self.matrix, self.classes = np.asarray(matrix, dtype=np.int64), list(classes)
+        self._needs_render = True
+        if self.isVisible():
+            self._render()
+
+    def showEvent(self, event) -> None:
+        if self._needs_render:
+            self._render()
+        super().showEvent(event)
+
+    def _render(self) -> None:
+        self._needs_render = False
+        m, classes = self.matrix, self.classes
         ax = self.ax
         ax.clear()
         ax.set_axis_on()
-        image = ax.imshow(m, cmap="Blues", interpolation="nearest", vmin=0)
-        self._colorbar = self.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-        self._colorbar.ax.tick_params(labelsize=7)
+        ax.imshow(m, cmap="Blues", interpolation="nearest", vmin=0)
         n = len(classes)
         ticks = range(n)
         rotate = n > 4 or max((len(c) for c in classes), default=0) > 6

@@ -31,8 +31,8 @@ def load_thumbnail(path: str, size: int = THUMB_PX) -> QImage:
     try:
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
-            im.thumbnail((size, size))
-            rgb = im.convert("RGB")
+            # Fit the box both ways: tiny images (28 px Fashion-MNIST) are enlarged too.
+            rgb = ImageOps.contain(im.convert("RGB"), (size, size), Image.Resampling.BILINEAR)
     except Exception:
         return QImage()
     data = rgb.tobytes()
@@ -68,7 +68,8 @@ class ImageGrid(QListWidget):
         self.setWordWrap(True)
         self.setUniformItemSizes(True)
         self.setIconSize(QSize(thumb_px, thumb_px))
-        self.setGridSize(QSize(thumb_px + 60, thumb_px + 52))
+        self.setGridSize(QSize(thumb_px + 84, thumb_px + 56))
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setSpacing(4)
         self.setSelectionMode(QListWidget.SelectionMode.SingleSelection)
         self._task: Task | None = None

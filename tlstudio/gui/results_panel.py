@@ -301,7 +301,8 @@ class ResultsPanel(QWidget):
             model.appendRow(self._metric_row(name, m["precision"], m["recall"], m["f1"], m["support"]))
         self.confusion.set_matrix(result["confusion_matrix"], result["classes"])
         self.misclassified_grid.set_items([
-            GridItem(p["path"], f"{p['true']} → {p['predicted']} ({p['confidence']:.0%})")
+            GridItem(p["path"], f"{p['true']} →\n{p['predicted']} ({p['confidence']:.0%})",
+                     f"{p['path']}\ntrue: {p['true']}\npredicted: {p['predicted']} ({p['confidence']:.0%})")
             for p in result["misclassified"]])
         self.tabs.setTabText(0, f"Misclassified ({len(result['misclassified'])})")
         self.cell_grid.set_items([])

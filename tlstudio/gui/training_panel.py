@@ -7,6 +7,7 @@ snapshot of the project, so edits made meanwhile cannot change the run.
 """
 from __future__ import annotations
 
+import gc
 import importlib
 import time
 from pathlib import Path
@@ -274,6 +275,11 @@ class TrainingPanel(QWidget):
         worker.runFailed.connect(self._on_failed)
         worker.finished.connect(self._on_worker_finished)
         self.worker = worker
+        # A full garbage collection walks every object the app holds (~300 ms
+        # with torch and matplotlib loaded) while holding the GIL, freezing the
+        # GUI mid-run. Objects alive now are long-lived: leave them out of
+        # collections until the run ends.
+        gc.freeze()
         self._thread = start_on_thread(worker)
         self._thread.finished.connect(self._on_thread_finished)
         self._set_running_ui(True)
@@ -376,6 +382,7 @@ class TrainingPanel(QWidget):
             thread.wait()               # finished is emitted just before the OS thread exits
         self._thread = None
         self.worker = None
+        gc.unfreeze()
 
     @Slot(dict)
     def _on_worker_finished(self, metrics: dict) -> None:
