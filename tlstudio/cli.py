@@ -185,7 +185,8 @@ def cmd_train(args) -> int:
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
     try:
-        metrics = Trainer(project, run_dir, on_event, token, resume=bool(args.resume)).run()
+        metrics = Trainer(project, run_dir, on_event, token, resume=bool(args.resume),
+                          dataset=index).run()
     finally:
         if in_main:
             signal.signal(signal.SIGINT, previous)

@@ -323,3 +323,23 @@ def test_out_of_memory_is_reported_and_bugs_propagate(tiny_data, tmp_path, monke
         metrics = trainer.run()
         message = of_type(events, ev.RunFailed)[0].message
         assert "out of memory" in message and expected in message and metrics["error"] == message
+
+
+def test_a_prescanned_dataset_is_not_scanned_again(tiny_data, tmp_path, monkeypatch):
+    from tlstudio.core import trainer as trainer_module
+    from tlstudio.core.dataset import scan
+
+    index = scan(tiny_data)
+
+    def no_scan(*args, **kwargs):
+        raise AssertionError("the trainer scanned a dataset it was given")
+
+    monkeypatch.setattr(trainer_module, "scan", no_scan)
+    project = make_project(tiny_data, epochs=1)
+    metrics = Trainer(project, tmp_path / "run", dataset=index).run()
+    assert metrics["error"] is None and metrics["classes"] == index.classes
+    # A dataset for another folder is ignored: the project's own folder is scanned.
+    other = make_project(tmp_path / "missing", epochs=1)
+    monkeypatch.setattr(trainer_module, "scan", scan)
+    failed = Trainer(other, tmp_path / "run2", dataset=index).run()
+    assert "does not exist" in failed["error"]

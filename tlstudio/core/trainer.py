@@ -147,8 +147,11 @@ class Trainer:
     checkpoint_interval = 15.0    # seconds between checkpoint writes (plus stage end, cancel, failure)
 
     def __init__(self, project, run_dir, callback: Callable[[ev.Event], None] | None = None,
-                 token: CancelToken | None = None, resume: bool = False):
+                 token: CancelToken | None = None, resume: bool = False, dataset=None):
         self.project = project
+        # A DatasetIndex the caller already scanned (CLI validation, the GUI's Data tab):
+        # scanning decodes every image, so it is not done twice.
+        self.dataset = dataset
         self.run_dir = Path(run_dir)
         self.callback = callback
         self.token = token or CancelToken()
@@ -229,6 +232,12 @@ class Trainer:
         return self.metrics
 
     # -- the run ------------------------------------------------------------------
+    def _dataset_index(self, path):
+        given = self.dataset
+        if given is not None and Path(given.root).resolve() == Path(path).resolve():
+            return given
+        return scan(path)
+
     def _run(self) -> None:
         p, t = self.project, self.project.training
         self._validate_settings()
@@ -236,7 +245,7 @@ class Trainer:
         seed_everything(t.seed)
         if not p.data.path:
             raise DatasetError("Choose a dataset folder or CSV file before training.")
-        index = scan(p.data.path)
+        index = self._dataset_index(p.data.path)
         split = split_dataset(index, p.data.val_fraction, p.data.test_fraction, seed=p.data.seed)
         if not split.val:
             raise DatasetError("Training needs validation images; set a validation fraction above 0.")
