@@ -100,9 +100,17 @@ def test_pickled_code_is_refused(tmp_path):
     evil, marker = tmp_path / "evil.pth", tmp_path / "code-ran"
     with open(evil, "wb") as fh:
         pickle.dump({"x": _RunsCode(marker)}, fh, protocol=2)
-    with pytest.raises(WeightsError, match="evil.pth"):
+    with pytest.raises(WeightsError, match="evil.pth: it holds Python objects other than tensors"):
         W.load_weights_file(evil)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", b"root:x:0:0:root:/root:/bin/bash\n"])
+def test_a_file_that_is_not_weights_says_so(tmp_path, content):
+    bad = tmp_path / "notes.pth"
+    bad.write_bytes(content)
+    with pytest.raises(WeightsError, match="notes.pth: it is not a PyTorch .* weights file"):
+        W.load_weights_file(bad)
 
 
 def test_mismatched_weights_name_the_problems_and_leave_the_model_unchanged(tmp_path):

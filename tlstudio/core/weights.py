@@ -47,6 +47,17 @@ def _card(card: ModelCard | str) -> ModelCard:
 
 # -- reading files -------------------------------------------------------------
 
+def _read_failure(exc: Exception) -> str:
+    """A readable reason for a weights file torch or safetensors could not read."""
+    text = str(exc).strip()
+    if "GLOBAL" in text or "Unsupported global" in text:
+        return "it holds Python objects other than tensors, which TL Studio does not load for safety"
+    if isinstance(exc, (IndexError, EOFError, UnicodeDecodeError)) or "weights_only" in text \
+            or "zip archive" in text or "header" in text.lower():
+        return "it is not a PyTorch (.pth/.pt) or safetensors weights file, or it is damaged"
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
 def load_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """A state dict from a .safetensors / .pth / .pt file (never unpickles code)."""
     path = Path(path)
@@ -60,8 +71,7 @@ def load_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         else:
             data = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt, truncated, or a pickle with code in it
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"Could not read weights file {path.name}: {reason}") from exc
+        raise WeightsError(f"Could not read weights file {path.name}: {_read_failure(exc)}") from exc
     for _ in range(2):  # a training checkpoint may wrap the weights once or twice
         if isinstance(data, dict):
             inner = next((data[k] for k in _WRAPPER_KEYS if isinstance(data.get(k), dict)), None)
