@@ -144,3 +144,39 @@ def test_augmented_views_are_reproducible_and_leave_global_rng_alone():
     assert torch.equal(torch.rand(1), expected_next)                      # global RNG untouched
     assert torch.equal(ds[1][0], views[1])                                 # same view again
     assert not torch.equal(views[0], views[1]) and ds[2][1] == 1
+
+
+def test_loaders_made_off_the_main_thread_decode_in_threads_with_the_same_batches(tmp_path):
+    """The GUI trains in a QThread: forking worker processes there is unsafe, so threads decode."""
+    import threading
+
+    from PIL import Image
+
+    from tlstudio.core.loaders import EpochOrder, ImageItem, SeededImages, ThreadedLoader, make_loader
+    from tlstudio.core.preprocess import Preprocessing, eval_transform
+
+    paths = []
+    for i in range(10):
+        path = tmp_path / f"{i}.png"
+        Image.new("RGB", (12, 12), (i * 20, 0, 0)).save(path)
+        paths.append(str(path))
+    pre = Preprocessing(input_size=8, resize_size=8, mean=(0.5,) * 3, std=(0.5,) * 3, interpolation="bilinear")
+    dataset = SeededImages([ImageItem(p, i % 3) for i, p in enumerate(paths)], [eval_transform(pre)])
+    sampler = EpochOrder(len(paths))
+    sampler.set([9, 1, 8, 2, 7, 3, 6, 4, 5, 0], 0)
+
+    reference = [(x.clone(), y.clone()) for x, y in make_loader(dataset, 3, sampler=sampler)]
+    made = {}
+
+    def build_and_read():
+        loader = make_loader(dataset, 3, sampler=sampler, num_workers=2)
+        made["loader"] = loader
+        made["batches"] = list(loader)
+
+    thread = threading.Thread(target=build_and_read)
+    thread.start()
+    thread.join(60)
+    assert isinstance(made["loader"], ThreadedLoader) and len(made["loader"]) == 4
+    assert len(made["batches"]) == len(reference) == 4
+    for (x, y), (rx, ry) in zip(made["batches"], reference):
+        assert torch.equal(x, rx) and torch.equal(y, ry)

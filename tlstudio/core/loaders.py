@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from .dataset import load_image_rgb
 
@@ -97,8 +99,50 @@ def auto_workers(n_items: int) -> int:
     return max(0, min(2, os.cpu_count() or 1))
 
 
+class ThreadedLoader:
+    """Batches decoded by a thread pool, for loaders made off the main thread.
+
+    Forking DataLoader worker processes from a worker thread of a
+    multi-threaded program (the GUI runs the trainer in a QThread) can
+    deadlock or kill the workers. PIL decoding and the tensor transforms
+    release the GIL, so threads overlap decoding with compute just as well.
+    """
+
+    def __init__(self, dataset: Dataset, batch_size: int, sampler: Sampler | None, threads: int,
+                 pin_memory: bool = False, prefetch_batches: int = 4):
+        self.dataset, self.batch_size, self.sampler = dataset, batch_size, sampler
+        self.threads, self.pin_memory, self.prefetch = max(1, threads), pin_memory, prefetch_batches
+
+    def __len__(self) -> int:
+        n = len(self.sampler) if self.sampler is not None else len(self.dataset)
+        return (n + self.batch_size - 1) // self.batch_size
+
+    def _batch(self, indices: list[int]):
+        batch = default_collate([self.dataset[i] for i in indices])
+        return [t.pin_memory() for t in batch] if self.pin_memory else batch
+
+    def __iter__(self):
+        order = list(self.sampler) if self.sampler is not None else list(range(len(self.dataset)))
+        chunks = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        with ThreadPoolExecutor(self.threads, thread_name_prefix="tlstudio-decode") as pool:
+            pending = [pool.submit(self._batch, c) for c in chunks[:self.prefetch]]
+            next_chunk = len(pending)
+            try:
+                while pending:
+                    batch = pending.pop(0).result()
+                    if next_chunk < len(chunks):
+                        pending.append(pool.submit(self._batch, chunks[next_chunk]))
+                        next_chunk += 1
+                    yield batch
+            finally:        # a consumer that stops early (cancel) drops what is queued
+                for future in pending:
+                    future.cancel()
+
+
 def make_loader(dataset: Dataset, batch_size: int, *, sampler: Sampler | None = None,
-                num_workers: int = 0, pin_memory: bool = False, persistent: bool = False) -> DataLoader:
+                num_workers: int = 0, pin_memory: bool = False, persistent: bool = False):
+    if num_workers > 0 and threading.current_thread() is not threading.main_thread():
+        return ThreadedLoader(dataset, batch_size, sampler, num_workers, pin_memory)
     kwargs = {}
     if num_workers > 0:
         kwargs.update(prefetch_factor=4, persistent_workers=persistent)
