@@ -46,12 +46,12 @@ class CurveChart(_Canvas):
 
     # Margins in pixels, applied on resize: a layout engine would cost ~2x per
     # draw, and these charts redraw during training while the GUI must stay live.
-    MARGINS_PX = {"left": 58, "right": 12, "top": 26, "bottom": 40}
+    MARGINS_PX = {"left": 58, "right": 14, "top": 28, "bottom": 40}
 
-    def __init__(self, object_name: str, title: str, ylabel: str, parent=None, legend_loc: str = "upper right"):
+    def __init__(self, object_name: str, title: str, ylabel: str, parent=None):
         super().__init__(object_name, parent, layout=None)
         self.ax = self.figure.add_subplot(1, 1, 1)
-        self._title, self._ylabel, self._legend_loc = title, ylabel, legend_loc
+        self._title, self._ylabel = title, ylabel
         (self.train_line,) = self.ax.plot([], [], "o-", color=TRAIN_COLOR, label="train", markersize=3)
         (self.val_line,) = self.ax.plot([], [], "o-", color=VAL_COLOR, label="validation", markersize=3)
         self.boundaries: list[float] = []
@@ -76,12 +76,15 @@ class CurveChart(_Canvas):
         self.ax.set_xlim(0.5, self.planned_epochs + 0.5)
 
     def _style(self) -> None:
-        self.ax.set_title(self._title, fontsize=10)
+        self.ax.set_title(self._title, fontsize=10, loc="left")
         self.ax.set_xlabel("epoch", fontsize=9)
         self.ax.set_ylabel(self._ylabel, fontsize=9)
         self.ax.tick_params(labelsize=8)
         self.ax.grid(True, alpha=0.3)
-        self.ax.legend(fontsize=8, loc=self._legend_loc)   # "best" costs a search per draw
+        # Above the plot, beside the title: never over the curves or the fine-tune marker
+        # (and a fixed place: loc="best" costs a search on every draw).
+        self.ax.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False,
+                       borderaxespad=0.0, handlelength=1.5, columnspacing=1.0)
 
     def clear(self) -> None:
         for line in (self.train_line, self.val_line):
@@ -127,7 +130,7 @@ class TrainingCharts:
 
     def __init__(self, parent=None):
         self.loss = CurveChart("lossChart", "Loss", "loss", parent)
-        self.accuracy = CurveChart("accuracyChart", "Accuracy", "accuracy", parent, legend_loc="lower right")
+        self.accuracy = CurveChart("accuracyChart", "Accuracy", "accuracy", parent)
         self.accuracy.ax.set_ylim(0.0, 1.0)
         self.epochs_plotted = 0
 

@@ -68,7 +68,7 @@ class ImageGrid(QListWidget):
         self.setWordWrap(True)
         self.setUniformItemSizes(True)
         self.setIconSize(QSize(thumb_px, thumb_px))
-        self.setGridSize(QSize(thumb_px + 84, thumb_px + 56))
+        self.setGridSize(QSize(thumb_px + 104, thumb_px + 56))
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setSpacing(4)
         self.setSelectionMode(QListWidget.SelectionMode.SingleSelection)

@@ -143,8 +143,9 @@ class ResultsPanel(QWidget):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(upper)
         splitter.addWidget(self.tabs)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([400, 330])   # the galleries need room for thumbnails and captions
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)

@@ -80,7 +80,7 @@ class TrainingPanel(QWidget):
         form = QFormLayout(fine)
         self._add(form, "", "finetune", "enabled", QCheckBox("Fine-tune after the head"))
         self._add(form, "Epochs", "finetune", "epochs", int_spin(1, 10000))
-        self._add(form, "Unfreeze last", "finetune", "unfreeze_last", int_spin(1, 100, suffix=" blocks"))
+        self._add(form, "Unfreeze last", "finetune", "unfreeze_last", int_spin(1, 100, suffix=" block(s)"))
         self._add(form, "LR multiplier", "finetune", "lr_multiplier", SciSpinBox(1e-6, 10.0))
 
         hardware = QGroupBox("Hardware")

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 from .tasks import error_message
 
@@ -144,6 +144,13 @@ class TrainingWorker(QObject):
             if not self._saw_end_event:
                 self.runFailed.emit(error_message(exc))
         finally:
+            # Hand this object back to the GUI thread before it is deleted: PySide
+            # destroying a Python-made QObject on a worker thread needs the GIL
+            # while Qt holds a connection lock, which can deadlock with the GUI
+            # thread connecting signals (seen with gdb).
+            app = QCoreApplication.instance()
+            if app is not None:
+                self.moveToThread(app.thread())
             self.finished.emit(dict(metrics))
 
 
@@ -158,7 +165,7 @@ def start_on_thread(worker: QObject) -> QThread:
     # Direct: QThread.quit is thread-safe, and a queued call would never run
     # while the GUI thread is blocked waiting for this thread (stop_and_wait).
     worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-    worker.finished.connect(worker.deleteLater)
+    worker.finished.connect(worker.deleteLater)      # queued: work() hands the worker back to the GUI thread
     thread.finished.connect(thread.deleteLater)
     thread.start()
     return thread
