@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVB
 
 from .tasks import Task, run_task
 
+KIND_NAMES = {"bundle": "Bundle", "torchscript": "TorchScript", "onnx": "ONNX"}
 EXPORT_KINDS = (("bundle", "Export bundle…"), ("torchscript", "Export TorchScript…"), ("onnx", "Export ONNX…"))
 
 
@@ -84,7 +85,7 @@ class ExportTab(QWidget):
         if not run_dir:
             return None
         self.label.setStyleSheet("")
-        self.label.setText(f"Exporting {kind} to {target}…")
+        self.label.setText(f"Exporting {KIND_NAMES[kind]} to {target}…")
         self.task = run_task(export_job, kind, run_dir, str(target), samples)
         self.task.finished.connect(self._on_exported)
         self.task.failed.connect(self._on_failed)
@@ -98,7 +99,7 @@ class ExportTab(QWidget):
         if info["max_abs_diff"] is None:
             text = f"Bundle written to {info['path']} (weights copied byte for byte)."
         else:
-            text = (f"{info['kind']} written to {info['path']}; parity with PyTorch: max difference "
+            text = (f"{KIND_NAMES[info['kind']]} file written to {info['path']}; parity with PyTorch: max difference "
                     f"{info['max_abs_diff']:.2e} on {info.get('samples') or '?'} images.")
         self.label.setText(text)
         self.exported.emit(info)
