@@ -20,7 +20,7 @@ import time
 import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,12 @@ class _Worker(QObject):
         else:
             self.finished.emit(result)
         finally:
+            # Hand this object back to the GUI thread before its thread ends, so
+            # deleteLater destroys it there: PySide6 can deadlock when a Python-made
+            # QObject is destroyed on its worker thread (seen with gdb).
+            app = QCoreApplication.instance()
+            if app is not None:
+                self.moveToThread(app.thread())
             QThread.currentThread().quit()
 
 
