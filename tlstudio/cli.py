@@ -99,6 +99,8 @@ def build_project(args):
         project.finetune.epochs = args.finetune_epochs
     if args.no_cache:
         project.training.use_cache = False
+    if args.train_batchnorm:
+        project.finetune.train_batchnorm = True
     return project
 
 
@@ -312,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment", choices=("none", "light", "strong"))
     p.add_argument("--finetune-epochs", type=int, metavar="N", help="fine-tune the top blocks for N epochs")
     p.add_argument("--unfreeze-last", type=int, metavar="K", help="blocks to unfreeze when fine-tuning")
+    p.add_argument("--train-batchnorm", action="store_true",
+                   help="let unfrozen BatchNorm layers update their running statistics while fine-tuning")
     p.add_argument("--val-split", type=float, metavar="F")
     p.add_argument("--test-split", type=float, metavar="F")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))

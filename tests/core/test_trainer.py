@@ -291,7 +291,24 @@ def test_finetune_changes_only_the_unfrozen_blocks(tiny_data, tmp_path):
     prefixes = tuple(f"{n}." for n in unfrozen) + tuple(unfrozen)
     changed = {k for k in fresh if k.startswith("base.") and not torch.equal(state[k], fresh[k])}
     assert changed and all(k.startswith(prefixes) for k in changed)
+    # BatchNorm keeps its pretrained running statistics while fine-tuning (the default)...
+    assert not any(k.endswith(("running_mean", "running_var", "num_batches_tracked")) for k in changed)
+    assert any(k.endswith("weight") for k in changed)
     assert trainer.base_forward_images == 36 + 36                      # extraction, then one image epoch
+
+
+def test_finetune_can_train_batchnorm_statistics(tiny_data, tmp_path):
+    project = make_project(tiny_data, epochs=1, batch=12)
+    project.finetune.enabled = True
+    project.finetune.epochs = 1
+    project.finetune.unfreeze_last = 1
+    project.finetune.train_batchnorm = True
+    trainer, metrics, _ = run(project, tmp_path / "run")
+    assert metrics["error"] is None
+    state = torch.load(trainer.run_dir / "last.pt", weights_only=True)["model"]
+    fresh = create_transfer_model(MODEL, project.head, 6).state_dict()
+    moved = [k for k in fresh if k.endswith("running_mean") and not torch.equal(state[k], fresh[k])]
+    assert moved
 
 
 def test_early_stopping_ends_the_stage(tiny_data, tmp_path):

@@ -108,9 +108,10 @@ def test_settings_are_bound_to_the_project(qtbot):
     schedule.setCurrentIndex(schedule.findData("step"))
     panel.widget_for("finetune", "enabled").setChecked(True)
     panel.widget_for("finetune", "unfreeze_last").setValue(3)
+    panel.widget_for("finetune", "train_batchnorm").setChecked(True)
     t, ft = state.project.training, state.project.finetune
     assert (t.epochs, t.lr, t.class_weighted, t.schedule) == (7, pytest.approx(3e-4), True, "step")
-    assert (ft.enabled, ft.unfreeze_last) == (True, 3)
+    assert (ft.enabled, ft.unfreeze_last, ft.train_batchnorm) == (True, 3, True)
     assert state.dirty
 
     other = demo_project(epochs=11)

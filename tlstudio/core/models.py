@@ -22,6 +22,11 @@ class TransferModel(nn.Module):
         # Qualified name (inside the original network) of the classifier that
         # was cut away; the layer tree shows it as removed.
         self.removed_classifier = removed_classifier
+        # Fine-tuning on a small dataset: every BatchNorm of the base keeps its
+        # pretrained running statistics (eval mode) while its weights train. Batch
+        # statistics of a few hundred new images shift the features the head was
+        # trained on, and accuracy collapses at the start of stage 2.
+        self.base_batchnorm_frozen = False
 
     def forward_features(self, x):
         return self.base(x)
@@ -33,6 +38,10 @@ class TransferModel(nn.Module):
         super().train(mode)
         if mode:
             keep_frozen_batchnorm_in_eval(self)
+            if self.base_batchnorm_frozen:
+                for module in self.base.modules():
+                    if isinstance(module, _BatchNorm):
+                        module.eval()
         return self
 
 

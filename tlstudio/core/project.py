@@ -67,6 +67,7 @@ class FinetuneSettings:
     epochs: int = 5
     unfreeze_last: int = 2
     lr_multiplier: float = 0.1
+    train_batchnorm: bool = False   # False: unfrozen BatchNorm keeps its running statistics
 
 
 def _type_ok(value: Any, annotation: str) -> bool:

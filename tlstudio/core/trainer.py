@@ -267,6 +267,7 @@ class Trainer:
         if start_stage == 1:
             self._stage(1, stage1_epochs, model, state)
         if ft.enabled and ft.epochs > 0:
+            model.base_batchnorm_frozen = not ft.train_batchnorm
             if start_stage == 2:
                 layers.unfreeze_last_blocks(model, int(ft.unfreeze_last))
             else:

@@ -82,6 +82,10 @@ class TrainingPanel(QWidget):
         self._add(form, "Epochs", "finetune", "epochs", int_spin(1, 10000))
         self._add(form, "Unfreeze last", "finetune", "unfreeze_last", int_spin(1, 100, suffix=" block(s)"))
         self._add(form, "LR multiplier", "finetune", "lr_multiplier", SciSpinBox(1e-6, 10.0))
+        batchnorm = QCheckBox("Update BatchNorm statistics")
+        batchnorm.setToolTip("Off (recommended for small datasets): BatchNorm layers keep their pretrained\n"
+                             "running statistics while their weights are fine-tuned.")
+        self._add(form, "", "finetune", "train_batchnorm", batchnorm)
 
         hardware = QGroupBox("Hardware")
         form = QFormLayout(hardware)
