@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -140,9 +138,10 @@ def validate_for_training(project, progress=None):
 
 
 def _default_run_dir(args, project) -> Path:
+    from .core.runs import new_run_dir
+
     base = Path(args.project).absolute().parent if args.project else Path.cwd()
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in project.name).strip("-") or "run"
-    return base / "runs" / f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return new_run_dir(project.name, base / "runs")
 
 
 def cmd_train(args) -> int:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from datetime import datetime
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,3 +157,15 @@ def read_json(path: str | os.PathLike, default: Any = None) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RunFolderError(f"Cannot read {path.name} in {path.parent}: {exc}.") from None
+
+
+def new_run_dir(project_name: str, root: str | os.PathLike) -> Path:
+    """A fresh ``root/<project-name>-<timestamp>`` folder name (not created)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", project_name or "project").strip("-.") or "project"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    candidate = Path(root) / f"{safe}-{stamp}"
+    n = 2
+    while candidate.exists():
+        candidate = Path(root) / f"{safe}-{stamp}-{n}"
+        n += 1
+    return candidate

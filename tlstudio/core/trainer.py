@@ -29,7 +29,7 @@ from torch import nn
 
 from . import atomic, events as ev, layers
 from .catalog import get_card
-from .checkpoints import BEST_NAME, CheckpointWriter, Snapshotter, copy_tree, load_last, restore_rng, rng_state
+from .checkpoints import BEST_NAME, CheckpointWriter, Snapshotter, load_last, restore_rng
 from .dataset import class_weights, scan, split_dataset
 from .errors import DatasetError, TLStudioError, TrainingError
 from .backbones import create_transfer_model

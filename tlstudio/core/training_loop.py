@@ -154,7 +154,7 @@ def train_epoch(ctx: LoopContext, source, batches: Iterator, n_batches: int, *, 
                 on_batch: Callable[[int, float, int], None], check: Callable[[], None]) -> EpochStats:
     """One pass over the training batches. ``on_batch(batch, loss, images_so_far)`` after each step;
     ``check()`` after each step raises ``Cancelled`` to stop."""
-    model, opt = ctx.model, ctx.optimizer
+    opt = ctx.optimizer
     loss_sum = torch.zeros((), device=ctx.device)
     correct = torch.zeros((), dtype=torch.long, device=ctx.device)
     seen = 0

@@ -11,10 +11,8 @@ second. Shorter jobs (evaluate, predict, export, thumbnails) use
 """
 from __future__ import annotations
 
-import re
 import time
 import traceback
-from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
@@ -29,16 +27,9 @@ PROGRESS_INTERVAL_S = 0.1
 def default_run_dir(project) -> Path:
     """A fresh folder under the data folder's runs/, named after the project and the time."""
     from tlstudio.core import paths
+    from tlstudio.core.runs import new_run_dir
 
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", project.name or "project").strip("-.") or "project"
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    root = paths.data_dir() / "runs"
-    candidate = root / f"{safe}-{stamp}"
-    n = 2
-    while candidate.exists():
-        candidate = root / f"{safe}-{stamp}-{n}"
-        n += 1
-    return candidate
+    return new_run_dir(project.name, paths.data_dir() / "runs")
 
 
 class ThrottledCallback:
