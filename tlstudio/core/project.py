@@ -14,13 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from . import atomic
+from .catalog import DEFAULT_MODEL
 from .errors import HeadSpecError, ProjectError
 from .head import HeadSpec
-
-try:  # the model zoo owns the default name; fall back while it is absent
-    from .catalog import DEFAULT_MODEL
-except ImportError:  # pragma: no cover - only before catalog.py exists
-    DEFAULT_MODEL = "tf_efficientnet_lite0"
 
 SCHEMA_VERSION = 1
 
@@ -177,7 +173,7 @@ class Project:
         if data_path and os.path.isabs(data_path):
             try:
                 rel = Path(data_path).resolve().relative_to(path.parent.resolve())
-                d["data"]["path"] = rel.as_posix() if str(rel) != "." else "."
+                d["data"]["path"] = rel.as_posix()
             except ValueError:
                 pass  # outside the project folder: keep the absolute path
         atomic.write_json(path, d)
