@@ -24,7 +24,7 @@ from functools import lru_cache
 from typing import Any
 
 from .errors import ModelError
-from .preprocess import Preprocessing
+from .preprocess import INTERPOLATIONS, Preprocessing
 
 DEFAULT_MODEL = "tf_efficientnet_lite0"
 
@@ -172,7 +172,7 @@ def _timm_preprocessing(arch: str) -> Preprocessing:
         raise ModelError(f"timm has no pretrained configuration for {arch}; check the tag after the dot.")
     size = int(cfg.input_size[-1])
     crop_pct = cfg.crop_pct or 1.0
-    interp = cfg.interpolation if cfg.interpolation in ("bilinear", "bicubic", "nearest") else "bilinear"
+    interp = cfg.interpolation if cfg.interpolation in INTERPOLATIONS else "bilinear"
     return Preprocessing(input_size=size, resize_size=int(math.floor(size / crop_pct)),
                          mean=tuple(cfg.mean), std=tuple(cfg.std), interpolation=interp)
 
