@@ -12,9 +12,8 @@ from PySide6.QtCore import QSize, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem
 
+from .dataset_widgets import THUMB_PX, load_thumbnail
 from .tasks import Task, run_task
-
-THUMB_PX = 96
 
 
 @dataclass(frozen=True)
@@ -22,22 +21,6 @@ class GridItem:
     path: str
     caption: str
     tooltip: str = ""
-
-
-def load_thumbnail(path: str, size: int = THUMB_PX) -> QImage:
-    """Decode and shrink one image into a QImage; an unreadable file gives a null image."""
-    from PIL import Image, ImageOps
-
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            # Fit the box both ways: tiny images (28 px Fashion-MNIST) are enlarged too.
-            rgb = ImageOps.contain(im.convert("RGB"), (size, size), Image.Resampling.BILINEAR)
-    except Exception:
-        return QImage()
-    data = rgb.tobytes()
-    # copy(): the QImage must own its pixels once `data` goes away.
-    return QImage(data, rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888).copy()
 
 
 def load_thumbnails(paths: list[str], size: int, progress=None, cancel=None) -> list[QImage] | None:
