@@ -114,7 +114,9 @@ def _check_numbers(project) -> None:
         raise ProjectError(f"Split fractions must leave training images: val {d.val_fraction}, test {d.test_fraction}.")
     if project.model.image_size is not None and project.model.image_size < 16:
         raise ProjectError(f"--image-size must be at least 16 pixels; got {project.model.image_size}.")
-    if d.augment not in ("none", "light", "strong"):
+    from .core.preprocess import AUGMENT_PRESETS
+
+    if d.augment not in AUGMENT_PRESETS:
         raise ProjectError(f"Unknown augmentation {d.augment!r}; use none, light or strong.")
 
 
