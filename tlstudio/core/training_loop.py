@@ -150,7 +150,7 @@ def nan_error(stage: int, epoch: int) -> TrainingError:
                          "lower the learning rate and try again.")
 
 
-def train_epoch(ctx: LoopContext, source, batches: Iterator, n_batches: int, *, stage: int, epoch: int,
+def train_epoch(ctx: LoopContext, source, batches: Iterator, *, stage: int, epoch: int,
                 on_batch: Callable[[int, float, int], None], check: Callable[[], None]) -> EpochStats:
     """One pass over the training batches. ``on_batch(batch, loss, images_so_far)`` after each step;
     ``check()`` after each step raises ``Cancelled`` to stop."""
@@ -243,7 +243,7 @@ class StageLoop:
             t0 = time.perf_counter()
             order = epoch_order(self.source.n_train, t.seed, self.stage, epoch)
             batches = self.source.train_batches(order, self.stage, epoch)
-            stats = train_epoch(self.ctx, self.source, batches, self.n_batches, stage=self.stage, epoch=epoch,
+            stats = train_epoch(self.ctx, self.source, batches, stage=self.stage, epoch=epoch,
                                 on_batch=lambda i, loss, seen: self._progress(epoch, t0, i, loss, seen),
                                 check=tr._check)
             val_loss, val_acc = evaluate_batches(self.ctx, self.source, self.source.val_batches(), tr._check)
