@@ -252,10 +252,13 @@ class MainWindow(QMainWindow):
         out = QFileDialog.getExistingDirectory(self, "Export the trained model into a folder", self._last_dir())
         if not out:
             return
+        from .export_tab import export_job
+
         target = str(Path(out) / f"{Path(run_dir).name}-model")
         self.statusBar().showMessage("Exporting…")
-        tasks.run_task(_export_bundle, run_dir, target, parent=self,
-                       on_finished=lambda path: self.statusBar().showMessage(f"Model exported to {path}", 10000),
+        tasks.run_task(export_job, "bundle", run_dir, target, [], parent=self,
+                       on_finished=lambda info: self.statusBar().showMessage(
+                           f"Model exported to {info['path']}", 10000),
                        on_failed=lambda msg: QMessageBox.warning(self, "Export failed", msg))
 
     def about(self) -> None:
@@ -318,8 +321,3 @@ class MainWindow(QMainWindow):
         tasks.wait_for_all(30000)
         event.accept()
 
-
-def _export_bundle(run_dir: str, target: str) -> str:
-    from tlstudio.core.export import export_bundle
-
-    return str(export_bundle(run_dir, target))
