@@ -103,7 +103,6 @@ class LayerTreeModel(QAbstractItemModel):
         children = list(new_head_node.children)
         old.type, old.own_params = new_head_node.type, new_head_node.own_params
         old.total_params, old.output_shape = new_head_node.total_params, new_head_node.output_shape
-        old.children = []
         if children:
             self.beginInsertRows(head_index, 0, len(children) - 1)
             for child in children:
