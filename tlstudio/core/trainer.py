@@ -268,15 +268,13 @@ class Trainer:
             self._stage(1, stage1_epochs, model, state)
         if ft.enabled and ft.epochs > 0:
             model.base_batchnorm_frozen = not ft.train_batchnorm
-            if start_stage == 2:
-                layers.unfreeze_last_blocks(model, int(ft.unfreeze_last))
-            else:
+            if start_stage != 2:
                 best_path = self.run_dir / BEST_NAME
                 self._writer.flush()
                 if best_path.is_file():       # fine-tune from the best head, not the last
                     from safetensors.torch import load_file
                     model.load_state_dict(load_file(str(best_path)))
-                layers.unfreeze_last_blocks(model, int(ft.unfreeze_last))
+            layers.unfreeze_last_blocks(model, int(ft.unfreeze_last))
             self._stage(2, int(ft.epochs), model, state if start_stage == 2 else None)
 
     def _validate_settings(self) -> None:
