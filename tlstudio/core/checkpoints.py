@@ -21,15 +21,10 @@ import torch
 
 from . import atomic
 from .errors import RunFolderError
-from .runs import write_model_files
+from .runs import state_dict_tensors, write_model_files
 
 LAST_NAME = "last.pt"
 BEST_NAME = "best.safetensors"
-
-
-def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A CPU copy of the state dict (no storage shared with the live model)."""
-    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in module.state_dict().items()}
 
 
 class Snapshotter:
@@ -41,12 +36,12 @@ class Snapshotter:
 
     def __init__(self, model: torch.nn.Module, base_frozen: bool):
         self.model = model
-        self.base = ({f"base.{k}": v for k, v in snapshot(model.base).items()} if base_frozen else None)
+        self.base = ({f"base.{k}": v for k, v in state_dict_tensors(model.base).items()} if base_frozen else None)
 
     def __call__(self) -> dict[str, torch.Tensor]:
         if self.base is None:
-            return snapshot(self.model)
-        head = {f"head.{k}": v for k, v in snapshot(self.model.head).items()}
+            return state_dict_tensors(self.model)
+        head = {f"head.{k}": v for k, v in state_dict_tensors(self.model.head).items()}
         return {**self.base, **head}
 
 

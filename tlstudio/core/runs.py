@@ -52,7 +52,7 @@ class LoadedModel:
 
 def state_dict_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A CPU copy of the state dict whose tensors share no storage (safetensors needs that)."""
-    return {k: v.detach().to("cpu").clone().contiguous() for k, v in model.state_dict().items()}
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
 
 
 def write_model_files(folder: str | os.PathLike, model: torch.nn.Module, info: dict,
