@@ -7,14 +7,16 @@ of classes, so the user never has to keep it in step with the dataset.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from .errors import HeadSpecError
 
+if TYPE_CHECKING:
+    from torch import nn
+
 LAYER_TYPES = ("linear", "activation", "dropout", "batchnorm", "layernorm")
-ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
+# Activation name -> torch.nn class name; torch is imported only to build (it takes seconds).
+ACTIVATIONS = {"relu": "ReLU", "gelu": "GELU", "silu": "SiLU"}
 
 
 @dataclass
@@ -108,6 +110,8 @@ class HeadSpec:
         return total + width * n + n
 
     def build(self, in_features: int, num_classes: int | None = None) -> nn.Sequential:
+        from torch import nn
+
         n = self.num_classes if num_classes is None else num_classes
         self.validate(n)
         modules: list[nn.Module] = []
@@ -117,7 +121,7 @@ class HeadSpec:
                 modules.append(nn.Linear(width, layer.width))
                 width = layer.width
             elif layer.type == "activation":
-                modules.append(ACTIVATIONS[str(layer.activation).lower()]())
+                modules.append(getattr(nn, ACTIVATIONS[str(layer.activation).lower()])())
             elif layer.type == "dropout":
                 modules.append(nn.Dropout(float(layer.p)))
             elif layer.type == "batchnorm":

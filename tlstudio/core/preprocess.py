@@ -67,19 +67,18 @@ class Preprocessing:
 # ---------------------------------------------------------------------------
 # Transforms and augmentation (owned by the dataset module's engineer) follow.
 
-from typing import Callable  # noqa: E402 - the transforms section keeps its own imports
-
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-from torchvision import transforms as T  # noqa: E402
-from torchvision.transforms import InterpolationMode  # noqa: E402
+# torch and torchvision are imported inside the functions: they take seconds to
+# import, and the catalog and the Project (loaded at GUI start-up) only need
+# Preprocessing above.
+from typing import TYPE_CHECKING, Callable  # noqa: E402 - the transforms section keeps its own imports
 
 from .errors import DatasetError  # noqa: E402
 
-AUGMENT_PRESETS = ("none", "light", "strong")
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
 
-_MODES = {"bilinear": InterpolationMode.BILINEAR, "bicubic": InterpolationMode.BICUBIC,
-          "nearest": InterpolationMode.NEAREST}
+AUGMENT_PRESETS = ("none", "light", "strong")
 
 
 def _check_preset(preset: str) -> str:
@@ -91,7 +90,10 @@ def _check_preset(preset: str) -> str:
 
 def _pil_steps(pre: Preprocessing, preset: str) -> list:
     """PIL-to-PIL steps that turn any RGB image into an input_size square view."""
-    mode = _MODES[pre.interpolation]
+    from torchvision import transforms as T
+    from torchvision.transforms import InterpolationMode
+
+    mode = InterpolationMode(pre.interpolation)
     preset = _check_preset(preset)
     if preset == "none":
         return [T.Resize(pre.resize_size, interpolation=mode), T.CenterCrop(pre.input_size)]
@@ -106,22 +108,31 @@ def _pil_steps(pre: Preprocessing, preset: str) -> list:
 
 
 def _tensor_steps(pre: Preprocessing) -> list:
+    from torchvision import transforms as T
+
     return [T.ToTensor(), T.Normalize(pre.mean, pre.std)]
 
 
 def eval_transform(pre: Preprocessing) -> Callable[[Image.Image], torch.Tensor]:
     """Resize the shorter side, centre-crop, convert to a tensor and normalise."""
+    from torchvision import transforms as T
+
     return T.Compose(_pil_steps(pre, "none") + _tensor_steps(pre))
 
 
 def train_transform(pre: Preprocessing, preset: str) -> Callable[[Image.Image], torch.Tensor]:
     """The training-time transform for an augmentation preset ("none" is the eval transform)."""
+    from torchvision import transforms as T
+
     return T.Compose(_pil_steps(pre, preset) + _tensor_steps(pre))
 
 
 def augment_previews(image: Image.Image, pre: Preprocessing, preset: str, n: int = 6,
                      seed: int = 0) -> list[Image.Image]:
     """``n`` augmented RGB views of ``image`` at input_size, un-normalised, the same for the same seed."""
+    import torch
+    from torchvision import transforms as T
+
     steps = T.Compose(_pil_steps(pre, preset))
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     # A private RNG state: previews must neither depend on nor disturb the global one.
