@@ -43,6 +43,22 @@ def error_message(exc: BaseException) -> str:
     return f"Unexpected error ({type(exc).__name__}): {text}"
 
 
+class ThrottledCallback:
+    """Lets through at most one progress update per interval, plus every one that ends a pass."""
+
+    def __init__(self, interval_s: float = PROGRESS_INTERVAL_S, clock: Callable[[], float] = time.monotonic):
+        self.interval_s = interval_s
+        self.clock = clock
+        self._last = float("-inf")
+
+    def should_emit(self, is_last: bool) -> bool:
+        now = self.clock()
+        if is_last or now - self._last >= self.interval_s:
+            self._last = now
+            return True
+        return False
+
+
 class CancelFlag:
     """The ``is_cancelled`` protocol core jobs poll between items."""
 
@@ -70,12 +86,10 @@ class _Worker(QObject):
         self._fn, self._args, self._kwargs = fn, args, kwargs
         self._with_progress = with_progress
         self._cancel = cancel
-        self._last_emit = 0.0
+        self._gate = ThrottledCallback()
 
     def _report(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if done >= total or now - self._last_emit >= PROGRESS_INTERVAL_S:
-            self._last_emit = now
+        if self._gate.should_emit(done >= total):
             self.progress.emit(int(done), int(total))
 
     @Slot()

@@ -11,16 +11,14 @@ second. Shorter jobs (evaluate, predict, export, thumbnails) use
 """
 from __future__ import annotations
 
-import time
 import traceback
 from pathlib import Path
-from typing import Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
-from .tasks import error_message
+from .tasks import ThrottledCallback, error_message
 
-# The GUI never needs more than this many progress updates per second.
+# Training progress reaches the GUI at most this often.
 PROGRESS_INTERVAL_S = 0.1
 
 
@@ -30,22 +28,6 @@ def default_run_dir(project) -> Path:
     from tlstudio.core.runs import new_run_dir
 
     return new_run_dir(project.name, paths.data_dir() / "runs")
-
-
-class ThrottledCallback:
-    """Lets through at most one progress event per interval, plus every batch that ends an epoch."""
-
-    def __init__(self, interval_s: float = PROGRESS_INTERVAL_S, clock: Callable[[], float] = time.monotonic):
-        self.interval_s = interval_s
-        self.clock = clock
-        self._last = float("-inf")
-
-    def should_emit(self, is_last: bool) -> bool:
-        now = self.clock()
-        if is_last or now - self._last >= self.interval_s:
-            self._last = now
-            return True
-        return False
 
 
 class TrainingWorker(QObject):
@@ -70,8 +52,8 @@ class TrainingWorker(QObject):
         self.token = None
         self._cancel_requested = False
         self._pause_requested = False
-        self._batch_gate = ThrottledCallback()
-        self._feature_gate = ThrottledCallback()
+        self._batch_gate = ThrottledCallback(PROGRESS_INTERVAL_S)
+        self._feature_gate = ThrottledCallback(PROGRESS_INTERVAL_S)
         self._saw_end_event = False
 
     # Called from the GUI thread; the token is thread-safe.
