@@ -35,7 +35,6 @@ from .preprocess import Preprocessing
 class BundledWeights:
     """One bundled weights file: where it is and how to read it into timm's layout."""
 
-    model_name: str
     locate: Callable[[], Path]
     to_timm: Callable[[dict[str, torch.Tensor], nn.Module], dict[str, torch.Tensor]]
     # The weights' own preprocessing config (see the module docstring for how it was measured).
@@ -96,7 +95,6 @@ def efficientnet_pytorch_to_timm(state: dict[str, torch.Tensor], model: nn.Modul
 
 BUNDLED: dict[str, BundledWeights] = {
     "tf_efficientnet_lite0": BundledWeights(
-        model_name="tf_efficientnet_lite0",
         locate=_locate_lite0,
         to_timm=efficientnet_pytorch_to_timm,
         config={"input_size": 224, "resize_size": 256, "mean": [0.5, 0.5, 0.5],
