@@ -12,11 +12,11 @@ from typing import Callable
 
 from torch import nn
 
-from .catalog import ModelCard, get_card
+from .catalog import ModelCard
 from .errors import ModelError
 from .head import HeadSpec
 from .models import TransferModel
-from .weights import create_pretrained
+from .weights import _card, create_pretrained
 
 # torchvision builder module -> qualified name of the final classifier Linear.
 TORCHVISION_CLASSIFIERS = {
@@ -98,7 +98,7 @@ CUTTERS: dict[str, Callable[[nn.Module, ModelCard], Cut]] = {
 
 def cut_at_features(model: nn.Module, card: ModelCard | str) -> Cut:
     """Remove ``model``'s classifier in place; ``Cut.base(x)`` is then ``[N, feature_dim]``."""
-    card = card if isinstance(card, ModelCard) else get_card(card)
+    card = _card(card)
     cutter = CUTTERS.get(card.library)
     if cutter is None:
         raise ModelError(f"TL Studio cannot adapt models from {card.library}.")
@@ -111,7 +111,7 @@ def create_transfer_model(card_or_name: ModelCard | str, head_spec: HeadSpec, nu
 
     Parameters keep requires_grad as built; freezing is layers.py's job.
     """
-    card = card_or_name if isinstance(card_or_name, ModelCard) else get_card(card_or_name)
+    card = _card(card_or_name)
     full = create_pretrained(card, weights)
     cut = cut_at_features(full, card)
     head = head_spec.build(cut.feature_dim, num_classes)
