@@ -106,3 +106,15 @@ def test_random_inputs_when_no_images_are_known(run, tmp_path):
     (copy / "split.json").unlink()
     result = export.export_torchscript(copy, tmp_path / "m.pt")
     assert result["inputs"] == "random" and result["max_abs_diff"] < 1e-3
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
+def test_bundle_with_both_exports_loads_the_model_once(run, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    loads = []
+    monkeypatch.setattr(export, "load_model", lambda *a, **k: loads.append(a) or load_model(*a, **k))
+    out = export.export_bundle(run, tmp_path / "bundle", torchscript=True, onnx=True)
+    info = json.loads((out / "model.json").read_text())
+    assert set(info["exports"]) == {"torchscript", "onnx"}
+    assert (out / "model.onnx").is_file() and (out / "model.torchscript.pt").is_file()
+    assert len(loads) == 1

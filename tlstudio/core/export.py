@@ -23,7 +23,8 @@ from . import atomic
 from .errors import ExportError, TLStudioError
 from .predict import _read
 from .preprocess import eval_transform
-from .runs import LoadedModel, load_model, read_json, read_model_info, weights_file
+from .runs import (MODEL_FORMAT, MODEL_FORMAT_VERSION, LoadedModel, load_model, read_json, read_model_info,
+                   weights_file)
 
 PARITY_TOLERANCE = 1e-3     # max |logit difference| accepted against PyTorch
 MAX_PARITY_SAMPLES = 8
@@ -84,17 +85,21 @@ def _check(reference: torch.Tensor, outputs: torch.Tensor, kind: str) -> float:
     return diff
 
 
-def _load_cpu(run_dir) -> tuple[LoadedModel, Path]:
+def _prepare(run_dir, sample_paths: Sequence[str] | None) -> tuple[LoadedModel, torch.Tensor, str, torch.Tensor]:
+    """The model on CPU, the parity inputs, where they came from, and PyTorch's outputs on them."""
     run_dir = Path(run_dir)
     loaded = load_model(run_dir, device="cpu")
-    return loaded, run_dir
+    inputs, source = parity_inputs(loaded, run_dir, sample_paths)
+    return loaded, inputs, source, _reference(loaded, inputs)
 
 
 def export_torchscript(run_dir, out_path, sample_paths: Sequence[str] | None = None) -> dict:
     """Trace the model to TorchScript; returns {path, max_abs_diff, samples, inputs}."""
-    loaded, run_dir = _load_cpu(run_dir)
-    inputs, source = parity_inputs(loaded, run_dir, sample_paths)
-    reference = _reference(loaded, inputs)
+    return _write_torchscript(_prepare(run_dir, sample_paths), out_path)
+
+
+def _write_torchscript(prepared, out_path) -> dict:
+    loaded, inputs, source, reference = prepared
     out_path = Path(out_path)
     with warnings.catch_warnings():
         # torch.jit is deprecated in favour of torch.export, but TorchScript files
@@ -113,15 +118,23 @@ def export_torchscript(run_dir, out_path, sample_paths: Sequence[str] | None = N
     return {"path": str(out_path), "max_abs_diff": diff, "samples": int(inputs.shape[0]), "inputs": source}
 
 
-def export_onnx(run_dir, out_path, sample_paths: Sequence[str] | None = None) -> dict:
-    """Export to ONNX with a dynamic batch axis, checked with onnxruntime."""
+def _onnxruntime():
     try:
         import onnxruntime as ort
     except ImportError:
         raise ExportError("ONNX export needs the 'onnxruntime' package (pip install tlstudio[export]).") from None
-    loaded, run_dir = _load_cpu(run_dir)
-    inputs, source = parity_inputs(loaded, run_dir, sample_paths)
-    reference = _reference(loaded, inputs)
+    return ort
+
+
+def export_onnx(run_dir, out_path, sample_paths: Sequence[str] | None = None) -> dict:
+    """Export to ONNX with a dynamic batch axis, checked with onnxruntime."""
+    _onnxruntime()
+    return _write_onnx(_prepare(run_dir, sample_paths), out_path)
+
+
+def _write_onnx(prepared, out_path) -> dict:
+    ort = _onnxruntime()
+    loaded, inputs, source, reference = prepared
     out_path = Path(out_path)
     with atomic.atomic_path(out_path) as tmp:
         _onnx_write(loaded.model, inputs, tmp)
@@ -183,15 +196,18 @@ def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = F
         if metrics is not None:
             atomic.write_json(staging / "metrics.json", metrics)
         exports = {}
+        if onnx:
+            _onnxruntime()      # fail before any work when onnxruntime is missing
+        prepared = _prepare(run_dir, sample_paths) if torchscript or onnx else None   # loaded once for both
         if torchscript:
-            result = export_torchscript(run_dir, staging / "model.torchscript.pt", sample_paths)
+            result = _write_torchscript(prepared, staging / "model.torchscript.pt")
             exports["torchscript"] = {"file": "model.torchscript.pt", "max_abs_diff": result["max_abs_diff"]}
         if onnx:
-            result = export_onnx(run_dir, staging / "model.onnx", sample_paths)
+            result = _write_onnx(prepared, staging / "model.onnx")
             exports["onnx"] = {"file": "model.onnx", "max_abs_diff": result["max_abs_diff"]}
         if exports:
             bundle_info["exports"] = exports
-        full = {"format": "tlstudio-model", "version": 1}
+        full = {"format": MODEL_FORMAT, "version": MODEL_FORMAT_VERSION}
         full.update(bundle_info)
         atomic.write_json(staging / "model.json", full)   # last: marks the bundle complete
         _replace_folder(staging, out_dir)
