@@ -255,16 +255,11 @@ def families() -> list[str]:
     return sorted({c.family for c in _all_cards()})
 
 
-def imagenet_class_names() -> list[str]:
-    from .bundled import imagenet_class_names as names
-
-    return names()
-
-
 # The zoo's loading functions live beside their helpers; they are reachable from
 # here too so callers can import the whole model-zoo API from one module.
 _REEXPORTS = {"weight_source": "weights", "load_weights_file": "weights", "download_weights": "weights",
-              "create_pretrained": "weights", "create_transfer_model": "backbones"}
+              "create_pretrained": "weights", "create_transfer_model": "backbones",
+              "imagenet_class_names": "bundled"}
 
 
 def __getattr__(attr: str):
