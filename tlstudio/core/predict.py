@@ -60,14 +60,18 @@ def _entry(path: str, probs: torch.Tensor, classes: Sequence[str], top_k: int) -
     return {"path": str(path), "label": top[0]["label"], "probability": top[0]["probability"], "top_k": top}
 
 
+def _predict(model: torch.nn.Module, preprocessing: Preprocessing, classes: Sequence[str],
+             paths: Sequence[str | os.PathLike], top_k: int, batch_size: int, progress: Progress | None) -> list[dict]:
+    out = []
+    for path, probs, error in iter_probabilities(model, preprocessing, [str(p) for p in paths], batch_size, progress):
+        out.append({"path": path, "error": error} if probs is None else _entry(path, probs, classes, top_k))
+    return out
+
+
 def predict_images(loaded, paths: Sequence[str | os.PathLike], top_k: int = 5,
                    batch_size: int = 32, progress: Progress | None = None) -> list[dict]:
     """[{path, label, probability, top_k: [{label, probability}]}]; unreadable -> {path, error}."""
-    paths = [str(p) for p in paths]
-    out = []
-    for path, probs, error in iter_probabilities(loaded.model, loaded.preprocessing, paths, batch_size, progress):
-        out.append({"path": path, "error": error} if probs is None else _entry(path, probs, loaded.classes, top_k))
-    return out
+    return _predict(loaded.model, loaded.preprocessing, loaded.classes, paths, top_k, batch_size, progress)
 
 
 def predict_imagenet(paths: Sequence[str | os.PathLike], top_k: int = 5, model_name: str | None = None,
@@ -77,10 +81,5 @@ def predict_imagenet(paths: Sequence[str | os.PathLike], top_k: int = 5, model_n
 
     card = get_card(model_name or DEFAULT_MODEL)
     model = create_pretrained(card, "auto")
-    model.eval()
     names = imagenet_class_names()
-    paths = [str(p) for p in paths]
-    out = []
-    for path, probs, error in iter_probabilities(model, card.preprocessing, paths, batch_size, progress):
-        out.append({"path": path, "error": error} if probs is None else _entry(path, probs, names, top_k))
-    return out
+    return _predict(model, card.preprocessing, names, paths, top_k, batch_size, progress)
