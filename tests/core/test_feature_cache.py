@@ -180,3 +180,11 @@ def test_loaders_made_off_the_main_thread_decode_in_threads_with_the_same_batche
     assert len(made["batches"]) == len(reference) == 4
     for (x, y), (rx, ry) in zip(made["batches"], reference):
         assert torch.equal(x, rx) and torch.equal(y, ry)
+
+
+def test_an_entry_with_damaged_meta_is_a_miss(tmp_path):
+    cache = fc.FeatureCache(tmp_path / "features")
+    cache.create("k", views=1, n_train=2, n_val=1, dim=3, meta={}, fill=fill_with(np.zeros((3, 3), np.float32)))
+    for damaged in ('{"views": 1}', "[]", '{"views": null, "n_train": 2, "n_val": 1}'):
+        (cache.entry_dir("k") / "meta.json").write_text(damaged, encoding="utf-8")
+        assert cache.load("k") is None

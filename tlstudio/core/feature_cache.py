@@ -136,10 +136,10 @@ class FeatureCache:
         folder = self.entry_dir(key)
         try:
             meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            views, n_train, n_val = int(meta["views"]), int(meta["n_train"]), int(meta["n_val"])
             rows = np.load(folder / "features.npy", mmap_mode="r")
-        except (OSError, ValueError):
+        except (OSError, ValueError, KeyError, TypeError):    # unreadable or damaged: a miss
             return None
-        views, n_train, n_val = int(meta["views"]), int(meta["n_train"]), int(meta["n_val"])
         if rows.dtype != np.float16 or rows.ndim != 2 or rows.shape[0] != views * n_train + n_val:
             return None
         if rows.nbytes <= RAM_LIMIT_BYTES:
