@@ -188,3 +188,33 @@ def test_an_entry_with_damaged_meta_is_a_miss(tmp_path):
     for damaged in ('{"views": 1}', "[]", '{"views": null, "n_train": 2, "n_val": 1}'):
         (cache.entry_dir("k") / "meta.json").write_text(damaged, encoding="utf-8")
         assert cache.load("k") is None
+
+
+def test_augmented_views_are_the_same_when_decoded_by_threads(tmp_path):
+    """Seeded augmentation borrows the global RNGs; decode threads must not interleave it."""
+    import random
+    import threading
+
+    from PIL import Image
+
+    from tlstudio.core.loaders import ImageItem, SeededImages, make_loader
+    from tlstudio.core.preprocess import Preprocessing, train_transform
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(24):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    pre = Preprocessing(input_size=24, resize_size=28, mean=(0.5,) * 3, std=(0.5,) * 3, interpolation="bilinear")
+    dataset = SeededImages([ImageItem(p, 0, 0, seed=7) for p in paths], [train_transform(pre, "strong")])
+    reference = torch.cat([x for x, _ in make_loader(dataset, 4)])
+    random.seed(123)
+    expected_next = random.random()
+    random.seed(123)
+    out = {}
+    thread = threading.Thread(target=lambda: out.update(x=torch.cat([x for x, _ in make_loader(dataset, 4, num_workers=4)])))
+    thread.start()
+    thread.join(120)
+    assert torch.equal(out["x"], reference)
+    assert random.random() == expected_next        # the global RNG was left as it was

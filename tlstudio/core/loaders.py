@@ -22,6 +22,7 @@ from .dataset import load_image_rgb
 # Items below this count are decoded in the main process: starting workers
 # costs more than it saves.
 MIN_ITEMS_FOR_WORKERS = 128
+_GLOBAL_RNG_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,17 @@ class SeededImages(Dataset):
         if item.seed is None:
             return transform(image), item.label
         s = item_seed(item.seed, k % n, k // n)
-        state = random.getstate()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(s)
-            random.seed(s)
-            x = transform(image)
-        random.setstate(state)
+        # The seeded transform borrows the global RNGs: decode threads (ThreadedLoader)
+        # take turns here so views stay reproducible; decoding above runs in parallel.
+        with _GLOBAL_RNG_LOCK:
+            state = random.getstate()
+            try:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(s)
+                    random.seed(s)
+                    x = transform(image)
+            finally:
+                random.setstate(state)
         return x, item.label
 
 
