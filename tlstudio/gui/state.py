@@ -98,14 +98,15 @@ class ProjectState(QObject):
         self.set_dirty(False)
         return target
 
-    def add_run(self, run_dir: str, info: dict | None = None) -> None:
-        """Record a finished run in the project and tell the panels."""
+    def add_run(self, run_dir: str, info: dict | None = None, announce: bool = True) -> None:
+        """Record a finished run in the project; ``announce`` also emits ``runFinished``."""
         entry = {"run_dir": str(run_dir)}
         if info:
             entry.update(info)
         self.project.runs.append(entry)
         self.mark_changed("runs")
-        self.runFinished.emit(str(run_dir))
+        if announce:
+            self.runFinished.emit(str(run_dir))
 
     def display_name(self) -> str:
         if self.project_path is not None:

@@ -414,12 +414,9 @@ class TrainingPanel(QWidget):
             "cancelled": cancelled,
         }
         if self._error:
-            # A failed run keeps its last good checkpoint: listed, but the Results tab is not switched.
             info["error"] = self._error
-            self.state.project.runs.append({"run_dir": str(self._run_dir), **info})
-            self.state.mark_changed("runs")
-        else:
-            self.state.add_run(str(self._run_dir), info)
+        # A failed run keeps its last good checkpoint: listed, but the Results tab is not switched.
+        self.state.add_run(str(self._run_dir), info, announce=not self._error)
         return True
 
     def closeEvent(self, event) -> None:  # standalone use; the main window asks before closing
