@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from . import atomic, paths
+from .throttle import ProgressClock
 
 FORMAT_VERSION = 1
 DEFAULT_MAX_BYTES = 2 * 1024 ** 3
@@ -250,7 +251,8 @@ def extract_features(base: nn.Module, batches: Iterable, out: np.ndarray, *, dev
     total = int(out.shape[0])
     was_training = base.training
     base.eval()
-    done, start, last_emit = 0, time.perf_counter(), 0.0
+    done, start = 0, time.perf_counter()
+    gate = ProgressClock(progress_interval)
     try:
         with torch.inference_mode():
             for images, _labels in batches:
@@ -267,9 +269,8 @@ def extract_features(base: nn.Module, batches: Iterable, out: np.ndarray, *, dev
                 n = feats.shape[0]
                 out[done:done + n] = feats.reshape(n, -1).to(torch.float16).cpu().numpy()
                 done += n
-                now = time.perf_counter()
-                if progress is not None and (now - last_emit >= progress_interval or done >= total):
-                    last_emit = now
+                if progress is not None and gate.due(final=done >= total):
+                    now = time.perf_counter()
                     rate = done / max(now - start, 1e-9)
                     progress(done, total, rate, (total - done) / rate if rate > 0 else 0.0)
     finally:

@@ -20,6 +20,7 @@ from .checkpoints import copy_tree, rng_state
 from .errors import TrainingError
 from .feature_cache import CachedFeatures, gather_rows
 from .loaders import EpochOrder, ImageItem, SeededImages, make_loader
+from .throttle import ProgressClock
 
 
 class Cancelled(Exception):
@@ -205,21 +206,6 @@ def evaluate_batches(ctx: LoopContext, source, batches: Iterator, check: Callabl
     if seen == 0:
         return float("nan"), float("nan")
     return loss_sum / seen, correct / seen
-
-
-class ProgressClock:
-    """Throttles progress events to at most one per ``interval`` seconds (the last batch always passes)."""
-
-    def __init__(self, interval: float):
-        self.interval = interval
-        self.last = -math.inf
-
-    def due(self, final: bool = False) -> bool:
-        now = time.perf_counter()
-        if final or now - self.last >= self.interval:
-            self.last = now
-            return True
-        return False
 
 
 class StageLoop:

@@ -22,6 +22,8 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
+from tlstudio.core.throttle import ProgressClock
+
 log = logging.getLogger(__name__)
 
 # Progress reaches the GUI at most this often (the last update always does).
@@ -43,20 +45,14 @@ def error_message(exc: BaseException) -> str:
     return f"Unexpected error ({type(exc).__name__}): {text}"
 
 
-class ThrottledCallback:
+class ThrottledCallback(ProgressClock):
     """Lets through at most one progress update per interval, plus every one that ends a pass."""
 
     def __init__(self, interval_s: float = PROGRESS_INTERVAL_S, clock: Callable[[], float] = time.monotonic):
-        self.interval_s = interval_s
-        self.clock = clock
-        self._last = float("-inf")
+        super().__init__(interval_s, clock)
 
     def should_emit(self, is_last: bool) -> bool:
-        now = self.clock()
-        if is_last or now - self._last >= self.interval_s:
-            self._last = now
-            return True
-        return False
+        return self.due(final=is_last)
 
 
 class CancelFlag:
