@@ -34,14 +34,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from tlstudio.core.catalog import DEFAULT_MODEL, get_card  # noqa: E402
-from tlstudio.core.dataset import ImageDataset, load_image_rgb, scan, split_dataset  # noqa: E402
-from tlstudio.core.head import HeadSpec  # noqa: E402
-from tlstudio.core.loaders import auto_workers  # noqa: E402
+from tlstudio.core.zoo.cards import DEFAULT_MODEL, get_card  # noqa: E402
+from tlstudio.core.data.images import ImageDataset, load_image_rgb, scan, split_dataset  # noqa: E402
+from tlstudio.core.model.head import HeadSpec  # noqa: E402
+from tlstudio.core.data.loaders import auto_workers  # noqa: E402
 from tlstudio.core.paths import demo_data_dir  # noqa: E402
-from tlstudio.core.preprocess import eval_transform  # noqa: E402
+from tlstudio.core.data.transforms import eval_transform  # noqa: E402
 from tlstudio.core.project import Project  # noqa: E402
-from tlstudio.core.weights import create_pretrained  # noqa: E402
+from tlstudio.core.zoo.weights import create_pretrained  # noqa: E402
 
 BATCH, INFER_BATCH, LR, WD, SEED = 32, 64, 1e-3, 1e-4, 0
 
@@ -100,7 +100,7 @@ def inference_pass(card, samples, workers) -> float:
 
 
 def tlstudio_training(folder, epochs, run_dir) -> tuple[float, dict, list]:
-    from tlstudio.core.trainer import Trainer
+    from tlstudio.core.train.trainer import Trainer
     project = Project(name="benchmark")
     project.data.path = str(folder)
     project.head = HeadSpec(layers=[])

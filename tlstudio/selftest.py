@@ -82,7 +82,7 @@ def check_window(settle_s: float = 1.0) -> dict:
 
 def check_model() -> dict:
     """The default model must resolve to the weights shipped with the app, offline."""
-    from tlstudio.core import catalog
+    from tlstudio.core.zoo import cards as catalog
 
     card = catalog.get_card(catalog.DEFAULT_MODEL)
     source = catalog.weight_source(card)
@@ -94,9 +94,9 @@ def check_model() -> dict:
 def train_demo(run_dir: Path, image_size: int, epochs: int, device: str) -> dict:
     """Train the default model's new head on the demo data through the core Trainer."""
     from tlstudio.core import paths
-    from tlstudio.core.events import EpochEnded, RunFailed
+    from tlstudio.core.train.events import EpochEnded, RunFailed
     from tlstudio.core.project import Project
-    from tlstudio.core.trainer import Trainer
+    from tlstudio.core.train.trainer import Trainer
 
     demo = paths.demo_data_dir()
     if not demo.is_dir():
@@ -129,8 +129,8 @@ def train_demo(run_dir: Path, image_size: int, epochs: int, device: str) -> dict
 def predict_one(run_dir: Path) -> dict:
     """Reload the trained run from disk and classify one demo image."""
     from tlstudio.core import paths
-    from tlstudio.core.predict import predict_images
-    from tlstudio.core.runs import load_model
+    from tlstudio.core.runs.predict import predict_images
+    from tlstudio.core.runs.folder import load_model
 
     demo = paths.demo_data_dir()
     image = next(p for p in sorted(demo.rglob("*")) if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
@@ -144,7 +144,7 @@ def predict_one(run_dir: Path) -> dict:
 
 def export_onnx(run_dir: Path, out_dir: Path) -> dict:
     """ONNX export exercises torch.onnx, onnxscript and onnxruntime inside the bundle."""
-    from tlstudio.core.export import export_onnx as export
+    from tlstudio.core.runs.export import export_onnx as export
 
     result = export(run_dir, out_dir / "model.onnx")
     return {"onnx_max_abs_diff": float(result["max_abs_diff"])}

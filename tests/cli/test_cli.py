@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tlstudio import cli
+from tlstudio.cli import commands as cli
 from tlstudio.core.paths import demo_data_dir
 from tlstudio.core.project import Project
 
@@ -208,8 +208,8 @@ def test_predict_json(trained, capsys, tmp_path):
 
 
 def test_export_bundle_reload_identical(trained, tmp_path, capsys):
-    from tlstudio.core.predict import predict_images
-    from tlstudio.core.runs import load_model
+    from tlstudio.core.runs.predict import predict_images
+    from tlstudio.core.runs.folder import load_model
 
     out = tmp_path / "bundle"
     assert _main(["export", trained["run"], "--format", "bundle", "--out", out]) == 0

@@ -19,5 +19,5 @@ def test_core_imports_without_qt_or_matplotlib():
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     # the walk really found the modules, so an empty package cannot pass vacuously
-    assert {"tlstudio.core.head", "tlstudio.core.models", "tlstudio.core.layers"} <= set(report["modules"])
+    assert {"tlstudio.core.model.head", "tlstudio.core.model.transfer", "tlstudio.core.model.layers"} <= set(report["modules"])
     assert report["leaked"] == []

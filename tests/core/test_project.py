@@ -4,7 +4,7 @@ import json
 import pytest
 
 from tlstudio.core.errors import ProjectError
-from tlstudio.core.head import HeadLayer, HeadSpec
+from tlstudio.core.model.head import HeadLayer, HeadSpec
 from tlstudio.core.project import SCHEMA_VERSION, Project
 
 

@@ -20,7 +20,7 @@ def _isolated_qsettings(tmp_path, monkeypatch):
     except ImportError:  # pragma: no cover
         pass
     yield
-    from tlstudio.gui import tasks
+    from tlstudio.gui.jobs import tasks
     tasks.wait_for_all(30000)
 
 

@@ -2,7 +2,7 @@
 from PIL import Image
 from PySide6.QtWidgets import QTableWidget
 
-from tlstudio.gui.dataset_browser import DatasetBrowser, imbalance_warning
+from tlstudio.gui.panels.dataset_browser import DatasetBrowser, imbalance_warning
 from tlstudio.gui.state import ProjectState
 
 

@@ -2,8 +2,8 @@
 from PySide6.QtWidgets import QLabel, QListWidget
 from torch import nn
 
-from tlstudio.core.head import HeadLayer
-from tlstudio.gui.head_designer import HeadDesigner
+from tlstudio.core.model.head import HeadLayer
+from tlstudio.gui.panels.head_designer import HeadDesigner
 from tlstudio.gui.state import ProjectState
 
 

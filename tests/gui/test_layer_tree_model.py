@@ -2,10 +2,10 @@
 import pytest
 from PySide6.QtCore import Qt
 
-from tlstudio.core.catalog import create_transfer_model
-from tlstudio.core.head import HeadLayer, HeadSpec
-from tlstudio.core.layers import build_layer_tree, freeze_base, unfreeze_last_blocks
-from tlstudio.gui.layer_tree_model import COL_NAME, COL_TRAINABLE, LayerTreeModel, head_subtree
+from tlstudio.core.zoo.cards import create_transfer_model
+from tlstudio.core.model.head import HeadLayer, HeadSpec
+from tlstudio.core.model.layers import build_layer_tree, freeze_base, unfreeze_last_blocks
+from tlstudio.gui.itemmodels.layer_tree import COL_NAME, COL_TRAINABLE, LayerTreeModel, head_subtree
 
 CHECK = Qt.ItemDataRole.CheckStateRole
 Checked, Unchecked, Partial = Qt.CheckState.Checked, Qt.CheckState.Unchecked, Qt.CheckState.PartiallyChecked

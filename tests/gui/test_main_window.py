@@ -6,9 +6,9 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QLabel, QMessageBox, QTreeView, QWidget
 
 from tlstudio.core import paths
-from tlstudio.core.layers import frozen_modules
+from tlstudio.core.model.layers import frozen_modules
 from tlstudio.gui.app import build_main_window, parse_args
-from tlstudio.gui.layer_tree_model import COL_NAME
+from tlstudio.gui.itemmodels.layer_tree import COL_NAME
 
 from .conftest import close_window, wait_ready
 

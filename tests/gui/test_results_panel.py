@@ -9,8 +9,8 @@ from PySide6.QtWidgets import QFileDialog
 
 from tlstudio.core import paths
 from tlstudio.core.project import Project
-from tlstudio.core.trainer import Trainer
-from tlstudio.gui.results_panel import ResultsPanel
+from tlstudio.core.train.trainer import Trainer
+from tlstudio.gui.panels.results_panel import ResultsPanel
 from tlstudio.gui.state import ProjectState
 
 TIMEOUT_MS = 120_000
@@ -145,7 +145,7 @@ def test_export_from_the_button_reports_parity(qtbot, panel, monkeypatch, tmp_pa
     info = blocker.args[0]
     assert info["path"] == str(target)
     if kind == "bundle":
-        from tlstudio.core.runs import load_model
+        from tlstudio.core.runs.folder import load_model
         assert load_model(target).classes == panel.result["classes"]
         assert "byte for byte" in panel.export_tab.label.text()
     else:

@@ -4,7 +4,7 @@ import threading
 from PySide6.QtCore import QThread
 
 from tlstudio.core.errors import DatasetError
-from tlstudio.gui.tasks import run_task, running_tasks
+from tlstudio.gui.jobs.tasks import run_task, running_tasks
 
 
 def test_result_arrives_on_gui_thread(qtbot):

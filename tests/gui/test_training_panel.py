@@ -6,12 +6,12 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QComboBox, QMessageBox
 
-from tlstudio.core import events as ev
+from tlstudio.core.train import events as ev
 from tlstudio.core import paths
 from tlstudio.core.project import Project
 from tlstudio.gui.state import ProjectState
-from tlstudio.gui.training_panel import TrainingPanel
-from tlstudio.gui.worker import ThrottledCallback, default_run_dir
+from tlstudio.gui.panels.training_panel import TrainingPanel
+from tlstudio.gui.jobs.training import ThrottledCallback, default_run_dir
 
 from .conftest import close_window
 

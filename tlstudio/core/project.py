@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import atomic
-from .catalog import DEFAULT_MODEL
-from .errors import HeadSpecError, ProjectError
-from .head import HeadSpec
+from tlstudio.core import atomic
+from tlstudio.core.zoo.cards import DEFAULT_MODEL
+from tlstudio.core.errors import HeadSpecError, ProjectError
+from tlstudio.core.model.head import HeadSpec
 
 SCHEMA_VERSION = 1
 

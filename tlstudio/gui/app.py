@@ -16,8 +16,8 @@ from PySide6.QtWidgets import QApplication
 from tlstudio.core.errors import TLStudioError
 from tlstudio.core.project import Project
 
-from .icons import app_icon
-from .main_window import MainWindow
+from tlstudio.gui.icons import app_icon
+from tlstudio.gui.main_window import MainWindow
 
 # The demo data is Fashion-MNIST at 28 px: a small input keeps training quick on a CPU.
 DEMO_IMAGE_SIZE = 112

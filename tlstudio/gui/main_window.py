@@ -6,7 +6,6 @@ changes prompt, closing while training) and hands every panel the same
 """
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 
@@ -17,12 +16,14 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QT
 from tlstudio.core.errors import TLStudioError
 from tlstudio.core.project import Project
 
-from . import tasks
-from .dataset_browser import DatasetBrowser
-from .head_designer import HeadDesigner
-from .icons import app_icon, icon
-from .model_panel import ModelPanel
-from .state import ProjectState
+from tlstudio.gui.jobs import tasks
+from tlstudio.gui.panels.dataset_browser import DatasetBrowser
+from tlstudio.gui.panels.head_designer import HeadDesigner
+from tlstudio.gui.icons import app_icon, icon
+from tlstudio.gui.panels.model_panel import ModelPanel
+from tlstudio.gui.panels.results_panel import ResultsPanel
+from tlstudio.gui.panels.training_panel import TrainingPanel
+from tlstudio.gui.state import ProjectState
 
 log = logging.getLogger(__name__)
 PROJECT_FILTER = "TL Studio projects (*.json);;All files (*)"
@@ -32,17 +33,6 @@ DEFAULT_SIZE = (1280, 800)
 
 def settings() -> QSettings:
     return QSettings("TLStudio", "TLStudio")
-
-
-def optional_panel(module: str, cls: str, state: ProjectState, parent: QWidget) -> QWidget | None:
-    """A panel from a module that may not exist in this build: None when it is absent."""
-    try:
-        panel_cls = getattr(importlib.import_module(f"tlstudio.gui.{module}"), cls)
-    except ModuleNotFoundError as exc:
-        if exc.name == f"tlstudio.gui.{module}":
-            return None
-        raise
-    return panel_cls(state, parent)
 
 
 class MainWindow(QMainWindow):
@@ -57,13 +47,12 @@ class MainWindow(QMainWindow):
         self.dataset_browser = DatasetBrowser(self.state, self)
         self.model_panel = ModelPanel(self.state, self)
         self.head_designer = HeadDesigner(self.state, self)
-        self.training_panel = optional_panel("training_panel", "TrainingPanel", self.state, self)
-        self.results_panel = optional_panel("results_panel", "ResultsPanel", self.state, self)
+        self.training_panel = TrainingPanel(self.state, self)
+        self.results_panel = ResultsPanel(self.state, self)
         for widget, title, icon_name in ((self.dataset_browser, "Data", "data"), (self.model_panel, "Model", "model"),
                                          (self.head_designer, "Head", "head"), (self.training_panel, "Train", "train"),
                                          (self.results_panel, "Results", "results")):
-            if widget is not None:
-                self.tabs.addTab(widget, icon(icon_name), title)
+            self.tabs.addTab(widget, icon(icon_name), title)
         self.setCentralWidget(self.tabs)
         self._build_actions()
         self._build_status_bar()
@@ -243,7 +232,7 @@ class MainWindow(QMainWindow):
 
     # -- export and about --------------------------------------------------------------------------------
     def export_model(self) -> None:
-        run_dir = getattr(self.results_panel, "run_dir", None)
+        run_dir = self.results_panel.run_dir
         if not run_dir and self.state.project.runs:
             run_dir = self.state.project.runs[-1].get("run_dir")
         if not run_dir:
@@ -252,7 +241,7 @@ class MainWindow(QMainWindow):
         out = QFileDialog.getExistingDirectory(self, "Export the trained model into a folder", self._last_dir())
         if not out:
             return
-        from .export_tab import export_job
+        from tlstudio.gui.panels.export_tab import export_job
 
         target = str(Path(out) / f"{Path(run_dir).name}-model")
         self.statusBar().showMessage("Exporting…")
@@ -301,7 +290,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         panel = self.training_panel
-        running = panel is not None and hasattr(panel, "is_running") and panel.is_running()
+        running = panel.is_running()
         if running:
             answer = QMessageBox.question(self, "Training is running",
                                           "Training is still running. Stop it and close TL Studio?",
@@ -313,7 +302,7 @@ class MainWindow(QMainWindow):
         if not self.maybe_save():
             event.ignore()
             return
-        if running and hasattr(panel, "stop_and_wait"):
+        if running:
             self.statusBar().showMessage("Stopping training…")
             panel.stop_and_wait(30000)
         settings().setValue("window/geometry", self.saveGeometry())

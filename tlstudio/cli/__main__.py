@@ -1,0 +1,5 @@
+import sys
+
+from tlstudio.cli.commands import main
+
+sys.exit(main())

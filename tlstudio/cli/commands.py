@@ -1,0 +1,377 @@
+"""tlstudio-cli: the TL Studio core, headless.
+
+Subcommands: models, scan, train, evaluate, predict, export. Bad input ends
+with one readable line on stderr and exit status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Sequence
+
+from tlstudio.core.errors import DatasetError, ProjectError, TLStudioError, TrainingError, WeightsError
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+WEIGHT_KEYWORDS = ("auto", "none", "download")
+
+
+def _print_json(obj) -> None:
+    json.dump(obj, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def _human_params(n: int) -> str:
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}K"
+
+
+# -- models / scan --------------------------------------------------------------------
+
+def cmd_models(args) -> int:
+    from tlstudio.core.zoo.cards import list_cards, weight_source
+
+    rows = []
+    for card in list_cards(search=args.search, family=args.family):
+        row = card.to_dict()
+        row["input_size"] = card.preprocessing.input_size
+        row["weights"] = weight_source(card)
+        rows.append(row)
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("No models match.")
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    fam = max(len(r["family"]) for r in rows)
+    print(f"{'name':<{width}}  {'family':<{fam}}  {'params':>7}  {'input':>5}  weights")
+    for r in rows:
+        print(f"{r['name']:<{width}}  {r['family']:<{fam}}  {_human_params(r['params']):>7}  "
+              f"{r['input_size']:>5}  {r['weights']}")
+    return 0
+
+
+def cmd_scan(args) -> int:
+    from tlstudio.cli.progress import TerminalProgress
+    from tlstudio.core.data.images import format_report, scan
+
+    bar = TerminalProgress(quiet=args.quiet)
+    try:
+        index = scan(args.data_dir, progress=bar.scan_progress)
+    finally:
+        bar.close()
+    if args.json:
+        _print_json(index.to_report())
+    else:
+        print(format_report(index))
+    return 0
+
+
+# -- train ---------------------------------------------------------------------------
+
+def build_project(args):
+    """The Project to run: from --project (options given override it) or from the options."""
+    from tlstudio.core.project import Project
+
+    project = Project.load(args.project) if args.project else Project(name="CLI run")
+    if args.data_dir is not None:
+        project.data.path = str(Path(args.data_dir).absolute())
+    if not project.data.path:
+        raise DatasetError("No dataset given; pass DATA_DIR or a project file whose data.path is set.")
+    overrides = [("model", "name", args.model), ("model", "weights", args.weights),
+                 ("model", "image_size", args.image_size), ("data", "augment", args.augment),
+                 ("data", "val_fraction", args.val_split), ("data", "test_fraction", args.test_split),
+                 ("data", "seed", args.seed), ("training", "seed", args.seed),
+                 ("training", "epochs", args.epochs), ("training", "batch_size", args.batch_size),
+                 ("training", "lr", args.lr), ("training", "device", args.device),
+                 ("finetune", "unfreeze_last", args.unfreeze_last)]
+    for section, key, value in overrides:
+        if value is not None:
+            setattr(getattr(project, section), key, value)
+    if args.finetune_epochs is not None:
+        project.finetune.enabled = args.finetune_epochs > 0
+        project.finetune.epochs = args.finetune_epochs
+    if args.no_cache:
+        project.training.use_cache = False
+    if args.train_batchnorm:
+        project.finetune.train_batchnorm = True
+    return project
+
+
+def _check_numbers(project) -> None:
+    t, d = project.training, project.data
+    if t.epochs < 1:
+        raise ProjectError(f"--epochs must be at least 1; got {t.epochs}.")
+    if t.batch_size < 1:
+        raise ProjectError(f"--batch-size must be at least 1; got {t.batch_size}.")
+    if not t.lr > 0:
+        raise ProjectError(f"--lr must be above 0; got {t.lr}.")
+    if not (0 < d.val_fraction < 1) or not (0 <= d.test_fraction < 1) or d.val_fraction + d.test_fraction >= 1:
+        raise ProjectError(f"Split fractions must leave training images: val {d.val_fraction}, test {d.test_fraction}.")
+    if project.model.image_size is not None and project.model.image_size < 16:
+        raise ProjectError(f"--image-size must be at least 16 pixels; got {project.model.image_size}.")
+    from tlstudio.core.data.transforms import AUGMENT_PRESETS
+
+    if d.augment not in AUGMENT_PRESETS:
+        raise ProjectError(f"Unknown augmentation {d.augment!r}; use none, light or strong.")
+
+
+def validate_for_training(project, progress=None):
+    """Everything that can be checked before a run folder is created; returns the dataset index."""
+    from tlstudio.core.zoo.cards import get_card
+    from tlstudio.core.data.images import scan
+    from tlstudio.core.zoo.weights import load_weights_file
+
+    _check_numbers(project)
+    _device(project.training.device)                   # CUDA asked for but absent -> TrainingError
+    get_card(project.model.name)                       # unknown model -> ModelError
+    weights = project.model.weights
+    if weights not in WEIGHT_KEYWORDS:
+        if not Path(weights).is_file():
+            raise WeightsError(f"Weights file not found: {weights}.")
+        load_weights_file(weights)                     # unreadable -> WeightsError
+    index = scan(project.data.path, progress=progress)
+    project.head.num_classes = len(index.classes)
+    return index
+
+
+def _default_run_dir(args, project) -> Path:
+    from tlstudio.core.runs.folder import new_run_dir
+
+    base = Path(args.project).absolute().parent if args.project else Path.cwd()
+    return new_run_dir(project.name, base / "runs")
+
+
+def cmd_train(args) -> int:
+    from tlstudio.cli.progress import TerminalProgress
+
+    if args.project is None and args.data_dir is None:
+        raise DatasetError("Give a DATA_DIR or --project FILE.json to train.")
+    if args.project is None and args.out is None:
+        raise ProjectError("Give --out RUN_DIR: the folder the run is written to.")
+    project = build_project(args)
+    run_dir = Path(args.out).absolute() if args.out else _default_run_dir(args, project)
+    if run_dir.exists() and (not run_dir.is_dir() or (any(run_dir.iterdir()) and not args.resume)):
+        raise TrainingError(f"The run folder {run_dir} already exists and is not empty; "
+                            "choose a new --out or pass --resume.")
+    bar = TerminalProgress(quiet=args.quiet)
+    try:
+        index = validate_for_training(project, progress=bar.scan_progress)
+    finally:
+        bar.close()
+    bar.line(f"Training {project.model.name} on {len(index.samples)} images of "
+             f"{len(index.classes)} classes -> {run_dir}")
+
+    from tlstudio.core.train.events import RunFailed
+    from tlstudio.core.train.trainer import CancelToken, Trainer
+
+    token = CancelToken()
+    failures: list[str] = []
+
+    def on_event(event) -> None:
+        if isinstance(event, RunFailed):
+            failures.append(event.message)
+        bar(event)
+
+    def on_sigint(signum, frame):
+        # First Ctrl-C: stop after the current batch and keep the best checkpoint.
+        if token.is_cancelled:
+            raise KeyboardInterrupt
+        bar.line("Stopping after the current batch (Ctrl-C again to abort)...")
+        token.cancel()
+
+    # Signal handlers can only be installed from the main thread (main() may run elsewhere in tests).
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
+    try:
+        metrics = Trainer(project, run_dir, on_event, token, resume=bool(args.resume),
+                          dataset=index).run()
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+        bar.close()
+    if failures:
+        raise TrainingError(failures[-1])
+    if args.json:
+        _print_json(metrics)
+    else:
+        acc = metrics.get("val_accuracy")
+        print(f"Run folder: {run_dir}")
+        if isinstance(acc, (int, float)):
+            print(f"Best val accuracy: {acc:.4f}")
+    return EXIT_INTERRUPTED if metrics.get("cancelled") else 0
+
+
+def _device(name: str):
+    from tlstudio.core.train.trainer import resolve_device
+
+    return resolve_device(name)
+
+
+# -- evaluate / predict / export ------------------------------------------------------------
+
+def cmd_evaluate(args) -> int:
+    from tlstudio.cli.progress import TerminalProgress
+    from tlstudio.core.runs.evaluate import evaluate_run
+    from tlstudio.core.runs.folder import load_model
+
+    loaded = load_model(args.run_dir, device=_device(args.device))
+    bar = TerminalProgress(quiet=args.quiet)
+    try:
+        progress = None if args.data_dir is None else bar.scan_progress
+        result = evaluate_run(loaded, args.run_dir, args.data_dir, split=args.split, batch_size=args.batch_size,
+                              top_k=args.top_k, progress=progress)
+    finally:
+        bar.close()
+    if args.json:
+        _print_json(result)
+        return 0
+    classes = result["classes"]
+    print(f"Evaluated on {result['samples']} images ({result['source']})")
+    print(f"Accuracy: {result['accuracy']:.4f}   top-{result['top_k']}: {result['top_k_accuracy']:.4f}   "
+          f"macro F1: {result['macro_f1']:.4f}")
+    width = max(len(c) for c in classes)
+    print(f"{'class':<{width}}  precision  recall     f1  support")
+    for name, m in result["per_class"].items():
+        print(f"{name:<{width}}  {m['precision']:9.3f}  {m['recall']:6.3f}  {m['f1']:5.3f}  {m['support']:7d}")
+    print("Confusion matrix (rows: true, columns: predicted):")
+    for name, row in zip(classes, result["confusion_matrix"]):
+        print(f"{name:<{width}}  " + " ".join(f"{v:5d}" for v in row))
+    if result["skipped"]:
+        print(f"Skipped {len(result['skipped'])} unreadable image(s).")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from tlstudio.core.runs.predict import predict_images, predict_imagenet
+    from tlstudio.core.runs.folder import load_model
+
+    if args.run_dir == "imagenet":
+        results = predict_imagenet(args.images, top_k=args.top_k)
+    else:
+        results = predict_images(load_model(args.run_dir, device=_device(args.device)), args.images, top_k=args.top_k)
+    if args.json:
+        _print_json(results)
+    else:
+        for r in results:
+            if "error" in r:
+                print(f"{r['path']}: ERROR {r['error']}")
+            else:
+                others = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top_k"][1:])
+                print(f"{r['path']}: {r['label']} {r['probability']:.3f}" + (f"  ({others})" if others else ""))
+    if results and all("error" in r for r in results):
+        print(f"error: none of the {len(results)} image(s) could be read.", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+def cmd_export(args) -> int:
+    from tlstudio.core.runs import export
+
+    if args.format == "bundle":
+        path = export.export_bundle(args.run_dir, args.out, torchscript=args.with_torchscript,
+                                    onnx=args.with_onnx)
+        print(f"Bundle written to {path}")
+        return 0
+    fn = export.export_torchscript if args.format == "torchscript" else export.export_onnx
+    result = fn(args.run_dir, args.out, sample_paths=args.samples or None)
+    print(f"{args.format} export written to {result['path']} "
+          f"(max |diff| vs PyTorch {result['max_abs_diff']:.2e} on {result['samples']} {result['inputs']} inputs)")
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tlstudio-cli", description="TL Studio: transfer learning on images, headless.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("models", help="list the model catalog and where each model's weights come from")
+    p.add_argument("--search", help="match names and families")
+    p.add_argument("--family", help="only this family, e.g. ResNet")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("scan", help="check a dataset folder or CSV and count its images")
+    p.add_argument("data_dir", metavar="DATA_DIR")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_scan)
+
+    p = sub.add_parser("train", help="train a new head (and optionally fine-tune) on a dataset")
+    p.add_argument("data_dir", metavar="DATA_DIR", nargs="?")
+    p.add_argument("--project", metavar="FILE.json", help="run a saved project; other options override it")
+    p.add_argument("--out", metavar="RUN_DIR", help="folder to write the run to")
+    p.add_argument("--model", help="catalog or timm model name (default: the bundled EfficientNet-Lite0)")
+    p.add_argument("--weights", metavar="SOURCE_OR_FILE", help="auto, none, download, or a weights file")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--image-size", type=int, metavar="PX")
+    p.add_argument("--augment", choices=("none", "light", "strong"))
+    p.add_argument("--finetune-epochs", type=int, metavar="N", help="fine-tune the top blocks for N epochs")
+    p.add_argument("--unfreeze-last", type=int, metavar="K", help="blocks to unfreeze when fine-tuning")
+    p.add_argument("--train-batchnorm", action="store_true",
+                   help="let unfrozen BatchNorm layers update their running statistics while fine-tuning")
+    p.add_argument("--val-split", type=float, metavar="F")
+    p.add_argument("--test-split", type=float, metavar="F")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--seed", type=int)
+    p.add_argument("--no-cache", action="store_true", help="do not use the feature cache")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in RUN_DIR")
+    p.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="accuracy, per-class metrics and confusion matrix of a run")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("data_dir", metavar="DATA_DIR", nargs="?", help="labelled folder (default: the run's split)")
+    p.add_argument("--split", choices=("val", "test"), default="val")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="cpu")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="classify images with a run or bundle ('imagenet' for the bundled model)")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("images", metavar="IMAGE", nargs="+")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="cpu")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="export a run as a bundle, TorchScript or ONNX")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--format", choices=("bundle", "torchscript", "onnx"), required=True)
+    p.add_argument("--out", metavar="PATH", required=True)
+    p.add_argument("--with-torchscript", action="store_true", help="bundle: also embed a TorchScript file")
+    p.add_argument("--with-onnx", action="store_true", help="bundle: also embed an ONNX file")
+    p.add_argument("--samples", nargs="*", metavar="IMAGE", help="images for the parity check")
+    p.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except TLStudioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as exc:  # disk full, permission denied, ...
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

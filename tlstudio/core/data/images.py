@@ -1,0 +1,391 @@
+"""Dataset scanning, validation, loading and the stratified split.
+
+A dataset is either a folder with one sub-folder per class (nested folders
+allowed; the first level names the class) or a CSV of ``path,label`` rows.
+Every candidate file is opened and fully decoded once while scanning, because
+``PIL.Image.verify()`` does not notice truncated JPEG/PNG data and a bad file
+found mid-training is far more annoying than a slower scan. Bad files are
+reported as ``SkippedFile`` and left out; nothing in a dataset crashes a scan.
+
+Cancelling: ``scan_folder``/``scan_csv`` check ``cancel.is_cancelled`` before
+each file and raise ``DatasetError("Scan cancelled.")`` when it is set.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from tlstudio.core.errors import DatasetError
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: str      # absolute path
+    label: int     # index into DatasetIndex.classes
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: str
+    reason: str
+
+
+@dataclass
+class DatasetIndex:
+    root: str
+    classes: list[str]
+    samples: list[Sample]
+    skipped: list[SkippedFile] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        per_label = Counter(s.label for s in self.samples)
+        return {name: per_label.get(i, 0) for i, name in enumerate(self.classes)}
+
+    def to_report(self) -> dict[str, Any]:
+        return {"root": self.root, "classes": list(self.classes), "counts": self.counts(),
+                "total": len(self.samples),
+                "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped]}
+
+
+@dataclass
+class Split:
+    train: list[Sample]
+    val: list[Sample]
+    test: list[Sample]
+    warnings: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- validation
+
+def _is_cancelled(cancel: Any) -> bool:
+    if cancel is None:
+        return False
+    flag = getattr(cancel, "is_cancelled", False)
+    return bool(flag() if callable(flag) else flag)
+
+
+def check_image_file(path: str | os.PathLike) -> str | None:
+    """Why the file cannot be used as an image, or None when it decodes fully."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return f"cannot read file: {exc.strerror or exc}"
+    if size == 0:
+        return "empty file (0 bytes)"
+    try:
+        with Image.open(path) as im:
+            if im.format == "JPEG":
+                # DCT-domain downscaling still reads every byte, so truncation is
+                # caught at a fraction of the full decode cost.
+                im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
+            im.load()
+    except UnidentifiedImageError:
+        return "not an image"
+    except Image.DecompressionBombError:
+        return "image too large (possible decompression bomb)"
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        return f"truncated or corrupt image data: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a plugin may raise anything; never crash a scan
+        return f"unreadable image: {exc}"
+    return None
+
+
+def _validate(candidates: list[tuple[str, int]], progress: Progress | None, cancel: Any,
+              ) -> tuple[list[Sample], list[SkippedFile]]:
+    samples: list[Sample] = []
+    skipped: list[SkippedFile] = []
+    total = len(candidates)
+    if progress:
+        progress(0, total)
+    for done, (path, label) in enumerate(candidates, start=1):
+        if _is_cancelled(cancel):
+            raise DatasetError("Scan cancelled.")
+        reason = check_image_file(path)
+        if reason is None:
+            samples.append(Sample(path, label))
+        else:
+            skipped.append(SkippedFile(path, reason))
+        if progress:
+            progress(done, total)
+    return samples, skipped
+
+
+def _extension_reason(path: Path) -> str | None:
+    ext = path.suffix.lower()
+    if ext in IMAGE_EXTENSIONS:
+        return None
+    return f"unsupported file type {ext}" if ext else "unsupported file type (no extension)"
+
+
+def _drop_empty_classes(classes: list[str], samples: list[Sample], skipped: list[SkippedFile],
+                        where: Callable[[str], str]) -> tuple[list[str], list[Sample]]:
+    """Remove classes left without usable images and renumber labels densely."""
+    present = sorted({s.label for s in samples})
+    present_set = set(present)
+    for label, name in enumerate(classes):
+        if label not in present_set:
+            skipped.append(SkippedFile(where(name), f"class '{name}' has no usable images and was left out"))
+    remap = {old: new for new, old in enumerate(present)}
+    return [classes[i] for i in present], [Sample(s.path, remap[s.label]) for s in samples]
+
+
+# --------------------------------------------------------------------------- scanning
+
+def scan_folder(root: str | os.PathLike, *, progress: Progress | None = None, cancel: Any = None) -> DatasetIndex:
+    """Index a folder-per-class tree.
+
+    Hidden files and folders are ignored, and so are non-image files beside the
+    class folders (README, licence); anything else that is not a usable image
+    is reported in ``skipped``.
+    """
+    root_path = Path(root).expanduser().resolve()
+    if not root_path.is_dir():
+        raise DatasetError(f"The dataset folder '{root}' does not exist or is not a folder.")
+    skipped: list[SkippedFile] = []
+    class_dirs: list[Path] = []
+    for entry in sorted(root_path.iterdir(), key=lambda p: p.name):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            class_dirs.append(entry)
+        elif entry.suffix.lower() in IMAGE_EXTENSIONS:
+            # A README or licence beside the class folders is normal; a stray image is worth a note.
+            skipped.append(SkippedFile(str(entry), "not inside a class folder"))
+    classes = [d.name for d in class_dirs]
+    candidates: list[tuple[str, int]] = []
+    for label, class_dir in enumerate(class_dirs):
+        for dirpath, dirnames, filenames in os.walk(class_dir):
+            if _is_cancelled(cancel):
+                raise DatasetError("Scan cancelled.")
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if name.startswith("."):
+                    continue
+                path = Path(dirpath) / name
+                reason = _extension_reason(path)
+                if reason:
+                    skipped.append(SkippedFile(str(path), reason))
+                else:
+                    candidates.append((str(path), label))
+    samples, bad = _validate(candidates, progress, cancel)
+    skipped.extend(bad)
+    classes, samples = _drop_empty_classes(classes, samples, skipped, lambda name: str(root_path / name))
+    return DatasetIndex(str(root_path), classes, samples, sorted(skipped, key=lambda s: s.path))
+
+
+_HEADER_PATHS = {"path", "file", "filename", "file_name", "image", "image_path", "filepath"}
+_HEADER_LABELS = {"label", "class", "category", "target", "class_name"}
+
+
+def scan_csv(csv_path: str | os.PathLike, *, progress: Progress | None = None, cancel: Any = None) -> DatasetIndex:
+    """Index a CSV of ``path,label`` rows (header optional)."""
+    csv_file = Path(csv_path).expanduser().resolve()
+    if not csv_file.is_file():
+        raise DatasetError(f"The dataset CSV file '{csv_path}' does not exist.")
+    try:
+        with open(csv_file, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"Cannot read the dataset CSV file '{csv_file}': {exc}.") from exc
+    base = csv_file.parent
+    skipped: list[SkippedFile] = []
+    entries: list[tuple[str, str]] = []
+    for line_no, row in enumerate(rows, start=1):
+        cells = [c.strip() for c in row]
+        if not any(cells):
+            continue
+        if line_no == 1 and len(cells) >= 2 and cells[0].lower() in _HEADER_PATHS \
+                and cells[1].lower() in _HEADER_LABELS:
+            continue
+        where = f"{csv_file}:{line_no}"
+        if len(cells) != 2 or not cells[0] or not cells[1]:
+            skipped.append(SkippedFile(where, "malformed row (expected 'path,label')"))
+            continue
+        path = Path(cells[0]).expanduser()
+        path = path if path.is_absolute() else base / path
+        if not path.is_file():
+            skipped.append(SkippedFile(str(path), "file not found"))
+            continue
+        reason = _extension_reason(path)
+        if reason:
+            skipped.append(SkippedFile(str(path), reason))
+            continue
+        entries.append((str(path.resolve()), cells[1]))
+    classes = sorted({label for _, label in entries})
+    label_of = {name: i for i, name in enumerate(classes)}
+    samples, bad = _validate([(p, label_of[c]) for p, c in entries], progress, cancel)
+    skipped.extend(bad)
+    classes, samples = _drop_empty_classes(classes, samples, skipped, lambda name: f"{csv_file} (label '{name}')")
+    return DatasetIndex(str(csv_file), classes, samples, skipped)
+
+
+def scan(path: str | os.PathLike, **kw: Any) -> DatasetIndex:
+    """Scan a folder or a .csv file and check that it can train a classifier."""
+    if not str(path).strip():
+        raise DatasetError("No dataset chosen; pick a folder of class sub-folders or a CSV file.")
+    target = Path(path).expanduser()
+    if not target.exists():
+        raise DatasetError(f"The dataset '{path}' does not exist.")
+    if target.is_dir():
+        index = scan_folder(target, **kw)
+    elif target.suffix.lower() == ".csv":
+        index = scan_csv(target, **kw)
+    else:
+        raise DatasetError(f"'{path}' is neither a folder nor a .csv file; TL Studio cannot read it as a dataset.")
+    if not index.samples:
+        extra = f" ({len(index.skipped)} files were skipped)" if index.skipped else ""
+        raise DatasetError(f"No usable images were found in '{index.root}'{extra}.")
+    if len(index.classes) == 1:
+        raise DatasetError(f"The dataset '{index.root}' has only one class ('{index.classes[0]}'); "
+                           "a classifier needs at least two.")
+    return index
+
+
+def format_report(index: DatasetIndex, max_skipped: int = 20) -> str:
+    """A short human-readable summary for the command line."""
+    counts = index.counts()
+    width = max((len(c) for c in counts), default=5)
+    lines = [f"Dataset: {index.root}",
+             f"{len(index.classes)} classes, {len(index.samples)} images"]
+    lines += [f"  {name:<{width}}  {n:>6}" for name, n in counts.items()]
+    if index.skipped:
+        lines.append(f"Skipped {len(index.skipped)} file(s):")
+        lines += [f"  {s.path}: {s.reason}" for s in index.skipped[:max_skipped]]
+        if len(index.skipped) > max_skipped:
+            lines.append(f"  ... and {len(index.skipped) - max_skipped} more")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- loading
+
+def _high_bit_to_l(im: Image.Image) -> Image.Image:
+    """Scale 16/32-bit and float greyscale to 8 bits over its range instead of clipping."""
+    arr = np.asarray(im, dtype=np.float64)
+    if im.mode.startswith("I;16"):
+        scaled = arr / 257.0
+    elif im.mode == "F" and arr.size and arr.min() >= 0.0 and arr.max() <= 1.0:
+        scaled = arr * 255.0
+    elif im.mode == "I" and arr.size and arr.min() >= 0 and arr.max() <= 65535:
+        scaled = arr / 257.0      # "I" is how Pillow opens most 16-bit files
+    else:
+        lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 1.0)
+        scaled = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(arr)
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    if im.mode == "RGB":
+        return im
+    if im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif im.mode in ("PA", "LA", "La", "RGBa", "RGBX"):
+        im = im.convert("RGBA")
+    elif im.mode == "L" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    elif im.mode.startswith("I") or im.mode == "F":
+        im = _high_bit_to_l(im)
+    if im.mode == "RGBA":
+        # Transparent areas become white, as image viewers usually show them.
+        background = Image.new("RGB", im.size, (255, 255, 255))
+        background.paste(im, mask=im.getchannel("A"))
+        return background
+    return im.convert("RGB")
+
+
+def load_image_rgb(path: str | os.PathLike) -> Image.Image:
+    """Open any supported image as 8-bit RGB with its EXIF orientation applied."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            oriented = ImageOps.exif_transpose(im) or im
+            return _to_rgb(oriented).copy()
+    except FileNotFoundError as exc:
+        raise DatasetError(f"The image '{path}' does not exist.") from exc
+    except UnidentifiedImageError as exc:
+        raise DatasetError(f"The file '{path}' is not an image TL Studio can read.") from exc
+    except Exception as exc:  # noqa: BLE001 - decoders raise many types; report them all the same way
+        raise DatasetError(f"The image '{path}' cannot be read: {exc}.") from exc
+
+
+# --------------------------------------------------------------------------- split and weights
+
+def split_dataset(index: DatasetIndex, val_fraction: float = 0.2, test_fraction: float = 0.0,
+                  seed: int = 0) -> Split:
+    """Stratified, deterministic train/val/test split; each class is split on its own."""
+    if not (0.0 <= val_fraction < 1.0 and 0.0 <= test_fraction < 1.0 and val_fraction + test_fraction < 1.0):
+        raise DatasetError("The validation and test fractions must each be between 0 and 1 "
+                           "and leave some images for training.")
+    by_label: dict[int, list[Sample]] = {}
+    for s in index.samples:
+        by_label.setdefault(s.label, []).append(s)
+    want_val, want_test = val_fraction > 0, test_fraction > 0
+    needed = 1 + int(want_val) + int(want_test)
+    split = Split([], [], [], [])
+    for label in sorted(by_label):
+        items = sorted(by_label[label], key=lambda s: s.path)
+        # A per-class generator keeps one class's split independent of the others.
+        random.Random(f"{seed}:{label}").shuffle(items)
+        n = len(items)
+        n_val = max(1, round(n * val_fraction)) if want_val else 0
+        n_test = max(1, round(n * test_fraction)) if want_test else 0
+        if n < needed:
+            n_val = 1 if want_val and n >= 2 else 0
+            n_test = 1 if want_test and n - 1 - n_val >= 1 else 0
+            name = index.classes[label] if label < len(index.classes) else str(label)
+            missing = [part for part, got, want in (("validation", n_val, want_val), ("test", n_test, want_test))
+                       if want and not got]
+            split.warnings.append(f"Class '{name}' has only {n} image(s), too few to split; "
+                                  f"it has no {' or '.join(missing)} images.")
+        while n_val + n_test > n - 1:   # keep at least one training image
+            if n_test >= n_val and n_test > 0:
+                n_test -= 1
+            else:
+                n_val -= 1
+        split.val += items[:n_val]
+        split.test += items[n_val:n_val + n_test]
+        split.train += items[n_val + n_test:]
+    for part in (split.train, split.val, split.test):
+        part.sort(key=lambda s: (s.label, s.path))
+    return split
+
+
+def class_weights(samples: Sequence[Sample], num_classes: int) -> list[float]:
+    """Inverse-frequency weights, normalised to mean 1 over the classes present (absent: 0)."""
+    counts = Counter(s.label for s in samples)
+    if any(not 0 <= label < num_classes for label in counts):
+        raise DatasetError("A sample's label is outside the list of classes.")
+    raw = [1.0 / counts[c] if counts.get(c) else 0.0 for c in range(num_classes)]
+    present = sum(1 for w in raw if w > 0)
+    if present == 0:
+        return [1.0] * num_classes
+    scale = present / sum(raw)
+    return [w * scale for w in raw]
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """``(samples, transform) -> (tensor, label)``; plain attributes so DataLoader workers can pickle it."""
+
+    def __init__(self, samples: Sequence[Sample], transform: Callable[[Image.Image], Any]):
+        self.samples = list(samples)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[Any, int]:
+        sample = self.samples[i]
+        return self.transform(load_image_rgb(sample.path)), sample.label

@@ -1,0 +1,129 @@
+"""Evaluation of a trained model: accuracy, per-class metrics, confusion matrix.
+
+Works on the val/test split a run recorded (split.json) or on any labelled
+folder/CSV; a folder's classes are matched to the model's by name, so a test
+folder may hold a subset of the classes, in any order.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from tlstudio.core.data.images import Sample, scan
+from tlstudio.core.errors import DatasetError, RunFolderError
+from tlstudio.core.runs.predict import iter_probabilities
+from tlstudio.core.runs.folder import LoadedModel, read_json
+
+Progress = Callable[[int, int], None]
+SPLITS = ("train", "val", "test")
+
+
+def map_classes(samples: Sequence[Sample], classes: Sequence[str], model_classes: Sequence[str]) -> list[Sample]:
+    """Relabel samples from their dataset's class list onto the model's class indices."""
+    index = {name: i for i, name in enumerate(model_classes)}
+    unknown = sorted({classes[s.label] for s in samples if classes[s.label] not in index})
+    if unknown:
+        raise DatasetError(f"The model does not know the class(es) {', '.join(unknown)}; "
+                           f"it was trained on {', '.join(model_classes)}.")
+    return [Sample(s.path, index[classes[s.label]]) for s in samples]
+
+
+def split_samples(run_dir: str | os.PathLike, split: str = "val") -> list[Sample]:
+    """The samples of one split a run recorded in split.json (labels index the run's classes)."""
+    if split not in SPLITS:
+        raise DatasetError(f"Unknown split {split!r}; use one of {', '.join(SPLITS)}.")
+    data = read_json(Path(run_dir) / "split.json")
+    if not isinstance(data, dict):
+        raise RunFolderError(f"The run {run_dir} has no split.json; give a data folder to evaluate on.")
+    rows = data.get(split) or []
+    try:
+        samples = [Sample(str(path), int(label)) for path, label in rows]
+    except (TypeError, ValueError):
+        raise RunFolderError(f"Invalid split.json in {run_dir}.") from None
+    if not samples:
+        raise DatasetError(f"The run's {split} split is empty; evaluate on another split or a data folder.")
+    return samples
+
+
+def evaluation_samples(loaded: LoadedModel, run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None,
+                       split: str = "val") -> list[Sample]:
+    """Samples labelled with the model's class indices, from a data folder or the run's split."""
+    if data_dir is None:
+        samples = split_samples(run_dir, split)
+        bad = [s for s in samples if not 0 <= s.label < len(loaded.classes)]
+        if bad:
+            raise RunFolderError(f"split.json in {run_dir} does not match the model's {len(loaded.classes)} classes.")
+        return samples
+    index = scan(data_dir)
+    return map_classes(index.samples, index.classes, loaded.classes)
+
+
+def _safe_div(a: float, b: float) -> float:
+    return float(a) / float(b) if b else 0.0
+
+
+def evaluate(loaded: LoadedModel, samples: Sequence[Sample], classes: Sequence[str] | None = None,
+             batch_size: int = 32, top_k: int = 5, progress: Progress | None = None) -> dict:
+    """Metrics of ``loaded`` on ``samples`` whose labels index ``classes`` (default: the model's).
+
+    Returns accuracy, top_k_accuracy, per_class {precision, recall, f1, support},
+    confusion_matrix (rows = true class, columns = predicted), misclassified and
+    predictions [{path, true, predicted, confidence}], plus skipped unreadable files.
+    """
+    model_classes = list(loaded.classes)
+    samples = list(samples)
+    if classes is not None and list(classes) != model_classes:
+        samples = map_classes(samples, list(classes), model_classes)
+    if not samples:
+        raise DatasetError("There are no images to evaluate on.")
+    n = len(model_classes)
+    k = max(1, min(int(top_k), n))
+    cm = torch.zeros((n, n), dtype=torch.long)
+    top_k_hits = 0
+    predictions, skipped = [], []
+    paths = [s.path for s in samples]
+    for sample, (path, probs, error) in zip(samples, iter_probabilities(
+            loaded.model, loaded.preprocessing, paths, batch_size, progress)):
+        if probs is None:
+            skipped.append({"path": path, "error": error})
+            continue
+        predicted = int(torch.argmax(probs))
+        cm[sample.label, predicted] += 1
+        top_k_hits += int(sample.label in torch.topk(probs, k).indices.tolist())
+        predictions.append({"path": path, "true": model_classes[sample.label],
+                            "predicted": model_classes[predicted], "confidence": float(probs[predicted])})
+    total = int(cm.sum())
+    if total == 0:
+        raise DatasetError("None of the images could be read, so nothing was evaluated.")
+    per_class = {}
+    for c, name in enumerate(model_classes):
+        tp, support, predicted_as = int(cm[c, c]), int(cm[c, :].sum()), int(cm[:, c].sum())
+        precision, recall = _safe_div(tp, predicted_as), _safe_div(tp, support)
+        per_class[name] = {"precision": precision, "recall": recall,
+                           "f1": _safe_div(2 * precision * recall, precision + recall), "support": support}
+    present = [m for m in per_class.values() if m["support"] > 0]
+    return {
+        "accuracy": _safe_div(int(cm.trace()), total),
+        "top_k": k,
+        "top_k_accuracy": _safe_div(top_k_hits, total),
+        "macro_f1": _safe_div(sum(m["f1"] for m in present), len(present)),
+        "samples": total,
+        "classes": model_classes,
+        "per_class": per_class,
+        "confusion_matrix": cm.tolist(),
+        "misclassified": [p for p in predictions if p["true"] != p["predicted"]],
+        "predictions": predictions,
+        "skipped": skipped,
+    }
+
+
+def evaluate_run(loaded: LoadedModel, run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None,
+                 split: str = "val", batch_size: int = 32, top_k: int = 5, progress: Progress | None = None) -> dict:
+    """Evaluate on a data folder, or on the run's recorded split when none is given."""
+    samples = evaluation_samples(loaded, run_dir, data_dir, split)
+    result = evaluate(loaded, samples, None, batch_size, top_k, progress)
+    result["source"] = str(data_dir) if data_dir is not None else f"{split} split"
+    return result

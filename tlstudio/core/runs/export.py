@@ -1,0 +1,233 @@
+"""Exports of a trained run: a reloadable bundle, TorchScript and ONNX.
+
+Every export is checked against the PyTorch model on sample images (the run's
+validation images, given paths, or random tensors) before it is kept: a file
+whose outputs drift from PyTorch is removed and ExportError is raised. Files
+are written atomically; a bundle is assembled in a temporary sibling folder
+and renamed into place, so a failed export never leaves a half-written folder.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import warnings
+from importlib import metadata
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from tlstudio.core import atomic
+from tlstudio.core.errors import ExportError, TLStudioError
+from tlstudio.core.runs.predict import _read
+from tlstudio.core.data.transforms import eval_transform
+from tlstudio.core.runs.folder import (MODEL_FORMAT, MODEL_FORMAT_VERSION, LoadedModel, load_model, read_json, read_model_info,
+                   weights_file)
+
+PARITY_TOLERANCE = 1e-3     # max |logit difference| accepted against PyTorch
+MAX_PARITY_SAMPLES = 8
+
+
+def library_versions() -> dict[str, str]:
+    out = {}
+    for name in ("torch", "torchvision", "timm", "tlstudio"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "unknown"
+    return out
+
+
+def _split_paths(run_dir: Path) -> list[str]:
+    try:
+        split = read_json(run_dir / "split.json", default={}) or {}
+    except TLStudioError:
+        return []
+    rows = (split.get("val") or []) + (split.get("test") or []) + (split.get("train") or [])
+    return [str(row[0]) for row in rows[: 4 * MAX_PARITY_SAMPLES] if isinstance(row, (list, tuple)) and row]
+
+
+def parity_inputs(loaded: LoadedModel, run_dir: Path, sample_paths: Sequence[str] | None) -> tuple[torch.Tensor, str]:
+    """A batch to compare exports on, and where it came from ("images" or "random")."""
+    transform = eval_transform(loaded.preprocessing)
+    candidates = [str(p) for p in sample_paths] if sample_paths else _split_paths(run_dir)
+    tensors = []
+    for path in candidates:
+        tensor, _ = _read(path, transform)
+        if tensor is not None:
+            tensors.append(tensor)
+        if len(tensors) >= MAX_PARITY_SAMPLES:
+            break
+    if tensors:
+        return torch.stack(tensors), "images"
+    if sample_paths:
+        raise ExportError("None of the sample images could be read for the export check.")
+    size = loaded.preprocessing.input_size
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(2, 3, size, size, generator=generator), "random"
+
+
+@torch.inference_mode()
+def _reference(loaded: LoadedModel, inputs: torch.Tensor) -> torch.Tensor:
+    return loaded.model(inputs).float()
+
+
+def _check(reference: torch.Tensor, outputs: torch.Tensor, kind: str) -> float:
+    if tuple(outputs.shape) != tuple(reference.shape):
+        raise ExportError(f"The {kind} export gives outputs of shape {tuple(outputs.shape)} "
+                          f"instead of {tuple(reference.shape)}; the file was not kept.")
+    diff = float((outputs.float() - reference).abs().max())
+    if not diff <= PARITY_TOLERANCE:   # also catches NaN
+        raise ExportError(f"The {kind} export differs from PyTorch by up to {diff:.2g} "
+                          f"(limit {PARITY_TOLERANCE:g}); the file was not kept.")
+    return diff
+
+
+def _prepare(run_dir, sample_paths: Sequence[str] | None) -> tuple[LoadedModel, torch.Tensor, str, torch.Tensor]:
+    """The model on CPU, the parity inputs, where they came from, and PyTorch's outputs on them."""
+    run_dir = Path(run_dir)
+    loaded = load_model(run_dir, device="cpu")
+    inputs, source = parity_inputs(loaded, run_dir, sample_paths)
+    return loaded, inputs, source, _reference(loaded, inputs)
+
+
+def export_torchscript(run_dir, out_path, sample_paths: Sequence[str] | None = None) -> dict:
+    """Trace the model to TorchScript; returns {path, max_abs_diff, samples, inputs}."""
+    return _write_torchscript(_prepare(run_dir, sample_paths), out_path)
+
+
+def _write_torchscript(prepared, out_path) -> dict:
+    loaded, inputs, source, reference = prepared
+    out_path = Path(out_path)
+    with warnings.catch_warnings():
+        # torch.jit is deprecated in favour of torch.export, but TorchScript files
+        # are still what C++/mobile runtimes load; the warning is not for the user.
+        warnings.simplefilter("ignore")
+        try:
+            with torch.no_grad():
+                traced = torch.jit.trace(loaded.model, inputs[:1], check_trace=False)
+        except Exception as exc:  # tracing errors come in many types
+            raise ExportError(f"TorchScript export failed for {loaded.info['model_name']}: {exc}") from None
+        with atomic.atomic_path(out_path) as tmp:
+            torch.jit.save(traced, str(tmp))
+            reloaded = torch.jit.load(str(tmp), map_location="cpu")
+            with torch.no_grad():
+                diff = _check(reference, reloaded(inputs), "TorchScript")
+    return {"path": str(out_path), "max_abs_diff": diff, "samples": int(inputs.shape[0]), "inputs": source}
+
+
+def _onnxruntime():
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ExportError("ONNX export needs the 'onnxruntime' package (pip install tlstudio[export]).") from None
+    return ort
+
+
+def export_onnx(run_dir, out_path, sample_paths: Sequence[str] | None = None) -> dict:
+    """Export to ONNX with a dynamic batch axis, checked with onnxruntime."""
+    _onnxruntime()
+    return _write_onnx(_prepare(run_dir, sample_paths), out_path)
+
+
+def _write_onnx(prepared, out_path) -> dict:
+    ort = _onnxruntime()
+    loaded, inputs, source, reference = prepared
+    out_path = Path(out_path)
+    with atomic.atomic_path(out_path) as tmp:
+        _onnx_write(loaded.model, inputs, tmp)
+        try:
+            session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+            name = session.get_inputs()[0].name
+            outputs = torch.from_numpy(session.run(None, {name: inputs.numpy()})[0])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ExportError(f"The ONNX file could not be run by onnxruntime: {exc}") from None
+        diff = _check(reference, outputs, "ONNX")
+    return {"path": str(out_path), "max_abs_diff": diff, "samples": int(inputs.shape[0]), "inputs": source}
+
+
+def _onnx_write(model: torch.nn.Module, inputs: torch.Tensor, path: Path) -> None:
+    """torch.export-based exporter first; the TorchScript-based one if that fails."""
+    example = inputs[:2] if inputs.shape[0] >= 2 else torch.cat([inputs, inputs])
+    errors = []
+    # The exporter prints progress lines; keep stdout clean for the CLI's JSON.
+    with warnings.catch_warnings(), open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(model, (example,), str(path), dynamo=True, verbose=False, external_data=False,
+                              input_names=["input"], output_names=["logits"],
+                              dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},))
+            return
+        except Exception as exc:  # fall back below
+            errors.append(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        try:
+            torch.onnx.export(model, (example,), str(path), dynamo=False, input_names=["input"],
+                              output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+            return
+        except Exception as exc:
+            errors.append(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    raise ExportError(f"ONNX export failed: {' / '.join(errors)}")
+
+
+def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = False,
+                  sample_paths: Sequence[str] | None = None) -> Path:
+    """A self-contained folder load_model() reloads without the dataset.
+
+    model.safetensors + model.json (architecture, classes, preprocessing, head,
+    metrics, library versions) + metrics.json; optionally model.torchscript.pt
+    and model.onnx, each parity-checked.
+    """
+    run_dir, out_dir = Path(run_dir), Path(out_dir).absolute()
+    info = read_model_info(run_dir)
+    source_weights = weights_file(run_dir, info)
+    if out_dir.exists() and (not out_dir.is_dir() or
+                             (any(out_dir.iterdir()) and not (out_dir / "model.json").is_file())):
+        raise ExportError(f"{out_dir} already exists and is not a TL Studio bundle; choose a new or empty folder.")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        metrics = read_json(run_dir / "metrics.json", default=None)
+        bundle_info = {k: v for k, v in info.items() if k not in ("format", "version")}
+        bundle_info.update({"weights_file": "model.safetensors", "metrics": metrics,
+                            "versions": library_versions()})
+        atomic.write_bytes(staging / "model.safetensors", source_weights.read_bytes())
+        if metrics is not None:
+            atomic.write_json(staging / "metrics.json", metrics)
+        exports = {}
+        if onnx:
+            _onnxruntime()      # fail before any work when onnxruntime is missing
+        prepared = _prepare(run_dir, sample_paths) if torchscript or onnx else None   # loaded once for both
+        if torchscript:
+            result = _write_torchscript(prepared, staging / "model.torchscript.pt")
+            exports["torchscript"] = {"file": "model.torchscript.pt", "max_abs_diff": result["max_abs_diff"]}
+        if onnx:
+            result = _write_onnx(prepared, staging / "model.onnx")
+            exports["onnx"] = {"file": "model.onnx", "max_abs_diff": result["max_abs_diff"]}
+        if exports:
+            bundle_info["exports"] = exports
+        full = {"format": MODEL_FORMAT, "version": MODEL_FORMAT_VERSION}
+        full.update(bundle_info)
+        atomic.write_json(staging / "model.json", full)   # last: marks the bundle complete
+        _replace_folder(staging, out_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return out_dir
+
+
+def _replace_folder(new: Path, target: Path) -> None:
+    """Move ``new`` onto ``target``, replacing an earlier bundle only once the new one is complete."""
+    if not target.exists():
+        os.replace(new, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    os.rmdir(old)
+    os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except OSError:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,171 @@
+"""Run folders and exported bundles: writing and reloading the trained model.
+
+A run folder (written by the trainer) and an exported bundle share one layout
+for the model itself: ``model.json`` describes how to rebuild the network and
+names the safetensors file that holds its weights. Rebuilding never needs the
+original dataset or pretrained weights: the architecture is created with
+random weights and the saved state dict is loaded strictly on top.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import datetime
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+
+from tlstudio.core import atomic
+from tlstudio.core.errors import RunFolderError, TLStudioError
+from tlstudio.core.model.head import HeadSpec
+from tlstudio.core.model.transfer import TransferModel
+from tlstudio.core.data.transforms import Preprocessing
+
+MODEL_FORMAT = "tlstudio-model"
+MODEL_FORMAT_VERSION = 1
+REQUIRED_KEYS = ("model_name", "classes", "head", "preprocessing")
+# Weights file names looked for, in order, when model.json does not name one.
+WEIGHTS_CANDIDATES = ("best.safetensors", "model.safetensors")
+
+
+@dataclass
+class LoadedModel:
+    model: TransferModel          # in eval mode, on the requested device
+    classes: list[str]
+    preprocessing: Preprocessing
+    info: dict                    # the model.json contents
+    folder: Path | None = None
+
+    @property
+    def device(self) -> torch.device:
+        try:
+            return next(self.model.parameters()).device
+        except StopIteration:
+            return torch.device("cpu")
+
+
+def state_dict_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A CPU copy of the state dict whose tensors share no storage (safetensors needs that)."""
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+
+
+def write_model_files(folder: str | os.PathLike, model: torch.nn.Module, info: dict,
+                      weights_name: str = "best.safetensors") -> Path:
+    """Write the weights and model.json atomically; returns the weights path.
+
+    ``info`` must hold model_name, classes, head and preprocessing (plain JSON);
+    the format tag and the weights file name are filled in here.
+    """
+    folder = Path(folder)
+    missing = [k for k in REQUIRED_KEYS if k not in info]
+    if missing:
+        raise RunFolderError(f"Cannot write the model description: missing {', '.join(missing)}.")
+    folder.mkdir(parents=True, exist_ok=True)
+    weights_path = folder / weights_name
+    atomic.write_bytes(weights_path, save_safetensors_bytes(state_dict_tensors(model)))
+    full = {"format": MODEL_FORMAT, "version": MODEL_FORMAT_VERSION}
+    full.update({k: v for k, v in info.items() if k not in ("format", "version")})
+    full["weights_file"] = weights_name
+    # model.json last: its presence means the weights beside it are complete.
+    atomic.write_json(folder / "model.json", full)
+    return weights_path
+
+
+def read_model_info(folder: str | os.PathLike) -> dict:
+    """model.json of a run or bundle, validated; RunFolderError otherwise."""
+    folder = Path(folder)
+    info_path = folder / "model.json"
+    if not folder.is_dir() or not info_path.is_file():
+        raise RunFolderError(f"Not a TL Studio run or model folder: {folder} (model.json missing).")
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunFolderError(f"Not a TL Studio run or model folder: {folder} (model.json unreadable: {exc}).") from None
+    if not isinstance(info, dict) or info.get("format", MODEL_FORMAT) != MODEL_FORMAT:
+        raise RunFolderError(f"Not a TL Studio run or model folder: {folder} (model.json is not a TL Studio model).")
+    version = info.get("version", MODEL_FORMAT_VERSION)
+    if isinstance(version, int) and version > MODEL_FORMAT_VERSION:
+        raise RunFolderError(f"The model in {folder} was saved by a newer TL Studio (format {version}); "
+                             f"this version reads format {MODEL_FORMAT_VERSION}.")
+    missing = [k for k in REQUIRED_KEYS if k not in info]
+    if missing:
+        raise RunFolderError(f"Not a TL Studio run or model folder: {folder} "
+                             f"(model.json lacks {', '.join(missing)}).")
+    classes = info["classes"]
+    if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
+        raise RunFolderError(f"Invalid model.json in {folder}: 'classes' must list at least two class names.")
+    return info
+
+
+def weights_file(folder: str | os.PathLike, info: dict) -> Path:
+    folder = Path(folder)
+    names = [info["weights_file"]] if isinstance(info.get("weights_file"), str) else list(WEIGHTS_CANDIDATES)
+    for name in names:
+        if (folder / name).is_file():
+            return folder / name
+    raise RunFolderError(f"Not a TL Studio run or model folder: {folder} "
+                         f"(weights file {' or '.join(names)} missing).")
+
+
+def load_model(run_or_bundle_dir: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
+    """Rebuild the trained TransferModel from a run folder or exported bundle."""
+    from tlstudio.core.zoo.cards import create_transfer_model  # the zoo is heavy; import on use
+
+    folder = Path(run_or_bundle_dir)
+    info = read_model_info(folder)
+    path = weights_file(folder, info)
+    try:
+        head = HeadSpec.from_dict(info["head"])
+        preprocessing = Preprocessing.from_dict(info["preprocessing"])
+    except (TLStudioError, TypeError, ValueError) as exc:
+        raise RunFolderError(f"Invalid model.json in {folder}: {exc}") from None
+    classes = list(info["classes"])
+    model = create_transfer_model(info["model_name"], head, len(classes), weights="none")
+    try:
+        state = load_safetensors_bytes(path.read_bytes())
+    except (OSError, SafetensorError, ValueError) as exc:
+        raise RunFolderError(f"Cannot read the weights in {path}: {exc}.") from None
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        first = str(exc).strip().splitlines()[-1].strip()
+        raise RunFolderError(f"The weights in {path} do not fit {info['model_name']}: {first}") from None
+    if result.missing_keys or result.unexpected_keys:
+        parts = []
+        if result.missing_keys:
+            parts.append(f"{len(result.missing_keys)} missing (e.g. {result.missing_keys[0]})")
+        if result.unexpected_keys:
+            parts.append(f"{len(result.unexpected_keys)} unexpected (e.g. {result.unexpected_keys[0]})")
+        raise RunFolderError(f"The weights in {path} do not fit {info['model_name']}: {'; '.join(parts)}.")
+    model.to(torch.device(device))
+    model.eval()
+    return LoadedModel(model=model, classes=classes, preprocessing=preprocessing, info=info, folder=folder)
+
+
+def read_json(path: str | os.PathLike, default: Any = None) -> Any:
+    """A run folder's optional JSON file (metrics, split, history); default when absent."""
+    path = Path(path)
+    if not path.is_file():
+        return default
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunFolderError(f"Cannot read {path.name} in {path.parent}: {exc}.") from None
+
+
+def new_run_dir(project_name: str, root: str | os.PathLike) -> Path:
+    """A fresh ``root/<project-name>-<timestamp>`` folder name (not created)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", project_name or "project").strip("-.") or "project"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    candidate = Path(root) / f"{safe}-{stamp}"
+    n = 2
+    while candidate.exists():
+        candidate = Path(root) / f"{safe}-{stamp}-{n}"
+        n += 1
+    return candidate

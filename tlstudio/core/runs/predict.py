@@ -1,0 +1,85 @@
+"""Predictions on image files with a trained model (or the bundled ImageNet model).
+
+Images are read with the dataset module's loader (EXIF orientation, any mode
+to RGB) and preprocessed with the preprocessing saved alongside the model, so
+predictions match what the model saw during validation. An unreadable image
+yields an error entry; the others are still predicted.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterator, Sequence
+
+import torch
+
+from tlstudio.core.data.images import load_image_rgb
+from tlstudio.core.errors import TLStudioError
+from tlstudio.core.data.transforms import Preprocessing, eval_transform
+
+Progress = Callable[[int, int], None]
+
+
+def _read(path: str, transform) -> tuple[torch.Tensor | None, str | None]:
+    try:
+        return transform(load_image_rgb(path)), None
+    except TLStudioError as exc:
+        return None, str(exc)
+    except (OSError, ValueError) as exc:
+        return None, f"Cannot read image {path}: {exc}."
+
+
+@torch.inference_mode()
+def iter_probabilities(model: torch.nn.Module, preprocessing: Preprocessing, paths: Sequence[str],
+                       batch_size: int = 32, progress: Progress | None = None
+                       ) -> Iterator[tuple[str, torch.Tensor | None, str | None]]:
+    """(path, softmax probabilities on CPU, None) or (path, None, error) for each path, in order."""
+    model.eval()
+    device = next(model.parameters()).device
+    transform = eval_transform(preprocessing)
+    paths = list(paths)
+    batch_size = max(1, int(batch_size))
+    for start in range(0, len(paths), batch_size):
+        chunk = paths[start:start + batch_size]
+        read = [_read(path, transform) for path in chunk]
+        good = [i for i, (tensor, _) in enumerate(read) if tensor is not None]
+        probs: dict[int, torch.Tensor] = {}
+        if good:
+            batch = torch.stack([read[i][0] for i in good]).to(device)
+            rows = torch.softmax(model(batch).float(), dim=1).cpu()
+            probs = dict(zip(good, rows))
+        for i, path in enumerate(chunk):
+            yield path, probs.get(i), read[i][1]
+        if progress is not None:
+            progress(start + len(chunk), len(paths))
+
+
+def _entry(path: str, probs: torch.Tensor, classes: Sequence[str], top_k: int) -> dict:
+    k = max(1, min(int(top_k), len(classes)))
+    values, indices = torch.topk(probs, k)
+    top = [{"label": classes[int(i)], "probability": float(v)} for v, i in zip(values, indices)]
+    return {"path": str(path), "label": top[0]["label"], "probability": top[0]["probability"], "top_k": top}
+
+
+def _predict(model: torch.nn.Module, preprocessing: Preprocessing, classes: Sequence[str],
+             paths: Sequence[str | os.PathLike], top_k: int, batch_size: int, progress: Progress | None) -> list[dict]:
+    out = []
+    for path, probs, error in iter_probabilities(model, preprocessing, [str(p) for p in paths], batch_size, progress):
+        out.append({"path": path, "error": error} if probs is None else _entry(path, probs, classes, top_k))
+    return out
+
+
+def predict_images(loaded, paths: Sequence[str | os.PathLike], top_k: int = 5,
+                   batch_size: int = 32, progress: Progress | None = None) -> list[dict]:
+    """[{path, label, probability, top_k: [{label, probability}]}]; unreadable -> {path, error}."""
+    return _predict(loaded.model, loaded.preprocessing, loaded.classes, paths, top_k, batch_size, progress)
+
+
+def predict_imagenet(paths: Sequence[str | os.PathLike], top_k: int = 5, model_name: str | None = None,
+                     batch_size: int = 16, progress: Progress | None = None) -> list[dict]:
+    """Predict ImageNet classes with a pretrained network as it ships (no training needed)."""
+    from tlstudio.core.zoo.cards import DEFAULT_MODEL, create_pretrained, get_card, imagenet_class_names
+
+    card = get_card(model_name or DEFAULT_MODEL)
+    model = create_pretrained(card, "auto")
+    names = imagenet_class_names()
+    return _predict(model, card.preprocessing, names, paths, top_k, batch_size, progress)

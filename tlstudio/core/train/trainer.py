@@ -1,0 +1,355 @@
+"""Trainer: runs a Project into a run folder, reporting progress through events.
+
+Stage 1 trains with the Project's frozen set (normally the whole base). When
+everything below the head is frozen the base runs once per image through the
+FeatureCache and the head trains on stored features. Stage 2 (optional)
+starts from the best stage-1 weights, unfreezes the last N blocks and trains
+at ``lr * lr_multiplier`` (unfrozen base blocks at a further
+``schedules.BASE_LR_FACTOR``), on images. Early stopping ends the current
+stage; fine-tuning still follows.
+
+Events go only to ``callback`` (possibly from a worker thread); a CancelToken
+is checked between batches. ``run()`` never raises for training problems: it
+emits RunFailed with a user-facing message and returns.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from tlstudio.core import atomic
+from tlstudio.core.train import events as ev
+from tlstudio.core.model import layers
+from tlstudio.core.zoo.cards import get_card
+from tlstudio.core.train.checkpoints import BEST_NAME, CheckpointWriter, Snapshotter, load_last, restore_rng
+from tlstudio.core.data.images import class_weights, scan, split_dataset
+from tlstudio.core.errors import DatasetError, TLStudioError, TrainingError
+from tlstudio.core.zoo.families import create_transfer_model
+from tlstudio.core.model.transfer import base_is_frozen
+from tlstudio.core.train.schedules import Schedule, build_optimizer, param_groups
+from tlstudio.core.train.stage_data import StageData
+from tlstudio.core.train.loop import Cancelled, LoopContext, StageLoop as _StageLoop
+
+EARLY_STOPPING_METRICS = ("val_acc", "val_loss")
+SMALL_HEAD_FLOPS = 50e6     # per training batch, below which the head trains on one thread
+
+
+class CancelToken:
+    """Cancel / pause / resume from any thread; the trainer checks it between batches."""
+
+    def __init__(self) -> None:
+        self._cancelled = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        self._running.set()           # wake a paused trainer so it can stop
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    @property
+    def is_paused(self) -> bool:
+        return not self._running.is_set() and not self._cancelled.is_set()
+
+    def wait_while_paused(self, timeout: float | None = None) -> bool:
+        """Block while paused; True when running again (or cancelled), False on timeout."""
+        return self._running.wait(timeout)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """"auto": CUDA, then Apple MPS, then CPU; an explicit device must exist."""
+    name = (name or "auto").strip().lower()
+    mps = getattr(torch.backends, "mps", None)
+    mps_ok = bool(mps is not None and mps.is_available())
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if mps_ok else torch.device("cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise TrainingError("CUDA was requested but no CUDA GPU is available; choose 'auto' or 'cpu'.")
+        dev = torch.device(name)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise TrainingError(f"There is no GPU {dev.index}; this computer has {torch.cuda.device_count()}.")
+        return dev
+    if name == "mps":
+        if not mps_ok:
+            raise TrainingError("Apple MPS was requested but is not available; choose 'auto' or 'cpu'.")
+        return torch.device("mps")
+    raise TrainingError(f"Unknown device {name!r}; use auto, cpu, cuda or mps.")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def user_message(exc: BaseException) -> str:
+    """A one-sentence message; unwraps errors re-raised from DataLoader workers."""
+    text = str(exc).strip()
+    if text.startswith("Caught ") and "Original Traceback" in text:
+        last = text.splitlines()[-1]
+        text = last.split(": ", 1)[1] if ": " in last else last
+    return text
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+
+
+def _threads_for(source, model, batch_size: int) -> int | None:
+    """One thread for a small head on stored features: tiny matmuls only lose to thread sync."""
+    if source.images_run_through_base:
+        return None
+    head_params = sum(p.numel() for p in model.head.parameters())
+    return 1 if 6 * head_params * batch_size < SMALL_HEAD_FLOPS else None
+
+
+@contextlib.contextmanager
+def _intra_op_threads(n: int | None):
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n is not None:
+            torch.set_num_threads(before)
+
+
+OOM_MESSAGE = ("Training stopped: the device ran out of memory; lower the batch size "
+               "(or the image size) and try again.")
+
+
+class Trainer:
+    progress_interval = 0.1       # seconds between BatchProgress events (at most ~10 per second)
+    checkpoint_interval = 15.0    # seconds between checkpoint writes (plus stage end, cancel, failure)
+
+    def __init__(self, project, run_dir, callback: Callable[[ev.Event], None] | None = None,
+                 token: CancelToken | None = None, resume: bool = False, dataset=None):
+        self.project = project
+        # A DatasetIndex the caller already scanned (CLI validation, the GUI's Data tab):
+        # scanning decodes every image, so it is not done twice.
+        self.dataset = dataset
+        self.run_dir = Path(run_dir)
+        self.callback = callback
+        self.token = token or CancelToken()
+        self.resume = resume
+        self.base_forward_images = 0
+        self.num_workers: int | None = None     # None: loaders.auto_workers decides
+        self.metrics: dict = {}
+        self.model = None
+
+    # -- events ---------------------------------------------------------------
+    def _emit(self, event: ev.Event) -> None:
+        if self.callback is not None:
+            self.callback(event)
+
+    def _check(self) -> None:
+        if self.token.is_cancelled:
+            raise Cancelled()
+        while self.token.is_paused:
+            self.token.wait_while_paused(0.2)
+        if self.token.is_cancelled:
+            raise Cancelled()
+
+    # -- entry point ------------------------------------------------------------
+    def run(self) -> dict:
+        self._t0 = time.perf_counter()
+        self._history: list[dict] = []
+        self._best = {"val_acc": None, "val_loss": None, "epoch": 0, "stage": 0}
+        self._writer: CheckpointWriter | None = None
+        self._cached_features = False
+        self._device = None
+        self._data = None
+        self._folder_written = False
+        cancelled, failure = False, None
+        try:
+            self._run()
+        except Cancelled:
+            cancelled = True
+        except TLStudioError as exc:
+            failure = user_message(exc)
+        except Exception as exc:  # noqa: BLE001 - classified below
+            if not _is_oom(exc):
+                self._finish(cancelled=False, error=f"Training failed: {type(exc).__name__}: {exc}")
+                raise
+            failure = OOM_MESSAGE
+        finally:
+            if self._data is not None:
+                self._data.close()
+        return self._finish(cancelled=cancelled, error=failure)
+
+    def _finish(self, *, cancelled: bool, error: str | None) -> dict:
+        if self._writer is not None:
+            try:
+                self._writer.flush()
+            except OSError:
+                pass      # a failing disk must not hide the original problem
+        best = self._best
+        self.metrics = {
+            "val_accuracy": best["val_acc"], "val_loss": best["val_loss"],
+            "classes": list(getattr(self, "_classes", [])),
+            "epochs_run": len(self._history), "seconds": round(time.perf_counter() - self._t0, 3),
+            "best_epoch": best["epoch"], "best_stage": best["stage"], "cancelled": cancelled,
+            "device": str(self._device) if self._device is not None else None,
+            "cached_features": self._cached_features, "base_forward_images": self.base_forward_images,
+            "train_images": getattr(self, "_sizes", {}).get("train", 0),
+            "val_images": getattr(self, "_sizes", {}).get("val", 0),
+            "test_images": getattr(self, "_sizes", {}).get("test", 0),
+            "error": error,
+        }
+        if self._folder_written:     # a refused resume leaves the earlier run's files alone
+            atomic.write_json(self.run_dir / "history.json", self._history)
+            atomic.write_json(self.run_dir / "metrics.json", self.metrics)
+        if error is not None:
+            self._emit(ev.RunFailed(message=error))
+        else:
+            self._emit(ev.RunFinished(run_dir=str(self.run_dir), best_val_acc=float(best["val_acc"] or 0.0),
+                                      epochs_run=len(self._history), seconds=self.metrics["seconds"],
+                                      cancelled=cancelled))
+        return self.metrics
+
+    # -- the run ------------------------------------------------------------------
+    def _dataset_index(self, path):
+        given = self.dataset
+        if given is not None and Path(given.root).resolve() == Path(path).resolve():
+            return given
+        return scan(path)
+
+    def _run(self) -> None:
+        p, t = self.project, self.project.training
+        self._validate_settings()
+        self._device = resolve_device(t.device)
+        seed_everything(t.seed)
+        if not p.data.path:
+            raise DatasetError("Choose a dataset folder or CSV file before training.")
+        index = self._dataset_index(p.data.path)
+        split = split_dataset(index, p.data.val_fraction, p.data.test_fraction, seed=p.data.seed)
+        if not split.val:
+            raise DatasetError("Training needs validation images; set a validation fraction above 0.")
+        self._classes = list(index.classes)
+        self._sizes = {"train": len(split.train), "val": len(split.val), "test": len(split.test)}
+        card = get_card(p.model.name)
+        pre = card.preprocessing if not p.model.image_size else card.preprocessing.with_input_size(p.model.image_size)
+        seed_everything(t.seed)     # the head's initial weights depend only on the seed
+        model = create_transfer_model(card, p.head, len(self._classes), weights=p.model.weights)
+        layers.apply_frozen(model, list(p.frozen))
+        self.model = model
+        self._split_json = {part: [[s.path, s.label] for s in getattr(split, part)]
+                            for part in ("train", "val", "test")}
+        state = self._load_resume_state() if self.resume else None
+        self._write_run_start(card, pre, model)
+        self._data = StageData(self, split, pre, model)
+        stage1_epochs, ft = t.epochs, p.finetune
+        start_stage = int(state["stage"]) if state else 1
+        if start_stage == 1:
+            self._stage(1, stage1_epochs, model, state)
+        if ft.enabled and ft.epochs > 0:
+            model.base_batchnorm_frozen = not ft.train_batchnorm
+            if start_stage != 2:
+                best_path = self.run_dir / BEST_NAME
+                self._writer.flush()
+                if best_path.is_file():       # fine-tune from the best head, not the last
+                    from safetensors.torch import load_file
+                    model.load_state_dict(load_file(str(best_path)))
+            layers.unfreeze_last_blocks(model, int(ft.unfreeze_last))
+            self._stage(2, int(ft.epochs), model, state if start_stage == 2 else None)
+
+    def _validate_settings(self) -> None:
+        t, ft = self.project.training, self.project.finetune
+        if t.epochs < 1 or t.batch_size < 1:
+            raise TrainingError("Epochs and batch size must each be at least 1.")
+        if not t.lr > 0 or t.weight_decay < 0:
+            raise TrainingError("The learning rate must be above 0 and the weight decay not negative.")
+        if t.early_stopping_metric not in EARLY_STOPPING_METRICS:
+            raise TrainingError(f"Early stopping watches val_acc or val_loss, not {t.early_stopping_metric!r}.")
+        if not 0.0 <= t.label_smoothing < 1.0:
+            raise TrainingError("Label smoothing must be between 0 and 1.")
+        if t.cache_views < 1:
+            raise TrainingError("The number of cached views must be at least 1.")
+        if ft.enabled and not ft.lr_multiplier > 0:
+            raise TrainingError("The fine-tuning learning-rate multiplier must be above 0.")
+
+    def _write_run_start(self, card, pre, model) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._folder_written = True
+        snap = self.project.to_dict()
+        snap["data"]["path"] = os.path.abspath(snap["data"]["path"])
+        atomic.write_json(self.run_dir / "project.json", snap)
+        atomic.write_json(self.run_dir / "split.json", self._split_json)
+        head = self.project.head.to_dict()
+        head["num_classes"] = len(self._classes)
+        info = {"model_name": card.name, "library": card.library, "arch": card.arch, "classes": self._classes,
+                "head": head, "feature_dim": int(model.feature_dim), "preprocessing": pre.to_dict()}
+        self._writer = CheckpointWriter(self.run_dir, info, self.checkpoint_interval, self._on_saved)
+
+    def _on_saved(self, path: str, stage: int, epoch: int, val_acc: float) -> None:
+        atomic.write_json(self.run_dir / "history.json", self._history)
+        self._emit(ev.CheckpointSaved(path=path, stage=stage, epoch=epoch, val_acc=val_acc))
+
+    def _split_hash(self) -> str:
+        return hashlib.sha256(repr(self._split_json).encode()).hexdigest()
+
+    def _load_resume_state(self) -> dict:
+        state = load_last(self.run_dir)
+        if state.get("split") != self._split_hash():
+            raise TrainingError("The dataset or its split changed since this run started; start a new run "
+                                "instead of resuming.")
+        self._history = list(state["history"])
+        self._best = dict(state["best"])
+        return state
+
+    # -- one stage ------------------------------------------------------------------
+    def _stage(self, stage: int, epochs: int, model, state: dict | None) -> None:
+        t, ft = self.project.training, self.project.finetune
+        lr = t.lr if stage == 1 else t.lr * ft.lr_multiplier
+        start_epoch = int(state["epoch"]) + 1 if state else 1
+        es = dict(state["early_stopping"]) if state else {"best": None, "bad": 0, "stopped": False}
+        if start_epoch > epochs or es["stopped"]:
+            return
+        frozen_base = base_is_frozen(model)
+        source = self._data.source(stage, cached=frozen_base and t.use_cache, stage_epochs=epochs)
+        model.to(self._data.device)
+        optimizer = build_optimizer(t.optimizer, param_groups(model, lr, t.weight_decay), lr)
+        n_batches = max(1, -(-source.n_train // t.batch_size))
+        schedule = Schedule(t.schedule, optimizer, epochs, n_batches)
+        if state:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            restore_rng(state["rng"])
+        weights = None
+        if t.class_weighted:
+            weights = torch.tensor(class_weights(self._data.split.train, len(self._classes)), dtype=torch.float32)
+        criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=float(t.label_smoothing)).to(self._data.device)
+        ctx = LoopContext(model, optimizer, schedule, criterion, self._data.device, self._data.autocast_dtype,
+                          self._data.channels_last and source.images_run_through_base)
+        if frozen_base:
+            model.eval()      # a frozen base behaves as at inference (dropout, drop-path off)
+        loop = _StageLoop(self, stage, epochs, n_batches, ctx, source, es, Snapshotter(model, frozen_base))
+        with _intra_op_threads(_threads_for(source, model, t.batch_size)):
+            loop.run(start_epoch)

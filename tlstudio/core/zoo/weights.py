@@ -1,0 +1,346 @@
+"""Finding, reading, downloading and loading pretrained weights.
+
+Sources, in the order ``weights="auto"`` tries them: weights bundled with the
+app, then the local caches (torch hub ``checkpoints/`` for torchvision and timm
+URL weights, the Hugging Face hub cache for timm). A file the user imports is
+loaded by path; a download happens only when asked for.
+
+Loading checks first and loads second: missing keys, unexpected keys and shape
+mismatches are reported together and the model is left untouched. Files are
+read with ``weights_only=True`` / safetensors, so no pickled code ever runs.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import socket
+import urllib.request
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+
+from tlstudio.core.atomic import atomic_path
+from tlstudio.core.zoo.bundled import bundled_weights, load_bundled_state_dict
+from tlstudio.core.zoo.cards import ModelCard, get_card
+from tlstudio.core.errors import ModelError, WeightsError
+
+CONNECT_TIMEOUT_S = 3.0
+HF_HOST = "huggingface.co"
+_WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
+_PREFIXES = ("module.", "_orig_mod.")  # DataParallel / torch.compile wrappers
+# Builder arguments torchvision uses when it loads its own pretrained weights; we
+# always build this way so the architecture matches those weights (and a model
+# rebuilt with weights="none" behaves like the one that was trained).
+_TORCHVISION_PRETRAINED_KWARGS = {
+    "inception_v3": {"transform_input": True, "aux_logits": True, "init_weights": False},
+    "googlenet": {"transform_input": True, "aux_logits": True, "init_weights": False},
+}
+
+
+def _card(card: ModelCard | str) -> ModelCard:
+    return card if isinstance(card, ModelCard) else get_card(card)
+
+
+# -- reading files -------------------------------------------------------------
+
+def _read_failure(exc: Exception) -> str:
+    """A readable reason for a weights file torch or safetensors could not read."""
+    text = str(exc).strip()
+    if "GLOBAL" in text or "Unsupported global" in text:
+        return "it holds Python objects other than tensors, which TL Studio does not load for safety"
+    if isinstance(exc, (IndexError, EOFError, UnicodeDecodeError)) or "weights_only" in text \
+            or "zip archive" in text or "header" in text.lower():
+        return "it is not a PyTorch (.pth/.pt) or safetensors weights file, or it is damaged"
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def load_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A state dict from a .safetensors / .pth / .pt file (never unpickles code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"Weights file {path} does not exist.")
+    try:
+        if path.suffix.lower() == ".safetensors":
+            from safetensors.torch import load_file
+
+            data = load_file(str(path), device="cpu")
+        else:
+            data = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt, truncated, or a pickle with code in it
+        raise WeightsError(f"Could not read weights file {path.name}: {_read_failure(exc)}") from exc
+    for _ in range(2):  # a training checkpoint may wrap the weights once or twice
+        if isinstance(data, dict):
+            inner = next((data[k] for k in _WRAPPER_KEYS if isinstance(data.get(k), dict)), None)
+            if inner is not None:
+                data = inner
+    if not isinstance(data, dict) or not data or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items()):
+        raise WeightsError(f"Weights file {path.name} does not hold a state dict of named tensors.")
+    return {_strip_prefixes(k): v for k, v in data.items()}
+
+
+def _strip_prefixes(key: str) -> str:
+    changed = True
+    while changed:
+        changed = False
+        for prefix in _PREFIXES:
+            if key.startswith(prefix):
+                key, changed = key[len(prefix):], True
+    return key
+
+
+# -- checking and loading ---------------------------------------------------------
+
+def _short_list(items: list[str], limit: int = 5) -> str:
+    shown = ", ".join(items[:limit])
+    return f"{shown} and {len(items) - limit} more" if len(items) > limit else shown
+
+
+def state_dict_problems(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, list[str]]:
+    """Missing keys, unexpected keys and shape mismatches of ``state`` against ``model``."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+                  for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    return {"missing": missing, "unexpected": unexpected, "mismatched": mismatched}
+
+
+def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load strictly, or raise WeightsError naming every problem and leave the model as it was."""
+    problems = state_dict_problems(model, state)
+    if any(problems.values()):
+        parts = []
+        if problems["missing"]:
+            parts.append(f"{len(problems['missing'])} missing keys ({_short_list(problems['missing'])})")
+        if problems["unexpected"]:
+            parts.append(f"{len(problems['unexpected'])} unexpected keys ({_short_list(problems['unexpected'])})")
+        if problems["mismatched"]:
+            parts.append(f"{len(problems['mismatched'])} shape mismatches ({_short_list(problems['mismatched'])})")
+        raise WeightsError(f"The weights in {source} do not fit this model: {'; '.join(parts)}.")
+    state = dict(state)
+    for key, value in model.state_dict().items():
+        if key.endswith("num_batches_tracked") and key not in state:
+            state[key] = torch.zeros_like(value)  # older checkpoints predate this buffer
+    model.load_state_dict(state, strict=True)
+
+
+# -- where weights are --------------------------------------------------------------
+
+def _torchvision_weights(card: ModelCard):
+    from torchvision.models import get_model_weights
+
+    return get_model_weights(card.arch).DEFAULT
+
+
+def _timm_cfg(card: ModelCard):
+    import timm.models
+
+    return timm.models.get_pretrained_cfg(card.arch)
+
+
+def weights_url(card: ModelCard | str) -> str | None:
+    """The direct download URL of the card's weights, where one exists."""
+    card = _card(card)
+    if card.library == "torchvision":
+        weights = _torchvision_weights(card)
+        return weights.url if weights is not None else None
+    cfg = _timm_cfg(card)
+    return cfg.url if cfg is not None and cfg.url else None
+
+
+def _hf_file(card: ModelCard) -> tuple[str, str] | None:
+    """(repo id, file name) of a timm model's Hugging Face weights."""
+    if card.library != "timm":
+        return None
+    cfg = _timm_cfg(card)
+    if cfg is None or not cfg.hf_hub_id:
+        return None
+    return cfg.hf_hub_id.split("@", 1)[0], cfg.hf_hub_filename or "model.safetensors"
+
+
+def hf_cache_dir() -> Path:
+    """The Hugging Face hub cache, read from the environment each call."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
+    return Path(home) / "hub"
+
+
+def _hf_cached(repo: str, filename: str) -> Path | None:
+    folder = hf_cache_dir() / ("models--" + repo.replace("/", "--"))
+    ref = folder / "refs" / "main"
+    names = [filename] + (["pytorch_model.bin"] if filename == "model.safetensors" else [])
+    snapshots = []
+    if ref.is_file():
+        snapshots.append(folder / "snapshots" / ref.read_text(encoding="utf-8").strip())
+    snapshots += sorted((folder / "snapshots").glob("*")) if (folder / "snapshots").is_dir() else []
+    for snap in snapshots:
+        for name in names:
+            if (snap / name).is_file():
+                return snap / name
+    return None
+
+
+def torch_hub_checkpoints() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def cached_weights_path(card: ModelCard | str) -> Path | None:
+    """A weights file for this card already on this computer (not the bundled one)."""
+    card = _card(card)
+    hf = _hf_file(card)
+    if hf is not None:
+        found = _hf_cached(*hf)
+        if found is not None:
+            return found
+    url = weights_url(card)
+    if url:
+        path = torch_hub_checkpoints() / os.path.basename(urlparse(url).path)
+        if path.is_file():
+            return path
+    return None
+
+
+def weight_source(card: ModelCard | str) -> str:
+    """Where weights="auto" would get weights: "bundled", "cached", "download" or "unavailable"."""
+    card = _card(card)
+    if card.library == "timm" and bundled_weights(card.arch) is not None:
+        return "bundled"
+    if cached_weights_path(card) is not None:
+        return "cached"
+    if weights_url(card) or _hf_file(card):
+        return "download"
+    return "unavailable"
+
+
+# -- downloading ------------------------------------------------------------------
+
+def check_connection(host: str, port: int = 443, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Raise OSError quickly when ``host`` cannot be reached."""
+    with socket.create_connection((host, port), timeout=timeout):
+        pass
+
+
+def download_weights(card: ModelCard | str, progress: Callable[[int, int], None] | None = None) -> Path:
+    """Download the card's weights into the standard cache; ``progress(done_bytes, total_bytes)``."""
+    card = _card(card)
+    hf, url = _hf_file(card), weights_url(card)
+    if hf is None and not url:
+        raise WeightsError(f"No download is known for {card.name}. Import a weights file instead.")
+    host = HF_HOST if hf is not None else (urlparse(url).hostname or "")
+    try:
+        check_connection(host)
+    except OSError as exc:
+        raise WeightsError(f"Could not download weights for {card.name}: no network connection "
+                           f"({host}: {exc or type(exc).__name__}). Import a weights file instead.") from exc
+    try:
+        if hf is not None:
+            return _download_hf(hf[0], hf[1], progress)
+        return _download_url(url, torch_hub_checkpoints() / os.path.basename(urlparse(url).path), progress)
+    except WeightsError:
+        raise
+    except Exception as exc:
+        raise WeightsError(f"Could not download weights for {card.name}: {exc}. "
+                           "Import a weights file instead.") from exc
+
+
+def _download_url(url: str, dest: Path, progress: Callable[[int, int], None] | None) -> Path:
+    """Stream ``url`` to ``dest`` atomically; torch hub file names carry a sha256 prefix to check."""
+    match = re.search(r"-([a-f0-9]{6,})\.", dest.name)
+    sha = hashlib.sha256()
+    with urllib.request.urlopen(url, timeout=30) as response, atomic_path(dest) as tmp:
+        total = int(response.headers.get("Content-Length") or 0)
+        done = 0
+        with open(tmp, "wb") as fh:
+            while chunk := response.read(1 << 20):
+                fh.write(chunk)
+                sha.update(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, total)
+        if match and not sha.hexdigest().startswith(match[1]):
+            raise WeightsError(f"The downloaded file {dest.name} is corrupt (checksum mismatch); try again.")
+    return dest
+
+
+def _download_hf(repo: str, filename: str, progress: Callable[[int, int], None] | None) -> Path:
+    from huggingface_hub import hf_hub_download
+    from tqdm.auto import tqdm
+
+    class _Progress(tqdm):  # forwards the hub's byte counts to our callback
+        def update(self, n=1):
+            result = super().update(n)
+            if progress and self.total:
+                progress(int(self.n), int(self.total))
+            return result
+
+    return Path(hf_hub_download(repo, filename, cache_dir=hf_cache_dir(), tqdm_class=_Progress))
+
+
+# -- building models ---------------------------------------------------------------
+
+def build_model(card: ModelCard | str) -> nn.Module:
+    """The full original network (with its 1000-class classifier), randomly initialised."""
+    card = _card(card)
+    try:
+        if card.library == "torchvision":
+            from torchvision.models import get_model
+
+            return get_model(card.arch, weights=None, **_TORCHVISION_PRETRAINED_KWARGS.get(card.arch, {}))
+        import timm
+
+        return timm.create_model(card.arch, pretrained=False)
+    except Exception as exc:
+        raise ModelError(f"Could not build {card.name}: {exc}.") from exc
+
+
+def _timm_adapted(model: nn.Module, state: dict) -> dict:
+    """timm's own converter for checkpoints in an original layout, when the model has one."""
+    import importlib
+
+    module = importlib.import_module(type(model).__module__)
+    convert = getattr(module, "checkpoint_filter_fn", None)
+    if convert is None:
+        return state
+    try:
+        return convert(state, model)
+    except Exception:
+        return state
+
+
+def create_pretrained(card: ModelCard | str, weights: str | os.PathLike | None = "auto") -> nn.Module:
+    """The full original network with weights loaded, in eval mode.
+
+    weights: "auto" (bundled > cached), "none"/None (random init), "download", or a file path.
+    """
+    card = _card(card)
+    model = build_model(card)
+    choice = "none" if weights is None else str(weights)
+    if choice == "none":
+        return model.eval()
+    if choice == "auto":
+        if card.library == "timm" and bundled_weights(card.arch) is not None:
+            state, source = load_bundled_state_dict(card.arch, model), "the bundled weights"
+        else:
+            path = cached_weights_path(card)
+            if path is None:
+                raise WeightsError(f"No weights for {card.name} are on this computer; import a weights "
+                                   "file (.pth or .safetensors) or download them.")
+            state, source = load_weights_file(path), path.name
+    elif choice == "download":
+        path = download_weights(card)
+        state, source = load_weights_file(path), path.name
+    else:
+        state, source = load_weights_file(choice), Path(choice).name
+    if card.library == "timm" and any(state_dict_problems(model, state).values()):
+        adapted = _timm_adapted(model, state)
+        if not any(state_dict_problems(model, adapted).values()):
+            state = adapted
+    load_state_dict_checked(model, state, source)
+    return model.eval()

@@ -1,0 +1,396 @@
+"""The Data tab: open a folder or CSV, see the classes, the bad files, the split.
+
+Scanning (every file is decoded once to check it) runs in a worker with a
+progress bar and a Cancel button. Thumbnails are loaded for the selected
+class only, on a thread pool. Augmentation previews of the selected
+thumbnail are computed in a worker too.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QIcon, QImage, QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
+                               QGridLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QListView, QProgressBar,
+                               QPushButton, QScrollArea, QSpinBox, QSplitter, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+
+from tlstudio.gui.widgets.dataset_widgets import THUMB_PX, ClassBarChart, ThumbnailLoader, imbalance_warning, preview_job
+from tlstudio.gui.icons import icon
+from tlstudio.gui.state import ProjectState
+from tlstudio.gui.jobs.tasks import run_task
+
+MAX_THUMBS = 300          # per class; enough to judge a class at a glance
+PREVIEWS = 6
+PREVIEW_PX = 96
+
+
+class DatasetBrowser(QWidget):
+    def __init__(self, state: ProjectState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("datasetBrowser")
+        self.state = state
+        self.scan_task = None
+        self._scanned_path: str | None = None
+        self._preview_task = None
+        self._build_ui()
+        self.thumbs = ThumbnailLoader(self)
+        self.thumbs.thumbnailReady.connect(self._on_thumbnail)
+        state.projectReplaced.connect(self._on_project_replaced)
+        state.changed.connect(self._on_changed)
+        state.datasetChanged.connect(self._show_dataset)
+
+    # -- layout ----------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        self.path_label = QLabel("No dataset: open a folder with one sub-folder per class, a CSV, or drop a folder here.",
+                                 wordWrap=True, objectName="datasetPath")
+        self.open_folder_button = QPushButton(icon("folder"), "Open folder…")
+        self.open_csv_button = QPushButton(icon("csv"), "Open CSV…")
+        self.progress = QProgressBar(objectName="scanProgress")
+        self.progress.hide()
+        self.cancel_button = QPushButton(icon("cancel"), "Cancel")
+        self.cancel_button.hide()
+        top = QHBoxLayout()
+        top.addWidget(self.path_label, 1)
+        top.addWidget(self.progress)
+        top.addWidget(self.cancel_button)
+        top.addWidget(self.open_folder_button)
+        top.addWidget(self.open_csv_button)
+        self.message = QLabel(wordWrap=True, objectName="datasetMessage")
+        self.message.hide()
+
+        # Left: classes and skipped files.
+        classes_box = QGroupBox("Classes")
+        self.summary = QLabel(objectName="datasetSummary")
+        self.chart = ClassBarChart()
+        chart_scroll = QScrollArea(widgetResizable=True)
+        chart_scroll.setWidget(self.chart)
+        chart_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.imbalance = QLabel(wordWrap=True, objectName="imbalanceWarning")
+        self.imbalance.setStyleSheet("color: #9a5b00;")
+        cbox = QVBoxLayout(classes_box)
+        cbox.addWidget(self.summary)
+        cbox.addWidget(chart_scroll, 1)
+        cbox.addWidget(self.imbalance)
+        skipped_box = QGroupBox("Skipped files")
+        self.skipped_table = QTableWidget(0, 2, objectName="skippedTable")
+        self.skipped_table.setHorizontalHeaderLabels(["File", "Reason"])
+        self.skipped_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.skipped_table.verticalHeader().hide()
+        self.skipped_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        QVBoxLayout(skipped_box).addWidget(self.skipped_table)
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(classes_box)
+        left.addWidget(skipped_box)
+        left.setStretchFactor(0, 3)
+        left.setStretchFactor(1, 1)
+
+        # Middle: thumbnails of one class.
+        thumbs_box = QGroupBox("Images")
+        self.class_combo = QComboBox(objectName="classCombo")
+        self.thumb_note = QLabel()
+        self.thumb_model = QStandardItemModel(self)
+        self.thumb_view = QListView(objectName="thumbnailView")
+        self.thumb_view.setViewMode(QListView.ViewMode.IconMode)
+        self.thumb_view.setIconSize(QSize(THUMB_PX, THUMB_PX))
+        self.thumb_view.setGridSize(QSize(THUMB_PX + 16, THUMB_PX + 24))
+        self.thumb_view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.thumb_view.setMovement(QListView.Movement.Static)
+        self.thumb_view.setUniformItemSizes(True)
+        self.thumb_view.setModel(self.thumb_model)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Class:"))
+        row.addWidget(self.class_combo, 1)
+        row.addWidget(self.thumb_note)
+        tbox = QVBoxLayout(thumbs_box)
+        tbox.addLayout(row)
+        tbox.addWidget(self.thumb_view, 1)
+
+        # Right: split and augmentation.
+        split_box = QGroupBox("Split")
+        self.val_spin = QDoubleSpinBox(minimum=0.0, maximum=0.9, singleStep=0.05, decimals=2, objectName="valFraction")
+        self.test_spin = QDoubleSpinBox(minimum=0.0, maximum=0.9, singleStep=0.05, decimals=2, objectName="testFraction")
+        self.seed_spin = QSpinBox(minimum=0, maximum=2**31 - 1, objectName="splitSeed")
+        self.split_counts = QLabel(wordWrap=True, objectName="splitCounts")
+        form = QFormLayout(split_box)
+        form.addRow("Validation fraction:", self.val_spin)
+        form.addRow("Test fraction:", self.test_spin)
+        form.addRow("Seed:", self.seed_spin)
+        form.addRow(self.split_counts)
+        aug_box = QGroupBox("Augmentation (training only)")
+        self.augment_combo = QComboBox(objectName="augmentCombo")
+        for preset in ("none", "light", "strong"):
+            self.augment_combo.addItem(preset.capitalize(), preset)
+        self.preview_note = QLabel("Select an image to preview its augmented versions.", wordWrap=True)
+        self.preview_labels = []
+        grid = QGridLayout()
+        grid.setSpacing(4)
+        for i in range(PREVIEWS):
+            label = QLabel()
+            label.setFixedSize(PREVIEW_PX, PREVIEW_PX)
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            label.setStyleSheet("background: palette(base); border: 1px solid palette(mid);")
+            self.preview_labels.append(label)
+            grid.addWidget(label, i // 3, i % 3)
+        grid.setColumnStretch(3, 1)
+        abox = QVBoxLayout(aug_box)
+        aform = QFormLayout()
+        aform.addRow("Preset:", self.augment_combo)
+        abox.addLayout(aform)
+        abox.addWidget(self.preview_note)
+        self.preview_box = QWidget()
+        self.preview_box.setLayout(grid)
+        self.preview_box.hide()
+        abox.addWidget(self.preview_box)
+        right = QWidget()
+        rbox = QVBoxLayout(right)
+        rbox.setContentsMargins(0, 0, 0, 0)
+        rbox.addWidget(split_box)
+        rbox.addWidget(aug_box)
+        rbox.addStretch(1)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        for widget, stretch in ((left, 3), (thumbs_box, 4), (right, 3)):
+            splitter.addWidget(widget)
+            splitter.setStretchFactor(splitter.count() - 1, stretch)
+        splitter.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.message)
+        layout.addWidget(splitter, 1)
+
+        self.open_folder_button.clicked.connect(self._choose_folder)
+        self.open_csv_button.clicked.connect(self._choose_csv)
+        self.cancel_button.clicked.connect(self.cancel_scan)
+        self.chart.classClicked.connect(self.class_combo.setCurrentIndex)
+        self.class_combo.currentIndexChanged.connect(self._show_class)
+        self.thumb_view.selectionModel().currentChanged.connect(lambda *_: self._update_previews())
+        self.augment_combo.currentIndexChanged.connect(self._augment_edited)
+        for spin in (self.val_spin, self.test_spin, self.seed_spin):
+            spin.valueChanged.connect(self._split_edited)
+        self._load_settings()
+
+    # -- opening and scanning ------------------------------------------------------------------
+    def _choose_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a folder of class sub-folders")
+        if path:
+            self.open_path(path)
+
+    def _choose_csv(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a CSV of path,label rows", "", "CSV files (*.csv)")
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | os.PathLike) -> None:
+        """Use ``path`` (a folder or .csv) as the project's dataset and scan it."""
+        path = str(Path(path).absolute())
+        if path != self.state.project.data.path:
+            self.state.project.data.path = path
+            self.state.mark_changed("data")   # the changed handler starts the scan
+        else:
+            self.rescan()
+
+    def rescan(self) -> None:
+        path = self.state.project.data.path
+        if self.scan_task is not None:
+            self.scan_task.cancel()
+            self.scan_task.wait(10000)
+            self.scan_task = None
+        self._scanned_path = path
+        if not path:
+            self.state.set_dataset(None)
+            return
+        self.path_label.setText(path)
+        self.message.hide()
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.cancel_button.show()
+        self.scan_task = run_task(self._scan, path, with_progress=True, parent=self,
+                                  on_progress=self._on_scan_progress)
+        task = self.scan_task
+        task.finished.connect(lambda index: self._on_scanned(task, index))
+        task.failed.connect(lambda message: self._on_scan_failed(task, message))
+
+    @staticmethod
+    def _scan(path: str, progress, cancel):
+        from tlstudio.core.data.images import scan
+
+        return scan(path, progress=progress, cancel=cancel)
+
+    def cancel_scan(self) -> None:
+        if self.scan_task is not None:
+            self.scan_task.cancel()
+
+    def is_scanning(self) -> bool:
+        return self.scan_task is not None
+
+    def _on_scan_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"Checking images… {done}/{total}")
+
+    def _scan_ended(self, task) -> bool:
+        if task is not self.scan_task:
+            return False   # a newer scan replaced this one
+        self.scan_task = None
+        self.progress.hide()
+        self.cancel_button.hide()
+        return True
+
+    def _on_scanned(self, task, index) -> None:
+        if self._scan_ended(task):
+            self.state.set_dataset(index)
+
+    def _on_scan_failed(self, task, message: str) -> None:
+        if self._scan_ended(task):
+            self.message.setText(message)
+            self.message.setStyleSheet("color: #b03a2e;")
+            self.message.show()
+            self.state.set_dataset(None)
+
+    # -- project sync ---------------------------------------------------------------------------------
+    def _on_project_replaced(self) -> None:
+        self._load_settings()
+        self._scanned_path = None
+        if self.state.project.data.path:
+            self.rescan()
+        else:
+            self.path_label.setText("No dataset: open a folder with one sub-folder per class, a CSV, "
+                                    "or drop a folder here.")
+            self._show_dataset()
+
+    def _on_changed(self, section: str) -> None:
+        if section == "data" and self.state.project.data.path != self._scanned_path:
+            self.rescan()
+
+    def _load_settings(self) -> None:
+        d = self.state.project.data
+        for widget, value in ((self.val_spin, d.val_fraction), (self.test_spin, d.test_fraction),
+                              (self.seed_spin, d.seed)):
+            widget.blockSignals(True)
+            widget.setValue(value)
+            widget.blockSignals(False)
+        self.augment_combo.blockSignals(True)
+        self.augment_combo.setCurrentIndex(max(0, self.augment_combo.findData(d.augment)))
+        self.augment_combo.blockSignals(False)
+
+    def _split_edited(self) -> None:
+        d = self.state.project.data
+        d.val_fraction = round(self.val_spin.value(), 4)
+        d.test_fraction = round(self.test_spin.value(), 4)
+        d.seed = int(self.seed_spin.value())
+        self.state.mark_changed("data")
+        self._update_split()
+
+    def _augment_edited(self) -> None:
+        self.state.project.data.augment = self.augment_combo.currentData()
+        self.state.mark_changed("data")
+        self._update_previews()
+
+    # -- display ---------------------------------------------------------------------------------------
+    def _show_dataset(self) -> None:
+        index = self.state.dataset
+        counts = index.counts() if index is not None else {}
+        self.chart.set_counts(list(counts.items()))
+        self.imbalance.setText(imbalance_warning(counts))
+        self.summary.setText(f"{len(index.samples):,} images in {len(index.classes)} classes"
+                             if index is not None else "")
+        self.skipped_table.setRowCount(len(index.skipped) if index is not None else 0)
+        for r, skipped in enumerate(index.skipped if index is not None else []):
+            try:
+                shown = os.path.relpath(skipped.path, index.root)
+            except ValueError:
+                shown = skipped.path
+            for c, text in enumerate((shown, skipped.reason)):
+                item = QTableWidgetItem(text)
+                item.setToolTip(skipped.path if c == 0 else text)
+                self.skipped_table.setItem(r, c, item)
+        self.skipped_table.resizeColumnToContents(0)
+        self.class_combo.blockSignals(True)
+        self.class_combo.clear()
+        for name, count in counts.items():
+            self.class_combo.addItem(f"{name} ({count})", name)
+        self.class_combo.blockSignals(False)
+        self._show_class(0 if counts else -1)
+        self._update_split()
+
+    def _show_class(self, row: int) -> None:
+        self.thumbs.cancel()
+        self.thumb_model.clear()
+        index = self.state.dataset
+        self.chart.set_selected(row)
+        if index is None or row < 0:
+            self.thumb_note.setText("")
+            self._update_previews()
+            return
+        paths = [s.path for s in index.samples if s.label == row]
+        shown = paths[:MAX_THUMBS]
+        self.thumb_note.setText(f"first {len(shown)} of {len(paths)}" if len(shown) < len(paths) else "")
+        for path in shown:
+            item = QStandardItem(icon("data"), Path(path).name)
+            item.setData(path, Qt.ItemDataRole.UserRole)
+            item.setToolTip(path)
+            item.setEditable(False)
+            self.thumb_model.appendRow(item)
+        self.thumbs.load(shown)
+        self._update_previews()
+
+    def _on_thumbnail(self, row: int, image: QImage) -> None:
+        item = self.thumb_model.item(row)
+        if item is not None and not image.isNull():
+            item.setIcon(QIcon(QPixmap.fromImage(image)))
+
+    def _update_split(self) -> None:
+        from tlstudio.core.data.images import split_dataset
+        from tlstudio.core.errors import DatasetError
+
+        index, d = self.state.dataset, self.state.project.data
+        if index is None:
+            self.split_counts.setText("")
+            return
+        try:
+            split = split_dataset(index, d.val_fraction, d.test_fraction, d.seed)
+        except DatasetError as exc:
+            self.split_counts.setText(f"<span style='color:#b03a2e'>{exc}</span>")
+            return
+        text = (f"<b>Train {len(split.train):,}</b> · Validation {len(split.val):,} · "
+                f"Test {len(split.test):,}")
+        if split.warnings:
+            text += "<br><span style='color:#9a5b00'>" + "<br>".join(split.warnings[:5]) + "</span>"
+        self.split_counts.setText(text)
+
+    def selected_image(self) -> str | None:
+        current = self.thumb_view.currentIndex()
+        return current.data(Qt.ItemDataRole.UserRole) if current.isValid() else None
+
+    def _update_previews(self) -> None:
+        path = self.selected_image()
+        for label in self.preview_labels:
+            label.clear()
+        self.preview_box.setVisible(path is not None)
+        if path is None:
+            self.preview_note.setText("Select an image to preview its augmented versions.")
+            return
+        self.preview_note.setText("Computing previews…")
+        p = self.state.project
+        task = run_task(preview_job, path, p.model.name, p.model.image_size, p.data.augment, PREVIEWS, parent=self)
+        self._preview_task = task
+        task.finished.connect(lambda images: self._on_previews(task, images))
+        task.failed.connect(lambda message: task is self._preview_task and self.preview_note.setText(message))
+
+    def _on_previews(self, task, images: list[QImage]) -> None:
+        if task is not self._preview_task:
+            return
+        preset = self.state.project.data.augment
+        self.preview_note.setText(f"{Path(self.selected_image() or '').name} — preset '{preset}', "
+                                  "as the network will see it during training")
+        for label, image in zip(self.preview_labels, images):
+            label.setPixmap(QPixmap.fromImage(image).scaled(
+                label.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+
+    def shutdown(self, timeout_ms: int = 10000) -> None:
+        """Stop background work (window close)."""
+        self.cancel_scan()
+        self.thumbs.wait(timeout_ms)

@@ -1,0 +1,398 @@
+"""The Model tab: choose a pretrained network, load it, and freeze its layers.
+
+Loading (weights, the new head, one dummy forward for the layer tree) runs in
+a worker; the GUI thread only swaps the finished model in. The head is
+rebuilt here, on the GUI thread, when the head spec or the class count
+changes: that is a handful of Linear layers and needs no forward pass.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroupBox, QHBoxLayout,
+                               QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox,
+                               QSplitter, QTableWidget, QTableWidgetItem, QTreeView, QVBoxLayout, QWidget)
+
+from tlstudio.gui.icons import icon
+from tlstudio.gui.itemmodels.layer_tree import COL_NAME, LayerTreeModel, format_count, head_subtree
+from tlstudio.gui.state import ProjectState
+from tlstudio.gui.jobs.tasks import run_task
+
+SOURCE_TEXT = {"bundled": "bundled with the app", "cached": "in the local cache",
+               "download": "download (needs network)", "unavailable": "unavailable — import a file…"}
+WEIGHT_FILTER = "Weights (*.pth *.pt *.safetensors);;All files (*)"
+
+
+@dataclass
+class LoadedModel:
+    card: object
+    model: object
+    tree: object
+    input_size: int
+    source: str
+    note: str
+
+
+def load_model_job(name: str, weights: str, head_dict: dict, num_classes: int,
+                   frozen: list[str], image_size: int | None) -> LoadedModel:
+    """Worker side: build the transfer model, apply the frozen set, build its layer tree."""
+    from tlstudio.core.zoo.cards import create_transfer_model, get_card, weight_source
+    from tlstudio.core.errors import ModelError
+    from tlstudio.core.model.head import HeadSpec
+    from tlstudio.core.model.layers import apply_frozen, build_layer_tree, freeze_base
+
+    card = get_card(name)
+    head = HeadSpec.from_dict(head_dict)
+    model = create_transfer_model(card, head, num_classes, weights=weights)
+    note = ""
+    try:
+        apply_frozen(model, frozen)
+    except ModelError:
+        # A frozen list from another network: start from the usual frozen base instead.
+        freeze_base(model)
+        note = "The saved frozen layers do not match this model; the whole base is frozen instead."
+    size = image_size or card.preprocessing.input_size
+    source = weights if weights not in ("auto", "none", "download") else weight_source(card)
+    if weights == "none":
+        source = "random initialisation"
+    return LoadedModel(card, model, build_layer_tree(model, size), size, source, note)
+
+
+def catalog_job() -> list[tuple[object, str]]:
+    from tlstudio.core.zoo.cards import list_cards, weight_source
+
+    return [(card, weight_source(card)) for card in list_cards()]
+
+
+class ModelPanel(QWidget):
+    """Catalog on the left, the loaded model's layer tree on the right."""
+
+    loadingChanged = Signal(bool)
+
+    def __init__(self, state: ProjectState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("modelPanel")
+        self.state = state
+        self._cards: list[tuple[object, str]] = []
+        self._load_task = None
+        self._reload_pending = False
+        self._loaded: LoadedModel | None = None
+        self._build_ui()
+        state.projectReplaced.connect(self.reload_model)
+        state.changed.connect(self._on_project_changed)
+        state.modelChanged.connect(self._on_model_changed)
+        self._catalog_task = run_task(catalog_job, on_finished=self._on_catalog, on_failed=self._show_error,
+                                      parent=self)
+
+    # -- layout -------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        catalog = QGroupBox("Pretrained models")
+        self.search = QLineEdit(placeholderText="Search models (name or family)…", clearButtonEnabled=True)
+        self.family = QComboBox()
+        self.family.addItem("All families", "")
+        self.table = QTableWidget(0, 5)
+        self.table.setObjectName("modelCatalog")
+        self.table.setHorizontalHeaderLabels(["Model", "Family", "Params", "Input", "Weights"])
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in (1, 2, 3, 4):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.use_button = QPushButton(icon("model"), "Use selected model")
+        self.import_button = QPushButton(icon("import"), "Import weights…")
+        self.import_button.setToolTip("Load the network's weights from a .pth, .pt or .safetensors file.")
+        self.size_spin = QSpinBox(minimum=0, maximum=1024, singleStep=16)
+        self.size_spin.setSpecialValueText("weights' default")
+        self.size_spin.setSuffix(" px")
+        self.size_spin.setToolTip("Image size fed to the network; smaller is faster on a CPU.")
+        filters = QHBoxLayout()
+        filters.addWidget(self.search, 1)
+        filters.addWidget(self.family)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.use_button)
+        buttons.addWidget(self.import_button)
+        buttons.addStretch(1)
+        buttons.addWidget(QLabel("Input size:"))
+        buttons.addWidget(self.size_spin)
+        box = QVBoxLayout(catalog)
+        box.addLayout(filters)
+        box.addWidget(self.table, 1)
+        box.addLayout(buttons)
+
+        loaded = QGroupBox("Loaded model — check a layer to train it, uncheck to freeze it")
+        self.current = QLabel(wordWrap=True)
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumHeight(14)
+        self.busy.setTextVisible(False)
+        self.busy.hide()
+        self.error = QLabel(wordWrap=True, objectName="modelError")
+        self.error.setStyleSheet("color: #b03a2e;")
+        self.error.hide()
+        self.tree_model = LayerTreeModel(self)
+        self.tree = QTreeView(objectName="modelTree")
+        self.tree.setModel(self.tree_model)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(True)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(60)
+        self.freeze_button = QPushButton(icon("freeze"), "Freeze whole base")
+        self.unfreeze_spin = QSpinBox(minimum=1, maximum=99, value=2)
+        self.unfreeze_spin.setPrefix("last ")
+        self.unfreeze_spin.setSuffix(" blocks")
+        self.unfreeze_button = QPushButton(icon("unfreeze"), "Unfreeze")
+        self.unfreeze_button.setToolTip("Freeze the base, then make its last N blocks trainable.")
+        presets = QHBoxLayout()
+        presets.addWidget(self.freeze_button)
+        presets.addWidget(self.unfreeze_button)
+        presets.addWidget(self.unfreeze_spin)
+        presets.addStretch(1)
+        self.footer = QLabel(objectName="paramFooter")
+        box = QVBoxLayout(loaded)
+        box.addWidget(self.current)
+        box.addWidget(self.busy)
+        box.addWidget(self.error)
+        box.addLayout(presets)
+        box.addWidget(self.tree, 1)
+        box.addWidget(self.footer)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(catalog)
+        splitter.addWidget(loaded)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        splitter.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+        self.search.textChanged.connect(self._fill_table)
+        self.family.currentIndexChanged.connect(self._fill_table)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.table.cellDoubleClicked.connect(lambda *_: self.use_selected())
+        self.use_button.clicked.connect(self.use_selected)
+        self.import_button.clicked.connect(self._import_weights)
+        self.size_spin.editingFinished.connect(self._size_edited)
+        self.freeze_button.clicked.connect(self.freeze_whole_base)
+        self.unfreeze_button.clicked.connect(lambda: self.unfreeze_last(self.unfreeze_spin.value()))
+        self.tree_model.trainableChanged.connect(self._on_trainable_changed)
+        self._update_buttons()
+        self._show_current()
+
+    # -- catalog ---------------------------------------------------------------------
+    def _on_catalog(self, cards) -> None:
+        self._cards = cards
+        for fam in sorted({c.family for c, _ in cards}):
+            self.family.addItem(fam, fam)
+        self._fill_table()
+
+    def _fill_table(self) -> None:
+        words = self.search.text().lower().split()
+        fam = self.family.currentData()
+        rows = [(c, s) for c, s in self._cards
+                if (not fam or c.family == fam) and all(w in f"{c.name} {c.family}".lower() for w in words)]
+        self.table.setRowCount(len(rows))
+        for r, (card, source) in enumerate(rows):
+            size = card.preprocessing.input_size
+            cells = [card.name, card.family, format_count(card.params), f"{size} px", SOURCE_TEXT.get(source, source)]
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, card.name)
+                item.setToolTip(card.description)
+                if c == 4 and source in ("download", "unavailable"):
+                    item.setForeground(Qt.GlobalColor.darkGray)
+                self.table.setItem(r, c, item)
+            if card.name == self.state.project.model.name:
+                self.table.selectRow(r)
+        self._update_buttons()
+
+    def selected_name(self) -> str | None:
+        items = self.table.selectedItems()
+        return items[0].data(Qt.ItemDataRole.UserRole) if items else None
+
+    def _update_buttons(self) -> None:
+        self.use_button.setEnabled(self._selection_differs())
+        has_model = self.state.model is not None and self._load_task is None
+        self.freeze_button.setEnabled(has_model)
+        self.unfreeze_button.setEnabled(has_model)
+
+    def _selection_differs(self) -> bool:
+        """A different model, or the same one back on its automatic weights after an import."""
+        name, current = self.selected_name(), self.state.project.model
+        return bool(name) and (name != current.name or current.weights != "auto")
+
+    def use_selected(self) -> None:
+        name = self.selected_name()
+        if self._selection_differs():
+            self.state.project.model.name = name
+            self.state.project.model.weights = "auto"
+            self.state.mark_changed("model")
+
+    def _import_weights(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import weights", "", WEIGHT_FILTER)
+        if path:
+            self.import_weights(path)
+
+    def import_weights(self, path: str) -> None:
+        self.state.project.model.weights = str(Path(path).absolute())
+        self.state.mark_changed("model")
+
+    def _size_edited(self) -> None:
+        size = self.size_spin.value() or None
+        if size is not None and size < 32:
+            size = 32
+            self.size_spin.setValue(32)
+        if size != self.state.project.model.image_size:
+            self.state.project.model.image_size = size
+            self.state.mark_changed("model")
+
+    # -- loading ---------------------------------------------------------------------------
+    def is_loading(self) -> bool:
+        return self._load_task is not None
+
+    def reload_model(self) -> None:
+        """(Re)build the model from the project in a worker."""
+        self.size_spin.setValue(self.state.project.model.image_size or 0)
+        self._update_buttons()
+        if self._load_task is not None:
+            self._reload_pending = True  # a load cannot be interrupted; redo it when it ends
+            return
+        p = self.state.project
+        self._set_loading(True)
+        self.error.hide()
+        self._load_task = run_task(load_model_job, p.model.name, p.model.weights, p.head.to_dict(),
+                                   self.state.num_classes(), list(p.frozen), p.model.image_size,
+                                   on_finished=self._on_loaded, on_failed=self._on_load_failed, parent=self)
+        self._update_buttons()
+
+    def _set_loading(self, loading: bool) -> None:
+        self.busy.setVisible(loading)
+        if loading:
+            self.current.setText(f"Loading {self.state.project.model.name}…")
+        self.loadingChanged.emit(loading)
+
+    def _finish_load(self) -> bool:
+        """True when the result is current; otherwise a newer load was started."""
+        self._load_task = None
+        if self._reload_pending:
+            self._reload_pending = False
+            self.reload_model()
+            return False
+        self._set_loading(False)
+        return True
+
+    def _on_loaded(self, loaded: LoadedModel) -> None:
+        if not self._finish_load():
+            return
+        self._loaded = loaded
+        self.state.set_model(loaded.model, loaded.tree)
+        if loaded.note:
+            self._show_error(loaded.note)
+
+    def _on_load_failed(self, message: str) -> None:
+        if not self._finish_load():
+            return
+        self._loaded = None
+        self.state.set_model(None)
+        self._show_error(message)
+
+    def _show_error(self, message: str) -> None:
+        self.error.setText(message)
+        self.error.show()
+
+    def _on_model_changed(self) -> None:
+        self.tree_model.set_tree(self.state.model, self.state.layer_tree)
+        if self.state.model is not None:
+            from tlstudio.core.model.layers import block_names
+
+            self.unfreeze_spin.setMaximum(max(1, len(block_names(self.state.model))))
+            base = self.tree_model.index_of("base")
+            head = self.tree_model.index_of("head")
+            for index in (base, head):
+                if index.isValid():
+                    self.tree.expand(index)
+        self._show_current()
+        self._update_buttons()
+
+    def _show_current(self) -> None:
+        loaded = self._loaded
+        if self.state.model is None or loaded is None:
+            weights = self.state.project.model.weights
+            extra = f" (weights: {Path(weights).name})" if weights not in ("auto", "none", "download") else ""
+            self.current.setText(f"<b>{self.state.project.model.name}</b>{extra} — not loaded")
+            self.footer.setText("")
+            return
+        src = SOURCE_TEXT.get(loaded.source, loaded.source)
+        self.current.setText(f"<b>{loaded.card.name}</b> ({loaded.card.family}) · weights: {src} · "
+                             f"input {loaded.input_size} px · {self.state.model.feature_dim} features")
+        self._update_footer()
+
+    def _update_footer(self) -> None:
+        from tlstudio.core.model.layers import count_params
+
+        if self.state.model is None:
+            self.footer.setText("")
+            return
+        trainable, frozen = count_params(self.state.model)
+        self.footer.setText(f"Trainable: <b>{format_count(trainable)}</b> parameters · "
+                            f"Frozen: <b>{format_count(frozen)}</b>")
+
+    # -- freezing ------------------------------------------------------------------------------
+    def freeze_whole_base(self) -> None:
+        from tlstudio.core.model.layers import freeze_base
+
+        if self.state.model is not None:
+            freeze_base(self.state.model)
+            self.tree_model.refresh_all()
+
+    def unfreeze_last(self, n: int) -> None:
+        from tlstudio.core.model.layers import unfreeze_last_blocks
+
+        if self.state.model is not None:
+            unfreeze_last_blocks(self.state.model, n)
+            self.tree_model.refresh_all()
+
+    def _on_trainable_changed(self) -> None:
+        from tlstudio.core.model.layers import frozen_modules
+
+        self._update_footer()
+        frozen = frozen_modules(self.state.model)
+        if frozen != self.state.project.frozen:
+            self.state.project.frozen = frozen
+            self.state.mark_changed("frozen")
+
+    # -- project edits -----------------------------------------------------------------------------
+    def _on_project_changed(self, section: str) -> None:
+        if section == "model":
+            self.reload_model()
+        elif section == "head":
+            self.rebuild_head()
+
+    def rebuild_head(self) -> None:
+        """Swap in a head built from the current spec; cheap, so done right here."""
+        from tlstudio.core.errors import HeadSpecError
+
+        model = self.state.model
+        if self._load_task is not None:
+            self._reload_pending = True
+            return
+        if model is None:
+            return
+        spec, n = self.state.project.head, self.state.num_classes()
+        try:
+            model.head = spec.build(model.feature_dim, n)
+        except HeadSpecError as exc:
+            self._show_error(str(exc))
+            return
+        self.error.hide()
+        model.train(model.training)  # re-derive frozen BatchNorm modes for the new head
+        self.tree_model.replace_head(head_subtree(model, spec, n))
+        self.tree.expand(self.tree_model.index_of("head"))
+        self._on_trainable_changed()

@@ -1,0 +1,393 @@
+"""The Results tab: evaluate a run, inspect its mistakes, try images, export.
+
+Every heavy step (loading weights, evaluating, predicting, exporting,
+decoding thumbnails) runs through ``tasks.run_task``; this panel only arranges
+what comes back.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
+                               QPushButton, QSplitter, QTableView, QTabWidget, QVBoxLayout, QWidget)
+
+from tlstudio.gui.widgets.charts import ConfusionMatrixChart
+from tlstudio.gui.panels.export_tab import ExportTab
+from tlstudio.gui.widgets.image_grid import GridItem, ImageGrid
+from tlstudio.gui.jobs.tasks import run_task
+
+SPLIT_LABELS = (("val", "Validation split"), ("test", "Test split"))
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp)"
+TOP_K = 3
+PARITY_SAMPLES = 8
+
+
+def load_and_evaluate(run_dir: str, split: str, progress=None, cancel=None):
+    """Worker job: the run's model and its metrics on the recorded split."""
+    from tlstudio.core.runs.evaluate import evaluate_run
+    from tlstudio.core.runs.folder import load_model
+
+    loaded = load_model(run_dir, device="cpu")
+    result = evaluate_run(loaded, run_dir, split=split, progress=progress)
+    return loaded, result
+
+
+def run_label(record: dict) -> str:
+    name = record.get("name") or Path(record.get("run_dir", "?")).name
+    acc = record.get("val_accuracy")
+    text = f"{name} · val {acc:.1%}" if isinstance(acc, (int, float)) else name
+    if record.get("error"):
+        text += " (failed)"
+    elif record.get("cancelled"):
+        text += " (stopped)"
+    return text
+
+
+class ResultsPanel(QWidget):
+    evaluated = Signal(dict)            # the evaluation result now shown
+    loadFailed = Signal(str)
+    predicted = Signal(list)            # predict_images output shown in "Try an image"
+    exported = Signal(dict)             # export_job output
+    exportFailed = Signal(str)
+
+    def __init__(self, state, parent=None):
+        super().__init__(parent)
+        self.setObjectName("resultsPanel")
+        self.setAcceptDrops(True)
+        self.state = state
+        self.run_dir: str | None = None
+        self.loaded = None
+        self.result: dict | None = None
+        self._load_task = None
+        self._tasks: list = []
+        self._pending_load = False
+        self._build()
+        self.refresh_runs()
+        state.projectReplaced.connect(self._on_project_replaced)
+        state.changed.connect(self._on_section_changed)
+        state.runFinished.connect(self.show_run)
+
+    # -- layout --------------------------------------------------------------------
+    def _build(self) -> None:
+        self.run_combo = QComboBox()
+        self.run_combo.setObjectName("runCombo")
+        self.run_combo.setMinimumContentsLength(30)
+        self.run_combo.activated.connect(lambda _i: self.load_selected())
+        self.split_combo = QComboBox()
+        self.split_combo.setObjectName("splitCombo")
+        for value, label in SPLIT_LABELS:
+            self.split_combo.addItem(label, value)
+        self.split_combo.activated.connect(lambda _i: self.load_selected())
+        self.reload_button = QPushButton("Evaluate")
+        self.reload_button.clicked.connect(self.load_selected)
+        self.busy = QProgressBar()
+        self.busy.setMaximumWidth(160)
+        self.busy.setRange(0, 0)
+        self.busy.hide()
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Run:"))
+        top.addWidget(self.run_combo, 1)
+        top.addWidget(self.split_combo)
+        top.addWidget(self.reload_button)
+        top.addWidget(self.busy)
+
+        self.status_label = QLabel("Train a model to see its results here.")
+        self.status_label.setObjectName("resultsStatus")
+        self.status_label.setWordWrap(True)
+
+        self.summary_label = QLabel("")
+        self.summary_label.setObjectName("summaryLabel")
+        self.summary_label.setWordWrap(True)
+        self.metrics_model = QStandardItemModel(0, 5, self)
+        self.metrics_model.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Support"])
+        self.metrics_table = QTableView()
+        self.metrics_table.setObjectName("metricsTable")
+        self.metrics_table.setModel(self.metrics_model)
+        self.metrics_table.verticalHeader().hide()
+        self.metrics_table.setEditTriggers(QTableView.EditTrigger.NoEditTriggers)
+        header = self.metrics_table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        metrics = QWidget()
+        col = QVBoxLayout(metrics)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.addWidget(self.summary_label)
+        col.addWidget(self.metrics_table, 1)
+
+        self.confusion = ConfusionMatrixChart(self)
+        self.confusion.cellClicked.connect(self.show_cell)
+        upper = QSplitter(Qt.Orientation.Horizontal)
+        upper.addWidget(metrics)
+        upper.addWidget(self.confusion)
+        upper.setStretchFactor(0, 2)
+        upper.setStretchFactor(1, 3)
+
+        self.misclassified_grid = ImageGrid()
+        self.misclassified_grid.setObjectName("misclassifiedGrid")
+        self.cell_grid = ImageGrid()
+        self.cell_grid.setObjectName("cellGrid")
+        self.try_grid = ImageGrid()
+        self.try_grid.setObjectName("tryGrid")
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.misclassified_grid, "Misclassified")
+        self.tabs.addTab(self.cell_grid, "Cell")
+        self.tabs.addTab(self._build_try_tab(), "Try an image")
+        self.export_tab = ExportTab(self._export_context)
+        self.export_tab.exported.connect(self.exported)
+        self.export_tab.exportFailed.connect(self.exportFailed)
+        self.tabs.addTab(self.export_tab, "Export")
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(upper)
+        splitter.addWidget(self.tabs)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([400, 330])   # the galleries need room for thumbnails and captions
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.status_label)
+        layout.addWidget(splitter, 1)
+        self._set_model_actions_enabled(False)
+
+    def _build_try_tab(self) -> QWidget:
+        page = QWidget()
+        self.open_images_button = QPushButton("Open images…")
+        self.open_images_button.setObjectName("openImagesButton")
+        self.open_images_button.clicked.connect(self._open_images)
+        hint = QLabel("…or drop image files anywhere on this tab. Shows the top "
+                      f"{TOP_K} predictions of the loaded run.")
+        hint.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(self.open_images_button)
+        row.addWidget(hint, 1)
+        col = QVBoxLayout(page)
+        col.addLayout(row)
+        col.addWidget(self.try_grid, 1)
+        return page
+
+    def _set_model_actions_enabled(self, on: bool) -> None:
+        self.open_images_button.setEnabled(on)
+        self.export_tab.set_available(on)
+
+    def _export_context(self) -> tuple[str | None, list[str]]:
+        """The run to export and a few of its evaluated images for the parity check."""
+        samples = [p["path"] for p in (self.result or {}).get("predictions", [])[:PARITY_SAMPLES]]
+        return self.run_dir, samples
+
+    def export(self, kind: str, target: str) -> None:
+        """Export the loaded run (bundle | torchscript | onnx) to ``target`` in a worker."""
+        task = self.export_tab.export(kind, target)
+        if task is not None:
+            self._track(task)
+
+    # -- runs ----------------------------------------------------------------------
+    def refresh_runs(self, select: str | None = None) -> None:
+        current = select or self.run_combo.currentData()
+        self.run_combo.blockSignals(True)
+        self.run_combo.clear()
+        for record in reversed(self.state.project.runs):   # newest first
+            if record.get("run_dir"):
+                self.run_combo.addItem(run_label(record), str(record["run_dir"]))
+        index = self.run_combo.findData(current) if current else -1
+        self.run_combo.setCurrentIndex(index if index >= 0 else (0 if self.run_combo.count() else -1))
+        self.run_combo.blockSignals(False)
+        self.reload_button.setEnabled(self.run_combo.count() > 0)
+
+    @Slot()
+    def _on_project_replaced(self) -> None:
+        self.refresh_runs()
+        self._clear_results()
+        self.status_label.setText("Train a model to see its results here." if not self.run_combo.count()
+                                  else "Choose a run and press Evaluate, or open this tab to evaluate the latest.")
+        self._pending_load = self.run_combo.count() > 0
+
+    @Slot(str)
+    def _on_section_changed(self, section: str) -> None:
+        if section == "runs":
+            self.refresh_runs()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._pending_load and self._load_task is None:
+            self.load_selected()
+
+    @Slot(str)
+    def show_run(self, run_dir: str) -> None:
+        """A run just finished: select it and evaluate it."""
+        self.refresh_runs(select=run_dir)
+        self.load_run(run_dir)
+
+    @Slot()
+    def load_selected(self) -> None:
+        run_dir = self.run_combo.currentData()
+        if run_dir:
+            self.load_run(run_dir)
+
+    def load_run(self, run_dir: str, split: str | None = None) -> None:
+        """Load ``run_dir`` and evaluate it on a split, in a worker."""
+        self._pending_load = False
+        split = split or self.split_combo.currentData()
+        if self._load_task is not None:
+            self._load_task.cancel()
+        self.run_dir = str(run_dir)
+        self.loaded = None
+        self._set_model_actions_enabled(False)
+        self.status_label.setText(f"Loading and evaluating {Path(run_dir).name} on the {split} split…")
+        self.status_label.setStyleSheet("")
+        task = run_task(load_and_evaluate, self.run_dir, split, with_progress=True)
+        task.finished.connect(self._on_evaluated)
+        task.failed.connect(self._on_load_failed)
+        self._load_task = task
+        self._track(task)
+
+    def _track(self, task) -> None:
+        self._tasks = [t for t in self._tasks if t.is_running()] + [task]
+        self.busy.show()
+        task.done.connect(self._on_task_done)
+
+    @Slot()
+    def _on_task_done(self) -> None:
+        if not any(t.is_running() and t is not self.sender() for t in self._tasks):
+            self.busy.hide()
+
+    @Slot(object)
+    def _on_evaluated(self, payload) -> None:
+        if self.sender() is not self._load_task:
+            return                              # superseded by a newer load
+        self._load_task = None
+        self.loaded, result = payload
+        self.result = result
+        self._show_result(result)
+        self._set_model_actions_enabled(True)
+        self.evaluated.emit(result)
+
+    @Slot(str)
+    def _on_load_failed(self, message: str) -> None:
+        if self.sender() is not self._load_task:
+            return
+        self._load_task = None
+        self._clear_results()
+        self.status_label.setText(f"Could not evaluate this run: {message}")
+        self.status_label.setStyleSheet("color: #a40000;")
+        self.loadFailed.emit(message)
+
+    def _clear_results(self) -> None:
+        self.result = None
+        self.loaded = None
+        self.metrics_model.removeRows(0, self.metrics_model.rowCount())
+        self.summary_label.setText("")
+        self.confusion.clear()
+        for grid in (self.misclassified_grid, self.cell_grid):
+            grid.set_items([])
+        self._set_model_actions_enabled(False)
+
+    # -- showing a result ---------------------------------------------------------------
+    def _show_result(self, result: dict) -> None:
+        n = result.get("samples", len(result["predictions"]))
+        source = result.get("source", "")
+        skipped = result.get("skipped") or []
+        self.status_label.setStyleSheet("")
+        self.status_label.setText(f"{Path(self.run_dir).name}: evaluated on {n} images ({source})."
+                                  + (f" {len(skipped)} unreadable image(s) skipped." if skipped else ""))
+        self.summary_label.setText(
+            f"<b>Accuracy {result['accuracy']:.1%}</b> · top-{result.get('top_k', 5)} "
+            f"{result.get('top_k_accuracy', 0):.1%} · macro F1 {result.get('macro_f1', 0):.3f}")
+        model = self.metrics_model
+        model.removeRows(0, model.rowCount())
+        for name, m in result["per_class"].items():
+            model.appendRow(self._metric_row(name, m["precision"], m["recall"], m["f1"], m["support"]))
+        self.confusion.set_matrix(result["confusion_matrix"], result["classes"])
+        self.misclassified_grid.set_items([
+            GridItem(p["path"], f"{p['true']} →\n{p['predicted']} ({p['confidence']:.0%})",
+                     f"{p['path']}\ntrue: {p['true']}\npredicted: {p['predicted']} ({p['confidence']:.0%})")
+            for p in result["misclassified"]])
+        self.tabs.setTabText(0, f"Misclassified ({len(result['misclassified'])})")
+        self.cell_grid.set_items([])
+        self.tabs.setTabText(1, "Cell (click the matrix)")
+
+    @staticmethod
+    def _metric_row(name, precision, recall, f1, support) -> list[QStandardItem]:
+        cells = [QStandardItem(str(name))]
+        for value in (precision, recall, f1):
+            cells.append(QStandardItem(f"{value:.3f}"))
+        cells.append(QStandardItem(str(int(support))))
+        for cell in cells[1:]:
+            cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return cells
+
+    @Slot(int, int)
+    def show_cell(self, true_index: int, predicted_index: int) -> None:
+        """Show the images of one confusion-matrix cell with their confidence."""
+        if self.result is None:
+            return
+        classes = self.result["classes"]
+        true_name, predicted_name = classes[true_index], classes[predicted_index]
+        hits = [p for p in self.result["predictions"]
+                if p["true"] == true_name and p["predicted"] == predicted_name]
+        self.cell_grid.set_items([GridItem(p["path"], f"{p['confidence']:.0%}",
+                                           f"{p['path']}\n{true_name} → {predicted_name}") for p in hits])
+        self.tabs.setTabText(1, f"{true_name} → {predicted_name} ({len(hits)})")
+        self.tabs.setCurrentIndex(1)
+
+    # -- try an image -------------------------------------------------------------------
+    def _open_images(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Images to classify", "", IMAGE_FILTER)
+        if paths:
+            self.try_images(paths)
+
+    def try_images(self, paths: list[str]) -> None:
+        """Predict the loaded model's top classes for these files, in a worker."""
+        if self.loaded is None:
+            self.status_label.setText("Load a run first; then images can be classified.")
+            return
+        from tlstudio.core.runs.predict import predict_images
+
+        self.tabs.setCurrentIndex(2)
+        task = run_task(predict_images, self.loaded, [str(p) for p in paths], TOP_K)
+        task.finished.connect(self._on_predicted)
+        task.failed.connect(lambda message: self.status_label.setText(f"Prediction failed: {message}"))
+        self._track(task)
+
+    @Slot(object)
+    def _on_predicted(self, predictions: list) -> None:
+        items = []
+        for p in predictions:
+            if "error" in p:
+                items.append(GridItem(p["path"], "unreadable", p["error"]))
+            else:
+                lines = [f"{t['label']} {t['probability']:.0%}" for t in p["top_k"]]
+                items.append(GridItem(p["path"], "\n".join(lines), f"{p['path']}\n" + "\n".join(lines)))
+        self.try_grid.set_items(items)
+        self.predicted.emit(predictions)
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls() and self.loaded is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        files = [p for p in paths if os.path.isfile(p)]
+        if files:
+            self.try_images(files)
+            event.acceptProposedAction()
+
+    # -- lifetime ----------------------------------------------------------------------------
+    def is_running(self) -> bool:
+        if self.export_tab.task is not None and self.export_tab.task.is_running():
+            return True
+        grids = (self.misclassified_grid, self.cell_grid, self.try_grid)
+        return any(t.is_running() for t in self._tasks) or any(g.is_running() for g in grids)
+
+    def stop_and_wait(self, timeout_ms: int = 30000) -> bool:
+        """Cancel what can be cancelled and wait for this panel's workers to end."""
+        ok = True
+        for task in self._tasks:
+            task.cancel()
+            ok = task.wait(timeout_ms) and ok
+        for grid in (self.misclassified_grid, self.cell_grid, self.try_grid):
+            ok = grid.stop_and_wait(timeout_ms) and ok
+        return ok

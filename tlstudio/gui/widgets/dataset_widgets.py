@@ -1,0 +1,167 @@
+"""Pieces of the Data tab: the class-count bar chart, the thumbnail loader, previews.
+
+Thumbnails are decoded on a private ``QThreadPool`` as ``QImage`` objects
+(safe off the GUI thread, unlike ``QPixmap``); each batch carries a
+generation number so results for a class the user already left are dropped.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QRect, QRunnable, QSize, Qt, QThreadPool, Signal
+from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPalette
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+THUMB_PX = 96
+BATCH = 16
+IMBALANCE_RATIO = 3.0   # largest / smallest class count that earns a warning
+
+
+def pil_to_qimage(image) -> QImage:
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    data = rgb.tobytes()
+    # copy(): the QImage must own its pixels once `data` is gone.
+    return QImage(data, rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888).copy()
+
+
+def load_thumbnail(path: str, size: int = THUMB_PX) -> QImage:
+    """A shrunken RGB thumbnail; a null QImage when the file cannot be decoded."""
+    from tlstudio.core.data.images import load_image_rgb
+    from tlstudio.core.errors import DatasetError
+
+    try:
+        image = load_image_rgb(path)
+    except (DatasetError, OSError):
+        return QImage()
+    # Fit the box both ways: small images (28 px Fashion-MNIST) are scaled up to stay visible.
+    scale = size / max(image.width, image.height)
+    target = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    from PIL import Image
+    return pil_to_qimage(image.resize(target, Image.Resampling.BICUBIC if scale > 1 else Image.Resampling.LANCZOS))
+
+
+def preview_job(path: str, model_name: str, image_size: int | None, preset: str, n: int) -> list[QImage]:
+    """Worker side: augmented views of one image, as QImages."""
+    from tlstudio.core.zoo.cards import get_card
+    from tlstudio.core.data.images import load_image_rgb
+    from tlstudio.core.data.transforms import augment_previews
+
+    pre = get_card(model_name).preprocessing
+    if image_size:
+        pre = pre.with_input_size(image_size)
+    return [pil_to_qimage(im) for im in augment_previews(load_image_rgb(path), pre, preset, n=n)]
+
+
+def imbalance_warning(counts: dict[str, int]) -> str:
+    if len(counts) < 2:
+        return ""
+    big = max(counts, key=counts.get)
+    small = min(counts, key=counts.get)
+    if counts[small] and counts[big] / counts[small] <= IMBALANCE_RATIO:
+        return ""
+    ratio = counts[big] / max(1, counts[small])
+    return (f"Classes are imbalanced: '{big}' has {counts[big]} images, '{small}' only {counts[small]} "
+            f"({ratio:.0f}×). Consider a class-weighted loss (Train tab) or more images of '{small}'.")
+
+
+class _ThumbSignals(QObject):
+    loaded = Signal(int, int, QImage)      # generation, row, image
+
+
+class _ThumbJob(QRunnable):
+    def __init__(self, loader: "ThumbnailLoader", generation: int, items: list[tuple[int, str]]) -> None:
+        super().__init__()
+        self._loader, self._generation, self._items = loader, generation, items
+
+    def run(self) -> None:
+        for row, path in self._items:
+            if self._loader.generation != self._generation:
+                return  # the user moved on to another class
+            self._loader.signals.loaded.emit(self._generation, row, load_thumbnail(path))
+
+
+class ThumbnailLoader(QObject):
+    """Loads thumbnails for one list of paths at a time; ``thumbnailReady(row, image)``."""
+
+    thumbnailReady = Signal(int, QImage)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.generation = 0
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(2)
+        self.signals = _ThumbSignals(self)
+        self.signals.loaded.connect(self._on_loaded)
+
+    def load(self, paths: list[str]) -> None:
+        self.generation += 1
+        items = list(enumerate(paths))
+        for start in range(0, len(items), BATCH):
+            self.pool.start(_ThumbJob(self, self.generation, items[start:start + BATCH]))
+
+    def cancel(self) -> None:
+        self.generation += 1
+
+    def wait(self, timeout_ms: int = 10000) -> bool:
+        self.cancel()
+        return self.pool.waitForDone(timeout_ms)
+
+    def _on_loaded(self, generation: int, row: int, image: QImage) -> None:
+        if generation == self.generation:
+            self.thumbnailReady.emit(row, image)
+
+
+class ClassBarChart(QWidget):
+    """Horizontal bars, one per class, with the count at the end; click a bar to pick a class."""
+
+    classClicked = Signal(int)
+    ROW = 22
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("classChart")
+        self._rows: list[tuple[str, int]] = []
+        self._selected = -1
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+
+    def set_counts(self, rows: list[tuple[str, int]]) -> None:
+        self._rows = list(rows)
+        self._selected = min(self._selected, len(self._rows) - 1)
+        self.setFixedHeight(max(1, len(self._rows)) * self.ROW + 8)
+        self.update()
+
+    def set_selected(self, row: int) -> None:
+        self._selected = row
+        self.update()
+
+    def sizeHint(self) -> QSize:
+        return QSize(300, max(1, len(self._rows)) * self.ROW + 8)
+
+    def mousePressEvent(self, event) -> None:
+        row = int((event.position().y() - 4) // self.ROW)
+        if 0 <= row < len(self._rows):
+            self.classClicked.emit(row)
+
+    def paintEvent(self, _event) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        pal = self.palette()
+        if not self._rows:
+            painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No dataset yet")
+            return
+        metrics = QFontMetrics(self.font())
+        name_w = min(max(metrics.horizontalAdvance(n) for n, _ in self._rows) + 10, self.width() // 3)
+        count_w = metrics.horizontalAdvance(f"{max(c for _, c in self._rows):,}") + 10
+        bar_w = max(10, self.width() - name_w - count_w - 8)
+        top = max(c for _, c in self._rows) or 1
+        for i, (name, count) in enumerate(self._rows):
+            y = 4 + i * self.ROW
+            if i == self._selected:
+                painter.fillRect(QRect(0, y, self.width(), self.ROW), pal.color(QPalette.ColorRole.Highlight).lighter(170))
+            painter.setPen(pal.color(QPalette.ColorRole.WindowText))
+            text = metrics.elidedText(name, Qt.TextElideMode.ElideRight, name_w - 8)
+            painter.drawText(QRect(4, y, name_w - 4, self.ROW), Qt.AlignmentFlag.AlignVCenter, text)
+            w = max(2, int(bar_w * count / top))
+            painter.fillRect(QRect(name_w, y + 4, w, self.ROW - 8), QColor("#2e86c1"))
+            painter.drawText(QRect(name_w + w + 4, y, count_w, self.ROW), Qt.AlignmentFlag.AlignVCenter, f"{count:,}")
+        painter.end()
