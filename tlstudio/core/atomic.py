@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -17,15 +17,31 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto target on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _new_temp_file(target)
     try:
         yield tmp_path
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _new_temp_file(target: Path) -> Path:
+    """An empty file beside target, created with the user's normal permissions.
+
+    ``tempfile.mkstemp`` creates files 0600, which the rename would then give to
+    every file the app writes; ``os.open`` with 0666 lets the umask decide, as for
+    any file the user saves.
+    """
+    for _ in range(100):
+        candidate = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return candidate
+    raise FileExistsError(f"Could not create a temporary file beside {target}")
 
 
 def write_bytes(target: str | os.PathLike, data: bytes) -> None:
