@@ -274,11 +274,11 @@ def cmd_export(args) -> int:
 
     if args.format == "bundle":
         path = export.export_bundle(args.run_dir, args.out, torchscript=args.with_torchscript,
-                                    onnx=args.with_onnx)
+                                    onnx=args.with_onnx, force=args.force)
         print(f"Bundle written to {path}")
         return 0
     fn = export.export_torchscript if args.format == "torchscript" else export.export_onnx
-    result = fn(args.run_dir, args.out, sample_paths=args.samples or None)
+    result = fn(args.run_dir, args.out, sample_paths=args.samples or None, force=args.force)
     print(f"{args.format} export written to {result['path']} "
           f"(max |diff| vs PyTorch {result['max_abs_diff']:.2e} on {result['samples']} {result['inputs']} inputs)")
     return 0
@@ -353,6 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-torchscript", action="store_true", help="bundle: also embed a TorchScript file")
     p.add_argument("--with-onnx", action="store_true", help="bundle: also embed an ONNX file")
     p.add_argument("--samples", nargs="*", metavar="IMAGE", help="images for the parity check")
+    p.add_argument("--force", action="store_true",
+                   help="replace an earlier export at --out (only that export's own files)")
     p.set_defaults(func=cmd_export)
     return parser
 

@@ -44,6 +44,19 @@ def _new_temp_file(target: Path) -> Path:
     raise FileExistsError(f"Could not create a temporary file beside {target}")
 
 
+def new_temp_dir(parent: str | os.PathLike, name: str) -> Path:
+    """An empty hidden folder in ``parent``, with the user's normal permissions (mkdtemp's are 0700)."""
+    parent = Path(parent)
+    for _ in range(100):
+        candidate = parent / f".{name}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.mkdir(candidate, 0o777)
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"Could not create a temporary folder in {parent}")
+
+
 def write_bytes(target: str | os.PathLike, data: bytes) -> None:
     with atomic_path(target) as tmp:
         with open(tmp, "wb") as fh:

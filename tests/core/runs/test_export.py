@@ -1,5 +1,7 @@
 """Exports: bundle reload gives identical predictions; TorchScript and ONNX match PyTorch."""
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,6 +20,12 @@ def run(tmp_path_factory):
     return make_run(tmp_path_factory.mktemp("exportrun") / "run")
 
 
+@pytest.fixture
+def own_run(run, tmp_path):
+    """A copy of the run that a test may damage."""
+    return Path(shutil.copytree(run, tmp_path / "own-run"))
+
+
 def _images(n=4):
     return [str(p) for p in sorted((demo_data_dir() / "trouser").iterdir())[:n]]
 
@@ -25,7 +33,8 @@ def _images(n=4):
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 def test_bundle_reloads_with_identical_predictions(run, tmp_path):
     out = export.export_bundle(run, tmp_path / "bundle", torchscript=True)
-    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "model.json", "model.safetensors",
+    assert sorted(p.name for p in out.iterdir()) == [".tlstudio-export.json", "metrics.json", "model.json",
+                                                     "model.safetensors",
                                                      "model.torchscript.pt"]
     info = json.loads((out / "model.json").read_text())
     assert info["classes"] == ["bag", "sneaker", "trouser"]
@@ -46,19 +55,83 @@ def test_bundle_reloads_with_identical_predictions(run, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["bundle"]
 
 
-def test_bundle_replaces_an_earlier_bundle_but_not_other_folders(run, tmp_path):
+def test_bundle_replaces_only_an_earlier_bundles_own_files_and_only_with_force(run, tmp_path):
     out = tmp_path / "bundle"
     export.export_bundle(run, out)
-    (out / "stale.txt").write_text("old")
-    export.export_bundle(run, out)
-    assert not (out / "stale.txt").exists()
+    (out / "notes.txt").write_text("mine")          # the user keeps a file beside the export
+    with pytest.raises(ExportError, match="--force"):
+        export.export_bundle(run, out)
+    export.export_bundle(run, out, force=True)
+    assert (out / "notes.txt").read_text() == "mine"
+    assert load_model(out).classes == ["bag", "sneaker", "trouser"]
     other = tmp_path / "photos"
     other.mkdir()
     (other / "keep.jpg").write_bytes(b"x")
-    with pytest.raises(ExportError, match="not a TL Studio bundle"):
-        export.export_bundle(run, other)
+    with pytest.raises(ExportError, match="not a TL Studio export"):
+        export.export_bundle(run, other, force=True)
     assert [p.name for p in other.iterdir()] == ["keep.jpg"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "photos"]
+
+
+def test_export_never_deletes_a_folder_that_merely_holds_a_model_json(run, tmp_path):
+    target = tmp_path / "mine"
+    target.mkdir()
+    (target / "model.json").write_text("{}")
+    (target / "thesis.tex").write_text("years of work")
+    for force in (False, True):
+        with pytest.raises(ExportError):
+            export.export_bundle(run, target, force=force)
+    assert sorted(p.name for p in target.iterdir()) == ["model.json", "thesis.tex"]
+
+
+def test_export_into_the_run_folder_itself_changes_nothing(run):
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    for force in (False, True):
+        with pytest.raises(ExportError):
+            export.export_bundle(run, run, force=force)
+        with pytest.raises(ExportError):
+            export.export_torchscript(run, run / "best.safetensors", force=force)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
+def test_file_export_replaces_an_earlier_export_only_with_force(run, tmp_path):
+    target = tmp_path / "m.pt"
+    export.export_torchscript(run, target)
+    with pytest.raises(ExportError, match="--force"):
+        export.export_torchscript(run, target)
+    assert export.export_torchscript(run, target, force=True)["path"] == str(target)
+
+
+def test_weights_file_outside_the_run_is_refused(own_run, tmp_path):
+    run = own_run
+    secret = tmp_path / "secret.txt"
+    secret.write_text("password")
+    info = json.loads((run / "model.json").read_text())
+    info["weights_file"] = "../secret.txt"
+    (run / "model.json").write_text(json.dumps(info))
+    with pytest.raises(RunFolderError, match="not a file name"):
+        export.export_bundle(run, tmp_path / "bundle")
+    (run / "link.safetensors").symlink_to(secret)
+    info["weights_file"] = "link.safetensors"
+    (run / "model.json").write_text(json.dumps(info))
+    with pytest.raises(RunFolderError, match="outside"):
+        export.export_bundle(run, tmp_path / "bundle")
+    assert not (tmp_path / "bundle").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "pickled"])
+def test_damaged_weights_are_not_shipped(own_run, tmp_path, damage):
+    run = own_run
+    weights = run / "best.safetensors"
+    if damage == "truncated":
+        weights.write_bytes(weights.read_bytes()[:1000])
+    else:
+        torch.save({"w": torch.zeros(2)}, weights)
+    with pytest.raises(RunFolderError):
+        export.export_bundle(run, tmp_path / "bundle")
+    assert not (tmp_path / "bundle").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["own-run"]
 
 
 def test_bundle_of_a_non_run_fails_cleanly(tmp_path):

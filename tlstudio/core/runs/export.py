@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 import warnings
+import zipfile
 from importlib import metadata
 from pathlib import Path
 from typing import Sequence
@@ -93,8 +93,9 @@ def _prepare(run_dir, sample_paths: Sequence[str] | None) -> tuple[LoadedModel, 
     return loaded, inputs, source, _reference(loaded, inputs)
 
 
-def export_torchscript(run_dir, out_path, sample_paths: Sequence[str] | None = None) -> dict:
+def export_torchscript(run_dir, out_path, sample_paths: Sequence[str] | None = None, force: bool = False) -> dict:
     """Trace the model to TorchScript; returns {path, max_abs_diff, samples, inputs}."""
+    out_path = check_file_target(out_path, "torchscript", force)
     return _write_torchscript(_prepare(run_dir, sample_paths), out_path)
 
 
@@ -126,8 +127,9 @@ def _onnxruntime():
     return ort
 
 
-def export_onnx(run_dir, out_path, sample_paths: Sequence[str] | None = None) -> dict:
+def export_onnx(run_dir, out_path, sample_paths: Sequence[str] | None = None, force: bool = False) -> dict:
     """Export to ONNX with a dynamic batch axis, checked with onnxruntime."""
+    out_path = check_file_target(out_path, "onnx", force)
     _onnxruntime()
     return _write_onnx(_prepare(run_dir, sample_paths), out_path)
 
@@ -172,21 +174,22 @@ def _onnx_write(model: torch.nn.Module, inputs: torch.Tensor, path: Path) -> Non
 
 
 def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = False,
-                  sample_paths: Sequence[str] | None = None) -> Path:
+                  sample_paths: Sequence[str] | None = None, force: bool = False) -> Path:
     """A self-contained folder load_model() reloads without the dataset.
 
     model.safetensors + model.json (architecture, classes, preprocessing, head,
     metrics, library versions) + metrics.json; optionally model.torchscript.pt
-    and model.onnx, each parity-checked.
+    and model.onnx, each parity-checked. The weights are loaded into the model
+    before they are shipped. ``out_dir`` must be new or empty; a previous bundle
+    there is replaced only with ``force``, and then only its own files go.
     """
     run_dir, out_dir = Path(run_dir), Path(out_dir).absolute()
     info = read_model_info(run_dir)
     source_weights = weights_file(run_dir, info)
-    if out_dir.exists() and (not out_dir.is_dir() or
-                             (any(out_dir.iterdir()) and not (out_dir / "model.json").is_file())):
-        raise ExportError(f"{out_dir} already exists and is not a TL Studio bundle; choose a new or empty folder.")
+    previous = _check_bundle_target(out_dir, force)
+    loaded = load_model(run_dir, device="cpu")          # verifies the weights really are this model's
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    staging = atomic.new_temp_dir(out_dir.parent, out_dir.name)
     try:
         metrics = read_json(run_dir / "metrics.json", default=None)
         bundle_info = {k: v for k, v in info.items() if k not in ("format", "version")}
@@ -198,7 +201,9 @@ def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = F
         exports = {}
         if onnx:
             _onnxruntime()      # fail before any work when onnxruntime is missing
-        prepared = _prepare(run_dir, sample_paths) if torchscript or onnx else None   # loaded once for both
+        if torchscript or onnx:  # loaded once for both
+            inputs, source = parity_inputs(loaded, run_dir, sample_paths)
+            prepared = (loaded, inputs, source, _reference(loaded, inputs))
         if torchscript:
             result = _write_torchscript(prepared, staging / "model.torchscript.pt")
             exports["torchscript"] = {"file": "model.torchscript.pt", "max_abs_diff": result["max_abs_diff"]}
@@ -209,25 +214,93 @@ def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = F
             bundle_info["exports"] = exports
         full = {"format": MODEL_FORMAT, "version": MODEL_FORMAT_VERSION}
         full.update(bundle_info)
-        atomic.write_json(staging / "model.json", full)   # last: marks the bundle complete
-        _replace_folder(staging, out_dir)
+        atomic.write_json(staging / "model.json", full)
+        files = sorted(p.name for p in staging.iterdir())
+        atomic.write_json(staging / EXPORT_MANIFEST, {"kind": "bundle", "files": files})   # last: marks it complete
+        _place_bundle(staging, out_dir, previous)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return out_dir
 
 
-def _replace_folder(new: Path, target: Path) -> None:
-    """Move ``new`` onto ``target``, replacing an earlier bundle only once the new one is complete."""
-    if not target.exists():
-        os.replace(new, target)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-    os.rmdir(old)
-    os.replace(target, old)
+EXPORT_MANIFEST = ".tlstudio-export.json"   # in a bundle: the files that export wrote, and nothing else
+
+
+def _previous_bundle_files(folder: Path) -> list[str] | None:
+    """The files a previous bundle export wrote into ``folder``, or None when it is not one."""
+    manifest = folder / EXPORT_MANIFEST
+    if not manifest.is_file() or manifest.is_symlink():
+        return None
     try:
-        os.replace(new, target)
-    except OSError:
-        os.replace(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+        data = read_json(manifest)
+    except TLStudioError:
+        return None
+    files = data.get("files") if isinstance(data, dict) and data.get("kind") == "bundle" else None
+    if not isinstance(files, list) or not all(isinstance(f, str) and f and Path(f).name == f
+                                              and f not in (".", "..") for f in files):
+        return None
+    return files
+
+
+def _check_bundle_target(out_dir: Path, force: bool) -> list[str]:
+    """The previous bundle's own files to replace ([] for a new or empty folder); ExportError otherwise."""
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return []
+    if not out_dir.is_dir() or out_dir.is_symlink():
+        raise ExportError(f"{out_dir} already exists and is not a folder; choose a new or empty folder.")
+    if not any(out_dir.iterdir()):
+        return []
+    previous = _previous_bundle_files(out_dir)
+    if previous is None:
+        raise ExportError(f"{out_dir} is not empty and is not a TL Studio export; choose a new or empty folder "
+                          "(nothing was changed).")
+    if not force:
+        raise ExportError(f"{out_dir} holds an earlier export; use --force to replace it (only its own files "
+                          "are replaced).")
+    return previous
+
+
+def _place_bundle(staging: Path, out_dir: Path, previous: list[str]) -> None:
+    """Move the finished bundle into place; of an earlier export only its own files go."""
+    if not out_dir.exists():
+        os.replace(staging, out_dir)
+        return
+    for name in previous + [EXPORT_MANIFEST]:
+        old = out_dir / name
+        if old.is_file() or old.is_symlink():
+            old.unlink()
+    for item in sorted(staging.iterdir(), key=lambda p: p.name == EXPORT_MANIFEST):   # manifest last
+        os.replace(item, out_dir / item.name)
+    staging.rmdir()
+
+
+def _is_export_of_kind(path: Path, kind: str) -> bool:
+    """Whether an existing file is a TorchScript or ONNX export (checked without unpickling anything)."""
+    if not path.is_file() or path.is_symlink():
+        return False
+    if kind == "torchscript":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return any("/code/" in name for name in archive.namelist())
+        except (OSError, zipfile.BadZipFile):
+            return False
+    try:
+        import onnx
+
+        onnx.load_model(str(path), load_external_data=False)
+        return True
+    except Exception:  # onnx raises several types for a file that is not ONNX
+        return False
+
+
+def check_file_target(out_path, kind: str, force: bool) -> Path:
+    """An export file may be written to ``out_path``: new, or (with force) a previous export of that kind."""
+    out_path = Path(out_path).absolute()
+    if out_path.exists() or out_path.is_symlink():
+        if not force:
+            raise ExportError(f"{out_path} already exists; use --force to replace an earlier export "
+                              "(nothing was changed).")
+        if not _is_export_of_kind(out_path, kind):
+            raise ExportError(f"{out_path} exists and is not a {kind} export; TL Studio will not overwrite it.")
+    return out_path

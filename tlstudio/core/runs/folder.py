@@ -31,6 +31,7 @@ MODEL_FORMAT = "tlstudio-model"
 MODEL_FORMAT_VERSION = 1
 REQUIRED_KEYS = ("model_name", "classes", "head", "preprocessing")
 # Weights file names looked for, in order, when model.json does not name one.
+MAX_CLASSES = 100_000        # far above any real head; a larger list is a damaged or hostile model.json
 WEIGHTS_CANDIDATES = ("best.safetensors", "model.safetensors")
 
 
@@ -100,15 +101,29 @@ def read_model_info(folder: str | os.PathLike) -> dict:
     classes = info["classes"]
     if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
         raise RunFolderError(f"Invalid model.json in {folder}: 'classes' must list at least two class names.")
+    if len(classes) > MAX_CLASSES:
+        raise RunFolderError(f"Invalid model.json in {folder}: {len(classes)} classes (at most {MAX_CLASSES}).")
     return info
 
 
 def weights_file(folder: str | os.PathLike, info: dict) -> Path:
+    """The weights file model.json names; it must be a plain file inside ``folder``.
+
+    model.json comes from disk and may have been edited or planted: a name with a
+    folder part, an absolute path or a link that leads outside is refused, so
+    nothing outside the run is ever read (or exported) as its weights.
+    """
     folder = Path(folder)
     names = [info["weights_file"]] if isinstance(info.get("weights_file"), str) else list(WEIGHTS_CANDIDATES)
     for name in names:
-        if (folder / name).is_file():
-            return folder / name
+        if not name or name in (".", "..") or Path(name).name != name or "\\" in name:
+            raise RunFolderError(f"Invalid model.json in {folder}: weights file {name!r} is not a file name "
+                                 "inside the folder.")
+        path = folder / name
+        if path.is_file():
+            if not path.resolve().is_relative_to(folder.resolve()):
+                raise RunFolderError(f"Invalid model.json in {folder}: weights file {name} leads outside the folder.")
+            return path
     raise RunFolderError(f"Not a TL Studio run or model folder: {folder} "
                          f"(weights file {' or '.join(names)} missing).")
 

@@ -25,7 +25,9 @@ def export_job(kind: str, run_dir: str, target: str, sample_paths: list[str]) ->
         path = export.export_bundle(run_dir, target)
         return {"kind": kind, "path": str(path), "max_abs_diff": None, "samples": None}
     fn = export.export_torchscript if kind == "torchscript" else export.export_onnx
-    result = fn(run_dir, target, sample_paths or None)
+    # the save dialog has already asked before replacing a file; the core still refuses anything
+    # that is not an earlier export of this kind
+    result = fn(run_dir, target, sample_paths or None, force=True)
     return {"kind": kind, "path": result["path"], "max_abs_diff": float(result["max_abs_diff"]),
             "samples": result.get("samples")}
 
