@@ -7,6 +7,7 @@ Environment variables override them (tests use this to stay isolated):
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import platformdirs
@@ -40,3 +41,28 @@ def resources_dir() -> Path:
 
 def demo_data_dir() -> Path:
     return resources_dir() / "demo_data"
+
+
+def open_regular_file(path: str | os.PathLike):
+    """Open ``path`` for binary reading only if it is a regular file.
+
+    Opening a FIFO (named pipe) blocks until something writes to it, and a device
+    file can be endless, so a plain ``open`` of a path the user gave can hang the
+    app. The file is opened non-blocking and checked on its own descriptor (no
+    race with a path swapped in between). Raises OSError (ENOENT, EISDIR, ...) or
+    NotARegularFile.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotARegularFile(f"{path} is not a regular file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+class NotARegularFile(OSError):
+    """A path that names a pipe, device, socket or folder where a file was expected."""

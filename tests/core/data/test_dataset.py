@@ -1,6 +1,7 @@
 """Dataset scanning, validation, loading, split and weights."""
 import io
 import json
+import os
 import pickle
 from pathlib import Path
 
@@ -233,3 +234,29 @@ def test_demo_data_scans_clean():
     assert index.classes == ["ankle_boot", "bag", "dress", "sneaker", "t-shirt_top", "trouser"]
     assert set(index.counts().values()) == {50} and index.skipped == []
     assert ds.load_image_rgb(index.samples[0].path).size == (28, 28)
+
+
+def test_a_named_pipe_is_refused_at_once_not_read(tmp_path):
+    """Opening a FIFO blocks until a writer appears: it used to hang predict/evaluate forever."""
+    import threading
+
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    outcome = {}
+
+    def read():
+        try:
+            ds.load_image_rgb(fifo)
+        except DatasetError as exc:
+            outcome["error"] = str(exc)
+        outcome["reason"] = ds.check_image_file(fifo)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():       # unblock the hung reader so the test run can end
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("reading a FIFO hung")
+    assert "not a regular file" in outcome["error"]
+    assert outcome["reason"] == "not a regular file"

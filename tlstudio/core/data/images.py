@@ -25,6 +25,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from tlstudio.core.errors import DatasetError
+from tlstudio.core.paths import NotARegularFile, open_regular_file
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -81,13 +82,16 @@ def check_image_file(path: str | os.PathLike) -> str | None:
     """Why the file cannot be used as an image, or None when it decodes fully."""
     path = Path(path)
     try:
-        size = path.stat().st_size
+        fh = open_regular_file(path)
+    except NotARegularFile:
+        return "not a regular file"
     except OSError as exc:
         return f"cannot read file: {exc.strerror or exc}"
-    if size == 0:
+    if os.fstat(fh.fileno()).st_size == 0:
+        fh.close()
         return "empty file (0 bytes)"
     try:
-        with Image.open(path) as im:
+        with fh, Image.open(fh) as im:
             if im.format == "JPEG":
                 # DCT-domain downscaling still reads every byte, so truncation is
                 # caught at a fraction of the full decode cost.
@@ -309,10 +313,13 @@ def _to_rgb(im: Image.Image) -> Image.Image:
 def load_image_rgb(path: str | os.PathLike) -> Image.Image:
     """Open any supported image as 8-bit RGB with its EXIF orientation applied."""
     try:
-        with Image.open(path) as im:
+        with open_regular_file(path) as fh, Image.open(fh) as im:
             im.load()
             oriented = ImageOps.exif_transpose(im) or im
             return _to_rgb(oriented).copy()
+    except NotARegularFile as exc:
+        raise DatasetError(f"'{path}' is not a regular file (a pipe, device or folder); TL Studio reads only "
+                           "files.") from exc
     except FileNotFoundError as exc:
         raise DatasetError(f"The image '{path}' does not exist.") from exc
     except UnidentifiedImageError as exc:
