@@ -184,10 +184,41 @@ def test_loaders_made_off_the_main_thread_decode_in_threads_with_the_same_batche
 
 def test_an_entry_with_damaged_meta_is_a_miss(tmp_path):
     cache = fc.FeatureCache(tmp_path / "features")
-    cache.create("k", views=1, n_train=2, n_val=1, dim=3, meta={}, fill=fill_with(np.zeros((3, 3), np.float32)))
-    for damaged in ('{"views": 1}', "[]", '{"views": null, "n_train": 2, "n_val": 1}'):
+    for damaged in ('{"views": 1}', "[]", '{"views": null, "n_train": 2, "n_val": 1}', "{garbled"):
+        cache.create("k", views=1, n_train=2, n_val=1, dim=3, meta={},
+                     fill=fill_with(np.zeros((3, 3), np.float32)))
         (cache.entry_dir("k") / "meta.json").write_text(damaged, encoding="utf-8")
         assert cache.load("k") is None
+        assert not cache.entry_dir("k").exists()     # discarded, so the next run rebuilds it
+
+
+def test_a_truncated_entry_is_discarded_and_rebuilt(tmp_path):
+    """It used to make every later run with those settings fail with "could not be read back"."""
+    cache = fc.FeatureCache(tmp_path / "features")
+    rows = np.arange(12, dtype=np.float32).reshape(4, 3)
+    cache.create("k", views=1, n_train=3, n_val=1, dim=3, meta={}, fill=fill_with(rows))
+    npy = cache.entry_dir("k") / "features.npy"
+    npy.write_bytes(npy.read_bytes()[:-10])
+    entry = cache.create("k", views=1, n_train=3, n_val=1, dim=3, meta={}, fill=fill_with(rows))
+    assert torch.equal(torch.as_tensor(np.asarray(entry.rows, dtype=np.float32)), torch.from_numpy(rows))
+
+
+def test_a_full_disk_is_a_clear_error_not_a_crash(tmp_path, monkeypatch):
+    """A sparse memory map on a full disk dies with SIGBUS mid-write; the space is reserved first."""
+    import errno
+
+    from tlstudio.core.errors import TrainingError
+
+    def no_space(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fc.os, "posix_fallocate", no_space)
+    cache = fc.FeatureCache(tmp_path / "features")
+    filled = []
+    with pytest.raises(TrainingError, match="Not enough disk space"):
+        cache.create("k", views=1, n_train=2, n_val=1, dim=3, meta={}, fill=filled.append)
+    assert filled == []                                  # nothing was written into the map
+    assert list((tmp_path / "features").iterdir()) == []  # no .tmp-* folder left behind
 
 
 def test_augmented_views_are_the_same_when_decoded_by_threads(tmp_path):

@@ -19,6 +19,7 @@ ones are deleted beyond a size cap.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -35,6 +36,7 @@ from torch import nn
 
 from tlstudio.core import atomic
 from tlstudio.core import paths
+from tlstudio.core.errors import TrainingError
 from tlstudio.core.throttle import ProgressClock
 
 FORMAT_VERSION = 1
@@ -135,14 +137,22 @@ class FeatureCache:
         return self.root / key
 
     def load(self, key: str) -> CachedFeatures | None:
+        """The stored entry, or None. A damaged entry is deleted, so the next ``create`` rebuilds it."""
         folder = self.entry_dir(key)
+        if not folder.is_dir():
+            return None
         try:
             meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
             views, n_train, n_val = int(meta["views"]), int(meta["n_train"]), int(meta["n_val"])
             rows = np.load(folder / "features.npy", mmap_mode="r")
-        except (OSError, ValueError, KeyError, TypeError):    # unreadable or damaged: a miss
-            return None
-        if rows.dtype != np.float16 or rows.ndim != 2 or rows.shape[0] != views * n_train + n_val:
+            valid = rows.dtype == np.float16 and rows.ndim == 2 and rows.shape[0] == views * n_train + n_val
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):    # unreadable or truncated
+            valid = False
+        if not valid:
+            # Entries are renamed into place complete, so a bad one is damaged (a crash, a full
+            # disk, an edit), never half-written by a live writer: discard it.
+            rows = None
+            shutil.rmtree(folder, ignore_errors=True)
             return None
         if rows.nbytes <= RAM_LIMIT_BYTES:
             rows = torch.from_numpy(np.array(rows))
@@ -163,6 +173,7 @@ class FeatureCache:
         try:
             rows = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float16,
                                              shape=(views * n_train + n_val, dim))
+            reserve_disk_space(tmp / "features.npy")
             fill(rows)
             rows.flush()
             del rows
@@ -172,9 +183,10 @@ class FeatureCache:
             try:
                 os.rename(tmp, self.entry_dir(key))
             except OSError:
-                # Another process stored the same key first: its entry is identical, use it.
-                if not (self.entry_dir(key) / "meta.json").exists():
-                    raise
+                # Another process stored the same key first: its entry is identical, use it;
+                # a damaged one is discarded by load() and replaced by this one.
+                if self.load(key) is None:
+                    os.rename(tmp, self.entry_dir(key))
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -233,6 +245,36 @@ class FeatureCache:
             os.utime(folder / "meta.json")
         except OSError:
             pass
+
+
+def reserve_disk_space(path: Path) -> None:
+    """Back a freshly created (sparse) memory-mapped file with real disk blocks.
+
+    Writing into a memory map whose file cannot grow on a full disk kills the
+    process with SIGBUS and no message; reserving the blocks first turns that into
+    a clear error before any work is done.
+    """
+    size = path.stat().st_size
+    try:
+        with open(path, "r+b") as fh:
+            os.posix_fallocate(fh.fileno(), 0, size)
+        return
+    except AttributeError:      # no posix_fallocate on this platform: compare with the free space
+        pass
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise _disk_full(path, size) from None
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+    if shutil.disk_usage(path.parent).free < size:
+        raise _disk_full(path, size)
+
+
+def _disk_full(path: Path, size: int) -> TrainingError:
+    free = shutil.disk_usage(path.parent).free
+    return TrainingError(f"Not enough disk space for the feature cache in {path.parent.parent}: it needs "
+                         f"{size / 1e6:.0f} MB and {free / 1e6:.0f} MB are free. Free some space, set "
+                         "TLSTUDIO_CACHE_DIR to a larger disk, or turn the feature cache off.")
 
 
 # --------------------------------------------------------------------------- extraction
