@@ -18,6 +18,7 @@ from tlstudio.core.project import Project
 
 from tlstudio.gui.icons import app_icon
 from tlstudio.gui.main_window import MainWindow
+from tlstudio.gui.platform_check import startup_problem
 
 # The demo data is Fashion-MNIST at 28 px: a small input keeps training quick on a CPU.
 DEMO_IMAGE_SIZE = 112
@@ -68,6 +69,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    problem = startup_problem()
+    if problem is not None:    # Qt would abort with a core dump; say why and how to fix it instead
+        print(problem, file=sys.stderr)
+        return 2
     app = ensure_application()
     try:
         window = build_main_window(args.project, demo=args.demo)
