@@ -32,7 +32,8 @@ def _human_params(n: int) -> str:
 # -- models / scan --------------------------------------------------------------------
 
 def cmd_models(args) -> int:
-    from tlstudio.core.zoo.cards import list_cards, weight_source
+    from tlstudio.core.zoo.cards import list_cards
+    from tlstudio.core.zoo.weights import weight_source
 
     rows = []
     for card in list_cards(search=args.search, family=args.family):
