@@ -82,10 +82,11 @@ def check_window(settle_s: float = 1.0) -> dict:
 
 def check_model() -> dict:
     """The default model must resolve to the weights shipped with the app, offline."""
-    from tlstudio.core.zoo import cards as catalog
+    from tlstudio.core.zoo.cards import DEFAULT_MODEL, get_card
+    from tlstudio.core.zoo.weights import weight_source
 
-    card = catalog.get_card(catalog.DEFAULT_MODEL)
-    source = catalog.weight_source(card)
+    card = get_card(DEFAULT_MODEL)
+    source = weight_source(card)
     if source != "bundled":
         raise SelfTestError(f"the default model's weights resolve to {source!r}, not to the bundled file")
     return {"model": card.name, "weights": source}

@@ -1,11 +1,13 @@
 """Project document: round trip, schema versioning, validation, atomic save."""
 import json
+from pathlib import Path
 
 import pytest
 
 from tlstudio.core.errors import ProjectError
 from tlstudio.core.model.head import HeadLayer, HeadSpec
-from tlstudio.core.project import SCHEMA_VERSION, Project
+from tlstudio.core.project import SCHEMA_VERSION, Project, RunRecord
+from tlstudio.core.zoo.sources import WeightsSource
 
 
 def _custom_project(data_path: str) -> Project:
@@ -23,7 +25,7 @@ def _custom_project(data_path: str) -> Project:
     p.training.amp = False
     p.finetune.enabled = True
     p.finetune.unfreeze_last = 1
-    p.runs = [{"run_dir": "/x/run1", "val_accuracy": 0.9}]
+    p.add_run("/x/run1", {"val_accuracy": 0.9})
     return p
 
 
@@ -113,3 +115,66 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
     Project(name="third").save(path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.json"]
     assert Project.load(path).name == "third"
+
+
+# -- files written by earlier builds, and the derived values -------------------------
+
+OLD_FILE = Path(__file__).parent / "data_files" / "project_v1.json"
+
+
+def test_a_project_file_saved_before_typed_runs_and_weights_loads_and_round_trips(tmp_path):
+    project = Project.load(OLD_FILE)
+    assert project.model.weights == WeightsSource("file", "/weights/resnet18-custom.pth")
+    assert project.frozen == ["base.conv1", "base.bn1", "base.layer1", "base.layer2"]
+    assert [type(r) for r in project.runs] == [RunRecord, RunRecord]
+    first, failed = project.runs
+    assert first.run_dir == "/data/runs/run1" and first.val_accuracy == 0.9 and not first.failed
+    assert failed.cancelled and failed.error == "CUDA out of memory" and failed.val_accuracy is None
+    assert project.num_classes == 5
+    project.save(tmp_path / "again.json")
+    assert json.loads((tmp_path / "again.json").read_text()) == json.loads(OLD_FILE.read_text())
+
+
+def test_weights_source_is_parsed_once_and_written_as_the_same_string():
+    for text in ("auto", "none", "download"):
+        assert WeightsSource.parse(text).kind == text and WeightsSource.parse(text).to_json() == text
+    path = WeightsSource.parse("/w/model.safetensors")
+    assert path.is_file and path.path == "/w/model.safetensors" and path.to_json() == "/w/model.safetensors"
+    assert WeightsSource.parse(None).kind == "none" and WeightsSource.parse(path) is path
+    settings = Project().model
+    settings.weights = "download"                    # a JSON string is parsed on assignment
+    assert settings.weights == WeightsSource("download")
+    with pytest.raises(ValueError):
+        WeightsSource("file")
+    with pytest.raises(ProjectError, match="model.weights"):
+        Project.from_dict({"model": {"weights": ""}})
+
+
+def test_runs_keep_keys_a_newer_build_wrote():
+    doc = {"runs": [{"run_dir": "/r/1", "name": "one", "val_accuracy": 1, "note": "kept"}]}
+    record = Project.from_dict(doc).runs[0]
+    assert record.val_accuracy == 1.0 and record.extra == {"note": "kept"}
+    assert record.to_dict()["note"] == "kept" and "error" not in record.to_dict()
+    assert record.label() == "one · val 100.0%"
+    with pytest.raises(ProjectError, match="run_dir"):
+        Project.from_dict({"runs": [{"name": "no folder"}]})
+    with pytest.raises(ProjectError, match="runs.val_accuracy"):
+        Project.from_dict({"runs": [{"run_dir": "/r", "val_accuracy": "high"}]})
+
+
+def test_class_count_is_derived_from_the_data_in_one_place():
+    project = Project()
+    assert project.adopt_classes(["a", "b", "c"]) and project.num_classes == 3 == project.head.num_classes
+    assert not project.adopt_classes(["a", "b", "c"])
+    assert not project.adopt_classes(["only"]) and project.num_classes == 3
+
+
+def test_changing_the_model_resets_a_frozen_set_of_another_network():
+    project = Project()
+    project.frozen = ["base.conv_stem"]
+    assert project.choose_model(project.model.name, "/w/lite0.pth")   # same network, other weights
+    assert project.frozen == ["base.conv_stem"]
+    assert project.choose_model("resnet18")
+    assert project.frozen == ["base"] and project.model.weights == WeightsSource("auto")
+    assert not project.choose_model("resnet18")
+    assert project.adopt_frozen(["base.layer1"]) and not project.adopt_frozen(["base.layer1"])

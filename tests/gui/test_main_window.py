@@ -160,7 +160,7 @@ def test_model_errors_are_shown_in_the_panel(demo_window, qtbot, tmp_path):
     bad = tmp_path / "broken.pth"
     bad.write_bytes(b"not a checkpoint at all")
     panel.import_weights(str(bad))
-    assert demo_window.state.project.model.weights == str(bad) and demo_window.state.dirty
+    assert demo_window.state.project.model.weights.to_json() == str(bad) and demo_window.state.dirty
     qtbot.waitUntil(lambda: not panel.is_loading(), timeout=60000)
     error = panel.findChild(QLabel, "modelError")
     assert error.isVisibleTo(panel) and error.text()
@@ -170,7 +170,7 @@ def test_model_errors_are_shown_in_the_panel(demo_window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: panel.selected_name() == "tf_efficientnet_lite0", timeout=60000)
     assert panel.use_button.isEnabled()
     panel.use_button.click()
-    assert demo_window.state.project.model.weights == "auto"
+    assert demo_window.state.project.model.weights.to_json() == "auto"
     qtbot.waitUntil(lambda: demo_window.state.model is not None, timeout=60000)
     assert not error.isVisibleTo(panel) and panel.tree_model.rowCount() == 2
 

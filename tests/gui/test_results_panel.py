@@ -36,7 +36,7 @@ def run_dir(tmp_path_factory):
 @pytest.fixture
 def panel(qtbot, run_dir):
     project = Project(name="results test")
-    project.runs.append({"run_dir": run_dir, "name": "tiny", "val_accuracy": 0.9, "cancelled": False})
+    project.add_run(run_dir, {"name": "tiny", "val_accuracy": 0.9, "cancelled": False})
     state = ProjectState(project)
     widget = ResultsPanel(state)
     qtbot.addWidget(widget)

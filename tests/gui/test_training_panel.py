@@ -207,7 +207,7 @@ def test_full_run_in_the_main_window(qtbot, demo_window):
     assert training.progress.format() == "Done"
 
     record = window.state.project.runs[-1]
-    assert record["run_dir"] == finished.run_dir and not record["cancelled"]
+    assert record.run_dir == finished.run_dir and not record.cancelled
     assert os.path.isfile(os.path.join(finished.run_dir, "best.safetensors"))
 
     matrix = results.confusion.matrix

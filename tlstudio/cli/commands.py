@@ -17,7 +17,6 @@ from tlstudio.core.errors import DatasetError, ProjectError, TLStudioError, Trai
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
-WEIGHT_KEYWORDS = ("auto", "none", "download")
 
 
 def _print_json(obj) -> None:
@@ -32,7 +31,8 @@ def _human_params(n: int) -> str:
 # -- models / scan --------------------------------------------------------------------
 
 def cmd_models(args) -> int:
-    from tlstudio.core.zoo.cards import list_cards, weight_source
+    from tlstudio.core.zoo.cards import list_cards
+    from tlstudio.core.zoo.weights import weight_source
 
     rows = []
     for card in list_cards(search=args.search, family=args.family):
@@ -130,12 +130,12 @@ def validate_for_training(project, progress=None):
     _device(project.training.device)                   # CUDA asked for but absent -> TrainingError
     get_card(project.model.name)                       # unknown model -> ModelError
     weights = project.model.weights
-    if weights not in WEIGHT_KEYWORDS:
-        if not Path(weights).is_file():
-            raise WeightsError(f"Weights file not found: {weights}.")
-        load_weights_file(weights)                     # unreadable -> WeightsError
+    if weights.is_file:
+        if not Path(weights.path).is_file():
+            raise WeightsError(f"Weights file not found: {weights.path}.")
+        load_weights_file(weights.path)                # unreadable -> WeightsError
     index = scan(project.data.path, progress=progress)
-    project.head.num_classes = len(index.classes)
+    project.adopt_classes(index.classes)
     return index
 
 

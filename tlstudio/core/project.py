@@ -3,6 +3,12 @@
 GUI panels edit parts of it; the CLI runs a saved project headless. Loading is
 strict about types (a wrong type is named) and lenient about unknown keys (a
 file written by a slightly different build still opens).
+
+What the project derives it derives here, once: the class count (from the
+dataset's classes, ``adopt_classes``), a frozen set that fits the chosen model
+(``choose_model`` starts a new model from its frozen base; ``adopt_frozen``
+records what the loaded model really froze), the weights source as a typed
+value parsed once, and the runs as typed records. The JSON is unchanged.
 """
 from __future__ import annotations
 
@@ -11,12 +17,16 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 from tlstudio.core import atomic
-from tlstudio.core.zoo.cards import DEFAULT_MODEL
 from tlstudio.core.errors import HeadSpecError, ProjectError
 from tlstudio.core.model.head import HeadSpec
+from tlstudio.core.zoo.cards import DEFAULT_MODEL
+from tlstudio.core.zoo.sources import AUTO_SOURCE, WeightsSource
+
+# The frozen set of a model nobody has edited yet: the whole pretrained base.
+FROZEN_BASE = ("base",)
 
 SCHEMA_VERSION = 1
 
@@ -33,8 +43,69 @@ class DataSettings:
 @dataclass
 class ModelSettings:
     name: str = DEFAULT_MODEL
-    weights: str = "auto"
+    weights: WeightsSource = AUTO_SOURCE   # assigning its JSON string parses it, once
     image_size: int | None = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "weights":
+            try:
+                value = WeightsSource.parse(value)
+            except (TypeError, ValueError) as exc:
+                raise ProjectError(f"Invalid weights source {value!r}: {exc}.") from None
+        object.__setattr__(self, name, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "weights": self.weights.to_json(), "image_size": self.image_size}
+
+
+@dataclass
+class RunRecord:
+    """One training run the project remembers (its folder holds everything else)."""
+
+    run_dir: str
+    name: str = ""
+    finished: str = ""
+    model: str = ""
+    val_accuracy: float | None = None
+    epochs_run: int | None = None
+    cancelled: bool = False
+    error: str | None = None                                   # written only for a failed run
+    extra: dict[str, Any] = field(default_factory=dict)        # keys a newer build wrote, kept as they were
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.error)
+
+    def label(self) -> str:
+        """"run-3 · val 91.0%", marked when the run failed or was stopped."""
+        name = self.name or Path(self.run_dir).name
+        acc = self.val_accuracy
+        text = f"{name} · val {acc:.1%}" if isinstance(acc, (int, float)) else name
+        if self.error:
+            text += " (failed)"
+        elif self.cancelled:
+            text += " (stopped)"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"run_dir": self.run_dir, "name": self.name, "finished": self.finished, "model": self.model,
+             "val_accuracy": self.val_accuracy, "epochs_run": self.epochs_run, "cancelled": self.cancelled}
+        if self.error is not None:
+            d["error"] = self.error
+        d.update(self.extra)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "runs") -> "RunRecord":
+        if not isinstance(d, dict):
+            raise ProjectError(f"Invalid project file: '{where}' must be a list of objects.")
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        record = _section_from_dict(cls, {k: v for k, v in d.items() if k in known}, where,
+                                    defaults={"run_dir": ""})
+        if not record.run_dir:
+            raise ProjectError(f"Invalid project file: every entry of '{where}' needs a 'run_dir'.")
+        record.extra = {k: v for k, v in d.items() if k not in known}
+        return record
 
 
 @dataclass
@@ -83,17 +154,21 @@ def _type_ok(value: Any, annotation: str) -> bool:
     return True
 
 
-def _section_from_dict(cls, data: Any, section: str):
+def _section_from_dict(cls, data: Any, section: str, defaults: dict[str, Any] | None = None):
     if data is None:
         return cls()
     if not isinstance(data, dict):
         raise ProjectError(f"Invalid project file: '{section}' must be an object, not {type(data).__name__}.")
-    kwargs = {}
+    kwargs = dict(defaults or {})
     for f in dataclasses.fields(cls):
         if f.name not in data:
             continue
         value = data[f.name]
-        if not _type_ok(value, str(f.type)):
+        if str(f.type) == "WeightsSource":  # stored as its JSON string
+            if not isinstance(value, str) or not value.strip():
+                raise ProjectError(f"Invalid project file: '{section}.{f.name}' must be \"auto\", \"none\", "
+                                   f"\"download\" or a file path, not {json.dumps(value)}.")
+        elif not _type_ok(value, str(f.type)):
             raise ProjectError(f"Invalid project file: '{section}.{f.name}' must be {f.type}, "
                                f"not {json.dumps(value)}.")
         if str(f.type).startswith("float") and value is not None:
@@ -107,11 +182,57 @@ class Project:
     name: str = "Untitled"
     data: DataSettings = field(default_factory=DataSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
-    frozen: list[str] = field(default_factory=lambda: ["base"])
+    frozen: list[str] = field(default_factory=lambda: list(FROZEN_BASE))
     head: HeadSpec = field(default_factory=HeadSpec.default)
     training: TrainingSettings = field(default_factory=TrainingSettings)
     finetune: FinetuneSettings = field(default_factory=FinetuneSettings)
-    runs: list[dict] = field(default_factory=list)
+    runs: list[RunRecord] = field(default_factory=list)
+
+    # -- derived state ----------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        """The class count the head is built for (kept in the head spec, set from the data)."""
+        return self.head.num_classes
+
+    def adopt_classes(self, classes: Sequence[str]) -> bool:
+        """Take the class count from a dataset's classes; True when it changed.
+
+        Fewer than two classes cannot train a classifier, so they leave the count alone.
+        """
+        n = len(classes)
+        if n < 2 or n == self.head.num_classes:
+            return False
+        self.head.num_classes = n
+        return True
+
+    def choose_model(self, name: str, weights: WeightsSource | str = AUTO_SOURCE) -> bool:
+        """Switch to another network or weights source; True when anything changed.
+
+        The frozen set names layers of one network, so a different network
+        starts from its frozen base instead of keeping names it does not have.
+        """
+        source = WeightsSource.parse(weights)
+        if name == self.model.name and source == self.model.weights:
+            return False
+        if name != self.model.name:
+            self.frozen = list(FROZEN_BASE)
+        self.model.name = name
+        self.model.weights = source
+        return True
+
+    def adopt_frozen(self, frozen: Iterable[str]) -> bool:
+        """Record the frozen set the loaded model really has; True when it differs from the saved one."""
+        frozen = list(frozen)
+        if frozen == self.frozen:
+            return False
+        self.frozen = frozen
+        return True
+
+    def add_run(self, run_dir: str, info: dict[str, Any] | None = None) -> RunRecord:
+        """Remember a run; ``info`` holds the record's other fields (unknown keys are kept)."""
+        record = RunRecord.from_dict({**(info or {}), "run_dir": str(run_dir)})
+        self.runs.append(record)
+        return record
 
     # -- serialisation ------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -119,12 +240,12 @@ class Project:
             "version": SCHEMA_VERSION,
             "name": self.name,
             "data": dataclasses.asdict(self.data),
-            "model": dataclasses.asdict(self.model),
+            "model": self.model.to_dict(),
             "frozen": list(self.frozen),
             "head": self.head.to_dict(),
             "training": dataclasses.asdict(self.training),
             "finetune": dataclasses.asdict(self.finetune),
-            "runs": [dict(r) for r in self.runs],
+            "runs": [r.to_dict() for r in self.runs],
         }
 
     @classmethod
@@ -145,7 +266,7 @@ class Project:
         if not isinstance(frozen, list) or not all(isinstance(x, str) for x in frozen):
             raise ProjectError("Invalid project file: 'frozen' must be a list of module names.")
         runs = d.get("runs", [])
-        if not isinstance(runs, list) or not all(isinstance(x, dict) for x in runs):
+        if not isinstance(runs, list):
             raise ProjectError("Invalid project file: 'runs' must be a list of objects.")
         head_data = d.get("head")
         try:
@@ -161,7 +282,7 @@ class Project:
             head=head,
             training=_section_from_dict(TrainingSettings, d.get("training"), "training"),
             finetune=_section_from_dict(FinetuneSettings, d.get("finetune"), "finetune"),
-            runs=[dict(r) for r in runs],
+            runs=[RunRecord.from_dict(r) for r in runs],
         )
 
     # -- files ----------------------------------------------------------------

@@ -132,11 +132,6 @@ class MainWindow(QMainWindow):
             self.model_status.setText("No model loaded")
 
     def _on_dataset_changed(self) -> None:
-        ds = self.state.dataset
-        if ds is not None and len(ds.classes) >= 2 and self.state.project.head.num_classes != len(ds.classes):
-            # Derived from the data, not a user edit: the panels update, the project stays clean.
-            self.state.project.head.num_classes = len(ds.classes)
-            self.state.changed.emit("head")
         self._update_status()
 
     def _on_run_finished(self, run_dir: str) -> None:
@@ -234,7 +229,7 @@ class MainWindow(QMainWindow):
     def export_model(self) -> None:
         run_dir = self.results_panel.run_dir
         if not run_dir and self.state.project.runs:
-            run_dir = self.state.project.runs[-1].get("run_dir")
+            run_dir = self.state.project.runs[-1].run_dir
         if not run_dir:
             QMessageBox.information(self, "Export model", "Train a model first (Train tab); then export it here.")
             return

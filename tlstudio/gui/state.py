@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 
 from tlstudio.core.project import Project
+from tlstudio.core.zoo.sources import AUTO_SOURCE, WeightsSource
 
 if TYPE_CHECKING:  # torch-heavy imports stay out of the GUI start-up path
     from tlstudio.core.data.images import DatasetIndex
@@ -72,6 +73,9 @@ class ProjectState(QObject):
     # -- derived session objects ---------------------------------------------------
     def set_dataset(self, dataset: DatasetIndex | None) -> None:
         self.dataset = dataset
+        if dataset is not None and self.project.adopt_classes(dataset.classes):
+            # Derived from the data, not a user edit: the panels update, the project stays clean.
+            self.changed.emit("head")
         self.datasetChanged.emit()
 
     def set_model(self, model: TransferModel | None, layer_tree=None) -> None:
@@ -80,10 +84,18 @@ class ProjectState(QObject):
         self.modelChanged.emit()
 
     def num_classes(self) -> int:
-        """Class count of the scanned dataset, else the head's own count."""
-        if self.dataset is not None and len(self.dataset.classes) >= 2:
-            return len(self.dataset.classes)
-        return self.project.head.num_classes
+        """The project's class count (set from the scanned dataset in ``set_dataset``)."""
+        return self.project.num_classes
+
+    def choose_model(self, name: str, weights: WeightsSource | str = AUTO_SOURCE) -> None:
+        """Switch the project to another network or weights source (and a frozen set that fits it)."""
+        if self.project.choose_model(name, weights):
+            self.mark_changed("model")
+
+    def adopt_frozen(self, frozen: list[str]) -> None:
+        """Record the frozen set of the model now loaded, when the project's differs."""
+        if self.project.adopt_frozen(frozen):
+            self.mark_changed("frozen")
 
     # -- files -----------------------------------------------------------------------
     def save(self, path: Path | None = None) -> Path:
@@ -100,10 +112,7 @@ class ProjectState(QObject):
 
     def add_run(self, run_dir: str, info: dict | None = None, announce: bool = True) -> None:
         """Record a finished run in the project; ``announce`` also emits ``runFinished``."""
-        entry = {"run_dir": str(run_dir)}
-        if info:
-            entry.update(info)
-        self.project.runs.append(entry)
+        self.project.add_run(str(run_dir), info)
         self.mark_changed("runs")
         if announce:
             self.runFinished.emit(str(run_dir))

@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file
 
 from tlstudio.core.train import events as ev
-from tlstudio.core.zoo.families import create_transfer_model
+from tlstudio.core.zoo.build import create_transfer_model
 from tlstudio.core.errors import TrainingError
 from tlstudio.core.model.head import HeadLayer, HeadSpec
 from tlstudio.core.paths import demo_data_dir

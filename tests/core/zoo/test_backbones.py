@@ -3,8 +3,13 @@ import pytest
 import torch
 from torch import nn
 
-from tlstudio.core.zoo import families as backbones
-from tlstudio.core.zoo.families import create_transfer_model, cut_at_features
+import dataclasses
+import subprocess
+import sys
+
+from tlstudio.core.zoo.build import create_transfer_model, cut_at_features
+from tlstudio.core.zoo.families import adapter_for, adapter_for_module, registered
+from tlstudio.core.zoo.families import torchvision as tv_families
 from tlstudio.core.zoo.cards import get_card
 from tlstudio.core.errors import ModelError
 from tlstudio.core.model.head import HeadLayer, HeadSpec
@@ -81,12 +86,38 @@ def test_bundled_base_matches_the_pretrained_network_features():
         assert torch.allclose(model.base(x), expected, atol=1e-5)
 
 
-def test_unknown_family_falls_back_to_the_last_linear(monkeypatch):
-    monkeypatch.delitem(backbones.TORCHVISION_CLASSIFIERS, "resnet")
+def test_a_stale_classifier_location_falls_back_to_the_last_linear():
     net = build_model("resnet18")
-    cut = cut_at_features(net, "resnet18")
+    adapter = dataclasses.replace(tv_families.RESNET, classifier="no.such.layer")
+    cut = adapter.cut(net, get_card("resnet18"), adapter)
     assert cut.removed_classifier == "fc" and cut.feature_dim == 512
     assert isinstance(net.fc, nn.Identity)
+
+
+def test_an_unregistered_torchvision_module_gets_the_last_linear_fallback():
+    adapter = adapter_for_module("torchvision", "brand_new_net")
+    assert adapter.family == "Brand New Net" and adapter.classifier is None and adapter.listed
+    assert adapter.cut is tv_families.cut_classifier
+    assert adapter_for_module("keras", "resnet") is None
+
+
+def test_the_resnet_adapter_decides_how_a_resnet_is_cut():
+    adapter = adapter_for(get_card("resnet18"))
+    assert adapter is tv_families.RESNET
+    assert adapter.classifier == "fc" and adapter.family == "ResNet"
+    assert adapter.cut.__module__ == "tlstudio.core.zoo.families.torchvision"
+    # the auxiliary-head families build the way torchvision loads their weights
+    assert dict(adapter_for(get_card("googlenet")).builder_kwargs)["aux_logits"] is True
+    assert build_model("googlenet").transform_input is True
+
+
+def test_each_module_has_one_adapter():
+    keys = [key for adapter in registered() for key in adapter.keys()]
+    assert len(keys) == len(set(keys))
+    with pytest.raises(ValueError, match="already has the ResNet adapter"):
+        from tlstudio.core.zoo.families import register
+
+        register(dataclasses.replace(tv_families.RESNET, family="Other"))
 
 
 def test_network_without_a_linear_classifier_is_refused():
@@ -94,10 +125,14 @@ def test_network_without_a_linear_classifier_is_refused():
         cut_at_features(build_model("squeezenet1_1"), "squeezenet1_1")
 
 
-def test_catalog_module_reexports_the_zoo_api():
-    from tlstudio.core.zoo import cards as catalog
-
-    assert catalog.create_transfer_model is create_transfer_model
-    from tlstudio.core.zoo.weights import create_pretrained
-
-    assert catalog.create_pretrained is create_pretrained
+def test_zoo_modules_import_without_a_cycle_and_the_catalog_without_torch():
+    # Each module imports first in a fresh process: a cycle would fail on one of them.
+    for module in ("bundled", "cards", "weights", "families", "build", "sources"):
+        code = (f"import sys, tlstudio.core.zoo.{module} as m; "
+                "print('torch' in sys.modules, hasattr(m, '__getattr__'))")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        torch_loaded, lazy = proc.stdout.split()
+        assert lazy == "False"
+        if module in ("bundled", "cards", "families", "sources"):
+            assert torch_loaded == "False", module

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from tlstudio.core.zoo import cards as catalog
-from tlstudio.core.zoo.cards import DEFAULT_MODEL, get_card, imagenet_class_names, list_cards
+from tlstudio.core.zoo.bundled import imagenet_class_names
+from tlstudio.core.zoo.cards import DEFAULT_MODEL, get_card, list_cards
 from tlstudio.core.errors import ModelError
 
 REQUIRED_TORCHVISION = {

@@ -2,7 +2,7 @@
 
 "Unfreeze the last N blocks" needs to know what a block is. timm models say
 so themselves (``group_matcher(coarse=True)``); torchvision models get a
-matcher in the same format from a small registry keyed by class name; any
+matcher in the same format from their family adapter (zoo/families/); any
 other network falls back to its top-level children that hold parameters.
 
 A block can span several modules (timm puts ``conv_stem`` + ``bn1`` in the
@@ -14,27 +14,14 @@ from __future__ import annotations
 
 from torch import nn
 
+from tlstudio.core.errors import ModelError
+from tlstudio.core.zoo.cards import get_card
+from tlstudio.core.zoo.families import adapter_for
+
 try:  # timm is a dependency, but its grouping helper is not worth crashing over
     from timm.models import group_parameters as _timm_group_parameters
 except ImportError:  # pragma: no cover - timm always ships group_parameters
     _timm_group_parameters = None
-
-# timm-style coarse matchers for torchvision classes. Each value maps a group
-# name to a regex (its capture groups give the order inside the group) or a
-# list of (regex, suffix) pairs; (99999,) merges into the previous group.
-TORCHVISION_MATCHERS: dict[str, dict] = {
-    "ResNet": {"stem": r"^conv1|^bn1", "blocks": r"^layer(\d+)"},
-    "VGG": {"features": r"^features\.(\d+)", "classifier": r"^classifier\.(\d+)"},
-    "EfficientNet": {"blocks": r"^features\.(\d+)", "classifier": r"^classifier"},
-    "MobileNetV2": {"blocks": r"^features\.(\d+)", "classifier": r"^classifier"},
-    "MobileNetV3": {"blocks": r"^features\.(\d+)", "classifier": r"^classifier"},
-    "ConvNeXt": {"blocks": r"^features\.(\d+)", "classifier": r"^classifier"},
-    "RegNet": {"stem": r"^stem", "blocks": r"^trunk_output\.block(\d+)"},
-    "VisionTransformer": {
-        "stem": r"^class_token|^conv_proj|^encoder\.pos_embedding",
-        "blocks": [(r"^encoder\.layers\.encoder_layer_(\d+)", None), (r"^encoder\.ln", (99999,))],
-    },
-}
 
 
 def minimal_cover(module: nn.Module, selected: set[str], prefix: str = "") -> list[str]:
@@ -60,7 +47,19 @@ def minimal_cover(module: nn.Module, selected: set[str], prefix: str = "") -> li
     return out
 
 
-def _matcher_for(base: nn.Module) -> dict | None:
+def _family_matcher(model_name: str | None) -> dict | None:
+    """The block matcher the model's family adapter gives, if any."""
+    if not model_name:
+        return None
+    try:
+        adapter = adapter_for(get_card(model_name))
+    except ModelError:  # a network built outside the zoo: generic groups
+        return None
+    matcher = adapter.block_matcher if adapter is not None else None
+    return dict(matcher) if matcher is not None else None
+
+
+def _matcher_for(base: nn.Module, model_name: str | None) -> dict | None:
     if hasattr(base, "group_matcher"):
         try:
             matcher = base.group_matcher(coarse=True)
@@ -68,12 +67,12 @@ def _matcher_for(base: nn.Module) -> dict | None:
             matcher = None
         if isinstance(matcher, dict) or callable(matcher):
             return matcher
-    return TORCHVISION_MATCHERS.get(type(base).__name__)
+    return _family_matcher(model_name)
 
 
-def _param_groups(base: nn.Module) -> list[list[str]]:
+def _param_groups(base: nn.Module, model_name: str | None = None) -> list[list[str]]:
     """Parameter names (relative to base) per block, in order."""
-    matcher = _matcher_for(base)
+    matcher = _matcher_for(base, model_name)
     if matcher is not None and _timm_group_parameters is not None:
         grouped = _timm_group_parameters(base, matcher)
         groups = [grouped[k] for k in sorted(grouped)]
@@ -101,7 +100,8 @@ def _generic_groups(base: nn.Module) -> list[list[str]]:
 def block_groups(model) -> list[list[str]]:
     """Each block of ``model.base`` as qualified names ("base.blocks.3", ...)."""
     base = model.base
-    return [minimal_cover(base, set(group), "base.") for group in _param_groups(base)]
+    groups = _param_groups(base, getattr(model, "model_name", None))
+    return [minimal_cover(base, set(group), "base.") for group in groups]
 
 
 def block_names(model) -> list[str]:

@@ -77,7 +77,9 @@ def predict_images(loaded, paths: Sequence[str | os.PathLike], top_k: int = 5,
 def predict_imagenet(paths: Sequence[str | os.PathLike], top_k: int = 5, model_name: str | None = None,
                      batch_size: int = 16, progress: Progress | None = None) -> list[dict]:
     """Predict ImageNet classes with a pretrained network as it ships (no training needed)."""
-    from tlstudio.core.zoo.cards import DEFAULT_MODEL, create_pretrained, get_card, imagenet_class_names
+    from tlstudio.core.zoo.bundled import imagenet_class_names
+    from tlstudio.core.zoo.cards import DEFAULT_MODEL, get_card
+    from tlstudio.core.zoo.weights import create_pretrained
 
     card = get_card(model_name or DEFAULT_MODEL)
     model = create_pretrained(card, "auto")

@@ -34,7 +34,7 @@ from tlstudio.core.zoo.cards import get_card
 from tlstudio.core.train.checkpoints import BEST_NAME, CheckpointWriter, Snapshotter, load_last, restore_rng
 from tlstudio.core.data.images import class_weights, scan, split_dataset
 from tlstudio.core.errors import DatasetError, TLStudioError, TrainingError
-from tlstudio.core.zoo.families import create_transfer_model
+from tlstudio.core.zoo.build import create_transfer_model
 from tlstudio.core.model.transfer import base_is_frozen
 from tlstudio.core.train.schedules import Schedule, build_optimizer, param_groups
 from tlstudio.core.train.stage_data import StageData

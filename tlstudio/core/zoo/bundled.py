@@ -22,13 +22,14 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
-from torch import nn
-
-from tlstudio.core.errors import WeightsError
 from tlstudio.core.data.transforms import Preprocessing
+from tlstudio.core.errors import WeightsError
+
+if TYPE_CHECKING:  # the catalog reads the bundled configs without importing torch
+    import torch
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -113,16 +114,6 @@ def bundled_weights(arch: str) -> BundledWeights | None:
     except WeightsError:
         return None
     return entry if path.is_file() else None
-
-
-def load_bundled_state_dict(arch: str, model: nn.Module) -> dict[str, torch.Tensor]:
-    """The bundled weights for ``arch``, renamed to ``model``'s keys."""
-    entry = BUNDLED.get(arch)
-    if entry is None:
-        raise WeightsError(f"No weights are bundled for {arch}.")
-    from tlstudio.core.zoo.weights import load_weights_file  # weights.py imports this module at top level
-
-    return entry.to_timm(load_weights_file(entry.locate()), model)
 
 
 @lru_cache(maxsize=1)

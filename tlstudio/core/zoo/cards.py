@@ -23,22 +23,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from tlstudio.core.errors import ModelError
+from tlstudio.core.atomic import write_json
 from tlstudio.core.data.transforms import INTERPOLATIONS, Preprocessing
+from tlstudio.core.errors import ModelError
+from tlstudio.core.paths import cache_dir
+from tlstudio.core.zoo.bundled import BUNDLED
+from tlstudio.core.zoo.families import adapter_for_module, default_family_name
 
 DEFAULT_MODEL = "tf_efficientnet_lite0"
 
-# Builder module (torchvision.models.<module> / timm.models.<module>) -> family shown to users.
-FAMILY_NAMES = {
-    "resnet": "ResNet", "vgg": "VGG", "inception": "Inception", "googlenet": "Inception",
-    "efficientnet": "EfficientNet", "mobilenetv2": "MobileNet", "mobilenetv3": "MobileNet",
-    "convnext": "ConvNeXt", "vision_transformer": "ViT", "swin_transformer": "Swin",
-    "maxvit": "MaxViT", "densenet": "DenseNet", "regnet": "RegNet", "shufflenetv2": "ShuffleNet",
-    "mnasnet": "MNASNet", "alexnet": "AlexNet", "squeezenet": "SqueezeNet", "deit": "ViT",
-    "resnetv2": "ResNet", "efficientvit_mit": "EfficientViT", "ghostnet": "GhostNet",
-}
-# torchvision families with no Linear classifier to cut (SqueezeNet ends in a conv) are not listed.
-_UNLISTED_TORCHVISION = {"squeezenet"}
 # timm models shown in the catalog besides every listed torchvision model; any other works by name.
 CURATED_TIMM = ("tf_efficientnet_lite0", "mobilenetv3_large_100", "convnext_nano",
                 "vit_small_patch16_224", "resnet50d")
@@ -91,7 +84,13 @@ def _builder_module(library: str, arch: str) -> str:
 
 def _family(library: str, arch: str) -> str:
     module = _builder_module(library, arch)
-    return FAMILY_NAMES.get(module, module.replace("_", " ").title())
+    adapter = adapter_for_module(library, module)
+    return adapter.family if adapter is not None else default_family_name(module)
+
+
+def _listed(library: str, arch: str) -> bool:
+    adapter = adapter_for_module(library, _builder_module(library, arch))
+    return adapter is not None and adapter.listed
 
 
 # -- torchvision cards -------------------------------------------------------
@@ -124,8 +123,6 @@ _PARAMS_LOCK = threading.Lock()
 
 
 def _params_cache_path():
-    from tlstudio.core.paths import cache_dir
-
     return cache_dir() / "model_params.json"
 
 
@@ -152,8 +149,6 @@ def _timm_params(arch: str) -> int:
         cached = cached if isinstance(cached, dict) else {}
         cached[key] = count
         try:
-            from tlstudio.core.atomic import write_json
-
             write_json(path, cached)
         except OSError:
             pass  # the cache only saves time
@@ -161,8 +156,6 @@ def _timm_params(arch: str) -> int:
 
 
 def _timm_preprocessing(arch: str) -> Preprocessing:
-    from tlstudio.core.zoo.bundled import BUNDLED
-
     if arch in BUNDLED:  # the bundled weights carry their own config
         return BUNDLED[arch].preprocessing()
     import timm.models
@@ -185,8 +178,6 @@ def _timm_card(arch: str) -> ModelCard:
     name = f"timm/{arch}" if base in _torchvision_names() else arch
     family = _family("timm", arch)
     tag = f", weights {cfg.hf_hub_id or cfg.tag}" if cfg is not None and (cfg.hf_hub_id or cfg.tag) else ""
-    from tlstudio.core.zoo.bundled import BUNDLED
-
     bundled = ", ImageNet weights bundled with TL Studio" if arch in BUNDLED else ""
     return ModelCard(name=name, library="timm", arch=arch, family=family, params=_timm_params(arch),
                      preprocessing=_timm_preprocessing(arch),
@@ -229,10 +220,15 @@ def get_card(name: str) -> ModelCard:
     raise ModelError(f"Unknown model {key!r}: it is neither a torchvision nor a timm model.{hint}")
 
 
+def as_card(card: ModelCard | str) -> ModelCard:
+    """``card`` itself, or the card of a model name."""
+    return card if isinstance(card, ModelCard) else get_card(card)
+
+
 @lru_cache(maxsize=1)
 def _all_cards() -> tuple[ModelCard, ...]:
     tv_cards = [get_card(arch) for arch in sorted(_torchvision_names())
-                if _builder_module("torchvision", arch) not in _UNLISTED_TORCHVISION]
+                if _listed("torchvision", arch)]
     timm_cards = [get_card(arch) for arch in CURATED_TIMM]
     cards = timm_cards + tv_cards
     # The default first, then by family, then smallest first.
@@ -253,18 +249,3 @@ def list_cards(search: str | None = None, family: str | None = None) -> list[Mod
 def families() -> list[str]:
     """The families present in the catalog, sorted."""
     return sorted({c.family for c in _all_cards()})
-
-
-# The zoo's loading functions live beside their helpers; they are reachable from
-# here too so callers can import the whole model-zoo API from one module.
-_REEXPORTS = {"weight_source": "weights", "load_weights_file": "weights", "download_weights": "weights",
-              "create_pretrained": "weights", "create_transfer_model": "families",
-              "imagenet_class_names": "bundled"}
-
-
-def __getattr__(attr: str):
-    if attr in _REEXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(f".{_REEXPORTS[attr]}", __package__), attr)
-    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")

@@ -24,25 +24,16 @@ import torch
 from torch import nn
 
 from tlstudio.core.atomic import atomic_path
-from tlstudio.core.zoo.bundled import bundled_weights, load_bundled_state_dict
-from tlstudio.core.zoo.cards import ModelCard, get_card
 from tlstudio.core.errors import ModelError, WeightsError
+from tlstudio.core.zoo.bundled import BUNDLED, bundled_weights
+from tlstudio.core.zoo.cards import ModelCard, as_card
+from tlstudio.core.zoo.families import adapter_for
+from tlstudio.core.zoo.sources import AUTO, DOWNLOAD, NONE, WeightsSource
 
 CONNECT_TIMEOUT_S = 3.0
 HF_HOST = "huggingface.co"
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
 _PREFIXES = ("module.", "_orig_mod.")  # DataParallel / torch.compile wrappers
-# Builder arguments torchvision uses when it loads its own pretrained weights; we
-# always build this way so the architecture matches those weights (and a model
-# rebuilt with weights="none" behaves like the one that was trained).
-_TORCHVISION_PRETRAINED_KWARGS = {
-    "inception_v3": {"transform_input": True, "aux_logits": True, "init_weights": False},
-    "googlenet": {"transform_input": True, "aux_logits": True, "init_weights": False},
-}
-
-
-def _card(card: ModelCard | str) -> ModelCard:
-    return card if isinstance(card, ModelCard) else get_card(card)
 
 
 # -- reading files -------------------------------------------------------------
@@ -145,7 +136,7 @@ def _timm_cfg(card: ModelCard):
 
 def weights_url(card: ModelCard | str) -> str | None:
     """The direct download URL of the card's weights, where one exists."""
-    card = _card(card)
+    card = as_card(card)
     if card.library == "torchvision":
         weights = _torchvision_weights(card)
         return weights.url if weights is not None else None
@@ -193,7 +184,7 @@ def torch_hub_checkpoints() -> Path:
 
 def cached_weights_path(card: ModelCard | str) -> Path | None:
     """A weights file for this card already on this computer (not the bundled one)."""
-    card = _card(card)
+    card = as_card(card)
     hf = _hf_file(card)
     if hf is not None:
         found = _hf_cached(*hf)
@@ -209,7 +200,7 @@ def cached_weights_path(card: ModelCard | str) -> Path | None:
 
 def weight_source(card: ModelCard | str) -> str:
     """Where weights="auto" would get weights: "bundled", "cached", "download" or "unavailable"."""
-    card = _card(card)
+    card = as_card(card)
     if card.library == "timm" and bundled_weights(card.arch) is not None:
         return "bundled"
     if cached_weights_path(card) is not None:
@@ -229,7 +220,7 @@ def check_connection(host: str, port: int = 443, timeout: float = CONNECT_TIMEOU
 
 def download_weights(card: ModelCard | str, progress: Callable[[int, int], None] | None = None) -> Path:
     """Download the card's weights into the standard cache; ``progress(done_bytes, total_bytes)``."""
-    card = _card(card)
+    card = as_card(card)
     hf, url = _hf_file(card), weights_url(card)
     if hf is None and not url:
         raise WeightsError(f"No download is known for {card.name}. Import a weights file instead.")
@@ -287,12 +278,14 @@ def _download_hf(repo: str, filename: str, progress: Callable[[int, int], None] 
 
 def build_model(card: ModelCard | str) -> nn.Module:
     """The full original network (with its 1000-class classifier), randomly initialised."""
-    card = _card(card)
+    card = as_card(card)
     try:
         if card.library == "torchvision":
             from torchvision.models import get_model
 
-            return get_model(card.arch, weights=None, **_TORCHVISION_PRETRAINED_KWARGS.get(card.arch, {}))
+            adapter = adapter_for(card)
+            kwargs = dict(adapter.builder_kwargs) if adapter is not None else {}
+            return get_model(card.arch, weights=None, **kwargs)
         import timm
 
         return timm.create_model(card.arch, pretrained=False)
@@ -314,33 +307,43 @@ def _timm_adapted(model: nn.Module, state: dict) -> dict:
         return state
 
 
-def create_pretrained(card: ModelCard | str, weights: str | os.PathLike | None = "auto") -> nn.Module:
+def load_bundled_state_dict(arch: str, model: nn.Module) -> dict[str, torch.Tensor]:
+    """The bundled weights for ``arch``, renamed to ``model``'s keys."""
+    entry = BUNDLED.get(arch)
+    if entry is None:
+        raise WeightsError(f"No weights are bundled for {arch}.")
+    return entry.to_timm(load_weights_file(entry.locate()), model)
+
+
+def create_pretrained(card: ModelCard | str,
+                      weights: WeightsSource | str | os.PathLike | None = "auto") -> nn.Module:
     """The full original network with weights loaded, in eval mode.
 
-    weights: "auto" (bundled > cached), "none"/None (random init), "download", or a file path.
+    weights: a WeightsSource, or its JSON string: "auto" (bundled > cached),
+    "none"/None (random init), "download", or a file path.
     """
-    card = _card(card)
+    card = as_card(card)
     model = build_model(card)
-    choice = "none" if weights is None else str(weights)
-    if choice == "none":
+    source = WeightsSource.parse(weights)
+    if source.kind == NONE:
         return model.eval()
-    if choice == "auto":
+    if source.kind == AUTO:
         if card.library == "timm" and bundled_weights(card.arch) is not None:
-            state, source = load_bundled_state_dict(card.arch, model), "the bundled weights"
+            state, origin = load_bundled_state_dict(card.arch, model), "the bundled weights"
         else:
             path = cached_weights_path(card)
             if path is None:
                 raise WeightsError(f"No weights for {card.name} are on this computer; import a weights "
                                    "file (.pth or .safetensors) or download them.")
-            state, source = load_weights_file(path), path.name
-    elif choice == "download":
+            state, origin = load_weights_file(path), path.name
+    elif source.kind == DOWNLOAD:
         path = download_weights(card)
-        state, source = load_weights_file(path), path.name
+        state, origin = load_weights_file(path), path.name
     else:
-        state, source = load_weights_file(choice), Path(choice).name
+        state, origin = load_weights_file(source.path), Path(source.path).name
     if card.library == "timm" and any(state_dict_problems(model, state).values()):
         adapted = _timm_adapted(model, state)
         if not any(state_dict_problems(model, adapted).values()):
             state = adapted
-    load_state_dict_checked(model, state, source)
+    load_state_dict_checked(model, state, origin)
     return model.eval()

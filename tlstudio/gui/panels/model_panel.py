@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroup
                                QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox,
                                QSplitter, QTableWidget, QTableWidgetItem, QTreeView, QVBoxLayout, QWidget)
 
+from tlstudio.core.zoo.sources import AUTO_SOURCE, NONE, WeightsSource
 from tlstudio.gui.icons import icon
 from tlstudio.gui.itemmodels.layer_tree import COL_NAME, LayerTreeModel, format_count, head_subtree
 from tlstudio.gui.state import ProjectState
@@ -33,35 +34,46 @@ class LoadedModel:
     input_size: int
     source: str
     note: str
+    # The frozen set the model really got when the saved one did not fit it
+    # (the project must record it, or training would look for missing layers).
+    replaced_frozen: list[str] | None = None
 
 
-def load_model_job(name: str, weights: str, head_dict: dict, num_classes: int,
+def load_model_job(name: str, weights: WeightsSource, head_dict: dict, num_classes: int,
                    frozen: list[str], image_size: int | None) -> LoadedModel:
     """Worker side: build the transfer model, apply the frozen set, build its layer tree."""
-    from tlstudio.core.zoo.cards import create_transfer_model, get_card, weight_source
     from tlstudio.core.errors import ModelError
     from tlstudio.core.model.head import HeadSpec
-    from tlstudio.core.model.layers import apply_frozen, build_layer_tree, freeze_base
+    from tlstudio.core.model.layers import apply_frozen, build_layer_tree, freeze_base, frozen_modules
+    from tlstudio.core.zoo.build import create_transfer_model
+    from tlstudio.core.zoo.cards import get_card
+    from tlstudio.core.zoo.weights import weight_source
 
     card = get_card(name)
+    weights = WeightsSource.parse(weights)
     head = HeadSpec.from_dict(head_dict)
     model = create_transfer_model(card, head, num_classes, weights=weights)
-    note = ""
+    note, replaced = "", None
     try:
         apply_frozen(model, frozen)
     except ModelError:
         # A frozen list from another network: start from the usual frozen base instead.
         freeze_base(model)
+        replaced = frozen_modules(model)
         note = "The saved frozen layers do not match this model; the whole base is frozen instead."
     size = image_size or card.preprocessing.input_size
-    source = weights if weights not in ("auto", "none", "download") else weight_source(card)
-    if weights == "none":
+    if weights.is_file:
+        source = weights.path
+    elif weights.kind == NONE:
         source = "random initialisation"
-    return LoadedModel(card, model, build_layer_tree(model, size), size, source, note)
+    else:
+        source = weight_source(card)
+    return LoadedModel(card, model, build_layer_tree(model, size), size, source, note, replaced)
 
 
 def catalog_job() -> list[tuple[object, str]]:
-    from tlstudio.core.zoo.cards import list_cards, weight_source
+    from tlstudio.core.zoo.cards import list_cards
+    from tlstudio.core.zoo.weights import weight_source
 
     return [(card, weight_source(card)) for card in list_cards()]
 
@@ -226,14 +238,12 @@ class ModelPanel(QWidget):
     def _selection_differs(self) -> bool:
         """A different model, or the same one back on its automatic weights after an import."""
         name, current = self.selected_name(), self.state.project.model
-        return bool(name) and (name != current.name or current.weights != "auto")
+        return bool(name) and (name != current.name or current.weights != AUTO_SOURCE)
 
     def use_selected(self) -> None:
         name = self.selected_name()
         if self._selection_differs():
-            self.state.project.model.name = name
-            self.state.project.model.weights = "auto"
-            self.state.mark_changed("model")
+            self.state.choose_model(name, AUTO_SOURCE)
 
     def _import_weights(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import weights", "", WEIGHT_FILTER)
@@ -241,8 +251,8 @@ class ModelPanel(QWidget):
             self.import_weights(path)
 
     def import_weights(self, path: str) -> None:
-        self.state.project.model.weights = str(Path(path).absolute())
-        self.state.mark_changed("model")
+        self.state.project.choose_model(self.state.project.model.name, WeightsSource.file(path))
+        self.state.mark_changed("model")  # even the same path again: the file may have been replaced
 
     def _size_edited(self) -> None:
         size = self.size_spin.value() or None
@@ -292,6 +302,8 @@ class ModelPanel(QWidget):
         if not self._finish_load():
             return
         self._loaded = loaded
+        if loaded.replaced_frozen is not None:
+            self.state.adopt_frozen(loaded.replaced_frozen)
         self.state.set_model(loaded.model, loaded.tree)
         if loaded.note:
             self._show_error(loaded.note)
@@ -325,7 +337,7 @@ class ModelPanel(QWidget):
         loaded = self._loaded
         if self.state.model is None or loaded is None:
             weights = self.state.project.model.weights
-            extra = f" (weights: {Path(weights).name})" if weights not in ("auto", "none", "download") else ""
+            extra = f" (weights: {Path(weights.path).name})" if weights.is_file else ""
             self.current.setText(f"<b>{self.state.project.model.name}</b>{extra} — not loaded")
             self.footer.setText("")
             return

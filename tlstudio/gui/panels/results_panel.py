@@ -35,17 +35,6 @@ def load_and_evaluate(run_dir: str, split: str, progress=None, cancel=None):
     return loaded, result
 
 
-def run_label(record: dict) -> str:
-    name = record.get("name") or Path(record.get("run_dir", "?")).name
-    acc = record.get("val_accuracy")
-    text = f"{name} · val {acc:.1%}" if isinstance(acc, (int, float)) else name
-    if record.get("error"):
-        text += " (failed)"
-    elif record.get("cancelled"):
-        text += " (stopped)"
-    return text
-
-
 class ResultsPanel(QWidget):
     evaluated = Signal(dict)            # the evaluation result now shown
     loadFailed = Signal(str)
@@ -190,8 +179,7 @@ class ResultsPanel(QWidget):
         self.run_combo.blockSignals(True)
         self.run_combo.clear()
         for record in reversed(self.state.project.runs):   # newest first
-            if record.get("run_dir"):
-                self.run_combo.addItem(run_label(record), str(record["run_dir"]))
+            self.run_combo.addItem(record.label(), record.run_dir)
         index = self.run_combo.findData(current) if current else -1
         self.run_combo.setCurrentIndex(index if index >= 0 else (0 if self.run_combo.count() else -1))
         self.run_combo.blockSignals(False)
