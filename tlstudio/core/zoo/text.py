@@ -543,6 +543,9 @@ def load_text_model(name_or_folder: str | os.PathLike = DEFAULT_TEXT_MODEL, *, p
     folder = resolve_model_folder(name_or_folder, allow_download=allow_download)
     try:
         from transformers import AutoConfig, AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()   # the front-ends show their own progress
 
         config = AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
         base = AutoModel.from_pretrained(folder, config=config, local_files_only=True, trust_remote_code=False)
