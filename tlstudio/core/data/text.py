@@ -174,8 +174,8 @@ class _Collector:
             if first_label == label:
                 self.issue("duplicate", where, f"duplicate of {first_where}")
             else:
-                self.issue("duplicate", where, f"same text as {first_where} but labelled '{label}' "
-                                               f"there '{first_label}'; the first is kept")
+                self.issue("duplicate", where, f"same text as {first_where}, labelled '{label}' here and "
+                                               f"'{first_label}' there; the first is kept")
             return
         self._seen[key] = (where, label)
         self.rows.append((where, clean, label))
