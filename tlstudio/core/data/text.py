@@ -268,8 +268,12 @@ def _scan_delimited(path: Path, text_column: str | int | None, label_column: str
     notes: list[str] = []
     t_col = _pick_column(header, text_column, TEXT_COLUMN_NAMES, "text")
     l_col = _pick_column(header, label_column, LABEL_COLUMN_NAMES, "label", taken=t_col)
-    has_header = (t_col is not None and not isinstance(text_column, int)) or (
-        l_col is not None and not isinstance(label_column, int))
+    known = set(TEXT_COLUMN_NAMES) | set(LABEL_COLUMN_NAMES)
+    has_header = isinstance(text_column, str) or isinstance(label_column, str) or any(
+        h.strip().lower() in known for h in header)
+    if len(header) == 2 and (t_col is None) != (l_col is None):
+        # A two-column header that names one of them: the other column is the other role.
+        t_col, l_col = (t_col, 1 - t_col) if t_col is not None else (1 - l_col, l_col)
     if t_col is None or l_col is None:
         if len(header) != 2 or text_column is not None or label_column is not None:
             raise DatasetError(f"Cannot tell which columns of '{path.name}' hold the text and the label; "
