@@ -34,8 +34,9 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class Sample:
-    path: str      # absolute path
+    path: str      # absolute path (a text row: a locator such as "data.csv:12")
     label: int     # index into DatasetIndex.classes
+    text: str | None = None   # the text itself, for text datasets
 
 
 @dataclass(frozen=True)
