@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, Signal
 from tlstudio.core.project import Project
 
 if TYPE_CHECKING:  # torch-heavy imports stay out of the GUI start-up path
-    from tlstudio.core.data.images import DatasetIndex
+    from tlstudio.core.data.index import DatasetIndex
     from tlstudio.core.model.transfer import TransferModel
 
 # The section names carried by ``changed``.
