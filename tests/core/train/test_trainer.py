@@ -117,6 +117,7 @@ def test_run_folder_is_complete(trained):
                 "cancelled", "device", "cached_features", "base_forward_images"):
         assert key in on_disk, key
     assert on_disk["epochs_run"] == 4 and on_disk["device"] == "cpu"
+    assert json.loads((d / "model.json").read_text())["task"] == "image"     # evaluation picks its modality by it
     assert on_disk["classes"] == sorted(p.name for p in Path(trained["project"].data.path).iterdir())
     history = json.loads((d / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]

@@ -97,6 +97,11 @@ def register(modality: Modality) -> None:
     _REGISTERED[modality.name] = modality
 
 
+def unregister(name: str) -> None:
+    """Forget the modality registered as ``name`` (nothing happens when there is none)."""
+    _REGISTERED.pop(name, None)
+
+
 def modality_for(task: str) -> Modality:
     """The modality of a Project task ("image", "text")."""
     try:
