@@ -35,7 +35,8 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from tlstudio.core.zoo.cards import DEFAULT_MODEL, get_card  # noqa: E402
-from tlstudio.core.data.images import ImageDataset, load_image_rgb, scan, split_dataset  # noqa: E402
+from tlstudio.core.data.images import ImageDataset, load_image_rgb, scan  # noqa: E402
+from tlstudio.core.data.index import split_dataset  # noqa: E402
 from tlstudio.core.model.head import HeadSpec  # noqa: E402
 from tlstudio.core.data.loaders import auto_workers  # noqa: E402
 from tlstudio.core.paths import demo_data_dir  # noqa: E402

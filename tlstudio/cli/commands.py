@@ -57,7 +57,8 @@ def cmd_models(args) -> int:
 
 def cmd_scan(args) -> int:
     from tlstudio.cli.progress import TerminalProgress
-    from tlstudio.core.data.images import format_report, scan
+    from tlstudio.core.data.images import scan
+    from tlstudio.core.data.index import format_report
 
     bar = TerminalProgress(quiet=args.quiet)
     try:

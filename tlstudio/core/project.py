@@ -29,6 +29,7 @@ from tlstudio.core.zoo.sources import AUTO_SOURCE, WeightsSource
 FROZEN_BASE = ("base",)
 
 SCHEMA_VERSION = 1
+TASKS = ("image", "text")     # what a Project classifies; core/data/modality.py maps each to its Modality
 
 
 @dataclass
@@ -180,6 +181,7 @@ def _section_from_dict(cls, data: Any, section: str, defaults: dict[str, Any] | 
 @dataclass
 class Project:
     name: str = "Untitled"
+    task: str = "image"
     data: DataSettings = field(default_factory=DataSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     frozen: list[str] = field(default_factory=lambda: list(FROZEN_BASE))
@@ -239,6 +241,7 @@ class Project:
         return {
             "version": SCHEMA_VERSION,
             "name": self.name,
+            "task": self.task,
             "data": dataclasses.asdict(self.data),
             "model": self.model.to_dict(),
             "frozen": list(self.frozen),
@@ -262,6 +265,10 @@ class Project:
         name = d.get("name", "Untitled")
         if not isinstance(name, str):
             raise ProjectError(f"Invalid project file: 'name' must be a string, not {json.dumps(name)}.")
+        task = d.get("task", "image")
+        if task not in TASKS:
+            raise ProjectError(f"Invalid project file: 'task' must be one of {', '.join(TASKS)}, "
+                               f"not {json.dumps(task)}.")
         frozen = d.get("frozen", ["base"])
         if not isinstance(frozen, list) or not all(isinstance(x, str) for x in frozen):
             raise ProjectError("Invalid project file: 'frozen' must be a list of module names.")
@@ -276,6 +283,7 @@ class Project:
             raise ProjectError(f"Invalid project file: bad 'head': {exc}") from exc
         return cls(
             name=name,
+            task=task,
             data=_section_from_dict(DataSettings, d.get("data"), "data"),
             model=_section_from_dict(ModelSettings, d.get("model"), "model"),
             frozen=list(frozen),

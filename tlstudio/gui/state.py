@@ -17,7 +17,7 @@ from tlstudio.core.project import Project
 from tlstudio.core.zoo.sources import AUTO_SOURCE, WeightsSource
 
 if TYPE_CHECKING:  # torch-heavy imports stay out of the GUI start-up path
-    from tlstudio.core.data.images import DatasetIndex
+    from tlstudio.core.data.index import DatasetIndex
     from tlstudio.core.model.transfer import TransferModel
 
 # The section names carried by ``changed``.

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from tlstudio.core.data import images as ds
+from tlstudio.core.data import index as dx
 from tlstudio.core.errors import DatasetError
 from tlstudio.core.paths import demo_data_dir
 
@@ -125,7 +126,7 @@ def test_report_is_json_and_text_summary_lists_classes(nasty):
     report = json.loads(json.dumps(index.to_report()))
     assert report["total"] == 13 and report["counts"] == {"pants": 4, "shirt": 9}
     assert len(report["skipped"]) == len(skipped) and {"path", "reason"} <= set(report["skipped"][0])
-    text = ds.format_report(index)
+    text = dx.format_report(index)
     assert "2 classes, 13 images" in text and "shirt" in text and f"Skipped {len(skipped)}" in text
 
 
@@ -179,13 +180,13 @@ def test_one_class_empty_and_missing_datasets_raise(tmp_path):
 
 def _synthetic(sizes):
     classes = [f"c{i}" for i in range(len(sizes))]
-    samples = [ds.Sample(f"/d/c{label}/{i:03d}.png", label) for label, n in enumerate(sizes) for i in range(n)]
-    return ds.DatasetIndex("/d", classes, samples, [])
+    samples = [dx.Sample(f"/d/c{label}/{i:03d}.png", label) for label, n in enumerate(sizes) for i in range(n)]
+    return dx.DatasetIndex("/d", classes, samples, [])
 
 
 def test_split_is_stratified_and_deterministic():
     index = _synthetic([50, 20, 1])
-    split = ds.split_dataset(index, val_fraction=0.2, test_fraction=0.1, seed=3)
+    split = dx.split_dataset(index, val_fraction=0.2, test_fraction=0.1, seed=3)
 
     def per_class(part):
         return [sum(1 for s in part if s.label == c) for c in range(3)]
@@ -195,28 +196,28 @@ def test_split_is_stratified_and_deterministic():
     everything = split.train + split.val + split.test
     assert sorted(everything, key=lambda s: s.path) == sorted(index.samples, key=lambda s: s.path)
     assert len(split.warnings) == 1 and "'c2'" in split.warnings[0] and "only 1" in split.warnings[0]
-    again = ds.split_dataset(index, val_fraction=0.2, test_fraction=0.1, seed=3)
+    again = dx.split_dataset(index, val_fraction=0.2, test_fraction=0.1, seed=3)
     assert again.val == split.val and again.test == split.test
-    other = ds.split_dataset(index, val_fraction=0.2, test_fraction=0.1, seed=4)
+    other = dx.split_dataset(index, val_fraction=0.2, test_fraction=0.1, seed=4)
     assert other.val != split.val
 
 
 def test_split_small_class_keeps_best_possible_and_rejects_bad_fractions():
-    split = ds.split_dataset(_synthetic([10, 2]), val_fraction=0.2, test_fraction=0.2, seed=0)
+    split = dx.split_dataset(_synthetic([10, 2]), val_fraction=0.2, test_fraction=0.2, seed=0)
     assert [s.label for s in split.val].count(1) == 1 and [s.label for s in split.train].count(1) == 1
     assert "no test images" in split.warnings[0]
-    no_val = ds.split_dataset(_synthetic([10, 10]), val_fraction=0.0)
+    no_val = dx.split_dataset(_synthetic([10, 10]), val_fraction=0.0)
     assert no_val.val == [] and len(no_val.train) == 20 and no_val.warnings == []
     with pytest.raises(DatasetError):
-        ds.split_dataset(_synthetic([10, 10]), val_fraction=0.6, test_fraction=0.4)
+        dx.split_dataset(_synthetic([10, 10]), val_fraction=0.6, test_fraction=0.4)
 
 
 def test_class_weights_inverse_frequency_mean_one():
     samples = _synthetic([10, 30]).samples
-    assert ds.class_weights(samples, 2) == pytest.approx([1.5, 0.5])
-    assert ds.class_weights(samples, 3) == pytest.approx([1.5, 0.5, 0.0])
+    assert dx.class_weights(samples, 2) == pytest.approx([1.5, 0.5])
+    assert dx.class_weights(samples, 3) == pytest.approx([1.5, 0.5, 0.0])
     with pytest.raises(DatasetError):
-        ds.class_weights(samples, 1)
+        dx.class_weights(samples, 1)
 
 
 def test_image_dataset_pickles_and_yields_tensors(nasty):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tests.core.runs.run_factory import make_run
-from tlstudio.core.data.images import Sample
+from tlstudio.core.data.index import Sample
 from tlstudio.core.errors import DatasetError, RunFolderError
 from tlstudio.core.runs.evaluate import evaluate, evaluate_run
 from tlstudio.core.paths import demo_data_dir
@@ -161,3 +161,59 @@ def test_bundled_imagenet_model_recognises_real_photos(tmp_path):
     assert coffee["label"] in ("espresso", "cup", "coffee mug")
     assert "cat" in cat["label"]
     assert len(cat["top_k"]) == 5 and sum(t["probability"] for t in cat["top_k"]) <= 1.0 + 1e-6
+
+
+def test_evaluation_reads_samples_through_the_models_modality(run, loaded):
+    """model.json's task picks the modality; evaluation scans and reads only through it."""
+    import dataclasses
+
+    from tlstudio.core.data.modality import register, unregister
+    from tlstudio.core.data.image_modality import ImageModality
+
+    class Recording(ImageModality):
+        name = "recording"
+
+        def __init__(self):
+            self.scanned, self.read = [], []
+
+        def scan(self, path, *, progress=None, cancel=None):
+            self.scanned.append(str(path))
+            return super().scan(path, progress=progress, cancel=cancel)
+
+        def input_reader(self, pre):
+            inner = super().input_reader(pre)
+
+            def read(sample):
+                self.read.append(sample)
+                return inner(sample)
+            return read
+
+    recording = Recording()
+    register(recording)
+    try:
+        as_recording = dataclasses.replace(loaded, info={**loaded.info, "task": "recording"})
+        on_split = evaluate_run(as_recording, run, split="val")
+        assert len(recording.read) == 12 and recording.scanned == []
+        assert on_split["accuracy"] == evaluate_run(loaded, run, split="val")["accuracy"]   # as with "image"
+        with pytest.raises(DatasetError, match="does not know"):     # the demo data has more classes
+            evaluate_run(as_recording, run, data_dir=demo_data_dir())
+        assert recording.scanned == [str(demo_data_dir())]
+    finally:
+        unregister("recording")
+    with pytest.raises(DatasetError, match="'recording'"):
+        evaluate_run(as_recording, run, split="val")
+    with pytest.raises(DatasetError, match="'sound'"):
+        evaluate_run(dataclasses.replace(loaded, info={**loaded.info, "task": "sound"}), run, split="val")
+
+
+def test_a_split_of_text_samples_round_trips(run, tmp_path):
+    from tlstudio.core.runs.evaluate import split_samples
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    (copy / "split.json").write_text(json.dumps({"val": [["notes.csv:2", 1, "a short note"], ["x.png", 0]]}))
+    samples = split_samples(copy, "val")
+    assert [(s.path, s.label, s.text) for s in samples] == [("notes.csv:2", 1, "a short note"), ("x.png", 0, None)]
+    (copy / "split.json").write_text(json.dumps({"val": [["x.png"]]}))
+    with pytest.raises(RunFolderError, match="Invalid split.json"):
+        split_samples(copy, "val")

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from tlstudio.core.data import text as td
-from tlstudio.core.data.images import Sample, split_dataset
+from tlstudio.core.data.index import Sample, split_dataset
 from tlstudio.core.errors import DatasetError
 from tlstudio.core.paths import resources_dir
 

@@ -1,7 +1,7 @@
 """Real transfer on real text: the bundled encoder, frozen, + a linear head on the demo data."""
 import torch
 
-from tlstudio.core.data.images import split_dataset
+from tlstudio.core.data.index import split_dataset
 from tlstudio.core.data.text import scan_text
 from tlstudio.core.paths import resources_dir
 from tlstudio.core.zoo.text import load_text_model

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from tlstudio.core.train import feature_cache as fc
-from tlstudio.core.data.images import Sample
+from tlstudio.core.data.index import Sample
+from tlstudio.core.data.modality import modality_for
 from tlstudio.core.data.loaders import ImageItem, SeededImages
 from tlstudio.core.paths import demo_data_dir
 from tlstudio.core.data.transforms import Preprocessing, train_transform
@@ -27,7 +28,7 @@ def key_parts(tmp_path, **over) -> dict:
         f.write_bytes(b"x")
     parts = {"model": "m", "base_tensors": fc.base_fingerprint(tiny_base()), "feature_dim": 4,
              "preprocessing": {"input_size": 32}, "augment": "none", "views": 1, "seed": None,
-             "train": fc.split_identity([Sample(str(f), 0)]), "val": []}
+             "train": fc.split_identity([Sample(str(f), 0)], modality_for("image")), "val": []}
     parts.update(over)
     return parts
 

@@ -117,6 +117,7 @@ def test_run_folder_is_complete(trained):
                 "cancelled", "device", "cached_features", "base_forward_images"):
         assert key in on_disk, key
     assert on_disk["epochs_run"] == 4 and on_disk["device"] == "cpu"
+    assert json.loads((d / "model.json").read_text())["task"] == "image"     # evaluation picks its modality by it
     assert on_disk["classes"] == sorted(p.name for p in Path(trained["project"].data.path).iterdir())
     history = json.loads((d / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
@@ -343,7 +344,7 @@ def test_out_of_memory_is_reported_and_bugs_propagate(tiny_data, tmp_path, monke
 
 
 def test_a_prescanned_dataset_is_not_scanned_again(tiny_data, tmp_path, monkeypatch):
-    from tlstudio.core.train import trainer as trainer_module
+    from tlstudio.core.data.image_modality import ImageModality
     from tlstudio.core.data.images import scan
 
     index = scan(tiny_data)
@@ -351,12 +352,12 @@ def test_a_prescanned_dataset_is_not_scanned_again(tiny_data, tmp_path, monkeypa
     def no_scan(*args, **kwargs):
         raise AssertionError("the trainer scanned a dataset it was given")
 
-    monkeypatch.setattr(trainer_module, "scan", no_scan)
+    monkeypatch.setattr(ImageModality, "scan", no_scan)
     project = make_project(tiny_data, epochs=1)
     metrics = Trainer(project, tmp_path / "run", dataset=index).run()
     assert metrics["error"] is None and metrics["classes"] == index.classes
     # A dataset for another folder is ignored: the project's own folder is scanned.
     other = make_project(tmp_path / "missing", epochs=1)
-    monkeypatch.setattr(trainer_module, "scan", scan)
+    monkeypatch.undo()
     failed = Trainer(other, tmp_path / "run2", dataset=index).run()
     assert "does not exist" in failed["error"]

@@ -1,4 +1,4 @@
-"""Dataset scanning, validation, loading and the stratified split.
+"""Image datasets: scanning, validating and decoding image files.
 
 A dataset is either a folder with one sub-folder per class (nested folders
 allowed; the first level names the class) or a CSV of ``path,label`` rows.
@@ -7,6 +7,10 @@ Every candidate file is opened and fully decoded once while scanning, because
 found mid-training is far more annoying than a slower scan. Bad files are
 reported as ``SkippedFile`` and left out; nothing in a dataset crashes a scan.
 
+What a scan produces (``Sample``, ``DatasetIndex``) and the split are
+modality-neutral and live in ``tlstudio.core.data.index``; the image
+``Modality`` that the trainer uses is ``tlstudio.core.data.image_modality``.
+
 Cancelling: ``scan_folder``/``scan_csv`` check ``cancel.is_cancelled`` before
 each file and raise ``DatasetError("Scan cancelled.")`` when it is set.
 """
@@ -14,9 +18,6 @@ from __future__ import annotations
 
 import csv
 import os
-import random
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -24,50 +25,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from tlstudio.core.data.index import DatasetIndex, Sample, SkippedFile, drop_empty_classes
 from tlstudio.core.errors import DatasetError
 from tlstudio.core.paths import NotARegularFile, open_regular_file
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class Sample:
-    path: str      # absolute path (a text row: a locator such as "data.csv:12")
-    label: int     # index into DatasetIndex.classes
-    text: str | None = None   # the text itself, for text datasets
-
-
-@dataclass(frozen=True)
-class SkippedFile:
-    path: str
-    reason: str
-
-
-@dataclass
-class DatasetIndex:
-    root: str
-    classes: list[str]
-    samples: list[Sample]
-    skipped: list[SkippedFile] = field(default_factory=list)
-
-    def counts(self) -> dict[str, int]:
-        per_label = Counter(s.label for s in self.samples)
-        return {name: per_label.get(i, 0) for i, name in enumerate(self.classes)}
-
-    def to_report(self) -> dict[str, Any]:
-        return {"root": self.root, "classes": list(self.classes), "counts": self.counts(),
-                "total": len(self.samples),
-                "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped]}
-
-
-@dataclass
-class Split:
-    train: list[Sample]
-    val: list[Sample]
-    test: list[Sample]
-    warnings: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- validation
@@ -136,18 +100,6 @@ def _extension_reason(path: Path) -> str | None:
     return f"unsupported file type {ext}" if ext else "unsupported file type (no extension)"
 
 
-def _drop_empty_classes(classes: list[str], samples: list[Sample], skipped: list[SkippedFile],
-                        where: Callable[[str], str]) -> tuple[list[str], list[Sample]]:
-    """Remove classes left without usable images and renumber labels densely."""
-    present = sorted({s.label for s in samples})
-    present_set = set(present)
-    for label, name in enumerate(classes):
-        if label not in present_set:
-            skipped.append(SkippedFile(where(name), f"class '{name}' has no usable images and was left out"))
-    remap = {old: new for new, old in enumerate(present)}
-    return [classes[i] for i in present], [Sample(s.path, remap[s.label]) for s in samples]
-
-
 # --------------------------------------------------------------------------- scanning
 
 def scan_folder(root: str | os.PathLike, *, progress: Progress | None = None, cancel: Any = None) -> DatasetIndex:
@@ -188,7 +140,7 @@ def scan_folder(root: str | os.PathLike, *, progress: Progress | None = None, ca
                     candidates.append((str(path), label))
     samples, bad = _validate(candidates, progress, cancel)
     skipped.extend(bad)
-    classes, samples = _drop_empty_classes(classes, samples, skipped, lambda name: str(root_path / name))
+    classes, samples = drop_empty_classes(classes, samples, skipped, lambda name: str(root_path / name))
     return DatasetIndex(str(root_path), classes, samples, sorted(skipped, key=lambda s: s.path))
 
 
@@ -234,7 +186,7 @@ def scan_csv(csv_path: str | os.PathLike, *, progress: Progress | None = None, c
     label_of = {name: i for i, name in enumerate(classes)}
     samples, bad = _validate([(p, label_of[c]) for p, c in entries], progress, cancel)
     skipped.extend(bad)
-    classes, samples = _drop_empty_classes(classes, samples, skipped, lambda name: f"{csv_file} (label '{name}')")
+    classes, samples = drop_empty_classes(classes, samples, skipped, lambda name: f"{csv_file} (label '{name}')")
     return DatasetIndex(str(csv_file), classes, samples, skipped)
 
 
@@ -258,21 +210,6 @@ def scan(path: str | os.PathLike, **kw: Any) -> DatasetIndex:
         raise DatasetError(f"The dataset '{index.root}' has only one class ('{index.classes[0]}'); "
                            "a classifier needs at least two.")
     return index
-
-
-def format_report(index: DatasetIndex, max_skipped: int = 20) -> str:
-    """A short human-readable summary for the command line."""
-    counts = index.counts()
-    width = max((len(c) for c in counts), default=5)
-    lines = [f"Dataset: {index.root}",
-             f"{len(index.classes)} classes, {len(index.samples)} images"]
-    lines += [f"  {name:<{width}}  {n:>6}" for name, n in counts.items()]
-    if index.skipped:
-        lines.append(f"Skipped {len(index.skipped)} file(s):")
-        lines += [f"  {s.path}: {s.reason}" for s in index.skipped[:max_skipped]]
-        if len(index.skipped) > max_skipped:
-            lines.append(f"  ... and {len(index.skipped) - max_skipped} more")
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- loading
@@ -329,60 +266,7 @@ def load_image_rgb(path: str | os.PathLike) -> Image.Image:
         raise DatasetError(f"The image '{path}' cannot be read: {exc}.") from exc
 
 
-# --------------------------------------------------------------------------- split and weights
-
-def split_dataset(index: DatasetIndex, val_fraction: float = 0.2, test_fraction: float = 0.0,
-                  seed: int = 0) -> Split:
-    """Stratified, deterministic train/val/test split; each class is split on its own."""
-    if not (0.0 <= val_fraction < 1.0 and 0.0 <= test_fraction < 1.0 and val_fraction + test_fraction < 1.0):
-        raise DatasetError("The validation and test fractions must each be between 0 and 1 "
-                           "and leave some images for training.")
-    by_label: dict[int, list[Sample]] = {}
-    for s in index.samples:
-        by_label.setdefault(s.label, []).append(s)
-    want_val, want_test = val_fraction > 0, test_fraction > 0
-    needed = 1 + int(want_val) + int(want_test)
-    split = Split([], [], [], [])
-    for label in sorted(by_label):
-        items = sorted(by_label[label], key=lambda s: s.path)
-        # A per-class generator keeps one class's split independent of the others.
-        random.Random(f"{seed}:{label}").shuffle(items)
-        n = len(items)
-        n_val = max(1, round(n * val_fraction)) if want_val else 0
-        n_test = max(1, round(n * test_fraction)) if want_test else 0
-        if n < needed:
-            n_val = 1 if want_val and n >= 2 else 0
-            n_test = 1 if want_test and n - 1 - n_val >= 1 else 0
-            name = index.classes[label] if label < len(index.classes) else str(label)
-            missing = [part for part, got, want in (("validation", n_val, want_val), ("test", n_test, want_test))
-                       if want and not got]
-            split.warnings.append(f"Class '{name}' has only {n} image(s), too few to split; "
-                                  f"it has no {' or '.join(missing)} images.")
-        while n_val + n_test > n - 1:   # keep at least one training image
-            if n_test >= n_val and n_test > 0:
-                n_test -= 1
-            else:
-                n_val -= 1
-        split.val += items[:n_val]
-        split.test += items[n_val:n_val + n_test]
-        split.train += items[n_val + n_test:]
-    for part in (split.train, split.val, split.test):
-        part.sort(key=lambda s: (s.label, s.path))
-    return split
-
-
-def class_weights(samples: Sequence[Sample], num_classes: int) -> list[float]:
-    """Inverse-frequency weights, normalised to mean 1 over the classes present (absent: 0)."""
-    counts = Counter(s.label for s in samples)
-    if any(not 0 <= label < num_classes for label in counts):
-        raise DatasetError("A sample's label is outside the list of classes.")
-    raw = [1.0 / counts[c] if counts.get(c) else 0.0 for c in range(num_classes)]
-    present = sum(1 for w in raw if w > 0)
-    if present == 0:
-        return [1.0] * num_classes
-    scale = present / sum(raw)
-    return [w * scale for w in raw]
-
+# --------------------------------------------------------------------------- datasets
 
 class ImageDataset(torch.utils.data.Dataset):
     """``(samples, transform) -> (tensor, label)``; plain attributes so DataLoader workers can pickle it."""

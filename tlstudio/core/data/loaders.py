@@ -1,4 +1,9 @@
-"""Image DataLoaders for training and feature extraction.
+"""DataLoaders for training and feature extraction, and the seeded image dataset.
+
+``make_loader``, ``ThreadedLoader``, ``EpochOrder``, ``to_device`` and
+``pin`` work on any batch a modality's collate function makes: a tensor, or
+a dict/list/tuple of tensors. ``SeededImages`` is the image modality's
+dataset.
 
 Decoding overlaps compute through DataLoader workers. Random augmentation is
 seeded per (image, round) rather than by the worker's RNG, so a given view of
@@ -12,7 +17,7 @@ import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
@@ -105,6 +110,31 @@ def auto_workers(n_items: int) -> int:
     return max(0, min(2, os.cpu_count() or 1))
 
 
+def to_device(batch: Any, device: torch.device, *, channels_last: bool = False) -> Any:
+    """``batch`` (a tensor, or a dict/list/tuple of them) on ``device``; 4-D tensors optionally channels_last."""
+    if isinstance(batch, torch.Tensor):
+        batch = batch.to(device, non_blocking=True)
+        if channels_last and batch.ndim == 4:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        return batch
+    if isinstance(batch, dict):
+        return {k: to_device(v, device, channels_last=channels_last) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device, channels_last=channels_last) for v in batch)
+    return batch
+
+
+def pin(batch: Any) -> Any:
+    """``batch`` with every tensor in pinned memory (faster host-to-GPU copies)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.pin_memory()
+    if isinstance(batch, dict):
+        return {k: pin(v) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(pin(v) for v in batch)
+    return batch
+
+
 class ThreadedLoader:
     """Batches decoded by a thread pool, for loaders made off the main thread.
 
@@ -115,17 +145,18 @@ class ThreadedLoader:
     """
 
     def __init__(self, dataset: Dataset, batch_size: int, sampler: Sampler | None, threads: int,
-                 pin_memory: bool = False, prefetch_batches: int = 4):
+                 pin_memory: bool = False, prefetch_batches: int = 4, collate: Callable | None = None):
         self.dataset, self.batch_size, self.sampler = dataset, batch_size, sampler
         self.threads, self.pin_memory, self.prefetch = max(1, threads), pin_memory, prefetch_batches
+        self.collate = collate or default_collate
 
     def __len__(self) -> int:
         n = len(self.sampler) if self.sampler is not None else len(self.dataset)
         return (n + self.batch_size - 1) // self.batch_size
 
     def _batch(self, indices: list[int]):
-        batch = default_collate([self.dataset[i] for i in indices])
-        return [t.pin_memory() for t in batch] if self.pin_memory else batch
+        batch = self.collate([self.dataset[i] for i in indices])
+        return pin(batch) if self.pin_memory else batch
 
     def __iter__(self):
         order = list(self.sampler) if self.sampler is not None else list(range(len(self.dataset)))
@@ -146,14 +177,16 @@ class ThreadedLoader:
 
 
 def make_loader(dataset: Dataset, batch_size: int, *, sampler: Sampler | None = None,
-                num_workers: int = 0, pin_memory: bool = False, persistent: bool = False):
+                num_workers: int = 0, pin_memory: bool = False, persistent: bool = False,
+                collate: Callable | None = None):
+    """Batches of ``dataset`` in ``sampler``'s order; ``collate`` (default: stack) makes a batch of items."""
     if num_workers > 0 and threading.current_thread() is not threading.main_thread():
-        return ThreadedLoader(dataset, batch_size, sampler, num_workers, pin_memory)
+        return ThreadedLoader(dataset, batch_size, sampler, num_workers, pin_memory, collate=collate)
     kwargs = {}
     if num_workers > 0:
         kwargs.update(prefetch_factor=4, persistent_workers=persistent)
     # A private generator: starting an iterator then never draws from the global RNG
     # (which the head's dropout uses), so cached and image training stay in step.
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=False,
-                      num_workers=num_workers, pin_memory=pin_memory,
+                      num_workers=num_workers, pin_memory=pin_memory, collate_fn=collate,
                       generator=torch.Generator().manual_seed(0), **kwargs)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from tlstudio.core.data.images import DatasetIndex, Sample, SkippedFile
+from tlstudio.core.data.index import DatasetIndex, Sample, SkippedFile
 from tlstudio.core.errors import DatasetError
 
 TEXT_FILE_EXTENSIONS = {".csv", ".tsv", ".jsonl", ".ndjson"}

@@ -2,19 +2,23 @@
 
 Works on the val/test split a run recorded (split.json) or on any labelled
 folder/CSV; a folder's classes are matched to the model's by name, so a test
-folder may hold a subset of the classes, in any order.
+folder may hold a subset of the classes, in any order. Samples are scanned
+and read through the modality of the model's task (``model.json``'s
+``task``, "image" when absent).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 
-from tlstudio.core.data.images import Sample, scan
+from tlstudio.core.data.index import Sample, sample_from_row
+from tlstudio.core.data.modality import Modality, modality_for
 from tlstudio.core.errors import DatasetError, RunFolderError
-from tlstudio.core.runs.predict import iter_probabilities
+from tlstudio.core.runs.predict import iter_sample_probabilities
 from tlstudio.core.runs.folder import LoadedModel, read_json
 
 Progress = Callable[[int, int], None]
@@ -28,7 +32,7 @@ def map_classes(samples: Sequence[Sample], classes: Sequence[str], model_classes
     if unknown:
         raise DatasetError(f"The model does not know the class(es) {', '.join(unknown)}; "
                            f"it was trained on {', '.join(model_classes)}.")
-    return [Sample(s.path, index[classes[s.label]]) for s in samples]
+    return [dataclasses.replace(s, label=index[classes[s.label]]) for s in samples]
 
 
 def split_samples(run_dir: str | os.PathLike, split: str = "val") -> list[Sample]:
@@ -40,7 +44,7 @@ def split_samples(run_dir: str | os.PathLike, split: str = "val") -> list[Sample
         raise RunFolderError(f"The run {run_dir} has no split.json; give a data folder to evaluate on.")
     rows = data.get(split) or []
     try:
-        samples = [Sample(str(path), int(label)) for path, label in rows]
+        samples = [sample_from_row(row) for row in rows]
     except (TypeError, ValueError):
         raise RunFolderError(f"Invalid split.json in {run_dir}.") from None
     if not samples:
@@ -57,8 +61,13 @@ def evaluation_samples(loaded: LoadedModel, run_dir: str | os.PathLike, data_dir
         if bad:
             raise RunFolderError(f"split.json in {run_dir} does not match the model's {len(loaded.classes)} classes.")
         return samples
-    index = scan(data_dir)
+    index = model_modality(loaded).scan(data_dir)
     return map_classes(index.samples, index.classes, loaded.classes)
+
+
+def model_modality(loaded: LoadedModel) -> Modality:
+    """The modality a loaded model reads (its model.json's task; "image" for older files)."""
+    return modality_for(str((loaded.info or {}).get("task", "image")))
 
 
 def _safe_div(a: float, b: float) -> float:
@@ -84,17 +93,19 @@ def evaluate(loaded: LoadedModel, samples: Sequence[Sample], classes: Sequence[s
     cm = torch.zeros((n, n), dtype=torch.long)
     top_k_hits = 0
     predictions, skipped = [], []
-    paths = [s.path for s in samples]
-    for sample, (path, probs, error) in zip(samples, iter_probabilities(
-            loaded.model, loaded.preprocessing, paths, batch_size, progress)):
+    for sample, probs, error in iter_sample_probabilities(loaded.model, model_modality(loaded), loaded.preprocessing,
+                                                          samples, batch_size, progress):
         if probs is None:
-            skipped.append({"path": path, "error": error})
+            skipped.append({"path": sample.path, "error": error})
             continue
         predicted = int(torch.argmax(probs))
         cm[sample.label, predicted] += 1
         top_k_hits += int(sample.label in torch.topk(probs, k).indices.tolist())
-        predictions.append({"path": path, "true": model_classes[sample.label],
-                            "predicted": model_classes[predicted], "confidence": float(probs[predicted])})
+        entry = {"path": sample.path, "true": model_classes[sample.label],
+                 "predicted": model_classes[predicted], "confidence": float(probs[predicted])}
+        if sample.text is not None:
+            entry["text"] = sample.text
+        predictions.append(entry)
     total = int(cm.sum())
     if total == 0:
         raise DatasetError("None of the images could be read, so nothing was evaluated.")

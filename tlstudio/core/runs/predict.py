@@ -1,9 +1,10 @@
-"""Predictions on image files with a trained model (or the bundled ImageNet model).
+"""Predictions with a trained model (or the bundled ImageNet model).
 
-Images are read with the dataset module's loader (EXIF orientation, any mode
-to RGB) and preprocessed with the preprocessing saved alongside the model, so
-predictions match what the model saw during validation. An unreadable image
-yields an error entry; the others are still predicted.
+Samples are read through the model's ``Modality`` (images: the dataset
+module's loader, EXIF orientation, any mode to RGB) and preprocessed with
+the preprocessing saved alongside the model, so predictions match what the
+model saw during validation. An unreadable sample yields an error entry; the
+others are still predicted.
 """
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from typing import Callable, Iterator, Sequence
 import torch
 
 from tlstudio.core.data.images import load_image_rgb
+from tlstudio.core.data.index import Sample
+from tlstudio.core.data.loaders import to_device
+from tlstudio.core.data.modality import Modality, modality_for
 from tlstudio.core.errors import TLStudioError
-from tlstudio.core.data.transforms import Preprocessing, eval_transform
+from tlstudio.core.data.transforms import Preprocessing
 
 Progress = Callable[[int, int], None]
 
@@ -28,29 +32,48 @@ def _read(path: str, transform) -> tuple[torch.Tensor | None, str | None]:
         return None, f"Cannot read image {path}: {exc}."
 
 
+def _read_sample(reader: Callable[[Sample], object], sample: Sample) -> tuple[object | None, str | None]:
+    try:
+        return reader(sample), None
+    except TLStudioError as exc:
+        return None, str(exc)
+    except (OSError, ValueError) as exc:
+        return None, f"Cannot read {sample.path}: {exc}."
+
+
 @torch.inference_mode()
+def iter_sample_probabilities(model: torch.nn.Module, modality: Modality, preprocessing, samples: Sequence[Sample],
+                              batch_size: int = 32, progress: Progress | None = None
+                              ) -> Iterator[tuple[Sample, torch.Tensor | None, str | None]]:
+    """(sample, softmax probabilities on CPU, None) or (sample, None, error) for each sample, in order."""
+    model.eval()
+    device = next(model.parameters()).device
+    reader = modality.input_reader(preprocessing)
+    samples = list(samples)
+    batch_size = max(1, int(batch_size))
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start:start + batch_size]
+        read = [_read_sample(reader, sample) for sample in chunk]
+        good = [i for i, (x, _) in enumerate(read) if x is not None]
+        probs: dict[int, torch.Tensor] = {}
+        if good:
+            inputs, _ = modality.collate([(read[i][0], 0) for i in good])
+            rows = torch.softmax(model(to_device(inputs, device)).float(), dim=1).cpu()
+            probs = dict(zip(good, rows))
+        for i, sample in enumerate(chunk):
+            yield sample, probs.get(i), read[i][1]
+        if progress is not None:
+            progress(start + len(chunk), len(samples))
+
+
 def iter_probabilities(model: torch.nn.Module, preprocessing: Preprocessing, paths: Sequence[str],
                        batch_size: int = 32, progress: Progress | None = None
                        ) -> Iterator[tuple[str, torch.Tensor | None, str | None]]:
-    """(path, softmax probabilities on CPU, None) or (path, None, error) for each path, in order."""
-    model.eval()
-    device = next(model.parameters()).device
-    transform = eval_transform(preprocessing)
-    paths = list(paths)
-    batch_size = max(1, int(batch_size))
-    for start in range(0, len(paths), batch_size):
-        chunk = paths[start:start + batch_size]
-        read = [_read(path, transform) for path in chunk]
-        good = [i for i, (tensor, _) in enumerate(read) if tensor is not None]
-        probs: dict[int, torch.Tensor] = {}
-        if good:
-            batch = torch.stack([read[i][0] for i in good]).to(device)
-            rows = torch.softmax(model(batch).float(), dim=1).cpu()
-            probs = dict(zip(good, rows))
-        for i, path in enumerate(chunk):
-            yield path, probs.get(i), read[i][1]
-        if progress is not None:
-            progress(start + len(chunk), len(paths))
+    """(path, softmax probabilities on CPU, None) or (path, None, error) for each image path, in order."""
+    samples = [Sample(str(path), -1) for path in paths]
+    for sample, probs, error in iter_sample_probabilities(model, modality_for("image"), preprocessing, samples,
+                                                          batch_size, progress):
+        yield sample.path, probs, error
 
 
 def _entry(path: str, probs: torch.Tensor, classes: Sequence[str], top_k: int) -> dict:

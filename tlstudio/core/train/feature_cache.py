@@ -1,6 +1,6 @@
 """FeatureCache: the frozen base's pooled features, computed once and kept on disk.
 
-When nothing below the head trains, ``base(x)`` for a given image (and a given
+When nothing below the head trains, ``base(x)`` for a given sample (and a given
 augmented view of it) never changes, so running it every epoch is wasted
 work. The trainer extracts the features once, stores them here as float16,
 and trains the head on the stored rows.
@@ -11,8 +11,9 @@ view 0 of every training image, view 1, ..., then the validation images) and
 the model name and library versions, a hash of every tensor of the base
 (whatever the weights' source, the frozen base *is* its tensors), the feature
 width, the preprocessing, augmentation preset, view count and seed, how it was
-computed (device type, mixed precision), and both file lists with sizes and
-modification times. Any change gives a new key; nothing is ever updated in
+computed (device type, mixed precision), and the content identity of both
+sample lists (the modality's ``sample_key``: an image's path, size and
+modification time; a text's hash). Any change gives a new key; nothing is ever updated in
 place. Entries are written to a temporary folder and renamed into place, read
 back as a memory map (or into RAM when small), and the least recently used
 ones are deleted beyond a size cap.
@@ -36,6 +37,7 @@ from torch import nn
 
 from tlstudio.core import atomic
 from tlstudio.core import paths
+from tlstudio.core.data.loaders import to_device
 from tlstudio.core.errors import TrainingError
 from tlstudio.core.throttle import ProgressClock
 
@@ -61,25 +63,19 @@ def base_fingerprint(base: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def file_identity(path: str) -> list:
-    """[path, size, mtime_ns]: a changed or replaced file gives a different identity."""
-    try:
-        st = os.stat(path)
-        return [str(path), st.st_size, st.st_mtime_ns]
-    except OSError:
-        return [str(path), -1, -1]
-
-
 def cache_key(parts: dict) -> str:
     blob = json.dumps({"format": FORMAT_VERSION, **parts}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def library_versions() -> dict:
-    import timm
-    import torchvision
-    return {"torch": torch.__version__.split("+")[0], "torchvision": torchvision.__version__.split("+")[0],
-            "timm": timm.__version__}
+def library_versions(modality) -> dict:
+    """torch's version and those of the libraries that read ``modality``'s inputs."""
+    return {"torch": torch.__version__.split("+")[0], **modality.library_versions()}
+
+
+def split_identity(samples: Sequence, modality) -> list:
+    """The content identity of ``samples`` (files, texts) with their labels, for a cache key."""
+    return [modality.sample_key(s) for s in samples]
 
 
 # --------------------------------------------------------------------------- entries
@@ -279,17 +275,18 @@ def _disk_full(path: Path, size: int) -> TrainingError:
 
 # --------------------------------------------------------------------------- extraction
 
-ProgressFn = Callable[[int, int, float, float], None]     # done, total, images/s, eta seconds
+ProgressFn = Callable[[int, int, float, float], None]     # done, total, samples/s, eta seconds
 
 
 def extract_features(base: nn.Module, batches: Iterable, out: np.ndarray, *, device: torch.device,
                      autocast_dtype: torch.dtype | None = None, channels_last: bool = False,
                      progress: ProgressFn | None = None, check: Callable[[], None] | None = None,
                      progress_interval: float = 0.1) -> int:
-    """Run ``base`` over ``batches`` of (images, labels), writing float16 rows into ``out`` in order.
+    """Run ``base`` over ``batches`` of (inputs, labels), writing float16 rows into ``out`` in order.
 
-    ``check`` is called between batches (it raises to cancel). Returns the
-    number of images run through the base.
+    ``inputs`` is what the modality's collate makes (a tensor, or a dict of
+    tensors). ``check`` is called between batches (it raises to cancel).
+    Returns the number of samples run through the base.
     """
     total = int(out.shape[0])
     was_training = base.training
@@ -298,17 +295,15 @@ def extract_features(base: nn.Module, batches: Iterable, out: np.ndarray, *, dev
     gate = ProgressClock(progress_interval)
     try:
         with torch.inference_mode():
-            for images, _labels in batches:
+            for inputs, _labels in batches:
                 if check is not None:
                     check()
-                images = images.to(device, non_blocking=True)
-                if channels_last:
-                    images = images.contiguous(memory_format=torch.channels_last)
+                inputs = to_device(inputs, device, channels_last=channels_last)
                 if autocast_dtype is not None:
                     with torch.autocast(device.type, dtype=autocast_dtype):
-                        feats = base(images)
+                        feats = base(inputs)
                 else:
-                    feats = base(images)
+                    feats = base(inputs)
                 n = feats.shape[0]
                 out[done:done + n] = feats.reshape(n, -1).to(torch.float16).cpu().numpy()
                 done += n
@@ -322,6 +317,3 @@ def extract_features(base: nn.Module, batches: Iterable, out: np.ndarray, *, dev
         raise RuntimeError(f"Feature extraction produced {done} rows for {total} images.")
     return done
 
-
-def split_identity(samples: Sequence) -> list:
-    return [file_identity(s.path) + [int(s.label)] for s in samples]

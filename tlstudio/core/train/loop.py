@@ -1,30 +1,61 @@
 """The epoch loop: batches in, loss/accuracy out, with progress and cancel checks.
 
 Two batch sources feed it: ``FeatureBatches`` (stored base features; the head
-alone runs) and ``ImageBatches`` (decoded images; the whole model runs). Both
-visit the training set in the same seeded order, so with deterministic
-transforms they train the head on the same batches.
+alone runs) and ``SampleBatches`` (inputs read by the modality's datasets;
+the whole model runs). Both visit the training set in the same seeded order,
+so with deterministic transforms they train the head on the same batches.
+
+The loop's state is explicit: the Trainer creates one ``RunState`` per run
+and hands it to ``StageData`` and to each ``StageLoop``; they report, check
+for cancel, count and checkpoint through it and nothing else.
 """
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
 
 from tlstudio.core.train import events as ev
-from tlstudio.core.train.checkpoints import copy_tree, rng_state
+from tlstudio.core.train.checkpoints import CheckpointWriter, Snapshotter, copy_tree, rng_state
 from tlstudio.core.errors import TrainingError
 from tlstudio.core.train.feature_cache import CachedFeatures, gather_rows
-from tlstudio.core.data.loaders import EpochOrder, ImageItem, SeededImages, make_loader
+from tlstudio.core.data.loaders import EpochOrder, make_loader, to_device
 from tlstudio.core.throttle import ProgressClock
 
 
 class Cancelled(Exception):
     """Raised between batches when the cancel token is set."""
+
+
+def _no_best() -> dict:
+    return {"val_acc": None, "val_loss": None, "epoch": 0, "stage": 0}
+
+
+@dataclass
+class RunState:
+    """What one training run shares between the Trainer, its StageData and each StageLoop.
+
+    ``emit`` reports an event; ``check()`` raises ``Cancelled`` when the run
+    must stop (and blocks while paused). The loop appends each epoch to
+    ``history``, replaces ``best``, offers checkpoints to ``writer`` and adds
+    every sample run through the base to ``base_forward_images``.
+    """
+
+    emit: Callable[[ev.Event], None]
+    check: Callable[[], None]
+    progress_interval: float = 0.1           # seconds between BatchProgress events
+    num_workers: int | None = None           # decoding workers; None: loaders.auto_workers decides
+    device: torch.device | None = None       # set once resolved
+    history: list[dict] = field(default_factory=list)
+    best: dict = field(default_factory=_no_best)
+    writer: CheckpointWriter | None = None
+    split_hash: str = ""                     # identifies the split in checkpoints (resume checks it)
+    base_forward_images: int = 0
+    cached_features: bool = False
 
 
 def epoch_order(n: int, seed: int, stage: int, epoch: int) -> torch.Tensor:
@@ -36,9 +67,9 @@ def epoch_order(n: int, seed: int, stage: int, epoch: int) -> torch.Tensor:
 class FeatureBatches:
     """Batches of stored features; training cycles through the cached views by epoch."""
 
-    images_run_through_base = False
+    runs_base = False      # the base does not run on these batches
 
-    def __init__(self, entry: CachedFeatures, train_labels: Sequence[int], val_labels: Sequence[int],
+    def __init__(self, entry: CachedFeatures, train_labels: list[int], val_labels: list[int],
                  batch_size: int, device: torch.device):
         self.entry = entry.to(device)
         self.device = device
@@ -72,25 +103,27 @@ class FeatureBatches:
         pass
 
 
-class ImageBatches:
-    """Decoded image batches from DataLoaders; training augments with a per-(image, epoch) seed."""
+class SampleBatches:
+    """Batches from a modality's datasets through DataLoaders; the whole model runs on them.
 
-    images_run_through_base = True
+    ``train`` follows the modality's round contract (item ``k``: sample
+    ``k % n`` in round ``k // n``), so each (stage, epoch) is its own round of
+    per-sample seeded augmentation.
+    """
 
-    def __init__(self, train_items: Sequence[ImageItem], val_items: Sequence[ImageItem],
-                 transforms: Sequence[Callable], batch_size: int, *, workers: int, pin_memory: bool,
-                 channels_last: bool):
-        self.n_train, self.n_val = len(train_items), len(val_items)
-        self.channels_last = channels_last
+    runs_base = True
+
+    def __init__(self, train, val, batch_size: int, *, workers: int, pin_memory: bool,
+                 collate: Callable | None = None):
+        self.n_train, self.n_val = len(train), len(val)
         self.sampler = EpochOrder(self.n_train)
-        self.train_loader = make_loader(SeededImages(train_items, transforms), batch_size,
-                                        sampler=self.sampler, num_workers=workers,
-                                        pin_memory=pin_memory, persistent=workers > 0)
-        self.val_loader = make_loader(SeededImages(val_items, transforms), batch_size,
-                                      num_workers=workers, pin_memory=pin_memory, persistent=workers > 0)
+        self.train_loader = make_loader(train, batch_size, sampler=self.sampler, num_workers=workers,
+                                        pin_memory=pin_memory, persistent=workers > 0, collate=collate)
+        self.val_loader = make_loader(val, batch_size, num_workers=workers, pin_memory=pin_memory,
+                                      persistent=workers > 0, collate=collate)
 
     @staticmethod
-    def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    def forward(model: nn.Module, x) -> torch.Tensor:
         return model(x)
 
     @staticmethod
@@ -133,13 +166,12 @@ class LoopContext:
         self.scaler = (torch.amp.GradScaler("cuda") if autocast_dtype == torch.float16 and device.type == "cuda"
                        else None)
 
-    def _inputs(self, x: torch.Tensor, y: torch.Tensor):
-        x = x.to(self.device, non_blocking=True)
-        if self.channels_last and x.ndim == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x, y.to(self.device, non_blocking=True)
+    def move(self, x: Any, y: torch.Tensor):
+        """A batch on the stage's device (inputs channels_last when the stage uses it)."""
+        return to_device(x, self.device, channels_last=self.channels_last), y.to(self.device, non_blocking=True)
 
-    def _forward(self, forward, x):
+    def call(self, forward, x):
+        """``forward(model, x)`` under the stage's mixed precision."""
         if self.autocast_dtype is None:
             return forward(self.model, x)
         with torch.autocast(self.device.type, dtype=self.autocast_dtype):
@@ -161,8 +193,8 @@ def train_epoch(ctx: LoopContext, source, batches: Iterator, *, stage: int, epoc
     seen = 0
     lr = ctx.schedule.lr
     for i, (x, y) in enumerate(batches, start=1):
-        x, y = ctx._inputs(x, y)
-        logits = ctx._forward(source.forward, x)
+        x, y = ctx.move(x, y)
+        logits = ctx.call(source.forward, x)
         loss = ctx.criterion(logits.float(), y)
         value = float(loss.detach())
         if not math.isfinite(value):
@@ -198,8 +230,8 @@ def evaluate_batches(ctx: LoopContext, source, batches: Iterator, check: Callabl
     with torch.inference_mode():
         for x, y in batches:
             check()
-            x, y = ctx._inputs(x, y)
-            logits = ctx._forward(source.forward, x).float()
+            x, y = ctx.move(x, y)
+            logits = ctx.call(source.forward, x).float()
             loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
             correct += int((logits.argmax(1) == y).sum())
             seen += y.shape[0]
@@ -209,54 +241,59 @@ def evaluate_batches(ctx: LoopContext, source, batches: Iterator, check: Callabl
 
 
 class StageLoop:
-    """The epochs of one stage: train, validate, report, keep the best, stop early, checkpoint."""
+    """The epochs of one stage: train, validate, report, keep the best, stop early, checkpoint.
 
-    def __init__(self, trainer, stage: int, epochs: int, n_batches: int, ctx: LoopContext, source,
-                 early_stopping: dict, snapshot: Callable[[], dict]):
-        self.trainer, self.stage, self.epochs, self.n_batches = trainer, stage, epochs, n_batches
+    ``run`` is the run's shared state and ``training`` the Project's training
+    settings (seed, early stopping).
+    """
+
+    def __init__(self, run: RunState, training, stage: int, epochs: int, n_batches: int, ctx: LoopContext,
+                 source, early_stopping: dict, snapshot: Snapshotter):
+        self.state, self.training = run, training
+        self.stage, self.epochs, self.n_batches = stage, epochs, n_batches
         self.ctx, self.source, self.es, self.snapshot = ctx, source, early_stopping, snapshot
-        self.clock = ProgressClock(trainer.progress_interval)
+        self.clock = ProgressClock(run.progress_interval)
         self.started = time.perf_counter()
         self.batches_done = 0
         # The base stays in eval mode when frozen; only the head switches to train mode.
         self.train_module = ctx.model.head if snapshot.base is not None else ctx.model
 
     def run(self, start_epoch: int) -> None:
-        tr, t = self.trainer, self.trainer.project.training
+        run, t = self.state, self.training
         for epoch in range(start_epoch, self.epochs + 1):
-            tr._check()
+            run.check()
             self.train_module.train()
             t0 = time.perf_counter()
             order = epoch_order(self.source.n_train, t.seed, self.stage, epoch)
             batches = self.source.train_batches(order, self.stage, epoch)
             stats = train_epoch(self.ctx, self.source, batches, stage=self.stage, epoch=epoch,
                                 on_batch=lambda i, loss, seen: self._progress(epoch, t0, i, loss, seen),
-                                check=tr._check)
-            val_loss, val_acc = evaluate_batches(self.ctx, self.source, self.source.val_batches(), tr._check)
-            if self.source.images_run_through_base:
-                tr.base_forward_images += stats.images + self.source.n_val
+                                check=run.check)
+            val_loss, val_acc = evaluate_batches(self.ctx, self.source, self.source.val_batches(), run.check)
+            if self.source.runs_base:
+                run.base_forward_images += stats.images + self.source.n_val
             self.ctx.schedule.after_epoch(val_loss)
             ended = ev.EpochEnded(stage=self.stage, epoch=epoch, train_loss=stats.loss, train_acc=stats.acc,
                                   val_loss=val_loss, val_acc=val_acc, lr=stats.lr,
                                   seconds=time.perf_counter() - t0)
-            tr._history.append(ended.to_dict())
-            tr._emit(ended)
+            run.history.append(ended.to_dict())
+            run.emit(ended)
             if not math.isfinite(stats.loss):
                 raise nan_error(self.stage, epoch)
             state = self.snapshot()
             if self._is_best(val_acc, val_loss):
-                tr._best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch, "stage": self.stage}
-                tr._writer.offer_best(state, self.stage, epoch, val_acc)
+                run.best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch, "stage": self.stage}
+                run.writer.offer_best(state, self.stage, epoch, val_acc)
             self._early_stopping(val_acc, val_loss)
-            tr._writer.offer_last({
+            run.writer.offer_last({
                 "model": state, "optimizer": copy_tree(self.ctx.optimizer.state_dict()),
                 "schedule": copy_tree(self.ctx.schedule.state_dict()), "stage": self.stage, "epoch": epoch,
-                "history": list(tr._history), "best": dict(tr._best), "early_stopping": dict(self.es),
-                "rng": rng_state(), "split": tr._split_hash()})
+                "history": list(run.history), "best": dict(run.best), "early_stopping": dict(self.es),
+                "rng": rng_state(), "split": run.split_hash})
             if self.es["stopped"] or epoch == self.epochs:
-                tr._writer.flush()
+                run.writer.flush()
                 return
-            tr._writer.maybe_flush()
+            run.writer.maybe_flush()
 
     def _progress(self, epoch: int, t0: float, i: int, loss: float, seen: int) -> None:
         self.batches_done += 1
@@ -265,19 +302,19 @@ class StageLoop:
         now = time.perf_counter()
         per_batch = (now - self.started) / self.batches_done
         left = (self.epochs - epoch) * self.n_batches + (self.n_batches - i)
-        self.trainer._emit(ev.BatchProgress(stage=self.stage, epoch=epoch, batch=i, batches=self.n_batches,
-                                            loss=loss, images_per_second=seen / max(now - t0, 1e-9),
-                                            eta_seconds=left * per_batch))
+        self.state.emit(ev.BatchProgress(stage=self.stage, epoch=epoch, batch=i, batches=self.n_batches,
+                                         loss=loss, images_per_second=seen / max(now - t0, 1e-9),
+                                         eta_seconds=left * per_batch))
 
     def _is_best(self, val_acc: float, val_loss: float) -> bool:
         """Best by validation accuracy; ties go to the lower validation loss."""
-        best = self.trainer._best
+        best = self.state.best
         if best["val_acc"] is None:
             return True
         return val_acc > best["val_acc"] or (val_acc == best["val_acc"] and val_loss < best["val_loss"])
 
     def _early_stopping(self, val_acc: float, val_loss: float) -> None:
-        t, es = self.trainer.project.training, self.es
+        t, es = self.training, self.es
         value = val_acc if t.early_stopping_metric == "val_acc" else -val_loss
         if es["best"] is None or value > es["best"]:
             es["best"], es["bad"] = value, 0

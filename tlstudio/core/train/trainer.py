@@ -9,7 +9,9 @@ at ``lr * lr_multiplier`` (unfrozen base blocks at a further
 stage; fine-tuning still follows.
 
 Events go only to ``callback`` (possibly from a worker thread); a CancelToken
-is checked between batches. ``run()`` never raises for training problems: it
+is checked between batches. Each run keeps its shared state in one
+``loop.RunState`` handed to ``StageData`` and each ``StageLoop``. Samples are
+read through the Project task's ``Modality`` (``core/data/modality.py``). ``run()`` never raises for training problems: it
 emits RunFailed with a user-facing message and returns.
 """
 from __future__ import annotations
@@ -32,13 +34,14 @@ from tlstudio.core.train import events as ev
 from tlstudio.core.model import layers
 from tlstudio.core.zoo.cards import get_card
 from tlstudio.core.train.checkpoints import BEST_NAME, CheckpointWriter, Snapshotter, load_last, restore_rng
-from tlstudio.core.data.images import class_weights, scan, split_dataset
+from tlstudio.core.data.index import class_weights, sample_row, split_dataset
+from tlstudio.core.data.modality import modality_for
 from tlstudio.core.errors import DatasetError, TLStudioError, TrainingError
 from tlstudio.core.zoo.build import create_transfer_model
 from tlstudio.core.model.transfer import base_is_frozen
 from tlstudio.core.train.schedules import Schedule, build_optimizer, param_groups
 from tlstudio.core.train.stage_data import StageData
-from tlstudio.core.train.loop import Cancelled, LoopContext, StageLoop as _StageLoop
+from tlstudio.core.train.loop import Cancelled, LoopContext, RunState, StageLoop
 
 EARLY_STOPPING_METRICS = ("val_acc", "val_loss")
 SMALL_HEAD_FLOPS = 50e6     # per training batch, below which the head trains on one thread
@@ -122,7 +125,7 @@ def _is_oom(exc: BaseException) -> bool:
 
 def _threads_for(source, model, batch_size: int) -> int | None:
     """One thread for a small head on stored features: tiny matmuls only lose to thread sync."""
-    if source.images_run_through_base:
+    if source.runs_base:
         return None
     head_params = sum(p.numel() for p in model.head.parameters())
     return 1 if 6 * head_params * batch_size < SMALL_HEAD_FLOPS else None
@@ -179,11 +182,8 @@ class Trainer:
     # -- entry point ------------------------------------------------------------
     def run(self) -> dict:
         self._t0 = time.perf_counter()
-        self._history: list[dict] = []
-        self._best = {"val_acc": None, "val_loss": None, "epoch": 0, "stage": 0}
-        self._writer: CheckpointWriter | None = None
-        self._cached_features = False
-        self._device = None
+        self.run_state = RunState(emit=self._emit, check=self._check, progress_interval=self.progress_interval,
+                              num_workers=self.num_workers)
         self._data = None
         self._folder_written = False
         cancelled, failure = False, None
@@ -204,66 +204,70 @@ class Trainer:
         return self._finish(cancelled=cancelled, error=failure)
 
     def _finish(self, *, cancelled: bool, error: str | None) -> dict:
-        if self._writer is not None:
+        state = self.run_state
+        if state.writer is not None:
             try:
-                self._writer.flush()
+                state.writer.flush()
             except OSError:
                 pass      # a failing disk must not hide the original problem
-        best = self._best
+        best = state.best
+        self.base_forward_images = state.base_forward_images
         self.metrics = {
             "val_accuracy": best["val_acc"], "val_loss": best["val_loss"],
             "classes": list(getattr(self, "_classes", [])),
-            "epochs_run": len(self._history), "seconds": round(time.perf_counter() - self._t0, 3),
+            "epochs_run": len(state.history), "seconds": round(time.perf_counter() - self._t0, 3),
             "best_epoch": best["epoch"], "best_stage": best["stage"], "cancelled": cancelled,
-            "device": str(self._device) if self._device is not None else None,
-            "cached_features": self._cached_features, "base_forward_images": self.base_forward_images,
+            "device": str(state.device) if state.device is not None else None,
+            "cached_features": state.cached_features, "base_forward_images": state.base_forward_images,
             "train_images": getattr(self, "_sizes", {}).get("train", 0),
             "val_images": getattr(self, "_sizes", {}).get("val", 0),
             "test_images": getattr(self, "_sizes", {}).get("test", 0),
             "error": error,
         }
         if self._folder_written:     # a refused resume leaves the earlier run's files alone
-            atomic.write_json(self.run_dir / "history.json", self._history)
+            atomic.write_json(self.run_dir / "history.json", state.history)
             atomic.write_json(self.run_dir / "metrics.json", self.metrics)
         if error is not None:
             self._emit(ev.RunFailed(message=error))
         else:
             self._emit(ev.RunFinished(run_dir=str(self.run_dir), best_val_acc=float(best["val_acc"] or 0.0),
-                                      epochs_run=len(self._history), seconds=self.metrics["seconds"],
+                                      epochs_run=len(state.history), seconds=self.metrics["seconds"],
                                       cancelled=cancelled))
         return self.metrics
 
     # -- the run ------------------------------------------------------------------
-    def _dataset_index(self, path):
+    def _dataset_index(self, modality, path):
         given = self.dataset
         if given is not None and Path(given.root).resolve() == Path(path).resolve():
             return given
-        return scan(path)
+        return modality.scan(path)
 
     def _run(self) -> None:
         p, t = self.project, self.project.training
         self._validate_settings()
-        self._device = resolve_device(t.device)
+        modality = modality_for(p.task)
+        self.run_state.device = resolve_device(t.device)
         seed_everything(t.seed)
         if not p.data.path:
             raise DatasetError("Choose a dataset folder or CSV file before training.")
-        index = self._dataset_index(p.data.path)
+        index = self._dataset_index(modality, p.data.path)
         split = split_dataset(index, p.data.val_fraction, p.data.test_fraction, seed=p.data.seed)
         if not split.val:
             raise DatasetError("Training needs validation images; set a validation fraction above 0.")
         self._classes = list(index.classes)
         self._sizes = {"train": len(split.train), "val": len(split.val), "test": len(split.test)}
         card = get_card(p.model.name)
-        pre = card.preprocessing if not p.model.image_size else card.preprocessing.with_input_size(p.model.image_size)
+        pre = modality.preprocessing(card, p.model)
         seed_everything(t.seed)     # the head's initial weights depend only on the seed
         model = create_transfer_model(card, p.head, len(self._classes), weights=p.model.weights)
         layers.apply_frozen(model, list(p.frozen))
         self.model = model
-        self._split_json = {part: [[s.path, s.label] for s in getattr(split, part)]
+        self._split_json = {part: [sample_row(s) for s in getattr(split, part)]
                             for part in ("train", "val", "test")}
+        self.run_state.split_hash = hashlib.sha256(repr(self._split_json).encode()).hexdigest()
         state = self._load_resume_state() if self.resume else None
-        self._write_run_start(card, pre, model)
-        self._data = StageData(self, split, pre, model)
+        self._write_run_start(modality, card, pre, model)
+        self._data = StageData(self.run_state, modality, split, pre, model, t, p.data.augment)
         stage1_epochs, ft = t.epochs, p.finetune
         start_stage = int(state["stage"]) if state else 1
         if start_stage == 1:
@@ -272,7 +276,7 @@ class Trainer:
             model.base_batchnorm_frozen = not ft.train_batchnorm
             if start_stage != 2:
                 best_path = self.run_dir / BEST_NAME
-                self._writer.flush()
+                self.run_state.writer.flush()
                 if best_path.is_file():       # fine-tune from the best head, not the last
                     from safetensors.torch import load_file
                     model.load_state_dict(load_file(str(best_path)))
@@ -294,7 +298,7 @@ class Trainer:
         if ft.enabled and not ft.lr_multiplier > 0:
             raise TrainingError("The fine-tuning learning-rate multiplier must be above 0.")
 
-    def _write_run_start(self, card, pre, model) -> None:
+    def _write_run_start(self, modality, card, pre, model) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._folder_written = True
         snap = self.project.to_dict()
@@ -304,23 +308,21 @@ class Trainer:
         head = self.project.head.to_dict()
         head["num_classes"] = len(self._classes)
         info = {"model_name": card.name, "library": card.library, "arch": card.arch, "classes": self._classes,
-                "head": head, "feature_dim": int(model.feature_dim), "preprocessing": pre.to_dict()}
-        self._writer = CheckpointWriter(self.run_dir, info, self.checkpoint_interval, self._on_saved)
+                "head": head, "feature_dim": int(model.feature_dim), "preprocessing": pre.to_dict(),
+                "task": modality.name}
+        self.run_state.writer = CheckpointWriter(self.run_dir, info, self.checkpoint_interval, self._on_saved)
 
     def _on_saved(self, path: str, stage: int, epoch: int, val_acc: float) -> None:
-        atomic.write_json(self.run_dir / "history.json", self._history)
+        atomic.write_json(self.run_dir / "history.json", self.run_state.history)
         self._emit(ev.CheckpointSaved(path=path, stage=stage, epoch=epoch, val_acc=val_acc))
-
-    def _split_hash(self) -> str:
-        return hashlib.sha256(repr(self._split_json).encode()).hexdigest()
 
     def _load_resume_state(self) -> dict:
         state = load_last(self.run_dir)
-        if state.get("split") != self._split_hash():
+        if state.get("split") != self.run_state.split_hash:
             raise TrainingError("The dataset or its split changed since this run started; start a new run "
                                 "instead of resuming.")
-        self._history = list(state["history"])
-        self._best = dict(state["best"])
+        self.run_state.history = list(state["history"])
+        self.run_state.best = dict(state["best"])
         return state
 
     # -- one stage ------------------------------------------------------------------
@@ -347,9 +349,9 @@ class Trainer:
             weights = torch.tensor(class_weights(self._data.split.train, len(self._classes)), dtype=torch.float32)
         criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=float(t.label_smoothing)).to(self._data.device)
         ctx = LoopContext(model, optimizer, schedule, criterion, self._data.device, self._data.autocast_dtype,
-                          self._data.channels_last and source.images_run_through_base)
+                          self._data.channels_last and source.runs_base)
         if frozen_base:
             model.eval()      # a frozen base behaves as at inference (dropout, drop-path off)
-        loop = _StageLoop(self, stage, epochs, n_batches, ctx, source, es, Snapshotter(model, frozen_base))
+        loop = StageLoop(self.run_state, t, stage, epochs, n_batches, ctx, source, es, Snapshotter(model, frozen_base))
         with _intra_op_threads(_threads_for(source, model, t.batch_size)):
             loop.run(start_epoch)

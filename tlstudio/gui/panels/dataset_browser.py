@@ -343,7 +343,7 @@ class DatasetBrowser(QWidget):
             item.setIcon(QIcon(QPixmap.fromImage(image)))
 
     def _update_split(self) -> None:
-        from tlstudio.core.data.images import split_dataset
+        from tlstudio.core.data.index import split_dataset
         from tlstudio.core.errors import DatasetError
 
         index, d = self.state.dataset, self.state.project.data

@@ -1,0 +1,79 @@
+"""The image ``Modality`` (see ``tlstudio.core.data.modality`` for the interface).
+
+It wraps the image code: scanning and decoding (``images``), the transforms
+built from a card's ``Preprocessing`` (``transforms``) and the seeded image
+dataset (``loaders.SeededImages``).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Sequence
+
+from PIL import Image
+from torch.utils.data import default_collate
+
+from tlstudio.core.data import images
+from tlstudio.core.data.index import DatasetIndex, Sample
+from tlstudio.core.data.loaders import ImageItem, SeededImages
+from tlstudio.core.data.transforms import Preprocessing, eval_transform, train_transform
+
+
+def file_identity(path: str) -> list:
+    """[path, size, mtime_ns]: a changed or replaced file gives a different identity."""
+    try:
+        st = os.stat(path)
+        return [str(path), st.st_size, st.st_mtime_ns]
+    except OSError:
+        return [str(path), -1, -1]
+
+
+class ImageReader:
+    """Reads one sample's file as a preprocessed tensor (picklable, for DataLoader workers)."""
+
+    def __init__(self, pre: Preprocessing):
+        self.transform = eval_transform(pre)
+
+    def __call__(self, sample: Sample):
+        return self.transform(images.load_image_rgb(sample.path))
+
+
+class ImageModality:
+    name = "image"
+    noun = "images"
+
+    def scan(self, path: str | os.PathLike, *, progress: Any = None, cancel: Any = None) -> DatasetIndex:
+        return images.scan(path, progress=progress, cancel=cancel)
+
+    def sample_key(self, sample: Sample) -> list:
+        return file_identity(sample.path) + [int(sample.label)]
+
+    def library_versions(self) -> dict[str, str]:
+        import timm
+        import torchvision
+        return {"torchvision": torchvision.__version__.split("+")[0], "timm": timm.__version__}
+
+    def preprocessing(self, card: Any, model_settings: Any) -> Preprocessing:
+        """The card's preprocessing, at the Project's image size when one is set."""
+        size = getattr(model_settings, "image_size", None)
+        return card.preprocessing.with_input_size(size) if size else card.preprocessing
+
+    def train_dataset(self, pre: Preprocessing, samples: Sequence[Sample], *, augment: str, seed: int,
+                      rounds: int = 1) -> SeededImages:
+        augmented = str(augment).lower() != "none"
+        items = [ImageItem(s.path, s.label, 1 if augmented else 0, int(seed) if augmented else None)
+                 for s in samples]
+        return SeededImages(items, [eval_transform(pre), train_transform(pre, augment)], rounds=rounds)
+
+    def eval_dataset(self, pre: Preprocessing, samples: Sequence[Sample]) -> SeededImages:
+        return SeededImages([ImageItem(s.path, s.label) for s in samples], [eval_transform(pre)])
+
+    def collate(self, items: list) -> Any:
+        return default_collate(items)
+
+    def input_reader(self, pre: Preprocessing) -> Callable[[Sample], Any]:
+        return ImageReader(pre)
+
+    def preview(self, sample: Sample, size: int = 256) -> Image.Image:
+        image = images.load_image_rgb(sample.path)
+        image.thumbnail((int(size), int(size)))
+        return image

@@ -1,0 +1,157 @@
+"""What a dataset is once scanned, whatever its modality: samples, classes, the split.
+
+A ``DatasetIndex`` lists labelled ``Sample``s and the ``SkippedFile``s that
+could not be used. A sample is located by ``path`` (an image file, or a row
+such as ``"reviews.csv:12"``) and, for text, carries its ``text``. The
+stratified split, class weights and the command-line report work on any
+index; reading the data itself is the modality's business
+(``tlstudio.core.data.modality``).
+
+Samples serialise as ``[path, label]`` rows (``[path, label, text]`` when
+they carry a text): the layout of a run's ``split.json``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from tlstudio.core.errors import DatasetError
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: str                  # absolute path of a file, or a locator such as "file.csv:12"
+    label: int                 # index into DatasetIndex.classes
+    text: str | None = None    # the text itself, for text datasets
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: str
+    reason: str
+
+
+@dataclass
+class DatasetIndex:
+    root: str
+    classes: list[str]
+    samples: list[Sample]
+    skipped: list[SkippedFile] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        per_label = Counter(s.label for s in self.samples)
+        return {name: per_label.get(i, 0) for i, name in enumerate(self.classes)}
+
+    def to_report(self) -> dict[str, Any]:
+        return {"root": self.root, "classes": list(self.classes), "counts": self.counts(),
+                "total": len(self.samples),
+                "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped]}
+
+
+@dataclass
+class Split:
+    train: list[Sample]
+    val: list[Sample]
+    test: list[Sample]
+    warnings: list[str] = field(default_factory=list)
+
+
+def sample_row(sample: Sample) -> list:
+    """``[path, label]``, or ``[path, label, text]`` for a sample that carries a text."""
+    row: list = [sample.path, sample.label]
+    if sample.text is not None:
+        row.append(sample.text)
+    return row
+
+
+def sample_from_row(row: Sequence) -> Sample:
+    """The inverse of ``sample_row``; raises TypeError/ValueError on a malformed row."""
+    if isinstance(row, (str, bytes)) or len(row) not in (2, 3):
+        raise ValueError(f"a sample row has 2 or 3 items, not {row!r}")
+    text = row[2] if len(row) == 3 else None
+    if text is not None and not isinstance(text, str):
+        raise TypeError(f"a sample's text must be a string, not {type(text).__name__}")
+    return Sample(str(row[0]), int(row[1]), text)
+
+
+def drop_empty_classes(classes: list[str], samples: list[Sample], skipped: list[SkippedFile],
+                       where: Callable[[str], str], noun: str = "images") -> tuple[list[str], list[Sample]]:
+    """Remove classes left without usable samples (reported in ``skipped``) and renumber labels densely."""
+    present = sorted({s.label for s in samples})
+    present_set = set(present)
+    for label, name in enumerate(classes):
+        if label not in present_set:
+            skipped.append(SkippedFile(where(name), f"class '{name}' has no usable {noun} and was left out"))
+    remap = {old: new for new, old in enumerate(present)}
+    return [classes[i] for i in present], [dataclasses.replace(s, label=remap[s.label]) for s in samples]
+
+
+def format_report(index: DatasetIndex, max_skipped: int = 20, noun: str = "images") -> str:
+    """A short human-readable summary for the command line."""
+    counts = index.counts()
+    width = max((len(c) for c in counts), default=5)
+    lines = [f"Dataset: {index.root}",
+             f"{len(index.classes)} classes, {len(index.samples)} {noun}"]
+    lines += [f"  {name:<{width}}  {n:>6}" for name, n in counts.items()]
+    if index.skipped:
+        lines.append(f"Skipped {len(index.skipped)} file(s):")
+        lines += [f"  {s.path}: {s.reason}" for s in index.skipped[:max_skipped]]
+        if len(index.skipped) > max_skipped:
+            lines.append(f"  ... and {len(index.skipped) - max_skipped} more")
+    return "\n".join(lines)
+
+
+def split_dataset(index: DatasetIndex, val_fraction: float = 0.2, test_fraction: float = 0.0,
+                  seed: int = 0) -> Split:
+    """Stratified, deterministic train/val/test split; each class is split on its own."""
+    if not (0.0 <= val_fraction < 1.0 and 0.0 <= test_fraction < 1.0 and val_fraction + test_fraction < 1.0):
+        raise DatasetError("The validation and test fractions must each be between 0 and 1 "
+                           "and leave some images for training.")
+    by_label: dict[int, list[Sample]] = {}
+    for s in index.samples:
+        by_label.setdefault(s.label, []).append(s)
+    want_val, want_test = val_fraction > 0, test_fraction > 0
+    needed = 1 + int(want_val) + int(want_test)
+    split = Split([], [], [], [])
+    for label in sorted(by_label):
+        items = sorted(by_label[label], key=lambda s: s.path)
+        # A per-class generator keeps one class's split independent of the others.
+        random.Random(f"{seed}:{label}").shuffle(items)
+        n = len(items)
+        n_val = max(1, round(n * val_fraction)) if want_val else 0
+        n_test = max(1, round(n * test_fraction)) if want_test else 0
+        if n < needed:
+            n_val = 1 if want_val and n >= 2 else 0
+            n_test = 1 if want_test and n - 1 - n_val >= 1 else 0
+            name = index.classes[label] if label < len(index.classes) else str(label)
+            missing = [part for part, got, want in (("validation", n_val, want_val), ("test", n_test, want_test))
+                       if want and not got]
+            split.warnings.append(f"Class '{name}' has only {n} image(s), too few to split; "
+                                  f"it has no {' or '.join(missing)} images.")
+        while n_val + n_test > n - 1:   # keep at least one training image
+            if n_test >= n_val and n_test > 0:
+                n_test -= 1
+            else:
+                n_val -= 1
+        split.val += items[:n_val]
+        split.test += items[n_val:n_val + n_test]
+        split.train += items[n_val + n_test:]
+    for part in (split.train, split.val, split.test):
+        part.sort(key=lambda s: (s.label, s.path))
+    return split
+
+
+def class_weights(samples: Sequence[Sample], num_classes: int) -> list[float]:
+    """Inverse-frequency weights, normalised to mean 1 over the classes present (absent: 0)."""
+    counts = Counter(s.label for s in samples)
+    if any(not 0 <= label < num_classes for label in counts):
+        raise DatasetError("A sample's label is outside the list of classes.")
+    raw = [1.0 / counts[c] if counts.get(c) else 0.0 for c in range(num_classes)]
+    present = sum(1 for w in raw if w > 0)
+    if present == 0:
+        return [1.0] * num_classes
+    scale = present / sum(raw)
+    return [w * scale for w in raw]

@@ -1,0 +1,116 @@
+"""The modality seam: what the trainer, feature cache, evaluation and prediction need from a kind of data.
+
+A Project's ``task`` ("image" or "text") picks a ``Modality`` through
+``modality_for(task)``. Everything outside ``tlstudio.core.data`` that reads
+samples goes through that object and never calls image (or text) code
+directly; adding a modality means implementing this interface in
+``core/data/<kind>_modality.py`` and adding one line to ``_REGISTERED`` below.
+
+The interface (``Modality``, a structural Protocol: implementations do not
+subclass it):
+
+``name``
+    The Project task it serves ("image", "text"); written to a run's
+    ``model.json`` as ``task`` so evaluation and prediction pick it again.
+``noun``
+    What one sample is called in messages, plural ("images", "texts").
+``scan(path, *, progress=None, cancel=None) -> DatasetIndex``
+    Index a dataset (folder, CSV, ...) and validate every sample. Bad samples
+    go to ``DatasetIndex.skipped``; raises ``DatasetError`` when nothing can
+    train (no usable samples, fewer than two classes) or on cancel. The
+    progress/cancel arguments follow the project's progress protocol.
+``sample_key(sample) -> list``
+    JSON-able content identity of one sample (with its label) for the feature
+    cache key: any change to what the model would see gives a different key
+    (images: path, size, mtime; text: a hash of the text).
+``library_versions() -> dict[str, str]``
+    The versions of the libraries that decode/preprocess this modality's
+    inputs (they enter the feature cache key beside torch).
+``preprocessing(card, model_settings)``
+    The preprocessing a model card needs, with the Project's ``model``
+    section applied (image: ``Preprocessing`` with ``image_size``). The
+    object has ``to_dict()``; it is saved in ``model.json``.
+``train_dataset(pre, samples, *, augment, seed, rounds=1) -> Dataset``
+    Training inputs. Item ``k`` is ``(input, label)`` for sample ``k % n`` in
+    round ``k // n`` (a round is an epoch, or a cached augmented view); the
+    trainer's sampler asks for indices beyond ``len()`` to select a round,
+    and a seeded augmentation must give the same view for the same
+    (sample, round) whatever the worker count. ``augment`` is the Project's
+    preset name ("none": the evaluation inputs).
+``eval_dataset(pre, samples) -> Dataset``
+    ``(input, label)`` items without augmentation.
+``collate(items) -> (inputs, labels)``
+    Makes a batch of dataset items (text: pads to the longest in the batch).
+    ``inputs`` is a tensor or a dict/list of tensors (``loaders.to_device``
+    moves any of them); ``labels`` a long tensor.
+``input_reader(pre) -> Callable[[Sample], input]``
+    Reads one sample for prediction/evaluation as a model input (one item as
+    the datasets give it); raises ``TLStudioError``, ``OSError`` or
+    ``ValueError`` for an unreadable sample, which is then reported and skipped.
+``preview(sample, size=256)``
+    A small preview for the GUI: a PIL RGB image fitting ``size`` px (image)
+    or the text (text).
+
+Models take ``model(inputs)`` with ``inputs`` as collated, and return logits.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+
+from tlstudio.core.data.image_modality import ImageModality
+from tlstudio.core.data.index import DatasetIndex, Sample
+from tlstudio.core.errors import DatasetError
+
+
+@runtime_checkable
+class Modality(Protocol):
+    name: str
+    noun: str
+
+    def scan(self, path: Any, *, progress: Any = None, cancel: Any = None) -> DatasetIndex: ...
+
+    def sample_key(self, sample: Sample) -> list: ...
+
+    def library_versions(self) -> dict[str, str]: ...
+
+    def preprocessing(self, card: Any, model_settings: Any) -> Any: ...
+
+    def train_dataset(self, pre: Any, samples: Sequence[Sample], *, augment: str, seed: int,
+                      rounds: int = 1) -> Any: ...
+
+    def eval_dataset(self, pre: Any, samples: Sequence[Sample]) -> Any: ...
+
+    def collate(self, items: list) -> Any: ...
+
+    def input_reader(self, pre: Any) -> Callable[[Sample], Any]: ...
+
+    def preview(self, sample: Sample, size: int = 256) -> Any: ...
+
+
+_REGISTERED: dict[str, Modality] = {m.name: m for m in (ImageModality(),)}
+
+
+def register(modality: Modality) -> None:
+    """Make ``modality`` available to ``modality_for(modality.name)`` (replacing one of that name)."""
+    if not isinstance(modality, Modality):
+        raise TypeError(f"{modality!r} does not implement the Modality interface")
+    _REGISTERED[modality.name] = modality
+
+
+def unregister(name: str) -> None:
+    """Forget the modality registered as ``name`` (nothing happens when there is none)."""
+    _REGISTERED.pop(name, None)
+
+
+def modality_for(task: str) -> Modality:
+    """The modality of a Project task ("image", "text")."""
+    try:
+        return _REGISTERED[str(task)]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTERED))
+        raise DatasetError(f"TL Studio cannot train a {task!r} task here; available: {known}.") from None
+
+
+def tasks() -> list[str]:
+    """The tasks a modality is registered for."""
+    return sorted(_REGISTERED)
