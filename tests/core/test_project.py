@@ -131,8 +131,11 @@ def test_a_project_file_saved_before_typed_runs_and_weights_loads_and_round_trip
     assert first.run_dir == "/data/runs/run1" and first.val_accuracy == 0.9 and not first.failed
     assert failed.cancelled and failed.error == "CUDA out of memory" and failed.val_accuracy is None
     assert project.num_classes == 5
+    assert project.task == "image"                     # the field newer files carry; old ones mean images
     project.save(tmp_path / "again.json")
-    assert json.loads((tmp_path / "again.json").read_text()) == json.loads(OLD_FILE.read_text())
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert again.pop("task") == "image"
+    assert again == json.loads(OLD_FILE.read_text())
 
 
 def test_weights_source_is_parsed_once_and_written_as_the_same_string():
