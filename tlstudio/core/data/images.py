@@ -7,8 +7,9 @@ Every candidate file is opened and fully decoded once while scanning, because
 found mid-training is far more annoying than a slower scan. Bad files are
 reported as ``SkippedFile`` and left out; nothing in a dataset crashes a scan.
 
-Cancelling: ``scan_folder``/``scan_csv`` check ``cancel.is_cancelled`` before
-each file and raise ``DatasetError("Scan cancelled.")`` when it is set.
+Cancel and progress: ``scan_folder``/``scan_csv`` take an optional
+``task`` (``core.progress.TaskState``): ``task.check()`` runs before each file
+(it raises ``Cancelled``) and ``task.set_progress(done, total)`` after it.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from tlstudio.core.errors import DatasetError
+from tlstudio.core.progress import TaskState, check, set_progress
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -70,13 +72,6 @@ class Split:
 
 # --------------------------------------------------------------------------- validation
 
-def _is_cancelled(cancel: Any) -> bool:
-    if cancel is None:
-        return False
-    flag = getattr(cancel, "is_cancelled", False)
-    return bool(flag() if callable(flag) else flag)
-
-
 def check_image_file(path: str | os.PathLike) -> str | None:
     """Why the file cannot be used as an image, or None when it decodes fully."""
     path = Path(path)
@@ -104,23 +99,20 @@ def check_image_file(path: str | os.PathLike) -> str | None:
     return None
 
 
-def _validate(candidates: list[tuple[str, int]], progress: Progress | None, cancel: Any,
+def _validate(candidates: list[tuple[str, int]], task: TaskState | None,
               ) -> tuple[list[Sample], list[SkippedFile]]:
     samples: list[Sample] = []
     skipped: list[SkippedFile] = []
     total = len(candidates)
-    if progress:
-        progress(0, total)
+    set_progress(task, 0, total)
     for done, (path, label) in enumerate(candidates, start=1):
-        if _is_cancelled(cancel):
-            raise DatasetError("Scan cancelled.")
+        check(task)
         reason = check_image_file(path)
         if reason is None:
             samples.append(Sample(path, label))
         else:
             skipped.append(SkippedFile(path, reason))
-        if progress:
-            progress(done, total)
+        set_progress(task, done, total)
     return samples, skipped
 
 
@@ -145,7 +137,7 @@ def _drop_empty_classes(classes: list[str], samples: list[Sample], skipped: list
 
 # --------------------------------------------------------------------------- scanning
 
-def scan_folder(root: str | os.PathLike, *, progress: Progress | None = None, cancel: Any = None) -> DatasetIndex:
+def scan_folder(root: str | os.PathLike, *, task: TaskState | None = None) -> DatasetIndex:
     """Index a folder-per-class tree.
 
     Hidden files and folders are ignored, and so are non-image files beside the
@@ -169,8 +161,7 @@ def scan_folder(root: str | os.PathLike, *, progress: Progress | None = None, ca
     candidates: list[tuple[str, int]] = []
     for label, class_dir in enumerate(class_dirs):
         for dirpath, dirnames, filenames in os.walk(class_dir):
-            if _is_cancelled(cancel):
-                raise DatasetError("Scan cancelled.")
+            check(task)
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
                 if name.startswith("."):
@@ -181,7 +172,7 @@ def scan_folder(root: str | os.PathLike, *, progress: Progress | None = None, ca
                     skipped.append(SkippedFile(str(path), reason))
                 else:
                     candidates.append((str(path), label))
-    samples, bad = _validate(candidates, progress, cancel)
+    samples, bad = _validate(candidates, task)
     skipped.extend(bad)
     classes, samples = _drop_empty_classes(classes, samples, skipped, lambda name: str(root_path / name))
     return DatasetIndex(str(root_path), classes, samples, sorted(skipped, key=lambda s: s.path))
@@ -191,7 +182,7 @@ _HEADER_PATHS = {"path", "file", "filename", "file_name", "image", "image_path",
 _HEADER_LABELS = {"label", "class", "category", "target", "class_name"}
 
 
-def scan_csv(csv_path: str | os.PathLike, *, progress: Progress | None = None, cancel: Any = None) -> DatasetIndex:
+def scan_csv(csv_path: str | os.PathLike, *, task: TaskState | None = None) -> DatasetIndex:
     """Index a CSV of ``path,label`` rows (header optional)."""
     csv_file = Path(csv_path).expanduser().resolve()
     if not csv_file.is_file():
@@ -227,7 +218,7 @@ def scan_csv(csv_path: str | os.PathLike, *, progress: Progress | None = None, c
         entries.append((str(path.resolve()), cells[1]))
     classes = sorted({label for _, label in entries})
     label_of = {name: i for i, name in enumerate(classes)}
-    samples, bad = _validate([(p, label_of[c]) for p, c in entries], progress, cancel)
+    samples, bad = _validate([(p, label_of[c]) for p, c in entries], task)
     skipped.extend(bad)
     classes, samples = _drop_empty_classes(classes, samples, skipped, lambda name: f"{csv_file} (label '{name}')")
     return DatasetIndex(str(csv_file), classes, samples, skipped)

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 
 from tlstudio.core.data.images import Sample, scan
 from tlstudio.core.errors import DatasetError, RunFolderError
+from tlstudio.core.progress import TaskState
 from tlstudio.core.runs.predict import iter_probabilities
 from tlstudio.core.runs.folder import LoadedModel, read_json
 
-Progress = Callable[[int, int], None]
 SPLITS = ("train", "val", "test")
 
 
@@ -49,7 +49,7 @@ def split_samples(run_dir: str | os.PathLike, split: str = "val") -> list[Sample
 
 
 def evaluation_samples(loaded: LoadedModel, run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None,
-                       split: str = "val") -> list[Sample]:
+                       split: str = "val", task: TaskState | None = None) -> list[Sample]:
     """Samples labelled with the model's class indices, from a data folder or the run's split."""
     if data_dir is None:
         samples = split_samples(run_dir, split)
@@ -57,7 +57,7 @@ def evaluation_samples(loaded: LoadedModel, run_dir: str | os.PathLike, data_dir
         if bad:
             raise RunFolderError(f"split.json in {run_dir} does not match the model's {len(loaded.classes)} classes.")
         return samples
-    index = scan(data_dir)
+    index = scan(data_dir, task=task)
     return map_classes(index.samples, index.classes, loaded.classes)
 
 
@@ -66,7 +66,7 @@ def _safe_div(a: float, b: float) -> float:
 
 
 def evaluate(loaded: LoadedModel, samples: Sequence[Sample], classes: Sequence[str] | None = None,
-             batch_size: int = 32, top_k: int = 5, progress: Progress | None = None) -> dict:
+             batch_size: int = 32, top_k: int = 5, task: TaskState | None = None) -> dict:
     """Metrics of ``loaded`` on ``samples`` whose labels index ``classes`` (default: the model's).
 
     Returns accuracy, top_k_accuracy, per_class {precision, recall, f1, support},
@@ -86,7 +86,7 @@ def evaluate(loaded: LoadedModel, samples: Sequence[Sample], classes: Sequence[s
     predictions, skipped = [], []
     paths = [s.path for s in samples]
     for sample, (path, probs, error) in zip(samples, iter_probabilities(
-            loaded.model, loaded.preprocessing, paths, batch_size, progress)):
+            loaded.model, loaded.preprocessing, paths, batch_size, task)):
         if probs is None:
             skipped.append({"path": path, "error": error})
             continue
@@ -121,9 +121,9 @@ def evaluate(loaded: LoadedModel, samples: Sequence[Sample], classes: Sequence[s
 
 
 def evaluate_run(loaded: LoadedModel, run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None,
-                 split: str = "val", batch_size: int = 32, top_k: int = 5, progress: Progress | None = None) -> dict:
+                 split: str = "val", batch_size: int = 32, top_k: int = 5, task: TaskState | None = None) -> dict:
     """Evaluate on a data folder, or on the run's recorded split when none is given."""
-    samples = evaluation_samples(loaded, run_dir, data_dir, split)
-    result = evaluate(loaded, samples, None, batch_size, top_k, progress)
+    samples = evaluation_samples(loaded, run_dir, data_dir, split, task)
+    result = evaluate(loaded, samples, None, batch_size, top_k, task)
     result["source"] = str(data_dir) if data_dir is not None else f"{split} split"
     return result

@@ -21,6 +21,7 @@ import torch
 
 from tlstudio.core import atomic
 from tlstudio.core.errors import ExportError, TLStudioError
+from tlstudio.core.progress import TaskState, check, set_progress
 from tlstudio.core.runs.predict import _read
 from tlstudio.core.data.transforms import eval_transform
 from tlstudio.core.runs.folder import (MODEL_FORMAT, MODEL_FORMAT_VERSION, LoadedModel, load_model, read_json, read_model_info,
@@ -172,12 +173,13 @@ def _onnx_write(model: torch.nn.Module, inputs: torch.Tensor, path: Path) -> Non
 
 
 def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = False,
-                  sample_paths: Sequence[str] | None = None) -> Path:
+                  sample_paths: Sequence[str] | None = None, task: TaskState | None = None) -> Path:
     """A self-contained folder load_model() reloads without the dataset.
 
     model.safetensors + model.json (architecture, classes, preprocessing, head,
     metrics, library versions) + metrics.json; optionally model.torchscript.pt
-    and model.onnx, each parity-checked.
+    and model.onnx, each parity-checked. ``task`` is checked between the steps
+    (a cancel leaves no bundle behind) and told the steps done.
     """
     run_dir, out_dir = Path(run_dir), Path(out_dir).absolute()
     info = read_model_info(run_dir)
@@ -196,21 +198,30 @@ def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = F
         if metrics is not None:
             atomic.write_json(staging / "metrics.json", metrics)
         exports = {}
+        steps = 1 + int(torchscript) + int(onnx)
+        set_progress(task, 0, steps)
         if onnx:
             _onnxruntime()      # fail before any work when onnxruntime is missing
+        check(task)
         prepared = _prepare(run_dir, sample_paths) if torchscript or onnx else None   # loaded once for both
+        set_progress(task, 1, steps)
         if torchscript:
+            check(task)
             result = _write_torchscript(prepared, staging / "model.torchscript.pt")
             exports["torchscript"] = {"file": "model.torchscript.pt", "max_abs_diff": result["max_abs_diff"]}
+            set_progress(task, 1 + int(torchscript), steps)
         if onnx:
+            check(task)
             result = _write_onnx(prepared, staging / "model.onnx")
             exports["onnx"] = {"file": "model.onnx", "max_abs_diff": result["max_abs_diff"]}
+        check(task)
         if exports:
             bundle_info["exports"] = exports
         full = {"format": MODEL_FORMAT, "version": MODEL_FORMAT_VERSION}
         full.update(bundle_info)
         atomic.write_json(staging / "model.json", full)   # last: marks the bundle complete
         _replace_folder(staging, out_dir)
+        set_progress(task, steps, steps)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

@@ -8,15 +8,14 @@ yields an error entry; the others are still predicted.
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import torch
 
 from tlstudio.core.data.images import load_image_rgb
 from tlstudio.core.errors import TLStudioError
+from tlstudio.core.progress import TaskState, check, set_progress
 from tlstudio.core.data.transforms import Preprocessing, eval_transform
-
-Progress = Callable[[int, int], None]
 
 
 def _read(path: str, transform) -> tuple[torch.Tensor | None, str | None]:
@@ -30,15 +29,20 @@ def _read(path: str, transform) -> tuple[torch.Tensor | None, str | None]:
 
 @torch.inference_mode()
 def iter_probabilities(model: torch.nn.Module, preprocessing: Preprocessing, paths: Sequence[str],
-                       batch_size: int = 32, progress: Progress | None = None
+                       batch_size: int = 32, task: TaskState | None = None
                        ) -> Iterator[tuple[str, torch.Tensor | None, str | None]]:
-    """(path, softmax probabilities on CPU, None) or (path, None, error) for each path, in order."""
+    """(path, softmax probabilities on CPU, None) or (path, None, error) for each path, in order.
+
+    ``task`` is checked before each batch (cancel raises ``Cancelled``) and told the progress after it.
+    """
     model.eval()
     device = next(model.parameters()).device
     transform = eval_transform(preprocessing)
     paths = list(paths)
     batch_size = max(1, int(batch_size))
+    set_progress(task, 0, len(paths))
     for start in range(0, len(paths), batch_size):
+        check(task)
         chunk = paths[start:start + batch_size]
         read = [_read(path, transform) for path in chunk]
         good = [i for i, (tensor, _) in enumerate(read) if tensor is not None]
@@ -49,8 +53,7 @@ def iter_probabilities(model: torch.nn.Module, preprocessing: Preprocessing, pat
             probs = dict(zip(good, rows))
         for i, path in enumerate(chunk):
             yield path, probs.get(i), read[i][1]
-        if progress is not None:
-            progress(start + len(chunk), len(paths))
+        set_progress(task, start + len(chunk), len(paths))
 
 
 def _entry(path: str, probs: torch.Tensor, classes: Sequence[str], top_k: int) -> dict:
@@ -61,25 +64,25 @@ def _entry(path: str, probs: torch.Tensor, classes: Sequence[str], top_k: int) -
 
 
 def _predict(model: torch.nn.Module, preprocessing: Preprocessing, classes: Sequence[str],
-             paths: Sequence[str | os.PathLike], top_k: int, batch_size: int, progress: Progress | None) -> list[dict]:
+             paths: Sequence[str | os.PathLike], top_k: int, batch_size: int, task: TaskState | None) -> list[dict]:
     out = []
-    for path, probs, error in iter_probabilities(model, preprocessing, [str(p) for p in paths], batch_size, progress):
+    for path, probs, error in iter_probabilities(model, preprocessing, [str(p) for p in paths], batch_size, task):
         out.append({"path": path, "error": error} if probs is None else _entry(path, probs, classes, top_k))
     return out
 
 
 def predict_images(loaded, paths: Sequence[str | os.PathLike], top_k: int = 5,
-                   batch_size: int = 32, progress: Progress | None = None) -> list[dict]:
+                   batch_size: int = 32, task: TaskState | None = None) -> list[dict]:
     """[{path, label, probability, top_k: [{label, probability}]}]; unreadable -> {path, error}."""
-    return _predict(loaded.model, loaded.preprocessing, loaded.classes, paths, top_k, batch_size, progress)
+    return _predict(loaded.model, loaded.preprocessing, loaded.classes, paths, top_k, batch_size, task)
 
 
 def predict_imagenet(paths: Sequence[str | os.PathLike], top_k: int = 5, model_name: str | None = None,
-                     batch_size: int = 16, progress: Progress | None = None) -> list[dict]:
+                     batch_size: int = 16, task: TaskState | None = None) -> list[dict]:
     """Predict ImageNet classes with a pretrained network as it ships (no training needed)."""
     from tlstudio.core.zoo.cards import DEFAULT_MODEL, create_pretrained, get_card, imagenet_class_names
 
     card = get_card(model_name or DEFAULT_MODEL)
     model = create_pretrained(card, "auto")
     names = imagenet_class_names()
-    return _predict(model, card.preprocessing, names, paths, top_k, batch_size, progress)
+    return _predict(model, card.preprocessing, names, paths, top_k, batch_size, task)

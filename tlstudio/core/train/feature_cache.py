@@ -35,7 +35,7 @@ from torch import nn
 
 from tlstudio.core import atomic
 from tlstudio.core import paths
-from tlstudio.core.throttle import ProgressClock
+from tlstudio.core.progress import Throttle
 
 FORMAT_VERSION = 1
 DEFAULT_MAX_BYTES = 2 * 1024 ** 3
@@ -253,7 +253,7 @@ def extract_features(base: nn.Module, batches: Iterable, out: np.ndarray, *, dev
     was_training = base.training
     base.eval()
     done, start = 0, time.perf_counter()
-    gate = ProgressClock(progress_interval)
+    gate = Throttle(progress_interval)
     try:
         with torch.inference_mode():
             for images, _labels in batches:

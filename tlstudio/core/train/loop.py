@@ -20,11 +20,7 @@ from tlstudio.core.train.checkpoints import copy_tree, rng_state
 from tlstudio.core.errors import TrainingError
 from tlstudio.core.train.feature_cache import CachedFeatures, gather_rows
 from tlstudio.core.data.loaders import EpochOrder, ImageItem, SeededImages, make_loader
-from tlstudio.core.throttle import ProgressClock
-
-
-class Cancelled(Exception):
-    """Raised between batches when the cancel token is set."""
+from tlstudio.core.progress import Cancelled, Throttle  # noqa: F401 - Cancelled: raised by trainer.token.check()
 
 
 def epoch_order(n: int, seed: int, stage: int, epoch: int) -> torch.Tensor:
@@ -215,7 +211,7 @@ class StageLoop:
                  early_stopping: dict, snapshot: Callable[[], dict]):
         self.trainer, self.stage, self.epochs, self.n_batches = trainer, stage, epochs, n_batches
         self.ctx, self.source, self.es, self.snapshot = ctx, source, early_stopping, snapshot
-        self.clock = ProgressClock(trainer.progress_interval)
+        self.clock = Throttle(trainer.progress_interval)
         self.started = time.perf_counter()
         self.batches_done = 0
         # The base stays in eval mode when frozen; only the head switches to train mode.
