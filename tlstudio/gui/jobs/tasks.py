@@ -43,11 +43,8 @@ def install_error_log(path: str | Path) -> Path:
     global _error_log
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    uninstall_error_log()
     logger = logging.getLogger("tlstudio")
-    for handler in list(logger.handlers):
-        if getattr(handler, "tlstudio_error_log", False):
-            logger.removeHandler(handler)
-            handler.close()
     handler = logging.FileHandler(path, encoding="utf-8", delay=True)
     handler.tlstudio_error_log = True
     handler.setLevel(logging.ERROR)
@@ -57,6 +54,17 @@ def install_error_log(path: str | Path) -> Path:
         logger.setLevel(logging.ERROR)
     _error_log = path
     return path
+
+
+def uninstall_error_log() -> None:
+    """Stop writing to the error log (tests; the app keeps it for its whole life)."""
+    global _error_log
+    logger = logging.getLogger("tlstudio")
+    for handler in list(logger.handlers):
+        if getattr(handler, "tlstudio_error_log", False):
+            logger.removeHandler(handler)
+            handler.close()
+    _error_log = None
 
 
 def error_log_path() -> Path | None:
