@@ -17,13 +17,15 @@ KIND_NAMES = {"bundle": "Bundle", "torchscript": "TorchScript", "onnx": "ONNX"}
 EXPORT_KINDS = (("bundle", "Export bundle…"), ("torchscript", "Export TorchScript…"), ("onnx", "Export ONNX…"))
 
 
-def export_job(kind: str, run_dir: str, target: str, sample_paths: list[str]) -> dict:
+def export_job(kind: str, run_dir: str, target: str, sample_paths: list[str], task=None) -> dict:
     """Worker job: one export; returns {"kind", "path", "max_abs_diff" (None for a bundle), "samples"}."""
+    from tlstudio.core.progress import check
     from tlstudio.core.runs import export
 
     if kind == "bundle":
-        path = export.export_bundle(run_dir, target)
+        path = export.export_bundle(run_dir, target, task=task)
         return {"kind": kind, "path": str(path), "max_abs_diff": None, "samples": None}
+    check(task)
     fn = export.export_torchscript if kind == "torchscript" else export.export_onnx
     result = fn(run_dir, target, sample_paths or None)
     return {"kind": kind, "path": result["path"], "max_abs_diff": float(result["max_abs_diff"]),
@@ -86,7 +88,7 @@ class ExportTab(QWidget):
             return None
         self.label.setStyleSheet("")
         self.label.setText(f"Exporting {KIND_NAMES[kind]} to {target}…")
-        self.task = run_task(export_job, kind, run_dir, str(target), samples)
+        self.task = run_task(export_job, kind, run_dir, str(target), samples, with_progress=True)
         self.task.finished.connect(self._on_exported)
         self.task.failed.connect(self._on_failed)
         self.set_available(self._available)
