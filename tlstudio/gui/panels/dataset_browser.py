@@ -261,6 +261,8 @@ class DatasetBrowser(QWidget):
             self.state.set_dataset(index)
 
     def _on_scan_failed(self, task, message: str) -> None:
+        if task.was_cancelled():
+            message = "Scan cancelled."
         if self._scan_ended(task):
             self.message.setText(message)
             self.message.setStyleSheet("color: #b03a2e;")
