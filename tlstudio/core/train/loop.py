@@ -20,7 +20,7 @@ from tlstudio.core.train.checkpoints import copy_tree, rng_state
 from tlstudio.core.errors import TrainingError
 from tlstudio.core.train.feature_cache import CachedFeatures, gather_rows
 from tlstudio.core.data.loaders import EpochOrder, ImageItem, SeededImages, make_loader
-from tlstudio.core.progress import Cancelled, Throttle  # noqa: F401 - Cancelled: raised by trainer.token.check()
+from tlstudio.core.progress import Throttle
 
 
 def epoch_order(n: int, seed: int, stage: int, epoch: int) -> torch.Tensor:
