@@ -106,3 +106,26 @@ def test_unexpected_errors_are_logged_with_traceback_to_the_app_log(qtbot, tmp_p
     assert message.startswith("Unexpected error (KeyError)") and str(log_path) in message
     text = log_path.read_text()
     assert "ERROR" in text and "buggy_job" in text and "Traceback" in text and "KeyError: 'b'" in text
+
+
+def test_a_finished_task_is_freed_without_the_garbage_collector(qtbot):
+    """Lambdas capturing their task must not keep it in a cycle that a worker thread's GC then frees."""
+    import gc
+    import weakref
+
+    got = []
+
+    def start():
+        task = run_task(lambda: 5)
+        task.finished.connect(lambda result: got.append((task.error, result)))
+        return weakref.ref(task)
+
+    ref = start()
+    qtbot.waitUntil(lambda: bool(got) and not running_tasks(), timeout=5000)
+    qtbot.wait(50)
+    gc.disable()
+    try:
+        assert got == [(None, 5)]
+        assert ref() is None
+    finally:
+        gc.enable()

@@ -19,6 +19,7 @@ up with ``install_error_log``) and named by its type plus the log's path.
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -202,6 +203,17 @@ class Task(QObject):
     def _on_thread_finished(self) -> None:
         self._running = False
         _RUNNING.discard(self)
+        # Callers connect lambdas that capture the task (task -> connection -> lambda -> task).
+        # Such a cycle is freed only by the garbage collector, which may run on any worker
+        # thread, and PySide can crash destroying a QObject there. Everything has been
+        # delivered by now: drop the connections so the task is freed here, by refcount.
+        for signal in (self.progress, self.finished, self.failed, self.done):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                try:
+                    signal.disconnect()
+                except (RuntimeError, TypeError):
+                    pass
 
 
 def run_task(fn: Callable[..., Any], *args: Any, with_progress: bool = False,
