@@ -46,12 +46,13 @@ def test_split_settings_show_counts_and_imbalance(tmp_path, qtbot):
     root = make_folder(tmp_path / "data", {"big": 16, "small": 4})
     state, browser = open_browser(qtbot, root)
     assert "16 images" in browser.imbalance.text() and "'small' only 4" in browser.imbalance.text()
-    assert "Train 16" in browser.split_counts.text()           # 20 % of each class to validation
+    qtbot.waitUntil(lambda: "Train 16" in browser.split_counts.text(), timeout=10000)   # 20 % to validation
     browser.val_spin.setValue(0.25)
     browser.test_spin.setValue(0.25)
     browser.seed_spin.setValue(3)
     assert (state.project.data.val_fraction, state.project.data.test_fraction, state.project.data.seed) == (0.25, 0.25, 3)
-    assert "Train 10" in browser.split_counts.text() and "Test 5" in browser.split_counts.text()
+    qtbot.waitUntil(lambda: "Train 10" in browser.split_counts.text() and "Test 5" in browser.split_counts.text(),
+                    timeout=10000)
     assert imbalance_warning({"a": 9, "b": 3}) == ""
 
 
@@ -72,3 +73,58 @@ def test_augmentation_previews_of_the_selected_image(tmp_path, qtbot):
     qtbot.waitUntil(lambda: all(label.pixmap() is not None and not label.pixmap().isNull()
                                 for label in browser.preview_labels), timeout=30000)
     assert "preset 'light'" in browser.preview_note.text()
+
+
+def test_split_is_computed_once_per_burst_of_spin_box_ticks_off_the_gui_thread(tmp_path, qtbot, monkeypatch):
+    import threading
+
+    from tlstudio.core.data import index as data_index
+
+    root = make_folder(tmp_path / "data", {"big": 16, "small": 4})
+    state, browser = open_browser(qtbot, root)
+    qtbot.waitUntil(lambda: "Train" in browser.split_counts.text(), timeout=10000)
+    calls = []
+    real = data_index.split_dataset
+
+    def counted(*args, **kwargs):
+        calls.append(threading.current_thread() is threading.main_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(data_index, "split_dataset", counted)
+    for tick in range(1, 11):                       # ten quick spin-box ticks
+        browser.seed_spin.setValue(tick)
+    assert calls == []                               # nothing computed per tick on the GUI thread
+    qtbot.waitUntil(lambda: bool(calls), timeout=10000)
+    qtbot.wait(600)                                  # longer than the debounce: no second computation
+    assert calls == [False]                          # once, in a worker
+    assert state.project.data.seed == 10
+
+
+def test_rescan_does_not_wait_for_the_cancelled_scan(tmp_path, qtbot, monkeypatch):
+    import threading
+    import time
+
+    from tlstudio.core.data import images
+
+    root = make_folder(tmp_path / "data", {"a": 3, "b": 3})
+    release = threading.Event()
+    real = images.scan
+
+    def slow_scan(path, task=None):
+        release.wait(5)                  # a file that takes long to decode: no cancel check meanwhile
+        return real(path, task=task)
+
+    monkeypatch.setattr(images, "scan", slow_scan)
+    state = ProjectState()
+    browser = DatasetBrowser(state)
+    qtbot.addWidget(browser)
+    browser.open_path(root)
+    assert browser.is_scanning()
+    t0 = time.perf_counter()
+    browser.rescan()                     # supersedes the running scan
+    elapsed = time.perf_counter() - t0
+    release.set()
+    assert elapsed < 1.0, f"the GUI thread waited {elapsed:.1f} s for a cancelled scan"
+    with qtbot.waitSignal(state.datasetChanged, timeout=30000):
+        pass
+    assert state.dataset is not None and len(state.dataset.samples) == 6

@@ -26,7 +26,8 @@ def test_edits_update_count_diagram_and_model_head(demo_window, qtbot):
     assert state.dirty
     assert f"{dim * 256 + 256 + 256 * 6 + 6:,}" in count.text()
     assert diagram.text() == "1280 → Dropout(0.2) → Linear(256) → Linear(6)"
-    # The loaded model's head was rebuilt, and the layer tree shows it.
+    # The loaded model's head was rebuilt (in a worker), and the layer tree shows it.
+    qtbot.waitUntil(lambda: not window.model_panel.is_building_head(), timeout=30000)
     assert isinstance(state.model.head[1], nn.Linear) and state.model.head[1].out_features == 256
     head_index = window.model_panel.tree_model.index_of("head")
     assert window.model_panel.tree_model.rowCount(head_index) == 3
@@ -34,6 +35,7 @@ def test_edits_update_count_diagram_and_model_head(demo_window, qtbot):
     designer.width_spin.setValue(64)                           # the new layer is selected
     assert state.project.head.layers[1].width == 64
     assert f"{dim * 64 + 64 + 64 * 6 + 6:,}" in count.text()
+    qtbot.waitUntil(lambda: not window.model_panel.is_building_head(), timeout=30000)
     assert state.model.head[1].out_features == 64
 
     designer.add_layer("activation", activation="gelu")
@@ -42,6 +44,7 @@ def test_edits_update_count_diagram_and_model_head(demo_window, qtbot):
     assert diagram.text() == "1280 → Dropout(0.2) → GELU → Linear(64) → Linear(6)"
     designer.remove_layer(0)
     assert [layer.type for layer in state.project.head.layers] == ["activation", "linear"]
+    qtbot.waitUntil(lambda: not window.model_panel.is_building_head(), timeout=30000)
     assert isinstance(state.model.head[0], nn.GELU)
 
 
@@ -57,3 +60,34 @@ def test_dropout_is_bounded_and_count_needs_a_model(qtbot):
     state.project.head.validate()
     assert "load a model" in designer.param_label.text()
     assert designer.diagram.text() == "features → Dropout(0.95) → Linear(2)"
+
+
+def test_typing_a_width_builds_no_modules_on_the_gui_thread(demo_window, qtbot, monkeypatch):
+    import threading
+
+    from PySide6.QtCore import Qt
+
+    from tlstudio.core.model.head import HeadSpec
+
+    window = demo_window
+    designer, state = window.head_designer, window.state
+    designer.add_layer("linear", width=8)
+    qtbot.waitUntil(lambda: not window.model_panel.is_building_head(), timeout=30000)
+    builds = []
+    real_build = HeadSpec.build
+
+    def watched(self, *args, **kwargs):
+        builds.append(threading.current_thread() is threading.main_thread())
+        return real_build(self, *args, **kwargs)
+
+    monkeypatch.setattr(HeadSpec, "build", watched)
+    spin = designer.width_spin
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin.lineEdit(), "4096")                   # four keystrokes
+    assert builds == [] and state.project.head.layers[-1].width == 8
+    qtbot.keyClick(spin.lineEdit(), Qt.Key.Key_Return)
+    assert state.project.head.layers[-1].width == 4096
+    assert builds == []                                         # debounced, not built right here
+    qtbot.waitUntil(lambda: not window.model_panel.is_building_head(), timeout=30000)
+    assert builds == [False]                                    # once, in a worker
+    assert state.model.head[-2].out_features == 4096

@@ -172,3 +172,32 @@ def test_run_finished_on_the_state_loads_that_run(qtbot, run_dir):
     assert panel.run_combo.currentData() == run_dir
     assert "fresh" in panel.run_combo.currentText()
     assert os.path.samefile(panel.run_dir, run_dir)
+
+
+def test_a_superseded_evaluation_is_cancelled(qtbot, panel, run_dir):
+    from tlstudio.core.progress import Cancelled, TaskState
+    from tlstudio.core.runs import evaluate as evaluate_module
+    from tlstudio.gui.panels.results_panel import load_and_evaluate
+
+    stopped = TaskState()
+    stopped.cancel()
+    with pytest.raises(Cancelled):
+        load_and_evaluate(run_dir, "val", task=stopped)
+
+    seen = []
+    real_evaluate = evaluate_module.evaluate_run
+
+    def watched(*args, task=None, **kwargs):
+        seen.append(task)
+        return real_evaluate(*args, task=task, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(evaluate_module, "evaluate_run", watched)
+        panel.load_selected()
+        first = panel._load_task
+        with qtbot.waitSignal(panel.evaluated, timeout=TIMEOUT_MS):
+            panel.load_selected()                 # supersedes the first load
+        qtbot.waitUntil(lambda: not first.is_running(), timeout=TIMEOUT_MS)
+    assert first.state.is_cancelled
+    assert all(task is not None for task in seen)       # the evaluation got the task it can be stopped by
+    assert first.error in (None, "Cancelled.")

@@ -48,12 +48,12 @@ def test_progress_and_cancel(qtbot):
     started = threading.Event()
     updates = []
 
-    def job(progress, cancel):
-        progress(0, 10)
+    def job(task):
+        task.set_progress(0, 10)
         started.set()
-        while not cancel.is_cancelled:
+        while not task.is_cancelled:
             threading.Event().wait(0.01)
-        progress(10, 10)
+        task.set_progress(10, 10)
         return "stopped"
 
     task = run_task(job, with_progress=True, on_progress=lambda d, t: updates.append((d, t)))
@@ -63,3 +63,69 @@ def test_progress_and_cancel(qtbot):
         pass
     assert blocker.args == ["stopped"]
     assert updates[0] == (0, 10) and updates[-1] == (10, 10)
+
+
+def test_a_job_that_checks_stops_with_cancelled(qtbot):
+    started = threading.Event()
+
+    def job(task):
+        started.set()
+        while True:
+            task.check()
+            threading.Event().wait(0.01)
+
+    task = run_task(job, with_progress=True)
+    assert started.wait(5)
+    task.cancel()
+    with qtbot.waitSignal(task.failed, timeout=5000) as blocker:
+        pass
+    assert blocker.args == ["Cancelled."] and task.was_cancelled()
+
+
+def test_unexpected_errors_are_logged_with_traceback_to_the_app_log(qtbot, tmp_path, monkeypatch):
+    import sys
+
+    from tlstudio.gui import app
+    from tlstudio.gui.jobs import tasks
+
+    monkeypatch.setenv("TLSTUDIO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)    # restored after the test
+    log_path = app.setup_error_log()
+    try:
+        assert log_path.parent.parent == tmp_path / "data"
+
+        def buggy_job():
+            return {"a": 1}["b"]
+
+        task = run_task(buggy_job)
+        with qtbot.waitSignal(task.failed, timeout=5000) as blocker:
+            pass
+    finally:
+        tasks.uninstall_error_log()
+    message = blocker.args[0]
+    assert message.startswith("Unexpected error (KeyError)") and str(log_path) in message
+    text = log_path.read_text()
+    assert "ERROR" in text and "buggy_job" in text and "Traceback" in text and "KeyError: 'b'" in text
+
+
+def test_a_finished_task_is_freed_without_the_garbage_collector(qtbot):
+    """Lambdas capturing their task must not keep it in a cycle that a worker thread's GC then frees."""
+    import gc
+    import weakref
+
+    got = []
+
+    def start():
+        task = run_task(lambda: 5)
+        task.finished.connect(lambda result: got.append((task.error, result)))
+        return weakref.ref(task)
+
+    ref = start()
+    qtbot.waitUntil(lambda: bool(got) and not running_tasks(), timeout=5000)
+    qtbot.wait(50)
+    gc.disable()
+    try:
+        assert got == [(None, 5)]
+        assert ref() is None
+    finally:
+        gc.enable()

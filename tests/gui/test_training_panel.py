@@ -11,7 +11,7 @@ from tlstudio.core import paths
 from tlstudio.core.project import Project
 from tlstudio.gui.state import ProjectState
 from tlstudio.gui.panels.training_panel import TrainingPanel
-from tlstudio.gui.jobs.training import ThrottledCallback, default_run_dir
+from tlstudio.gui.jobs.training import default_run_dir
 
 from .conftest import close_window
 
@@ -75,15 +75,72 @@ class Heartbeat:
         self.timer.stop()
 
 
-def test_throttle_lets_through_ten_per_second_and_every_epoch_end():
-    now = [0.0]
-    gate = ThrottledCallback(0.1, clock=lambda: now[0])
-    passed = 0
-    for i in range(100):               # 100 batches in one second
-        now[0] = i * 0.01
-        passed += gate.should_emit(is_last=False)
-    assert passed == 10
-    assert gate.should_emit(is_last=True)          # the epoch's last batch always passes
+class FakeTrainer:
+    """Stands in for core.train.trainer.Trainer: records what the worker handed it."""
+
+    seen: dict = {}
+
+    def __init__(self, project, run_dir, callback=None, token=None, resume=False, dataset=None):
+        FakeTrainer.seen = {"dataset": dataset, "token": token}
+        self.callback = callback
+
+    def run(self):
+        self.callback(ev.StageStarted(stage=1, epochs=1, trainable_params=10, cached_features=True))
+        self.callback(ev.RunFinished(run_dir="x", best_val_acc=0.5, epochs_run=1, seconds=0.1, cancelled=False))
+        return {"val_accuracy": 0.5}
+
+
+def test_training_reuses_the_data_tabs_scanned_dataset(qtbot, monkeypatch):
+    from tlstudio.core.data.images import scan
+    from tlstudio.core.train import trainer
+
+    state = ProjectState(demo_project())
+    state.set_dataset(scan(state.project.data.path))
+    monkeypatch.setattr(trainer, "Trainer", FakeTrainer)
+    panel = TrainingPanel(state)
+    qtbot.addWidget(panel)
+    recorder = Recorder(panel)
+    with qtbot.waitSignal(panel.trainingFinished, timeout=60_000):
+        panel.start_button.click()
+    assert FakeTrainer.seen["dataset"] is state.dataset          # not scanned (decoded) again
+    assert recorder.names() == ["StageStarted", "RunFinished"]   # one signal, dispatched by type
+    assert panel._stage_epochs == {1: 1}
+    assert "Finished: best val acc 50.0%" in panel.log_view.toPlainText()
+
+
+def test_stop_before_the_worker_thread_runs_reaches_the_trainer(qtbot, monkeypatch):
+    from tlstudio.core.train import trainer
+    from tlstudio.gui.jobs.training import TrainingWorker
+
+    worker = TrainingWorker(demo_project(), "unused")
+    worker.pause()
+    worker.cancel()                     # no replay: the token exists before the thread starts
+    monkeypatch.setattr(trainer, "Trainer", FakeTrainer)
+    worker.work()
+    token = FakeTrainer.seen["token"]
+    assert token is worker.token and token.is_cancelled and not token.is_paused
+
+
+def test_an_unexpected_trainer_crash_is_logged_with_its_traceback(qtbot, monkeypatch, tmp_path):
+    from tlstudio.core.train import trainer
+    from tlstudio.gui.jobs import tasks
+
+    class Broken(FakeTrainer):
+        def run(self):
+            return {}["missing"]
+
+    log_file = tasks.install_error_log(tmp_path / "tlstudio.log")
+    monkeypatch.setattr(trainer, "Trainer", Broken)
+    panel = TrainingPanel(ProjectState(demo_project()))
+    qtbot.addWidget(panel)
+    try:
+        with qtbot.waitSignal(panel.trainingFinished, timeout=60_000) as blocker:
+            panel.start_button.click()
+    finally:
+        tasks.uninstall_error_log()
+    assert "KeyError" in blocker.args[0]["error"] and str(log_file) in blocker.args[0]["error"]
+    text = log_file.read_text()
+    assert "ERROR" in text and "Traceback" in text and "return {}[\"missing\"]" in text
 
 
 def test_default_run_dir_is_under_data_dir_and_unique():
@@ -130,6 +187,7 @@ def test_device_chooser_lists_what_torch_sees(qtbot):
 
     panel = TrainingPanel(ProjectState(demo_project()))
     qtbot.addWidget(panel)
+    qtbot.waitUntil(lambda: not panel.devices_task.is_running(), timeout=60_000)   # asked in a worker
     combo: QComboBox = panel.device_combo
     values = [combo.itemData(i) for i in range(combo.count())]
     assert values[0] == "auto" and values[-1] == "cpu"

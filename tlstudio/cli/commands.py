@@ -62,7 +62,7 @@ def cmd_scan(args) -> int:
 
     bar = TerminalProgress(quiet=args.quiet)
     try:
-        index = scan(args.data_dir, progress=bar.scan_progress)
+        index = scan(args.data_dir, task=bar.scan_task())
     finally:
         bar.close()
     if args.json:
@@ -121,7 +121,7 @@ def _check_numbers(project) -> None:
         raise ProjectError(f"Unknown augmentation {d.augment!r}; use none, light or strong.")
 
 
-def validate_for_training(project, progress=None):
+def validate_for_training(project, task=None):
     """Everything that can be checked before a run folder is created; returns the dataset index."""
     from tlstudio.core.zoo.cards import get_card
     from tlstudio.core.data.images import scan
@@ -135,7 +135,7 @@ def validate_for_training(project, progress=None):
         if not Path(weights.path).is_file():
             raise WeightsError(f"Weights file not found: {weights.path}.")
         load_weights_file(weights.path)                # unreadable -> WeightsError
-    index = scan(project.data.path, progress=progress)
+    index = scan(project.data.path, task=task)
     project.adopt_classes(index.classes)
     return index
 
@@ -161,16 +161,17 @@ def cmd_train(args) -> int:
                             "choose a new --out or pass --resume.")
     bar = TerminalProgress(quiet=args.quiet)
     try:
-        index = validate_for_training(project, progress=bar.scan_progress)
+        index = validate_for_training(project, task=bar.scan_task())
     finally:
         bar.close()
     bar.line(f"Training {project.model.name} on {len(index.samples)} images of "
              f"{len(index.classes)} classes -> {run_dir}")
 
     from tlstudio.core.train.events import RunFailed
-    from tlstudio.core.train.trainer import CancelToken, Trainer
+    from tlstudio.core.progress import TaskState
+    from tlstudio.core.train.trainer import Trainer
 
-    token = CancelToken()
+    token = TaskState()
     failures: list[str] = []
 
     def on_event(event) -> None:
@@ -223,9 +224,9 @@ def cmd_evaluate(args) -> int:
     loaded = load_model(args.run_dir, device=_device(args.device))
     bar = TerminalProgress(quiet=args.quiet)
     try:
-        progress = None if args.data_dir is None else bar.scan_progress
+        task = None if args.data_dir is None else bar.scan_task()
         result = evaluate_run(loaded, args.run_dir, args.data_dir, split=args.split, batch_size=args.batch_size,
-                              top_k=args.top_k, progress=progress)
+                              top_k=args.top_k, task=task)
     finally:
         bar.close()
     if args.json:

@@ -1,14 +1,15 @@
 """Terminal progress for the CLI: a one-line bar on stderr redrawn with "\\r".
 
-Fed by the trainer's events; no extra dependency. Redraws are throttled so a
-fast loop does not spend its time writing to the terminal.
+Fed by the trainer's events through ``events.dispatch`` (as the GUI is) and
+by scans through a ``TaskState``. Redraws go through ``core.progress.Throttle``
+so a fast loop does not spend its time writing to the terminal.
 """
 from __future__ import annotations
 
 import sys
-import time
 from typing import TextIO
 
+from tlstudio.core.progress import Throttle, TaskState
 from tlstudio.core.train import events as ev
 
 BAR_WIDTH = 24
@@ -34,16 +35,14 @@ class TerminalProgress:
     def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.quiet = quiet
-        self._last_draw = 0.0
+        self._redraw = Throttle(REDRAW_SECONDS)
         self._line_open = False
         self._epochs: dict[int, int] = {}
 
     # -- drawing ---------------------------------------------------------------
     def _draw(self, text: str, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_draw < REDRAW_SECONDS:
+        if not self._redraw.due(final=force):
             return
-        self._last_draw = now
         self.stream.write("\r" + text.ljust(78)[:120])
         self.stream.flush()
         self._line_open = True
@@ -68,35 +67,45 @@ class TerminalProgress:
         if not self.quiet:
             self._draw(f"Scanning images {bar(done, total)} {done}/{total}", force=done >= total)
 
+    def scan_task(self) -> TaskState:
+        """A TaskState whose progress draws the scanning bar (the bar throttles its own redraws)."""
+        return TaskState(self.scan_progress, interval=0.0)
+
     # -- events ------------------------------------------------------------------
     def __call__(self, event: ev.Event) -> None:
-        if self.quiet:
-            return
-        if isinstance(event, ev.StageStarted):
-            self._epochs[event.stage] = event.epochs
-            what = "training the head" if event.stage == 1 else "fine-tuning"
-            cache = ", cached features" if event.cached_features else ""
-            self.line(f"Stage {event.stage}: {what} for {event.epochs} epoch(s), "
-                      f"{event.trainable_params:,} trainable parameters{cache}")
-        elif isinstance(event, ev.FeatureExtractionProgress):
-            self._draw(f"Extracting features {bar(event.done, event.total)} {event.done}/{event.total} "
-                       f"{event.images_per_second:.0f} img/s ETA {format_seconds(event.eta_seconds)}",
-                       force=event.done >= event.total)
-        elif isinstance(event, ev.BatchProgress):
-            epochs = self._epochs.get(event.stage, 0)
-            of = f"/{epochs}" if epochs else ""
-            self._draw(f"Epoch {event.epoch}{of} {bar(event.batch, event.batches)} loss {event.loss:.4f} "
-                       f"{event.images_per_second:.0f} img/s ETA {format_seconds(event.eta_seconds)}",
-                       force=event.batch >= event.batches)
-        elif isinstance(event, ev.EpochEnded):
-            epochs = self._epochs.get(event.stage, 0)
-            of = f"/{epochs}" if epochs else ""
-            self.line(f"Epoch {event.epoch}{of}: loss {event.train_loss:.4f} acc {event.train_acc:.3f} | "
-                      f"val loss {event.val_loss:.4f} val acc {event.val_acc:.3f} | lr {event.lr:.2g} | "
-                      f"{event.seconds:.1f} s")
-        elif isinstance(event, ev.RunFinished):
-            state = "Stopped" if event.cancelled else "Finished"
-            self.line(f"{state}: best val accuracy {event.best_val_acc:.3f} after {event.epochs_run} epoch(s) "
-                      f"in {format_seconds(event.seconds)}")
-        elif isinstance(event, ev.RunFailed):
-            self.close()
+        if not self.quiet:
+            ev.dispatch(self, event)
+
+    def _of(self, stage: int) -> str:
+        epochs = self._epochs.get(stage, 0)
+        return f"/{epochs}" if epochs else ""
+
+    def on_stage_started(self, event: ev.StageStarted) -> None:
+        self._epochs[event.stage] = event.epochs
+        what = "training the head" if event.stage == 1 else "fine-tuning"
+        cache = ", cached features" if event.cached_features else ""
+        self.line(f"Stage {event.stage}: {what} for {event.epochs} epoch(s), "
+                  f"{event.trainable_params:,} trainable parameters{cache}")
+
+    def on_feature_extraction_progress(self, event: ev.FeatureExtractionProgress) -> None:
+        self._draw(f"Extracting features {bar(event.done, event.total)} {event.done}/{event.total} "
+                   f"{event.images_per_second:.0f} img/s ETA {format_seconds(event.eta_seconds)}",
+                   force=event.done >= event.total)
+
+    def on_batch_progress(self, event: ev.BatchProgress) -> None:
+        self._draw(f"Epoch {event.epoch}{self._of(event.stage)} {bar(event.batch, event.batches)} "
+                   f"loss {event.loss:.4f} {event.images_per_second:.0f} img/s "
+                   f"ETA {format_seconds(event.eta_seconds)}", force=event.batch >= event.batches)
+
+    def on_epoch_ended(self, event: ev.EpochEnded) -> None:
+        self.line(f"Epoch {event.epoch}{self._of(event.stage)}: loss {event.train_loss:.4f} "
+                  f"acc {event.train_acc:.3f} | val loss {event.val_loss:.4f} val acc {event.val_acc:.3f} | "
+                  f"lr {event.lr:.2g} | {event.seconds:.1f} s")
+
+    def on_run_finished(self, event: ev.RunFinished) -> None:
+        state = "Stopped" if event.cancelled else "Finished"
+        self.line(f"{state}: best val accuracy {event.best_val_acc:.3f} after {event.epochs_run} epoch(s) "
+                  f"in {format_seconds(event.seconds)}")
+
+    def on_run_failed(self, event: ev.RunFailed) -> None:
+        self.close()

@@ -27,6 +27,11 @@ def data_dir() -> Path:
     return path
 
 
+def log_file() -> Path:
+    """The app's log (unexpected errors with their tracebacks), in the data folder."""
+    return data_dir() / "logs" / "tlstudio.log"
+
+
 def resources_dir() -> Path:
     """The repository's (or the installed bundle's) resources folder."""
     env = os.environ.get("TLSTUDIO_RESOURCES")

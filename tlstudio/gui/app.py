@@ -7,6 +7,7 @@ is the ``tlstudio`` gui-script and ``python -m tlstudio [PROJECT] [--demo]``.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -17,8 +18,11 @@ from tlstudio.core.errors import TLStudioError
 from tlstudio.core.project import Project
 
 from tlstudio.gui.icons import app_icon
+from tlstudio.gui.jobs.tasks import install_error_log
 from tlstudio.gui.main_window import MainWindow
 from tlstudio.gui.platform_check import startup_problem
+
+log = logging.getLogger(__name__)
 
 # The demo data is Fashion-MNIST at 28 px: a small input keeps training quick on a CPU.
 DEMO_IMAGE_SIZE = 112
@@ -33,6 +37,22 @@ def demo_project() -> Project:
     project.model.image_size = DEMO_IMAGE_SIZE
     project.training.epochs = 5
     return project
+
+
+def setup_error_log() -> Path:
+    """Unexpected errors (background tasks, training, uncaught exceptions in slots) go to the log file
+    in the data folder at ERROR with their traceback; messages shown to the user name that file."""
+    from tlstudio.core import paths
+
+    path = install_error_log(paths.log_file())
+    previous = sys.excepthook
+
+    def excepthook(kind, value, tb):
+        log.error("Uncaught exception", exc_info=(kind, value, tb))
+        previous(kind, value, tb)
+
+    sys.excepthook = excepthook
+    return path
 
 
 def ensure_application(argv: list[str] | None = None) -> QApplication:
@@ -73,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem is not None:    # Qt would abort with a core dump; say why and how to fix it instead
         print(problem, file=sys.stderr)
         return 2
+    setup_error_log()
     app = ensure_application()
     try:
         window = build_main_window(args.project, demo=args.demo)

@@ -82,7 +82,7 @@ class MainWindow(QMainWindow):
         self.save_as_action = self._action("Save &As…", self.save_as, QKeySequence.StandardKey.SaveAs)
         self.export_action = self._action("&Export model…", self.export_model, None, "export")
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
-        self.open_data_action = self._action("Open &dataset folder…", self.dataset_browser._choose_folder,
+        self.open_data_action = self._action("Open &dataset folder…", self.dataset_browser.choose_folder,
                                              None, "folder")
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addActions([self.new_action, self.open_action])

@@ -14,6 +14,7 @@ from tlstudio.core.data import images as ds
 from tlstudio.core.data import index as dx
 from tlstudio.core.errors import DatasetError
 from tlstudio.core.paths import demo_data_dir
+from tlstudio.core.progress import Cancelled, TaskState
 
 
 def _noise(w, h, seed=0):
@@ -82,7 +83,7 @@ def nasty(tmp_path):
 def test_scan_folder_reports_exactly_the_good_and_bad_files(nasty):
     root, good, skipped = nasty
     calls = []
-    index = ds.scan(root, progress=lambda done, total: calls.append((done, total)))
+    index = ds.scan(root, task=TaskState(lambda done, total: calls.append((done, total)), interval=0.0))
     assert index.classes == ["pants", "shirt"]
     got = {(Path(s.path), index.classes[s.label]) for s in index.samples}
     want = {(p.resolve(), cls) for cls, paths in good.items() for p in paths}
@@ -131,10 +132,16 @@ def test_report_is_json_and_text_summary_lists_classes(nasty):
 
 
 def test_scan_cancel_raises(nasty):
-    class Cancelled:
-        is_cancelled = True
-    with pytest.raises(DatasetError, match="cancelled"):
-        ds.scan_folder(nasty[0], cancel=Cancelled())
+    task = TaskState()
+    task.cancel()
+    with pytest.raises(Cancelled):
+        ds.scan_folder(nasty[0], task=task)
+
+
+def test_scan_progress_is_throttled_and_ends_at_the_total(nasty):
+    calls = []
+    ds.scan(nasty[0], task=TaskState(lambda done, total: calls.append((done, total)), interval=60.0))
+    assert calls == [(0, 17), (17, 17)]
 
 
 def test_scan_csv_with_header_relative_paths_and_bad_rows(tmp_path):

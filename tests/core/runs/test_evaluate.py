@@ -176,9 +176,9 @@ def test_evaluation_reads_samples_through_the_models_modality(run, loaded):
         def __init__(self):
             self.scanned, self.read = [], []
 
-        def scan(self, path, *, progress=None, cancel=None):
+        def scan(self, path, *, task=None):
             self.scanned.append(str(path))
-            return super().scan(path, progress=progress, cancel=cancel)
+            return super().scan(path, task=task)
 
         def input_reader(self, pre):
             inner = super().input_reader(pre)

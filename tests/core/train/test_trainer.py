@@ -24,7 +24,8 @@ from tlstudio.core.model.head import HeadLayer, HeadSpec
 from tlstudio.core.paths import demo_data_dir
 from tlstudio.core.project import Project
 from tlstudio.core.runs.folder import load_model
-from tlstudio.core.train.trainer import CancelToken, Trainer, resolve_device
+from tlstudio.core.progress import TaskState
+from tlstudio.core.train.trainer import Trainer, resolve_device
 
 torch.set_num_threads(2)
 MODEL = "tf_efficientnet_lite0"
@@ -206,7 +207,7 @@ def test_augmented_views_are_cached_and_cycled(tiny_data, tmp_path):
 
 def test_cancel_mid_epoch_then_resume_matches_an_uninterrupted_run(tiny_data, tmp_path):
     project = make_project(tiny_data, epochs=3, batch=4)               # 8 batches per epoch
-    token = CancelToken()
+    token = TaskState()
     seen: list = []
 
     def callback(event):
@@ -237,7 +238,7 @@ def test_cancel_mid_epoch_then_resume_matches_an_uninterrupted_run(tiny_data, tm
 
 
 def test_pause_blocks_training_until_resumed(tiny_data, tmp_path):
-    token = CancelToken()
+    token = TaskState()
     paused_at: list = []
 
     def callback(event):

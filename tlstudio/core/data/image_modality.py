@@ -41,8 +41,8 @@ class ImageModality:
     name = "image"
     noun = "images"
 
-    def scan(self, path: str | os.PathLike, *, progress: Any = None, cancel: Any = None) -> DatasetIndex:
-        return images.scan(path, progress=progress, cancel=cancel)
+    def scan(self, path: str | os.PathLike, *, task: Any = None) -> DatasetIndex:
+        return images.scan(path, task=task)
 
     def sample_key(self, sample: Sample) -> list:
         return file_identity(sample.path) + [int(sample.label)]

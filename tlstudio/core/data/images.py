@@ -11,8 +11,9 @@ What a scan produces (``Sample``, ``DatasetIndex``) and the split are
 modality-neutral and live in ``tlstudio.core.data.index``; the image
 ``Modality`` that the trainer uses is ``tlstudio.core.data.image_modality``.
 
-Cancelling: ``scan_folder``/``scan_csv`` check ``cancel.is_cancelled`` before
-each file and raise ``DatasetError("Scan cancelled.")`` when it is set.
+Cancel and progress: ``scan_folder``/``scan_csv`` take an optional
+``task`` (``core.progress.TaskState``): ``task.check()`` runs before each file
+(it raises ``Cancelled``) and ``task.set_progress(done, total)`` after it.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from tlstudio.core.data.index import DatasetIndex, Sample, SkippedFile, drop_empty_classes
 from tlstudio.core.errors import DatasetError
 from tlstudio.core.paths import NotARegularFile, open_regular_file
+from tlstudio.core.progress import TaskState, check, set_progress
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -35,13 +37,6 @@ Progress = Callable[[int, int], None]
 
 
 # --------------------------------------------------------------------------- validation
-
-def _is_cancelled(cancel: Any) -> bool:
-    if cancel is None:
-        return False
-    flag = getattr(cancel, "is_cancelled", False)
-    return bool(flag() if callable(flag) else flag)
-
 
 def check_image_file(path: str | os.PathLike) -> str | None:
     """Why the file cannot be used as an image, or None when it decodes fully."""
@@ -73,23 +68,20 @@ def check_image_file(path: str | os.PathLike) -> str | None:
     return None
 
 
-def _validate(candidates: list[tuple[str, int]], progress: Progress | None, cancel: Any,
+def _validate(candidates: list[tuple[str, int]], task: TaskState | None,
               ) -> tuple[list[Sample], list[SkippedFile]]:
     samples: list[Sample] = []
     skipped: list[SkippedFile] = []
     total = len(candidates)
-    if progress:
-        progress(0, total)
+    set_progress(task, 0, total)
     for done, (path, label) in enumerate(candidates, start=1):
-        if _is_cancelled(cancel):
-            raise DatasetError("Scan cancelled.")
+        check(task)
         reason = check_image_file(path)
         if reason is None:
             samples.append(Sample(path, label))
         else:
             skipped.append(SkippedFile(path, reason))
-        if progress:
-            progress(done, total)
+        set_progress(task, done, total)
     return samples, skipped
 
 
@@ -102,7 +94,7 @@ def _extension_reason(path: Path) -> str | None:
 
 # --------------------------------------------------------------------------- scanning
 
-def scan_folder(root: str | os.PathLike, *, progress: Progress | None = None, cancel: Any = None) -> DatasetIndex:
+def scan_folder(root: str | os.PathLike, *, task: TaskState | None = None) -> DatasetIndex:
     """Index a folder-per-class tree.
 
     Hidden files and folders are ignored, and so are non-image files beside the
@@ -126,8 +118,7 @@ def scan_folder(root: str | os.PathLike, *, progress: Progress | None = None, ca
     candidates: list[tuple[str, int]] = []
     for label, class_dir in enumerate(class_dirs):
         for dirpath, dirnames, filenames in os.walk(class_dir):
-            if _is_cancelled(cancel):
-                raise DatasetError("Scan cancelled.")
+            check(task)
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
                 if name.startswith("."):
@@ -138,7 +129,7 @@ def scan_folder(root: str | os.PathLike, *, progress: Progress | None = None, ca
                     skipped.append(SkippedFile(str(path), reason))
                 else:
                     candidates.append((str(path), label))
-    samples, bad = _validate(candidates, progress, cancel)
+    samples, bad = _validate(candidates, task)
     skipped.extend(bad)
     classes, samples = drop_empty_classes(classes, samples, skipped, lambda name: str(root_path / name))
     return DatasetIndex(str(root_path), classes, samples, sorted(skipped, key=lambda s: s.path))
@@ -148,7 +139,7 @@ _HEADER_PATHS = {"path", "file", "filename", "file_name", "image", "image_path",
 _HEADER_LABELS = {"label", "class", "category", "target", "class_name"}
 
 
-def scan_csv(csv_path: str | os.PathLike, *, progress: Progress | None = None, cancel: Any = None) -> DatasetIndex:
+def scan_csv(csv_path: str | os.PathLike, *, task: TaskState | None = None) -> DatasetIndex:
     """Index a CSV of ``path,label`` rows (header optional)."""
     csv_file = Path(csv_path).expanduser().resolve()
     if not csv_file.is_file():
@@ -184,7 +175,7 @@ def scan_csv(csv_path: str | os.PathLike, *, progress: Progress | None = None, c
         entries.append((str(path.resolve()), cells[1]))
     classes = sorted({label for _, label in entries})
     label_of = {name: i for i, name in enumerate(classes)}
-    samples, bad = _validate([(p, label_of[c]) for p, c in entries], progress, cancel)
+    samples, bad = _validate([(p, label_of[c]) for p, c in entries], task)
     skipped.extend(bad)
     classes, samples = drop_empty_classes(classes, samples, skipped, lambda name: f"{csv_file} (label '{name}')")
     return DatasetIndex(str(csv_file), classes, samples, skipped)

@@ -14,11 +14,11 @@ subclass it):
     ``model.json`` as ``task`` so evaluation and prediction pick it again.
 ``noun``
     What one sample is called in messages, plural ("images", "texts").
-``scan(path, *, progress=None, cancel=None) -> DatasetIndex``
+``scan(path, *, task=None) -> DatasetIndex``
     Index a dataset (folder, CSV, ...) and validate every sample. Bad samples
     go to ``DatasetIndex.skipped``; raises ``DatasetError`` when nothing can
-    train (no usable samples, fewer than two classes) or on cancel. The
-    progress/cancel arguments follow the project's progress protocol.
+    train (no usable samples, fewer than two classes) or on cancel. ``task``
+    is a ``core.progress.TaskState``: checked per sample, told the progress.
 ``sample_key(sample) -> list``
     JSON-able content identity of one sample (with its label) for the feature
     cache key: any change to what the model would see gives a different key
@@ -67,7 +67,7 @@ class Modality(Protocol):
     name: str
     noun: str
 
-    def scan(self, path: Any, *, progress: Any = None, cancel: Any = None) -> DatasetIndex: ...
+    def scan(self, path: Any, *, task: Any = None) -> DatasetIndex: ...
 
     def sample_key(self, sample: Sample) -> list: ...
 

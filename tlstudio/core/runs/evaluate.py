@@ -11,17 +11,17 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 
 from tlstudio.core.data.index import Sample, sample_from_row
 from tlstudio.core.data.modality import Modality, modality_for
 from tlstudio.core.errors import DatasetError, RunFolderError
+from tlstudio.core.progress import TaskState
 from tlstudio.core.runs.predict import iter_sample_probabilities
 from tlstudio.core.runs.folder import LoadedModel, read_json
 
-Progress = Callable[[int, int], None]
 SPLITS = ("train", "val", "test")
 
 
@@ -53,7 +53,7 @@ def split_samples(run_dir: str | os.PathLike, split: str = "val") -> list[Sample
 
 
 def evaluation_samples(loaded: LoadedModel, run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None,
-                       split: str = "val") -> list[Sample]:
+                       split: str = "val", task: TaskState | None = None) -> list[Sample]:
     """Samples labelled with the model's class indices, from a data folder or the run's split."""
     if data_dir is None:
         samples = split_samples(run_dir, split)
@@ -61,7 +61,7 @@ def evaluation_samples(loaded: LoadedModel, run_dir: str | os.PathLike, data_dir
         if bad:
             raise RunFolderError(f"split.json in {run_dir} does not match the model's {len(loaded.classes)} classes.")
         return samples
-    index = model_modality(loaded).scan(data_dir)
+    index = model_modality(loaded).scan(data_dir, task=task)
     return map_classes(index.samples, index.classes, loaded.classes)
 
 
@@ -75,7 +75,7 @@ def _safe_div(a: float, b: float) -> float:
 
 
 def evaluate(loaded: LoadedModel, samples: Sequence[Sample], classes: Sequence[str] | None = None,
-             batch_size: int = 32, top_k: int = 5, progress: Progress | None = None) -> dict:
+             batch_size: int = 32, top_k: int = 5, task: TaskState | None = None) -> dict:
     """Metrics of ``loaded`` on ``samples`` whose labels index ``classes`` (default: the model's).
 
     Returns accuracy, top_k_accuracy, per_class {precision, recall, f1, support},
@@ -94,7 +94,7 @@ def evaluate(loaded: LoadedModel, samples: Sequence[Sample], classes: Sequence[s
     top_k_hits = 0
     predictions, skipped = [], []
     for sample, probs, error in iter_sample_probabilities(loaded.model, model_modality(loaded), loaded.preprocessing,
-                                                          samples, batch_size, progress):
+                                                          samples, batch_size, task):
         if probs is None:
             skipped.append({"path": sample.path, "error": error})
             continue
@@ -132,9 +132,9 @@ def evaluate(loaded: LoadedModel, samples: Sequence[Sample], classes: Sequence[s
 
 
 def evaluate_run(loaded: LoadedModel, run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None,
-                 split: str = "val", batch_size: int = 32, top_k: int = 5, progress: Progress | None = None) -> dict:
+                 split: str = "val", batch_size: int = 32, top_k: int = 5, task: TaskState | None = None) -> dict:
     """Evaluate on a data folder, or on the run's recorded split when none is given."""
-    samples = evaluation_samples(loaded, run_dir, data_dir, split)
-    result = evaluate(loaded, samples, None, batch_size, top_k, progress)
+    samples = evaluation_samples(loaded, run_dir, data_dir, split, task)
+    result = evaluate(loaded, samples, None, batch_size, top_k, task)
     result["source"] = str(data_dir) if data_dir is not None else f"{split} split"
     return result

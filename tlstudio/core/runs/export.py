@@ -21,7 +21,8 @@ import torch
 
 from tlstudio.core import atomic
 from tlstudio.core.errors import ExportError, TLStudioError
-from tlstudio.core.runs.predict import _read
+from tlstudio.core.progress import TaskState, check, set_progress
+from tlstudio.core.runs.predict import read_image_input
 from tlstudio.core.data.transforms import eval_transform
 from tlstudio.core.runs.folder import (MODEL_FORMAT, MODEL_FORMAT_VERSION, LoadedModel, load_model, read_json, read_model_info,
                    weights_file)
@@ -55,7 +56,7 @@ def parity_inputs(loaded: LoadedModel, run_dir: Path, sample_paths: Sequence[str
     candidates = [str(p) for p in sample_paths] if sample_paths else _split_paths(run_dir)
     tensors = []
     for path in candidates:
-        tensor, _ = _read(path, transform)
+        tensor, _ = read_image_input(path, transform)
         if tensor is not None:
             tensors.append(tensor)
         if len(tensors) >= MAX_PARITY_SAMPLES:
@@ -174,14 +175,16 @@ def _onnx_write(model: torch.nn.Module, inputs: torch.Tensor, path: Path) -> Non
 
 
 def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = False,
-                  sample_paths: Sequence[str] | None = None, force: bool = False) -> Path:
+                  sample_paths: Sequence[str] | None = None, force: bool = False,
+                  task: TaskState | None = None) -> Path:
     """A self-contained folder load_model() reloads without the dataset.
 
     model.safetensors + model.json (architecture, classes, preprocessing, head,
     metrics, library versions) + metrics.json; optionally model.torchscript.pt
     and model.onnx, each parity-checked. The weights are loaded into the model
     before they are shipped. ``out_dir`` must be new or empty; a previous bundle
-    there is replaced only with ``force``, and then only its own files go.
+    there is replaced only with ``force``, and then only its own files go. ``task`` is checked
+    between the steps (a cancel leaves no bundle behind) and told the steps done.
     """
     run_dir, out_dir = Path(run_dir), Path(out_dir).absolute()
     info = read_model_info(run_dir)
@@ -199,17 +202,25 @@ def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = F
         if metrics is not None:
             atomic.write_json(staging / "metrics.json", metrics)
         exports = {}
+        steps = 1 + int(torchscript) + int(onnx)
+        set_progress(task, 0, steps)
         if onnx:
             _onnxruntime()      # fail before any work when onnxruntime is missing
+        check(task)
         if torchscript or onnx:  # loaded once for both
             inputs, source = parity_inputs(loaded, run_dir, sample_paths)
             prepared = (loaded, inputs, source, _reference(loaded, inputs))
+        set_progress(task, 1, steps)
         if torchscript:
+            check(task)
             result = _write_torchscript(prepared, staging / "model.torchscript.pt")
             exports["torchscript"] = {"file": "model.torchscript.pt", "max_abs_diff": result["max_abs_diff"]}
+            set_progress(task, 1 + int(torchscript), steps)
         if onnx:
+            check(task)
             result = _write_onnx(prepared, staging / "model.onnx")
             exports["onnx"] = {"file": "model.onnx", "max_abs_diff": result["max_abs_diff"]}
+        check(task)
         if exports:
             bundle_info["exports"] = exports
         full = {"format": MODEL_FORMAT, "version": MODEL_FORMAT_VERSION}
@@ -218,6 +229,7 @@ def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = F
         files = sorted(p.name for p in staging.iterdir())
         atomic.write_json(staging / EXPORT_MANIFEST, {"kind": "bundle", "files": files})   # last: marks it complete
         _place_bundle(staging, out_dir, previous)
+        set_progress(task, steps, steps)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

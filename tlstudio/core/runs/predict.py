@@ -9,7 +9,7 @@ others are still predicted.
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import torch
 
@@ -18,12 +18,12 @@ from tlstudio.core.data.index import Sample
 from tlstudio.core.data.loaders import to_device
 from tlstudio.core.data.modality import Modality, modality_for
 from tlstudio.core.errors import TLStudioError
+from tlstudio.core.progress import TaskState, check, set_progress
 from tlstudio.core.data.transforms import Preprocessing
 
-Progress = Callable[[int, int], None]
 
-
-def _read(path: str, transform) -> tuple[torch.Tensor | None, str | None]:
+def read_image_input(path: str, transform) -> tuple[torch.Tensor | None, str | None]:
+    """One image as a model input, or (None, why it could not be read)."""
     try:
         return transform(load_image_rgb(path)), None
     except TLStudioError as exc:
@@ -43,15 +43,20 @@ def _read_sample(reader: Callable[[Sample], object], sample: Sample) -> tuple[ob
 
 @torch.inference_mode()
 def iter_sample_probabilities(model: torch.nn.Module, modality: Modality, preprocessing, samples: Sequence[Sample],
-                              batch_size: int = 32, progress: Progress | None = None
+                              batch_size: int = 32, task: TaskState | None = None
                               ) -> Iterator[tuple[Sample, torch.Tensor | None, str | None]]:
-    """(sample, softmax probabilities on CPU, None) or (sample, None, error) for each sample, in order."""
+    """(sample, softmax probabilities on CPU, None) or (sample, None, error) for each sample, in order.
+
+    ``task`` is checked before each batch (cancel raises ``Cancelled``) and told the progress after it.
+    """
     model.eval()
     device = next(model.parameters()).device
     reader = modality.input_reader(preprocessing)
     samples = list(samples)
     batch_size = max(1, int(batch_size))
+    set_progress(task, 0, len(samples))
     for start in range(0, len(samples), batch_size):
+        check(task)
         chunk = samples[start:start + batch_size]
         read = [_read_sample(reader, sample) for sample in chunk]
         good = [i for i, (x, _) in enumerate(read) if x is not None]
@@ -62,17 +67,16 @@ def iter_sample_probabilities(model: torch.nn.Module, modality: Modality, prepro
             probs = dict(zip(good, rows))
         for i, sample in enumerate(chunk):
             yield sample, probs.get(i), read[i][1]
-        if progress is not None:
-            progress(start + len(chunk), len(samples))
+        set_progress(task, start + len(chunk), len(samples))
 
 
 def iter_probabilities(model: torch.nn.Module, preprocessing: Preprocessing, paths: Sequence[str],
-                       batch_size: int = 32, progress: Progress | None = None
+                       batch_size: int = 32, task: TaskState | None = None
                        ) -> Iterator[tuple[str, torch.Tensor | None, str | None]]:
     """(path, softmax probabilities on CPU, None) or (path, None, error) for each image path, in order."""
     samples = [Sample(str(path), -1) for path in paths]
     for sample, probs, error in iter_sample_probabilities(model, modality_for("image"), preprocessing, samples,
-                                                          batch_size, progress):
+                                                          batch_size, task):
         yield sample.path, probs, error
 
 
@@ -84,21 +88,21 @@ def _entry(path: str, probs: torch.Tensor, classes: Sequence[str], top_k: int) -
 
 
 def _predict(model: torch.nn.Module, preprocessing: Preprocessing, classes: Sequence[str],
-             paths: Sequence[str | os.PathLike], top_k: int, batch_size: int, progress: Progress | None) -> list[dict]:
+             paths: Sequence[str | os.PathLike], top_k: int, batch_size: int, task: TaskState | None) -> list[dict]:
     out = []
-    for path, probs, error in iter_probabilities(model, preprocessing, [str(p) for p in paths], batch_size, progress):
+    for path, probs, error in iter_probabilities(model, preprocessing, [str(p) for p in paths], batch_size, task):
         out.append({"path": path, "error": error} if probs is None else _entry(path, probs, classes, top_k))
     return out
 
 
 def predict_images(loaded, paths: Sequence[str | os.PathLike], top_k: int = 5,
-                   batch_size: int = 32, progress: Progress | None = None) -> list[dict]:
+                   batch_size: int = 32, task: TaskState | None = None) -> list[dict]:
     """[{path, label, probability, top_k: [{label, probability}]}]; unreadable -> {path, error}."""
-    return _predict(loaded.model, loaded.preprocessing, loaded.classes, paths, top_k, batch_size, progress)
+    return _predict(loaded.model, loaded.preprocessing, loaded.classes, paths, top_k, batch_size, task)
 
 
 def predict_imagenet(paths: Sequence[str | os.PathLike], top_k: int = 5, model_name: str | None = None,
-                     batch_size: int = 16, progress: Progress | None = None) -> list[dict]:
+                     batch_size: int = 16, task: TaskState | None = None) -> list[dict]:
     """Predict ImageNet classes with a pretrained network as it ships (no training needed)."""
     from tlstudio.core.zoo.bundled import imagenet_class_names
     from tlstudio.core.zoo.cards import DEFAULT_MODEL, get_card
@@ -107,4 +111,4 @@ def predict_imagenet(paths: Sequence[str | os.PathLike], top_k: int = 5, model_n
     card = get_card(model_name or DEFAULT_MODEL)
     model = create_pretrained(card, "auto")
     names = imagenet_class_names()
-    return _predict(model, card.preprocessing, names, paths, top_k, batch_size, progress)
+    return _predict(model, card.preprocessing, names, paths, top_k, batch_size, task)

@@ -2,9 +2,14 @@
 
 The Trainer reports progress only by calling a callback with these. They carry
 no tensors and no modules, so they cross threads and processes safely.
+
+Front-ends handle them with ``dispatch(sink, event)``: one method per event
+type, named ``on_`` + the type in snake case (``on_batch_progress``); a sink
+without the method ignores that event. The CLI and the GUI both do this.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 
@@ -75,3 +80,15 @@ class RunFinished(Event):
 @dataclass(frozen=True)
 class RunFailed(Event):
     message: str
+
+
+def handler_name(event_type: type) -> str:
+    """``BatchProgress`` -> ``on_batch_progress``."""
+    return "on_" + re.sub(r"(?<!^)(?=[A-Z])", "_", event_type.__name__).lower()
+
+
+def dispatch(sink: object, event: Event) -> None:
+    """Call ``sink``'s handler for ``event``'s type, when it has one."""
+    handler = getattr(sink, handler_name(type(event)), None)
+    if handler is not None:
+        handler(event)

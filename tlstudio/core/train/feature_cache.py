@@ -39,7 +39,7 @@ from tlstudio.core import atomic
 from tlstudio.core import paths
 from tlstudio.core.data.loaders import to_device
 from tlstudio.core.errors import TrainingError
-from tlstudio.core.throttle import ProgressClock
+from tlstudio.core.progress import Throttle
 
 FORMAT_VERSION = 1
 DEFAULT_MAX_BYTES = 2 * 1024 ** 3
@@ -292,7 +292,7 @@ def extract_features(base: nn.Module, batches: Iterable, out: np.ndarray, *, dev
     was_training = base.training
     base.eval()
     done, start = 0, time.perf_counter()
-    gate = ProgressClock(progress_interval)
+    gate = Throttle(progress_interval)
     try:
         with torch.inference_mode():
             for inputs, _labels in batches:

@@ -24,11 +24,7 @@ from tlstudio.core.train.checkpoints import CheckpointWriter, Snapshotter, copy_
 from tlstudio.core.errors import TrainingError
 from tlstudio.core.train.feature_cache import CachedFeatures, gather_rows
 from tlstudio.core.data.loaders import EpochOrder, make_loader, to_device
-from tlstudio.core.throttle import ProgressClock
-
-
-class Cancelled(Exception):
-    """Raised between batches when the cancel token is set."""
+from tlstudio.core.progress import Cancelled, Throttle
 
 
 def _no_best() -> dict:
@@ -252,7 +248,7 @@ class StageLoop:
         self.state, self.training = run, training
         self.stage, self.epochs, self.n_batches = stage, epochs, n_batches
         self.ctx, self.source, self.es, self.snapshot = ctx, source, early_stopping, snapshot
-        self.clock = ProgressClock(run.progress_interval)
+        self.clock = Throttle(run.progress_interval)
         self.started = time.perf_counter()
         self.batches_done = 0
         # The base stays in eval mode when frozen; only the head switches to train mode.

@@ -8,8 +8,8 @@ at ``lr * lr_multiplier`` (unfrozen base blocks at a further
 ``schedules.BASE_LR_FACTOR``), on images. Early stopping ends the current
 stage; fine-tuning still follows.
 
-Events go only to ``callback`` (possibly from a worker thread); a CancelToken
-is checked between batches. Each run keeps its shared state in one
+Events go only to ``callback`` (possibly from a worker thread); the TaskState
+``token`` is checked between batches. Each run keeps its shared state in one
 ``loop.RunState`` handed to ``StageData`` and each ``StageLoop``. Samples are
 read through the Project task's ``Modality`` (``core/data/modality.py``). ``run()`` never raises for training problems: it
 emits RunFailed with a user-facing message and returns.
@@ -20,7 +20,6 @@ import contextlib
 import hashlib
 import os
 import random
-import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -41,41 +40,11 @@ from tlstudio.core.zoo.build import create_transfer_model
 from tlstudio.core.model.transfer import base_is_frozen
 from tlstudio.core.train.schedules import Schedule, build_optimizer, param_groups
 from tlstudio.core.train.stage_data import StageData
-from tlstudio.core.train.loop import Cancelled, LoopContext, RunState, StageLoop
+from tlstudio.core.progress import Cancelled, TaskState
+from tlstudio.core.train.loop import LoopContext, RunState, StageLoop
 
 EARLY_STOPPING_METRICS = ("val_acc", "val_loss")
 SMALL_HEAD_FLOPS = 50e6     # per training batch, below which the head trains on one thread
-
-
-class CancelToken:
-    """Cancel / pause / resume from any thread; the trainer checks it between batches."""
-
-    def __init__(self) -> None:
-        self._cancelled = threading.Event()
-        self._running = threading.Event()
-        self._running.set()
-
-    def cancel(self) -> None:
-        self._cancelled.set()
-        self._running.set()           # wake a paused trainer so it can stop
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    @property
-    def is_cancelled(self) -> bool:
-        return self._cancelled.is_set()
-
-    @property
-    def is_paused(self) -> bool:
-        return not self._running.is_set() and not self._cancelled.is_set()
-
-    def wait_while_paused(self, timeout: float | None = None) -> bool:
-        """Block while paused; True when running again (or cancelled), False on timeout."""
-        return self._running.wait(timeout)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -152,14 +121,14 @@ class Trainer:
     checkpoint_interval = 15.0    # seconds between checkpoint writes (plus stage end, cancel, failure)
 
     def __init__(self, project, run_dir, callback: Callable[[ev.Event], None] | None = None,
-                 token: CancelToken | None = None, resume: bool = False, dataset=None):
+                 token: TaskState | None = None, resume: bool = False, dataset=None):
         self.project = project
         # A DatasetIndex the caller already scanned (CLI validation, the GUI's Data tab):
         # scanning decodes every image, so it is not done twice.
         self.dataset = dataset
         self.run_dir = Path(run_dir)
         self.callback = callback
-        self.token = token or CancelToken()
+        self.token = token if token is not None else TaskState()
         self.resume = resume
         self.base_forward_images = 0
         self.num_workers: int | None = None     # None: loaders.auto_workers decides
@@ -172,12 +141,7 @@ class Trainer:
             self.callback(event)
 
     def _check(self) -> None:
-        if self.token.is_cancelled:
-            raise Cancelled()
-        while self.token.is_paused:
-            self.token.wait_while_paused(0.2)
-        if self.token.is_cancelled:
-            raise Cancelled()
+        self.token.check()
 
     # -- entry point ------------------------------------------------------------
     def run(self) -> dict:
@@ -240,7 +204,7 @@ class Trainer:
         given = self.dataset
         if given is not None and Path(given.root).resolve() == Path(path).resolve():
             return given
-        return modality.scan(path)
+        return modality.scan(path, task=self.token)
 
     def _run(self) -> None:
         p, t = self.project, self.project.training

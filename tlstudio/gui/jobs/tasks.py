@@ -6,31 +6,70 @@ on both). It returns a ``Task`` that lives on the GUI thread and re-emits
 ``progress(done, total)``, ``finished(result)`` and ``failed(message)`` there,
 so any slot or lambda connected to it runs on the GUI thread.
 
-With ``with_progress=True`` the callable also receives ``progress=`` (a
-``(done, total)`` callback, throttled before it reaches the GUI) and
-``cancel=`` (an object with ``is_cancelled``), the protocol core long jobs
-accept. ``failed`` carries the ``TLStudioError`` message as is; anything
-else is named by its type, never a traceback.
+Every Task owns a ``core.progress.TaskState`` from the start (``Task.state``);
+``Task.cancel()`` cancels it. With ``with_progress=True`` the callable also
+receives it as ``task=``, the protocol core long jobs accept: ``task.check()``
+between items, ``task.set_progress(done, total)`` (throttled there before it
+reaches the GUI).
+
+``failed`` carries the ``TLStudioError`` message as is. Anything else is a
+bug: it is logged at ERROR with its traceback (to the log file the app sets
+up with ``install_error_log``) and named by its type plus the log's path.
 """
 from __future__ import annotations
 
 import logging
-import threading
-import time
-import traceback
+import warnings
+from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
-from tlstudio.core.throttle import ProgressClock
+from tlstudio.core.progress import TaskState
 
 log = logging.getLogger(__name__)
 
 # Progress reaches the GUI at most this often (the last update always does).
 PROGRESS_INTERVAL_S = 0.05
 
+# The file unexpected errors are written to (set by install_error_log at start-up).
+_error_log: Path | None = None
+
 # Tasks still running; a task must not be garbage collected while its thread runs.
 _RUNNING: set["Task"] = set()
+
+
+def install_error_log(path: str | Path) -> Path:
+    """Send ERROR records of the ``tlstudio`` loggers, tracebacks included, to ``path`` (appended)."""
+    global _error_log
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    uninstall_error_log()
+    logger = logging.getLogger("tlstudio")
+    handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+    handler.tlstudio_error_log = True
+    handler.setLevel(logging.ERROR)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s]: %(message)s"))
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > logging.ERROR:
+        logger.setLevel(logging.ERROR)
+    _error_log = path
+    return path
+
+
+def uninstall_error_log() -> None:
+    """Stop writing to the error log (tests; the app keeps it for its whole life)."""
+    global _error_log
+    logger = logging.getLogger("tlstudio")
+    for handler in list(logger.handlers):
+        if getattr(handler, "tlstudio_error_log", False):
+            logger.removeHandler(handler)
+            handler.close()
+    _error_log = None
+
+
+def error_log_path() -> Path | None:
+    return _error_log
 
 
 def error_message(exc: BaseException) -> str:
@@ -41,32 +80,21 @@ def error_message(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
         return "Out of memory: try a smaller model, batch size or image size."
-    text = str(exc).strip() or type(exc).__name__
-    return f"Unexpected error ({type(exc).__name__}): {text}"
+    text = (str(exc).strip() or type(exc).__name__).rstrip(".")
+    where = f" Details are in the log: {_error_log}" if _error_log is not None else ""
+    return f"Unexpected error ({type(exc).__name__}): {text}.{where}"
 
 
-class ThrottledCallback(ProgressClock):
-    """Lets through at most one progress update per interval, plus every one that ends a pass."""
+def report_failure(exc: BaseException, what: str = "A background task") -> str:
+    """Log an unexpected exception at ERROR with its traceback; the user's sentence either way.
 
-    def __init__(self, interval_s: float = PROGRESS_INTERVAL_S, clock: Callable[[], float] = time.monotonic):
-        super().__init__(interval_s, clock)
+    Call it from inside the ``except`` block that caught ``exc``.
+    """
+    from tlstudio.core.errors import TLStudioError
 
-    def should_emit(self, is_last: bool) -> bool:
-        return self.due(final=is_last)
-
-
-class CancelFlag:
-    """The ``is_cancelled`` protocol core jobs poll between items."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def is_cancelled(self) -> bool:
-        return self._event.is_set()
+    if not isinstance(exc, TLStudioError):
+        log.error("%s failed", what, exc_info=exc)
+    return error_message(exc)
 
 
 class _Worker(QObject):
@@ -77,27 +105,23 @@ class _Worker(QObject):
     failed = Signal(str)
 
     def __init__(self, fn: Callable[..., Any], args: tuple, kwargs: dict,
-                 with_progress: bool, cancel: CancelFlag) -> None:
+                 with_progress: bool, state: TaskState) -> None:
         super().__init__()
         self._fn, self._args, self._kwargs = fn, args, kwargs
         self._with_progress = with_progress
-        self._cancel = cancel
-        self._gate = ThrottledCallback()
-
-    def _report(self, done: int, total: int) -> None:
-        if self._gate.should_emit(done >= total):
-            self.progress.emit(int(done), int(total))
+        self._state = state
+        state.on_progress = self.progress.emit     # throttled by the state; queued to the GUI thread
 
     @Slot()
     def work(self) -> None:
         kwargs = dict(self._kwargs)
         if self._with_progress:
-            kwargs.update(progress=self._report, cancel=self._cancel)
+            kwargs["task"] = self._state
         try:
             result = self._fn(*self._args, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - every failure becomes a message
-            log.debug("task failed:\n%s", traceback.format_exc())
-            self.failed.emit(error_message(exc))
+            name = getattr(self._fn, "__qualname__", repr(self._fn))
+            self.failed.emit(report_failure(exc, f"Background task {name}"))
         else:
             self.finished.emit(result)
         finally:
@@ -121,12 +145,12 @@ class Task(QObject):
     def __init__(self, fn: Callable[..., Any], *args: Any, with_progress: bool = False,
                  parent: QObject | None = None, **kwargs: Any) -> None:
         super().__init__(parent)
-        self.cancel_flag = CancelFlag()
+        self.state = TaskState(interval=PROGRESS_INTERVAL_S)
         self.result: Any = None
         self.error: str | None = None
         self._running = False
         self._thread = QThread()
-        self._worker = _Worker(fn, args, kwargs, with_progress, self.cancel_flag)
+        self._worker = _Worker(fn, args, kwargs, with_progress, self.state)
         self._worker.moveToThread(self._thread)
         self._thread.started.connect(self._worker.work)
         # The worker's signals reach these slots queued (this object lives on the GUI thread).
@@ -144,8 +168,11 @@ class Task(QObject):
         return self
 
     def cancel(self) -> None:
-        """Ask the job to stop; only jobs that poll ``cancel`` notice."""
-        self.cancel_flag.cancel()
+        """Ask the job to stop; only jobs that take ``task=`` notice (``task.check()`` raises)."""
+        self.state.cancel()
+
+    def was_cancelled(self) -> bool:
+        return self.state.is_cancelled
 
     def is_running(self) -> bool:
         return self._running
@@ -176,6 +203,17 @@ class Task(QObject):
     def _on_thread_finished(self) -> None:
         self._running = False
         _RUNNING.discard(self)
+        # Callers connect lambdas that capture the task (task -> connection -> lambda -> task).
+        # Such a cycle is freed only by the garbage collector, which may run on any worker
+        # thread, and PySide can crash destroying a QObject there. Everything has been
+        # delivered by now: drop the connections so the task is freed here, by refcount.
+        for signal in (self.progress, self.finished, self.failed, self.done):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                try:
+                    signal.disconnect()
+                except (RuntimeError, TypeError):
+                    pass
 
 
 def run_task(fn: Callable[..., Any], *args: Any, with_progress: bool = False,

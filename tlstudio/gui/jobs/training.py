@@ -1,25 +1,21 @@
-"""Workers that run core jobs off the GUI thread.
+"""The training worker: runs the core ``Trainer`` off the GUI thread.
 
-Each job is one ``QObject`` moved to its own ``QThread`` (started -> work,
-finished -> quit, deleteLater on both). Signals cross back to the GUI thread
-queued, so slots in panels always run on the GUI thread.
-
-``TrainingWorker`` runs the core ``Trainer`` and forwards its events as
-signals, coalescing the per-batch ones so the GUI gets at most ~10 updates a
-second. Shorter jobs (evaluate, predict, export, thumbnails) use
-``tasks.run_task``.
+``TrainingWorker`` is one ``QObject`` moved to its own ``QThread`` (started
+-> work, finished -> quit, deleteLater on both). It forwards every core event
+unchanged as ONE signal, ``event``, queued to the GUI thread, where the
+training panel dispatches it by type with ``events.dispatch`` (as the CLI
+does). Batch and feature-extraction events are already throttled by the
+trainer (``core.progress.Throttle``); nothing here throttles them again.
+Shorter jobs (evaluate, predict, export, thumbnails) use ``tasks.run_task``.
 """
 from __future__ import annotations
 
-import traceback
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
-from tlstudio.gui.jobs.tasks import ThrottledCallback, error_message
-
-# Training progress reaches the GUI at most this often.
-PROGRESS_INTERVAL_S = 0.1
+from tlstudio.core.progress import TaskState
+from tlstudio.gui.jobs.tasks import report_failure
 
 
 def default_run_dir(project) -> Path:
@@ -31,91 +27,53 @@ def default_run_dir(project) -> Path:
 
 
 class TrainingWorker(QObject):
-    """Runs ``Trainer(project, run_dir, callback, token).run()`` in a worker thread."""
+    """Runs ``Trainer(project, run_dir, callback, token, dataset=dataset).run()`` in a worker thread."""
 
-    stageStarted = Signal(object)        # events.StageStarted
-    featureProgress = Signal(object)     # events.FeatureExtractionProgress (throttled)
-    batchProgress = Signal(object)       # events.BatchProgress (throttled)
-    epochEnded = Signal(object)          # events.EpochEnded
-    checkpointSaved = Signal(object)     # events.CheckpointSaved
-    runFinished = Signal(object)         # events.RunFinished
-    runFailed = Signal(str)              # a readable sentence
+    event = Signal(object)               # every core training event (events.Event), in order
     finished = Signal(dict)              # the metrics dict ({} when the trainer could not start)
 
-    def __init__(self, project, run_dir, parent=None):
+    def __init__(self, project, run_dir, dataset=None, parent=None):
         super().__init__(parent)
         self.project = project            # a snapshot: the GUI may keep editing its own copy
         self.run_dir = Path(run_dir)
-        # The CancelToken is made in work(): importing the trainer (torch, timm)
-        # takes seconds and must not happen on the GUI thread. Requests made
-        # before it exists are remembered and applied when it does.
-        self.token = None
-        self._cancel_requested = False
-        self._pause_requested = False
-        self._batch_gate = ThrottledCallback(PROGRESS_INTERVAL_S)
-        self._feature_gate = ThrottledCallback(PROGRESS_INTERVAL_S)
+        # The Data tab's scanned DatasetIndex: the trainer then does not scan (decode) it again.
+        self.dataset = dataset
+        # Torch-free, so it exists before the thread starts: cancel/pause act on it directly.
+        self.token = TaskState()
         self._saw_end_event = False
 
-    # Called from the GUI thread; the token is thread-safe.
+    # Called from the GUI thread; the TaskState is thread-safe.
     def cancel(self) -> None:
-        self._cancel_requested = True
-        token = self.token
-        if token is not None:
-            token.cancel()
-            token.resume()                # a paused trainer must wake up to see the cancel
+        self.token.cancel()
 
     def pause(self) -> None:
-        self._pause_requested = True
-        if self.token is not None:
-            self.token.pause()
+        self.token.pause()
 
     def resume(self) -> None:
-        self._pause_requested = False
-        if self.token is not None:
-            self.token.resume()
+        self.token.resume()
 
     def _on_event(self, event) -> None:
         from tlstudio.core.train import events as ev
 
-        if isinstance(event, ev.BatchProgress):
-            if self._batch_gate.should_emit(event.batch >= event.batches):
-                self.batchProgress.emit(event)
-        elif isinstance(event, ev.FeatureExtractionProgress):
-            if self._feature_gate.should_emit(event.done >= event.total):
-                self.featureProgress.emit(event)
-        elif isinstance(event, ev.EpochEnded):
-            self.epochEnded.emit(event)
-        elif isinstance(event, ev.StageStarted):
-            self.stageStarted.emit(event)
-        elif isinstance(event, ev.CheckpointSaved):
-            self.checkpointSaved.emit(event)
-        elif isinstance(event, ev.RunFinished):
+        if isinstance(event, (ev.RunFinished, ev.RunFailed)):
             self._saw_end_event = True
-            self.runFinished.emit(event)
-        elif isinstance(event, ev.RunFailed):
-            self._saw_end_event = True
-            self.runFailed.emit(event.message)
+        self.event.emit(event)
 
     @Slot()
     def work(self) -> None:
         metrics: dict = {}
         try:
-            from tlstudio.core.train.trainer import CancelToken, Trainer
+            from tlstudio.core.train.trainer import Trainer
 
-            token = CancelToken()
-            self.token = token
-            # Set-then-check on both sides: a cancel from the GUI is never lost.
-            if self._pause_requested:
-                token.pause()
-            if self._cancel_requested:
-                token.cancel()
-                token.resume()
-            trainer = Trainer(self.project, self.run_dir, callback=self._on_event, token=token)
+            trainer = Trainer(self.project, self.run_dir, callback=self._on_event, token=self.token,
+                              dataset=self.dataset)
             metrics = trainer.run() or {}
         except BaseException as exc:  # the app must survive anything the trainer throws
-            traceback.print_exc()
+            message = report_failure(exc, "Training")
             if not self._saw_end_event:
-                self.runFailed.emit(error_message(exc))
+                from tlstudio.core.train import events as ev
+
+                self.event.emit(ev.RunFailed(message=message))
         finally:
             # Hand this object back to the GUI thread before it is deleted: PySide
             # destroying a Python-made QObject on a worker thread needs the GIL

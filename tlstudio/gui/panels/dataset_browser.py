@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QIcon, QImage, QPixmap, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
                                QGridLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QListView, QProgressBar,
@@ -23,8 +23,21 @@ from tlstudio.gui.state import ProjectState
 from tlstudio.gui.jobs.tasks import run_task
 
 MAX_THUMBS = 300          # per class; enough to judge a class at a glance
+SPLIT_DEBOUNCE_MS = 250   # the split is recomputed once the split spin boxes settle
 PREVIEWS = 6
 PREVIEW_PX = 96
+
+
+def split_summary(index, val_fraction: float, test_fraction: float, seed: int) -> str:
+    """The split's counts (and warnings) as rich text; runs in a worker."""
+    from tlstudio.core.data.index import split_dataset
+
+    split = split_dataset(index, val_fraction, test_fraction, seed)
+    text = (f"<b>Train {len(split.train):,}</b> · Validation {len(split.val):,} · "
+            f"Test {len(split.test):,}")
+    if split.warnings:
+        text += "<br><span style='color:#9a5b00'>" + "<br>".join(split.warnings[:5]) + "</span>"
+    return text
 
 
 class DatasetBrowser(QWidget):
@@ -33,6 +46,7 @@ class DatasetBrowser(QWidget):
         self.setObjectName("datasetBrowser")
         self.state = state
         self.scan_task = None
+        self._split_task = None
         self._scanned_path: str | None = None
         self._preview_task = None
         self._build_ui()
@@ -161,19 +175,21 @@ class DatasetBrowser(QWidget):
         layout.addWidget(self.message)
         layout.addWidget(splitter, 1)
 
-        self.open_folder_button.clicked.connect(self._choose_folder)
+        self.open_folder_button.clicked.connect(self.choose_folder)
         self.open_csv_button.clicked.connect(self._choose_csv)
         self.cancel_button.clicked.connect(self.cancel_scan)
         self.chart.classClicked.connect(self.class_combo.setCurrentIndex)
         self.class_combo.currentIndexChanged.connect(self._show_class)
         self.thumb_view.selectionModel().currentChanged.connect(lambda *_: self._update_previews())
         self.augment_combo.currentIndexChanged.connect(self._augment_edited)
+        self._split_timer = QTimer(self, singleShot=True, interval=SPLIT_DEBOUNCE_MS)
+        self._split_timer.timeout.connect(self._update_split)
         for spin in (self.val_spin, self.test_spin, self.seed_spin):
             spin.valueChanged.connect(self._split_edited)
         self._load_settings()
 
     # -- opening and scanning ------------------------------------------------------------------
-    def _choose_folder(self) -> None:
+    def choose_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open a folder of class sub-folders")
         if path:
             self.open_path(path)
@@ -195,8 +211,9 @@ class DatasetBrowser(QWidget):
     def rescan(self) -> None:
         path = self.state.project.data.path
         if self.scan_task is not None:
+            # Never wait for it here (the GUI thread): it stops at its next file, and
+            # its result is ignored because it is no longer ``scan_task``.
             self.scan_task.cancel()
-            self.scan_task.wait(10000)
             self.scan_task = None
         self._scanned_path = path
         if not path:
@@ -214,10 +231,10 @@ class DatasetBrowser(QWidget):
         task.failed.connect(lambda message: self._on_scan_failed(task, message))
 
     @staticmethod
-    def _scan(path: str, progress, cancel):
+    def _scan(path: str, task):
         from tlstudio.core.data.images import scan
 
-        return scan(path, progress=progress, cancel=cancel)
+        return scan(path, task=task)
 
     def cancel_scan(self) -> None:
         if self.scan_task is not None:
@@ -244,6 +261,8 @@ class DatasetBrowser(QWidget):
             self.state.set_dataset(index)
 
     def _on_scan_failed(self, task, message: str) -> None:
+        if task.was_cancelled():
+            message = "Scan cancelled."
         if self._scan_ended(task):
             self.message.setText(message)
             self.message.setStyleSheet("color: #b03a2e;")
@@ -282,7 +301,7 @@ class DatasetBrowser(QWidget):
         d.test_fraction = round(self.test_spin.value(), 4)
         d.seed = int(self.seed_spin.value())
         self.state.mark_changed("data")
-        self._update_split()
+        self._split_timer.start()      # debounced: one split after the spin box settles
 
     def _augment_edited(self) -> None:
         self.state.project.data.augment = self.augment_combo.currentData()
@@ -343,23 +362,20 @@ class DatasetBrowser(QWidget):
             item.setIcon(QIcon(QPixmap.fromImage(image)))
 
     def _update_split(self) -> None:
-        from tlstudio.core.data.index import split_dataset
-        from tlstudio.core.errors import DatasetError
-
+        """Recompute the split counts in a worker (it sorts and shuffles every sample)."""
+        self._split_timer.stop()
         index, d = self.state.dataset, self.state.project.data
+        if self._split_task is not None:
+            self._split_task.cancel()
+            self._split_task = None
         if index is None:
             self.split_counts.setText("")
             return
-        try:
-            split = split_dataset(index, d.val_fraction, d.test_fraction, d.seed)
-        except DatasetError as exc:
-            self.split_counts.setText(f"<span style='color:#b03a2e'>{exc}</span>")
-            return
-        text = (f"<b>Train {len(split.train):,}</b> · Validation {len(split.val):,} · "
-                f"Test {len(split.test):,}")
-        if split.warnings:
-            text += "<br><span style='color:#9a5b00'>" + "<br>".join(split.warnings[:5]) + "</span>"
-        self.split_counts.setText(text)
+        task = run_task(split_summary, index, d.val_fraction, d.test_fraction, d.seed, parent=self)
+        self._split_task = task
+        task.finished.connect(lambda text: task is self._split_task and self.split_counts.setText(text))
+        task.failed.connect(lambda message: task is self._split_task and self.split_counts.setText(
+            f"<span style='color:#b03a2e'>{message}</span>"))
 
     def selected_image(self) -> str | None:
         current = self.thumb_view.currentIndex()

@@ -17,13 +17,15 @@ KIND_NAMES = {"bundle": "Bundle", "torchscript": "TorchScript", "onnx": "ONNX"}
 EXPORT_KINDS = (("bundle", "Export bundle…"), ("torchscript", "Export TorchScript…"), ("onnx", "Export ONNX…"))
 
 
-def export_job(kind: str, run_dir: str, target: str, sample_paths: list[str]) -> dict:
+def export_job(kind: str, run_dir: str, target: str, sample_paths: list[str], task=None) -> dict:
     """Worker job: one export; returns {"kind", "path", "max_abs_diff" (None for a bundle), "samples"}."""
+    from tlstudio.core.progress import check
     from tlstudio.core.runs import export
 
     if kind == "bundle":
-        path = export.export_bundle(run_dir, target)
+        path = export.export_bundle(run_dir, target, task=task)
         return {"kind": kind, "path": str(path), "max_abs_diff": None, "samples": None}
+    check(task)
     fn = export.export_torchscript if kind == "torchscript" else export.export_onnx
     # the save dialog has already asked before replacing a file; the core still refuses anything
     # that is not an earlier export of this kind
@@ -88,7 +90,7 @@ class ExportTab(QWidget):
             return None
         self.label.setStyleSheet("")
         self.label.setText(f"Exporting {KIND_NAMES[kind]} to {target}…")
-        self.task = run_task(export_job, kind, run_dir, str(target), samples)
+        self.task = run_task(export_job, kind, run_dir, str(target), samples, with_progress=True)
         self.task.finished.connect(self._on_exported)
         self.task.failed.connect(self._on_failed)
         self.set_available(self._available)

@@ -2,7 +2,8 @@
 
 Edits go straight into ``project.head`` (a core ``HeadSpec``) and are
 announced with ``mark_changed("head")``; the Model panel then rebuilds the
-loaded model's head. The output layer is not editable: it always has one unit
+loaded model's head (in a worker). This tab builds no torch modules: the
+spec is validated and its parameters counted from the spec alone. The output layer is not editable: it always has one unit
 per class of the dataset.
 """
 from __future__ import annotations
@@ -78,7 +79,8 @@ class HeadDesigner(QWidget):
 
         editor_box = QGroupBox("Selected layer")
         self.editor = QStackedWidget()
-        self.width_spin = QSpinBox(minimum=1, maximum=16384, singleStep=32)
+        # No keyboard tracking: typing "4096" is one edit, not four (each edit rebuilds the model's head).
+        self.width_spin = QSpinBox(minimum=1, maximum=16384, singleStep=32, keyboardTracking=False)
         self.activation_combo = QComboBox()
         for key, text in ACTIVATION_NAMES.items():
             self.activation_combo.addItem(text, key)

@@ -1,16 +1,18 @@
 """The Model tab: choose a pretrained network, load it, and freeze its layers.
 
 Loading (weights, the new head, one dummy forward for the layer tree) runs in
-a worker; the GUI thread only swaps the finished model in. The head is
-rebuilt here, on the GUI thread, when the head spec or the class count
-changes: that is a handful of Linear layers and needs no forward pass.
+a worker; the GUI thread only swaps the finished model in. When the head
+spec or the class count changes, the spec is validated at once (no modules
+built) and the head is rebuilt in a worker once the edits settle (a wide
+Linear on a big base has tens of millions of weights); the GUI thread only
+swaps it in.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroupBox, QHBoxLayout,
                                QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox,
                                QSplitter, QTableWidget, QTableWidgetItem, QTreeView, QVBoxLayout, QWidget)
@@ -24,6 +26,14 @@ from tlstudio.gui.jobs.tasks import run_task
 SOURCE_TEXT = {"bundled": "bundled with the app", "cached": "in the local cache",
                "download": "download (needs network)", "unavailable": "unavailable — import a file…"}
 WEIGHT_FILTER = "Weights (*.pth *.pt *.safetensors);;All files (*)"
+HEAD_REBUILD_DEBOUNCE_MS = 300     # one head build once the head editor's edits settle
+
+
+def build_head_job(head_dict: dict, feature_dim: int, num_classes: int):
+    """Worker job: the head modules for a spec."""
+    from tlstudio.core.model.head import HeadSpec
+
+    return HeadSpec.from_dict(head_dict).build(feature_dim, num_classes)
 
 
 @dataclass
@@ -91,6 +101,9 @@ class ModelPanel(QWidget):
         self._load_task = None
         self._reload_pending = False
         self._loaded: LoadedModel | None = None
+        self._head_task = None
+        self._head_timer = QTimer(self, singleShot=True, interval=HEAD_REBUILD_DEBOUNCE_MS)
+        self._head_timer.timeout.connect(self._start_head_build)
         self._build_ui()
         state.projectReplaced.connect(self.reload_model)
         state.changed.connect(self._on_project_changed)
@@ -388,23 +401,52 @@ class ModelPanel(QWidget):
             self.rebuild_head()
 
     def rebuild_head(self) -> None:
-        """Swap in a head built from the current spec; cheap, so done right here."""
+        """Validate the head spec now; build the new head in a worker once the edits settle."""
         from tlstudio.core.errors import HeadSpecError
 
-        model = self.state.model
         if self._load_task is not None:
             self._reload_pending = True
             return
-        if model is None:
+        if self.state.model is None:
             return
-        spec, n = self.state.project.head, self.state.num_classes()
         try:
-            model.head = spec.build(model.feature_dim, n)
+            self.state.project.head.validate(self.state.num_classes())
         except HeadSpecError as exc:
+            self._head_timer.stop()
             self._show_error(str(exc))
             return
         self.error.hide()
+        self._head_timer.start()
+
+    def is_building_head(self) -> bool:
+        return self._head_timer.isActive() or self._head_task is not None
+
+    def _start_head_build(self) -> None:
+        model = self.state.model
+        if model is None or self._load_task is not None:
+            return
+        spec, n = self.state.project.head.to_dict(), self.state.num_classes()
+        task = run_task(build_head_job, spec, int(model.feature_dim), n, parent=self)
+        self._head_task = task
+        task.finished.connect(lambda head: self._on_head_built(task, model, spec, n, head))
+        task.failed.connect(lambda message: self._on_head_failed(task, message))
+
+    def _on_head_built(self, task, model, spec: dict, n: int, head) -> None:
+        if task is not self._head_task:
+            return                      # a newer build replaced this one
+        self._head_task = None
+        if (model is not self.state.model or spec != self.state.project.head.to_dict()
+                or n != self.state.num_classes()):
+            return                      # edited meanwhile: the newer edit has its own build
+        from tlstudio.core.model.head import HeadSpec
+
+        model.head = head
         model.train(model.training)  # re-derive frozen BatchNorm modes for the new head
-        self.tree_model.replace_head(head_subtree(model, spec, n))
+        self.tree_model.replace_head(head_subtree(model, HeadSpec.from_dict(spec), n))
         self.tree.expand(self.tree_model.index_of("head"))
         self._on_trainable_changed()
+
+    def _on_head_failed(self, task, message: str) -> None:
+        if task is self._head_task:
+            self._head_task = None
+            self._show_error(message)

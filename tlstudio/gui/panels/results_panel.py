@@ -25,13 +25,19 @@ TOP_K = 3
 PARITY_SAMPLES = 8
 
 
-def load_and_evaluate(run_dir: str, split: str, progress=None, cancel=None):
-    """Worker job: the run's model and its metrics on the recorded split."""
+def load_and_evaluate(run_dir: str, split: str, task=None):
+    """Worker job: the run's model and its metrics on the recorded split.
+
+    ``task`` (a TaskState) stops it between batches once a newer load supersedes it.
+    """
+    from tlstudio.core.progress import check
     from tlstudio.core.runs.evaluate import evaluate_run
     from tlstudio.core.runs.folder import load_model
 
+    check(task)
     loaded = load_model(run_dir, device="cpu")
-    result = evaluate_run(loaded, run_dir, split=split, progress=progress)
+    check(task)
+    result = evaluate_run(loaded, run_dir, split=split, task=task)
     return loaded, result
 
 
@@ -335,7 +341,7 @@ class ResultsPanel(QWidget):
         from tlstudio.core.runs.predict import predict_images
 
         self.tabs.setCurrentIndex(2)
-        task = run_task(predict_images, self.loaded, [str(p) for p in paths], TOP_K)
+        task = run_task(predict_images, self.loaded, [str(p) for p in paths], TOP_K, with_progress=True)
         task.finished.connect(self._on_predicted)
         task.failed.connect(lambda message: self.status_label.setText(f"Prediction failed: {message}"))
         self._track(task)

@@ -3,7 +3,11 @@
 Settings widgets are bound to ``state.project.training`` / ``.finetune``: an
 edit writes the field and calls ``mark_changed``; ``projectReplaced`` reloads
 the widgets. Training runs in a ``TrainingWorker`` on its own thread, on a
-snapshot of the project, so edits made meanwhile cannot change the run.
+snapshot of the project, so edits made meanwhile cannot change the run; it
+gets the Data tab's scanned dataset so the images are not scanned again.
+Its events arrive as one signal and are handled by ``events.dispatch``
+(``on_batch_progress``...), as the CLI handles them. Building the tab imports
+no torch: the device list (CUDA names) is filled in by a worker.
 """
 from __future__ import annotations
 
@@ -19,9 +23,12 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHB
                                QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSplitter,
                                QVBoxLayout, QWidget)
 
+from tlstudio.core.train import events as ev
+from tlstudio.core.train.choices import OPTIMIZERS, SCHEDULES
 from tlstudio.gui.widgets.charts import TrainingCharts
-from tlstudio.gui.widgets.settings_widgets import SciSpinBox, available_devices, double_spin, format_eta, int_spin
-from tlstudio.gui.jobs.tasks import error_message, run_task
+from tlstudio.gui.widgets.settings_widgets import (SciSpinBox, available_devices, double_spin, format_eta, int_spin,
+                                                   placeholder_devices)
+from tlstudio.gui.jobs.tasks import report_failure, run_task
 from tlstudio.gui.jobs.training import TrainingWorker, default_run_dir, start_on_thread
 
 LOG_MAX_LINES = 2000
@@ -53,13 +60,12 @@ class TrainingPanel(QWidget):
         # stretches of a few hundred ms: do it now, in a worker, rather than
         # on the training thread while the charts should be updating.
         self.preload_task = run_task(importlib.import_module, "tlstudio.core.train.trainer")
+        self.devices_task = run_task(available_devices, on_finished=self._set_devices, parent=self)
         state.projectReplaced.connect(self.reload)
         state.changed.connect(self._on_section_changed)
 
     # -- layout ------------------------------------------------------------------
     def _build(self) -> None:
-        from tlstudio.core.train.schedules import OPTIMIZERS, SCHEDULES
-
         head = QGroupBox("Stage 1 · train the head")
         form = QFormLayout(head)
         self._add(form, "Epochs", "training", "epochs", int_spin(1, 10000))
@@ -89,7 +95,7 @@ class TrainingPanel(QWidget):
 
         hardware = QGroupBox("Hardware")
         form = QFormLayout(hardware)
-        self.device_combo = self._combo(available_devices())
+        self.device_combo = self._combo(placeholder_devices())
         self.device_combo.setObjectName("deviceCombo")
         self._add(form, "Device", "training", "device", self.device_combo)
         self._add(form, "", "training", "use_cache", QCheckBox("Cache base features (frozen base)"))
@@ -219,6 +225,20 @@ class TrainingPanel(QWidget):
             self._loading = False
         self._update_finetune_enabled()
 
+    def _set_devices(self, devices: list[tuple[str, str]]) -> None:
+        """The worker's device list (with GPU names) replaces the placeholder one."""
+        combo = self.device_combo
+        if not shiboken6.isValid(combo):
+            return
+        combo.blockSignals(True)
+        try:
+            combo.clear()
+            for value, label in devices:
+                combo.addItem(label, value)
+        finally:
+            combo.blockSignals(False)
+        self.reload()
+
     @Slot(str)
     def _on_section_changed(self, section: str) -> None:
         if section in ("training", "finetune"):
@@ -267,16 +287,13 @@ class TrainingPanel(QWidget):
         self.speed_label.setText("Building the model…")
         self.log(f"Starting a run in {self._run_dir}")
         try:
-            worker = TrainingWorker(snapshot, self._run_dir)
+            worker = TrainingWorker(snapshot, self._run_dir, dataset=self.state.dataset)
         except Exception as exc:  # e.g. a broken installation: say so, keep the app alive
-            self._error = error_message(exc)
+            self._error = report_failure(exc, "Starting training")
             self._on_failed(self._error)
             self._on_worker_finished({})
             return
-        for signal in (worker.stageStarted, worker.featureProgress, worker.batchProgress,
-                       worker.epochEnded, worker.checkpointSaved, worker.runFinished):
-            signal.connect(self._on_event)
-        worker.runFailed.connect(self._on_failed)
+        worker.event.connect(self._on_event)
         worker.finished.connect(self._on_worker_finished)
         self.worker = worker
         # A full garbage collection walks every object the app holds (~300 ms
@@ -326,47 +343,54 @@ class TrainingPanel(QWidget):
     # -- events (GUI thread) --------------------------------------------------------------
     @Slot(object)
     def _on_event(self, event) -> None:
-        from tlstudio.core.train import events as ev
-
-        if isinstance(event, ev.BatchProgress):
-            epochs = self._stage_epochs.get(event.stage, event.epoch)
-            total = max(1, epochs * event.batches)
-            self.progress.setRange(0, total)
-            self.progress.setValue(min(total, (event.epoch - 1) * event.batches + event.batch))
-            self.progress.setFormat(f"Stage {event.stage} · epoch {event.epoch}/{epochs} · %p%")
-            self.speed_label.setText(f"batch {event.batch}/{event.batches} · loss {event.loss:.4f} · "
-                                     f"{event.images_per_second:.0f} images/s · ETA {format_eta(event.eta_seconds)}")
-        elif isinstance(event, ev.FeatureExtractionProgress):
-            self.progress.setRange(0, max(1, event.total))
-            self.progress.setValue(event.done)
-            self.progress.setFormat("Extracting features %v/%m")
-            self.speed_label.setText(f"{event.images_per_second:.0f} images/s · "
-                                     f"ETA {format_eta(event.eta_seconds)}")
-        elif isinstance(event, ev.EpochEnded):
-            self.charts.epoch_ended(event)
-            epochs = self._stage_epochs.get(event.stage, event.epoch)
-            self.log(f"Stage {event.stage} epoch {event.epoch}/{epochs}: train loss {event.train_loss:.4f}, "
-                     f"train acc {event.train_acc:.1%}, val loss {event.val_loss:.4f}, "
-                     f"val acc {event.val_acc:.1%}, lr {event.lr:.2g} ({event.seconds:.1f} s)")
-        elif isinstance(event, ev.StageStarted):
-            self._stage_epochs[event.stage] = event.epochs
-            self.charts.stage_started(event.stage, event.epochs)
-            what = "training the head" if event.stage == 1 else "fine-tuning"
-            cache = ", on cached base features" if event.cached_features else ""
-            self.log(f"Stage {event.stage}: {what} for {event.epochs} epochs, "
-                     f"{event.trainable_params:,} trainable parameters{cache}.")
-        elif isinstance(event, ev.CheckpointSaved):
-            self._checkpoints += 1
-            self.log(f"Saved the best model so far (stage {event.stage} epoch {event.epoch}, "
-                     f"val acc {event.val_acc:.1%}).")
-        elif isinstance(event, ev.RunFinished):
-            self._finished_event = event
-            how = "Stopped" if event.cancelled else "Finished"
-            self.log(f"{how}: best val acc {event.best_val_acc:.1%} after {event.epochs_run} epochs "
-                     f"in {event.seconds:.1f} s.")
+        ev.dispatch(self, event)
         self.eventReceived.emit(event)
 
-    @Slot(str)
+    def on_batch_progress(self, event: ev.BatchProgress) -> None:
+        epochs = self._stage_epochs.get(event.stage, event.epoch)
+        total = max(1, epochs * event.batches)
+        self.progress.setRange(0, total)
+        self.progress.setValue(min(total, (event.epoch - 1) * event.batches + event.batch))
+        self.progress.setFormat(f"Stage {event.stage} · epoch {event.epoch}/{epochs} · %p%")
+        self.speed_label.setText(f"batch {event.batch}/{event.batches} · loss {event.loss:.4f} · "
+                                 f"{event.images_per_second:.0f} images/s · ETA {format_eta(event.eta_seconds)}")
+
+    def on_feature_extraction_progress(self, event: ev.FeatureExtractionProgress) -> None:
+        self.progress.setRange(0, max(1, event.total))
+        self.progress.setValue(event.done)
+        self.progress.setFormat("Extracting features %v/%m")
+        self.speed_label.setText(f"{event.images_per_second:.0f} images/s · "
+                                 f"ETA {format_eta(event.eta_seconds)}")
+
+    def on_epoch_ended(self, event: ev.EpochEnded) -> None:
+        self.charts.epoch_ended(event)
+        epochs = self._stage_epochs.get(event.stage, event.epoch)
+        self.log(f"Stage {event.stage} epoch {event.epoch}/{epochs}: train loss {event.train_loss:.4f}, "
+                 f"train acc {event.train_acc:.1%}, val loss {event.val_loss:.4f}, "
+                 f"val acc {event.val_acc:.1%}, lr {event.lr:.2g} ({event.seconds:.1f} s)")
+
+    def on_stage_started(self, event: ev.StageStarted) -> None:
+        self._stage_epochs[event.stage] = event.epochs
+        self.charts.stage_started(event.stage, event.epochs)
+        what = "training the head" if event.stage == 1 else "fine-tuning"
+        cache = ", on cached base features" if event.cached_features else ""
+        self.log(f"Stage {event.stage}: {what} for {event.epochs} epochs, "
+                 f"{event.trainable_params:,} trainable parameters{cache}.")
+
+    def on_checkpoint_saved(self, event: ev.CheckpointSaved) -> None:
+        self._checkpoints += 1
+        self.log(f"Saved the best model so far (stage {event.stage} epoch {event.epoch}, "
+                 f"val acc {event.val_acc:.1%}).")
+
+    def on_run_finished(self, event: ev.RunFinished) -> None:
+        self._finished_event = event
+        how = "Stopped" if event.cancelled else "Finished"
+        self.log(f"{how}: best val acc {event.best_val_acc:.1%} after {event.epochs_run} epochs "
+                 f"in {event.seconds:.1f} s.")
+
+    def on_run_failed(self, event: ev.RunFailed) -> None:
+        self._on_failed(event.message)
+
     def _on_failed(self, message: str) -> None:
         self._error = message
         kept = self._has_checkpoint()

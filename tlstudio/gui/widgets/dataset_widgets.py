@@ -10,6 +10,8 @@ from PySide6.QtCore import QObject, QRect, QRunnable, QSize, Qt, QThreadPool, Si
 from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from tlstudio.core.progress import TaskState
+
 THUMB_PX = 96
 BATCH = 16
 IMBALANCE_RATIO = 3.0   # largest / smallest class count that earns a warning
@@ -67,15 +69,16 @@ class _ThumbSignals(QObject):
 
 
 class _ThumbJob(QRunnable):
-    def __init__(self, loader: "ThumbnailLoader", generation: int, items: list[tuple[int, str]]) -> None:
+    def __init__(self, signals: _ThumbSignals, task: TaskState, generation: int,
+                 items: list[tuple[int, str]]) -> None:
         super().__init__()
-        self._loader, self._generation, self._items = loader, generation, items
+        self._signals, self._task, self._generation, self._items = signals, task, generation, items
 
     def run(self) -> None:
         for row, path in self._items:
-            if self._loader.generation != self._generation:
+            if self._task.is_cancelled:
                 return  # the user moved on to another class
-            self._loader.signals.loaded.emit(self._generation, row, load_thumbnail(path))
+            self._signals.loaded.emit(self._generation, row, load_thumbnail(path))
 
 
 class ThumbnailLoader(QObject):
@@ -86,19 +89,22 @@ class ThumbnailLoader(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.generation = 0
+        self.task = TaskState()            # the current load's; cancelled when another starts
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(2)
         self.signals = _ThumbSignals(self)
         self.signals.loaded.connect(self._on_loaded)
 
     def load(self, paths: list[str]) -> None:
-        self.generation += 1
+        self.cancel()
+        self.task = TaskState()
         items = list(enumerate(paths))
         for start in range(0, len(items), BATCH):
-            self.pool.start(_ThumbJob(self, self.generation, items[start:start + BATCH]))
+            self.pool.start(_ThumbJob(self.signals, self.task, self.generation, items[start:start + BATCH]))
 
     def cancel(self) -> None:
-        self.generation += 1
+        self.task.cancel()
+        self.generation += 1        # thumbnails already on their way are dropped
 
     def wait(self, timeout_ms: int = 10000) -> bool:
         self.cancel()

@@ -23,15 +23,15 @@ class GridItem:
     tooltip: str = ""
 
 
-def load_thumbnails(paths: list[str], size: int, progress=None, cancel=None) -> list[QImage] | None:
-    """Worker job: thumbnails for ``paths`` in order (None when cancelled)."""
+def load_thumbnails(paths: list[str], size: int, task=None) -> list[QImage] | None:
+    """Worker job: thumbnails for ``paths`` in order (None when ``task``, a TaskState, is cancelled)."""
     images = []
     for done, path in enumerate(paths, 1):
-        if cancel is not None and cancel.is_cancelled:
+        if task is not None and task.is_cancelled:
             return None
         images.append(load_thumbnail(path, size))
-        if progress is not None:
-            progress(done, len(paths))
+        if task is not None:
+            task.set_progress(done, len(paths))
     return images
 
 

@@ -83,8 +83,16 @@ def format_eta(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def placeholder_devices() -> list[tuple[str, str]]:
+    """The devices known without asking torch; ``available_devices`` (in a worker) replaces them."""
+    return [("auto", "Automatic (best available)"), ("cpu", "CPU")]
+
+
 def available_devices() -> list[tuple[str, str]]:
-    """(value, label) pairs: automatic, each CUDA device by name, MPS when present, CPU."""
+    """(value, label) pairs: automatic, each CUDA device by name, MPS when present, CPU.
+
+    Imports torch and initialises CUDA: call it in a worker, never on the GUI thread.
+    """
     import torch
 
     devices = [("auto", "Automatic (best available)")]

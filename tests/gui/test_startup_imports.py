@@ -1,0 +1,54 @@
+"""GUI start-up contract: importing the app and building the main window import no torch on the GUI thread."""
+import json
+import os
+import subprocess
+import sys
+
+SCRIPT = r"""
+import json, sys, threading
+
+class Watch:
+    # Records which thread first imports a torch module; finds nothing itself.
+    def __init__(self):
+        self.on_gui_thread = []
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "torchvision", "timm") and threading.current_thread() is threading.main_thread():
+            self.on_gui_thread.append(name)
+        return None
+
+watch = Watch()
+sys.meta_path.insert(0, watch)
+import tlstudio.gui.app as app
+after_import = sorted(m for m in sys.modules if m.split(".")[0] == "torch")
+window = app.build_main_window()
+for _ in range(20):
+    app.QApplication.processEvents()
+gui_thread = sorted(set(watch.on_gui_thread))
+from tlstudio.gui.jobs import tasks
+tasks.wait_for_all(120000)
+print(json.dumps({"after_import": after_import, "gui_thread": gui_thread}))
+"""
+
+
+def _env(tmp_path):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", TLSTUDIO_DATA_DIR=str(tmp_path / "data"),
+               TLSTUDIO_CACHE_DIR=str(tmp_path / "cache"))
+    return env
+
+
+def test_app_import_and_main_window_import_no_torch_on_the_gui_thread(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300,
+                          env=_env(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["after_import"] == []
+    assert report["gui_thread"] == []
+
+
+def test_importtime_of_the_app_lists_no_torch(tmp_path):
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", "import tlstudio.gui.app"],
+                          capture_output=True, text=True, timeout=120, env=_env(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    modules = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if "|" in line]
+    assert "tlstudio.gui.app" in modules                  # the report really covers the app
+    assert not [m for m in modules if m.split(".")[0] == "torch"]
