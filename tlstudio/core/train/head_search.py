@@ -373,9 +373,11 @@ def _train_group(x: torch.Tensor, y: torch.Tensor, train_mask: torch.Tensor, val
 # --------------------------------------------------------------------------- the search
 
 def standardiser(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature mean and spread; a spread is floored at the median spread, so a feature that is
+    almost always zero (common after ReLU on small images) is not blown up into outliers."""
     mean = x.mean(0)
-    std = x.std(0, unbiased=False).clamp(min=1e-6)
-    return mean, std
+    std = x.std(0, unbiased=False)
+    return mean, std.clamp(min=max(float(std.median()), 1e-6))
 
 
 def fold_standardiser(head: nn.Sequential, mean: torch.Tensor, std: torch.Tensor) -> None:
