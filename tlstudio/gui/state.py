@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # torch-heavy imports stay out of the GUI start-up path
 # The section names carried by ``changed`` ("task": the project switched between image and text).
 SECTIONS = ("task", "data", "model", "frozen", "head", "training", "finetune", "runs")
 DEFAULT_MAX_LENGTH = 128     # core.zoo.text.DEFAULT_MAX_LENGTH (that module imports torch)
-MAX_LENGTH_RANGE = (8, 4096)
+MAX_LENGTH_RANGE = (4, 4096)   # core.data.text_modality.MIN_MAX_LENGTH up to any model's limit
 
 
 class ProjectState(QObject):
