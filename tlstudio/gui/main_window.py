@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QCoreApplication, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QStackedWidget, QTabWidget, QToolBar,
                                QWidget)
@@ -35,7 +35,13 @@ DEFAULT_SIZE = (1280, 800)
 
 
 def settings() -> QSettings:
-    return QSettings("TLStudio", "TLStudio")
+    # The default constructor: the application's names (set in app.ensure_application) and the
+    # default format, so tests can point it at a throw-away file (an explicit (org, app) pair
+    # always writes the user's real settings).
+    if not QCoreApplication.organizationName():
+        QCoreApplication.setOrganizationName("TLStudio")
+        QCoreApplication.setApplicationName("TLStudio")
+    return QSettings()
 
 
 class MainWindow(QMainWindow):

@@ -287,6 +287,8 @@ class ModelPanel(QWidget):
 
     def _card_limit(self) -> int:
         """The selected text model's own longest input (the upper end of the max length)."""
+        if self.task() != "text":
+            return MAX_LENGTH_RANGE[1]
         name = self.state.project.model.name
         limit = next((c.max_length for c, _ in self.cards() if c.name == name), None)
         if limit is None and self._loaded is not None and self.task() == "text":

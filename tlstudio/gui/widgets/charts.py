@@ -76,6 +76,8 @@ class CurveChart(ChartCanvas):
         self.ax.tick_params(labelleft=not empty, labelbottom=not empty)
         if empty:
             self.ax.set_ylim(0.0, 1.0)
+        else:
+            self.ax.set_autoscaley_on(True)     # set_ylim above turned it off
 
     def resizeEvent(self, event) -> None:
         width, height = max(1, event.size().width()), max(1, event.size().height())
