@@ -394,7 +394,9 @@ class DatasetBrowser(QWidget):
         self.skipped_table.setRowCount(len(index.skipped) if index is not None else 0)
         for r, skipped in enumerate(index.skipped if index is not None else []):
             try:
-                shown = os.path.relpath(skipped.path, index.root)
+                # A text file's rows are located as "<file>:<line>" already; files relative to the root.
+                locator = text and getattr(index, "source_format", "") != "folder"
+                shown = skipped.path if locator else os.path.relpath(skipped.path, index.root)
             except ValueError:
                 shown = skipped.path
             for c, text in enumerate((shown, skipped.reason)):
