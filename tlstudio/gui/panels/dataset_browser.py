@@ -377,25 +377,25 @@ class DatasetBrowser(QWidget):
     # -- display ---------------------------------------------------------------------------------------
     def _show_dataset(self) -> None:
         index = self.state.dataset
-        text = self.is_text()
-        noun = "texts" if text else "images"
+        is_text = self.is_text()
+        noun = "texts" if is_text else "images"
         counts = index.counts() if index is not None else {}
         self.chart.set_counts(list(counts.items()))
         self.imbalance.setText(imbalance_warning(counts, noun))
         self.summary.setText(f"{len(index.samples):,} {noun} in {len(index.classes)} classes"
                              if index is not None else "")
-        self.items_box.setTitle("Texts" if text else "Images")
-        self.items_stack.setCurrentWidget(self.text_table if text else self.thumb_view)
-        self.skipped_box.setTitle("Left out (validation report)" if text else "Skipped files")
-        self.skipped_table.setHorizontalHeaderLabels(["Where", "Reason"] if text else ["File", "Reason"])
-        self.aug_box.setVisible(not text)
-        self.lengths_box.setVisible(text)
-        self._show_text_report(index if text else None)
+        self.items_box.setTitle("Texts" if is_text else "Images")
+        self.items_stack.setCurrentWidget(self.text_table if is_text else self.thumb_view)
+        self.skipped_box.setTitle("Left out (validation report)" if is_text else "Skipped files")
+        self.skipped_table.setHorizontalHeaderLabels(["Where", "Reason"] if is_text else ["File", "Reason"])
+        self.aug_box.setVisible(not is_text)
+        self.lengths_box.setVisible(is_text)
+        self._show_text_report(index if is_text else None)
         self.skipped_table.setRowCount(len(index.skipped) if index is not None else 0)
         for r, skipped in enumerate(index.skipped if index is not None else []):
             try:
                 # A text file's rows are located as "<file>:<line>" already; files relative to the root.
-                locator = text and getattr(index, "source_format", "") != "folder"
+                locator = is_text and getattr(index, "source_format", "") != "folder"
                 shown = skipped.path if locator else os.path.relpath(skipped.path, index.root)
             except ValueError:
                 shown = skipped.path
@@ -411,7 +411,7 @@ class DatasetBrowser(QWidget):
         self.class_combo.blockSignals(False)
         self._show_class(0 if counts else -1)
         self._update_split()
-        if text:
+        if is_text:
             self.update_token_stats()
 
     def _show_class(self, row: int) -> None:
