@@ -140,9 +140,9 @@ def test_dropping_a_folder_opens_it_as_dataset(qtbot, tmp_path):
     mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "drop"))])
     event = QDropEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                        Qt.KeyboardModifier.NoModifier)
-    with qtbot.waitSignal(window.state.datasetChanged, timeout=30000):
-        window.dropEvent(event)
-    assert window.state.dataset.classes == ["x", "y"]
+    window.dropEvent(event)    # on the start page: a new project, then the scan of the folder
+    qtbot.waitUntil(lambda: window.state.dataset is not None, timeout=30000)
+    assert window.state.dataset.classes == ["x", "y"] and window.state.project.task == "image"
     assert window.tabs.currentWidget() is window.dataset_browser
     assert window.state.project.head.num_classes == 2
     qtbot.waitUntil(lambda: not window.model_panel.is_loading(), timeout=60000)

@@ -105,7 +105,7 @@ def test_clicking_a_cell_shows_its_images(qtbot, panel):
                 if p["true"] == result["classes"][row] and p["predicted"] == result["classes"][col]]
     assert grid.paths() == [p["path"] for p in expected]
     assert all(caption.endswith("%") for caption in grid.captions())
-    assert panel.tabs.currentWidget() is grid
+    assert panel.tabs.currentWidget() is panel.cell_stack and panel.cell_stack.currentWidget() is grid
     assert panel.confusion.cell_at(-0.6, 0) is None and panel.confusion.cell_at(5.4, 5.4) == (5, 5)
 
 

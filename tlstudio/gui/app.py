@@ -15,28 +15,13 @@ from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QApplication
 
 from tlstudio.core.errors import TLStudioError
-from tlstudio.core.project import Project
-
+from tlstudio.gui.demos import DEMO_IMAGE_SIZE, demo_project, text_demo_project  # noqa: F401 (re-exported)
 from tlstudio.gui.icons import app_icon
 from tlstudio.gui.jobs.tasks import install_error_log
 from tlstudio.gui.main_window import MainWindow
 from tlstudio.gui.platform_check import startup_problem
 
 log = logging.getLogger(__name__)
-
-# The demo data is Fashion-MNIST at 28 px: a small input keeps training quick on a CPU.
-DEMO_IMAGE_SIZE = 112
-
-
-def demo_project() -> Project:
-    """The bundled demo dataset with the default (bundled) model."""
-    from tlstudio.core import paths
-
-    project = Project(name="Demo — Fashion-MNIST")
-    project.data.path = str(paths.demo_data_dir())
-    project.model.image_size = DEMO_IMAGE_SIZE
-    project.training.epochs = 5
-    return project
 
 
 def setup_error_log() -> Path:
@@ -66,8 +51,9 @@ def ensure_application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def build_main_window(project_path: str | Path | None = None, demo: bool = False) -> MainWindow:
-    """The main window with a project loaded (from a file, the demo, or a new one); not shown."""
+def build_main_window(project_path: str | Path | None = None, demo: bool = False,
+                      text_demo: bool = False) -> MainWindow:
+    """The main window (not shown) with a project from a file or a demo; with none, the start page."""
     ensure_application()
     window = MainWindow()
     if project_path is not None:
@@ -75,15 +61,18 @@ def build_main_window(project_path: str | Path | None = None, demo: bool = False
             raise TLStudioError(f"Could not open the project {project_path}.")
     elif demo:
         window.state.replace_project(demo_project())
+    elif text_demo:
+        window.state.replace_project(text_demo_project())
     else:
-        window.state.replace_project(Project())
+        window.show_start_page()
     return window
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="tlstudio", description="TL Studio: transfer learning on your images.")
     parser.add_argument("project", nargs="?", help="a project file (.json) to open")
-    parser.add_argument("--demo", action="store_true", help="open the bundled demo project")
+    parser.add_argument("--demo", action="store_true", help="open the bundled image demo project")
+    parser.add_argument("--text-demo", action="store_true", help="open the bundled text demo project")
     return parser.parse_args(argv)
 
 
@@ -96,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_error_log()
     app = ensure_application()
     try:
-        window = build_main_window(args.project, demo=args.demo)
+        window = build_main_window(args.project, demo=args.demo, text_demo=args.text_demo)
     except TLStudioError:
-        window = build_main_window(demo=args.demo)   # open_project already said why
+        window = build_main_window(demo=args.demo, text_demo=args.text_demo)   # open_project already said why
     window.show()
     return app.exec()

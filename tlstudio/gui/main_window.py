@@ -9,19 +9,22 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QCoreApplication, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QToolBar, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QStackedWidget, QTabWidget, QToolBar,
+                               QWidget)
 
 from tlstudio.core.errors import TLStudioError
 from tlstudio.core.project import Project
 
+from tlstudio.gui import demos
 from tlstudio.gui.jobs import tasks
 from tlstudio.gui.panels.dataset_browser import DatasetBrowser
 from tlstudio.gui.panels.head_designer import HeadDesigner
 from tlstudio.gui.icons import app_icon, icon
 from tlstudio.gui.panels.model_panel import ModelPanel
 from tlstudio.gui.panels.results_panel import ResultsPanel
+from tlstudio.gui.panels.start_page import StartPage, dropped_path
 from tlstudio.gui.panels.training_panel import TrainingPanel
 from tlstudio.gui.state import ProjectState
 
@@ -32,7 +35,13 @@ DEFAULT_SIZE = (1280, 800)
 
 
 def settings() -> QSettings:
-    return QSettings("TLStudio", "TLStudio")
+    # The default constructor: the application's names (set in app.ensure_application) and the
+    # default format, so tests can point it at a throw-away file (an explicit (org, app) pair
+    # always writes the user's real settings).
+    if not QCoreApplication.organizationName():
+        QCoreApplication.setOrganizationName("TLStudio")
+        QCoreApplication.setApplicationName("TLStudio")
+    return QSettings()
 
 
 class MainWindow(QMainWindow):
@@ -53,7 +62,13 @@ class MainWindow(QMainWindow):
                                          (self.head_designer, "Head", "head"), (self.training_panel, "Train", "train"),
                                          (self.results_panel, "Results", "results")):
             self.tabs.addTab(widget, icon(icon_name), title)
-        self.setCentralWidget(self.tabs)
+        self.start_page = StartPage(self)
+        self.pages = QStackedWidget(objectName="mainPages")
+        self.pages.addWidget(self.start_page)
+        self.pages.addWidget(self.tabs)
+        self.pages.setCurrentWidget(self.tabs)
+        self.setCentralWidget(self.pages)
+        self._connect_start_page()
         self._build_actions()
         self._build_status_bar()
         self.state.dirtyChanged.connect(lambda _d: self._update_title())
@@ -61,6 +76,7 @@ class MainWindow(QMainWindow):
         self.state.datasetChanged.connect(self._on_dataset_changed)
         self.state.modelChanged.connect(self._update_status)
         self.state.runFinished.connect(self._on_run_finished)
+        self.state.projectReplaced.connect(self.show_project)
         self.model_panel.loadingChanged.connect(lambda _l: self._update_status())
         self._restore_geometry()
         self._update_title()
@@ -76,7 +92,9 @@ class MainWindow(QMainWindow):
         return action
 
     def _build_actions(self) -> None:
-        self.new_action = self._action("&New", self.new_project, QKeySequence.StandardKey.New, "new")
+        self.new_action = self._action("&New image project", self.new_project, QKeySequence.StandardKey.New, "new")
+        self.new_text_action = self._action("New &text project", lambda: self.new_project("text"), "Ctrl+Shift+N")
+        self.start_action = self._action("Start &page", self.show_start_page)
         self.open_action = self._action("&Open…", self.open_project_dialog, QKeySequence.StandardKey.Open, "open")
         self.save_action = self._action("&Save", self.save, QKeySequence.StandardKey.Save, "save")
         self.save_as_action = self._action("Save &As…", self.save_as, QKeySequence.StandardKey.SaveAs)
@@ -85,14 +103,14 @@ class MainWindow(QMainWindow):
         self.open_data_action = self._action("Open &dataset folder…", self.dataset_browser.choose_folder,
                                              None, "folder")
         file_menu = self.menuBar().addMenu("&File")
-        file_menu.addActions([self.new_action, self.open_action])
+        file_menu.addActions([self.new_action, self.new_text_action, self.open_action])
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addActions([self.save_action, self.save_as_action])
         file_menu.addSeparator()
         file_menu.addActions([self.open_data_action, self.export_action])
         file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
+        file_menu.addActions([self.start_action, self.quit_action])
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(self._action("&About TL Studio", self.about))
         for i in range(self.tabs.count()):
@@ -118,12 +136,15 @@ class MainWindow(QMainWindow):
 
     # -- title and status -----------------------------------------------------------------------
     def _update_title(self) -> None:
+        if self.is_start_page_shown():
+            return
         self.setWindowTitle(f"{self.state.display_name()}[*] — TL Studio")
         self.setWindowModified(self.state.dirty)
 
     def _update_status(self) -> None:
         ds = self.state.dataset
-        self.data_status.setText(f"{len(ds.samples):,} images · {len(ds.classes)} classes" if ds else "No dataset")
+        noun = "texts" if getattr(ds, "task", "image") == "text" else "images"
+        self.data_status.setText(f"{len(ds.samples):,} {noun} · {len(ds.classes)} classes" if ds else "No dataset")
         if self.model_panel.is_loading():
             self.model_status.setText(f"Loading {self.state.project.model.name}…")
         elif self.state.model is not None:
@@ -150,10 +171,55 @@ class MainWindow(QMainWindow):
             return self.save()
         return answer == QMessageBox.StandardButton.Discard
 
-    def new_project(self) -> None:
-        if self.maybe_save():
-            self.state.replace_project(Project())
-            self.tabs.setCurrentIndex(0)
+    def new_project(self, task: str = "image") -> bool:
+        """An empty image or text project, on the Data tab."""
+        if not self.maybe_save():
+            return False
+        self.state.replace_project(demos.new_project(task))
+        self.tabs.setCurrentIndex(0)
+        return True
+
+    # -- the start page ------------------------------------------------------------------
+    def _connect_start_page(self) -> None:
+        page = self.start_page
+        page.demoRequested.connect(lambda: self.open_demo("image"))
+        page.textDemoRequested.connect(lambda: self.open_demo("text"))
+        page.newProjectRequested.connect(self.new_project)
+        page.openRequested.connect(self.open_project_dialog)
+        page.recentRequested.connect(lambda path: self.open_project(path))
+        page.pathDropped.connect(self.open_dropped)
+
+    def show_start_page(self) -> None:
+        self.start_page.set_recent(self.recent_files())
+        self.pages.setCurrentWidget(self.start_page)
+        self.setWindowTitle("TL Studio")
+        self.setWindowModified(False)
+
+    def show_project(self) -> None:
+        self.pages.setCurrentWidget(self.tabs)
+        self._update_title()
+
+    def is_start_page_shown(self) -> bool:
+        return self.pages.currentWidget() is self.start_page
+
+    def open_demo(self, task: str = "image") -> bool:
+        if not self.maybe_save():
+            return False
+        self.state.replace_project(demos.text_demo_project() if task == "text" else demos.demo_project())
+        self.tabs.setCurrentIndex(0)
+        return True
+
+    def open_dropped(self, path: str | Path) -> None:
+        """A project file opens; a folder or data file becomes the dataset of a new project."""
+        path = Path(path)
+        if path.suffix.lower() == ".json":
+            self.open_project(path)
+            return
+        if self.is_start_page_shown():
+            if not self.new_project("image"):    # the scan detects a text dataset and switches the task
+                return
+        self.dataset_browser.open_path(path)
+        self.tabs.setCurrentWidget(self.dataset_browser)
 
     def open_project_dialog(self) -> None:
         if not self.maybe_save():
@@ -249,33 +315,21 @@ class MainWindow(QMainWindow):
         from tlstudio import __version__
 
         QMessageBox.about(self, "About TL Studio",
-                          f"<h3>TL Studio {__version__}</h3><p>Transfer learning on your own images: pick a "
+                          f"<h3>TL Studio {__version__}</h3><p>Transfer learning on your own images and texts: pick a "
                           "pretrained network, freeze its base, design a new head, train and evaluate — "
                           "offline, on your own machine.</p>")
 
-    # -- drag and drop: a folder or CSV becomes the dataset, a .json opens as a project ---------------------
-    @staticmethod
-    def _dropped_path(event) -> Path | None:
-        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
-        local = [Path(u.toLocalFile()) for u in urls if u.isLocalFile()]
-        if len(local) == 1 and (local[0].is_dir() or local[0].suffix.lower() in (".csv", ".json")):
-            return local[0]
-        return None
-
+    # -- drag and drop: a folder or data file becomes the dataset, a .json opens as a project ---------------
     def dragEnterEvent(self, event) -> None:
-        if self._dropped_path(event) is not None:
+        if dropped_path(event.mimeData()) is not None:
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:
-        path = self._dropped_path(event)
+        path = dropped_path(event.mimeData())
         if path is None:
             return
         event.acceptProposedAction()
-        if path.suffix.lower() == ".json":
-            self.open_project(path)
-        else:
-            self.dataset_browser.open_path(path)
-            self.tabs.setCurrentWidget(self.dataset_browser)
+        self.open_dropped(path)
 
     # -- geometry and closing -----------------------------------------------------------------------------
     def _restore_geometry(self) -> None:

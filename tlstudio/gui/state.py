@@ -20,8 +20,10 @@ if TYPE_CHECKING:  # torch-heavy imports stay out of the GUI start-up path
     from tlstudio.core.data.index import DatasetIndex
     from tlstudio.core.model.transfer import TransferModel
 
-# The section names carried by ``changed``.
-SECTIONS = ("data", "model", "frozen", "head", "training", "finetune", "runs")
+# The section names carried by ``changed`` ("task": the project switched between image and text).
+SECTIONS = ("task", "data", "model", "frozen", "head", "training", "finetune", "runs")
+DEFAULT_MAX_LENGTH = 128     # core.zoo.text.DEFAULT_MAX_LENGTH (that module imports torch)
+MAX_LENGTH_RANGE = (4, 4096)   # core.data.text_modality.MIN_MAX_LENGTH up to any model's limit
 
 
 class ProjectState(QObject):
@@ -69,6 +71,42 @@ class ProjectState(QObject):
         self.pathChanged.emit()
         self.datasetChanged.emit()
         self.modelChanged.emit()
+
+    def set_task(self, task: str) -> None:
+        """Switch the project between image and text (the data said which); a model of the other
+        task is replaced by the new task's default."""
+        from tlstudio.core.zoo.cards import DEFAULT_MODEL
+        from tlstudio.gui.demos import DEFAULT_TEXT_MODEL
+
+        if task == self.project.task:
+            return
+        self.project.task = task
+        self.mark_changed("task")
+        self.choose_model(DEFAULT_TEXT_MODEL if task == "text" else DEFAULT_MODEL)
+
+    # Text settings: read through these so a project without the fields (older core) still works.
+    def text_columns(self) -> tuple[str, str]:
+        d = self.project.data
+        return str(getattr(d, "text_column", "") or ""), str(getattr(d, "label_column", "") or "")
+
+    def set_text_columns(self, text_column: str, label_column: str) -> None:
+        if self.text_columns() != (text_column, label_column):
+            self.project.data.text_column = text_column
+            self.project.data.label_column = label_column
+            self.mark_changed("data")
+
+    def max_length(self) -> int:
+        """The longest text in tokens the model is fed (longer texts are cut)."""
+        return int(getattr(self.project.model, "max_length", None) or DEFAULT_MAX_LENGTH)
+
+    def set_max_length(self, value: int) -> None:
+        low, high = MAX_LENGTH_RANGE
+        value = int(value)
+        if not low <= value <= high:
+            raise ValueError(f"The max length must be between {low} and {high} tokens, not {value}.")
+        if value != self.max_length():
+            self.project.model.max_length = value
+            self.mark_changed("model")
 
     # -- derived session objects ---------------------------------------------------
     def set_dataset(self, dataset: DatasetIndex | None) -> None:

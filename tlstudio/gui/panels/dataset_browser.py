@@ -1,9 +1,14 @@
-"""The Data tab: open a folder or CSV, see the classes, the bad files, the split.
+"""The Data tab: open a folder, CSV, TSV or JSON Lines file; see the classes, the bad
+files or rows, the split.
 
 Scanning (every file is decoded once to check it) runs in a worker with a
-progress bar and a Cancel button. Thumbnails are loaded for the selected
-class only, on a thread pool. Augmentation previews of the selected
-thumbnail are computed in a worker too.
+progress bar and a Cancel button; whether the data is images or text is
+detected there (a text dataset switches the project to text). Images: thumbnails
+are loaded for the selected class only, on a thread pool, and augmentation
+previews of the selected thumbnail are computed in a worker. Text: a searchable
+table of the selected class's texts, the validation report, the text and label
+columns (chosen by hand when the file does not name them), and the token-length
+histogram for the model's max length (tokenised in a worker).
 """
 from __future__ import annotations
 
@@ -14,10 +19,12 @@ from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QIcon, QImage, QPixmap, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
                                QGridLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QListView, QProgressBar,
-                               QPushButton, QScrollArea, QSpinBox, QSplitter, QTableWidget,
+                               QPushButton, QScrollArea, QSpinBox, QSplitter, QStackedWidget, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
+from tlstudio.gui.jobs.data_jobs import data_columns, scan_dataset, token_stats
 from tlstudio.gui.widgets.dataset_widgets import THUMB_PX, ClassBarChart, ThumbnailLoader, imbalance_warning, preview_job
+from tlstudio.gui.widgets.text_widgets import LengthHistogram, TextTable
 from tlstudio.gui.icons import icon
 from tlstudio.gui.state import ProjectState
 from tlstudio.gui.jobs.tasks import run_task
@@ -26,6 +33,11 @@ MAX_THUMBS = 300          # per class; enough to judge a class at a glance
 SPLIT_DEBOUNCE_MS = 250   # the split is recomputed once the split spin boxes settle
 PREVIEWS = 6
 PREVIEW_PX = 96
+DATA_FILTER = ("Data files (*.csv *.tsv *.jsonl *.ndjson);;CSV of image paths or texts (*.csv);;"
+               "Tab-separated texts (*.tsv);;JSON Lines (*.jsonl *.ndjson);;All files (*)")
+NO_DATASET = ("No dataset: open a folder with one sub-folder per class (images or .txt files), a CSV/TSV or "
+              "JSON Lines file of texts, or drop one here.")
+COLUMNS_PROBLEM = "Cannot tell which"       # scan_text's message when the columns need choosing
 
 
 def split_summary(index, val_fraction: float, test_fraction: float, seed: int) -> str:
@@ -40,6 +52,14 @@ def split_summary(index, val_fraction: float, test_fraction: float, seed: int) -
     return text
 
 
+def row_locator(where: str) -> str:
+    """A text's place, short: the line of a CSV/JSONL row ("12"), the name of a .txt file."""
+    name, _, line = where.rpartition(":")
+    if name and line.isdigit():
+        return line
+    return Path(where).name
+
+
 class DatasetBrowser(QWidget):
     def __init__(self, state: ProjectState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -49,6 +69,9 @@ class DatasetBrowser(QWidget):
         self._split_task = None
         self._scanned_path: str | None = None
         self._preview_task = None
+        self._stats_task = None
+        self._columns_task = None
+        self.token_stats = None            # the TokenLengthStats shown (text datasets)
         self._build_ui()
         self.thumbs = ThumbnailLoader(self)
         self.thumbs.thumbnailReady.connect(self._on_thumbnail)
@@ -58,10 +81,10 @@ class DatasetBrowser(QWidget):
 
     # -- layout ----------------------------------------------------------------------
     def _build_ui(self) -> None:
-        self.path_label = QLabel("No dataset: open a folder with one sub-folder per class, a CSV, or drop a folder here.",
-                                 wordWrap=True, objectName="datasetPath")
+        self.path_label = QLabel(NO_DATASET, wordWrap=True, objectName="datasetPath")
         self.open_folder_button = QPushButton(icon("folder"), "Open folder…")
-        self.open_csv_button = QPushButton(icon("csv"), "Open CSV…")
+        self.open_csv_button = QPushButton(icon("csv"), "Open file…")
+        self.open_csv_button.setToolTip("A CSV of image paths and labels, or a CSV/TSV/JSON Lines file of texts.")
         self.progress = QProgressBar(objectName="scanProgress")
         self.progress.hide()
         self.cancel_button = QPushButton(icon("cancel"), "Cancel")
@@ -74,6 +97,20 @@ class DatasetBrowser(QWidget):
         top.addWidget(self.open_csv_button)
         self.message = QLabel(wordWrap=True, objectName="datasetMessage")
         self.message.hide()
+        # Text files: which column holds the text and which the label.
+        self.columns_row = QWidget(objectName="columnsRow")
+        self.text_column_combo = QComboBox(objectName="textColumnCombo")
+        self.label_column_combo = QComboBox(objectName="labelColumnCombo")
+        self.apply_columns_button = QPushButton("Use these columns", objectName="applyColumns")
+        crow = QHBoxLayout(self.columns_row)
+        crow.setContentsMargins(0, 0, 0, 0)
+        crow.addWidget(QLabel("Text column:"))
+        crow.addWidget(self.text_column_combo)
+        crow.addWidget(QLabel("Label column:"))
+        crow.addWidget(self.label_column_combo)
+        crow.addWidget(self.apply_columns_button)
+        crow.addStretch(1)
+        self.columns_row.hide()
 
         # Left: classes and skipped files.
         classes_box = QGroupBox("Classes")
@@ -88,21 +125,25 @@ class DatasetBrowser(QWidget):
         cbox.addWidget(self.summary)
         cbox.addWidget(chart_scroll, 1)
         cbox.addWidget(self.imbalance)
-        skipped_box = QGroupBox("Skipped files")
+        self.skipped_box = skipped_box = QGroupBox("Skipped files")
         self.skipped_table = QTableWidget(0, 2, objectName="skippedTable")
         self.skipped_table.setHorizontalHeaderLabels(["File", "Reason"])
         self.skipped_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.skipped_table.verticalHeader().hide()
         self.skipped_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        QVBoxLayout(skipped_box).addWidget(self.skipped_table)
+        self.report_label = QLabel(wordWrap=True, objectName="textReport")
+        self.report_label.hide()
+        sbox = QVBoxLayout(skipped_box)
+        sbox.addWidget(self.report_label)
+        sbox.addWidget(self.skipped_table)
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(classes_box)
         left.addWidget(skipped_box)
         left.setStretchFactor(0, 3)
         left.setStretchFactor(1, 1)
 
-        # Middle: thumbnails of one class.
-        thumbs_box = QGroupBox("Images")
+        # Middle: thumbnails (or texts) of one class.
+        self.items_box = thumbs_box = QGroupBox("Images")
         self.class_combo = QComboBox(objectName="classCombo")
         self.thumb_note = QLabel()
         self.thumb_model = QStandardItemModel(self)
@@ -118,9 +159,13 @@ class DatasetBrowser(QWidget):
         row.addWidget(QLabel("Class:"))
         row.addWidget(self.class_combo, 1)
         row.addWidget(self.thumb_note)
+        self.text_table = TextTable(["Line", "Text"], "textTable", "Search the texts of this class…")
+        self.items_stack = QStackedWidget()
+        self.items_stack.addWidget(self.thumb_view)
+        self.items_stack.addWidget(self.text_table)
         tbox = QVBoxLayout(thumbs_box)
         tbox.addLayout(row)
-        tbox.addWidget(self.thumb_view, 1)
+        tbox.addWidget(self.items_stack, 1)
 
         # Right: split and augmentation.
         split_box = QGroupBox("Split")
@@ -158,11 +203,27 @@ class DatasetBrowser(QWidget):
         self.preview_box.setLayout(grid)
         self.preview_box.hide()
         abox.addWidget(self.preview_box)
+        self.aug_box = aug_box
+        self.lengths_box = QGroupBox("Token lengths")
+        self.histogram = LengthHistogram()
+        self.truncation_label = QLabel(wordWrap=True, objectName="truncationLabel")
+        self.lengths_table = QTableWidget(0, 5, objectName="lengthsTable")
+        self.lengths_table.setHorizontalHeaderLabels(["Class", "Median", "95%", "Max", "Truncated"])
+        self.lengths_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.lengths_table.verticalHeader().hide()
+        self.lengths_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.lengths_table.horizontalHeader().setStretchLastSection(True)
+        lbox = QVBoxLayout(self.lengths_box)
+        lbox.addWidget(self.histogram, 3)
+        lbox.addWidget(self.truncation_label)
+        lbox.addWidget(self.lengths_table, 2)
+        self.lengths_box.hide()
         right = QWidget()
         rbox = QVBoxLayout(right)
         rbox.setContentsMargins(0, 0, 0, 0)
         rbox.addWidget(split_box)
         rbox.addWidget(aug_box)
+        rbox.addWidget(self.lengths_box, 1)
         rbox.addStretch(1)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -173,10 +234,12 @@ class DatasetBrowser(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.message)
+        layout.addWidget(self.columns_row)
         layout.addWidget(splitter, 1)
 
         self.open_folder_button.clicked.connect(self.choose_folder)
         self.open_csv_button.clicked.connect(self._choose_csv)
+        self.apply_columns_button.clicked.connect(self._apply_columns)
         self.cancel_button.clicked.connect(self.cancel_scan)
         self.chart.classClicked.connect(self.class_combo.setCurrentIndex)
         self.class_combo.currentIndexChanged.connect(self._show_class)
@@ -195,15 +258,16 @@ class DatasetBrowser(QWidget):
             self.open_path(path)
 
     def _choose_csv(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a CSV of path,label rows", "", "CSV files (*.csv)")
+        path, _ = QFileDialog.getOpenFileName(self, "Open a CSV, TSV or JSON Lines file", "", DATA_FILTER)
         if path:
             self.open_path(path)
 
     def open_path(self, path: str | os.PathLike) -> None:
-        """Use ``path`` (a folder or .csv) as the project's dataset and scan it."""
+        """Use ``path`` (a folder or data file) as the project's dataset and scan it."""
         path = str(Path(path).absolute())
         if path != self.state.project.data.path:
             self.state.project.data.path = path
+            self.state.set_text_columns("", "")     # another file: detect its columns again
             self.state.mark_changed("data")   # the changed handler starts the scan
         else:
             self.rescan()
@@ -224,17 +288,12 @@ class DatasetBrowser(QWidget):
         self.progress.setRange(0, 0)
         self.progress.show()
         self.cancel_button.show()
-        self.scan_task = run_task(self._scan, path, with_progress=True, parent=self,
-                                  on_progress=self._on_scan_progress)
+        text_column, label_column = self.state.text_columns()
+        self.scan_task = run_task(scan_dataset, path, self.state.project.task, text_column, label_column,
+                                  with_progress=True, parent=self, on_progress=self._on_scan_progress)
         task = self.scan_task
         task.finished.connect(lambda index: self._on_scanned(task, index))
         task.failed.connect(lambda message: self._on_scan_failed(task, message))
-
-    @staticmethod
-    def _scan(path: str, task):
-        from tlstudio.core.data.images import scan
-
-        return scan(path, task=task)
 
     def cancel_scan(self) -> None:
         if self.scan_task is not None:
@@ -246,7 +305,7 @@ class DatasetBrowser(QWidget):
     def _on_scan_progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(done)
-        self.progress.setFormat(f"Checking images… {done}/{total}")
+        self.progress.setFormat(f"Checking files… {done}/{total}")
 
     def _scan_ended(self, task) -> bool:
         if task is not self.scan_task:
@@ -258,6 +317,7 @@ class DatasetBrowser(QWidget):
 
     def _on_scanned(self, task, index) -> None:
         if self._scan_ended(task):
+            self.state.set_task(getattr(index, "task", "image"))
             self.state.set_dataset(index)
 
     def _on_scan_failed(self, task, message: str) -> None:
@@ -268,6 +328,8 @@ class DatasetBrowser(QWidget):
             self.message.setStyleSheet("color: #b03a2e;")
             self.message.show()
             self.state.set_dataset(None)
+            if COLUMNS_PROBLEM in message:
+                self._offer_columns(self.state.project.data.path, "", "")
 
     # -- project sync ---------------------------------------------------------------------------------
     def _on_project_replaced(self) -> None:
@@ -276,13 +338,17 @@ class DatasetBrowser(QWidget):
         if self.state.project.data.path:
             self.rescan()
         else:
-            self.path_label.setText("No dataset: open a folder with one sub-folder per class, a CSV, "
-                                    "or drop a folder here.")
+            self.path_label.setText(NO_DATASET)
             self._show_dataset()
 
     def _on_changed(self, section: str) -> None:
         if section == "data" and self.state.project.data.path != self._scanned_path:
             self.rescan()
+        elif section == "model" and self.is_text():
+            self.update_token_stats()
+
+    def is_text(self) -> bool:
+        return getattr(self.state.dataset, "task", "image") == "text"
 
     def _load_settings(self) -> None:
         d = self.state.project.data
@@ -311,15 +377,26 @@ class DatasetBrowser(QWidget):
     # -- display ---------------------------------------------------------------------------------------
     def _show_dataset(self) -> None:
         index = self.state.dataset
+        is_text = self.is_text()
+        noun = "texts" if is_text else "images"
         counts = index.counts() if index is not None else {}
         self.chart.set_counts(list(counts.items()))
-        self.imbalance.setText(imbalance_warning(counts))
-        self.summary.setText(f"{len(index.samples):,} images in {len(index.classes)} classes"
+        self.imbalance.setText(imbalance_warning(counts, noun))
+        self.summary.setText(f"{len(index.samples):,} {noun} in {len(index.classes)} classes"
                              if index is not None else "")
+        self.items_box.setTitle("Texts" if is_text else "Images")
+        self.items_stack.setCurrentWidget(self.text_table if is_text else self.thumb_view)
+        self.skipped_box.setTitle("Left out (validation report)" if is_text else "Skipped files")
+        self.skipped_table.setHorizontalHeaderLabels(["Where", "Reason"] if is_text else ["File", "Reason"])
+        self.aug_box.setVisible(not is_text)
+        self.lengths_box.setVisible(is_text)
+        self._show_text_report(index if is_text else None)
         self.skipped_table.setRowCount(len(index.skipped) if index is not None else 0)
         for r, skipped in enumerate(index.skipped if index is not None else []):
             try:
-                shown = os.path.relpath(skipped.path, index.root)
+                # A text file's rows are located as "<file>:<line>" already; files relative to the root.
+                locator = is_text and getattr(index, "source_format", "") != "folder"
+                shown = skipped.path if locator else os.path.relpath(skipped.path, index.root)
             except ValueError:
                 shown = skipped.path
             for c, text in enumerate((shown, skipped.reason)):
@@ -334,6 +411,8 @@ class DatasetBrowser(QWidget):
         self.class_combo.blockSignals(False)
         self._show_class(0 if counts else -1)
         self._update_split()
+        if is_text:
+            self.update_token_stats()
 
     def _show_class(self, row: int) -> None:
         self.thumbs.cancel()
@@ -343,6 +422,12 @@ class DatasetBrowser(QWidget):
         if index is None or row < 0:
             self.thumb_note.setText("")
             self._update_previews()
+            return
+        if self.is_text():
+            samples = [s for s in index.samples if s.label == row]
+            self.text_table.set_rows([(row_locator(s.path), s.text or "") for s in samples],
+                                     [f"{s.path}\n\n{s.text or ''}" for s in samples])
+            self.thumb_note.setText("")
             return
         paths = [s.path for s in index.samples if s.label == row]
         shown = paths[:MAX_THUMBS]
@@ -377,12 +462,120 @@ class DatasetBrowser(QWidget):
         task.failed.connect(lambda message: task is self._split_task and self.split_counts.setText(
             f"<span style='color:#b03a2e'>{message}</span>"))
 
+    # -- text datasets ------------------------------------------------------------------------------
+    def _show_text_report(self, index) -> None:
+        """Issue counts and notes above the left-out rows; the column chooser for CSV/TSV/JSONL."""
+        if index is None:
+            self.report_label.hide()
+            if not (self.message.isVisible() and COLUMNS_PROBLEM in self.message.text()):
+                self.columns_row.hide()
+            return
+        counts = index.issue_counts()
+        lines = [("Left out: " + ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in counts.items()))
+                 if counts else "Every row was usable."]
+        lines += [f"Note: {note}" for note in index.notes]
+        lines.append(f"Format: {index.source_format}" + (
+            f" · text column '{index.text_column}', label column '{index.label_column}'"
+            if index.source_format != "folder" else " · one folder of .txt files per class"))
+        self.report_label.setText("<br>".join(lines))
+        self.report_label.show()
+        if index.source_format == "folder":
+            self.columns_row.hide()
+        else:
+            self._offer_columns(index.root, index.text_column, index.label_column)
+
+    def _offer_columns(self, path: str, text_column: str, label_column: str) -> None:
+        """Fill the column choosers from the file's header (read in a worker)."""
+        task = run_task(data_columns, path, parent=self)
+        self._columns_task = task
+        task.finished.connect(lambda columns: task is self._columns_task and self._fill_columns(
+            columns, text_column, label_column))
+
+    def _fill_columns(self, columns: list[str], text_column: str, label_column: str) -> None:
+        self._columns_task = None
+        if len(columns) < 2:
+            self.columns_row.hide()
+            return
+        for combo, current in ((self.text_column_combo, text_column), (self.label_column_combo, label_column)):
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItems(columns)
+            combo.setCurrentIndex(max(0, columns.index(current)) if current in columns else -1)
+            combo.blockSignals(False)
+        if self.text_column_combo.currentIndex() < 0:
+            self.text_column_combo.setCurrentIndex(0)
+        if self.label_column_combo.currentIndex() < 0:
+            self.label_column_combo.setCurrentIndex(1)
+        self.columns_row.show()
+
+    def _apply_columns(self) -> None:
+        self.choose_columns(self.text_column_combo.currentText(), self.label_column_combo.currentText())
+
+    def choose_columns(self, text_column: str, label_column: str) -> None:
+        """Rescan the text file with these columns."""
+        if text_column == label_column:
+            self._show_message("The text and the label must be two different columns.")
+            return
+        self.state.set_text_columns(text_column, label_column)
+        self.rescan()
+
+    def _show_message(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.setStyleSheet("color: #b03a2e;")
+        self.message.show()
+
+    def update_token_stats(self) -> None:
+        """Token lengths of every text for the project's model and max length, in a worker."""
+        index = self.state.dataset
+        if self._stats_task is not None:
+            self._stats_task.cancel()
+            self._stats_task = None
+        if index is None or not self.is_text():
+            return
+        max_length = self.state.max_length()
+        self.truncation_label.setText("Counting tokens…")
+        task = run_task(token_stats, index, self.state.project.model.name, max_length, with_progress=True,
+                        parent=self)
+        self._stats_task = task
+        task.finished.connect(lambda stats: self._on_token_stats(task, stats))
+        task.failed.connect(lambda message: task is self._stats_task and self._on_token_stats_failed(message))
+
+    def _on_token_stats(self, task, stats) -> None:
+        if task is not self._stats_task:
+            return
+        self._stats_task = None
+        self.token_stats = stats
+        self.histogram.set_stats(stats)
+        n = len(stats.lengths)
+        if stats.truncated:
+            self.truncation_label.setText(
+                f"<b>{stats.truncated} of {n} texts</b> are longer than the max length of {stats.max_length} "
+                "tokens and would be cut (Model tab: max length).")
+        else:
+            self.truncation_label.setText(f"All {n} texts fit the max length of {stats.max_length} tokens.")
+        self.lengths_table.setRowCount(len(stats.per_class))
+        for r, c in enumerate(stats.per_class):
+            for col, value in enumerate((c.name, f"{c.median:.0f}", f"{c.p95:.0f}", str(c.max), str(c.truncated))):
+                item = QTableWidgetItem(value)
+                if col:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.lengths_table.setItem(r, col, item)
+
+    def _on_token_stats_failed(self, message: str) -> None:
+        self._stats_task = None
+        self.token_stats = None
+        self.histogram.show_hint("No token lengths: the model's tokenizer could not be loaded.")
+        self.truncation_label.setText(message)
+
+    def is_counting_tokens(self) -> bool:
+        return self._stats_task is not None
+
     def selected_image(self) -> str | None:
         current = self.thumb_view.currentIndex()
         return current.data(Qt.ItemDataRole.UserRole) if current.isValid() else None
 
     def _update_previews(self) -> None:
-        path = self.selected_image()
+        path = None if self.is_text() else self.selected_image()
         for label in self.preview_labels:
             label.clear()
         self.preview_box.setVisible(path is not None)

@@ -1,5 +1,9 @@
 """The Model tab: choose a pretrained network, load it, and freeze its layers.
 
+The catalog lists the vision cards for an image project and the text cards
+(BERT, GPT-2, XLNet ... with their max length) for a text project; a text
+project sets its max length in tokens here (range-checked against the model).
+
 Loading (weights, the new head, one dummy forward for the layer tree) runs in
 a worker; the GUI thread only swaps the finished model in. When the head
 spec or the class count changes, the spec is validated at once (no modules
@@ -20,10 +24,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroup
 from tlstudio.core.zoo.sources import AUTO_SOURCE, NONE, WeightsSource
 from tlstudio.gui.icons import icon
 from tlstudio.gui.itemmodels.layer_tree import COL_NAME, LayerTreeModel, format_count, head_subtree
-from tlstudio.gui.state import ProjectState
+from tlstudio.gui.state import MAX_LENGTH_RANGE, ProjectState
 from tlstudio.gui.jobs.tasks import run_task
 
-SOURCE_TEXT = {"bundled": "bundled with the app", "cached": "in the local cache",
+SOURCE_TEXT = {"bundled": "bundled with the app", "cached": "in the local cache", "folder": "model folder",
                "download": "download (needs network)", "unavailable": "unavailable — import a file…"}
 WEIGHT_FILTER = "Weights (*.pth *.pt *.safetensors);;All files (*)"
 HEAD_REBUILD_DEBOUNCE_MS = 300     # one head build once the head editor's edits settle
@@ -50,7 +54,7 @@ class LoadedModel:
 
 
 def load_model_job(name: str, weights: WeightsSource, head_dict: dict, num_classes: int,
-                   frozen: list[str], image_size: int | None) -> LoadedModel:
+                   frozen: list[str], image_size: int | None, task: str = "image") -> LoadedModel:
     """Worker side: build the transfer model, apply the frozen set, build its layer tree."""
     from tlstudio.core.errors import ModelError
     from tlstudio.core.model.head import HeadSpec
@@ -59,6 +63,8 @@ def load_model_job(name: str, weights: WeightsSource, head_dict: dict, num_class
     from tlstudio.core.zoo.cards import get_card
     from tlstudio.core.zoo.weights import weight_source
 
+    if task == "text":
+        return load_text_model_job(name, weights, head_dict, num_classes, frozen)
     card = get_card(name)
     weights = WeightsSource.parse(weights)
     head = HeadSpec.from_dict(head_dict)
@@ -81,11 +87,37 @@ def load_model_job(name: str, weights: WeightsSource, head_dict: dict, num_class
     return LoadedModel(card, model, build_layer_tree(model, size), size, source, note, replaced)
 
 
-def catalog_job() -> list[tuple[object, str]]:
+def load_text_model_job(name: str, weights: WeightsSource, head_dict: dict, num_classes: int,
+                        frozen: list[str]) -> LoadedModel:
+    """Worker side for a text model: the encoder from its card or Hugging Face folder, cut and given
+    a head through the same family registry as images; the layer tree from a dummy token batch."""
+    from tlstudio.core.errors import ModelError
+    from tlstudio.core.model.head import HeadSpec
+    from tlstudio.core.model.layers import apply_frozen, build_layer_tree, freeze_base, frozen_modules
+    from tlstudio.core.zoo.build import card_for, create_transfer_model
+    from tlstudio.core.zoo.text import text_weight_source
+
+    card = card_for(name, "text")
+    model = create_transfer_model(card, HeadSpec.from_dict(head_dict), num_classes, weights=weights)
+    note, replaced = "", None
+    try:
+        apply_frozen(model, frozen)
+    except ModelError:
+        freeze_base(model)
+        replaced = frozen_modules(model)
+        note = "The saved frozen layers do not match this model; the whole encoder is frozen instead."
+    source = "random initialisation" if WeightsSource.parse(weights).kind == NONE else text_weight_source(name)
+    return LoadedModel(card, model, build_layer_tree(model, 0), card.max_length, source, note, replaced)
+
+
+def catalog_job() -> dict[str, list[tuple[object, str]]]:
+    """Both catalogs with where each model's weights would come from: {"image": ..., "text": ...}."""
     from tlstudio.core.zoo.cards import list_cards
+    from tlstudio.core.zoo.text import list_text_cards, text_weight_source
     from tlstudio.core.zoo.weights import weight_source
 
-    return [(card, weight_source(card)) for card in list_cards()]
+    return {"image": [(card, weight_source(card)) for card in list_cards()],
+            "text": [(card, text_weight_source(card.name)) for card in list_text_cards()]}
 
 
 class ModelPanel(QWidget):
@@ -97,7 +129,7 @@ class ModelPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("modelPanel")
         self.state = state
-        self._cards: list[tuple[object, str]] = []
+        self._catalogs: dict[str, list[tuple[object, str]]] = {}
         self._load_task = None
         self._reload_pending = False
         self._loaded: LoadedModel | None = None
@@ -135,6 +167,13 @@ class ModelPanel(QWidget):
         self.size_spin.setSpecialValueText("weights' default")
         self.size_spin.setSuffix(" px")
         self.size_spin.setToolTip("Image size fed to the network; smaller is faster on a CPU.")
+        self.size_label = QLabel("Input size:")
+        self.max_length_label = QLabel("Max length:")
+        self.max_length_spin = QSpinBox(minimum=MAX_LENGTH_RANGE[0], maximum=MAX_LENGTH_RANGE[1],
+                                        singleStep=16, objectName="maxLengthSpin")
+        self.max_length_spin.setSuffix(" tokens")
+        self.max_length_spin.setToolTip("Longer texts are cut to this many tokens; shorter is faster. "
+                                        "The Data tab shows how many texts it would cut.")
         filters = QHBoxLayout()
         filters.addWidget(self.search, 1)
         filters.addWidget(self.family)
@@ -142,8 +181,10 @@ class ModelPanel(QWidget):
         buttons.addWidget(self.use_button)
         buttons.addWidget(self.import_button)
         buttons.addStretch(1)
-        buttons.addWidget(QLabel("Input size:"))
+        buttons.addWidget(self.size_label)
         buttons.addWidget(self.size_spin)
+        buttons.addWidget(self.max_length_label)
+        buttons.addWidget(self.max_length_spin)
         box = QVBoxLayout(catalog)
         box.addLayout(filters)
         box.addWidget(self.table, 1)
@@ -205,28 +246,76 @@ class ModelPanel(QWidget):
         self.use_button.clicked.connect(self.use_selected)
         self.import_button.clicked.connect(self._import_weights)
         self.size_spin.editingFinished.connect(self._size_edited)
+        self.max_length_spin.editingFinished.connect(self._max_length_edited)
         self.freeze_button.clicked.connect(self.freeze_whole_base)
         self.unfreeze_button.clicked.connect(lambda: self.unfreeze_last(self.unfreeze_spin.value()))
         self.tree_model.trainableChanged.connect(self._on_trainable_changed)
         self._update_buttons()
         self._show_current()
+        self._show_task_widgets()
 
     # -- catalog ---------------------------------------------------------------------
-    def _on_catalog(self, cards) -> None:
-        self._cards = cards
-        for fam in sorted({c.family for c, _ in cards}):
+    def task(self) -> str:
+        return self.state.project.task
+
+    def cards(self) -> list[tuple[object, str]]:
+        """The catalog of the project's task: (card, weights source) pairs."""
+        return self._catalogs.get(self.task(), [])
+
+    def _on_catalog(self, catalogs) -> None:
+        self._catalogs = catalogs
+        self._show_task_widgets()
+
+    def _show_task_widgets(self) -> None:
+        """The catalog, its family filter and the size/length setting of the project's task."""
+        text = self.task() == "text"
+        self.table.setHorizontalHeaderLabels(["Model", "Family", "Params", "Max length" if text else "Input",
+                                              "Weights"])
+        self.import_button.setVisible(not text)
+        for widget in (self.size_label, self.size_spin):
+            widget.setVisible(not text)
+        for widget in (self.max_length_label, self.max_length_spin):
+            widget.setVisible(text)
+        self._load_max_length()
+        self.family.blockSignals(True)
+        self.family.clear()
+        self.family.addItem("All families", "")
+        for fam in sorted({c.family for c, _ in self.cards()}):
             self.family.addItem(fam, fam)
+        self.family.blockSignals(False)
         self._fill_table()
+
+    def _card_limit(self) -> int:
+        """The selected text model's own longest input (the upper end of the max length)."""
+        if self.task() != "text":
+            return MAX_LENGTH_RANGE[1]
+        name = self.state.project.model.name
+        limit = next((c.max_length for c, _ in self.cards() if c.name == name), None)
+        if limit is None and self._loaded is not None and self.task() == "text":
+            limit = getattr(self._loaded.card, "max_length", None)
+        return int(limit or MAX_LENGTH_RANGE[1])
+
+    def _load_max_length(self) -> None:
+        spin = self.max_length_spin
+        spin.blockSignals(True)
+        spin.setMaximum(min(MAX_LENGTH_RANGE[1], self._card_limit()))
+        spin.setValue(min(self.state.max_length(), spin.maximum()))
+        spin.blockSignals(False)
+
+    def _max_length_edited(self) -> None:
+        value = self.max_length_spin.value()   # the spin box keeps it inside the model's range
+        if value != self.state.max_length():
+            self.state.set_max_length(value)
 
     def _fill_table(self) -> None:
         words = self.search.text().lower().split()
         fam = self.family.currentData()
-        rows = [(c, s) for c, s in self._cards
+        rows = [(c, s) for c, s in self.cards()
                 if (not fam or c.family == fam) and all(w in f"{c.name} {c.family}".lower() for w in words)]
         self.table.setRowCount(len(rows))
         for r, (card, source) in enumerate(rows):
-            size = card.preprocessing.input_size
-            cells = [card.name, card.family, format_count(card.params), f"{size} px", SOURCE_TEXT.get(source, source)]
+            size = f"{card.max_length} tokens" if self.task() == "text" else f"{card.preprocessing.input_size} px"
+            cells = [card.name, card.family, format_count(card.params), size, SOURCE_TEXT.get(source, source)]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, card.name)
@@ -283,6 +372,7 @@ class ModelPanel(QWidget):
     def reload_model(self) -> None:
         """(Re)build the model from the project in a worker."""
         self.size_spin.setValue(self.state.project.model.image_size or 0)
+        self._show_task_widgets()
         self._update_buttons()
         if self._load_task is not None:
             self._reload_pending = True  # a load cannot be interrupted; redo it when it ends
@@ -291,7 +381,7 @@ class ModelPanel(QWidget):
         self._set_loading(True)
         self.error.hide()
         self._load_task = run_task(load_model_job, p.model.name, p.model.weights, p.head.to_dict(),
-                                   self.state.num_classes(), list(p.frozen), p.model.image_size,
+                                   self.state.num_classes(), list(p.frozen), p.model.image_size, p.task,
                                    on_finished=self._on_loaded, on_failed=self._on_load_failed, parent=self)
         self._update_buttons()
 
@@ -355,8 +445,10 @@ class ModelPanel(QWidget):
             self.footer.setText("")
             return
         src = SOURCE_TEXT.get(loaded.source, loaded.source)
+        size = (f"max length {self.state.max_length()} of {loaded.input_size} tokens" if self.task() == "text"
+                else f"input {loaded.input_size} px")
         self.current.setText(f"<b>{loaded.card.name}</b> ({loaded.card.family}) · weights: {src} · "
-                             f"input {loaded.input_size} px · {self.state.model.feature_dim} features")
+                             f"{size} · {self.state.model.feature_dim} features")
         self._update_footer()
 
     def _update_footer(self) -> None:
@@ -395,8 +487,13 @@ class ModelPanel(QWidget):
 
     # -- project edits -----------------------------------------------------------------------------
     def _on_project_changed(self, section: str) -> None:
-        if section == "model":
-            self.reload_model()
+        if section == "task":
+            self._show_task_widgets()
+        elif section == "model":
+            self._load_max_length()
+            if self.state.project.model.name != getattr(getattr(self._loaded, "card", None), "name", None) \
+                    or self.task() != "text" or self.state.model is None:
+                self.reload_model()   # a new max length alone needs no new model
         elif section == "head":
             self.rebuild_head()
 

@@ -1,28 +1,40 @@
-"""The Results tab: evaluate a run, inspect its mistakes, try images, export.
+"""The Results tab: evaluate a run, inspect its mistakes, try images or texts, export.
 
 Every heavy step (loading weights, evaluating, predicting, exporting,
 decoding thumbnails) runs through ``tasks.run_task``; this panel only arranges
-what comes back.
+what comes back. A text run shows its mistakes as a table of texts, and "Try a
+text" predicts as the user types: debounced, in a worker, and a prediction for
+text that has since changed is dropped.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
-                               QPushButton, QSplitter, QTableView, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit,
+                               QProgressBar, QPushButton, QSplitter, QStackedWidget, QTableView, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from tlstudio.gui.widgets.charts import ConfusionMatrixChart
 from tlstudio.gui.panels.export_tab import ExportTab
 from tlstudio.gui.widgets.image_grid import GridItem, ImageGrid
+from tlstudio.gui.widgets.text_widgets import TextTable
 from tlstudio.gui.jobs.tasks import run_task
 
 SPLIT_LABELS = (("val", "Validation split"), ("test", "Test split"))
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp)"
 TOP_K = 3
 PARITY_SAMPLES = 8
+TRY_TEXT_DEBOUNCE_MS = 300      # predict once typing pauses this long
+
+
+def predict_text_job(loaded, text: str, top_k: int = TOP_K) -> list[dict]:
+    """Worker job: the top classes of one text."""
+    from tlstudio.core.runs.predict import predict_texts
+
+    return predict_texts(loaded, [text], top_k)
 
 
 def load_and_evaluate(run_dir: str, split: str, task=None):
@@ -59,6 +71,9 @@ class ResultsPanel(QWidget):
         self._load_task = None
         self._tasks: list = []
         self._pending_load = False
+        self._try_task = None
+        self.try_text_result: list[dict] | None = None   # the top-k shown for the text now in the box
+        self._texts_of: tuple = (None, {})   # (dataset, {locator: text}) for texts of predictions
         self._build()
         self.refresh_runs()
         state.projectReplaced.connect(self._on_project_replaced)
@@ -126,10 +141,16 @@ class ResultsPanel(QWidget):
         self.cell_grid.setObjectName("cellGrid")
         self.try_grid = ImageGrid()
         self.try_grid.setObjectName("tryGrid")
+        headers = ["True", "Predicted", "Probability", "Text"]
+        self.misclassified_texts = TextTable(headers, "misclassifiedTexts", "Search the misclassified texts…")
+        self.cell_texts = TextTable(headers, "cellTexts", "Search the texts of this cell…")
+        self.misclassified_stack = self._stack(self.misclassified_grid, self.misclassified_texts)
+        self.cell_stack = self._stack(self.cell_grid, self.cell_texts)
+        self.try_stack = self._stack(self._build_try_tab(), self._build_try_text_tab())
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.misclassified_grid, "Misclassified")
-        self.tabs.addTab(self.cell_grid, "Cell")
-        self.tabs.addTab(self._build_try_tab(), "Try an image")
+        self.tabs.addTab(self.misclassified_stack, "Misclassified")
+        self.tabs.addTab(self.cell_stack, "Cell")
+        self.tabs.addTab(self.try_stack, "Try an image")
         self.export_tab = ExportTab(self._export_context)
         self.export_tab.exported.connect(self.exported)
         self.export_tab.exportFailed.connect(self.exportFailed)
@@ -164,8 +185,44 @@ class ResultsPanel(QWidget):
         col.addWidget(self.try_grid, 1)
         return page
 
+    @staticmethod
+    def _stack(image_page: QWidget, text_page: QWidget) -> QStackedWidget:
+        stack = QStackedWidget()
+        stack.addWidget(image_page)
+        stack.addWidget(text_page)
+        return stack
+
+    def _build_try_text_tab(self) -> QWidget:
+        page = QWidget()
+        self.try_text_edit = QPlainTextEdit(objectName="tryTextEdit")
+        self.try_text_edit.setPlaceholderText("Type or paste a text: its top classes appear as you type.")
+        self.try_text_edit.setMaximumHeight(90)
+        self.try_text_table = TextTable(["Class", "Probability"], "tryTextTable")
+        self.try_text_table.search.hide()
+        self.try_text_note = QLabel(objectName="tryTextNote")
+        self.try_text_note.setStyleSheet("color: #666666;")
+        self._try_timer = QTimer(self, singleShot=True, interval=TRY_TEXT_DEBOUNCE_MS)
+        self._try_timer.timeout.connect(self._predict_typed_text)
+        self.try_text_edit.textChanged.connect(self._on_try_text_edited)
+        col = QVBoxLayout(page)
+        col.addWidget(self.try_text_edit)
+        col.addWidget(self.try_text_note)
+        col.addWidget(self.try_text_table, 1)
+        return page
+
+    def is_text_run(self) -> bool:
+        task = (self.result or {}).get("task") or getattr(self.loaded, "task", None)
+        return (task or self.state.project.task) == "text"
+
+    def _show_task_pages(self) -> None:
+        text = self.is_text_run()
+        for stack in (self.misclassified_stack, self.cell_stack, self.try_stack):
+            stack.setCurrentIndex(1 if text else 0)
+        self.tabs.setTabText(2, "Try a text" if text else "Try an image")
+
     def _set_model_actions_enabled(self, on: bool) -> None:
         self.open_images_button.setEnabled(on)
+        self.try_text_edit.setEnabled(on)
         self.export_tab.set_available(on)
 
     def _export_context(self) -> tuple[str | None, list[str]]:
@@ -277,6 +334,11 @@ class ResultsPanel(QWidget):
         self.confusion.clear()
         for grid in (self.misclassified_grid, self.cell_grid):
             grid.set_items([])
+        for table in (self.misclassified_texts, self.cell_texts, self.try_text_table):
+            table.set_rows([])
+        self._try_task = None
+        self.try_text_result = None
+        self._show_task_pages()
         self._set_model_actions_enabled(False)
 
     # -- showing a result ---------------------------------------------------------------
@@ -285,8 +347,9 @@ class ResultsPanel(QWidget):
         source = result.get("source", "")
         skipped = result.get("skipped") or []
         self.status_label.setStyleSheet("")
-        self.status_label.setText(f"{Path(self.run_dir).name}: evaluated on {n} images ({source})."
-                                  + (f" {len(skipped)} unreadable image(s) skipped." if skipped else ""))
+        noun = "texts" if self.is_text_run() else "images"
+        self.status_label.setText(f"{Path(self.run_dir).name}: evaluated on {n} {noun} ({source})."
+                                  + (f" {len(skipped)} unreadable {noun[:-1]}(s) skipped." if skipped else ""))
         self.summary_label.setText(
             f"<b>Accuracy {result['accuracy']:.1%}</b> · top-{result.get('top_k', 5)} "
             f"{result.get('top_k_accuracy', 0):.1%} · macro F1 {result.get('macro_f1', 0):.3f}")
@@ -295,6 +358,9 @@ class ResultsPanel(QWidget):
         for name, m in result["per_class"].items():
             model.appendRow(self._metric_row(name, m["precision"], m["recall"], m["f1"], m["support"]))
         self.confusion.set_matrix(result["confusion_matrix"], result["classes"])
+        self._show_task_pages()
+        self.misclassified_texts.set_rows(*self._text_rows(result["misclassified"]))
+        self.cell_texts.set_rows([])
         self.misclassified_grid.set_items([
             GridItem(p["path"], f"{p['true']} →\n{p['predicted']} ({p['confidence']:.0%})",
                      f"{p['path']}\ntrue: {p['true']}\npredicted: {p['predicted']} ({p['confidence']:.0%})")
@@ -313,6 +379,25 @@ class ResultsPanel(QWidget):
             cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return cells
 
+    def _text_of(self, prediction: dict) -> str:
+        """A prediction's text: carried by the prediction, else looked up in the open dataset."""
+        if prediction.get("text"):
+            return str(prediction["text"])
+        dataset = self.state.dataset
+        if dataset is not None and self._texts_of[0] is not dataset:
+            self._texts_of = (dataset, {s.path: s.text for s in dataset.samples})
+        found = self._texts_of[1].get(prediction.get("path"))
+        return found if found is not None else str(prediction.get("path", ""))
+
+    def _text_rows(self, predictions: list[dict]) -> tuple[list[tuple], list[str]]:
+        rows, tips = [], []
+        for p in predictions:
+            text = self._text_of(p)
+            rows.append((str(p["true"]), str(p["predicted"]), f"{p['confidence']:.0%}", text))
+            tips.append(f"{p.get('path', '')}\ntrue: {p['true']} · predicted: {p['predicted']} "
+                        f"({p['confidence']:.0%})\n\n{text}")
+        return rows, tips
+
     @Slot(int, int)
     def show_cell(self, true_index: int, predicted_index: int) -> None:
         """Show the images of one confusion-matrix cell with their confidence."""
@@ -322,8 +407,11 @@ class ResultsPanel(QWidget):
         true_name, predicted_name = classes[true_index], classes[predicted_index]
         hits = [p for p in self.result["predictions"]
                 if p["true"] == true_name and p["predicted"] == predicted_name]
-        self.cell_grid.set_items([GridItem(p["path"], f"{p['confidence']:.0%}",
-                                           f"{p['path']}\n{true_name} → {predicted_name}") for p in hits])
+        if self.is_text_run():
+            self.cell_texts.set_rows(*self._text_rows(hits))
+        else:
+            self.cell_grid.set_items([GridItem(p["path"], f"{p['confidence']:.0%}",
+                                               f"{p['path']}\n{true_name} → {predicted_name}") for p in hits])
         self.tabs.setTabText(1, f"{true_name} → {predicted_name} ({len(hits)})")
         self.tabs.setCurrentIndex(1)
 
@@ -358,8 +446,47 @@ class ResultsPanel(QWidget):
         self.try_grid.set_items(items)
         self.predicted.emit(predictions)
 
+    # -- try a text ----------------------------------------------------------------------------
+    def _on_try_text_edited(self) -> None:
+        self._try_task = None               # whatever is on its way is for an older text
+        self._try_timer.start()
+
+    def try_text(self, text: str) -> None:
+        """Put ``text`` in the box; its prediction follows once the debounce ends."""
+        self.tabs.setCurrentIndex(2)
+        self.try_text_edit.setPlainText(text)
+
+    @Slot()
+    def _predict_typed_text(self) -> None:
+        text = self.try_text_edit.toPlainText().strip()
+        if not text:
+            self.try_text_table.set_rows([])
+            self.try_text_note.setText("")
+            self.try_text_result = None
+            return
+        if self.loaded is None:
+            self.try_text_note.setText("Load a run first; then texts can be classified.")
+            return
+        self.try_text_note.setText("Predicting…")
+        task = run_task(predict_text_job, self.loaded, text, TOP_K)
+        self._try_task = task
+        task.finished.connect(lambda result: self._on_text_predicted(task, text, result))
+        task.failed.connect(lambda message: task is self._try_task and self.try_text_note.setText(
+            f"Prediction failed: {message}"))
+        self._track(task)
+
+    def _on_text_predicted(self, task, text: str, result: list) -> None:
+        if task is not self._try_task or text != self.try_text_edit.toPlainText().strip():
+            return                                # the text changed meanwhile: a newer prediction follows
+        self._try_task = None
+        top = result[0].get("top_k", []) if result else []
+        self.try_text_result = top
+        self.try_text_table.set_rows([(t["label"], f"{t['probability']:.1%}") for t in top])
+        self.try_text_note.setText(f"Top {len(top)} classes of the text above")
+        self.predicted.emit(result)
+
     def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasUrls() and self.loaded is not None:
+        if event.mimeData().hasUrls() and self.loaded is not None and not self.is_text_run():
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:

@@ -13,11 +13,12 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QSizePolicy
 
 STAGGER_MS = 40
+EMPTY_HINT = "Curves appear here once training starts (Train tab → Start)."
 TRAIN_COLOR = "#1f77b4"
 VAL_COLOR = "#d62728"
 
 
-class _Canvas(FigureCanvasQTAgg):
+class ChartCanvas(FigureCanvasQTAgg):
     def __init__(self, object_name: str, parent=None, figsize=(5.0, 3.0), layout: str | None = "constrained"):
         figure = Figure(figsize=figsize, dpi=100, layout=layout)
         super().__init__(figure)
@@ -41,14 +42,14 @@ class _Canvas(FigureCanvasQTAgg):
             super().draw_idle()
 
 
-class CurveChart(_Canvas):
+class CurveChart(ChartCanvas):
     """One metric per epoch, train vs validation, with a line where fine-tuning starts."""
 
     # Margins in pixels, applied on resize: a layout engine would cost ~2x per
     # draw, and these charts redraw during training while the GUI must stay live.
     MARGINS_PX = {"left": 58, "right": 14, "top": 28, "bottom": 40}
 
-    def __init__(self, object_name: str, title: str, ylabel: str, parent=None):
+    def __init__(self, object_name: str, title: str, ylabel: str, parent=None, hint: str = EMPTY_HINT):
         super().__init__(object_name, parent, layout=None)
         self.ax = self.figure.add_subplot(1, 1, 1)
         self._title, self._ylabel = title, ylabel
@@ -61,7 +62,22 @@ class CurveChart(_Canvas):
         # Few ticks: tick labels are most of a draw's cost.
         self.ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
         self.ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
+        # With no data the axes would run from -0.05 to 0.05: say what will appear instead.
+        self.hint = self.ax.text(0.5, 0.5, hint, ha="center", va="center", transform=self.ax.transAxes,
+                                 color="#777777", fontsize=9, wrap=True)
         self.show_epochs(1)
+        self._set_empty(True)
+
+    def is_empty(self) -> bool:
+        return self.hint.get_visible()
+
+    def _set_empty(self, empty: bool) -> None:
+        self.hint.set_visible(empty)
+        self.ax.tick_params(labelleft=not empty, labelbottom=not empty)
+        if empty:
+            self.ax.set_ylim(0.0, 1.0)
+        else:
+            self.ax.set_autoscaley_on(True)     # set_ylim above turned it off
 
     def resizeEvent(self, event) -> None:
         width, height = max(1, event.size().width()), max(1, event.size().height())
@@ -96,6 +112,7 @@ class CurveChart(_Canvas):
         self.ax.relim()
         self.ax.autoscale_view(scalex=False)
         self.show_epochs(1)
+        self._set_empty(True)
 
     def add_point(self, x: float, train: float, val: float, redraw: bool = True) -> None:
         for line, y in ((self.train_line, train), (self.val_line, val)):
@@ -103,6 +120,8 @@ class CurveChart(_Canvas):
             xs.append(x)
             ys.append(y if y is not None and np.isfinite(y) else np.nan)
             line.set_data(xs, ys)
+        if self.is_empty():
+            self._set_empty(False)
         self.ax.relim()
         self.ax.autoscale_view(scalex=False)
         self.show_epochs(max(self.planned_epochs, int(x)))
@@ -165,7 +184,7 @@ class TrainingCharts:
         QTimer.singleShot(STAGGER_MS, self.accuracy.draw_idle)
 
 
-class ConfusionMatrixChart(_Canvas):
+class ConfusionMatrixChart(ChartCanvas):
     """Annotated confusion matrix; a click on a cell emits (true index, predicted index)."""
 
     cellClicked = Signal(int, int)

@@ -52,7 +52,7 @@ def preview_job(path: str, model_name: str, image_size: int | None, preset: str,
     return [pil_to_qimage(im) for im in augment_previews(load_image_rgb(path), pre, preset, n=n)]
 
 
-def imbalance_warning(counts: dict[str, int]) -> str:
+def imbalance_warning(counts: dict[str, int], noun: str = "images") -> str:
     if len(counts) < 2:
         return ""
     big = max(counts, key=counts.get)
@@ -60,8 +60,8 @@ def imbalance_warning(counts: dict[str, int]) -> str:
     if counts[small] and counts[big] / counts[small] <= IMBALANCE_RATIO:
         return ""
     ratio = counts[big] / max(1, counts[small])
-    return (f"Classes are imbalanced: '{big}' has {counts[big]} images, '{small}' only {counts[small]} "
-            f"({ratio:.0f}×). Consider a class-weighted loss (Train tab) or more images of '{small}'.")
+    return (f"Classes are imbalanced: '{big}' has {counts[big]} {noun}, '{small}' only {counts[small]} "
+            f"({ratio:.0f}×). Consider a class-weighted loss (Train tab) or more {noun} of '{small}'.")
 
 
 class _ThumbSignals(QObject):

@@ -1,0 +1,47 @@
+"""The projects the start page offers: the image demo, the text demo, new empty ones."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tlstudio.core.project import Project
+
+# The demo data is Fashion-MNIST at 28 px: a small input keeps training quick on a CPU.
+DEMO_IMAGE_SIZE = 112
+# core.zoo.text.DEFAULT_TEXT_MODEL, spelled out here because that module imports torch
+# (tests/gui/test_start_page.py checks the two agree).
+DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
+TEXT_DEMO_FILE = "wordnet_definitions.csv"
+
+
+def demo_project() -> Project:
+    """The bundled image demo dataset with the default (bundled) model."""
+    from tlstudio.core import paths
+
+    project = Project(name="Demo — Fashion-MNIST")
+    project.data.path = str(paths.demo_data_dir())
+    project.model.image_size = DEMO_IMAGE_SIZE
+    project.training.epochs = 5
+    return project
+
+
+def demo_text_data() -> Path:
+    from tlstudio.core import paths
+
+    return paths.resources_dir() / "demo_text_data" / TEXT_DEMO_FILE
+
+
+def text_demo_project() -> Project:
+    """The bundled text demo (WordNet definitions in six topics) with the bundled MiniLM encoder."""
+    project = new_project("text")
+    project.name = "Demo — WordNet definitions"
+    project.data.path = str(demo_text_data())
+    project.training.epochs = 20
+    return project
+
+
+def new_project(task: str = "image") -> Project:
+    """An empty project for ``task``, with that task's default model."""
+    project = Project(task=task)
+    if task == "text":
+        project.choose_model(DEFAULT_TEXT_MODEL)
+    return project
