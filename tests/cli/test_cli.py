@@ -160,7 +160,7 @@ def trained(tmp_path_factory):
     data = _subset(base / "data")
     run = base / "run"
     proc = _run_cli("train", data, "--out", run, "--image-size", "64", "--epochs", "2",
-                    "--batch-size", "16", "--seed", "1", "--json")
+                    "--batch-size", "16", "--seed", "1", "--no-search", "--json")
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and "Epoch 2/2" in proc.stderr   # the progress bar
     return {"data": data, "run": run, "metrics": json.loads(proc.stdout)}
@@ -233,6 +233,7 @@ def test_train_from_project_file(trained, tmp_path):
     project.data.path = str(trained["data"])
     project.model.image_size = 64
     project.training.epochs = 1
+    project.training.head_fit = "epochs"
     project.training.batch_size = 16
     project.save(tmp_path / "p.json")
     proc = _run_cli("train", "--project", tmp_path / "p.json", "--out", tmp_path / "run", "-q", "--json")
@@ -240,3 +241,14 @@ def test_train_from_project_file(trained, tmp_path):
     assert proc.stderr == ""                      # --quiet: no progress output
     assert json.loads(proc.stdout)["epochs_run"] == 1
     assert Project.load(tmp_path / "run" / "project.json").name == "From file"
+
+
+def test_default_train_prints_the_head_search_table_and_writes_search_json(tmp_path):
+    data = _subset(tmp_path / "data")
+    proc = _run_cli("train", data, "--out", tmp_path / "run", "--image-size", "64", "--lr", "0.002")
+    assert proc.returncode == 0, proc.stderr
+    assert "Head search (" in proc.stderr and "<- winner" in proc.stderr
+    assert "out-of-fold" in proc.stdout
+    search = json.loads((tmp_path / "run" / "search.json").read_text())
+    assert {row["lr"] for row in search["trials"]} == {0.002}          # --lr is explicit: not searched
+    assert sum(row["winner"] for row in search["trials"]) == 1

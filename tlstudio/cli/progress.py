@@ -82,6 +82,10 @@ class TerminalProgress:
 
     def on_stage_started(self, event: ev.StageStarted) -> None:
         self._epochs[event.stage] = event.epochs
+        if event.stage == 1 and event.epochs == 0:
+            cache = ", cached features" if event.cached_features else ""
+            self.line(f"Stage 1: fitting the head by search{cache}")
+            return
         what = "training the head" if event.stage == 1 else "fine-tuning"
         cache = ", cached features" if event.cached_features else ""
         self.line(f"Stage {event.stage}: {what} for {event.epochs} epoch(s), "
@@ -103,11 +107,18 @@ class TerminalProgress:
                   f"lr {event.lr:.2g} | {event.seconds:.1f} s")
 
     def on_head_search_finished(self, event: ev.HeadSearchFinished) -> None:
+        self._searched = event.search
         for text in event.table.splitlines():
             self.line(text)
 
     def on_run_finished(self, event: ev.RunFinished) -> None:
         state = "Stopped" if event.cancelled else "Finished"
+        search = getattr(self, "_searched", None)
+        if search is not None and event.epochs_run == 0:
+            what = "out-of-fold" if search["folds"] > 1 else "validation"
+            self.line(f"{state}: head fitted by search, {what} accuracy {event.best_val_acc:.3f} "
+                      f"in {format_seconds(event.seconds)}")
+            return
         self.line(f"{state}: best val accuracy {event.best_val_acc:.3f} after {event.epochs_run} epoch(s) "
                   f"in {format_seconds(event.seconds)}")
 

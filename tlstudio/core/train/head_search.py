@@ -63,6 +63,9 @@ CV_MAX_SAMPLES = 3000        # up to this many labelled samples, k-fold CV; abov
 FOLDS = 5
 MIN_BATCH = 32               # the search batches at least this many samples
 ECE_BINS = 15
+# A temperature below 1 sharpens; held-out predictions that are all right would drive it towards 0,
+# which only makes new mistakes confident: it stays within these bounds.
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.25, 10.0
 SEARCHABLE_LAYERS = ("linear", "activation", "dropout")
 
 
@@ -185,7 +188,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
     def nll(log_t: float) -> float:
         return float(F.cross_entropy(logits / math.exp(log_t), labels))
 
-    lo, hi = math.log(0.05), math.log(20.0)
+    lo, hi = math.log(MIN_TEMPERATURE), math.log(MAX_TEMPERATURE)
     ratio = (math.sqrt(5) - 1) / 2
     a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
     fa, fb = nll(a), nll(b)
