@@ -359,7 +359,8 @@ class ResultsPanel(QWidget):
             model.appendRow(self._metric_row(name, m["precision"], m["recall"], m["f1"], m["support"]))
         self.confusion.set_matrix(result["confusion_matrix"], result["classes"])
         self._show_task_pages()
-        self.misclassified_texts.set_rows(*self._text_rows(result["misclassified"]))
+        self.misclassified_texts.set_rows(*(self._text_rows(result["misclassified"]) if self.is_text_run()
+                                            else ([], [])))
         self.cell_texts.set_rows([])
         self.misclassified_grid.set_items([
             GridItem(p["path"], f"{p['true']} →\n{p['predicted']} ({p['confidence']:.0%})",
