@@ -1,6 +1,7 @@
 """tlstudio-cli: the TL Studio core, headless.
 
-Subcommands: models, scan, train, evaluate, predict, export. Bad input ends
+Subcommands: models, scan, train, evaluate, predict, export; each works for
+image and text projects (a text run is detected from its data or model.json). Bad input ends
 with one readable line on stderr and exit status 2, never a traceback.
 """
 from __future__ import annotations
@@ -30,7 +31,37 @@ def _human_params(n: int) -> str:
 
 # -- models / scan --------------------------------------------------------------------
 
+def _text_models(args) -> int:
+    from tlstudio.core.zoo.text import list_text_cards, text_weight_source
+
+    rows = []
+    for card in list_text_cards():
+        words = (args.search or "").lower().split()
+        if args.family and card.family.lower() != args.family.strip().lower():
+            continue
+        if not all(w in f"{card.name} {card.family}".lower() for w in words):
+            continue
+        row = card.to_dict()
+        row["weights"] = text_weight_source(card.name)
+        rows.append(row)
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("No models match.")
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    fam = max(len(r["family"]) for r in rows)
+    print(f"{'name':<{width}}  {'family':<{fam}}  {'params':>7}  {'tokens':>6}  {'pooling':<7}  weights")
+    for r in rows:
+        print(f"{r['name']:<{width}}  {r['family']:<{fam}}  {_human_params(r['params']):>7}  "
+              f"{r['max_length']:>6}  {r['pooling']:<7}  {r['weights']}")
+    return 0
+
+
 def cmd_models(args) -> int:
+    if args.task == "text":
+        return _text_models(args)
     from tlstudio.core.zoo.cards import list_cards
     from tlstudio.core.zoo.weights import weight_source
 
@@ -56,6 +87,17 @@ def cmd_models(args) -> int:
 
 
 def cmd_scan(args) -> int:
+    from tlstudio.core.project import detect_task
+
+    if detect_task(args.data_dir) == "text":
+        from tlstudio.core.data.text import format_text_report, scan_text
+
+        index = scan_text(args.data_dir)
+        if args.json:
+            _print_json(index.to_report())
+        else:
+            print(format_text_report(index))
+        return 0
     from tlstudio.cli.progress import TerminalProgress
     from tlstudio.core.data.images import scan
     from tlstudio.core.data.index import format_report
@@ -76,15 +118,24 @@ def cmd_scan(args) -> int:
 
 def build_project(args):
     """The Project to run: from --project (options given override it) or from the options."""
-    from tlstudio.core.project import Project
+    from tlstudio.core.project import Project, detect_task
+    from tlstudio.core.zoo.cards import DEFAULT_MODEL
+    from tlstudio.core.zoo.text import DEFAULT_TEXT_MODEL
 
     project = Project.load(args.project) if args.project else Project(name="CLI run")
     if args.data_dir is not None:
         project.data.path = str(Path(args.data_dir).absolute())
     if not project.data.path:
         raise DatasetError("No dataset given; pass DATA_DIR or a project file whose data.path is set.")
+    if args.task is not None:
+        project.task = args.task
+    elif not args.project:                  # a project file says its task; plain data is detected
+        project.task = detect_task(project.data.path)
+    if project.task == "text" and project.model.name == DEFAULT_MODEL and args.model is None:
+        project.model.name = DEFAULT_TEXT_MODEL
     overrides = [("model", "name", args.model), ("model", "weights", args.weights),
-                 ("model", "image_size", args.image_size), ("data", "augment", args.augment),
+                 ("model", "image_size", args.image_size), ("model", "max_length", args.max_length),
+                 ("data", "augment", args.augment),
                  ("data", "val_fraction", args.val_split), ("data", "test_fraction", args.test_split),
                  ("data", "seed", args.seed), ("training", "seed", args.seed),
                  ("training", "epochs", args.epochs), ("training", "batch_size", args.batch_size),
@@ -117,12 +168,32 @@ def _check_numbers(project) -> None:
         raise ProjectError(f"--image-size must be at least 16 pixels; got {project.model.image_size}.")
     from tlstudio.core.data.transforms import AUGMENT_PRESETS
 
+    if project.task == "text" and d.augment != "none":
+        raise ProjectError(f"Text projects have no augmentation; --augment {d.augment} applies to images.")
     if d.augment not in AUGMENT_PRESETS:
         raise ProjectError(f"Unknown augmentation {d.augment!r}; use none, light or strong.")
 
 
+def _validate_text(project, task=None):
+    from tlstudio.core.data.modality import modality_for
+
+    _check_numbers(project)
+    _device(project.training.device)
+    modality = modality_for("text")
+    if project.model.weights.is_file:
+        raise WeightsError("A text model's weights come from its Hugging Face folder; pass the folder as "
+                           "--model instead of --weights FILE.")
+    card = modality.model_card(project.model)          # unknown name / not a model folder -> error
+    modality.preprocessing(card, project.model)        # max length out of range, model not here -> error
+    index = modality.scan(project.data.path, task=task)
+    project.adopt_classes(index.classes)
+    return index
+
+
 def validate_for_training(project, task=None):
     """Everything that can be checked before a run folder is created; returns the dataset index."""
+    if project.task == "text":
+        return _validate_text(project, task)
     from tlstudio.core.zoo.cards import get_card
     from tlstudio.core.data.images import scan
     from tlstudio.core.zoo.weights import load_weights_file
@@ -164,7 +235,8 @@ def cmd_train(args) -> int:
         index = validate_for_training(project, task=bar.scan_task())
     finally:
         bar.close()
-    bar.line(f"Training {project.model.name} on {len(index.samples)} images of "
+    noun = "texts" if project.task == "text" else "images"
+    bar.line(f"Training {project.model.name} on {len(index.samples)} {noun} of "
              f"{len(index.classes)} classes -> {run_dir}")
 
     from tlstudio.core.train.events import RunFailed
@@ -233,7 +305,8 @@ def cmd_evaluate(args) -> int:
         _print_json(result)
         return 0
     classes = result["classes"]
-    print(f"Evaluated on {result['samples']} images ({result['source']})")
+    noun = "texts" if loaded.task == "text" else "images"
+    print(f"Evaluated on {result['samples']} {noun} ({result['source']})")
     print(f"Accuracy: {result['accuracy']:.4f}   top-{result['top_k']}: {result['top_k_accuracy']:.4f}   "
           f"macro F1: {result['macro_f1']:.4f}")
     width = max(len(c) for c in classes)
@@ -244,7 +317,49 @@ def cmd_evaluate(args) -> int:
     for name, row in zip(classes, result["confusion_matrix"]):
         print(f"{name:<{width}}  " + " ".join(f"{v:5d}" for v in row))
     if result["skipped"]:
-        print(f"Skipped {len(result['skipped'])} unreadable image(s).")
+        print(f"Skipped {len(result['skipped'])} unreadable {noun}.")
+    return 0
+
+
+def _read_text_lines(path: str) -> list[str]:
+    """The non-blank lines of a UTF-8 text file (one text per line)."""
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            lines = [line.rstrip("\r\n") for line in fh]
+    except FileNotFoundError:
+        raise DatasetError(f"Text file not found: {path}.") from None
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8.") from None
+    except OSError as exc:
+        raise DatasetError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+    return [line for line in lines if line.strip()]
+
+
+def _predict_texts(args, loaded) -> int:
+    from tlstudio.core.runs.predict import predict_texts
+
+    if args.images:
+        raise DatasetError("This is a text model; give texts with --text or --file, not image files.")
+    texts = list(args.text or [])
+    for path in args.file or []:
+        texts += _read_text_lines(path)
+    if not texts:
+        raise DatasetError("No texts to classify; give --text \"...\" or --file LINES.txt.")
+    results = predict_texts(loaded, texts, top_k=args.top_k)
+    if args.json:
+        _print_json(results)
+    else:
+        for r in results:
+            shown = r["text"] if len(r["text"]) <= 60 else r["text"][:57] + "..."
+            if "error" in r:
+                print(f"ERROR {r['error']}  <- {shown!r}")
+            else:
+                others = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top_k"][1:])
+                print(f"{r['label']} {r['probability']:.3f}" + (f"  ({others})" if others else "")
+                      + f"  <- {shown!r}")
+    if all("error" in r for r in results):
+        print(f"error: none of the {len(results)} text(s) could be classified (all empty).", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0
 
 
@@ -252,10 +367,18 @@ def cmd_predict(args) -> int:
     from tlstudio.core.runs.predict import predict_images, predict_imagenet
     from tlstudio.core.runs.folder import load_model
 
+    if args.run_dir != "imagenet":
+        loaded = load_model(args.run_dir, device=_device(args.device))
+        if loaded.task == "text":
+            return _predict_texts(args, loaded)
+    if args.text or args.file:
+        raise DatasetError("This model classifies images; --text and --file are for text models.")
+    if not args.images:
+        raise DatasetError("No images to classify; give one or more IMAGE paths.")
     if args.run_dir == "imagenet":
         results = predict_imagenet(args.images, top_k=args.top_k)
     else:
-        results = predict_images(load_model(args.run_dir, device=_device(args.device)), args.images, top_k=args.top_k)
+        results = predict_images(loaded, args.images, top_k=args.top_k)
     if args.json:
         _print_json(results)
     else:
@@ -289,12 +412,13 @@ def cmd_export(args) -> int:
 # -- parser ------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tlstudio-cli", description="TL Studio: transfer learning on images, headless.")
+    parser = argparse.ArgumentParser(prog="tlstudio-cli", description="TL Studio: transfer learning on images and text, headless.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("models", help="list the model catalog and where each model's weights come from")
     p.add_argument("--search", help="match names and families")
     p.add_argument("--family", help="only this family, e.g. ResNet")
+    p.add_argument("--task", choices=("image", "text"), default="image", help="image (default) or text models")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
 
@@ -308,7 +432,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data_dir", metavar="DATA_DIR", nargs="?")
     p.add_argument("--project", metavar="FILE.json", help="run a saved project; other options override it")
     p.add_argument("--out", metavar="RUN_DIR", help="folder to write the run to")
-    p.add_argument("--model", help="catalog or timm model name (default: the bundled EfficientNet-Lite0)")
+    p.add_argument("--task", choices=("image", "text"),
+                   help="what DATA_DIR holds (default: detected; text for a CSV/TSV/JSONL or .txt folders)")
+    p.add_argument("--model", metavar="NAME|FOLDER",
+                   help="catalog or timm model name (default: the bundled EfficientNet-Lite0); for text a text "
+                        "model name or a Hugging Face model folder (default: the bundled all-MiniLM-L6-v2)")
+    p.add_argument("--max-length", type=int, metavar="N", help="text: tokens per text (longer texts are cut)")
     p.add_argument("--weights", metavar="SOURCE_OR_FILE", help="auto, none, download, or a weights file")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -340,9 +469,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="classify images with a run or bundle ('imagenet' for the bundled model)")
+    p = sub.add_parser("predict", help="classify images or texts with a run or bundle ('imagenet' for the "
+                                       "bundled image model)")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("images", metavar="IMAGE", nargs="+")
+    p.add_argument("images", metavar="IMAGE", nargs="*")
+    p.add_argument("--text", action="append", metavar="TEXT", help="a text to classify (repeatable)")
+    p.add_argument("--file", action="append", metavar="LINES.txt", help="a UTF-8 file, one text per line")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="cpu")
     p.add_argument("--json", action="store_true")
@@ -354,7 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="PATH", required=True)
     p.add_argument("--with-torchscript", action="store_true", help="bundle: also embed a TorchScript file")
     p.add_argument("--with-onnx", action="store_true", help="bundle: also embed an ONNX file")
-    p.add_argument("--samples", nargs="*", metavar="IMAGE", help="images for the parity check")
+    p.add_argument("--samples", nargs="*", metavar="IMAGE|TEXT",
+                   help="images (or, for a text run, texts) for the parity check")
     p.add_argument("--force", action="store_true",
                    help="replace an earlier export at --out (only that export's own files)")
     p.set_defaults(func=cmd_export)

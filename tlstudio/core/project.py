@@ -46,6 +46,7 @@ class ModelSettings:
     name: str = DEFAULT_MODEL
     weights: WeightsSource = AUTO_SOURCE   # assigning its JSON string parses it, once
     image_size: int | None = None
+    max_length: int | None = None          # text: tokens per text (None: the model's default)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "weights":
@@ -56,7 +57,10 @@ class ModelSettings:
         object.__setattr__(self, name, value)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "weights": self.weights.to_json(), "image_size": self.image_size}
+        d = {"name": self.name, "weights": self.weights.to_json(), "image_size": self.image_size}
+        if self.max_length is not None:     # written only when set: image projects stay as they were
+            d["max_length"] = self.max_length
+        return d
 
 
 @dataclass
@@ -178,6 +182,25 @@ def _section_from_dict(cls, data: Any, section: str, defaults: dict[str, Any] | 
     return cls(**kwargs)
 
 
+def detect_task(data_path: str | os.PathLike | None) -> str:
+    """"text" when ``data_path`` is a text dataset (CSV/TSV/JSONL with a text column, a folder
+    of .txt class folders), else "image"."""
+    if not data_path:
+        return "image"
+    from tlstudio.core.data.text import is_text_dataset
+
+    try:
+        return "text" if is_text_dataset(data_path) else "image"
+    except OSError:
+        return "image"
+
+
+def _data_path(d: dict) -> str | None:
+    data = d.get("data")
+    path = data.get("path") if isinstance(data, dict) else None
+    return path if isinstance(path, str) else None
+
+
 @dataclass
 class Project:
     name: str = "Untitled"
@@ -230,6 +253,11 @@ class Project:
         self.frozen = frozen
         return True
 
+    def detect_task(self) -> str:
+        """Set the task from the data (text or image) and return it."""
+        self.task = detect_task(self.data.path)
+        return self.task
+
     def add_run(self, run_dir: str, info: dict[str, Any] | None = None) -> RunRecord:
         """Remember a run; ``info`` holds the record's other fields (unknown keys are kept)."""
         record = RunRecord.from_dict({**(info or {}), "run_dir": str(run_dir)})
@@ -265,7 +293,9 @@ class Project:
         name = d.get("name", "Untitled")
         if not isinstance(name, str):
             raise ProjectError(f"Invalid project file: 'name' must be a string, not {json.dumps(name)}.")
-        task = d.get("task", "image")
+        task = d.get("task")
+        if task is None:        # not set: what the data is (older files, all image projects, keep "image")
+            task = detect_task(_data_path(d))
         if task not in TASKS:
             raise ProjectError(f"Invalid project file: 'task' must be one of {', '.join(TASKS)}, "
                                f"not {json.dumps(task)}.")

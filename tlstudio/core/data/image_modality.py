@@ -40,6 +40,7 @@ class ImageReader:
 class ImageModality:
     name = "image"
     noun = "images"
+    needs_workers = True
 
     def scan(self, path: str | os.PathLike, *, task: Any = None) -> DatasetIndex:
         return images.scan(path, task=task)
@@ -51,6 +52,20 @@ class ImageModality:
         import timm
         import torchvision
         return {"torchvision": torchvision.__version__.split("+")[0], "timm": timm.__version__}
+
+    def model_card(self, model_settings: Any):
+        from tlstudio.core.zoo.cards import get_card
+
+        return get_card(model_settings.name)
+
+    def save_preprocessing(self, pre: Preprocessing, folder: str | os.PathLike) -> dict:
+        return pre.to_dict()
+
+    def load_preprocessing(self, data: dict, folder: str | os.PathLike) -> Preprocessing:
+        return Preprocessing.from_dict(data)
+
+    def batch_order(self, dataset: Any) -> list[int] | None:
+        return None
 
     def preprocessing(self, card: Any, model_settings: Any) -> Preprocessing:
         """The card's preprocessing, at the Project's image size when one is set."""

@@ -14,6 +14,9 @@ subclass it):
     ``model.json`` as ``task`` so evaluation and prediction pick it again.
 ``noun``
     What one sample is called in messages, plural ("images", "texts").
+``needs_workers``
+    Whether reading a batch is heavy enough for DataLoader worker processes
+    (image decoding: yes; text, tokenised once up front: no).
 ``scan(path, *, task=None) -> DatasetIndex``
     Index a dataset (folder, CSV, ...) and validate every sample. Bad samples
     go to ``DatasetIndex.skipped``; raises ``DatasetError`` when nothing can
@@ -26,10 +29,22 @@ subclass it):
 ``library_versions() -> dict[str, str]``
     The versions of the libraries that decode/preprocess this modality's
     inputs (they enter the feature cache key beside torch).
+``model_card(model_settings)``
+    The card of the Project's ``model`` section (image: a vision ``ModelCard``;
+    text: a ``TextModelCard`` for a catalog name or a Hugging Face folder).
+    ``zoo.build.create_transfer_model`` builds either through the family adapters.
 ``preprocessing(card, model_settings)``
     The preprocessing a model card needs, with the Project's ``model``
     section applied (image: ``Preprocessing`` with ``image_size``). The
     object has ``to_dict()``; it is saved in ``model.json``.
+``save_preprocessing(pre, folder) -> dict``
+    The JSON written to ``model.json`` of a run or bundle in ``folder``; it may
+    place files there (text: the tokenizer and config in ``text_model/``).
+``load_preprocessing(data, folder)``
+    The inverse: the preprocessing of the run or bundle in ``folder``.
+``batch_order(dataset) -> list[int] | None``
+    The order to run a dataset through the frozen base for the feature cache
+    (text: by length, so batches pad little); None keeps the dataset's order.
 ``train_dataset(pre, samples, *, augment, seed, rounds=1) -> Dataset``
     Training inputs. Item ``k`` is ``(input, label)`` for sample ``k % n`` in
     round ``k // n`` (a round is an epoch, or a cached augmented view); the
@@ -59,6 +74,7 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 from tlstudio.core.data.image_modality import ImageModality
 from tlstudio.core.data.index import DatasetIndex, Sample
+from tlstudio.core.data.text_modality import TextModality
 from tlstudio.core.errors import DatasetError
 
 
@@ -66,6 +82,7 @@ from tlstudio.core.errors import DatasetError
 class Modality(Protocol):
     name: str
     noun: str
+    needs_workers: bool
 
     def scan(self, path: Any, *, task: Any = None) -> DatasetIndex: ...
 
@@ -73,7 +90,15 @@ class Modality(Protocol):
 
     def library_versions(self) -> dict[str, str]: ...
 
+    def model_card(self, model_settings: Any) -> Any: ...
+
     def preprocessing(self, card: Any, model_settings: Any) -> Any: ...
+
+    def save_preprocessing(self, pre: Any, folder: Any) -> dict: ...
+
+    def load_preprocessing(self, data: dict, folder: Any) -> Any: ...
+
+    def batch_order(self, dataset: Any) -> list[int] | None: ...
 
     def train_dataset(self, pre: Any, samples: Sequence[Sample], *, augment: str, seed: int,
                       rounds: int = 1) -> Any: ...
@@ -87,7 +112,7 @@ class Modality(Protocol):
     def preview(self, sample: Sample, size: int = 256) -> Any: ...
 
 
-_REGISTERED: dict[str, Modality] = {m.name: m for m in (ImageModality(),)}
+_REGISTERED: dict[str, Modality] = {m.name: m for m in (ImageModality(), TextModality())}
 
 
 def register(modality: Modality) -> None:
@@ -114,3 +139,4 @@ def modality_for(task: str) -> Modality:
 def tasks() -> list[str]:
     """The tasks a modality is registered for."""
     return sorted(_REGISTERED)
+

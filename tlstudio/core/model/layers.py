@@ -128,13 +128,19 @@ def output_shapes(model: nn.Module, input_size: int) -> dict[str, tuple[int, ...
     first = next(model.parameters(), None)
     device = first.device if first is not None else torch.device("cpu")
     dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
+    base = getattr(model, "base", None)
+    # A base that says what it takes (a text encoder: token ids) gets that; else an image.
+    example = base.example_inputs() if hasattr(base, "example_inputs") else None
     try:
         model.eval()
         with torch.no_grad():
-            model(torch.zeros(1, 3, input_size, input_size, device=device, dtype=dtype))
+            if example is not None:
+                model(example)
+            else:
+                model(torch.zeros(1, 3, input_size, input_size, device=device, dtype=dtype))
     except Exception as exc:
-        raise ModelError(f"{getattr(model, 'model_name', 'The model')} cannot run on "
-                         f"{input_size}x{input_size} images ({exc}).") from exc
+        what = "its example inputs" if example is not None else f"{input_size}x{input_size} images"
+        raise ModelError(f"{getattr(model, 'model_name', 'The model')} cannot run on {what} ({exc}).") from exc
     finally:
         for h in handles:
             h.remove()

@@ -1,7 +1,12 @@
 """Exports of a trained run: a reloadable bundle, TorchScript and ONNX.
 
 Every export is checked against the PyTorch model on sample images (the run's
-validation images, given paths, or random tensors) before it is kept: a file
+validation images, given paths, or random tensors) before it is kept; a text
+run is checked on texts of different lengths (the run's validation texts,
+given texts, or fixed sentences) padded into one batch. A text model's ONNX
+file takes ``input_ids`` and ``attention_mask`` (int64, dynamic batch and
+sequence axes) and gives ``logits``; its bundle carries the tokenizer and
+config files (``text_model/``). A file
 whose outputs drift from PyTorch is removed and ExportError is raised. Files
 are written atomically; a bundle is assembled in a temporary sibling folder
 and renamed into place, so a failed export never leaves a half-written folder.
@@ -23,6 +28,7 @@ from tlstudio.core import atomic
 from tlstudio.core.errors import ExportError, TLStudioError
 from tlstudio.core.progress import TaskState, check, set_progress
 from tlstudio.core.runs.predict import read_image_input
+from tlstudio.core.data.text_modality import TEXT_MODEL_DIR
 from tlstudio.core.data.transforms import eval_transform
 from tlstudio.core.runs.folder import (MODEL_FORMAT, MODEL_FORMAT_VERSION, LoadedModel, load_model, read_json, read_model_info,
                    weights_file)
@@ -50,8 +56,44 @@ def _split_paths(run_dir: Path) -> list[str]:
     return [str(row[0]) for row in rows[: 4 * MAX_PARITY_SAMPLES] if isinstance(row, (list, tuple)) and row]
 
 
-def parity_inputs(loaded: LoadedModel, run_dir: Path, sample_paths: Sequence[str] | None) -> tuple[torch.Tensor, str]:
-    """A batch to compare exports on, and where it came from ("images" or "random")."""
+PARITY_TEXTS = ("A short text.", "A somewhat longer sentence, so that the batch needs padding to line up.",
+                "Three words here")
+
+
+def _split_texts(run_dir: Path) -> list[str]:
+    try:
+        split = read_json(run_dir / "split.json", default={}) or {}
+    except TLStudioError:
+        return []
+    rows = (split.get("val") or []) + (split.get("test") or []) + (split.get("train") or [])
+    return [row[2] for row in rows if isinstance(row, (list, tuple)) and len(row) == 3
+            and isinstance(row[2], str) and row[2].strip()]
+
+
+def text_parity_inputs(loaded: LoadedModel, run_dir: Path, texts: Sequence[str] | None) -> tuple[dict, str]:
+    """Token ids and masks of texts of different lengths, padded into one batch."""
+    from tlstudio.core.data.text_modality import pad_batch, tokenize
+
+    if texts:
+        chosen, source = [str(t) for t in texts if str(t).strip()][:MAX_PARITY_SAMPLES], "texts"
+        if not chosen:
+            raise ExportError("None of the sample texts has any words for the export check.")
+    else:
+        found = sorted(_split_texts(run_dir)[: 4 * MAX_PARITY_SAMPLES], key=len)
+        step = max(1, len(found) // MAX_PARITY_SAMPLES)
+        chosen, source = found[::step][:MAX_PARITY_SAMPLES], "texts"
+        if len(chosen) < 2:
+            chosen, source = list(PARITY_TEXTS), "fixed texts"
+    try:
+        return pad_batch(tokenize(loaded.preprocessing, chosen)), source
+    except TLStudioError as exc:
+        raise ExportError(f"The texts for the export check could not be tokenised: {exc}") from None
+
+
+def parity_inputs(loaded: LoadedModel, run_dir: Path, sample_paths: Sequence[str] | None):
+    """A batch to compare exports on, and where it came from ("images", "random", "texts")."""
+    if loaded.task == "text":
+        return text_parity_inputs(loaded, run_dir, sample_paths)
     transform = eval_transform(loaded.preprocessing)
     candidates = [str(p) for p in sample_paths] if sample_paths else _split_paths(run_dir)
     tensors = []
@@ -71,8 +113,23 @@ def parity_inputs(loaded: LoadedModel, run_dir: Path, sample_paths: Sequence[str
 
 
 @torch.inference_mode()
-def _reference(loaded: LoadedModel, inputs: torch.Tensor) -> torch.Tensor:
+def _reference(loaded: LoadedModel, inputs) -> torch.Tensor:
     return loaded.model(inputs).float()
+
+
+def _batch_size(inputs) -> int:
+    return int((inputs["input_ids"] if isinstance(inputs, dict) else inputs).shape[0])
+
+
+class TextLogits(torch.nn.Module):
+    """A text TransferModel as ONNX sees it: (input_ids, attention_mask) -> logits."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model({"input_ids": input_ids, "attention_mask": attention_mask})
 
 
 def _check(reference: torch.Tensor, outputs: torch.Tensor, kind: str) -> float:
@@ -97,6 +154,8 @@ def _prepare(run_dir, sample_paths: Sequence[str] | None) -> tuple[LoadedModel, 
 def export_torchscript(run_dir, out_path, sample_paths: Sequence[str] | None = None, force: bool = False) -> dict:
     """Trace the model to TorchScript; returns {path, max_abs_diff, samples, inputs}."""
     out_path = check_file_target(out_path, "torchscript", force)
+    if read_model_info(run_dir).get("task", "image") == "text":
+        raise ExportError("TorchScript export is for image models; export a text model as ONNX or a bundle.")
     return _write_torchscript(_prepare(run_dir, sample_paths), out_path)
 
 
@@ -117,7 +176,7 @@ def _write_torchscript(prepared, out_path) -> dict:
             reloaded = torch.jit.load(str(tmp), map_location="cpu")
             with torch.no_grad():
                 diff = _check(reference, reloaded(inputs), "TorchScript")
-    return {"path": str(out_path), "max_abs_diff": diff, "samples": int(inputs.shape[0]), "inputs": source}
+    return {"path": str(out_path), "max_abs_diff": diff, "samples": _batch_size(inputs), "inputs": source}
 
 
 def _onnxruntime():
@@ -143,16 +202,60 @@ def _write_onnx(prepared, out_path) -> dict:
         _onnx_write(loaded.model, inputs, tmp)
         try:
             session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-            name = session.get_inputs()[0].name
-            outputs = torch.from_numpy(session.run(None, {name: inputs.numpy()})[0])
+            if isinstance(inputs, dict):
+                feed = {i.name: inputs[i.name].numpy() for i in session.get_inputs()}
+            else:
+                feed = {session.get_inputs()[0].name: inputs.numpy()}
+            outputs = torch.from_numpy(session.run(None, feed)[0])
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ExportError(f"The ONNX file could not be run by onnxruntime: {exc}") from None
         diff = _check(reference, outputs, "ONNX")
-    return {"path": str(out_path), "max_abs_diff": diff, "samples": int(inputs.shape[0]), "inputs": source}
+    return {"path": str(out_path), "max_abs_diff": diff, "samples": _batch_size(inputs), "inputs": source}
 
 
-def _onnx_write(model: torch.nn.Module, inputs: torch.Tensor, path: Path) -> None:
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _onnx_write_text(model: torch.nn.Module, inputs: dict, path: Path) -> None:
+    """(input_ids, attention_mask) -> logits with dynamic batch and sequence axes.
+
+    torch.export first; XLNet's graph does not decompose there (an ``aten.sub``
+    overload), so the TorchScript-based exporter is the fallback.
+    """
+    wrapper = TextLogits(model).eval()
+    ids, mask = inputs["input_ids"][:2], inputs["attention_mask"][:2]
+    if ids.shape[0] < 2:
+        ids, mask = torch.cat([ids, ids]), torch.cat([mask, mask])
+    names = ["input_ids", "attention_mask"]
+    errors = []
+    with warnings.catch_warnings(), open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        warnings.simplefilter("ignore")
+        try:
+            batch = torch.export.Dim("batch", min=1, max=4096)
+            seq = torch.export.Dim("sequence", min=1, max=100_000)
+            torch.onnx.export(wrapper, (ids, mask), str(path), dynamo=True, verbose=False, external_data=False,
+                              input_names=names, output_names=["logits"],
+                              dynamic_shapes=({0: batch, 1: seq}, {0: batch, 1: seq}))
+            return
+        except Exception as exc:  # fall back below
+            errors.append(_first_line(exc))
+        try:
+            axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
+                    "logits": {0: "batch"}}
+            torch.onnx.export(wrapper, (ids, mask), str(path), dynamo=False, input_names=names,
+                              output_names=["logits"], dynamic_axes=axes)
+            return
+        except Exception as exc:
+            errors.append(_first_line(exc))
+    raise ExportError(f"ONNX export failed: {' / '.join(errors)}")
+
+
+def _onnx_write(model: torch.nn.Module, inputs, path: Path) -> None:
     """torch.export-based exporter first; the TorchScript-based one if that fails."""
+    if isinstance(inputs, dict):
+        _onnx_write_text(model, inputs, path)
+        return
     example = inputs[:2] if inputs.shape[0] >= 2 else torch.cat([inputs, inputs])
     errors = []
     # The exporter prints progress lines; keep stdout clean for the CLI's JSON.
@@ -191,6 +294,8 @@ def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = F
     source_weights = weights_file(run_dir, info)
     previous = _check_bundle_target(out_dir, force)
     loaded = load_model(run_dir, device="cpu")          # verifies the weights really are this model's
+    if torchscript and loaded.task == "text":
+        raise ExportError("TorchScript export is for image models; export a text model as ONNX or a bundle.")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = atomic.new_temp_dir(out_dir.parent, out_dir.name)
     try:
@@ -199,6 +304,10 @@ def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = F
         bundle_info.update({"weights_file": "model.safetensors", "metrics": metrics,
                             "versions": library_versions()})
         atomic.write_bytes(staging / "model.safetensors", source_weights.read_bytes())
+        if loaded.task == "text":       # the tokenizer and config travel with the weights
+            from tlstudio.core.data.modality import modality_for
+
+            bundle_info["preprocessing"] = modality_for("text").save_preprocessing(loaded.preprocessing, staging)
         if metrics is not None:
             atomic.write_json(staging / "metrics.json", metrics)
         exports = {}
@@ -237,6 +346,7 @@ def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = F
 
 
 EXPORT_MANIFEST = ".tlstudio-export.json"   # in a bundle: the files that export wrote, and nothing else
+BUNDLE_FOLDERS = (TEXT_MODEL_DIR,)            # the only folders an export writes (and may replace)
 
 
 def _previous_bundle_files(folder: Path) -> list[str] | None:
@@ -282,6 +392,8 @@ def _place_bundle(staging: Path, out_dir: Path, previous: list[str]) -> None:
         old = out_dir / name
         if old.is_file() or old.is_symlink():
             old.unlink()
+        elif old.is_dir() and name in BUNDLE_FOLDERS:   # a text bundle's tokenizer folder
+            shutil.rmtree(old)
     for item in sorted(staging.iterdir(), key=lambda p: p.name == EXPORT_MANIFEST):   # manifest last
         os.replace(item, out_dir / item.name)
     staging.rmdir()

@@ -25,7 +25,6 @@ from tlstudio.core import atomic
 from tlstudio.core.errors import RunFolderError, TLStudioError
 from tlstudio.core.model.head import HeadSpec
 from tlstudio.core.model.transfer import TransferModel
-from tlstudio.core.data.transforms import Preprocessing
 
 MODEL_FORMAT = "tlstudio-model"
 MODEL_FORMAT_VERSION = 1
@@ -39,9 +38,14 @@ WEIGHTS_CANDIDATES = ("best.safetensors", "model.safetensors")
 class LoadedModel:
     model: TransferModel          # in eval mode, on the requested device
     classes: list[str]
-    preprocessing: Preprocessing
+    preprocessing: Any            # Preprocessing (images) or TextPreprocessing (text)
     info: dict                    # the model.json contents
     folder: Path | None = None
+
+    @property
+    def task(self) -> str:
+        """The Project task the model was trained for ("image" for older model.json files)."""
+        return str((self.info or {}).get("task", "image"))
 
     @property
     def device(self) -> torch.device:
@@ -130,18 +134,35 @@ def weights_file(folder: str | os.PathLike, info: dict) -> Path:
 
 def load_model(run_or_bundle_dir: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
     """Rebuild the trained TransferModel from a run folder or exported bundle."""
+    from tlstudio.core.data.modality import modality_for
     from tlstudio.core.zoo.build import create_transfer_model  # the zoo is heavy; import on use
 
     folder = Path(run_or_bundle_dir)
     info = read_model_info(folder)
     path = weights_file(folder, info)
+    task = str(info.get("task", "image"))
     try:
+        modality = modality_for(task)
         head = HeadSpec.from_dict(info["head"])
-        preprocessing = Preprocessing.from_dict(info["preprocessing"])
-    except (TLStudioError, TypeError, ValueError) as exc:
+        preprocessing = modality.load_preprocessing(info["preprocessing"], folder)
+    except (TLStudioError, TypeError, ValueError, KeyError) as exc:
         raise RunFolderError(f"Invalid model.json in {folder}: {exc}") from None
     classes = list(info["classes"])
-    model = create_transfer_model(info["model_name"], head, len(classes), weights="none")
+    if task == "text":
+        # The architecture comes from the run's own copy of the config (text_model/), so a
+        # run reloads without the original model folder and without downloading anything.
+        config_folder = Path(preprocessing.folder)
+        if not (config_folder / "config.json").is_file():
+            raise RunFolderError(f"The text run {folder} lacks its model config ({config_folder}/config.json).")
+        from dataclasses import replace
+
+        from tlstudio.core.zoo.text import text_card_for
+
+        card = replace(text_card_for(config_folder, need_weights=False), pooling=preprocessing.pooling)
+        model = create_transfer_model(card, head, len(classes), weights="none", config_folder=config_folder)
+        model.model_name = str(info["model_name"])
+    else:
+        model = create_transfer_model(info["model_name"], head, len(classes), weights="none")
     try:
         state = load_safetensors_bytes(path.read_bytes())
     except (OSError, SafetensorError, ValueError) as exc:

@@ -9,7 +9,7 @@ others are still predicted.
 from __future__ import annotations
 
 import os
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 
@@ -99,6 +99,34 @@ def predict_images(loaded, paths: Sequence[str | os.PathLike], top_k: int = 5,
                    batch_size: int = 32, task: TaskState | None = None) -> list[dict]:
     """[{path, label, probability, top_k: [{label, probability}]}]; unreadable -> {path, error}."""
     return _predict(loaded.model, loaded.preprocessing, loaded.classes, paths, top_k, batch_size, task)
+
+
+def predict_texts(loaded, texts: Sequence[str], top_k: int = 5, batch_size: int = 32,
+                  task: TaskState | None = None) -> list[dict]:
+    """Classify texts with a trained text model, in order (the GUI's "Try a text", the CLI).
+
+    Each result is {text, label, probability, top_k: [{label, probability}]}; an empty
+    text gives {text, error}. Raises ``TLStudioError`` when ``loaded`` is not a text model.
+    """
+    if str((loaded.info or {}).get("task", "image")) != "text":
+        raise TLStudioError("This model classifies images, not texts; give it image files instead.")
+    texts = [str(t) for t in texts]
+    samples = [Sample(f"text {i + 1}", -1, t) for i, t in enumerate(texts)]
+    good = [s for s in samples if s.text.strip()]
+    found = {}
+    for sample, probs, error in iter_sample_probabilities(loaded.model, modality_for("text"), loaded.preprocessing,
+                                                          good, batch_size, task):
+        found[sample.path] = (probs, error)
+    out = []
+    for sample in samples:
+        probs, error = found.get(sample.path, (None, "The text is empty."))
+        if probs is None:
+            out.append({"text": sample.text, "error": error or "The text could not be read."})
+        else:
+            entry = _entry(sample.path, probs, loaded.classes, top_k)
+            del entry["path"]
+            out.append({"text": sample.text, **entry})
+    return out
 
 
 def predict_imagenet(paths: Sequence[str | os.PathLike], top_k: int = 5, model_name: str | None = None,

@@ -281,8 +281,11 @@ ProgressFn = Callable[[int, int, float, float], None]     # done, total, samples
 def extract_features(base: nn.Module, batches: Iterable, out: np.ndarray, *, device: torch.device,
                      autocast_dtype: torch.dtype | None = None, channels_last: bool = False,
                      progress: ProgressFn | None = None, check: Callable[[], None] | None = None,
-                     progress_interval: float = 0.1) -> int:
+                     progress_interval: float = 0.1, positions: Sequence[int] | None = None) -> int:
     """Run ``base`` over ``batches`` of (inputs, labels), writing float16 rows into ``out`` in order.
+
+    ``positions``: the row of ``out`` for each sample in the order the batches give them
+    (batches sorted by length, say); None: row ``k`` for the ``k``-th sample.
 
     ``inputs`` is what the modality's collate makes (a tensor, or a dict of
     tensors). ``check`` is called between batches (it raises to cancel).
@@ -305,7 +308,11 @@ def extract_features(base: nn.Module, batches: Iterable, out: np.ndarray, *, dev
                 else:
                     feats = base(inputs)
                 n = feats.shape[0]
-                out[done:done + n] = feats.reshape(n, -1).to(torch.float16).cpu().numpy()
+                rows = feats.reshape(n, -1).to(torch.float16).cpu().numpy()
+                if positions is None:
+                    out[done:done + n] = rows
+                else:
+                    out[np.asarray(positions[done:done + n], dtype=np.int64)] = rows
                 done += n
                 if progress is not None and gate.due(final=done >= total):
                     now = time.perf_counter()

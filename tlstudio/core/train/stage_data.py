@@ -60,6 +60,8 @@ class StageData:
                                            seed=int(self.training.seed), rounds=rounds)
 
     def _workers(self, n_items: int) -> int:
+        if not self.modality.needs_workers:
+            return 0
         return self.run.num_workers if self.run.num_workers is not None else auto_workers(n_items)
 
     def source(self, stage: int, *, cached: bool, stage_epochs: int):
@@ -104,7 +106,8 @@ class StageData:
         n_train, n_val = len(self.split.train), len(self.split.val)
         dataset = ConcatDataset([self._train_dataset(rounds=views), modality.eval_dataset(self.pre, self.split.val)])
         total = len(dataset)
-        loader = make_loader(dataset, EXTRACTION_BATCH_SIZE, num_workers=self._workers(total),
+        order = modality.batch_order(dataset)      # text: by length, so batches pad little
+        loader = make_loader(dataset, EXTRACTION_BATCH_SIZE, sampler=order, num_workers=self._workers(total),
                              pin_memory=self.device.type == "cuda", collate=modality.collate)
         base.to(self.device)
         if self.extract_channels_last:
@@ -118,7 +121,7 @@ class StageData:
             self.run.base_forward_images += extract_features(
                 base, loader, rows, device=self.device, autocast_dtype=self.autocast_dtype,
                 channels_last=self.extract_channels_last, progress=progress, check=self.run.check,
-                progress_interval=self.run.progress_interval)
+                progress_interval=self.run.progress_interval, positions=order)
 
         try:
             return cache.create(key, views=views, n_train=n_train, n_val=n_val,

@@ -31,7 +31,6 @@ from torch import nn
 from tlstudio.core import atomic
 from tlstudio.core.train import events as ev
 from tlstudio.core.model import layers
-from tlstudio.core.zoo.cards import get_card
 from tlstudio.core.train.checkpoints import BEST_NAME, CheckpointWriter, Snapshotter, load_last, restore_rng
 from tlstudio.core.data.index import class_weights, sample_row, split_dataset
 from tlstudio.core.data.modality import modality_for
@@ -217,10 +216,10 @@ class Trainer:
         index = self._dataset_index(modality, p.data.path)
         split = split_dataset(index, p.data.val_fraction, p.data.test_fraction, seed=p.data.seed)
         if not split.val:
-            raise DatasetError("Training needs validation images; set a validation fraction above 0.")
+            raise DatasetError(f"Training needs validation {modality.noun}; set a validation fraction above 0.")
         self._classes = list(index.classes)
         self._sizes = {"train": len(split.train), "val": len(split.val), "test": len(split.test)}
-        card = get_card(p.model.name)
+        card = modality.model_card(p.model)
         pre = modality.preprocessing(card, p.model)
         seed_everything(t.seed)     # the head's initial weights depend only on the seed
         model = create_transfer_model(card, p.head, len(self._classes), weights=p.model.weights)
@@ -272,7 +271,8 @@ class Trainer:
         head = self.project.head.to_dict()
         head["num_classes"] = len(self._classes)
         info = {"model_name": card.name, "library": card.library, "arch": card.arch, "classes": self._classes,
-                "head": head, "feature_dim": int(model.feature_dim), "preprocessing": pre.to_dict(),
+                "head": head, "feature_dim": int(model.feature_dim),
+                "preprocessing": modality.save_preprocessing(pre, self.run_dir),
                 "task": modality.name}
         self.run_state.writer = CheckpointWriter(self.run_dir, info, self.checkpoint_interval, self._on_saved)
 

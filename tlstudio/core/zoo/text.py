@@ -92,12 +92,25 @@ class TextModelCard:
     aliases: tuple[str, ...] = ()
     bundled: bool = False
     task: str = "text"
+    folder: str | None = None    # a user's Hugging Face folder (None: a catalog card)
+
+    # What the family adapter registry (``zoo/families``) keys on, as for the vision cards.
+    library = "transformers"
+
+    @property
+    def module_key(self) -> str:
+        return self.model_type
+
+    @property
+    def arch(self) -> str:
+        return self.folder or self.hf_id
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "task": self.task, "family": self.family, "hf_id": self.hf_id,
                 "params": self.params, "max_length": self.max_length, "hidden_size": self.hidden_size,
                 "layers": self.layers, "pooling": self.pooling, "padding_side": self.padding_side,
-                "bundled": self.bundled, "description": self.description}
+                "bundled": self.bundled, "description": self.description, "library": self.library,
+                "folder": self.folder}
 
 
 TEXT_CARDS: tuple[TextModelCard, ...] = (
@@ -147,6 +160,73 @@ def get_text_card(name: str) -> TextModelCard:
     close = difflib.get_close_matches(key, [c.name for c in TEXT_CARDS], n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise ModelError(f"Unknown text model '{name}'.{hint} Or choose a Hugging Face model folder.")
+
+
+def text_card_for(name_or_folder: str | os.PathLike, *, need_weights: bool = True) -> TextModelCard:
+    """The catalog card of a name, or a card describing a user's Hugging Face model folder.
+
+    ``need_weights=False`` accepts a folder with only the config and tokenizer (a run's copy).
+    """
+    path = Path(name_or_folder).expanduser()
+    if not (_looks_like_path(name_or_folder) or path.is_dir()):
+        return get_text_card(str(name_or_folder))
+    problems = [p for p in folder_problems(path) if need_weights or not p.startswith("weights")]
+    if problems:
+        raise WeightsError(f"The folder '{name_or_folder}' is not a Hugging Face model folder: "
+                           f"it lacks {', '.join(problems)}.")
+    folder = path.resolve()
+    cfg = _read_json(folder / "config.json")
+    model_type = str(cfg.get("model_type") or "")
+    if not model_type:
+        raise ModelError(f"The config.json in '{folder}' names no model_type.")
+    family, _, padding_side = family_for(model_type)
+    limits = [int(v) for v in (cfg.get("max_position_embeddings"), cfg.get("n_positions")) if isinstance(v, int)]
+    if model_type in ("roberta", "xlm-roberta") and cfg.get("max_position_embeddings"):
+        limits.append(int(cfg["max_position_embeddings"]) - 2)
+    st_cfg = _read_json(folder / "sentence_bert_config.json")
+    if isinstance(st_cfg.get("max_seq_length"), int):
+        limits.append(int(st_cfg["max_seq_length"]))
+    hidden = cfg.get("hidden_size") or cfg.get("d_model") or cfg.get("n_embd") or cfg.get("dim") or 0
+    layers = cfg.get("num_hidden_layers") or cfg.get("n_layer") or cfg.get("n_layers") or 0
+    return TextModelCard(str(folder), family, "", model_type, 0, min(limits) if limits else 512, int(hidden),
+                         int(layers), pooling_for(folder, model_type), padding_side,
+                         f"Hugging Face model folder {folder}", folder=str(folder))
+
+
+def model_folder_for(card: TextModelCard, *, allow_download: bool = True) -> Path:
+    """The local folder holding the card's config and tokenizer (and weights)."""
+    return resolve_model_folder(card.folder or card.name, allow_download=allow_download)
+
+
+def create_text_base(card: TextModelCard, weights: Any = "auto", folder: str | os.PathLike | None = None
+                     ) -> nn.Module:
+    """The card's base encoder (``AutoModel``: no language-model head), in eval mode.
+
+    ``weights``: "auto"/"download" load the pretrained weights (bundled > HF cache >
+    folder > download), "none" builds the architecture from the folder's config with
+    random weights (a run reloads its own trained weights on top). ``folder``
+    overrides where the config (and weights) are read from.
+    """
+    from tlstudio.core.zoo.sources import NONE, WeightsSource
+
+    source = WeightsSource.parse(weights)
+    if source.is_file:
+        raise WeightsError(f"A text model's weights come from its Hugging Face folder, not a weights file "
+                           f"({source.path}); choose the folder as the model instead.")
+    where = Path(folder) if folder is not None else model_folder_for(card)
+    try:
+        from transformers import AutoConfig, AutoModel
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        config = AutoConfig.from_pretrained(where, local_files_only=True, trust_remote_code=False)
+        if source.kind == NONE:
+            base = AutoModel.from_config(config, trust_remote_code=False)
+        else:
+            base = AutoModel.from_pretrained(where, config=config, local_files_only=True, trust_remote_code=False)
+    except Exception as exc:
+        raise WeightsError(f"Could not load the text model from '{where}': {exc}") from exc
+    return base.eval()
 
 
 # --------------------------------------------------------------------------- weight sources
@@ -415,7 +495,10 @@ class TextEncoder(nn.Module):
         self.layer_path, _ = _layer_list(base, layers)
         self.num_layers = layers
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, input_ids, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``(input_ids, attention_mask)``, or one mapping holding both (a collated text batch)."""
+        if attention_mask is None and not isinstance(input_ids, torch.Tensor):
+            input_ids, attention_mask = input_ids["input_ids"], input_ids["attention_mask"]
         out = self.base(input_ids=input_ids, attention_mask=attention_mask)
         hidden = out[0] if isinstance(out, (tuple, list)) else out.last_hidden_state
         return self.pooling(hidden, attention_mask)
@@ -439,6 +522,25 @@ class TextEncoder(nn.Module):
         groups += [BlockGroup(f"layer {i + 1}", "layer", tuple(p)) for i, p in enumerate(per_layer)]
         groups.append(BlockGroup("pooler", "pooler", tuple(after)))
         return groups
+
+    def group_matcher(self, coarse: bool = True) -> Callable[[str], int]:
+        """Block of each parameter for ``model/blocks.py``: 0 the embeddings, ``i`` the i-th
+        transformer layer; the final norm / pooler go with the last layer, so "unfreeze the
+        last N blocks" counts transformer layers."""
+        index = {}
+        for i, group in enumerate(self.block_groups()):
+            for name in group.params:
+                index[name] = min(i, self.num_layers)
+
+        def match(name: str) -> int:
+            return index.get(name, 0)
+        return match
+
+    def example_inputs(self, batch: int = 1, length: int = 8) -> dict[str, torch.Tensor]:
+        """A dummy batch (for output shapes in the layer tree)."""
+        device = next(self.parameters()).device
+        return {"input_ids": torch.ones(batch, length, dtype=torch.long, device=device),
+                "attention_mask": torch.ones(batch, length, dtype=torch.long, device=device)}
 
     def unfreeze_last(self, n_layers: int) -> None:
         """Freeze everything, then let the last ``n_layers`` transformer layers (and what

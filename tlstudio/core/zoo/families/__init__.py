@@ -41,7 +41,7 @@ CutFunction = Callable[["nn.Module", "ModelCard", "FamilyAdapter"], Cut]
 
 @dataclass(frozen=True, eq=False)  # identity: one registered object per family
 class FamilyAdapter:
-    library: str                                  # "torchvision" | "timm"
+    library: str                                  # "torchvision" | "timm" | "transformers"
     modules: tuple[str, ...]                      # builder modules of this family ("resnet", ...)
     family: str                                   # the family name users see ("ResNet")
     cut: CutFunction                              # removes the classifier in place
@@ -99,6 +99,7 @@ def default_family_name(module: str) -> str:
     return module.replace("_", " ").title()
 
 
-# The vision families register themselves on import.
+# The vision and text families register themselves on import.
 from tlstudio.core.zoo.families import timm as _timm_families  # noqa: E402,F401
 from tlstudio.core.zoo.families import torchvision as _torchvision_families  # noqa: E402,F401
+from tlstudio.core.zoo.families import transformers as _transformer_families  # noqa: E402,F401

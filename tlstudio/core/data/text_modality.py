@@ -1,0 +1,273 @@
+"""The text ``Modality`` (see ``tlstudio.core.data.modality`` for the interface).
+
+Samples carry their text (``Sample.text``). A dataset tokenises its texts once
+(truncated at the run's ``max_length``, no padding); ``collate`` pads a batch
+to its own longest text (dynamic padding) on the tokenizer's side (right, or
+left for XLNet) and returns ``{"input_ids", "attention_mask"}``, which a text
+model's base (``zoo/text.py``'s ``TextEncoder``) takes as one mapping.
+
+The preprocessing of a text model is a small JSON-able value: the folder that
+holds the tokenizer and the model's config, the maximum length in tokens, the
+pooling and the transformers ``model_type``. A run keeps its own copy of the
+tokenizer and config files (``text_model/`` in the run folder), so the run
+reloads and exports without the original model folder.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from tlstudio.core.data.index import DatasetIndex, Sample
+from tlstudio.core.errors import DatasetError, ProjectError
+
+TEXT_MODEL_DIR = "text_model"       # in a run folder / bundle: the tokenizer and config files
+MIN_MAX_LENGTH = 4
+# The files of a model folder that describe the architecture and the tokenizer (never the weights).
+_TOKENIZER_FILE_NAMES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                         "vocab.txt", "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model",
+                         "added_tokens.json", "sentence_bert_config.json", "modules.json")
+
+
+@dataclass(frozen=True)
+class TextPreprocessing:
+    folder: str           # the folder with the tokenizer files and config.json (absolute)
+    max_length: int       # tokens; longer texts are truncated
+    pooling: str
+    model_type: str
+    tokenizer_sha256: str = ""   # of the tokenizer files: a feature-cache key part
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "text", "tokenizer": self.folder, "max_length": int(self.max_length),
+                "pooling": self.pooling, "model_type": self.model_type,
+                "tokenizer_sha256": self.tokenizer_sha256}
+
+    @classmethod
+    def from_dict(cls, d: dict, folder: str | os.PathLike | None = None) -> "TextPreprocessing":
+        """``folder``: where a relative ``tokenizer`` entry is resolved (the run or bundle folder)."""
+        if not isinstance(d, dict) or d.get("kind") != "text":
+            raise ValueError("not a text preprocessing description")
+        where = str(d["tokenizer"])
+        if folder is not None and not os.path.isabs(where):
+            if Path(where).name != where or where in (".", ".."):
+                raise ValueError(f"tokenizer folder {where!r} is not a folder name inside the run")
+            where = str(Path(folder) / where)
+        max_length = d.get("max_length")
+        if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1:
+            raise ValueError(f"max_length must be a positive whole number, not {max_length!r}")
+        return cls(where, max_length, str(d.get("pooling", "mean")), str(d.get("model_type", "")),
+                   str(d.get("tokenizer_sha256", "")))
+
+
+@lru_cache(maxsize=8)
+def _load_tokenizer(folder: str, model_type: str, mtime: int):
+    from transformers import AutoTokenizer
+
+    from tlstudio.core.zoo.text import prepare_tokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+    return prepare_tokenizer(tokenizer, model_type)
+
+
+def tokenizer_for(pre: TextPreprocessing):
+    """The tokenizer of ``pre`` (cached per folder), with a pad token and the family's padding side."""
+    try:
+        mtime = int(os.stat(pre.folder).st_mtime_ns)
+    except OSError as exc:
+        raise DatasetError(f"The tokenizer folder {pre.folder} is missing: {exc.strerror or exc}.") from None
+    try:
+        return _load_tokenizer(pre.folder, pre.model_type, mtime)
+    except DatasetError:
+        raise
+    except Exception as exc:  # transformers raises many types for a broken folder
+        raise DatasetError(f"Could not load the tokenizer in {pre.folder}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class TokenIds:
+    """One tokenised text (special tokens included, truncated) and how its batch pads."""
+
+    ids: tuple[int, ...]
+    pad_id: int
+    left: bool
+
+
+def tokenize(pre: TextPreprocessing, texts: Sequence[str]) -> list[TokenIds]:
+    tokenizer = tokenizer_for(pre)
+    if not texts:
+        return []
+    enc = tokenizer(list(texts), truncation=True, max_length=int(pre.max_length), padding=False,
+                    add_special_tokens=True, verbose=False)
+    pad_id = int(tokenizer.pad_token_id)
+    left = tokenizer.padding_side == "left"
+    return [TokenIds(tuple(int(i) for i in ids), pad_id, left) for ids in enc["input_ids"]]
+
+
+def pad_batch(items: Sequence[TokenIds]) -> dict:
+    """``{"input_ids", "attention_mask"}`` padded to the longest item (at least one token)."""
+    import torch
+
+    longest = max(1, max(len(t.ids) for t in items))
+    ids = torch.empty((len(items), longest), dtype=torch.long)
+    mask = torch.zeros((len(items), longest), dtype=torch.long)
+    for row, item in enumerate(items):
+        n = len(item.ids)
+        ids[row].fill_(item.pad_id)
+        span = slice(longest - n, longest) if item.left else slice(0, n)
+        if n:
+            ids[row, span] = torch.tensor(item.ids, dtype=torch.long)
+            mask[row, span] = 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+class TokenizedTexts:
+    """(TokenIds, label) items; item ``k`` is sample ``k % n`` (text has no augmented rounds)."""
+
+    def __init__(self, pre: TextPreprocessing, samples: Sequence[Sample], rounds: int = 1):
+        self.samples = list(samples)
+        self.tokens = tokenize(pre, [s.text or "" for s in self.samples])
+        self.rounds = max(1, int(rounds))
+
+    def __len__(self) -> int:
+        return len(self.samples) * self.rounds
+
+    def __getitem__(self, k: int):
+        i = int(k) % len(self.samples)
+        return self.tokens[i], int(self.samples[i].label)
+
+    def lengths(self) -> list[int]:
+        return [len(t.ids) for t in self.tokens] * self.rounds
+
+
+class TextReader:
+    """Reads one sample's text as a model input (for prediction and evaluation)."""
+
+    def __init__(self, pre: TextPreprocessing):
+        self.pre = pre
+
+    def __call__(self, sample: Sample) -> TokenIds:
+        if sample.text is None:
+            raise ValueError(f"{sample.path} carries no text")
+        return tokenize(self.pre, [sample.text])[0]
+
+
+def text_identity(sample: Sample) -> list:
+    """sha256 of the text, with the label: the feature cache's content key of a text."""
+    digest = hashlib.sha256((sample.text or "").encode("utf-8")).hexdigest()
+    return [digest, int(sample.label)]
+
+
+def tokenizer_files_hash(folder: str | os.PathLike) -> str:
+    """sha256 over the tokenizer and config files of a model folder (names and bytes)."""
+    digest = hashlib.sha256()
+    for name in _TOKENIZER_FILE_NAMES:
+        path = Path(folder) / name
+        if path.is_file():
+            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def copy_tokenizer_files(source: str | os.PathLike, dest: str | os.PathLike) -> list[str]:
+    """Copy a model folder's config and tokenizer files (not its weights) into ``dest``."""
+    source, dest = Path(source), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for name in _TOKENIZER_FILE_NAMES:
+        path = source / name
+        if path.is_file() and not (dest / name).exists():
+            shutil.copyfile(path, dest / name)
+            copied.append(name)
+    for sub in ("1_Pooling",):
+        if (source / sub / "config.json").is_file():
+            (dest / sub).mkdir(exist_ok=True)
+            shutil.copyfile(source / sub / "config.json", dest / sub / "config.json")
+    if "config.json" not in copied and not (dest / "config.json").is_file():
+        raise DatasetError(f"The model folder {source} has no config.json to keep with the run.")
+    return copied
+
+
+class TextModality:
+    name = "text"
+    noun = "texts"
+    needs_workers = False
+
+    def scan(self, path: str | os.PathLike, *, task: Any = None) -> DatasetIndex:
+        from tlstudio.core.data.text import scan_text
+        from tlstudio.core.progress import check
+
+        check(task)
+        index = scan_text(path)
+        check(task)
+        return index
+
+    def sample_key(self, sample: Sample) -> list:
+        return text_identity(sample)
+
+    def library_versions(self) -> dict[str, str]:
+        import tokenizers
+        import transformers
+
+        return {"transformers": transformers.__version__, "tokenizers": tokenizers.__version__}
+
+    def model_card(self, model_settings: Any):
+        from tlstudio.core.zoo.text import text_card_for
+
+        return text_card_for(model_settings.name)
+
+    def preprocessing(self, card: Any, model_settings: Any) -> TextPreprocessing:
+        """The card's folder, the Project's max_length (checked against the model's limit) and pooling."""
+        from tlstudio.core.zoo.text import DEFAULT_MAX_LENGTH, model_folder_for
+
+        limit = int(card.max_length)
+        wanted = getattr(model_settings, "max_length", None)
+        if wanted is None:
+            wanted = min(DEFAULT_MAX_LENGTH, limit)
+        if not isinstance(wanted, int) or isinstance(wanted, bool) or not MIN_MAX_LENGTH <= wanted <= limit:
+            raise ProjectError(f"The maximum text length must be a whole number from {MIN_MAX_LENGTH} to "
+                               f"{limit} tokens for {card.name}; got {wanted!r}.")
+        folder = model_folder_for(card)
+        return TextPreprocessing(str(folder), int(wanted), card.pooling, card.model_type,
+                                 tokenizer_files_hash(folder))
+
+    def save_preprocessing(self, pre: TextPreprocessing, folder: str | os.PathLike) -> dict:
+        """Copy the tokenizer and config into ``folder/text_model``; model.json names it relatively."""
+        dest = Path(folder) / TEXT_MODEL_DIR
+        if Path(pre.folder).resolve() != dest.resolve():
+            copy_tokenizer_files(pre.folder, dest)
+        return replace(pre, folder=TEXT_MODEL_DIR).to_dict()
+
+    def load_preprocessing(self, data: dict, folder: str | os.PathLike) -> TextPreprocessing:
+        return TextPreprocessing.from_dict(data, folder)
+
+    def train_dataset(self, pre: TextPreprocessing, samples: Sequence[Sample], *, augment: str, seed: int,
+                      rounds: int = 1) -> TokenizedTexts:
+        if str(augment).lower() != "none":
+            raise ProjectError("Text projects have no augmentation; set augmentation to none.")
+        return TokenizedTexts(pre, samples, rounds)
+
+    def eval_dataset(self, pre: TextPreprocessing, samples: Sequence[Sample]) -> TokenizedTexts:
+        return TokenizedTexts(pre, samples)
+
+    def collate(self, items: list) -> Any:
+        import torch
+
+        return pad_batch([x for x, _ in items]), torch.tensor([int(y) for _, y in items], dtype=torch.long)
+
+    def batch_order(self, dataset: Any) -> list[int] | None:
+        """Shortest texts first, so each batch pads only to similar lengths (None: keep the order)."""
+        lengths: list[int] = []
+        for part in getattr(dataset, "datasets", [dataset]):
+            if not isinstance(part, TokenizedTexts):
+                return None
+            lengths += part.lengths()
+        return sorted(range(len(lengths)), key=lengths.__getitem__)
+
+    def input_reader(self, pre: TextPreprocessing) -> Callable[[Sample], Any]:
+        return TextReader(pre)
+
+    def preview(self, sample: Sample, size: int = 256) -> str:
+        return sample.text or ""
