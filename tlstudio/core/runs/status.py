@@ -83,8 +83,12 @@ class RunStatus:
         }[self.status]
 
 
-def describe(run_dir: str | os.PathLike) -> RunStatus:
-    """The state of ``run_dir`` (which need not exist)."""
+def describe(run_dir: str | os.PathLike, lock_held_here: bool = False) -> RunStatus:
+    """The state of ``run_dir`` (which need not exist).
+
+    ``lock_held_here``: the caller holds the folder's lock itself (a trainer
+    about to write), so a "running" left on disk is an earlier, interrupted run.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         return RunStatus(EMPTY) if not run_dir.exists() else RunStatus(FOREIGN)
@@ -96,7 +100,7 @@ def describe(run_dir: str | os.PathLike) -> RunStatus:
     if state is None:
         return RunStatus(FOREIGN)
     status = state["status"]
-    if status == RUNNING and not is_locked(run_dir):
+    if status == RUNNING and (lock_held_here or not is_locked(run_dir)):
         status = INTERRUPTED
     resumable = status in (CANCELLED, FAILED, INTERRUPTED) and (run_dir / "last.pt").is_file()
     reusable = own and status in (CANCELLED, FAILED, INTERRUPTED)
@@ -111,7 +115,7 @@ def clear_run_files(run_dir: str | os.PathLike) -> None:
             path.unlink()
 
 
-def check_target(run_dir: str | os.PathLike, resume: bool) -> RunStatus:
+def check_target(run_dir: str | os.PathLike, resume: bool, lock_held_here: bool = False) -> RunStatus:
     """Whether a training may write to ``run_dir``; RunFolderError with the reason when not.
 
     A new run takes an empty (or missing) folder, or one holding only an
@@ -122,7 +126,7 @@ def check_target(run_dir: str | os.PathLike, resume: bool) -> RunStatus:
     from tlstudio.core.errors import RunFolderError
 
     run_dir = Path(run_dir)
-    found = describe(run_dir)
+    found = describe(run_dir, lock_held_here)
     if run_dir.exists() and not run_dir.is_dir():
         raise RunFolderError(f"The run folder {run_dir} is a file, not a folder; choose another --out.")
     if found.status == RUNNING:

@@ -271,7 +271,7 @@ class Trainer:
     def _claim_run_dir(self, modality, card, pre, model) -> dict | None:
         """Lock the run folder and check it may take this run; the resume state, if resuming."""
         self._lock.acquire()
-        found = run_status.check_target(self.run_dir, self.resume)
+        found = run_status.check_target(self.run_dir, self.resume, lock_held_here=True)
         if self.resume and (self.run_dir / LAST_NAME).is_file():
             self._check_same_run(self._model_info(modality, card, pre, model))
             return self._load_resume_state()
