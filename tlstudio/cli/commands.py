@@ -144,6 +144,15 @@ def build_project(args):
     for section, key, value in overrides:
         if value is not None:
             setattr(getattr(project, section), key, value)
+            if section == "training":      # an explicit value: the head search keeps it
+                project.training.set_explicit(key)
+    if args.weight_decay is not None:
+        project.training.weight_decay = args.weight_decay
+        project.training.set_explicit("weight_decay")
+    if args.no_search:
+        project.training.head_fit = "epochs"
+    if args.keep_val:
+        project.training.refit = False
     if args.finetune_epochs is not None:
         project.finetune.enabled = args.finetune_epochs > 0
         project.finetune.epochs = args.finetune_epochs
@@ -276,8 +285,13 @@ def cmd_train(args) -> int:
     else:
         acc = metrics.get("val_accuracy")
         print(f"Run folder: {run_dir}")
+        if isinstance(metrics.get("test_accuracy"), (int, float)):
+            print(f"Test accuracy: {metrics['test_accuracy']:.4f}")
         if isinstance(acc, (int, float)):
-            print(f"Best val accuracy: {acc:.4f}")
+            if metrics.get("accuracy_source"):
+                print(f"Held-out accuracy: {acc:.4f} ({metrics['accuracy_source']})")
+            else:
+                print(f"Best val accuracy: {acc:.4f}")
     return EXIT_INTERRUPTED if metrics.get("cancelled") else 0
 
 
@@ -443,6 +457,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--no-search", action="store_true",
+                   help="train the head with the plain epoch loop instead of the automatic head search")
+    p.add_argument("--keep-val", action="store_true",
+                   help="after the head search, train the final head on the train split only")
     p.add_argument("--image-size", type=int, metavar="PX")
     p.add_argument("--augment", choices=("none", "light", "strong"))
     p.add_argument("--finetune-epochs", type=int, metavar="N", help="fine-tune the top blocks for N epochs")

@@ -102,6 +102,10 @@ class TerminalProgress:
                   f"acc {event.train_acc:.3f} | val loss {event.val_loss:.4f} val acc {event.val_acc:.3f} | "
                   f"lr {event.lr:.2g} | {event.seconds:.1f} s")
 
+    def on_head_search_finished(self, event: ev.HeadSearchFinished) -> None:
+        for text in event.table.splitlines():
+            self.line(text)
+
     def on_run_finished(self, event: ev.RunFinished) -> None:
         state = "Stopped" if event.cancelled else "Finished"
         self.line(f"{state}: best val accuracy {event.best_val_acc:.3f} after {event.epochs_run} epoch(s) "

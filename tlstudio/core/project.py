@@ -67,6 +67,10 @@ def _check_number(label: str, value: Any, low, high, whole: bool, low_open: bool
             and (value < high if high_open else value <= high)
     if not ok:
         raise ProjectError(f"{label} must be {kind} in {lo}, {hi}; got {value!r}.")
+AUTO_FIELDS = ("lr", "weight_decay", "epochs", "head")     # what the head search may choose
+HEAD_FITS = ("search", "epochs")
+# The values files written before ``training.auto`` existed had for each field by default.
+_OLD_DEFAULTS = {"lr": 1e-3, "weight_decay": 1e-4, "epochs": 10}
 TASKS = ("image", "text")     # what a Project classifies; core/data/modality.py maps each to its Modality
 
 
@@ -169,6 +173,19 @@ class TrainingSettings:
     channels_last: bool = True
     use_cache: bool = True
     cache_views: int = 1
+    # How stage 1 fits the head on cached features (core/train/head_search.py): "search" fits it
+    # automatically (k-fold CV, refit, temperature); "epochs" runs the plain epoch loop with the
+    # values above. ``auto`` names the fields the search chooses (of lr, weight_decay, epochs,
+    # head); a field not named is an explicit user value the search keeps. ``refit``: the final
+    # head trains on train + validation (False keeps the validation split out of it).
+    head_fit: str = "search"
+    auto: list[str] = field(default_factory=lambda: list(AUTO_FIELDS))
+    refit: bool = True
+
+    def set_explicit(self, name: str) -> None:
+        """The user chose ``name`` (lr, weight_decay, epochs or head): the search keeps it."""
+        if name in self.auto:
+            self.auto = [a for a in self.auto if a != name]
 
 
 @dataclass
@@ -219,6 +236,27 @@ def _section_from_dict(cls, data: Any, section: str, defaults: dict[str, Any] | 
         kwargs[f.name] = value
     return cls(**kwargs)
 
+
+def _check_auto(training: TrainingSettings, data: Any, head_data: Any) -> None:
+    """Validate ``auto``/``head_fit``; a file older than them leaves to the search only the fields
+    still at the defaults of that time (a value that differs was the user's choice)."""
+    if training.head_fit not in HEAD_FITS:
+        raise ProjectError(f"Invalid project file: 'training.head_fit' must be one of {', '.join(HEAD_FITS)}, "
+                           f"not {json.dumps(training.head_fit)}.")
+    if isinstance(data, dict) and "auto" in data:
+        auto = data["auto"]
+        if not isinstance(auto, list) or not all(isinstance(a, str) and a in AUTO_FIELDS for a in auto):
+            raise ProjectError(f"Invalid project file: 'training.auto' must list fields among "
+                               f"{', '.join(AUTO_FIELDS)}, not {json.dumps(auto)}.")
+        training.auto = list(auto)
+        return
+    if not isinstance(data, dict):
+        return
+    auto = [name for name, old in _OLD_DEFAULTS.items() if name not in data or data[name] == old]
+    default_layers = HeadSpec.default().to_dict()["layers"]
+    if head_data is None or (isinstance(head_data, dict) and head_data.get("layers", []) == default_layers):
+        auto.append("head")
+    training.auto = [a for a in AUTO_FIELDS if a in auto]
 
 def detect_task(data_path: str | os.PathLike | None) -> str:
     """"text" when ``data_path`` is a text dataset (CSV/TSV/JSONL with a text column, a folder
@@ -384,6 +422,8 @@ class Project:
             head.validate()
         except (HeadSpecError, TypeError, ValueError) as exc:
             raise ProjectError(f"Invalid project file: bad 'head': {exc}") from exc
+        training = _section_from_dict(TrainingSettings, d.get("training"), "training")
+        _check_auto(training, d.get("training"), head_data)
         return cls(
             name=name,
             task=task,
@@ -391,7 +431,7 @@ class Project:
             model=_section_from_dict(ModelSettings, d.get("model"), "model"),
             frozen=list(frozen),
             head=head,
-            training=_section_from_dict(TrainingSettings, d.get("training"), "training"),
+            training=training,
             finetune=_section_from_dict(FinetuneSettings, d.get("finetune"), "finetune"),
             runs=[RunRecord.from_dict(r) for r in runs],
         )

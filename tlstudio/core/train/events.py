@@ -69,6 +69,13 @@ class CheckpointSaved(Event):
 
 
 @dataclass(frozen=True)
+class HeadSearchFinished(Event):
+    """The automatic head fit's report: ``search`` is what search.json holds (plain JSON values)."""
+    search: dict
+    table: str            # the compact text table the CLI prints
+
+
+@dataclass(frozen=True)
 class RunFinished(Event):
     run_dir: str
     best_val_acc: float

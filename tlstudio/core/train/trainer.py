@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import random
 import time
@@ -31,8 +32,11 @@ from torch import nn
 from tlstudio.core import atomic
 from tlstudio.core.train import events as ev
 from tlstudio.core.model import layers
+from tlstudio.core.train import head_search
 from tlstudio.core.train.checkpoints import (BEST_NAME, LAST_NAME, CheckpointWriter, Snapshotter, load_last,
-                                             restore_rng)
+                                             restore_rng, rng_state)
+from tlstudio.core.train.feature_cache import gather_rows
+from tlstudio.core.model.head import HeadSpec
 from tlstudio.core.runs import status as run_status
 from tlstudio.core.runs.folder import read_json
 from tlstudio.core.runs.lock import RunLock
@@ -47,6 +51,15 @@ from tlstudio.core.progress import Cancelled, TaskState
 from tlstudio.core.train.loop import LoopContext, RunState, StageLoop
 
 from tlstudio.core.project import EARLY_STOPPING_METRICS  # noqa: E402,F401 - re-exported
+HELDOUT_NAME = "heldout_predictions.json"     # the head search's out-of-fold (or validation) predictions
+
+
+def heldout_source(search: dict) -> str:
+    """How the reported accuracy of a searched head was measured, for labels."""
+    if search["folds"] > 1:
+        return f"out-of-fold predictions ({search['method']}; each sample predicted by a head that never saw it)"
+    return "validation split (the final head did not train on it)" if not search["refit"] else \
+        "validation split, measured before the final refit"
 SMALL_HEAD_FLOPS = 50e6     # per training batch, below which the head trains on one thread
 
 
@@ -152,6 +165,8 @@ class Trainer:
         self.run_state = RunState(emit=self._emit, check=self._check, progress_interval=self.progress_interval,
                               num_workers=self.num_workers)
         self._data = None
+        self._search = None
+        self._test = {}
         self._folder_written = False
         self._lock = RunLock(self.run_dir)     # one writer per run folder; taken just before writing
         cancelled, failure = False, None
@@ -195,6 +210,17 @@ class Trainer:
             "test_images": getattr(self, "_sizes", {}).get("test", 0),
             "error": error,
         }
+        search = getattr(self, "_search", None)
+        if search is not None:
+            self.metrics.update({
+                "accuracy_source": heldout_source(search),
+                "refit": search["refit"], "fit_samples": search["fit_samples"],
+                "search_seconds": search["seconds"], "temperature": search["temperature"],
+                "ece_before": search["ece_before"], "ece_after": search["ece_after"],
+                "calibration_applied": search["calibration_applied"]})
+        self.metrics.update(getattr(self, "_test", {}))
+        if "test_accuracy" in self.metrics:
+            self.metrics["headline"] = "test_accuracy"
         if self._folder_written:     # a refused resume leaves the earlier run's files alone
             atomic.write_json(self.run_dir / "history.json", state.history)
             atomic.write_json(self.run_dir / "metrics.json", self.metrics)
@@ -245,7 +271,10 @@ class Trainer:
         stage1_epochs, ft = t.epochs, p.finetune
         start_stage = int(state["stage"]) if state else 1
         if start_stage == 1:
-            self._stage(1, stage1_epochs, model, state)
+            if self._searches(model, state):
+                self._search_stage(model, split)
+            else:
+                self._stage(1, stage1_epochs, model, state)
         if ft.enabled and ft.epochs > 0:
             model.base_batchnorm_frozen = not ft.train_batchnorm
             if start_stage != 2:
@@ -256,6 +285,8 @@ class Trainer:
                     model.load_state_dict(load_file(str(best_path)))
             layers.unfreeze_last_blocks(model, int(ft.unfreeze_last))
             self._stage(2, int(ft.epochs), model, state if start_stage == 2 else None)
+        if split.test:
+            self._evaluate_test(model, modality, pre, split.test)
 
     def _validate_settings(self) -> None:
         self.project.validate()      # every number against its range, in one place (CLI and GUI alike)
@@ -326,6 +357,103 @@ class Trainer:
         self.run_state.history = list(state["history"])
         self.run_state.best = dict(state["best"])
         return state
+
+    # -- stage 1 by search ------------------------------------------------------------
+    def _searches(self, model, state: dict | None) -> bool:
+        """Stage 1 fits the head by search: frozen base, cached features, a head the search can fit."""
+        t = self.project.training
+        if t.head_fit != "search" or not t.use_cache or not base_is_frozen(model) or state is not None:
+            return False
+        return "head" in t.auto or head_search.searchable(self.project.head)
+
+    def _search_stage(self, model, split) -> None:
+        p, t, ft = self.project, self.project.training, self.project.finetune
+        source = self._data.source(1, cached=True, stage_epochs=0)
+        entry = source.entry
+
+        def rows(part) -> torch.Tensor:
+            return gather_rows(part, torch.arange(part.shape[0])).cpu()
+
+        auto = set(t.auto)
+        weights = (torch.tensor(class_weights(split.train, len(self._classes)), dtype=torch.float32)
+                   if t.class_weighted else None)
+        finetunes = bool(ft.enabled and ft.epochs > 0)
+        # Fine-tuning validates (and keeps its best epoch) on the validation split: the head it starts
+        # from must not have trained on it.
+        refit = bool(t.refit) and not finetunes
+        with _intra_op_threads(1):     # thousands of small matmuls: threads only add synchronisation
+            result = self._run_search(source, entry, rows, auto, weights, refit, split)
+        self._finish_search(model, split, result, finetunes)
+
+    def _run_search(self, source, entry, rows, auto, weights, refit, split):
+        p, t = self.project, self.project.training
+        return head_search.search_head(
+            rows(entry.train_view(0)), source.train_labels, rows(entry.val_rows()), source.val_labels,
+            len(self._classes), lr=None if "lr" in auto else t.lr,
+            weight_decay=None if "weight_decay" in auto else t.weight_decay,
+            epochs=None if "epochs" in auto else t.epochs, head=None if "head" in auto else p.head,
+            refit=refit, batch_size=t.batch_size, seed=t.seed, label_smoothing=float(t.label_smoothing),
+            class_weight=weights, train_views=[rows(entry.train_view(v)) for v in range(1, entry.views)],
+            check=self.run_state.check)
+
+    def _finish_search(self, model, split, result, finetunes: bool) -> None:
+        best = result.best
+        spec = HeadSpec(layers=list(best.config.head.layers), num_classes=len(self._classes))
+        head = result.head
+        if not finetunes:      # calibrated probabilities for prediction and export: logits / T
+            head_search.fold_temperature(head, result.temperature)
+        model.head = head.to(self._data.device)
+        report = result.to_dict()
+        report["calibration_applied"] = not finetunes
+        labelled = list(split.train) + list(split.val)
+        probs = torch.softmax(result.heldout_logits / result.temperature, dim=1)
+        heldout = [{"path": labelled[int(i)].path, "true": int(result.heldout_labels[j]),
+                    "predicted": int(probs[j].argmax()), "confidence": float(probs[j].max())}
+                   for j, i in enumerate(result.heldout_index)]
+        atomic.write_json(self.run_dir / "search.json", report)
+        atomic.write_json(self.run_dir / HELDOUT_NAME, {
+            "source": heldout_source(report), "classes": self._classes, "predictions": heldout})
+        self._search = report
+        # The run's project.json records what was chosen, so running it again reproduces this head.
+        snap = json.loads((self.run_dir / "project.json").read_text(encoding="utf-8"))
+        snap["training"].update({"lr": best.config.lr, "weight_decay": best.config.weight_decay,
+                                 "epochs": best.epochs, "auto": []})
+        snap["head"] = spec.to_dict()
+        snap["search_chose"] = report["winner"]
+        atomic.write_json(self.run_dir / "project.json", snap)
+        writer = self.run_state.writer
+        writer.model_info["head"] = spec.to_dict()
+        writer.model_info["calibration"] = {"temperature": result.temperature if not finetunes else 1.0,
+                                            "fitted_on": report["method"]}
+        acc, loss = result.heldout_accuracy, result.heldout_loss
+        self.run_state.best = {"val_acc": acc, "val_loss": loss, "epoch": best.epochs, "stage": 1}
+        state = Snapshotter(model, True)()
+        writer.offer_best(state, 1, best.epochs, acc)
+        writer.offer_last({"model": state, "stage": 1, "epoch": best.epochs, "history": [],
+                           "best": dict(self.run_state.best), "split": self.run_state.split_hash,
+                           "early_stopping": {"best": None, "bad": 0, "stopped": True}, "rng": rng_state(),
+                           "optimizer": {}, "schedule": {}})
+        writer.flush()
+        self._emit(ev.HeadSearchFinished(search=report, table=head_search.format_table(report)))
+
+    def _evaluate_test(self, model, modality, pre, samples) -> None:
+        """The test split, untouched until now: accuracy and calibration of the final model."""
+        from tlstudio.core.data.loaders import make_loader, to_device
+
+        loader = make_loader(modality.eval_dataset(pre, samples), 64, num_workers=0, collate=modality.collate)
+        device = self._data.device
+        model.to(device).eval()
+        logits, labels = [], []
+        with torch.inference_mode():
+            for x, y in loader:
+                self._check()
+                logits.append(model(to_device(x, device)).float().cpu())
+                labels.append(y)
+        self.run_state.base_forward_images += len(samples)
+        logits, labels = torch.cat(logits), torch.cat(labels)
+        self._test = {"test_accuracy": float((logits.argmax(1) == labels).float().mean()),
+                      "test_loss": float(nn.functional.cross_entropy(logits, labels)),
+                      "test_ece": head_search.expected_calibration_error(logits, labels)}
 
     # -- one stage ------------------------------------------------------------------
     def _stage(self, stage: int, epochs: int, model, state: dict | None) -> None:

@@ -1,0 +1,152 @@
+"""The automatic head fit on cached features of real images (the bundled demo set, EfficientNet-Lite0)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tlstudio.core.data.index import Sample
+from tlstudio.core.data.loaders import make_loader
+from tlstudio.core.data.modality import modality_for
+from tlstudio.core.model.head import HeadSpec
+from tlstudio.core.project import Project
+from tlstudio.core.train import head_search as hs
+from tlstudio.core.zoo.build import create_transfer_model
+from tlstudio.core.zoo.cards import get_card
+
+DEMO = Path(__file__).resolve().parents[3] / "resources" / "demo_data"
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def demo_features():
+    """(features, labels) of the 300 demo images at 64 px, and a stratified 180/120 labelled/held-out split."""
+    classes = sorted(d.name for d in DEMO.iterdir() if d.is_dir())
+    samples = [Sample(str(f), i) for i, c in enumerate(classes) for f in sorted((DEMO / c).iterdir())]
+    project = Project()
+    project.model.image_size = SIZE
+    card = get_card(project.model.name)
+    modality = modality_for("image")
+    pre = modality.preprocessing(card, project.model)
+    model = create_transfer_model(card, project.head, len(classes), weights=project.model.weights).eval()
+    feats = []
+    with torch.inference_mode():
+        for x, _ in make_loader(modality.eval_dataset(pre, samples), 64, num_workers=0):
+            feats.append(model.base(x).reshape(x.shape[0], -1))
+    x = torch.cat(feats).float()
+    y = torch.tensor([s.label for s in samples])
+    fold = hs.stratified_folds(y, 5, seed=3)
+    held = fold < 2                                  # 120 held out, 180 labelled
+    order = torch.randperm(int((~held).sum()), generator=torch.Generator().manual_seed(0))
+    return x[~held][order], y[~held][order], x[held], y[held], len(classes)
+
+
+def _acc(head, x, y) -> float:
+    with torch.no_grad():
+        return float((head(x).argmax(1) == y).float().mean())
+
+
+def test_auto_fit_at_least_as_accurate_as_a_fixed_10_epoch_head(demo_features):
+    x, y, hx, hy, c = demo_features
+    n_val = len(y) // 5
+    result = hs.search_head(x[n_val:], y[n_val:], x[:n_val], y[:n_val], c)
+    fixed = hs.fixed_head(x[n_val:], y[n_val:], c, HeadSpec.default(), lr=1e-3, weight_decay=1e-4, epochs=10)
+    auto_acc, fixed_acc = _acc(result.head, hx, hy), _acc(fixed, hx, hy)
+    assert auto_acc >= fixed_acc
+    assert auto_acc > 0.75
+    assert result.method == "5-fold cross-validation"
+    assert result.refit and result.fit_samples == len(y)
+    assert len(result.trials) == len(hs.configs_for(lr=None, weight_decay=None, head=None))
+    assert sum(row["winner"] for row in result.table()) == 1
+    assert result.heldout_labels.numel() == len(y)         # every labelled sample has an out-of-fold prediction
+
+
+def test_temperature_lowers_calibration_error_on_held_out_data(demo_features):
+    x, y, hx, hy, c = demo_features
+    n_val = len(y) // 3
+    # A head trained long at a high rate on raw features is over-confident; the temperature fitted on
+    # validation logits lowers its calibration error on samples neither has seen.
+    head = hs.fixed_head(x[n_val:], y[n_val:], c, HeadSpec(layers=[]), lr=1e-2, weight_decay=0.0, epochs=30)
+    with torch.no_grad():
+        t = hs.fit_temperature(head(x[:n_val]), y[:n_val])
+        before = hs.expected_calibration_error(head(hx), hy)
+        hs.fold_temperature(head, t)
+        after = hs.expected_calibration_error(head(hx), hy)
+    assert t > 1.5
+    assert after < before
+
+
+def test_explicit_settings_are_not_searched(demo_features):
+    x, y, _, _, c = demo_features
+    spec = HeadSpec(layers=[])
+    result = hs.search_head(x[40:], y[40:], x[:40], y[:40], c, lr=5e-3, weight_decay=0.0, epochs=7, head=spec)
+    assert len(result.trials) == 1
+    trial = result.best
+    assert (trial.config.lr, trial.config.weight_decay, trial.epochs) == (5e-3, 0.0, 7)
+    assert trial.config.head is spec
+    assert sorted(result.explicit) == ["epochs", "head", "lr", "weight_decay"]
+    # a kept validation split: the final head trains on the train split only
+    kept = hs.search_head(x[40:], y[40:], x[:40], y[:40], c, lr=5e-3, weight_decay=0.0, epochs=7, head=spec,
+                          refit=False)
+    assert kept.fit_samples == len(y) - 40
+
+
+def test_project_records_auto_and_explicit_fields(tmp_path):
+    p = Project()
+    assert p.training.auto == ["lr", "weight_decay", "epochs", "head"] and p.training.head_fit == "search"
+    p.training.set_explicit("lr")
+    p.save(tmp_path / "p.json")
+    assert Project.load(tmp_path / "p.json").training.auto == ["weight_decay", "epochs", "head"]
+    # A file older than 'auto': a value that differs from that time's default was the user's choice.
+    old = Project().to_dict()
+    del old["training"]["auto"], old["training"]["head_fit"], old["training"]["refit"]
+    old["training"]["lr"] = 0.01
+    old["head"] = {"layers": [], "num_classes": 2}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    loaded = Project.load(tmp_path / "old.json")
+    assert loaded.training.auto == ["weight_decay", "epochs"]
+    assert loaded.training.lr == 0.01
+
+
+def test_cli_explicit_values_leave_the_search(tmp_path):
+    from tlstudio.cli.commands import build_parser, build_project
+
+    args = build_parser().parse_args(["train", str(DEMO), "--out", str(tmp_path / "r"), "--lr", "0.02",
+                                      "--weight-decay", "0.5"])
+    project = build_project(args)
+    assert project.training.auto == ["epochs", "head"]
+    assert (project.training.lr, project.training.weight_decay) == (0.02, 0.5)
+
+
+def test_trainer_refits_on_all_labelled_samples_and_never_the_test_split(tmp_path):
+    from tlstudio.core.train import events as ev
+    from tlstudio.core.train.trainer import HELDOUT_NAME, Trainer
+
+    p = Project(name="t")
+    p.data.path = str(DEMO)
+    p.data.test_fraction = 0.2
+    p.model.image_size = SIZE
+    events = []
+    metrics = Trainer(p, tmp_path / "run", events.append).run()
+    assert metrics["error"] is None
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    labelled = {row[0] if isinstance(row, list) else row["path"] for row in split["train"] + split["val"]}
+    test = {row[0] if isinstance(row, list) else row["path"] for row in split["test"]}
+    assert metrics["fit_samples"] == len(labelled) == metrics["train_images"] + metrics["val_images"]
+    held = json.loads((tmp_path / "run" / HELDOUT_NAME).read_text())
+    assert {e["path"] for e in held["predictions"]} == labelled and not (labelled & test)
+    assert "out-of-fold" in held["source"] and "out-of-fold" in metrics["accuracy_source"]
+    assert metrics["headline"] == "test_accuracy" and metrics["test_accuracy"] > 0.7
+    search = json.loads((tmp_path / "run" / "search.json").read_text())
+    assert search["refit"] and len(search["trials"]) >= 2
+    assert any(isinstance(e, ev.HeadSearchFinished) for e in events)
+    # the run's project.json records the choice: running it again reproduces the head
+    snap = json.loads((tmp_path / "run" / "project.json").read_text())
+    assert snap["training"]["auto"] == [] and snap["training"]["lr"] == search["winner"]["lr"]
+    again = Project.from_dict(snap)
+    metrics2 = Trainer(again, tmp_path / "run2").run()
+    assert metrics2["test_accuracy"] == metrics["test_accuracy"]
+    model_info = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert model_info["calibration"]["temperature"] == pytest.approx(search["temperature"])
