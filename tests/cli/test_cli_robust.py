@@ -80,7 +80,7 @@ def test_sigterm_saves_and_marks_the_run_cancelled_then_it_resumes(tmp_path):
     run = tmp_path / "run"
     env = dict(os.environ, OMP_NUM_THREADS="2")
     args = [sys.executable, "-m", "tlstudio.cli", "train", str(data), "--out", str(run), "--image-size", "32",
-            "--batch-size", "4", "--seed", "1", "-q"]
+            "--batch-size", "4", "--seed", "1", "-q", "--no-search"]   # the epoch loop: checkpoints per epoch
     proc = subprocess.Popen([*args, "--epochs", "5000"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:

@@ -135,6 +135,11 @@ def test_a_project_file_saved_before_typed_runs_and_weights_loads_and_round_trip
     project.save(tmp_path / "again.json")
     again = json.loads((tmp_path / "again.json").read_text())
     assert again.pop("task") == "image"
+    # It also gains the head-search fields: the search may choose only what was still at the
+    # defaults of that time; the custom head was the user's choice and is kept.
+    training = again["training"]
+    assert training.pop("head_fit") == "search" and training.pop("refit") is True
+    assert training.pop("auto") == ["lr", "weight_decay", "epochs"]
     assert again == json.loads(OLD_FILE.read_text())
 
 

@@ -31,6 +31,7 @@ def demo_project(epochs: int = 2) -> Project:
     project = Project(name="panel test")
     project.data.path = str(paths.demo_data_dir())
     small_settings(project, epochs)
+    project.training.head_fit = "epochs"     # the panel's epoch-by-epoch display
     return project
 
 

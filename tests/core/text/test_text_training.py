@@ -31,6 +31,7 @@ def _project(data, model, **training):
     p.model.max_length = 32
     p.training.epochs = training.pop("epochs", 4)
     p.training.lr = training.pop("lr", 1e-2)
+    p.training.head_fit = training.pop("head_fit", "epochs")     # the epoch loop on text features
     for k, v in training.items():
         setattr(p.training, k, v)
     return p

@@ -50,6 +50,7 @@ def make_project(data: Path, *, size: int = 64, epochs: int = 2, batch: int = 8,
     p.training.epochs = epochs
     p.training.batch_size = batch
     p.training.lr = 3e-3
+    p.training.head_fit = "epochs"     # these tests check the epoch loop (the head search: test_head_search.py)
     for k, v in training.items():
         setattr(p.training, k, v)
     return p
