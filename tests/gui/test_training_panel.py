@@ -24,6 +24,7 @@ def small_settings(project: Project, epochs: int = 2) -> None:
     project.training.epochs = epochs
     project.training.batch_size = 32
     project.training.use_cache = True
+    project.training.head_fit = "epochs"     # the panel's epoch-by-epoch display
     project.finetune.enabled = False
 
 
@@ -31,7 +32,6 @@ def demo_project(epochs: int = 2) -> Project:
     project = Project(name="panel test")
     project.data.path = str(paths.demo_data_dir())
     small_settings(project, epochs)
-    project.training.head_fit = "epochs"     # the panel's epoch-by-epoch display
     return project
 
 
