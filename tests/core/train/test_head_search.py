@@ -150,3 +150,20 @@ def test_trainer_refits_on_all_labelled_samples_and_never_the_test_split(tmp_pat
     assert metrics2["test_accuracy"] == metrics["test_accuracy"]
     model_info = json.loads((tmp_path / "run" / "model.json").read_text())
     assert model_info["calibration"]["temperature"] == pytest.approx(search["temperature"])
+
+
+def test_validation_evaluation_of_a_refit_run_is_the_out_of_fold_report(tmp_path):
+    """After a refit the final head trained on the validation split: 'val' means out-of-fold."""
+    from tlstudio.core.runs.evaluate import evaluate_run
+    from tlstudio.core.runs.folder import load_model
+    from tlstudio.core.train.trainer import Trainer
+
+    p = Project(name="t")
+    p.data.path = str(DEMO)
+    p.model.image_size = SIZE
+    metrics = Trainer(p, tmp_path / "run").run()
+    result = evaluate_run(load_model(tmp_path / "run"), tmp_path / "run", split="val")
+    assert result["heldout"] and "out-of-fold" in result["source"]
+    assert result["samples"] == metrics["fit_samples"] == metrics["train_images"] + metrics["val_images"]
+    assert result["accuracy"] == pytest.approx(metrics["val_accuracy"])
+    assert sum(map(sum, result["confusion_matrix"])) == result["samples"]

@@ -20,7 +20,7 @@ from tlstudio.core.data.modality import Modality, modality_for
 from tlstudio.core.errors import DatasetError, RunFolderError
 from tlstudio.core.progress import TaskState
 from tlstudio.core.runs.predict import iter_sample_probabilities
-from tlstudio.core.runs.folder import LoadedModel, read_json
+from tlstudio.core.runs.folder import HELDOUT_NAME, LoadedModel, read_json
 
 SPLITS = ("train", "val", "test")
 
@@ -106,6 +106,12 @@ def evaluate(loaded: LoadedModel, samples: Sequence[Sample], classes: Sequence[s
         if sample.text is not None:
             entry["text"] = sample.text
         predictions.append(entry)
+    result = _metrics(cm, model_classes, top_k_hits, k, predictions)
+    result["skipped"] = skipped
+    return result
+
+
+def _metrics(cm: torch.Tensor, model_classes: list[str], top_k_hits: int, k: int, predictions: list[dict]) -> dict:
     total = int(cm.sum())
     if total == 0:
         raise DatasetError("None of the images could be read, so nothing was evaluated.")
@@ -127,13 +133,57 @@ def evaluate(loaded: LoadedModel, samples: Sequence[Sample], classes: Sequence[s
         "confusion_matrix": cm.tolist(),
         "misclassified": [p for p in predictions if p["true"] != p["predicted"]],
         "predictions": predictions,
-        "skipped": skipped,
+        "skipped": [],
     }
+
+
+def heldout_report(run_dir: str | os.PathLike) -> dict | None:
+    """The metrics of a searched head's held-out (out-of-fold) predictions, or None for other runs.
+
+    The shape of ``evaluate``'s result, with ``source`` saying how they were measured and
+    ``top_k`` 1 (only the predicted class is stored).
+    """
+    data = read_json(Path(run_dir) / HELDOUT_NAME)
+    if not isinstance(data, dict):
+        return None
+    try:
+        classes = [str(c) for c in data["classes"]]
+        rows = list(data["predictions"])
+        n = len(classes)
+        cm = torch.zeros((n, n), dtype=torch.long)
+        predictions = []
+        for row in rows:
+            cm[int(row["true"]), int(row["predicted"])] += 1
+            predictions.append({"path": str(row["path"]), "true": classes[int(row["true"])],
+                                "predicted": classes[int(row["predicted"])],
+                                "confidence": float(row["confidence"])})
+        source = str(data["source"])
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise RunFolderError(f"Invalid {HELDOUT_NAME} in {run_dir}.") from None
+    result = _metrics(cm, classes, int(cm.trace()), 1, predictions)
+    result["source"] = source
+    result["heldout"] = True
+    return result
+
+
+def trained_on_validation(run_dir: str | os.PathLike) -> bool:
+    """Whether the run's final head trained on its validation split (a refit after the head search)."""
+    search = read_json(Path(run_dir) / "search.json")
+    return isinstance(search, dict) and bool(search.get("refit"))
 
 
 def evaluate_run(loaded: LoadedModel, run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None,
                  split: str = "val", batch_size: int = 32, top_k: int = 5, task: TaskState | None = None) -> dict:
-    """Evaluate on a data folder, or on the run's recorded split when none is given."""
+    """Evaluate on a data folder, or on the run's recorded split when none is given.
+
+    A run whose final head was refit on its validation split has no untouched validation data:
+    its "val" evaluation is the out-of-fold report (``source`` says so), never the final
+    model's predictions on samples it trained on.
+    """
+    if data_dir is None and split == "val" and trained_on_validation(run_dir):
+        report = heldout_report(run_dir)
+        if report is not None:
+            return report
     samples = evaluation_samples(loaded, run_dir, data_dir, split, task)
     result = evaluate(loaded, samples, None, batch_size, top_k, task)
     result["source"] = str(data_dir) if data_dir is not None else f"{split} split"

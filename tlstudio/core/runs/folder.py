@@ -31,6 +31,9 @@ MODEL_FORMAT_VERSION = 1
 REQUIRED_KEYS = ("model_name", "classes", "head", "preprocessing")
 # Weights file names looked for, in order, when model.json does not name one.
 WEIGHTS_CANDIDATES = ("best.safetensors", "model.safetensors")
+# Written by the head search: each labelled sample predicted by a head that never trained on it
+# (out-of-fold), with how they were measured; the honest numbers of a head refit on train + val.
+HELDOUT_NAME = "heldout_predictions.json"
 
 
 @dataclass

@@ -33,6 +33,7 @@ from tlstudio.core import atomic
 from tlstudio.core.train import events as ev
 from tlstudio.core.model import layers
 from tlstudio.core.train import head_search
+from tlstudio.core.runs.folder import HELDOUT_NAME
 from tlstudio.core.train.checkpoints import (BEST_NAME, LAST_NAME, CheckpointWriter, Snapshotter, load_last,
                                              restore_rng, rng_state)
 from tlstudio.core.train.feature_cache import gather_rows
@@ -51,7 +52,6 @@ from tlstudio.core.progress import Cancelled, TaskState
 from tlstudio.core.train.loop import LoopContext, RunState, StageLoop
 
 from tlstudio.core.project import EARLY_STOPPING_METRICS  # noqa: E402,F401 - re-exported
-HELDOUT_NAME = "heldout_predictions.json"     # the head search's out-of-fold (or validation) predictions
 
 
 def heldout_source(search: dict) -> str:

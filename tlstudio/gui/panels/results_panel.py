@@ -351,8 +351,9 @@ class ResultsPanel(QWidget):
         noun = "texts" if self.is_text_run() else "images"
         self.status_label.setText(f"{Path(self.run_dir).name}: evaluated on {n} {noun} ({source})."
                                   + (f" {len(skipped)} unreadable {noun[:-1]}(s) skipped." if skipped else ""))
+        what = "Out-of-fold accuracy" if result.get("heldout") else "Accuracy"
         self.summary_label.setText(
-            f"<b>Accuracy {result['accuracy']:.1%}</b> · top-{result.get('top_k', 5)} "
+            f"<b>{what} {result['accuracy']:.1%}</b> · top-{result.get('top_k', 5)} "
             f"{result.get('top_k_accuracy', 0):.1%} · macro F1 {result.get('macro_f1', 0):.3f}")
         model = self.metrics_model
         model.removeRows(0, model.rowCount())

@@ -20,7 +20,8 @@ import shiboken6
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSplitter,
+                               QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSplitter, QTableWidget,
+                               QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
 from tlstudio.core.train import events as ev
@@ -32,6 +33,9 @@ from tlstudio.gui.jobs.tasks import report_failure, run_task
 from tlstudio.gui.jobs.training import TrainingWorker, default_run_dir, start_on_thread
 
 LOG_MAX_LINES = 2000
+
+
+SEARCH_COLUMNS = ["head", "lr", "weight decay", "epochs", "CV accuracy", "CV loss", "time", ""]
 
 
 class TrainingPanel(QWidget):
@@ -160,8 +164,16 @@ class TrainingPanel(QWidget):
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(LOG_MAX_LINES)
         self.log_view.setFont(QFont("monospace", 9))
+        # The automatic head fit's report: one row per configuration tried, the winner marked.
+        self.search_table = QTableWidget(0, len(SEARCH_COLUMNS))
+        self.search_table.setObjectName("headSearchTable")
+        self.search_table.setHorizontalHeaderLabels(SEARCH_COLUMNS)
+        self.search_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.search_table.verticalHeader().setVisible(False)
+        self.search_table.hide()
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(charts)
+        splitter.addWidget(self.search_table)
         splitter.addWidget(self.log_view)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
@@ -202,6 +214,8 @@ class TrainingPanel(QWidget):
         target = getattr(self.state.project, section)
         if getattr(target, field) != value:
             setattr(target, field, value)
+            if section == "training":      # the user chose it: the head search keeps it
+                target.set_explicit(field)
             self.state.mark_changed(section)
 
     @Slot()
@@ -361,6 +375,27 @@ class TrainingPanel(QWidget):
         self.progress.setFormat("Extracting features %v/%m")
         self.speed_label.setText(f"{event.images_per_second:.0f} images/s · "
                                  f"ETA {format_eta(event.eta_seconds)}")
+
+    def on_head_search_finished(self, event: ev.HeadSearchFinished) -> None:
+        rows = event.search["trials"]
+        score = "CV" if event.search["folds"] > 1 else "val"
+        self.search_table.setHorizontalHeaderLabels([h.replace("CV", score) for h in SEARCH_COLUMNS])
+        self.search_table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            cells = [row["head"], f"{row['lr']:.0e}", f"{row['weight_decay']:.0e}", str(row["epochs"]),
+                     f"{row['cv_accuracy']:.1%}", f"{row['cv_loss']:.3f}", f"{row['seconds']:.1f} s",
+                     "winner" if row["winner"] else ""]
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if row["winner"]:
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
+                self.search_table.setItem(r, c, item)
+        self.search_table.resizeColumnsToContents()
+        self.search_table.show()
+        for line in event.table.splitlines():
+            self.log(line)
 
     def on_epoch_ended(self, event: ev.EpochEnded) -> None:
         self.charts.epoch_ended(event)
