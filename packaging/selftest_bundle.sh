@@ -29,6 +29,25 @@ RC=$?
 CLI_RC=0
 "${NONET[@]}" env -i PATH=/usr/bin:/bin HOME="$FAKE_HOME" \
     "$BUNDLE/tlstudio-cli" scan "$BUNDLE/_internal/resources/demo_data" --json > "$LISTING/cli" 2>> "$LISTING/err" || CLI_RC=$?
+# On Linux, also start the GUI on a real X server with the xcb platform (what a desktop user gets),
+# not only offscreen: the bundle must carry the X11 helper libraries Qt's xcb plugin loads.
+XCB_RC=0
+if [ "$(uname -s)" = Linux ]; then
+    if ! command -v Xvfb >/dev/null 2>&1; then
+        echo "self-test: FAILED - Xvfb is needed to start the bundle on a real X server (sudo apt install xvfb)" >&2
+        exit 1
+    fi
+    exec 3<> "$LISTING/displayfd"
+    Xvfb -displayfd 3 -nolisten tcp -screen 0 1280x800x24 > "$LISTING/xvfb" 2>&1 &
+    XVFB_PID=$!
+    for _ in $(seq 100); do [ -s "$LISTING/displayfd" ] && break; sleep 0.1; done
+    DISPLAY_NUM=$(head -n 1 "$LISTING/displayfd" | tr -dc 0-9)
+    "${NONET[@]}" env -i PATH=/usr/bin:/bin HOME="$FAKE_HOME" DISPLAY=":$DISPLAY_NUM" QT_QPA_PLATFORM=xcb \
+        "$BUNDLE/TLStudio" --self-test --epochs 1 > "$LISTING/xcb" 2>> "$LISTING/err" || XCB_RC=$?
+    kill "$XVFB_PID" 2>/dev/null || true
+    wait "$XVFB_PID" 2>/dev/null || true
+    exec 3>&-
+fi
 set -e
 END=$(date +%s)
 listing > "$LISTING/after"
@@ -45,4 +64,12 @@ if [ "$CLI_RC" != 0 ] || ! grep -q '"classes"' "$LISTING/cli"; then
     exit 1
 fi
 echo "self-test: tlstudio-cli scan of the demo data: ok" >&2
+if [ "$(uname -s)" = Linux ]; then
+    if [ "$XCB_RC" != 0 ] || ! grep -q '"qt_platform": "xcb"' "$LISTING/xcb"; then
+        echo "self-test: FAILED - the GUI did not start on Xvfb with the xcb platform (exit $XCB_RC):" >&2
+        tail -n 1 "$LISTING/xcb" >&2
+        exit 1
+    fi
+    echo "self-test: GUI on a real X server (Xvfb, xcb platform): ok" >&2
+fi
 exit $RC

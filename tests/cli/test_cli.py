@@ -159,8 +159,10 @@ def trained(tmp_path_factory):
     base = tmp_path_factory.mktemp("clirun")
     data = _subset(base / "data")
     run = base / "run"
+    # --no-search: this run exercises the epoch loop and its progress bar (the default head search
+    # has its own tests in tests/core/train/test_head_search.py and the trainer's)
     proc = _run_cli("train", data, "--out", run, "--image-size", "64", "--epochs", "2",
-                    "--batch-size", "16", "--seed", "1", "--no-search", "--json")
+                    "--batch-size", "16", "--seed", "1", "--json", "--no-search")
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and "Epoch 2/2" in proc.stderr   # the progress bar
     return {"data": data, "run": run, "metrics": json.loads(proc.stdout)}
@@ -233,8 +235,8 @@ def test_train_from_project_file(trained, tmp_path):
     project.data.path = str(trained["data"])
     project.model.image_size = 64
     project.training.epochs = 1
-    project.training.head_fit = "epochs"
     project.training.batch_size = 16
+    project.training.head_fit = "epochs"          # the epoch loop, so epochs_run is the file's 1
     project.save(tmp_path / "p.json")
     proc = _run_cli("train", "--project", tmp_path / "p.json", "--out", tmp_path / "run", "-q", "--json")
     assert proc.returncode == 0, proc.stderr

@@ -27,6 +27,8 @@ def run_dir(tmp_path_factory):
         project.data.path = str(paths.demo_data_dir())
         project.model.image_size = 64
         project.training.epochs = 2
+        # the epoch loop keeps an untouched validation split (a refit run shows its out-of-fold report)
+        project.training.head_fit = "epochs"
         folder = base / "run"
         metrics = Trainer(project, folder).run()
     assert metrics["error"] is None and (folder / "best.safetensors").is_file()

@@ -24,6 +24,7 @@ def small_settings(project: Project, epochs: int = 2) -> None:
     project.training.epochs = epochs
     project.training.batch_size = 32
     project.training.use_cache = True
+    project.training.head_fit = "epochs"     # the panel's epoch-by-epoch display
     project.finetune.enabled = False
     project.training.head_fit = "epochs"     # the panel's epoch-by-epoch display (the search: test_head_search_is_shown)
 

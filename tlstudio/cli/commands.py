@@ -163,30 +163,12 @@ def build_project(args):
     return project
 
 
-def _check_numbers(project) -> None:
-    t, d = project.training, project.data
-    if t.epochs < 1:
-        raise ProjectError(f"--epochs must be at least 1; got {t.epochs}.")
-    if t.batch_size < 1:
-        raise ProjectError(f"--batch-size must be at least 1; got {t.batch_size}.")
-    if not t.lr > 0:
-        raise ProjectError(f"--lr must be above 0; got {t.lr}.")
-    if not (0 < d.val_fraction < 1) or not (0 <= d.test_fraction < 1) or d.val_fraction + d.test_fraction >= 1:
-        raise ProjectError(f"Split fractions must leave training images: val {d.val_fraction}, test {d.test_fraction}.")
-    if project.model.image_size is not None and project.model.image_size < 16:
-        raise ProjectError(f"--image-size must be at least 16 pixels; got {project.model.image_size}.")
-    from tlstudio.core.data.transforms import AUGMENT_PRESETS
-
-    if project.task == "text" and d.augment != "none":
-        raise ProjectError(f"Text projects have no augmentation; --augment {d.augment} applies to images.")
-    if d.augment not in AUGMENT_PRESETS:
-        raise ProjectError(f"Unknown augmentation {d.augment!r}; use none, light or strong.")
-
-
-def _validate_text(project, task=None):
+def _validate_text(project, task=None, labels=None):
     from tlstudio.core.data.modality import modality_for
 
-    _check_numbers(project)
+    project.validate(labels)
+    if project.data.augment != "none":
+        raise ProjectError(f"Text projects have no augmentation; --augment {project.data.augment} applies to images.")
     _device(project.training.device)
     modality = modality_for("text")
     if project.model.weights.is_file:
@@ -199,15 +181,28 @@ def _validate_text(project, task=None):
     return index
 
 
-def validate_for_training(project, task=None):
+# The option each checked setting is given by: a bad value is named as the user typed it.
+OPTION_OF = {"data.val_fraction": ("--val-split", "val_split"), "data.test_fraction": ("--test-split", "test_split"),
+             "data.seed": ("--seed", "seed"), "training.seed": ("--seed", "seed"),
+             "model.image_size": ("--image-size", "image_size"), "data.augment": ("--augment", "augment"),
+             "training.epochs": ("--epochs", "epochs"), "training.batch_size": ("--batch-size", "batch_size"),
+             "training.lr": ("--lr", "lr"), "finetune.epochs": ("--finetune-epochs", "finetune_epochs"),
+             "finetune.unfreeze_last": ("--unfreeze-last", "unfreeze_last")}
+
+
+def _option_labels(args) -> dict[str, str]:
+    return {setting: flag for setting, (flag, dest) in OPTION_OF.items() if getattr(args, dest, None) is not None}
+
+
+def validate_for_training(project, task=None, labels: dict[str, str] | None = None):
     """Everything that can be checked before a run folder is created; returns the dataset index."""
     if project.task == "text":
-        return _validate_text(project, task)
+        return _validate_text(project, task, labels)
     from tlstudio.core.zoo.cards import get_card
     from tlstudio.core.data.images import scan
     from tlstudio.core.zoo.weights import load_weights_file
 
-    _check_numbers(project)
+    project.validate(labels)
     _device(project.training.device)                   # CUDA asked for but absent -> TrainingError
     get_card(project.model.name)                       # unknown model -> ModelError
     weights = project.model.weights
@@ -234,14 +229,16 @@ def cmd_train(args) -> int:
         raise DatasetError("Give a DATA_DIR or --project FILE.json to train.")
     if args.project is None and args.out is None:
         raise ProjectError("Give --out RUN_DIR: the folder the run is written to.")
+    from tlstudio.core.runs.status import check_target
+
     project = build_project(args)
     run_dir = Path(args.out).absolute() if args.out else _default_run_dir(args, project)
-    if run_dir.exists() and (not run_dir.is_dir() or (any(run_dir.iterdir()) and not args.resume)):
-        raise TrainingError(f"The run folder {run_dir} already exists and is not empty; "
-                            "choose a new --out or pass --resume.")
+    # At once, before the (slow) scan: a folder another training writes to, someone else's files,
+    # a finished run. The trainer checks again under the folder's lock.
+    check_target(run_dir, bool(args.resume))
     bar = TerminalProgress(quiet=args.quiet)
     try:
-        index = validate_for_training(project, task=bar.scan_task())
+        index = validate_for_training(project, task=bar.scan_task(), labels=_option_labels(args))
     finally:
         bar.close()
     noun = "texts" if project.task == "text" else "images"
@@ -260,22 +257,26 @@ def cmd_train(args) -> int:
             failures.append(event.message)
         bar(event)
 
-    def on_sigint(signum, frame):
-        # First Ctrl-C: stop after the current batch and keep the best checkpoint.
+    def on_signal(signum, frame):
+        # First Ctrl-C (or SIGTERM): stop after the current batch, save, mark the run cancelled.
         if token.is_cancelled:
-            raise KeyboardInterrupt
-        bar.line("Stopping after the current batch (Ctrl-C again to abort)...")
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            return      # a repeated SIGTERM: the run is already stopping and saving
+        what = "Ctrl-C again to abort" if signum == signal.SIGINT else "saving the run"
+        bar.line(f"Stopping after the current batch ({what})...")
         token.cancel()
 
     # Signal handlers can only be installed from the main thread (main() may run elsewhere in tests).
     in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, on_signal) for sig in handled} if in_main else {}
     try:
         metrics = Trainer(project, run_dir, on_event, token, resume=bool(args.resume),
                           dataset=index).run()
     finally:
-        if in_main:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         bar.close()
     if failures:
         raise TrainingError(failures[-1])
@@ -513,6 +514,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def log_unexpected(exc: BaseException) -> Path | None:
+    """Append ``exc``'s traceback to the app's log file; its path, or None when the log cannot be written."""
+    import logging
+    import traceback
+
+    from tlstudio.core.paths import log_file
+
+    try:
+        path = log_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger = logging.getLogger("tlstudio.cli")
+        logger.addHandler(handler)
+        try:
+            logger.error("Unexpected error in tlstudio-cli %s\n%s", " ".join(sys.argv[1:]), text.rstrip())
+        finally:
+            logger.removeHandler(handler)
+            handler.close()
+        return path
+    except Exception:  # noqa: BLE001 - a log that cannot be written must not hide the error itself
+        return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -526,6 +552,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # disk full, permission denied, ...
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (Exception, RecursionError, MemoryError) as exc:  # noqa: BLE001 - the last guard: one line, a log
+        path = log_unexpected(exc)
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        where = f"; the details are in {path}" if path else ""
+        print(f"error: unexpected {type(exc).__name__}: {first}{where}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

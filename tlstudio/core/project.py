@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,9 @@ from typing import Any, Iterable, Sequence
 
 from tlstudio.core import atomic
 from tlstudio.core.errors import HeadSpecError, ProjectError
-from tlstudio.core.model.head import HeadSpec
+from tlstudio.core.model.head import MAX_CLASSES, HeadSpec
+from tlstudio.core.data.transforms import AUGMENT_PRESETS
+from tlstudio.core.train.choices import OPTIMIZERS, SCHEDULES
 from tlstudio.core.zoo.cards import DEFAULT_MODEL
 from tlstudio.core.zoo.sources import AUTO_SOURCE, WeightsSource
 
@@ -29,6 +32,41 @@ from tlstudio.core.zoo.sources import AUTO_SOURCE, WeightsSource
 FROZEN_BASE = ("base",)
 
 SCHEMA_VERSION = 1
+MAX_JSON_DEPTH = 64          # a project file is about 4 levels deep; far deeper is damaged or hostile
+MAX_SEED = 2 ** 63 - 1       # what torch, numpy (mod 2**32) and Python's random all accept
+EARLY_STOPPING_METRICS = ("val_acc", "val_loss")
+# Every number a user can set: (setting, low, high, whole number?, low excluded?, high excluded?).
+# Project.validate checks them all, for the CLI, the GUI and project files alike.
+NUMBER_LIMITS = (
+    ("data.val_fraction", 0.0, 1.0, False, True, True),
+    ("data.test_fraction", 0.0, 1.0, False, False, True),
+    ("data.seed", 0, MAX_SEED, True, False, False),
+    ("model.image_size", 16, 1024, True, False, False),
+    ("training.epochs", 1, 100_000, True, False, False),
+    ("training.batch_size", 1, 65_536, True, False, False),
+    ("training.lr", 0.0, 10.0, False, True, False),
+    ("training.weight_decay", 0.0, 10.0, False, False, False),
+    ("training.label_smoothing", 0.0, 1.0, False, False, True),
+    ("training.early_stopping_patience", 0, 100_000, True, False, False),
+    ("training.seed", 0, MAX_SEED, True, False, False),
+    ("training.cache_views", 1, 64, True, False, False),
+    ("finetune.epochs", 0, 100_000, True, False, False),
+    ("finetune.unfreeze_last", 0, 10_000, True, False, False),
+    ("finetune.lr_multiplier", 0.0, 100.0, False, True, False),
+)
+
+
+def _check_number(label: str, value: Any, low, high, whole: bool, low_open: bool, high_open: bool) -> None:
+    lo, hi = ("(" if low_open else "[") + f"{low}", f"{high}" + (")" if high_open else "]")
+    kind = "a whole number" if whole else "a number"
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok and whole:
+        ok = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if ok:
+        ok = math.isfinite(value) and (value > low if low_open else value >= low) \
+            and (value < high if high_open else value <= high)
+    if not ok:
+        raise ProjectError(f"{label} must be {kind} in {lo}, {hi}; got {value!r}.")
 AUTO_FIELDS = ("lr", "weight_decay", "epochs", "head")     # what the head search may choose
 HEAD_FITS = ("search", "epochs")
 # The values files written before ``training.auto`` existed had for each field by default.
@@ -302,6 +340,41 @@ class Project:
         self.runs.append(record)
         return record
 
+    # -- validation ---------------------------------------------------------
+    def validate(self, labels: dict[str, str] | None = None) -> None:
+        """Check every user-given setting against its sane range; ProjectError names the first bad one.
+
+        ``labels`` maps a setting ("training.lr") to the name the user typed it
+        under (the CLI passes "--lr"); by default the setting's own name is used.
+        """
+        labels = labels or {}
+        for setting, low, high, whole, low_open, high_open in NUMBER_LIMITS:
+            section, key = setting.split(".")
+            value = getattr(getattr(self, section), key)
+            if value is None and setting == "model.image_size":
+                continue        # the model's own input size
+            _check_number(labels.get(setting, setting), value, low, high, whole, low_open, high_open)
+        d, t = self.data, self.training
+        if d.val_fraction + d.test_fraction >= 1:
+            raise ProjectError(f"The validation and test fractions must leave training images: "
+                               f"val {d.val_fraction} + test {d.test_fraction} is not below 1.")
+        choices = (("data.augment", "augmentation", d.augment, AUGMENT_PRESETS),
+                   ("training.optimizer", "optimizer", t.optimizer, OPTIMIZERS),
+                   ("training.schedule", "schedule", t.schedule, SCHEDULES),
+                   ("training.early_stopping_metric", "early-stopping metric", t.early_stopping_metric,
+                    EARLY_STOPPING_METRICS))
+        for setting, what, value, allowed in choices:
+            if value not in allowed:
+                raise ProjectError(f"Unknown {what} {value!r} ({labels.get(setting, setting)}); "
+                                   f"use one of {', '.join(allowed)}.")
+        if not 2 <= self.head.num_classes <= MAX_CLASSES:
+            raise ProjectError(f"head.num_classes must be a whole number in [2, {MAX_CLASSES}]; "
+                               f"got {self.head.num_classes}.")
+        try:
+            self.head.validate()
+        except HeadSpecError as exc:
+            raise ProjectError(f"Invalid head: {exc}") from None
+
     # -- serialisation ------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -391,7 +464,29 @@ class Project:
         except json.JSONDecodeError as exc:
             raise ProjectError(f"Invalid project file {path.name}: not valid JSON "
                                f"({exc.msg} at line {exc.lineno}, column {exc.colno}).") from None
+        except RecursionError:
+            data = _TOO_DEEP
+        if data is _TOO_DEEP or _depth(data) > MAX_JSON_DEPTH:
+            raise ProjectError(f"Invalid project file {path.name}: nested more than {MAX_JSON_DEPTH} "
+                               "levels deep; this is not a TL Studio project.")
         project = cls.from_dict(data)
         if project.data.path and not os.path.isabs(project.data.path):
             project.data.path = str((path.absolute().parent / project.data.path).resolve())
         return project
+
+
+_TOO_DEEP = object()
+
+
+def _depth(value: Any, limit: int = MAX_JSON_DEPTH + 1) -> int:
+    """How deeply ``value`` nests lists and objects (counting stops past ``limit``), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if not isinstance(item, (dict, list)):
+            continue
+        deepest = max(deepest, level)
+        if deepest > limit:
+            return deepest
+        stack.extend((v, level + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest

@@ -58,8 +58,11 @@ class ImageModality:
 
         return get_card(model_settings.name)
 
-    def save_preprocessing(self, pre: Preprocessing, folder: str | os.PathLike) -> dict:
+    def describe_preprocessing(self, pre: Preprocessing) -> dict:
         return pre.to_dict()
+
+    def save_preprocessing(self, pre: Preprocessing, folder: str | os.PathLike) -> dict:
+        return self.describe_preprocessing(pre)
 
     def load_preprocessing(self, data: dict, folder: str | os.PathLike) -> Preprocessing:
         return Preprocessing.from_dict(data)

@@ -144,9 +144,19 @@ def scan_csv(csv_path: str | os.PathLike, *, task: TaskState | None = None) -> D
     csv_file = Path(csv_path).expanduser().resolve()
     if not csv_file.is_file():
         raise DatasetError(f"The dataset CSV file '{csv_path}' does not exist.")
+    rows: list[list[str]] = []
     try:
         with open(csv_file, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
+            reader = csv.reader(fh)
+            row_start = 1
+            for row in reader:
+                if any("\n" in c or "\r" in c for c in row):
+                    # A quote left open makes one cell of every later line: report it, never lose them.
+                    raise DatasetError(f"The dataset CSV file '{csv_file}' has a quote (\") opened on line "
+                                       f"{row_start} that is not closed on that line, so the rows after it "
+                                       "cannot be read; fix that line.")
+                rows.append(row)
+                row_start = reader.line_num + 1
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(f"Cannot read the dataset CSV file '{csv_file}': {exc}.") from exc
     base = csv_file.parent

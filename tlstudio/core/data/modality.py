@@ -37,6 +37,9 @@ subclass it):
     The preprocessing a model card needs, with the Project's ``model``
     section applied (image: ``Preprocessing`` with ``image_size``). The
     object has ``to_dict()``; it is saved in ``model.json``.
+``describe_preprocessing(pre) -> dict``
+    What model.json records for ``pre``, without writing anything (a resume
+    compares it with the run's own).
 ``save_preprocessing(pre, folder) -> dict``
     The JSON written to ``model.json`` of a run or bundle in ``folder``; it may
     place files there (text: the tokenizer and config in ``text_model/``).
@@ -93,6 +96,8 @@ class Modality(Protocol):
     def model_card(self, model_settings: Any) -> Any: ...
 
     def preprocessing(self, card: Any, model_settings: Any) -> Any: ...
+
+    def describe_preprocessing(self, pre: Any) -> dict: ...
 
     def save_preprocessing(self, pre: Any, folder: Any) -> dict: ...
 

@@ -233,12 +233,16 @@ class TextModality:
         return TextPreprocessing(str(folder), int(wanted), card.pooling, card.model_type,
                                  tokenizer_files_hash(folder))
 
+    def describe_preprocessing(self, pre: TextPreprocessing) -> dict:
+        """What model.json records (the tokenizer folder named relative to the run)."""
+        return replace(pre, folder=TEXT_MODEL_DIR).to_dict()
+
     def save_preprocessing(self, pre: TextPreprocessing, folder: str | os.PathLike) -> dict:
         """Copy the tokenizer and config into ``folder/text_model``; model.json names it relatively."""
         dest = Path(folder) / TEXT_MODEL_DIR
         if Path(pre.folder).resolve() != dest.resolve():
             copy_tokenizer_files(pre.folder, dest)
-        return replace(pre, folder=TEXT_MODEL_DIR).to_dict()
+        return self.describe_preprocessing(pre)
 
     def load_preprocessing(self, data: dict, folder: str | os.PathLike) -> TextPreprocessing:
         return TextPreprocessing.from_dict(data, folder)

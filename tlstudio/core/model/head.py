@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 LAYER_TYPES = ("linear", "activation", "dropout", "batchnorm", "layernorm")
 # Activation name -> torch.nn class name; torch is imported only to build (it takes seconds).
 ACTIVATIONS = {"relu": "ReLU", "gelu": "GELU", "silu": "SiLU"}
+MAX_CLASSES = 100_000        # far above any real head; a larger count is a damaged or hostile file
+MAX_WIDTH = 65_536           # a hidden layer wider than this is a typo, not a design
 
 
 @dataclass
@@ -71,6 +73,8 @@ class HeadSpec:
         n = self.num_classes if num_classes is None else num_classes
         if not isinstance(n, int) or n < 2:
             raise HeadSpecError(f"A classifier needs at least 2 classes; this head has {n}.")
+        if n > MAX_CLASSES:
+            raise HeadSpecError(f"A head can have at most {MAX_CLASSES} classes; this one has {n}.")
         for i, layer in enumerate(self.layers, start=1):
             where = f"Head layer {i} ({layer.type})"
             if layer.type not in LAYER_TYPES:
@@ -78,6 +82,8 @@ class HeadSpec:
             if layer.type == "linear":
                 if not isinstance(layer.width, int) or isinstance(layer.width, bool) or layer.width <= 0:
                     raise HeadSpecError(f"{where}: width must be a whole number above 0; got {layer.width!r}.")
+                if layer.width > MAX_WIDTH:
+                    raise HeadSpecError(f"{where}: width must be at most {MAX_WIDTH}; got {layer.width}.")
             elif layer.type == "activation":
                 if str(layer.activation).lower() not in ACTIVATIONS:
                     raise HeadSpecError(f"{where}: activation must be one of {', '.join(ACTIVATIONS)}; got {layer.activation!r}.")

@@ -23,14 +23,13 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from tlstudio.core import atomic
 from tlstudio.core.errors import RunFolderError, TLStudioError
-from tlstudio.core.model.head import HeadSpec
+from tlstudio.core.model.head import MAX_CLASSES, HeadSpec
 from tlstudio.core.model.transfer import TransferModel
 
 MODEL_FORMAT = "tlstudio-model"
 MODEL_FORMAT_VERSION = 1
 REQUIRED_KEYS = ("model_name", "classes", "head", "preprocessing")
 # Weights file names looked for, in order, when model.json does not name one.
-MAX_CLASSES = 100_000        # far above any real head; a larger list is a damaged or hostile model.json
 WEIGHTS_CANDIDATES = ("best.safetensors", "model.safetensors")
 # Written by the head search: each labelled sample predicted by a head that never trained on it
 # (out-of-fold), with how they were measured; the honest numbers of a head refit on train + val.

@@ -1,8 +1,8 @@
 """Checkpoints of a run: best.safetensors (+ model.json) and last.pt (resume state).
 
 Snapshots are taken in memory every epoch (a CPU copy: milliseconds) and
-written to disk at most every ``interval`` seconds, at the end of each stage,
-and on cancel or failure. A short epoch therefore never pays for two file
+written to disk at the end of the first epoch, then at most every
+``interval`` seconds, at the end of each stage, and on cancel or failure. A short epoch therefore never pays for two file
 writes, yet a cancel still leaves the best weights and an exact resume point.
 
 last.pt holds only tensors, dicts, lists, numbers and strings, so
@@ -81,14 +81,24 @@ def restore_rng(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+LAST_KEYS = ("model", "optimizer", "schedule", "stage", "epoch", "history", "best", "early_stopping", "rng", "split")
+
+
 def load_last(run_dir: str | Path) -> dict:
     path = Path(run_dir) / LAST_NAME
     if not path.is_file():
         raise RunFolderError(f"Nothing to resume: {Path(run_dir).name} has no {LAST_NAME}.")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same to the user
-        raise RunFolderError(f"Cannot resume: {LAST_NAME} in {Path(run_dir).name} is unreadable ({exc}).") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunFolderError(f"Cannot resume: {LAST_NAME} in {Path(run_dir).name} is unreadable ({first}).") from None
+    missing = [k for k in LAST_KEYS if not isinstance(state, dict) or k not in state]
+    if missing or not isinstance(state["model"], dict) or state["stage"] not in (1, 2) \
+            or not isinstance(state["epoch"], int) or not isinstance(state["history"], list):
+        raise RunFolderError(f"Cannot resume: {LAST_NAME} in {Path(run_dir).name} is incomplete or damaged"
+                             + (f" (no {', '.join(missing)})." if missing else "."))
+    return state
 
 
 class _StateHolder(torch.nn.Module):
@@ -112,6 +122,7 @@ class CheckpointWriter:
         self._best: tuple[dict, int, int, float] | None = None     # (state, stage, epoch, val_acc) not yet written
         self._last: dict | None = None
         self._last_write = time.perf_counter()
+        self._written = False       # the first epoch's checkpoint is written at once
 
     def offer_best(self, state: dict[str, torch.Tensor], stage: int, epoch: int, val_acc: float) -> None:
         self._best = (state, stage, epoch, val_acc)
@@ -120,7 +131,7 @@ class CheckpointWriter:
         self._last = state
 
     def maybe_flush(self) -> None:
-        if time.perf_counter() - self._last_write >= self.interval:
+        if not self._written or time.perf_counter() - self._last_write >= self.interval:
             self.flush()
 
     def flush(self) -> None:
@@ -134,4 +145,5 @@ class CheckpointWriter:
             torch.save(self._last, buf)
             atomic.write_bytes(self.run_dir / LAST_NAME, buf.getvalue())
             self._last = None
+            self._written = True
         self._last_write = time.perf_counter()

@@ -274,8 +274,8 @@ class StageLoop:
                                   seconds=time.perf_counter() - t0)
             run.history.append(ended.to_dict())
             run.emit(ended)
-            if not math.isfinite(stats.loss):
-                raise nan_error(self.stage, epoch)
+            if not (math.isfinite(stats.loss) and math.isfinite(val_loss)) or not self._weights_finite():
+                raise nan_error(self.stage, epoch)     # never offered as "best", never checkpointed
             state = self.snapshot()
             if self._is_best(val_acc, val_loss):
                 run.best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch, "stage": self.stage}
@@ -290,6 +290,11 @@ class StageLoop:
                 run.writer.flush()
                 return
             run.writer.maybe_flush()
+
+    def _weights_finite(self) -> bool:
+        """One device sync: are all trained parameters finite?"""
+        flags = [torch.isfinite(p.detach()).all() for p in self.train_module.parameters() if p.is_floating_point()]
+        return bool(torch.stack(flags).all()) if flags else True
 
     def _progress(self, epoch: int, t0: float, i: int, loss: float, seen: int) -> None:
         self.batches_done += 1

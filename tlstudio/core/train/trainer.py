@@ -34,10 +34,13 @@ from tlstudio.core.train import events as ev
 from tlstudio.core.model import layers
 from tlstudio.core.train import head_search
 from tlstudio.core.runs.folder import HELDOUT_NAME
-from tlstudio.core.train.checkpoints import (BEST_NAME, CheckpointWriter, Snapshotter, load_last, restore_rng,
-                                             rng_state)
+from tlstudio.core.train.checkpoints import (BEST_NAME, LAST_NAME, CheckpointWriter, Snapshotter, load_last,
+                                             restore_rng, rng_state)
 from tlstudio.core.train.feature_cache import gather_rows
 from tlstudio.core.model.head import HeadSpec
+from tlstudio.core.runs import status as run_status
+from tlstudio.core.runs.folder import read_json
+from tlstudio.core.runs.lock import RunLock
 from tlstudio.core.data.index import class_weights, sample_row, split_dataset
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.errors import DatasetError, TLStudioError, TrainingError
@@ -48,7 +51,7 @@ from tlstudio.core.train.stage_data import StageData
 from tlstudio.core.progress import Cancelled, TaskState
 from tlstudio.core.train.loop import LoopContext, RunState, StageLoop
 
-EARLY_STOPPING_METRICS = ("val_acc", "val_loss")
+from tlstudio.core.project import EARLY_STOPPING_METRICS  # noqa: E402,F401 - re-exported
 
 
 def heldout_source(search: dict) -> str:
@@ -165,22 +168,26 @@ class Trainer:
         self._search = None
         self._test = {}
         self._folder_written = False
+        self._lock = RunLock(self.run_dir)     # one writer per run folder; taken just before writing
         cancelled, failure = False, None
         try:
-            self._run()
-        except Cancelled:
-            cancelled = True
-        except TLStudioError as exc:
-            failure = user_message(exc)
-        except Exception as exc:  # noqa: BLE001 - classified below
-            if not _is_oom(exc):
-                self._finish(cancelled=False, error=f"Training failed: {type(exc).__name__}: {exc}")
-                raise
-            failure = OOM_MESSAGE
+            try:
+                self._run()
+            except Cancelled:
+                cancelled = True
+            except TLStudioError as exc:
+                failure = user_message(exc)
+            except Exception as exc:  # noqa: BLE001 - classified below
+                if not _is_oom(exc):
+                    self._finish(cancelled=False, error=f"Training failed: {type(exc).__name__}: {exc}")
+                    raise
+                failure = OOM_MESSAGE
+            finally:
+                if self._data is not None:
+                    self._data.close()
+            return self._finish(cancelled=cancelled, error=failure)
         finally:
-            if self._data is not None:
-                self._data.close()
-        return self._finish(cancelled=cancelled, error=failure)
+            self._lock.release()
 
     def _finish(self, *, cancelled: bool, error: str | None) -> dict:
         state = self.run_state
@@ -217,6 +224,9 @@ class Trainer:
         if self._folder_written:     # a refused resume leaves the earlier run's files alone
             atomic.write_json(self.run_dir / "history.json", state.history)
             atomic.write_json(self.run_dir / "metrics.json", self.metrics)
+            # Last: only now is the folder a complete (or cleanly stopped / failed) run.
+            outcome = run_status.FAILED if error else run_status.CANCELLED if cancelled else run_status.COMPLETE
+            run_status.write_state(self.run_dir, outcome, error)
         if error is not None:
             self._emit(ev.RunFailed(message=error))
         else:
@@ -255,7 +265,7 @@ class Trainer:
         self._split_json = {part: [sample_row(s) for s in getattr(split, part)]
                             for part in ("train", "val", "test")}
         self.run_state.split_hash = hashlib.sha256(repr(self._split_json).encode()).hexdigest()
-        state = self._load_resume_state() if self.resume else None
+        state = self._claim_run_dir(modality, card, pre, model)
         self._write_run_start(modality, card, pre, model)
         self._data = StageData(self.run_state, modality, split, pre, model, t, p.data.augment)
         stage1_epochs, ft = t.epochs, p.finetune
@@ -279,33 +289,60 @@ class Trainer:
             self._evaluate_test(model, modality, pre, split.test)
 
     def _validate_settings(self) -> None:
-        t, ft = self.project.training, self.project.finetune
-        if t.epochs < 1 or t.batch_size < 1:
-            raise TrainingError("Epochs and batch size must each be at least 1.")
-        if not t.lr > 0 or t.weight_decay < 0:
-            raise TrainingError("The learning rate must be above 0 and the weight decay not negative.")
-        if t.early_stopping_metric not in EARLY_STOPPING_METRICS:
-            raise TrainingError(f"Early stopping watches val_acc or val_loss, not {t.early_stopping_metric!r}.")
-        if not 0.0 <= t.label_smoothing < 1.0:
-            raise TrainingError("Label smoothing must be between 0 and 1.")
-        if t.cache_views < 1:
-            raise TrainingError("The number of cached views must be at least 1.")
-        if ft.enabled and not ft.lr_multiplier > 0:
-            raise TrainingError("The fine-tuning learning-rate multiplier must be above 0.")
+        self.project.validate()      # every number against its range, in one place (CLI and GUI alike)
+
+    def _model_info(self, modality, card, pre, model) -> dict:
+        head = self.project.head.to_dict()
+        head["num_classes"] = len(self._classes)
+        return {"model_name": card.name, "library": card.library, "arch": card.arch, "classes": self._classes,
+                "head": head, "feature_dim": int(model.feature_dim),
+                "preprocessing": modality.describe_preprocessing(pre), "task": modality.name}
+
+    def _claim_run_dir(self, modality, card, pre, model) -> dict | None:
+        """Lock the run folder and check it may take this run; the resume state, if resuming."""
+        self._lock.acquire()
+        found = run_status.check_target(self.run_dir, self.resume, lock_held_here=True)
+        if self.resume and (self.run_dir / LAST_NAME).is_file():
+            self._check_same_run(self._model_info(modality, card, pre, model))
+            return self._load_resume_state()
+        if found.incomplete and not found.reusable:
+            raise TrainingError(f"Cannot start over in {self.run_dir}: it also holds files that are not "
+                                "TL Studio's; choose a new run folder.")
+        run_status.clear_run_files(self.run_dir)     # an incomplete run's own files only (or nothing)
+        return None
+
+    def _check_same_run(self, info: dict) -> None:
+        """A resume continues the same model on the same data; anything else is refused, files untouched."""
+        old = read_json(self.run_dir / "model.json", default=None)
+        snap = read_json(self.run_dir / "project.json", default=None)
+        changes = []
+        if isinstance(old, dict):
+            for key, what in (("model_name", "model"), ("preprocessing", "image size / preprocessing"),
+                              ("head", "head"), ("classes", "classes"), ("task", "task")):
+                if key in old and old[key] != info[key]:
+                    changes.append(what)
+        if isinstance(snap, dict):
+            was_model = snap.get("model") if isinstance(snap.get("model"), dict) else {}
+            now_model = self.project.model.to_dict()
+            for key, what in (("name", "model"), ("image_size", "image size"), ("weights", "weights")):
+                if key in was_model and was_model[key] != now_model[key] and what not in changes:
+                    changes.append(what)
+            if "frozen" in snap and snap["frozen"] != list(self.project.frozen):
+                changes.append("frozen layers")
+        if changes:
+            raise TrainingError(f"Cannot resume: the {', '.join(changes)} differ from the run in {self.run_dir}; "
+                                "resume with the run's own settings or start a new run.")
 
     def _write_run_start(self, modality, card, pre, model) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._folder_written = True
+        run_status.write_state(self.run_dir, run_status.RUNNING)     # until the last write says otherwise
         snap = self.project.to_dict()
         snap["data"]["path"] = os.path.abspath(snap["data"]["path"])
         atomic.write_json(self.run_dir / "project.json", snap)
         atomic.write_json(self.run_dir / "split.json", self._split_json)
-        head = self.project.head.to_dict()
-        head["num_classes"] = len(self._classes)
-        info = {"model_name": card.name, "library": card.library, "arch": card.arch, "classes": self._classes,
-                "head": head, "feature_dim": int(model.feature_dim),
-                "preprocessing": modality.save_preprocessing(pre, self.run_dir),
-                "task": modality.name}
+        info = self._model_info(modality, card, pre, model)
+        info["preprocessing"] = modality.save_preprocessing(pre, self.run_dir)   # text: the tokenizer files go along
         self.run_state.writer = CheckpointWriter(self.run_dir, info, self.checkpoint_interval, self._on_saved)
 
     def _on_saved(self, path: str, stage: int, epoch: int, val_acc: float) -> None:

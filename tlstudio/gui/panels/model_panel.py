@@ -428,9 +428,9 @@ class ModelPanel(QWidget):
             from tlstudio.core.model.layers import block_names
 
             self.unfreeze_spin.setMaximum(max(1, len(block_names(self.state.model))))
-            base = self.tree_model.index_of("base")
-            head = self.tree_model.index_of("head")
-            for index in (base, head):
+            # A text encoder wraps the transformer (base.base): open it down to its layers.
+            for index in [self.tree_model.index_of(name) for name in
+                          ("base", "head", "base.base", "base.base.encoder")]:
                 if index.isValid():
                     self.tree.expand(index)
         self._show_current()

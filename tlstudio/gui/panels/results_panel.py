@@ -211,7 +211,8 @@ class ResultsPanel(QWidget):
         return page
 
     def is_text_run(self) -> bool:
-        task = (self.result or {}).get("task") or getattr(self.loaded, "task", None)
+        info = getattr(self.loaded, "info", None) or {}
+        task = (self.result or {}).get("task") or info.get("task")
         return (task or self.state.project.task) == "text"
 
     def _show_task_pages(self) -> None:
@@ -360,7 +361,8 @@ class ResultsPanel(QWidget):
             model.appendRow(self._metric_row(name, m["precision"], m["recall"], m["f1"], m["support"]))
         self.confusion.set_matrix(result["confusion_matrix"], result["classes"])
         self._show_task_pages()
-        self.misclassified_texts.set_rows(*self._text_rows(result["misclassified"]))
+        self.misclassified_texts.set_rows(*(self._text_rows(result["misclassified"]) if self.is_text_run()
+                                            else ([], [])))
         self.cell_texts.set_rows([])
         self.misclassified_grid.set_items([
             GridItem(p["path"], f"{p['true']} →\n{p['predicted']} ({p['confidence']:.0%})",
@@ -480,6 +482,11 @@ class ResultsPanel(QWidget):
         if task is not self._try_task or text != self.try_text_edit.toPlainText().strip():
             return                                # the text changed meanwhile: a newer prediction follows
         self._try_task = None
+        if result and "error" in result[0]:
+            self.try_text_result = []
+            self.try_text_table.set_rows([])
+            self.try_text_note.setText(result[0]["error"])
+            return
         top = result[0].get("top_k", []) if result else []
         self.try_text_result = top
         self.try_text_table.set_rows([(t["label"], f"{t['probability']:.1%}") for t in top])

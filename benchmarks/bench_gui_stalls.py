@@ -1,0 +1,135 @@
+"""How long the GUI event loop stalls during and just after a real training run.
+
+A 10 ms heartbeat QTimer runs in the offscreen main window while the demo
+project trains (charts visible on the Train tab); when the run ends the
+Results tab is shown, as a user would, until its evaluation and confusion
+matrix are drawn. A stall is how much later than 10 ms a beat arrived.
+Prints p50 / p99 / max over the run and over the end (from the last epoch to
+the results drawn), plus the worst beats.
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui_stalls.py [--epochs 4] [--image-size 96]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def summary(name: str, stalls: list[float]) -> str:
+    return (f"{name:<5} beats {len(stalls):5d}  p50 {percentile(stalls, 50):6.1f} ms  "
+            f"p99 {percentile(stalls, 99):6.1f} ms  max {max(stalls, default=0):6.1f} ms  "
+            f"over 50 ms: {sum(s > 50 for s in stalls)}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--image-size", type=int, default=96)
+    parser.add_argument("--min-seconds", type=float, default=10.0, help="fail unless the run lasts this long")
+    args = parser.parse_args()
+    os.environ.setdefault("TLSTUDIO_DATA_DIR", tempfile.mkdtemp(prefix="tlstudio-bench-"))
+
+    from PySide6.QtCore import QElapsedTimer, QTimer
+
+    from tlstudio.gui.app import build_main_window, ensure_application
+
+    app = ensure_application([])
+    window = build_main_window(demo=True)
+    window.resize(1280, 800)
+    window.show()
+    p = window.state.project
+    p.model.image_size = args.image_size
+    p.training.epochs = args.epochs
+    p.training.use_cache = False          # the base runs every epoch: a run of useful length on the demo data
+    window.tabs.setCurrentWidget(window.training_panel)
+
+    clock = QElapsedTimer()
+    clock.start()
+    beats: list[tuple[float, float]] = []          # (time ms, stall ms)
+    last = [clock.elapsed()]
+    marks: dict[str, float] = {}
+
+    def beat():
+        now = clock.nsecsElapsed() / 1e6
+        beats.append((now, max(0.0, now - last[0] - 10.0)))
+        last[0] = now
+
+    last[0] = clock.nsecsElapsed() / 1e6
+    heart = QTimer()
+    heart.setInterval(10)
+    heart.timeout.connect(beat)
+
+    panel, results = window.training_panel, window.results_panel
+
+    def on_event(event):
+        from tlstudio.core.train import events as ev
+        if isinstance(event, ev.EpochEnded) and event.epoch == args.epochs:
+            marks["last_epoch"] = clock.nsecsElapsed() / 1e6
+
+    def poll():
+        if "start" not in marks:
+            return
+        if "end" not in marks and not panel.is_running():
+            marks["end"] = clock.nsecsElapsed() / 1e6
+            window.tabs.setCurrentWidget(results)          # the user looks at the results
+            QTimer.singleShot(15_000, app.quit)            # results that never load still end the benchmark
+        if "end" in marks and "results" not in marks and results.loaded is not None \
+                and results._load_task is None:
+            marks["results"] = clock.nsecsElapsed() / 1e6
+            QTimer.singleShot(1000, app.quit)              # one more second of heartbeats
+
+    watcher = QTimer()
+    watcher.setInterval(20)
+    watcher.timeout.connect(poll)
+
+    def start():
+        panel.start()
+        worker = getattr(panel, "worker", None)
+        if worker is not None:
+            worker.event.connect(on_event)
+        marks["start"] = clock.nsecsElapsed() / 1e6
+
+    # Let start-up work settle, then run.
+    QTimer.singleShot(1500, lambda: (heart.start(), watcher.start(), start()))
+    QTimer.singleShot(600_000, app.quit)
+    app.exec()
+    heart.stop()
+
+    if "end" not in marks:
+        print("the run did not end", file=sys.stderr)
+        return 1
+    seconds = (marks["end"] - marks["start"]) / 1000
+    run_stalls = [s for t, s in beats if marks["start"] <= t <= marks["end"]]
+    end_from = marks.get("last_epoch", marks["end"])
+    end_stalls = [s for t, s in beats if t >= end_from]
+    print(f"run: {seconds:.1f} s ({args.epochs} epochs at {args.image_size} px, demo data, no feature cache); "
+          f"results drawn {((marks.get('results', marks['end']) - marks['end']) / 1000):.2f} s after the end")
+    print(summary("run", run_stalls))
+    print(summary("end", end_stalls))
+    print(summary("all", [s for t, s in beats if t >= marks["start"]]))
+    worst = sorted(((s, t) for t, s in beats if t >= marks["start"]), reverse=True)[:8]
+    print("worst beats (stall ms @ s from the end): " +
+          ", ".join(f"{s:.0f} @ {(t - marks['end']) / 1000:+.2f}" for s, t in worst))
+    window.close()
+    if seconds < args.min_seconds:
+        print(f"warning: the run lasted {seconds:.1f} s, under {args.min_seconds} s; raise --epochs", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
