@@ -167,3 +167,18 @@ def test_validation_evaluation_of_a_refit_run_is_the_out_of_fold_report(tmp_path
     assert result["samples"] == metrics["fit_samples"] == metrics["train_images"] + metrics["val_images"]
     assert result["accuracy"] == pytest.approx(metrics["val_accuracy"])
     assert sum(map(sum, result["confusion_matrix"])) == result["samples"]
+
+
+def test_a_hidden_head_fitted_on_principal_components_takes_the_full_features(demo_features):
+    """Hidden heads search on 256 principal components; the basis folds into the saved first layer."""
+    x, y, hx, hy, c = demo_features
+    spec = hs.SEARCH_HEADS[1]
+    mean, std = hs.standardiser(x)
+    basis = hs.principal_basis((x - mean) / std)
+    assert basis.shape == (x.shape[1], min(len(y), hs.HIDDEN_INPUT_DIM))    # at most the data's rank
+    result = hs.search_head(x[40:], y[40:], x[:40], y[:40], c, head=spec, lr=1e-3, weight_decay=1e-2)
+    first = result.head[0]
+    assert first.in_features == x.shape[1] and first.out_features == hs.HIDDEN_WIDTH
+    fixed = hs.fixed_head(x[40:], y[40:], c, HeadSpec.default(), lr=1e-3, weight_decay=1e-4, epochs=10)
+    assert _acc(result.head, hx, hy) >= _acc(fixed, hx, hy) - 0.02
+    assert _acc(result.head, hx, hy) > 0.75

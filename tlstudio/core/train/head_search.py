@@ -54,6 +54,7 @@ HIDDEN_LR_GRID = (1e-3,)     # a hidden layer costs ~50x a linear head per step:
 WEIGHT_DECAY_GRID = (1e-3, 1e-2, 1e-1)
 HIDDEN_WIDTH = 128
 HIDDEN_DROPOUT = 0.2
+HIDDEN_INPUT_DIM = 256       # hidden heads search (and refit) on this many principal components
 SEARCH_HEADS = (HeadSpec(layers=[]),
                 HeadSpec(layers=[HeadLayer("linear", width=HIDDEN_WIDTH), HeadLayer("activation", activation="relu"),
                                  HeadLayer("dropout", p=HIDDEN_DROPOUT)]))
@@ -278,14 +279,19 @@ class _Heads:
     def snapshot(self) -> list[torch.Tensor]:
         return [p.detach().clone() for p in self.params]
 
-    def export(self, i: int, spec: HeadSpec, in_features: int, num_classes: int, params=None) -> nn.Sequential:
-        """Head ``i`` as the nn.Sequential ``spec.build`` makes."""
+    def export(self, i: int, spec: HeadSpec, in_features: int, num_classes: int, params=None,
+               basis: torch.Tensor | None = None) -> nn.Sequential:
+        """Head ``i`` as the nn.Sequential ``spec.build`` makes; a head trained on ``x @ basis``
+        gets the basis folded into its first layer, so it takes the full features."""
         params = self.params if params is None else params
         head = spec.build(in_features, num_classes)
         linears = [m for m in head if isinstance(m, nn.Linear)]
         with torch.no_grad():
-            for lin, (op, arg) in zip(linears, [o for o in self.ops if o[0] == "linear"]):
-                lin.weight.copy_(params[arg][i].T)
+            for n, (lin, (op, arg)) in enumerate(zip(linears, [o for o in self.ops if o[0] == "linear"])):
+                w = params[arg][i]
+                if n == 0 and basis is not None:
+                    w = basis @ w
+                lin.weight.copy_(w.T)
                 lin.bias.copy_(params[arg + 1][i, 0])
         return head
 
@@ -383,6 +389,23 @@ def standardiser(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, std.clamp(min=max(float(std.median()), 1e-6))
 
 
+def principal_basis(xs: torch.Tensor, k: int = HIDDEN_INPUT_DIM) -> torch.Tensor | None:
+    """The top-``k`` principal directions of standardised features [d, min(k, n)] (None when d <= k).
+
+    A hidden layer's first matmul is most of the search's cost; on the leading principal
+    components (no labels used) it is ``d / k`` times cheaper, and the basis folds exactly into the
+    saved head's first layer.
+    """
+    if xs.shape[1] <= k:
+        return None
+    _, _, vh = torch.linalg.svd(xs - xs.mean(0), full_matrices=False)
+    return vh[:k].T.contiguous()
+
+
+def _project(x: torch.Tensor, basis: torch.Tensor | None) -> torch.Tensor:
+    return x if basis is None else x @ basis
+
+
 def fold_standardiser(head: nn.Sequential, mean: torch.Tensor, std: torch.Tensor) -> None:
     """Make ``head`` take raw features: ``W (x - mean) / std + b`` folded into the first linear layer."""
     first = next(m for m in head.modules() if isinstance(m, nn.Linear))
@@ -439,6 +462,7 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
         method = "validation split"
     mean, std = standardiser(x_all)
     xs = (x_all - mean) / std
+    basis = principal_basis(xs)
     batch = max(int(batch_size), MIN_BATCH)
     max_epochs = MAX_EPOCHS if epochs is None else int(epochs)
     shapes: list[HeadSpec] = []
@@ -455,7 +479,8 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
         vm = ~tm
         lrs = torch.tensor([configs[i].lr for i in members for _ in range(k)])
         wds = torch.tensor([configs[i].weight_decay for i in members for _ in range(k)])
-        fit = _train_group(xs, y_all, tm, vm, shape, lrs, wds, epochs=max_epochs, early_stop=epochs is None,
+        inputs = _project(xs, basis) if shape.layers else xs
+        fit = _train_group(inputs, y_all, tm, vm, shape, lrs, wds, epochs=max_epochs, early_stop=epochs is None,
                            batch_size=batch, seed=seed + gi, num_classes=num_classes, class_weight=class_weight,
                            label_smoothing=label_smoothing, check=check)
         for j, i in enumerate(members):
@@ -481,12 +506,15 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
         fy = torch.cat([y_all] + [train_y.long()] * len(train_views))
         fit_mask = torch.cat([fit_mask] + [torch.ones(n_train, dtype=torch.bool)] * len(train_views))
     fmean, fstd = standardiser(fx[fit_mask])
-    final = _train_group((fx - fmean) / fstd, fy, fit_mask[None, :], None, best.config.head,
+    fxs = (fx - fmean) / fstd
+    fbasis = principal_basis(fxs[fit_mask]) if best.config.head.layers else None
+    final = _train_group(_project(fxs, fbasis), fy, fit_mask[None, :], None, best.config.head,
                          torch.tensor([best.config.lr]), torch.tensor([best.config.weight_decay]),
                          epochs=max(1, best.epochs), early_stop=False, batch_size=batch, seed=seed + 101,
                          num_classes=num_classes, class_weight=class_weight, label_smoothing=label_smoothing,
                          check=check)
-    head_module = final.heads.export(0, best.config.head, x_all.shape[1], num_classes, final.best_params)
+    head_module = final.heads.export(0, best.config.head, x_all.shape[1], num_classes, final.best_params,
+                                     basis=fbasis)
     fold_standardiser(head_module, fmean, fstd)
     head_module.eval()
     if progress is not None:
