@@ -55,8 +55,10 @@ def test_dropout_is_bounded_and_count_needs_a_model(qtbot):
     qtbot.addWidget(designer)
     assert designer.findChild(QListWidget, "headLayerList").count() == 1
     designer.layer_list.setCurrentRow(0)
+    assert "head" in state.project.training.auto
     designer.dropout_spin.setValue(0.99)                       # clamped by the spin box
     assert state.project.head.layers[0].p == 0.95
+    assert "head" not in state.project.training.auto          # designed by the user: not searched
     state.project.head.validate()
     assert "load a model" in designer.param_label.text()
     assert designer.diagram.text() == "features → Dropout(0.95) → Linear(2)"

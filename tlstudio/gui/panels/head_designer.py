@@ -165,6 +165,7 @@ class HeadDesigner(QWidget):
         self._commit(select=row)
 
     def _commit(self, select: int) -> None:
+        self.state.project.training.set_explicit("head")    # a designed head: the head search keeps it
         self.state.mark_changed("head")   # refresh() runs from the changed signal
         self.layer_list.setCurrentRow(select)
 
