@@ -44,7 +44,12 @@ def _text_models(args) -> int:
         row = card.to_dict()
         row["weights"] = text_weight_source(card.name)
         rows.append(row)
-    if args.json:
+    return _print_models(rows, args.json, [("tokens", "max_length", ">6"), ("pooling", "pooling", "<7")])
+
+
+def _print_models(rows: list[dict], as_json: bool, extra: list[tuple[str, str, str]]) -> int:
+    """The models table (name, family, params, ``extra`` columns as (title, key, format), weights) or JSON."""
+    if as_json:
         _print_json(rows)
         return 0
     if not rows:
@@ -52,10 +57,11 @@ def _text_models(args) -> int:
         return 0
     width = max(len(r["name"]) for r in rows)
     fam = max(len(r["family"]) for r in rows)
-    print(f"{'name':<{width}}  {'family':<{fam}}  {'params':>7}  {'tokens':>6}  {'pooling':<7}  weights")
+    titles = "".join(f"  {title:{fmt}}" for title, _, fmt in extra)
+    print(f"{'name':<{width}}  {'family':<{fam}}  {'params':>7}{titles}  weights")
     for r in rows:
-        print(f"{r['name']:<{width}}  {r['family']:<{fam}}  {_human_params(r['params']):>7}  "
-              f"{r['max_length']:>6}  {r['pooling']:<7}  {r['weights']}")
+        cells = "".join(f"  {r[key]:{fmt}}" for _, key, fmt in extra)
+        print(f"{r['name']:<{width}}  {r['family']:<{fam}}  {_human_params(r['params']):>7}{cells}  {r['weights']}")
     return 0
 
 
@@ -71,19 +77,7 @@ def cmd_models(args) -> int:
         row["input_size"] = card.preprocessing.input_size
         row["weights"] = weight_source(card)
         rows.append(row)
-    if args.json:
-        _print_json(rows)
-        return 0
-    if not rows:
-        print("No models match.")
-        return 0
-    width = max(len(r["name"]) for r in rows)
-    fam = max(len(r["family"]) for r in rows)
-    print(f"{'name':<{width}}  {'family':<{fam}}  {'params':>7}  {'input':>5}  weights")
-    for r in rows:
-        print(f"{r['name']:<{width}}  {r['family']:<{fam}}  {_human_params(r['params']):>7}  "
-              f"{r['input_size']:>5}  {r['weights']}")
-    return 0
+    return _print_models(rows, args.json, [("input", "input_size", ">5")])
 
 
 def cmd_scan(args) -> int:
