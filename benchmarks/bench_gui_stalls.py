@@ -7,7 +7,11 @@ matrix are drawn. A stall is how much later than 10 ms a beat arrived.
 Prints p50 / p99 / max over the run and over the end (from the last epoch to
 the results drawn), plus the worst beats.
 
-    QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui_stalls.py [--epochs 4] [--image-size 96]
+With ``--why`` a sampler thread records the GUI thread's Python stack every
+5 ms, and each stall over 50 ms is printed with the frames it spent most of
+its samples in (where the GUI thread was stuck).
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui_stalls.py [--epochs 4] [--image-size 96] [--why]
 """
 from __future__ import annotations
 
@@ -16,7 +20,9 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -36,10 +42,42 @@ def summary(name: str, stalls: list[float]) -> str:
             f"over 50 ms: {sum(s > 50 for s in stalls)}")
 
 
+class StackSampler(threading.Thread):
+    """Samples the main thread's Python stack every few milliseconds: (time ms, frames)."""
+
+    def __init__(self, clock_ms, interval_s: float = 0.005):
+        super().__init__(daemon=True)
+        self.clock_ms, self.interval_s = clock_ms, interval_s
+        self.main_id = threading.main_thread().ident
+        self.samples: list[tuple[float, tuple[str, ...]]] = []
+        self.running = True
+
+    def run(self) -> None:
+        while self.running:
+            frame = sys._current_frames().get(self.main_id)
+            stack = []
+            while frame is not None and len(stack) < 40:
+                code = frame.f_code
+                stack.append(f"{Path(code.co_filename).name}:{frame.f_lineno} {code.co_name}")
+                frame = frame.f_back
+            self.samples.append((self.clock_ms(), tuple(stack)))
+            time.sleep(self.interval_s)
+
+    def explain(self, start_ms: float, end_ms: float) -> str:
+        """The innermost project frames the GUI thread sat in between two times, most frequent first."""
+        counts: Counter = Counter()
+        for t, stack in self.samples:
+            if start_ms <= t <= end_ms and stack:
+                ours = [f for f in stack if "site-packages" not in f][:3] or list(stack[:3])
+                counts[" < ".join(ours)] += 1
+        return "; ".join(f"{n}x {where}" for where, n in counts.most_common(3)) or "(no Python frames: Qt/C++)"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--image-size", type=int, default=96)
+    parser.add_argument("--why", action="store_true", help="sample the GUI thread's stack to explain stalls")
     parser.add_argument("--min-seconds", type=float, default=10.0, help="fail unless the run lasts this long")
     args = parser.parse_args()
     os.environ.setdefault("TLSTUDIO_DATA_DIR", tempfile.mkdtemp(prefix="tlstudio-bench-"))
@@ -63,6 +101,10 @@ def main() -> int:
     beats: list[tuple[float, float]] = []          # (time ms, stall ms)
     last = [clock.elapsed()]
     marks: dict[str, float] = {}
+
+    sampler = StackSampler(lambda: clock.nsecsElapsed() / 1e6) if args.why else None
+    if sampler is not None:
+        sampler.start()
 
     def beat():
         now = clock.nsecsElapsed() / 1e6
@@ -125,11 +167,20 @@ def main() -> int:
     worst = sorted(((s, t) for t, s in beats if t >= marks["start"]), reverse=True)[:8]
     print("worst beats (stall ms @ s from the end): " +
           ", ".join(f"{s:.0f} @ {(t - marks['end']) / 1000:+.2f}" for s, t in worst))
-    window.close()
+    if sampler is not None:
+        sampler.running = False
+        for t, s in beats:
+            if s > 50 and t >= marks["start"]:
+                print(f"  stall {s:.0f} ms @ {(t - marks['end']) / 1000:+.2f} s: {sampler.explain(t - s - 10, t)}")
     if seconds < args.min_seconds:
         print(f"warning: the run lasted {seconds:.1f} s, under {args.min_seconds} s; raise --epochs", file=sys.stderr)
+    print("load:", " ".join(f"{v:.1f}" for v in os.getloadavg()))
+    window.close()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)       # worker threads still tearing down must not keep the benchmark alive
