@@ -131,7 +131,8 @@ def main() -> int:
             window.tabs.setCurrentWidget(results)          # the user looks at the results
             QTimer.singleShot(15_000, app.quit)            # results that never load still end the benchmark
         if "end" in marks and "results" not in marks and results.loaded is not None \
-                and results._load_task is None:
+                and results.result is not None and results.confusion.renders > 0 \
+                and not results.confusion.busy():
             marks["results"] = clock.nsecsElapsed() / 1e6
             QTimer.singleShot(1000, app.quit)              # one more second of heartbeats
 
@@ -175,8 +176,7 @@ def main() -> int:
     if seconds < args.min_seconds:
         print(f"warning: the run lasted {seconds:.1f} s, under {args.min_seconds} s; raise --epochs", file=sys.stderr)
     print("load:", " ".join(f"{v:.1f}" for v in os.getloadavg()))
-    window.close()
-    return 0
+    return 0          # no window.close(): it would ask about the unsaved project in a modal dialog
 
 
 if __name__ == "__main__":

@@ -247,7 +247,11 @@ def test_full_run_in_the_main_window(qtbot, demo_window):
     qtbot.waitUntil(lambda: recorder.count(ev.EpochEnded) == 1, timeout=RUN_TIMEOUT_MS)
     qtbot.waitUntil(lambda: recorder.count(ev.EpochEnded) == 2, timeout=RUN_TIMEOUT_MS)
     qtbot.waitUntil(lambda: bool(done), timeout=RUN_TIMEOUT_MS)
+    # The end of a run included: the user opens the results, which load and draw (off the GUI thread).
+    window.tabs.setCurrentWidget(results)
     qtbot.waitUntil(lambda: bool(evaluated), timeout=RUN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: results.confusion.renders > 0 and not results.confusion.busy()
+                    and results.confusion.matrix is not None, timeout=RUN_TIMEOUT_MS)
     heartbeat.stop()
     print(f"\nworst GUI stall during a demo training run: {heartbeat.worst * 1000:.0f} ms; "
           f"gaps over 50 ms (s, ms): {heartbeat.long_gaps}; events: {recorder.names()}")
@@ -278,9 +282,13 @@ def test_full_run_in_the_main_window(qtbot, demo_window):
 
     window.resize(1280, 800)
     os.makedirs(SHOTS, exist_ok=True)
+    window.tabs.setCurrentWidget(training)
+    charts = (training.charts.loss, training.charts.accuracy)
+    qtbot.waitUntil(lambda: all(c.image is not None and not c.busy() for c in charts), timeout=30_000)
     training.grab().save(f"{SHOTS}/train.png")
     window.tabs.setCurrentWidget(results)
-    qtbot.waitUntil(lambda: not results.misclassified_grid.is_running(), timeout=30_000)
+    qtbot.waitUntil(lambda: not results.misclassified_grid.is_running() and not results.confusion.busy(),
+                    timeout=30_000)
     results.grab().save(f"{SHOTS}/results.png")
     window.grab().save(f"{SHOTS}/window_results.png")
     worst = heartbeat.worst

@@ -1,7 +1,10 @@
 """Embedded matplotlib charts: live training curves and the confusion matrix.
 
-Charts redraw with ``draw_idle`` (coalesced by Qt) and only when data changes
-per epoch, never per batch, so the GUI thread is never stuck drawing.
+The curves and the confusion matrix draw in a worker thread
+(``figure_image.ThreadedChartCanvas``): the GUI thread only changes a few
+artists (through ``mutate``) and paints the finished image. They redraw only
+when data changes per epoch, never per batch. The confusion matrix builds its
+artists (dozens of labels) in the worker as well.
 """
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QSizePolicy
+
+from tlstudio.gui.widgets.figure_image import ThreadedChartCanvas
 
 STAGGER_MS = 40
 EMPTY_HINT = "Curves appear here once training starts (Train tab → Start)."
@@ -42,11 +47,14 @@ class ChartCanvas(FigureCanvasQTAgg):
             super().draw_idle()
 
 
-class CurveChart(ChartCanvas):
-    """One metric per epoch, train vs validation, with a line where fine-tuning starts."""
+class CurveChart(ThreadedChartCanvas):
+    """One metric per epoch, train vs validation, with a line where fine-tuning starts.
 
-    # Margins in pixels, applied on resize: a layout engine would cost ~2x per
-    # draw, and these charts redraw during training while the GUI must stay live.
+    The plotted data lives in plain lists (``series()``); every artist change goes through
+    ``mutate``, so nothing touches the figure while a worker draws it.
+    """
+
+    # Margins in pixels, applied on resize: a layout engine would cost ~2x per draw.
     MARGINS_PX = {"left": 58, "right": 14, "top": 28, "bottom": 40}
 
     def __init__(self, object_name: str, title: str, ylabel: str, parent=None, hint: str = EMPTY_HINT):
@@ -55,6 +63,7 @@ class CurveChart(ChartCanvas):
         self._title, self._ylabel = title, ylabel
         (self.train_line,) = self.ax.plot([], [], "o-", color=TRAIN_COLOR, label="train", markersize=3)
         (self.val_line,) = self.ax.plot([], [], "o-", color=VAL_COLOR, label="validation", markersize=3)
+        self._points: dict[str, list[float]] = {"x": [], "train": [], "val": []}
         self.boundaries: list[float] = []
         self._boundary_artists = []
         self.planned_epochs = 1
@@ -69,27 +78,31 @@ class CurveChart(ChartCanvas):
         self._set_empty(True)
 
     def is_empty(self) -> bool:
-        return self.hint.get_visible()
+        return not self._points["x"]
 
     def _set_empty(self, empty: bool) -> None:
-        self.hint.set_visible(empty)
-        self.ax.tick_params(labelleft=not empty, labelbottom=not empty)
-        if empty:
-            self.ax.set_ylim(0.0, 1.0)
-        else:
-            self.ax.set_autoscaley_on(True)     # set_ylim above turned it off
+        def change():
+            self.hint.set_visible(empty)
+            self.ax.tick_params(labelleft=not empty, labelbottom=not empty)
+            if empty:
+                self.ax.set_ylim(0.0, 1.0)
+            else:
+                self.ax.set_autoscaley_on(True)     # set_ylim above turned it off
+        self.mutate(change)
 
     def resizeEvent(self, event) -> None:
         width, height = max(1, event.size().width()), max(1, event.size().height())
         m = self.MARGINS_PX
-        self.figure.subplots_adjust(left=min(0.4, m["left"] / width), right=max(0.6, 1 - m["right"] / width),
-                                    top=max(0.6, 1 - m["top"] / height), bottom=min(0.4, m["bottom"] / height))
+        self.mutate(lambda: self.figure.subplots_adjust(
+            left=min(0.4, m["left"] / width), right=max(0.6, 1 - m["right"] / width),
+            top=max(0.6, 1 - m["top"] / height), bottom=min(0.4, m["bottom"] / height)))
         super().resizeEvent(event)
 
     def show_epochs(self, n: int) -> None:
         """Frame the x axis on the epochs the run plans, so curves grow left to right (drawn later)."""
         self.planned_epochs = max(1, int(n))
-        self.ax.set_xlim(0.5, self.planned_epochs + 0.5)
+        planned = self.planned_epochs
+        self.mutate(lambda: self.ax.set_xlim(0.5, planned + 0.5))
 
     def _style(self) -> None:
         self.ax.set_title(self._title, fontsize=10, loc="left")
@@ -102,46 +115,54 @@ class CurveChart(ChartCanvas):
         self.ax.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False,
                        borderaxespad=0.0, handlelength=1.5, columnspacing=1.0)
 
+    def _sync_lines(self) -> None:
+        xs, train, val = (list(self._points[k]) for k in ("x", "train", "val"))
+
+        def change():
+            self.train_line.set_data(xs, train)
+            self.val_line.set_data(xs, val)
+            self.ax.relim()
+            self.ax.autoscale_view(scalex=False)
+        self.mutate(change)
+
     def clear(self) -> None:
-        for line in (self.train_line, self.val_line):
-            line.set_data([], [])
-        for artist in self._boundary_artists:
-            artist.remove()
-        self._boundary_artists.clear()
+        for values in self._points.values():
+            values.clear()
         self.boundaries.clear()
-        self.ax.relim()
-        self.ax.autoscale_view(scalex=False)
+        artists, self._boundary_artists = self._boundary_artists, []
+        self.mutate(lambda: [artist.remove() for artist in artists])
+        self._sync_lines()
         self.show_epochs(1)
         self._set_empty(True)
 
     def add_point(self, x: float, train: float, val: float, redraw: bool = True) -> None:
-        for line, y in ((self.train_line, train), (self.val_line, val)):
-            xs, ys = list(line.get_xdata()), list(line.get_ydata())
-            xs.append(x)
-            ys.append(y if y is not None and np.isfinite(y) else np.nan)
-            line.set_data(xs, ys)
-        if self.is_empty():
+        was_empty = self.is_empty()
+        self._points["x"].append(float(x))
+        for key, y in (("train", train), ("val", val)):
+            self._points[key].append(float(y) if y is not None and np.isfinite(y) else np.nan)
+        if was_empty:
             self._set_empty(False)
-        self.ax.relim()
-        self.ax.autoscale_view(scalex=False)
+        self._sync_lines()
         self.show_epochs(max(self.planned_epochs, int(x)))
         if redraw:
             self.draw_idle()
 
+    def set_ylim(self, low: float, high: float) -> None:
+        self.mutate(lambda: self.ax.set_ylim(low, high))
+
     def mark_boundary(self, x: float, label: str = "fine-tune") -> None:
         self.boundaries.append(x)
-        line = self.ax.axvline(x, color="#555555", linestyle="--", linewidth=1)
-        text = self.ax.annotate(label, xy=(x, 1.0), xycoords=("data", "axes fraction"),
-                                xytext=(3, -12), textcoords="offset points", fontsize=8, color="#555555")
-        self._boundary_artists.extend([line, text])
+
+        def change():
+            line = self.ax.axvline(x, color="#555555", linestyle="--", linewidth=1)
+            text = self.ax.annotate(label, xy=(x, 1.0), xycoords=("data", "axes fraction"),
+                                    xytext=(3, -12), textcoords="offset points", fontsize=8, color="#555555")
+            self._boundary_artists.extend([line, text])
+        self.mutate(change)
 
     def series(self) -> dict[str, list[float]]:
         """Plotted data, for tests and for saving."""
-        return {
-            "x": [float(v) for v in self.train_line.get_xdata()],
-            "train": [float(v) for v in self.train_line.get_ydata()],
-            "val": [float(v) for v in self.val_line.get_ydata()],
-        }
+        return {key: [float(v) for v in values] for key, values in self._points.items()}
 
 
 class TrainingCharts:
@@ -150,7 +171,7 @@ class TrainingCharts:
     def __init__(self, parent=None):
         self.loss = CurveChart("lossChart", "Loss", "loss", parent)
         self.accuracy = CurveChart("accuracyChart", "Accuracy", "accuracy", parent)
-        self.accuracy.ax.set_ylim(0.0, 1.0)
+        self.accuracy.set_ylim(0.0, 1.0)
         self.epochs_plotted = 0
 
     def reset(self) -> None:
@@ -159,7 +180,7 @@ class TrainingCharts:
         self.epochs_plotted = 0
         self.loss.clear()
         self.accuracy.clear()
-        self.accuracy.ax.set_ylim(0.0, 1.0)
+        self.accuracy.set_ylim(0.0, 1.0)
         if had_data:
             self.loss.draw_idle()
             QTimer.singleShot(STAGGER_MS, self.accuracy.draw_idle)
@@ -179,13 +200,17 @@ class TrainingCharts:
         self.loss.add_point(x, event.train_loss, event.val_loss)
         self.accuracy.add_point(x, event.train_acc, event.val_acc, redraw=False)
         # Accuracy is a fraction: keep the 0..1 frame steady instead of autoscaling.
-        self.accuracy.ax.set_ylim(0.0, 1.02)
+        self.accuracy.set_ylim(0.0, 1.02)
         # Draw the second chart a little later so the event loop breathes between the two draws.
         QTimer.singleShot(STAGGER_MS, self.accuracy.draw_idle)
 
 
-class ConfusionMatrixChart(ChartCanvas):
-    """Annotated confusion matrix; a click on a cell emits (true index, predicted index)."""
+class ConfusionMatrixChart(ThreadedChartCanvas):
+    """Annotated confusion matrix; a click on a cell emits (true index, predicted index).
+
+    Building the plot (an image plus a label per cell, ~100 ms) and drawing it happen in a
+    worker (``set_prepare``), so a finished run's results never freeze the window.
+    """
 
     cellClicked = Signal(int, int)
 
@@ -194,57 +219,23 @@ class ConfusionMatrixChart(ChartCanvas):
         self.ax = self.figure.add_subplot(1, 1, 1)
         self.matrix: np.ndarray | None = None
         self.classes: list[str] = []
-        self._needs_render = False
         self.mpl_connect("button_press_event", self._on_click)
         self._show_empty()
 
     def _show_empty(self) -> None:
-        self.ax.clear()
-        self.ax.set_axis_off()
-        self.ax.text(0.5, 0.5, "No run loaded", ha="center", va="center", transform=self.ax.transAxes,
-                     color="#777777")
+        self.set_prepare(lambda: build_empty(self.ax))
         self.draw_idle()
 
     def clear(self) -> None:
         self.matrix = None
         self.classes = []
-        self._needs_render = False
         self._show_empty()
 
     def set_matrix(self, matrix, classes: list[str]) -> None:
-        """Show a matrix; building the plot waits until the chart is visible (it costs ~100 ms)."""
+        """Show a matrix: built and drawn in a worker once the chart is visible."""
         self.matrix, self.classes = np.asarray(matrix, dtype=np.int64), list(classes)
-        self._needs_render = True
-        if self.isVisible():
-            self._render()
-
-    def showEvent(self, event) -> None:
-        if self._needs_render:
-            self._render()
-        super().showEvent(event)
-
-    def _render(self) -> None:
-        self._needs_render = False
-        m, classes = self.matrix, self.classes
-        ax = self.ax
-        ax.clear()
-        ax.set_axis_on()
-        ax.imshow(m, cmap="Blues", interpolation="nearest", vmin=0)
-        n = len(classes)
-        ticks = range(n)
-        rotate = n > 4 or max((len(c) for c in classes), default=0) > 6
-        ax.set_xticks(ticks, labels=classes, fontsize=8, rotation=45 if rotate else 0,
-                      ha="right" if rotate else "center")
-        ax.set_yticks(ticks, labels=classes, fontsize=8)
-        ax.set_xlabel("predicted", fontsize=9)
-        ax.set_ylabel("true", fontsize=9)
-        ax.set_title("Confusion matrix (click a cell)", fontsize=10)
-        threshold = m.max() / 2.0 if m.size else 0
-        font = 8 if n <= 10 else 6
-        for i in range(n):
-            for j in range(n):
-                ax.text(j, i, str(int(m[i, j])), ha="center", va="center", fontsize=font,
-                        color="white" if m[i, j] > threshold else "black")
+        m, names = self.matrix.copy(), list(self.classes)
+        self.set_prepare(lambda: build_confusion(self.ax, m, names))
         self.draw_idle()
 
     def cell_at(self, xdata: float | None, ydata: float | None) -> tuple[int, int] | None:
@@ -263,3 +254,31 @@ class ConfusionMatrixChart(ChartCanvas):
         cell = self.cell_at(event.xdata, event.ydata)
         if cell is not None:
             self.cellClicked.emit(*cell)
+
+
+def build_empty(ax) -> None:
+    ax.clear()
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, "No run loaded", ha="center", va="center", transform=ax.transAxes, color="#777777")
+
+
+def build_confusion(ax, m: np.ndarray, classes: list[str]) -> None:
+    """The confusion-matrix plot on ``ax`` (runs in the render worker)."""
+    ax.clear()
+    ax.set_axis_on()
+    ax.imshow(m, cmap="Blues", interpolation="nearest", vmin=0)
+    n = len(classes)
+    ticks = range(n)
+    rotate = n > 4 or max((len(c) for c in classes), default=0) > 6
+    ax.set_xticks(ticks, labels=classes, fontsize=8, rotation=45 if rotate else 0,
+                  ha="right" if rotate else "center")
+    ax.set_yticks(ticks, labels=classes, fontsize=8)
+    ax.set_xlabel("predicted", fontsize=9)
+    ax.set_ylabel("true", fontsize=9)
+    ax.set_title("Confusion matrix (click a cell)", fontsize=10)
+    threshold = m.max() / 2.0 if m.size else 0
+    font = 8 if n <= 10 else 6
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(int(m[i, j])), ha="center", va="center", fontsize=font,
+                    color="white" if m[i, j] > threshold else "black")
