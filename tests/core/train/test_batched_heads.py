@@ -1,0 +1,49 @@
+"""The batched head trainer: stopped heads leave the batch, a group does not wait for its slowest head."""
+from __future__ import annotations
+
+import torch
+
+from tlstudio.core.model.head import HeadSpec
+from tlstudio.core.train import batched_heads as bh
+from tlstudio.core.train import head_search as hs
+
+
+def _blobs(n: int = 240, d: int = 20, classes: int = 3, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % classes
+    centres = torch.randn(classes, d, generator=g) * 1.5
+    return centres[y] + torch.randn(n, d, generator=g) * 2.0, y
+
+
+def test_a_group_ends_once_most_heads_have_stopped_and_stopped_heads_leave_the_batch():
+    x, y = _blobs()
+    fold = hs.stratified_folds(y, 2, seed=0)
+    train = torch.stack([fold != 0] * 4)
+    # Two fast heads overfit and stop first, a slower one later; a very slow one would creep on for all 400.
+    lrs, wds = torch.tensor([3e-2, 3e-2, 2e-3, 1e-6]), torch.zeros(4)
+    fit = bh.train_group(x, y, train, ~train, HeadSpec(layers=[]), lrs, wds, epochs=400, early_stop=True,
+                         batch_size=32, seed=0, num_classes=3, class_weight=None, label_smoothing=0.0,
+                         check=lambda: None)
+    fast_stop = int(fit.best_epoch[:2].max()) + bh.PATIENCE
+    last = int(fit.best_epoch[2]) + bh.PATIENCE        # the third head to stop (3 of 4 >= 2/3) ends the group
+    assert fast_stop < last < 400
+    # the slow head was still improving when the group ended, and kept its best epoch so far
+    assert int(fit.best_epoch[3]) <= last
+    # the stopped fast heads left the batch: they cost their own epochs only
+    assert fit.head_epochs == sum(int(e) + bh.PATIENCE for e in fit.best_epoch[:2]) + 2 * last
+    assert torch.isfinite(fit.best_loss).all()
+
+
+def test_the_randomised_principal_basis_captures_the_leading_variance():
+    g = torch.Generator().manual_seed(1)
+    n, d, k = 1200, 700, 64
+    scales = torch.logspace(0, -2, d)                     # a decaying spectrum, as real features have
+    x = torch.randn(n, d, generator=g) @ torch.linalg.qr(torch.randn(d, d, generator=g)).Q * scales
+    basis = hs.principal_basis(x, k=k)
+    assert basis.shape == (d, k)
+    centred = x - x.mean(0)
+    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+    exact = float((centred @ vh[:k].T).pow(2).sum())
+    captured = float((centred @ basis).pow(2).sum())
+    assert captured >= 0.99 * exact
+    assert torch.allclose(basis.T @ basis, torch.eye(k), atol=1e-4)      # orthonormal: it folds exactly
