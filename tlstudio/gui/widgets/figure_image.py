@@ -43,6 +43,10 @@ class ThreadedChartCanvas(FigureCanvasQTAgg):
         self._kick.timeout.connect(self._start_render)
 
     # -- changing the figure ------------------------------------------------------------
+    def in_flight(self) -> bool:
+        """A worker is drawing the figure now (changes wait for it)."""
+        return self._task is not None
+
     def busy(self) -> bool:
         """A render is in flight, or asked for while visible (tests and benchmarks wait on this)."""
         return self._task is not None or (self._wanted and self.isVisible())
