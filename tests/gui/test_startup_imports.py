@@ -52,3 +52,17 @@ def test_importtime_of_the_app_lists_no_torch(tmp_path):
     modules = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if "|" in line]
     assert "tlstudio.gui.app" in modules                  # the report really covers the app
     assert not [m for m in modules if m.split(".")[0] == "torch"]
+
+
+def test_naming_a_new_run_imports_no_torch(tmp_path):
+    """Start names the run folder on the GUI thread: while the trainer preload still imports torch in a
+    worker, importing torch there would wait for it (a 7 s freeze was measured)."""
+    script = ("import sys; from tlstudio.core.project import Project; "
+              "from tlstudio.gui.jobs.training import default_run_dir; "
+              "print(default_run_dir(Project(name='p')).name); "
+              "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env=_env(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    name, torch_modules = proc.stdout.strip().splitlines()
+    assert name.startswith("p-") and torch_modules == "[]"

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-from datetime import datetime
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from tlstudio.core import atomic
 from tlstudio.core.errors import RunFolderError, TLStudioError
 from tlstudio.core.model.head import MAX_CLASSES, HeadSpec
 from tlstudio.core.model.transfer import TransferModel
+from tlstudio.core.runs.naming import new_run_dir  # noqa: F401 - re-exported (torch-free home)
 
 MODEL_FORMAT = "tlstudio-model"
 MODEL_FORMAT_VERSION = 1
@@ -197,13 +196,3 @@ def read_json(path: str | os.PathLike, default: Any = None) -> Any:
         raise RunFolderError(f"Cannot read {path.name} in {path.parent}: {exc}.") from None
 
 
-def new_run_dir(project_name: str, root: str | os.PathLike) -> Path:
-    """A fresh ``root/<project-name>-<timestamp>`` folder name (not created)."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", project_name or "project").strip("-.") or "project"
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    candidate = Path(root) / f"{safe}-{stamp}"
-    n = 2
-    while candidate.exists():
-        candidate = Path(root) / f"{safe}-{stamp}-{n}"
-        n += 1
-    return candidate

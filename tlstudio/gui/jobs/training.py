@@ -21,7 +21,7 @@ from tlstudio.gui.jobs.tasks import report_failure
 def default_run_dir(project) -> Path:
     """A fresh folder under the data folder's runs/, named after the project and the time."""
     from tlstudio.core import paths
-    from tlstudio.core.runs.folder import new_run_dir
+    from tlstudio.core.runs.naming import new_run_dir   # torch-free: Start may come before the preload
 
     return new_run_dir(project.name, paths.data_dir() / "runs")
 
