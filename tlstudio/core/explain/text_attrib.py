@@ -1,22 +1,26 @@
 """Per-token attributions for text models: integrated gradients on the input embeddings.
 
-For each token, gradient x input on its input (word) embedding, summed over the
-embedding dimensions, averaged along a straight path from a zero embedding to the
-real one (integrated gradients, Sundararajan et al. 2017; ``steps`` points, the
-midpoint rule). With ``steps=1`` this is plain gradient x input at the real
-embedding. Plain gradient x input was tried first and measured wrong for BERT-style
-encoders: their embedding LayerNorm makes the output nearly blind to the scale of
-a word embedding, so the linear estimate at the input gave the word that decided
-the class (a MiniLM head on a toy task, p = 0.99) the largest magnitude but a
-negative sign. Along the path the attributions add up to the change of the class
-score, and the deciding word comes out on top (tests/core/explain).
+For each token, gradient x (input - baseline) on its input (word) embedding,
+summed over the embedding dimensions and averaged along the straight path from
+the baseline to the real embedding (integrated gradients, Sundararajan et al.
+2017; ``steps`` points, midpoint rule). The baseline puts the padding token's
+embedding at every word position: the text with its words "blanked out". Along
+the path the attributions add up to the change of the class score between the
+blanked and the real text, so a word's share is comparable across texts.
 
-Special tokens ([CLS], [SEP], <eos> ...) stay fixed and score 0. One forward pass
-through the run's own tokenizer (the same truncation as prediction) plus the path
-in batches, so it works for every transformers family the zoo builds (the bundled
-MiniLM, BERT, GPT-2, XLNet ...). Tokens map back to the text through the fast
-tokenizer's character offsets and are summed per word, so a word split into word
-pieces shows as one highlighted word.
+Why not plain gradient x input (``steps=1`` with a zero baseline): measured
+wrong for BERT-style encoders, whose embedding LayerNorm makes the output nearly
+blind to the scale of a word embedding; on a MiniLM head trained on a toy task
+(p = 0.99) the deciding word got the largest magnitude but a negative sign.
+Why not a zero baseline: XLNet adds no position embedding to its word
+embeddings, so it is blind to their scale altogether and the path from zero
+carries no gradient (attributions summing to 2e-7 for a score change of 0.16).
+
+Special tokens ([CLS], [SEP], <eos> ...) stay fixed and score 0. The run's own
+tokenizer is used (the same truncation as prediction), so this works for every
+transformers family the zoo builds (the bundled MiniLM, BERT, GPT-2, XLNet ...).
+Tokens map back to the text through the fast tokenizer's character offsets and
+are summed per word, so a word split into word pieces shows as one word.
 """
 from __future__ import annotations
 
@@ -114,24 +118,25 @@ def _batch(ids: list[int], rows: int, device) -> dict:
 
 
 class _EmbeddingPath:
-    """A forward hook on the embedding table: row ``k`` of the batch gets ``alphas[k]`` times the
-    real embeddings (special tokens unscaled); ``scaled`` is that tensor, batch first (a leaf, for
-    its gradient). XLNet looks its embeddings up sequence first ([L, N, D]); the ids the table
-    receives tell which layout it is."""
+    """A forward hook on the embedding table: row ``k`` of the batch gets
+    ``baseline + alphas[k] * (real - baseline)`` at every word position (special tokens keep their
+    real embedding); ``scaled`` is that tensor, batch first (a leaf, for its gradient) and ``delta``
+    is ``real - baseline``. XLNet looks its embeddings up sequence first ([L, N, D]); the ids the
+    table receives tell which layout it is."""
 
-    def __init__(self, alphas: torch.Tensor, keep: torch.Tensor, ids: torch.Tensor):
-        self.alphas, self.keep, self.ids = alphas, keep, ids
-        self.real: torch.Tensor | None = None
+    def __init__(self, alphas: torch.Tensor, keep: torch.Tensor, ids: torch.Tensor, baseline: torch.Tensor):
+        self.alphas, self.keep, self.ids, self.baseline = alphas, keep, ids, baseline
+        self.delta: torch.Tensor | None = None
         self.scaled: torch.Tensor | None = None
 
     def __call__(self, module, args, output):
         looked_up = args[0] if args and isinstance(args[0], torch.Tensor) else None
         seq_first = looked_up is not None and not torch.equal(looked_up[0], self.ids)
         real = output.detach()
-        self.real = real.transpose(0, 1) if seq_first else real
-        factor = torch.where(self.keep[None, :, None], torch.ones_like(self.alphas)[:, None, None],
-                             self.alphas[:, None, None]).to(self.real.dtype)
-        self.scaled = (self.real * factor).requires_grad_(True)
+        real = real.transpose(0, 1) if seq_first else real
+        start = torch.where(self.keep[None, :, None], real, self.baseline.to(real.dtype))
+        self.delta = real - start
+        self.scaled = (start + self.alphas[:, None, None].to(real.dtype) * self.delta).requires_grad_(True)
         fed = self.scaled.clone()
         return fed.transpose(0, 1) if seq_first else fed
 
@@ -167,12 +172,15 @@ def explain_text(loaded, text: str, class_name: int | str | None = None, steps: 
         totals = torch.zeros(len(ids), dtype=torch.float64)
         steps = max(1, int(steps))
         alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps if steps > 1 else torch.ones(1)
+        table = input_embeddings(model)
+        with torch.no_grad():
+            baseline = table(torch.tensor([int(tokenizer.pad_token_id)], device=device)).detach()
         for chunk in alphas.split(STEPS_PER_BATCH):
-            path = _EmbeddingPath(chunk.to(device), keep, torch.tensor(ids, device=device))
-            with path.attached(input_embeddings(model)):
+            path = _EmbeddingPath(chunk.to(device), keep, torch.tensor(ids, device=device), baseline)
+            with path.attached(table):
                 logits = model(_batch(ids, len(chunk), device))
             (grads,) = torch.autograd.grad(logits[:, index].sum(), [path.scaled])
-            totals += (grads.double() * path.real.double()).sum(dim=(0, 2)).cpu()
+            totals += (grads.double() * path.delta.double()).sum(dim=(0, 2)).cpu()
         scores = [0.0 if k else float(v) / len(alphas) for k, v in zip(keep.tolist(), totals)]
     tokens, words = _pieces(tokenizer, text, ids, offsets, word_ids, scores)
     predicted = int(probs.argmax())
