@@ -164,3 +164,23 @@ def test_a_model_without_a_spatial_map_is_refused():
     model = TransferModel(nn.Flatten(), nn.Sequential(nn.Linear(12, 2)), model_name="flat", feature_dim=12)
     with pytest.raises(ExplainError, match="no spatial feature map"):
         explain_tensor(model, torch.randn(1, 3, 2, 2))
+
+
+@pytest.mark.parametrize("name, options, kind, layer, prefix", [
+    ("deit_tiny_distilled_patch16_224", {}, "tokens", "base.blocks.11", 2),            # class + distillation token
+    ("vit_tiny_patch16_224", {"global_pool": "avg", "class_token": False, "reg_tokens": 4},
+     "tokens", "base.blocks.11", 4),                                                    # register tokens, no class token
+    ("swin_tiny_patch4_window7_224", {"window_size": 2, "embed_dim": 24, "depths": (1, 1, 1, 1),
+                                      "num_heads": (1, 1, 1, 1)}, "conv", "base.norm", 0),   # an NHWC map
+])
+def test_other_timm_layouts(name, options, kind, layer, prefix):
+    import timm
+
+    torch.manual_seed(0)
+    base = timm.create_model(name, pretrained=False, num_classes=0, img_size=64, **options)
+    model = TransferModel(base, nn.Sequential(nn.Linear(base.num_features, 3)), model_name=name,
+                          feature_dim=base.num_features).eval()
+    heatmap, _, _, target = explain_tensor(model, torch.randn(1, 3, 64, 64))
+    assert (target.kind, target.name, target.prefix) == (kind, layer, prefix)
+    assert target.channels_last == (name.startswith("swin"))
+    assert heatmap.shape == (64, 64) and np.isfinite(heatmap).all() and heatmap.max() > 0
