@@ -71,6 +71,14 @@ def test_the_toggle_shows_heat_maps_made_in_a_worker_and_puts_the_thumbnails_bac
     with qtbot.waitSignal(try_heatmaps.overlaysShown, timeout=TIMEOUT_MS):
         panel.try_images(grid.paths()[:2])
     assert try_heatmaps.shown == 2 == panel.try_grid.count()
+
+    # A matrix cell's gallery too.
+    matrix = panel.result["confusion_matrix"]
+    true_index, predicted_index = next((i, j) for i, row in enumerate(matrix) for j, n in enumerate(row) if n)
+    cell_heatmaps = panel.explain_controls.grids[1]
+    with qtbot.waitSignal(cell_heatmaps.overlaysShown, timeout=TIMEOUT_MS):
+        panel.show_cell(true_index, predicted_index)
+    assert cell_heatmaps.shown == panel.cell_grid.count() == matrix[true_index][predicted_index]
     panel.stop_and_wait()
 
 
