@@ -542,6 +542,28 @@ def fixed_head(train_x: torch.Tensor, train_y: torch.Tensor, num_classes: int, s
     return fit.heads.export(0, spec, train_x.shape[1], num_classes, fit.best_params).eval()
 
 
+def fit_heldout_logits(x: torch.Tensor, y: torch.Tensor, train_mask: torch.Tensor, val_mask: torch.Tensor,
+                       num_classes: int, *, spec: HeadSpec | None = None, lr: float = LR_GRID[-1],
+                       weight_decay: float = WEIGHT_DECAY_GRID[1], batch_size: int = MIN_BATCH,
+                       epochs: int = MAX_EPOCHS, seed: int = 0,
+                       check: Callable[[], None] | None = None) -> torch.Tensor:
+    """Many heads at once, each early-stopped on its own held-out rows: their held-out logits.
+
+    Row ``j`` of the [m, n] masks trains head ``j`` on ``train_mask[j]`` and stops it on the
+    log-loss of ``val_mask[j]``, as the search scores a configuration. ``x`` is used as given
+    (standardise it first). Returns [m, n, num_classes] logits of every head on every row, at
+    that head's best epoch. For learning curves and other many-subset fits on cached features.
+    """
+    spec = HeadSpec(layers=[]) if spec is None else spec
+    m = train_mask.shape[0]
+    fit = _train_group(x.float(), y.long(), train_mask.bool(), val_mask.bool(), spec,
+                       torch.full((m,), float(lr)), torch.full((m,), float(weight_decay)), epochs=int(epochs),
+                       early_stop=True, batch_size=max(int(batch_size), MIN_BATCH), seed=seed,
+                       num_classes=num_classes, class_weight=None, label_smoothing=0.0,
+                       check=check or (lambda: None))
+    return fit.best_logits
+
+
 __all__ = ["SEARCHABLE", "SearchConfig", "SearchResult", "Trial", "configs_for", "expected_calibration_error",
-           "fit_temperature", "fixed_head", "fold_standardiser", "fold_temperature", "format_table",
+           "fit_heldout_logits", "fit_temperature", "fixed_head", "fold_standardiser", "fold_temperature", "format_table",
            "search_head", "searchable", "stratified_folds", "ACTIVATIONS"]
