@@ -59,6 +59,7 @@ FOLDS = 5
 LR = 1e-2
 WEIGHT_DECAY = 1e-2
 STEPS_PER_EPOCH = 4
+EPOCHS = hs.MAX_EPOCHS
 INPUT_DIM = hs.HIDDEN_INPUT_DIM   # heads fit on this many principal components of standardised features
 MIN_SAMPLES = 20                 # fewer labelled samples: no curves
 EXPONENTS = tuple(float(c) for c in np.geomspace(0.05, 3.0, 61))
@@ -229,7 +230,7 @@ def learning_curves(features, labels, classes: list[str], *, fractions=FRACTIONS
     check(task)
     set_progress(task, 0, 2)
     logits = hs.fit_heldout_logits(xs, y, train_mask, val_mask, num_classes, seed=seed, lr=LR,
-                                   weight_decay=WEIGHT_DECAY, batch_size=math.ceil(y.numel() / STEPS_PER_EPOCH),
+                                   weight_decay=WEIGHT_DECAY, batch_size=math.ceil(y.numel() / STEPS_PER_EPOCH), epochs=EPOCHS,
                                    check=(task.check if task is not None else None))
     set_progress(task, 1, 2)
     F_, R = len(fractions), repeats
@@ -259,6 +260,14 @@ def learning_curves(features, labels, classes: list[str], *, fractions=FRACTIONS
     curves.seconds = time.perf_counter() - t0
     set_progress(task, 2, 2)
     return curves
+
+
+def dataset_curves(data, *, seed: int = 0, task: TaskState | None = None) -> LearningCurves:
+    """``learning_curves`` of a ``features.DatasetFeatures``: its train and validation samples (not test)."""
+    keep = np.array([i for i, split in enumerate(data.splits) if split != "test"], dtype=np.int64)
+    noun = "texts" if getattr(data, "task", "image") == "text" else "images"
+    return learning_curves(data.features[keep], data.labels[keep], list(data.classes), seed=seed, noun=noun,
+                           task=task)
 
 
 def _ensure_each_class(train_mask: torch.Tensor, y: torch.Tensor) -> None:
@@ -314,7 +323,7 @@ def sentences(curves: LearningCurves) -> list[str]:
             flat.append(name)
     for gain, name, count, now in sorted(gains, reverse=True):
         out.append(f"About {count} more {noun} of class '{name}' would raise its recall by ~{_points(gain)} "
-                   f"points ({now:.0%} → {now + gain:.0%}).")
+                   f"({now:.0%} → {now + gain:.0%}).")
     if flat:
         out.append(f"More {noun} are unlikely to help for {_names(flat)}: twice as many would add less than "
                    f"{_points(MIN_GAIN)} of recall, or recall is already near perfect.")
@@ -344,5 +353,5 @@ def format_curves(curves: LearningCurves | dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["CurveError", "FRACTIONS", "LearningCurves", "PowerLaw", "fit_power_law", "format_curves",
+__all__ = ["CurveError", "FRACTIONS", "dataset_curves", "LearningCurves", "PowerLaw", "fit_power_law", "format_curves",
            "learning_curves", "sentences"]
