@@ -506,6 +506,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="replace an earlier export at --out (only that export's own files)")
     p.set_defaults(func=cmd_export)
+
+    from tlstudio.cli.curves import add_curves_parser
+
+    add_curves_parser(sub)
     return parser
 
 
