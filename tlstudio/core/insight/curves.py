@@ -60,7 +60,8 @@ LR = 1e-2
 WEIGHT_DECAY = 1e-2
 STEPS_PER_EPOCH = 4
 EPOCHS = hs.MAX_EPOCHS
-INPUT_DIM = hs.HIDDEN_INPUT_DIM   # heads fit on this many principal components of standardised features
+INPUT_DIM = hs.HIDDEN_INPUT_DIM   # heads fit on this many principal components of standardised features ...
+PCA_ABOVE = 2 * INPUT_DIM         # ... when there are more samples than this
 MIN_SAMPLES = 20                 # fewer labelled samples: no curves
 EXPONENTS = tuple(float(c) for c in np.geomspace(0.05, 3.0, 61))
 MIN_POINTS = 4                   # distinct sample counts a fit needs
@@ -206,9 +207,11 @@ def learning_curves(features, labels, classes: list[str], *, fractions=FRACTIONS
     fold = hs.stratified_folds(y, k, seed)
     mean, std = hs.standardiser(x)
     xs = (x - mean) / std
-    basis = hs.principal_basis(xs, INPUT_DIM)
-    if basis is not None:          # the leading components: the heads' cost falls d / INPUT_DIM times
-        xs = xs @ basis
+    # Many samples: the heads fit on the leading principal components, so their cost falls d / INPUT_DIM
+    # times; few samples cost little, and keep every feature (small-sample heads fit better on them).
+    basis = hs.principal_basis(xs, INPUT_DIM) if y.numel() > PCA_ABOVE else None
+    if basis is not None:
+        xs = xs @ (basis @ _rotation(basis.shape[1], seed))
     fractions = sorted(float(f) for f in fractions)
     gen = torch.Generator().manual_seed(int(seed) + 31)
     # rank[r, i]: sample i's place within its class among a random order (nested subsets per repeat)
@@ -268,6 +271,16 @@ def dataset_curves(data, *, seed: int = 0, task: TaskState | None = None) -> Lea
     noun = "texts" if getattr(data, "task", "image") == "text" else "images"
     return learning_curves(data.features[keep], data.labels[keep], list(data.classes), seed=seed, noun=noun,
                            task=task)
+
+
+def _rotation(k: int, seed: int) -> torch.Tensor:
+    """A random orthogonal [k, k] matrix. Principal components have very unequal spreads, and Adam's
+    per-coordinate steps would then act like whitening (amplifying the faint, noisy components and
+    wrecking small-sample heads); rotated, every coordinate mixes all components evenly, as the
+    standardised features did."""
+    g = torch.Generator().manual_seed(int(seed) + 577)
+    q, r = torch.linalg.qr(torch.randn(k, k, generator=g))
+    return q * torch.sign(torch.diagonal(r))
 
 
 def _ensure_each_class(train_mask: torch.Tensor, y: torch.Tensor) -> None:
