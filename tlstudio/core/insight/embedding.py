@@ -80,12 +80,18 @@ def pca(x: torch.Tensor, dims: int = PCA_DIMS) -> torch.Tensor:
     return comps * torch.where(signs == 0, torch.ones_like(signs), signs)
 
 
+def effective_perplexity(perplexity: float, n: int) -> float:
+    """The perplexity used for ``n`` points: at most a tenth of them (at least 5), so a small set still
+    forms local groups instead of one evenly spread cloud."""
+    return float(min(perplexity, max(5.0, n / 10), (n - 1) / 3))
+
+
 def joint_probabilities(x: torch.Tensor, perplexity: float) -> torch.Tensor:
     """Symmetric t-SNE affinities P [n, n] (sum 1), each row's bandwidth set by bisection on perplexity."""
     n = x.shape[0]
     d = torch.cdist(x, x).pow_(2).double()
     d.fill_diagonal_(float("inf"))
-    target = math.log(min(perplexity, (n - 1) / 3))
+    target = math.log(effective_perplexity(perplexity, n))
     lo = torch.full((n, 1), -50.0, dtype=torch.float64)       # log beta (precision) bounds
     hi = torch.full((n, 1), 50.0, dtype=torch.float64)
     scale = d[torch.isfinite(d)].median()
@@ -157,7 +163,7 @@ def embed(features, labels=None, *, seed: int = 0, max_points: int = MAX_POINTS,
         check(task)
         xy = tsne(x, perplexity=perplexity, iterations=iterations, task=task)
     return EmbeddingMap(xy=xy.numpy().astype(np.float32), index=index.astype(np.int64), note=note,
-                        perplexity=float(min(perplexity, (index.size - 1) / 3)), seconds=time.perf_counter() - t0)
+                        perplexity=effective_perplexity(perplexity, index.size), seconds=time.perf_counter() - t0)
 
 
 def knn_accuracy(points, labels, k: int = 5) -> float:
@@ -171,4 +177,4 @@ def knn_accuracy(points, labels, k: int = 5) -> float:
     return float((votes.argmax(1) == y).float().mean())
 
 
-__all__ = ["EmbeddingMap", "MAX_POINTS", "embed", "joint_probabilities", "knn_accuracy", "pca", "subsample", "tsne"]
+__all__ = ["EmbeddingMap", "MAX_POINTS", "effective_perplexity", "embed", "joint_probabilities", "knn_accuracy", "pca", "subsample", "tsne"]

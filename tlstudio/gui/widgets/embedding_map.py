@@ -90,6 +90,8 @@ class EmbeddingMapView(QWidget):
         self.exclude_button = QPushButton("Exclude selected")
         self.exclude_button.setObjectName("excludeSelectedButton")
         self.exclude_button.setEnabled(False)
+        self.exclude_button.setMinimumWidth(self.exclude_button.fontMetrics().horizontalAdvance(
+            "Exclude selected (0000)") + 24)
         self.exclude_button.clicked.connect(self.exclude_selected)
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(160)
@@ -108,9 +110,10 @@ class EmbeddingMapView(QWidget):
         row = QHBoxLayout()
         for w in (self.compute_button, self.cancel_button, self.progress, self.lasso_button, self.exclude_button):
             row.addWidget(w)
-        row.addWidget(self.status, 1)
+        row.addStretch(1)
         col = QVBoxLayout(self)
         col.addLayout(row)
+        col.addWidget(self.status)
         col.addWidget(self.canvas, 1)
         col.addWidget(self.details)
         self._draw_empty()
