@@ -129,10 +129,11 @@ def tsne(x: torch.Tensor, *, perplexity: float = PERPLEXITY, iterations: int = I
         factor = EXAGGERATION if it < exaggerate else 1.0
         momentum = 0.5 if it < exaggerate else 0.8
         sq = (y * y).sum(1)
-        num = 1.0 / (1.0 + (sq[:, None] + sq[None, :] - 2 * y @ y.T).clamp(min=0))
+        # Student-t kernel 1 / (1 + |yi - yj|^2), in place (n^2 buffers dominate the time)
+        num = torch.addmm(sq[:, None] + sq[None, :], y, y.T, alpha=-2.0).clamp_(min=0).add_(1.0).reciprocal_()
         num.fill_diagonal_(0.0)
-        q = num / num.sum()
-        w = (factor * p - q) * num                                 # [n, n]
+        q_scale = 1.0 / float(num.sum())
+        w = torch.mul(p, factor).sub_(num, alpha=q_scale).mul_(num)   # (P - Q) * kernel, [n, n]
         grad = 4.0 * (w.sum(1, keepdim=True) * y - w @ y)
         same = torch.sign(grad) == torch.sign(velocity)
         gains = torch.where(same, gains * 0.8, gains + 0.2).clamp(min=0.01)
