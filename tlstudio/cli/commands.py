@@ -1,6 +1,6 @@
 """tlstudio-cli: the TL Studio core, headless.
 
-Subcommands: models, scan, train, evaluate, predict, export; each works for
+Subcommands: models, scan, train, evaluate, predict, export, explain (cli/explain.py); each works for
 image and text projects (a text run is detected from its data or model.json). Bad input ends
 with one readable line on stderr and exit status 2, never a traceback.
 """
@@ -508,7 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     from tlstudio.cli.curves import add_curves_parser
+    from tlstudio.cli.explain import add_explain_parser
 
+    add_explain_parser(sub)
     add_curves_parser(sub)
     return parser
 
