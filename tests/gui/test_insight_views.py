@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from matplotlib.backend_bases import MouseEvent
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QToolTip
 
 from tlstudio.core.paths import demo_data_dir
 from tlstudio.core.project import Project
@@ -84,6 +85,10 @@ def test_embedding_map_hover_click_and_lasso_exclusion(qtbot, state, monkeypatch
     assert "predicted: <b>" in view.tooltip_html(0) and "<img src=" in view.tooltip_html(0)
     canvas = view.canvas
     canvas.draw()
+    # hovering a point shows its thumbnail and what the run predicted
+    px0 = canvas.ax.transData.transform(np.asarray(data["xy"], dtype=float))
+    MouseEvent("motion_notify_event", canvas, px0[0, 0], px0[0, 1])._process()
+    assert QToolTip.isVisible() and "<img src=" in QToolTip.text() and Path(data["paths"][0]).name in QToolTip.text()
     # a real click on a point opens that sample
     opened = []
     monkeypatch.setattr(em_widget.QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()))
