@@ -79,9 +79,13 @@ def test_embedding_map_hover_click_and_lasso_exclusion(qtbot, state, monkeypatch
     # the loaded run's predictions: one wrong one gets a ring
     wrong_path = data["paths"][0]
     others = [c for c in data["classes"] if c != data["classes"][int(data["labels"][0])]]
+    canvas = view.canvas
     view.set_predictions([{"path": wrong_path, "predicted": others[0]},
                           {"path": data["paths"][1], "predicted": data["classes"][int(data["labels"][1])]}])
     assert view.wrong.sum() == 1 and view.wrong[0]
+    view.set_flagged([data["keys"][3], "not/in/the/map.png"])
+    assert view.flagged_mask().tolist() == [i == 3 for i in range(n)]
+    assert "flagged by the audit" in [t.get_text() for t in canvas.ax.get_legend().get_texts()]
     assert "predicted: <b>" in view.tooltip_html(0) and "<img src=" in view.tooltip_html(0)
     canvas = view.canvas
     canvas.draw()

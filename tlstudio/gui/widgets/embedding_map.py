@@ -3,7 +3,8 @@
 Computed in a worker (features through the feature cache, then PCA + t-SNE,
 ``core.insight.embedding``); the GUI thread only draws the scatter. Points are
 coloured by class; samples the loaded run got wrong (its held-out or
-validation predictions) carry a black ring. Hovering a point shows its
+validation predictions) carry a black ring, samples the data audit flagged
+(``set_flagged``) an orange square. Hovering a point shows its
 thumbnail (images) or text; a click opens it (the image in the system viewer;
 a text below the map); with "Lasso" on, a drawn loop selects points and
 "Exclude" adds their sample keys to the project's exclusions (the project is
@@ -74,6 +75,7 @@ class EmbeddingMapView(QWidget):
         self.wrong: np.ndarray = np.zeros(0, dtype=bool)
         self.selected: np.ndarray = np.zeros(0, dtype=bool)
         self._predictions: dict[str, str] = {}     # path -> predicted class name (the loaded run's)
+        self._flagged: set[str] = set()             # sample keys the data audit flagged
         self._selection_artist = None
         self._excluded_artist = None
         self.compute_button = QPushButton("Compute map")
@@ -182,6 +184,15 @@ class EmbeddingMapView(QWidget):
             self._mark_wrong()
             self._draw()
 
+    def set_flagged(self, keys) -> None:
+        """Sample keys flagged elsewhere (the data audit's label issues, outliers): an orange square."""
+        self._flagged = set(keys or ())
+        if self.data is not None:
+            self._draw()
+
+    def flagged_mask(self) -> np.ndarray:
+        return np.array([k in self._flagged for k in self.data["keys"]], dtype=bool)
+
     def _mark_wrong(self) -> None:
         d = self.data
         classes = d["classes"]
@@ -227,6 +238,10 @@ class EmbeddingMapView(QWidget):
         if self.wrong.any():
             ax.scatter(xy[self.wrong, 0], xy[self.wrong, 1], s=34, facecolors="none", edgecolors="#000000",
                        linewidths=0.9, label="misclassified")
+        flagged = self.flagged_mask() & ~excluded
+        if flagged.any():
+            ax.scatter(xy[flagged, 0], xy[flagged, 1], s=46, marker="s", facecolors="none", edgecolors="#ff8c00",
+                       linewidths=1.0, label="flagged by the audit")
         self._selection_artist = ax.scatter([], [], s=40, facecolors="none", edgecolors="#ff0000", linewidths=1.2)
         self._update_selection()
         ax.set_xticks([])
