@@ -103,3 +103,10 @@ def test_too_few_samples_and_cancel():
     state.cancel()
     with pytest.raises(Cancelled):
         cv.learning_curves(x, y, classes, task=state)
+    # a cancel while the heads train stops them within an epoch; progress came per epoch until then
+    seen = []
+    state = TaskState(interval=0)
+    state.on_progress = lambda done, total: (seen.append(done), done >= 5 and state.cancel())
+    with pytest.raises(Cancelled):
+        cv.learning_curves(x, y, classes, task=state)
+    assert seen[:6] == [0, 1, 2, 3, 4, 5] and len(seen) <= 7

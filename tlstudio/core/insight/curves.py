@@ -8,7 +8,11 @@ predicts the held-out fold. Subsets are nested within a repeat (the 20 % set
 holds the 10 % set), so the curve's steps measure data, not luck of the draw.
 All heads (fractions x repeats x folds, ~90) train at once as one batch
 (``head_search.fit_heldout_logits``, the search's batched AdamW trainer, each
-head early-stopped on its own held-out fold like the search's scores). Pooled
+head early-stopped on its own held-out fold like the search's scores: a slight
+optimism shared by every point, which leaves the curve's shape alone). Heads
+are linear on standardised features; above ``PCA_ABOVE`` samples on the
+leading ``INPUT_DIM`` principal components, randomly rotated (a 1 000-image
+curve costs seconds). Pooled
 over folds, each (fraction, repeat) gives an out-of-fold accuracy and a recall
 per class. x is the number of training samples a head saw (per class for a
 class's recall), so the last point is ~(k-1)/k of what the final model sees.
@@ -231,11 +235,17 @@ def learning_curves(features, labels, classes: list[str], *, fractions=FRACTIONS
     train_mask, val_mask = torch.stack(train_masks), torch.stack(val_masks)
     _ensure_each_class(train_mask, y)
     check(task)
-    set_progress(task, 0, 2)
+    epochs = [0]
+
+    def tick() -> None:            # once per epoch of the batched heads (early stopping may end sooner)
+        epochs[0] += 1
+        check(task)
+        set_progress(task, min(epochs[0], EPOCHS - 1), EPOCHS)
+
+    set_progress(task, 0, EPOCHS)
     logits = hs.fit_heldout_logits(xs, y, train_mask, val_mask, num_classes, seed=seed, lr=LR,
-                                   weight_decay=WEIGHT_DECAY, batch_size=math.ceil(y.numel() / STEPS_PER_EPOCH), epochs=EPOCHS,
-                                   check=(task.check if task is not None else None))
-    set_progress(task, 1, 2)
+                                   weight_decay=WEIGHT_DECAY, batch_size=math.ceil(y.numel() / STEPS_PER_EPOCH),
+                                   epochs=EPOCHS, check=tick)
     F_, R = len(fractions), repeats
     pred = torch.zeros(F_, R, y.numel(), dtype=torch.long)
     n_train = np.zeros(F_)
@@ -252,7 +262,10 @@ def learning_curves(features, labels, classes: list[str], *, fractions=FRACTIONS
     accuracy = correct.mean(2).numpy()
     onehot = torch.nn.functional.one_hot(y, num_classes).float()  # [n, C]
     recall = (correct @ onehot / counts.clamp(min=1)).numpy()     # [F, R, C]
-    se = lambda v: v.std(1, ddof=1) / math.sqrt(R) if R > 1 else np.full(v.shape[0], SE_FLOOR)  # noqa: E731
+
+    def se(v: np.ndarray) -> np.ndarray:       # standard error of each point's mean over the repeats
+        return v.std(1, ddof=1) / math.sqrt(R) if R > 1 else np.full(v.shape[0], SE_FLOOR)
+
     overall = fit_power_law(n_train, accuracy.mean(1), se(accuracy))
     per_class = [fit_power_law(n_class[:, i], recall[:, :, i].mean(1), se(recall[:, :, i])) if present[i] else None
                  for i in range(num_classes)]
@@ -261,7 +274,7 @@ def learning_curves(features, labels, classes: list[str], *, fractions=FRACTIONS
                             per_class=per_class, folds=k, noun=noun)
     curves.texts = sentences(curves)
     curves.seconds = time.perf_counter() - t0
-    set_progress(task, 2, 2)
+    set_progress(task, EPOCHS, EPOCHS)
     return curves
 
 
