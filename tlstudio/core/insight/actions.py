@@ -6,9 +6,11 @@ are never touched. ``apply_to_disk`` is the explicit exception for a folder of
 class folders of images: it moves each relabelled image into its new class's
 folder, writes an undo record (JSON in the project's folder) and drops the
 overrides that the folders now say. ``undo_apply`` moves the files back and
-returns the overrides. Both refuse, before moving anything, when a path would
-leave the dataset folder, a target file already exists (nothing is ever
-overwritten) or a file changed since it was moved. Text datasets are never
+returns the overrides. Nothing is ever overwritten: a name already taken in
+the new folder gets a suffix ("001.png" -> "001-1.png"). Both refuse, before
+moving anything, when a path would leave the dataset folder or a file is
+missing; undo also when a moved file changed since or its old place is
+taken. Text datasets are never
 rewritten: their corrections live in the project.
 """
 from __future__ import annotations
@@ -98,9 +100,10 @@ def planned_moves(project) -> list[Move]:
         if not source.is_file():
             raise DatasetError(f"'{key}' is not in the dataset folder any more; nothing was moved.")
         target = class_dir / source.name
-        if target.exists() or target in targets:
-            raise DatasetError(f"'{class_name}/{source.name}' already exists; TL Studio never overwrites a file, "
-                               "so nothing was moved. Rename one of them first.")
+        n = 1
+        while target.exists() or target in targets:       # never overwrite: "001.png" -> "001-1.png"
+            target = class_dir / f"{source.stem}-{n}{source.suffix}"
+            n += 1
         targets.add(target)
         moves.append(Move(source, target, _sha256(source), key))
     return moves
