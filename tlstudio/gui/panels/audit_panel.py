@@ -228,6 +228,7 @@ class AuditPanel(QWidget):
         issues = report["label_issues"][:ISSUE_ROWS]
         self.issues.setRowCount(len(issues))
         self.issues.setColumnHidden(0, text)
+        self.issues.verticalHeader().setDefaultSectionSize(24 if text else THUMB + 4)
         for r, x in enumerate(issues):
             self._set_row(self.issues, r, ["", x.get("text") or x["key"], x["given"], x["suggested"],
                                            f"{x['score']:.2f}", ""], x["key"])
@@ -328,6 +329,9 @@ class AuditPanel(QWidget):
 
     def apply_to_disk(self) -> None:
         n = len(self.state.project.data.label_overrides)
+        if not n:
+            self._say("Relabel some images first: Apply to disk moves relabelled images.", error=True)
+            return
         if self.state.project_path is None:
             self._say("Save the project first: the undo record is kept beside it.", error=True)
             return
