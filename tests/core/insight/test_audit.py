@@ -123,3 +123,15 @@ def test_ranking_and_hashes_on_constructed_inputs():
     assert normalise_text("  The  CAT, sat!") == normalise_text("the cat sat")
     x = np.array([[1.0, 0.0], [0.999, 0.01], [0.0, 1.0]], dtype=np.float32)
     assert feature_groups(x, lambda: None) == [(0, 1)]
+
+
+def test_duplicate_flags_leakage_and_label_conflicts():
+    from tlstudio.core.data.index import Sample
+    from tlstudio.core.insight.duplicates import find_duplicates
+
+    samples = [Sample("a.csv:2", 0, "A red apple."), Sample("a.csv:3", 1, "a red  APPLE"),
+               Sample("a.csv:4", 0, "a green pear"), Sample("a.csv:5", 0, "A green pear!")]
+    feats = np.eye(4, dtype=np.float32)
+    groups = find_duplicates(samples, np.array([0, 1, 0, 0]), ["train", "val", "train", "train"], feats, task="text")
+    assert [(g.members, g.kind, g.straddles_split, g.labels_differ) for g in groups] == [
+        ((0, 1), "exact", True, True), ((2, 3), "exact", False, False)]
