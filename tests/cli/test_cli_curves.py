@@ -48,3 +48,18 @@ def test_curves_json_and_text(tmp_path, capsys):
 def test_curves_needs_data(tmp_path, capsys):
     assert cli.main(["curves"]) != 0
     assert "DATA" in capsys.readouterr().err
+
+
+def test_audit_curves_adds_the_curves_to_the_report(tmp_path, capsys):
+    project = _project(tmp_path)
+    assert cli.main(["audit", "--project", project, str(demo_data_dir()), "--curves", "--json", "--top", "2"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["label_issues"]) <= 2 and "duplicates" in out
+    curves = out["learning_curves"]
+    assert sum(curves["counts"].values()) == 240 and curves["texts"]
+    assert curves["table"][-1]["accuracy"] > curves["table"][0]["accuracy"]
+    assert cli.main(["audit", "--project", project, str(demo_data_dir()), "--curves", "-q"]) == 0
+    text = capsys.readouterr().out
+    assert "How much more data" in text and curves["texts"][0] in text
+    assert cli.main(["audit", "--project", project, str(demo_data_dir()), "--json"]) == 0
+    assert "learning_curves" not in json.loads(capsys.readouterr().out)       # only when asked

@@ -1,12 +1,13 @@
 """``tlstudio-cli audit``: likely label errors, duplicates and outliers of a dataset or project.
 
-    tlstudio-cli audit DATA|--project P.json [--model NAME] [--device D] [--json] [--top K]
+    tlstudio-cli audit DATA|--project P.json [--model NAME] [--device D] [--json] [--top K] [--curves]
 
 The features come from the feature cache when a run (or an earlier audit)
 already extracted them. ``--json`` prints ``AuditReport.to_json``: ``label_issues``
 (most suspicious first, each with ``path`` -- for text ``row`` and ``text`` --,
 ``given``, ``suggested``, ``score``), ``duplicates`` (groups with ``paths``,
-``kind``, ``straddles_split``, ``labels_differ``) and ``outliers``.
+``kind``, ``straddles_split``, ``labels_differ``) and ``outliers``; with ``--curves`` also
+``learning_curves`` (``core.insight.curves.LearningCurves.to_dict``: table, fits, ``texts``).
 """
 from __future__ import annotations
 
@@ -48,24 +49,34 @@ def audit_project(args):
 
 
 def cmd_audit(args) -> int:
+    from tlstudio.cli.curves import add_curves, curves_for
     from tlstudio.cli.progress import TerminalProgress
+    from tlstudio.core.insight.curves import format_curves
     from tlstudio.core.insight.report import format_report, run_audit
 
     project = audit_project(args)
     bar = TerminalProgress(quiet=args.quiet or args.json)
     try:
         report = run_audit(project, task=bar.scan_task())
+        curves = curves_for(project, task=bar.scan_task(), features=report.data) if args.curves else None
     finally:
         bar.close()
     if args.json:
-        json.dump(report.to_json(args.top), sys.stdout, indent=2)
+        out = report.to_json(args.top)
+        if curves is not None:
+            add_curves(out, curves)
+        json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print(format_report(report, args.top or HUMAN_TOP))
+        if curves is not None:
+            print("\n" + format_curves(curves))
     return 0
 
 
 def add_audit_parser(sub) -> None:
+    from tlstudio.cli.curves import add_curves_option
+
     p = sub.add_parser("audit", help="find likely label errors, duplicates (and leaks across the split) and "
                                      "outliers in a dataset")
     p.add_argument("data", metavar="DATA", nargs="?", help="dataset folder or file (default: the project's)")
@@ -74,6 +85,7 @@ def add_audit_parser(sub) -> None:
                                                            "project's, or the bundled one)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--top", type=int, metavar="K", help=f"list at most K of each finding (tables: {HUMAN_TOP})")
+    add_curves_option(p)
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_audit)
