@@ -32,7 +32,8 @@ def _human_params(n: int) -> str:
 # -- models / scan --------------------------------------------------------------------
 
 def _text_models(args) -> int:
-    from tlstudio.core.zoo.text import list_text_cards, text_weight_source
+    from tlstudio.core.zoo.text_cards import list_text_cards
+    from tlstudio.core.zoo.text_sources import text_weight_source
 
     rows = []
     for card in list_text_cards():
@@ -114,7 +115,7 @@ def build_project(args):
     """The Project to run: from --project (options given override it) or from the options."""
     from tlstudio.core.project import Project, detect_task
     from tlstudio.core.zoo.cards import DEFAULT_MODEL
-    from tlstudio.core.zoo.text import DEFAULT_TEXT_MODEL
+    from tlstudio.core.zoo.text_cards import DEFAULT_TEXT_MODEL
 
     project = Project.load(args.project) if args.project else Project(name="CLI run")
     if args.data_dir is not None:

@@ -4,7 +4,7 @@ Samples carry their text (``Sample.text``). A dataset tokenises its texts once
 (truncated at the run's ``max_length``, no padding); ``collate`` pads a batch
 to its own longest text (dynamic padding) on the tokenizer's side (right, or
 left for XLNet) and returns ``{"input_ids", "attention_mask"}``, which a text
-model's base (``zoo/text.py``'s ``TextEncoder``) takes as one mapping.
+model's base (``zoo/text_encoder.py``'s ``TextEncoder``) takes as one mapping.
 
 The preprocessing of a text model is a small JSON-able value: the folder that
 holds the tokenizer and the model's config, the maximum length in tokens, the
@@ -67,7 +67,7 @@ class TextPreprocessing:
 def _load_tokenizer(folder: str, model_type: str, mtime: int):
     from transformers import AutoTokenizer
 
-    from tlstudio.core.zoo.text import prepare_tokenizer
+    from tlstudio.core.zoo.text_encoder import prepare_tokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
     return prepare_tokenizer(tokenizer, model_type)
@@ -214,13 +214,14 @@ class TextModality:
         return {"transformers": transformers.__version__, "tokenizers": tokenizers.__version__}
 
     def model_card(self, model_settings: Any):
-        from tlstudio.core.zoo.text import text_card_for
+        from tlstudio.core.zoo.text_cards import text_card_for
 
         return text_card_for(model_settings.name)
 
     def preprocessing(self, card: Any, model_settings: Any) -> TextPreprocessing:
         """The card's folder, the Project's max_length (checked against the model's limit) and pooling."""
-        from tlstudio.core.zoo.text import DEFAULT_MAX_LENGTH, model_folder_for
+        from tlstudio.core.zoo.text_cards import DEFAULT_MAX_LENGTH
+        from tlstudio.core.zoo.text_sources import model_folder_for
 
         limit = int(card.max_length)
         wanted = getattr(model_settings, "max_length", None)
