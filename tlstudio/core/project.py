@@ -81,6 +81,15 @@ class DataSettings:
     test_fraction: float = 0.0
     seed: int = 0
     augment: str = "none"
+    text_column: str | None = None     # text CSV/TSV/JSONL: the user's column choice (None: detected)
+    label_column: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        for name in ("text_column", "label_column"):   # written only when set: older files stay as they were
+            if d[name] is None:
+                del d[name]
+        return d
 
 
 @dataclass
@@ -381,7 +390,7 @@ class Project:
             "version": SCHEMA_VERSION,
             "name": self.name,
             "task": self.task,
-            "data": dataclasses.asdict(self.data),
+            "data": self.data.to_dict(),
             "model": self.model.to_dict(),
             "frozen": list(self.frozen),
             "head": self.head.to_dict(),

@@ -42,7 +42,7 @@ class ImageModality:
     noun = "images"
     needs_workers = True
 
-    def scan(self, path: str | os.PathLike, *, task: Any = None) -> DatasetIndex:
+    def scan(self, path: str | os.PathLike, *, task: Any = None, data: Any = None) -> DatasetIndex:
         return images.scan(path, task=task)
 
     def sample_key(self, sample: Sample) -> list:

@@ -17,11 +17,13 @@ subclass it):
 ``needs_workers``
     Whether reading a batch is heavy enough for DataLoader worker processes
     (image decoding: yes; text, tokenised once up front: no).
-``scan(path, *, task=None) -> DatasetIndex``
+``scan(path, *, task=None, data=None) -> DatasetIndex``
     Index a dataset (folder, CSV, ...) and validate every sample. Bad samples
     go to ``DatasetIndex.skipped``; raises ``DatasetError`` when nothing can
     train (no usable samples, fewer than two classes) or on cancel. ``task``
     is a ``core.progress.TaskState``: checked per sample, told the progress.
+    ``data`` is the Project's ``DataSettings`` or None (text reads its
+    ``text_column``/``label_column`` choice; None or unset: detected).
 ``sample_key(sample) -> list``
     JSON-able content identity of one sample (with its label) for the feature
     cache key: any change to what the model would see gives a different key
@@ -87,7 +89,7 @@ class Modality(Protocol):
     noun: str
     needs_workers: bool
 
-    def scan(self, path: Any, *, task: Any = None) -> DatasetIndex: ...
+    def scan(self, path: Any, *, task: Any = None, data: Any = None) -> DatasetIndex: ...
 
     def sample_key(self, sample: Sample) -> list: ...
 

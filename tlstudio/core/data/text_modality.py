@@ -195,12 +195,14 @@ class TextModality:
     noun = "texts"
     needs_workers = False
 
-    def scan(self, path: str | os.PathLike, *, task: Any = None) -> DatasetIndex:
+    def scan(self, path: str | os.PathLike, *, task: Any = None, data: Any = None) -> DatasetIndex:
+        """``data``: the Project's DataSettings; its text/label column choice (when set) is used."""
         from tlstudio.core.data.text import scan_text
         from tlstudio.core.progress import check
 
         check(task)
-        index = scan_text(path)
+        index = scan_text(path, text_column=getattr(data, "text_column", None) or None,
+                          label_column=getattr(data, "label_column", None) or None)
         check(task)
         return index
 

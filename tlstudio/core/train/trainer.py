@@ -240,7 +240,7 @@ class Trainer:
         given = self.dataset
         if given is not None and Path(given.root).resolve() == Path(path).resolve():
             return given
-        return modality.scan(path, task=self.token)
+        return modality.scan(path, task=self.token, data=self.project.data)
 
     def _run(self) -> None:
         p, t = self.project, self.project.training
