@@ -1,10 +1,39 @@
-"""Batching texts by token length, so a batch pads only to its own longest text."""
+"""Batching texts by token length, so a batch pads only to its own longest text.
+
+Training uses ``bucket_by_length``: each epoch's random order is cut into
+chunks of ``BUCKET_CHUNK_BATCHES`` batches, each chunk is sorted by length and
+cut into batches, and the batches are shuffled. A batch then holds texts of
+similar length (little padding), its members still change from epoch to epoch
+(the chunks are random), every text is seen once per epoch, and the same seed
+gives the same order.
+"""
 from __future__ import annotations
 
 import random
 from typing import Any, Sequence
 
 from tlstudio.core.data.index import Sample
+
+BUCKET_CHUNK_BATCHES = 8      # batches per sorted chunk: more pads less, fewer mixes the batches more
+
+
+def bucket_by_length(order: Sequence[int], lengths: Sequence[int], batch_size: int, *,
+                     chunk_batches: int = BUCKET_CHUNK_BATCHES, seed: int = 0) -> list[int]:
+    """``order`` (a random permutation) rearranged so that consecutive runs of ``batch_size``
+    indices have similar ``lengths[i]``. Only the last batch may be short, as in ``order``."""
+    if batch_size < 1 or chunk_batches < 1:
+        raise ValueError("batch_size and chunk_batches must be at least 1")
+    order = [int(i) for i in order]
+    chunk = batch_size * chunk_batches
+    batches: list[list[int]] = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start:start + chunk], key=lambda i: lengths[i])   # stable: ties stay random
+        batches += [part[k:k + batch_size] for k in range(0, len(part), batch_size)]
+    tail = batches.pop() if batches and len(batches[-1]) < batch_size else None
+    random.Random(seed).shuffle(batches)
+    if tail is not None:
+        batches.append(tail)        # a short batch only at the end, or the loader's batches shift
+    return [i for batch in batches for i in batch]
 
 
 def length_batches(lengths: Sequence[int], batch_size: int, *, shuffle: bool = False,

@@ -264,14 +264,23 @@ class TextModality:
 
         return pad_batch([x for x, _ in items]), torch.tensor([int(y) for _, y in items], dtype=torch.long)
 
-    def batch_order(self, dataset: Any) -> list[int] | None:
-        """Shortest texts first, so each batch pads only to similar lengths (None: keep the order)."""
+    def batch_order(self, dataset: Any, shuffled: Sequence[int] | None = None, *, batch_size: int = 0,
+                    seed: int = 0) -> list[int] | None:
+        """Extraction: shortest texts first. Training (``shuffled``): length buckets within
+        random chunks (``text_batching.bucket_by_length``). So each batch pads only to similar
+        lengths; None (not tokenised texts): keep the order."""
+        from tlstudio.core.data.text_batching import bucket_by_length
+
         lengths: list[int] = []
         for part in getattr(dataset, "datasets", [dataset]):
             if not isinstance(part, TokenizedTexts):
                 return None
             lengths += part.lengths()
-        return sorted(range(len(lengths)), key=lengths.__getitem__)
+        if shuffled is None:
+            return sorted(range(len(lengths)), key=lengths.__getitem__)
+        if batch_size < 1:
+            return None
+        return bucket_by_length(shuffled, lengths, batch_size, seed=seed)
 
     def input_reader(self, pre: TextPreprocessing) -> Callable[[Sample], Any]:
         return TextReader(pre)
