@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from tlstudio.cli.text_predict import add_column_options, column_value, predict_text_command
+from tlstudio.core.data.curation import apply_curation
 from tlstudio.core.errors import DatasetError, ProjectError, TLStudioError, TrainingError, WeightsError
 
 EXIT_BAD_INPUT = 2
@@ -176,7 +177,7 @@ def _validate_text(project, task=None, labels=None):
                            "--model instead of --weights FILE.")
     card = modality.model_card(project.model)          # unknown name / not a model folder -> error
     modality.preprocessing(card, project.model)        # max length out of range, model not here -> error
-    index = modality.scan(project.data.path, task=task, data=project.data)
+    index = apply_curation(modality.scan(project.data.path, task=task, data=project.data), project.data)
     project.adopt_classes(index.classes)
     return index
 
@@ -210,7 +211,7 @@ def validate_for_training(project, task=None, labels: dict[str, str] | None = No
         if not Path(weights.path).is_file():
             raise WeightsError(f"Weights file not found: {weights.path}.")
         load_weights_file(weights.path)                # unreadable -> WeightsError
-    index = scan(project.data.path, task=task)
+    index = apply_curation(scan(project.data.path, task=task), project.data)
     project.adopt_classes(index.classes)
     return index
 

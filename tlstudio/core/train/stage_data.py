@@ -13,9 +13,9 @@ from torch.utils.data import ConcatDataset
 
 from tlstudio.core.model.layers import count_params
 from tlstudio.core.train import events as ev
-from tlstudio.core.train.feature_cache import (FeatureCache, base_fingerprint, cache_key, extract_features,
-                                               library_versions, split_identity)
-from tlstudio.core.data.loaders import auto_workers, make_loader
+from tlstudio.core.train.feature_cache import (FeatureCache, base_key_parts, build_entry, cache_key,
+                                               split_identity)
+from tlstudio.core.data.loaders import auto_workers
 from tlstudio.core.train.loop import FeatureBatches, RunState, SampleBatches
 
 EXTRACTION_BATCH_SIZE = 64
@@ -99,47 +99,35 @@ class StageData:
     def _cached_entry(self):
         t, modality = self.training, self.modality
         views = int(t.cache_views) if self.augment != "none" else 1
-        base = self.model.base
+        compute = {"device": self.device.type, "autocast": str(self.autocast_dtype),
+                   "channels_last": self.extract_channels_last}
         key = cache_key({
-            "model": self.model.model_name, "base_class": type(base).__name__,
-            "base_tensors": base_fingerprint(base), "feature_dim": int(self.model.feature_dim),
-            "preprocessing": self.pre.to_dict(), "augment": self.augment, "views": views,
-            "seed": int(t.seed) if self.augment != "none" else None,
-            "compute": {"device": self.device.type, "autocast": str(self.autocast_dtype),
-                        "channels_last": self.extract_channels_last},
-            "libraries": library_versions(modality),
+            **base_key_parts(self.model, self.pre, modality, compute),
+            "augment": self.augment, "views": views, "seed": int(t.seed) if self.augment != "none" else None,
             "train": split_identity(self.split.train, modality), "val": split_identity(self.split.val, modality)})
         cache = FeatureCache()
         entry = cache.load(key)
         if entry is not None:
             return entry
-        n_train, n_val = len(self.split.train), len(self.split.val)
         dataset = ConcatDataset([self._train_dataset(rounds=views), modality.eval_dataset(self.pre, self.split.val)])
-        total = len(dataset)
-        order = modality.batch_order(dataset)      # text: by length, so batches pad little
-        loader = make_loader(dataset, EXTRACTION_BATCH_SIZE, sampler=order, num_workers=self._workers(total),
-                             pin_memory=self.device.type == "cuda", collate=modality.collate)
-        base.to(self.device)
-        if self.extract_channels_last:
-            base.to(memory_format=torch.channels_last)
 
         def progress(done: int, total_: int, rate: float, eta: float) -> None:
             self.run.emit(ev.FeatureExtractionProgress(done=done, total=total_, images_per_second=rate,
                                                        eta_seconds=eta))
 
-        def fill(rows) -> None:
-            self.run.base_forward_images += extract_features(
-                base, loader, rows, device=self.device, autocast_dtype=self.autocast_dtype,
-                channels_last=self.extract_channels_last, progress=progress, check=self.run.check,
-                progress_interval=self.run.progress_interval, positions=order)
-
         try:
-            return cache.create(key, views=views, n_train=n_train, n_val=n_val,
-                                dim=int(self.model.feature_dim),
-                                meta={"model": self.model.model_name, "augment": self.augment}, fill=fill)
+            entry, forwards = build_entry(
+                cache, key, dataset, modality, self.model.base, views=views, n_train=len(self.split.train),
+                n_val=len(self.split.val), dim=int(self.model.feature_dim),
+                meta={"model": self.model.model_name, "augment": self.augment}, device=self.device,
+                batch_size=EXTRACTION_BATCH_SIZE, num_workers=self._workers(len(dataset)),
+                autocast_dtype=self.autocast_dtype, channels_last=self.extract_channels_last, progress=progress,
+                check=self.run.check, progress_interval=self.run.progress_interval)
+            self.run.base_forward_images += forwards
+            return entry
         finally:
             if self.extract_channels_last and not self.channels_last:
-                base.to(memory_format=torch.contiguous_format)     # training keeps the default layout
+                self.model.base.to(memory_format=torch.contiguous_format)     # training keeps the default layout
 
     def close(self) -> None:
         for source in (self._features, self._samples):
