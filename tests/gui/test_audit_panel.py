@@ -49,6 +49,8 @@ def test_audit_tab_end_to_end(qtbot, tmp_path, dialogs):
     assert panel.report is not None, panel.summary.text()
     keys = [panel.issues.item(r, 0).data(Qt_user()) for r in range(panel.issues.rowCount())]
     assert "trouser/bag-000.png" in keys[:3], keys
+    # The findings are marked on the Results tab's embedding map too.
+    assert "trouser/bag-000.png" in window.results_panel.embedding_map._flagged
     row = keys.index("trouser/bag-000.png")
     assert panel.issues.item(row, 3).text() == "bag"
     before_disk = tree(data)

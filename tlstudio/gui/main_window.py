@@ -60,6 +60,7 @@ class MainWindow(QMainWindow):
         self.training_panel = TrainingPanel(self.state, self)
         self.results_panel = ResultsPanel(self.state, self)
         self.audit_panel = AuditPanel(self.state, self)
+        self.audit_panel.flaggedChanged.connect(self.results_panel.embedding_map.set_flagged)
         for widget, title, icon_name in ((self.dataset_browser, "Data", "data"), (self.model_panel, "Model", "model"),
                                          (self.head_designer, "Head", "head"), (self.training_panel, "Train", "train"),
                                          (self.results_panel, "Results", "results"),

@@ -10,7 +10,7 @@ after a confirmation and leaves an undo record beside the project;
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QMessageBox, QProgressBar,
                                QPushButton, QSizePolicy, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
@@ -58,6 +58,11 @@ def undo_job(project_path: str) -> dict:
     return undo_apply(record)
 
 
+def flagged_keys(report: dict) -> list[str]:
+    """The keys an audit flags on the embedding map: its likely label errors and its outliers."""
+    return [x["key"] for x in report["label_issues"]] + [o["key"] for o in report["outliers"]]
+
+
 def _table(headers: list[str]) -> QTableWidget:
     table = QTableWidget(0, len(headers))
     table.setHorizontalHeaderLabels(headers)
@@ -70,6 +75,8 @@ def _table(headers: list[str]) -> QTableWidget:
 
 
 class AuditPanel(QWidget):
+    flaggedChanged = Signal(list)     # sample keys of the current findings (label issues, outliers), [] when cleared
+
     def __init__(self, state, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("auditPanel")
@@ -207,6 +214,7 @@ class AuditPanel(QWidget):
         self.thumbs.cancel()
         for table in (self.issues, self.dups, self.outliers):
             table.setRowCount(0)
+        self.flaggedChanged.emit([])
         self._refresh_status()
 
     # -- showing -----------------------------------------------------------------------------
@@ -251,6 +259,7 @@ class AuditPanel(QWidget):
         self.issues.setColumnWidth(1, min(self.issues.columnWidth(1), 420))
         if not text:
             self.thumbs.load([x["path"] for x in issues])
+        self.flaggedChanged.emit(flagged_keys(report))
         self._refresh_status()
 
     @staticmethod
