@@ -44,7 +44,7 @@ def main() -> None:
     from tlstudio.core.paths import resources_dir
     from tlstudio.core.project import Project
     from tlstudio.core.train.trainer import Trainer
-    from tlstudio.core.zoo.text import load_text_model
+    from tlstudio.core.zoo.text_encoder import load_text_model
 
     data = resources_dir() / "demo_text_data" / "wordnet_definitions.csv"
     index = scan_text(data)

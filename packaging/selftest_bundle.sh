@@ -29,6 +29,9 @@ RC=$?
 CLI_RC=0
 "${NONET[@]}" env -i PATH=/usr/bin:/bin HOME="$FAKE_HOME" \
     "$BUNDLE/tlstudio-cli" scan "$BUNDLE/_internal/resources/demo_data" --json > "$LISTING/cli" 2>> "$LISTING/err" || CLI_RC=$?
+"${NONET[@]}" env -i PATH=/usr/bin:/bin HOME="$FAKE_HOME" \
+    "$BUNDLE/tlstudio-cli" scan "$BUNDLE/_internal/resources/demo_text_data/wordnet_definitions.csv" --json \
+    > "$LISTING/cli_text" 2>> "$LISTING/err" || CLI_RC=$?
 # On Linux, also start the GUI on a real X server with the xcb platform (what a desktop user gets),
 # not only offscreen: the bundle must carry the X11 helper libraries Qt's xcb plugin loads.
 XCB_RC=0
@@ -43,7 +46,7 @@ if [ "$(uname -s)" = Linux ]; then
     for _ in $(seq 100); do [ -s "$LISTING/displayfd" ] && break; sleep 0.1; done
     DISPLAY_NUM=$(head -n 1 "$LISTING/displayfd" | tr -dc 0-9)
     "${NONET[@]}" env -i PATH=/usr/bin:/bin HOME="$FAKE_HOME" DISPLAY=":$DISPLAY_NUM" QT_QPA_PLATFORM=xcb \
-        "$BUNDLE/TLStudio" --self-test --epochs 1 > "$LISTING/xcb" 2>> "$LISTING/err" || XCB_RC=$?
+        "$BUNDLE/TLStudio" --self-test --epochs 1 --no-text > "$LISTING/xcb" 2>> "$LISTING/err" || XCB_RC=$?
     kill "$XVFB_PID" 2>/dev/null || true
     wait "$XVFB_PID" 2>/dev/null || true
     exec 3>&-
@@ -59,11 +62,11 @@ if ! cmp -s "$LISTING/before" "$LISTING/after"; then
     diff "$LISTING/before" "$LISTING/after" | head -n 20 >&2
     exit 1
 fi
-if [ "$CLI_RC" != 0 ] || ! grep -q '"classes"' "$LISTING/cli"; then
+if [ "$CLI_RC" != 0 ] || ! grep -q '"classes"' "$LISTING/cli" || ! grep -q '"task": "text"' "$LISTING/cli_text"; then
     echo "self-test: FAILED - tlstudio-cli scan exited $CLI_RC" >&2
     exit 1
 fi
-echo "self-test: tlstudio-cli scan of the demo data: ok" >&2
+echo "self-test: tlstudio-cli scan of the image and text demo data: ok" >&2
 if [ "$(uname -s)" = Linux ]; then
     if [ "$XCB_RC" != 0 ] || ! grep -q '"qt_platform": "xcb"' "$LISTING/xcb"; then
         echo "self-test: FAILED - the GUI did not start on Xvfb with the xcb platform (exit $XCB_RC):" >&2

@@ -6,7 +6,9 @@
 It opens the main window offscreen, checks the default model's weights are the
 bundled ones, trains on the demo data through the core Trainer into a temporary
 run folder, predicts one image and (with --export) exports ONNX checked by
-onnxruntime. In a frozen bundle it also checks that nothing was written inside
+onnxruntime. Then the same for text: the bundled MiniLM encoder must resolve to
+the shipped folder, a head trains on the text demo (WordNet definitions) and the
+reloaded run classifies one demo text (``--no-text`` skips these steps). In a frozen bundle it also checks that nothing was written inside
 the bundle folder. It prints one JSON line and exits 0 when every step passed,
 1 otherwise (the failing step and its message are in the JSON).
 """
@@ -144,6 +146,75 @@ def predict_one(run_dir: Path) -> dict:
             "probability": round(float(result["probability"]), 4), "true_label": image.parent.name}
 
 
+TEXT_DEMO_FILE = "wordnet_definitions.csv"   # in resources/demo_text_data (gui/demos.py opens the same)
+
+
+def text_demo_path() -> Path:
+    from tlstudio.core import paths
+
+    return paths.resources_dir() / "demo_text_data" / TEXT_DEMO_FILE
+
+
+def check_text_model() -> dict:
+    """The default text encoder must resolve to the folder shipped with the app, offline."""
+    from tlstudio.core.zoo.text_cards import DEFAULT_TEXT_MODEL
+    from tlstudio.core.zoo.text_sources import text_weight_source
+
+    source = text_weight_source(DEFAULT_TEXT_MODEL)
+    if source != "bundled":
+        raise SelfTestError(f"the default text model's weights resolve to {source!r}, not to the bundled folder")
+    return {"model": DEFAULT_TEXT_MODEL, "weights": source}
+
+
+def train_text_demo(run_dir: Path, epochs: int, device: str) -> dict:
+    """Train a head on the bundled encoder's features of the text demo through the core Trainer."""
+    from tlstudio.core.project import Project
+    from tlstudio.core.train.events import EpochEnded, RunFailed
+    from tlstudio.core.train.trainer import Trainer
+    from tlstudio.core.zoo.text_cards import DEFAULT_TEXT_MODEL
+
+    demo = text_demo_path()
+    if not demo.is_file():
+        raise SelfTestError(f"the demo text data is missing ({demo})")
+    project = Project(name="self-test text", task="text")
+    project.choose_model(DEFAULT_TEXT_MODEL)
+    project.data.path = str(demo)
+    project.training.epochs = max(epochs, 5)     # a text head needs a few epochs over 288 texts
+    project.training.device = device
+    project.training.head_fit = "epochs"
+    events: list = []
+    trainer = Trainer(project, run_dir, callback=events.append)
+    metrics = trainer.run()
+    failed = [e for e in events if isinstance(e, RunFailed)]
+    if failed:
+        raise SelfTestError(f"text training failed: {failed[0].message}")
+    if not any(isinstance(e, EpochEnded) for e in events):
+        raise SelfTestError("text training finished without completing an epoch")
+    accuracy = float(metrics["val_accuracy"])
+    classes = metrics.get("classes") or []
+    chance = 1.0 / max(1, len(classes))
+    if accuracy <= chance:
+        raise SelfTestError(f"text validation accuracy {accuracy:.3f} is not above chance ({chance:.3f})")
+    return {"val_accuracy": round(accuracy, 4), "classes": len(classes),
+            "encoder_passes": getattr(trainer, "base_forward_images", None)}
+
+
+def predict_text(run_dir: Path) -> dict:
+    """Reload the text run from disk and classify the first demo text."""
+    import csv
+
+    from tlstudio.core.runs.folder import load_model
+    from tlstudio.core.runs.predict import predict_texts
+
+    with open(text_demo_path(), encoding="utf-8", newline="") as fh:
+        row = next(csv.DictReader(fh))
+    result = predict_texts(load_model(run_dir), [row["text"]], top_k=3)[0]
+    if "error" in result:
+        raise SelfTestError(f"text prediction failed: {result['error']}")
+    return {"text": row["text"][:60], "label": result["label"],
+            "probability": round(float(result["probability"]), 4), "true_label": row["label"]}
+
+
 def export_onnx(run_dir: Path, out_dir: Path) -> dict:
     """ONNX export exercises torch.onnx, onnxscript and onnxruntime inside the bundle."""
     from tlstudio.core.runs.export import export_onnx as export
@@ -159,7 +230,7 @@ def _system_info() -> dict:
 
 
 def run(image_size: int = 64, epochs: int = 2, device: str = "cpu", export: bool = False,
-        keep: bool = False) -> dict:
+        keep: bool = False, text: bool = True) -> dict:
     """Run every step; returns the result dict (never raises)."""
     started = time.perf_counter()
     root = bundle_root()
@@ -186,6 +257,14 @@ def run(image_size: int = 64, epochs: int = 2, device: str = "cpu", export: bool
         if export:
             step = begin("export")
             result.update(export_onnx(work / "run", work))
+        if text:
+            step = begin("text_model")
+            text_result = check_text_model()
+            step = begin("text_train")
+            text_result.update(train_text_demo(work / "text_run", epochs, device))
+            step = begin("text_predict")
+            text_result["prediction"] = predict_text(work / "text_run")
+            result["text"] = text_result
         step = begin("bundle")
         if root is not None:
             changes = snapshot_changes(before, snapshot(root))
@@ -220,9 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     parser.add_argument("--export", action="store_true", help="also export ONNX and check it with onnxruntime")
     parser.add_argument("--keep", action="store_true", help="keep the temporary run folder")
+    parser.add_argument("--no-text", action="store_true", help="skip the text steps (bundled encoder, text demo)")
     parser.add_argument("--output", help="also write the JSON result to this file")
     args = parser.parse_args(argv)
-    result = run(args.image_size, args.epochs, args.device, args.export, args.keep)
+    result = run(args.image_size, args.epochs, args.device, args.export, args.keep, text=not args.no_text)
     line = json.dumps(result, sort_keys=False)
     if args.output:
         Path(args.output).write_text(line + "\n", encoding="utf-8")

@@ -96,7 +96,7 @@ def test_a_folder_dropped_on_the_start_page_becomes_the_dataset(qtbot, tmp_path)
 
 
 def test_default_text_model_matches_core():
-    from tlstudio.core.zoo.text import DEFAULT_TEXT_MODEL
+    from tlstudio.core.zoo.text_cards import DEFAULT_TEXT_MODEL
 
     assert demos.DEFAULT_TEXT_MODEL == DEFAULT_TEXT_MODEL
 

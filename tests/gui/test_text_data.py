@@ -99,6 +99,30 @@ def test_columns_not_named_are_chosen_by_hand_and_the_report_lists_left_out_rows
     where = {browser.skipped_table.item(r, 0).text() for r in range(2)}
     assert where == {"tickets.csv:14", "tickets.csv:15"}
 
+    # The choice is the project's: saved, and used again when the project is opened.
+    saved = tmp_path / "tickets.tlsproj.json"
+    state.project.save(saved)
+    import json
+
+    assert {k: json.loads(saved.read_text())["data"][k] for k in ("text_column", "label_column")} == {
+        "text_column": "body_of_ticket", "label_column": "queue"}
+    browser.close()
+    from tlstudio.core.project import Project
+
+    state2, browser2 = open_browser(qtbot, Project.load(saved))
+    qtbot.waitUntil(lambda: state2.dataset is not None and browser2.columns_row.isVisible(), timeout=TIMEOUT_MS)
+    assert state2.dataset.counts() == {"accounts": 6, "hardware": 6}
+    assert "Cannot tell" not in browser2.message.text() or not browser2.message.isVisible()
+    assert (browser2.text_column_combo.currentText(), browser2.label_column_combo.currentText()) == (
+        "body_of_ticket", "queue")
+    # Another file: its columns are detected again, and nothing is saved for them.
+    other = tmp_path / "plain.csv"
+    other.write_text("text,label\n" + "".join(f"note {i},{'ab'[i % 2]}\n" for i in range(8)), encoding="utf-8")
+    browser2.open_path(other)
+    qtbot.waitUntil(lambda: state2.dataset is not None and state2.dataset.root == str(other), timeout=TIMEOUT_MS)
+    assert state2.text_columns() == ("", "")
+    assert "text_column" not in state2.project.to_dict()["data"]
+
 
 def test_token_counting_runs_off_the_gui_thread(qtbot, monkeypatch):
     from tlstudio.gui.jobs import data_jobs

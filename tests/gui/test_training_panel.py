@@ -4,7 +4,7 @@ import time
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QCheckBox, QComboBox, QMessageBox
+from PySide6.QtWidgets import QCheckBox, QComboBox, QMessageBox, QWidget
 
 from tlstudio.core.train import events as ev
 from tlstudio.core import paths
@@ -413,3 +413,21 @@ def test_editing_a_training_value_in_the_panel_makes_it_explicit(qtbot):
     panel._write("training", "lr", 0.05)
     assert state.project.training.lr == 0.05
     assert "lr" not in state.project.training.auto and "epochs" in state.project.training.auto
+
+
+def test_the_learning_rate_shown_follows_the_task_until_the_user_sets_it(qtbot):
+    from tlstudio.core.project import TEXT_DEFAULT_LR
+
+    state = ProjectState(demo_project())
+    panel = TrainingPanel(state)
+    qtbot.addWidget(panel)
+    lr_box = panel.findChild(QWidget, "training_lr")
+    assert lr_box.value() == state.project.training.lr == 1e-3           # image default
+    state.set_task("text")
+    assert lr_box.value() == TEXT_DEFAULT_LR == state.project.epoch_lr()
+    assert state.project.training.lr == 1e-3 and "lr" in state.project.training.auto   # nothing written
+    lr_box.setValue(3e-3)                                                  # the user's choice is kept
+    assert state.project.epoch_lr() == state.project.training.lr == 3e-3
+    assert "lr" not in state.project.training.auto
+    state.set_task("image")
+    assert lr_box.value() == 3e-3

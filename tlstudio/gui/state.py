@@ -91,8 +91,8 @@ class ProjectState(QObject):
 
     def set_text_columns(self, text_column: str, label_column: str) -> None:
         if self.text_columns() != (text_column, label_column):
-            self.project.data.text_column = text_column
-            self.project.data.label_column = label_column
+            self.project.data.text_column = text_column or None     # None: detected (and not saved)
+            self.project.data.label_column = label_column or None
             self.mark_changed("data")
 
     def max_length(self) -> int:

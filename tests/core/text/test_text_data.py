@@ -4,6 +4,8 @@ import json
 import pytest
 
 from tlstudio.core.data import text as td
+from tlstudio.core.data import text_batching as tb
+from tlstudio.core.data import text_lengths as tl
 from tlstudio.core.data.index import Sample, split_dataset
 from tlstudio.core.errors import DatasetError
 from tlstudio.core.paths import resources_dir
@@ -138,7 +140,7 @@ class _SpaceTokenizer:
 
 def test_token_length_stats_and_truncation_count():
     samples = [Sample("a:1", 0, "one two three"), Sample("a:2", 0, "one"), Sample("a:3", 1, " ".join(["w"] * 10))]
-    stats = td.token_length_stats(samples, ["short", "long"], _SpaceTokenizer(), max_length=4, bins=4)
+    stats = tl.token_length_stats(samples, ["short", "long"], _SpaceTokenizer(), max_length=4, bins=4)
     assert stats.lengths == [5, 3, 12]
     short, long_ = stats.per_class
     assert (short.count, short.min, short.max, short.median, short.truncated) == (2, 3, 5, 4.0, 1)
@@ -148,18 +150,18 @@ def test_token_length_stats_and_truncation_count():
 
 def test_length_batches_pad_less_than_random_batches():
     lengths = [5, 50, 6, 48, 7, 52, 4, 49]
-    batches = td.length_batches(lengths, 4)
+    batches = tb.length_batches(lengths, 4)
     assert batches == [[6, 0, 2, 4], [3, 7, 1, 5]]
-    shuffled = td.length_batches(lengths, 4, shuffle=True, seed=3)
+    shuffled = tb.length_batches(lengths, 4, shuffle=True, seed=3)
     assert sorted(i for b in shuffled for i in b) == list(range(8))
-    assert td.padded_fraction(batches, lengths) < 0.1 < td.padded_fraction([[0, 1, 2, 3], [4, 5, 6, 7]], lengths)
+    assert tb.padded_fraction(batches, lengths) < 0.1 < tb.padded_fraction([[0, 1, 2, 3], [4, 5, 6, 7]], lengths)
 
 
 def test_collator_pads_to_the_longest_in_the_batch():
-    from tlstudio.core.zoo.text import load_text_model
+    from tlstudio.core.zoo.text_encoder import load_text_model
 
     tok = load_text_model().tokenizer
-    collate = td.TextCollator(tok, max_length=8)
+    collate = tb.TextCollator(tok, max_length=8)
     batch = collate([("a short one", 0), ("a somewhat longer text that goes on and on and on", 1)])
     assert batch["input_ids"].shape == (2, 8) and batch["labels"].tolist() == [0, 1]
     small = collate([("hi", 0), ("hello there", 1)])

@@ -4,7 +4,7 @@ import torch
 from tlstudio.core.data.index import split_dataset
 from tlstudio.core.data.text import scan_text
 from tlstudio.core.paths import resources_dir
-from tlstudio.core.zoo.text import load_text_model
+from tlstudio.core.zoo.text_encoder import load_text_model
 
 
 def test_frozen_minilm_and_a_linear_head_classify_held_out_definitions():

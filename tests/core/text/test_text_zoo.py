@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from tlstudio.core.errors import ModelError, WeightsError
-from tlstudio.core.zoo import text as tz
+from tlstudio.core.zoo import text_cards as tc
+from tlstudio.core.zoo import text_encoder as te
+from tlstudio.core.zoo import text_sources as ts
 
 transformers = pytest.importorskip("transformers")
 
@@ -47,7 +49,7 @@ FAMILIES = [("bert", "first", "right"), ("distilbert", "first", "right"), ("robe
 @pytest.mark.parametrize("model_type,pooling,side", FAMILIES)
 def test_family_pooling_picks_the_right_token_and_ignores_batch_mates(model_type, pooling, side):
     base = _tiny(model_type)
-    assert tz.family_for(model_type)[1:] == (pooling, side)
+    assert tc.family_for(model_type)[1:] == (pooling, side)
     with torch.no_grad():
         alone = [[5, 9, 12, 7], [3, 4], [8, 10, 11, 13, 14, 15, 16]]
         # What each text's vector must be: its own hidden state at the family's token, unpadded.
@@ -56,7 +58,7 @@ def test_family_pooling_picks_the_right_token_and_ignores_batch_mates(model_type
             hidden = base(input_ids=torch.tensor([seq]), attention_mask=torch.ones(1, len(seq),
                                                                                    dtype=torch.long))[0][0]
             expected.append(hidden[0] if pooling == "first" else hidden[-1])
-        encoder = tz.TextEncoder(base, pooling).eval()
+        encoder = te.TextEncoder(base, pooling).eval()
         ids, mask = _pad(alone, side, pad_id=2)
         batched = encoder(ids, mask)
         other_ids, other_mask = _pad([alone[1], [20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30]], side, 2)
@@ -65,7 +67,7 @@ def test_family_pooling_picks_the_right_token_and_ignores_batch_mates(model_type
         torch.testing.assert_close(got, want, atol=2e-5, rtol=1e-4)
     torch.testing.assert_close(with_others, batched[1], atol=2e-5, rtol=1e-4)
     # The wrong end of the padding would give a different vector (the check can fail).
-    wrong = tz.Pooling("first" if pooling == "last" else "last")
+    wrong = te.Pooling("first" if pooling == "last" else "last")
     with torch.no_grad():
         hidden = base(input_ids=ids, attention_mask=mask)[0]
     assert not torch.allclose(wrong(hidden, mask)[1], expected[1], atol=1e-3)
@@ -74,17 +76,17 @@ def test_family_pooling_picks_the_right_token_and_ignores_batch_mates(model_type
 def test_mean_pooling_counts_only_real_tokens():
     hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
     mask = torch.tensor([[1, 1, 0]])
-    torch.testing.assert_close(tz.Pooling("mean")(hidden, mask), torch.tensor([[2.0, 3.0]]))
-    torch.testing.assert_close(tz.Pooling("max")(hidden, mask), torch.tensor([[3.0, 4.0]]))
+    torch.testing.assert_close(te.Pooling("mean")(hidden, mask), torch.tensor([[2.0, 3.0]]))
+    torch.testing.assert_close(te.Pooling("max")(hidden, mask), torch.tensor([[3.0, 4.0]]))
     left = torch.tensor([[[9.0, 9.0], [1.0, 2.0], [3.0, 4.0]]])
-    torch.testing.assert_close(tz.Pooling("first")(left, torch.tensor([[0, 1, 1]])), torch.tensor([[1.0, 2.0]]))
+    torch.testing.assert_close(te.Pooling("first")(left, torch.tensor([[0, 1, 1]])), torch.tensor([[1.0, 2.0]]))
     with pytest.raises(ModelError):
-        tz.Pooling("median")
+        te.Pooling("median")
 
 
 @pytest.mark.parametrize("model_type", ["bert", "gpt2", "xlnet"])
 def test_block_groups_and_unfreeze_last_count_transformer_layers(model_type):
-    encoder = tz.TextEncoder(_tiny(model_type), tz.family_for(model_type)[1])
+    encoder = te.TextEncoder(_tiny(model_type), tc.family_for(model_type)[1])
     groups = encoder.block_groups()
     assert [g.name for g in groups] == ["embeddings", "layer 1", "layer 2", "layer 3", "pooler"]
     names = [n for n, _ in encoder.named_parameters()]
@@ -100,44 +102,44 @@ def test_block_groups_and_unfreeze_last_count_transformer_layers(model_type):
 
 
 def test_bert_pooler_head_is_removed():
-    encoder = tz.TextEncoder(_tiny("bert"), "first")
+    encoder = te.TextEncoder(_tiny("bert"), "first")
     assert not any(".pooler." in n for n, _ in encoder.named_parameters())
 
 
 def test_card_parameter_counts_match_the_architectures():
-    for card in tz.list_text_cards():
+    for card in tc.list_text_cards():
         cfg = transformers.AutoConfig.for_model(card.model_type, **card.config)
         with torch.device("meta"):
             base = transformers.AutoModel.from_config(cfg)
         assert sum(p.numel() for p in base.parameters()) == card.params, card.name
-        assert tz.family_for(card.model_type)[2] == card.padding_side
-    families = {c.family for c in tz.list_text_cards()}
+        assert tc.family_for(card.model_type)[2] == card.padding_side
+    families = {c.family for c in tc.list_text_cards()}
     assert {"BERT", "DistilBERT", "RoBERTa", "MiniLM", "GPT-2", "XLNet"} <= families
-    assert tz.get_text_card("openai-community/gpt2").name == "gpt2"
+    assert tc.get_text_card("openai-community/gpt2").name == "gpt2"
     with pytest.raises(ModelError, match="distilgpt2"):
-        tz.get_text_card("distilgpt")
+        tc.get_text_card("distilgpt")
 
 
 def test_weight_sources_and_offline_download_fails_fast(tmp_path, monkeypatch):
-    assert tz.text_weight_source(tz.DEFAULT_TEXT_MODEL) == "bundled"
-    assert tz.text_weight_source("gpt2") == "download"
+    assert ts.text_weight_source(tc.DEFAULT_TEXT_MODEL) == "bundled"
+    assert ts.text_weight_source("gpt2") == "download"
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(WeightsError, match="no network connection"):
-        tz.resolve_model_folder("gpt2")
+        ts.resolve_model_folder("gpt2")
     with pytest.raises(WeightsError, match="not on this computer"):
-        tz.resolve_model_folder("gpt2", allow_download=False)
+        ts.resolve_model_folder("gpt2", allow_download=False)
     # A snapshot in the Hugging Face cache is found under the canonical repo id.
-    snap = tz.hf_cache_dir() / "models--openai-community--gpt2" / "snapshots" / "abc"
+    snap = ts.hf_cache_dir() / "models--openai-community--gpt2" / "snapshots" / "abc"
     snap.mkdir(parents=True)
     for name in ("config.json", "model.safetensors", "tokenizer.json"):
         (snap / name).write_text("{}")
-    assert tz.text_weight_source("gpt2") == "cached"
-    assert tz.resolve_model_folder("gpt2") == snap
+    assert ts.text_weight_source("gpt2") == "cached"
+    assert ts.resolve_model_folder("gpt2") == snap
     incomplete = tmp_path / "half"
     incomplete.mkdir()
     (incomplete / "config.json").write_text("{}")
     with pytest.raises(WeightsError, match="lacks weights"):
-        tz.resolve_model_folder(incomplete)
+        ts.resolve_model_folder(incomplete)
 
 
 def _save_tiny_gpt2_folder(folder):
@@ -156,8 +158,8 @@ def _save_tiny_gpt2_folder(folder):
 def test_any_hf_folder_loads_offline_as_a_base_encoder_with_a_pad_token(tmp_path):
     folder = tmp_path / "my-gpt"
     _save_tiny_gpt2_folder(folder)
-    assert tz.text_weight_source(folder) == "folder"
-    model = tz.load_text_model(folder)
+    assert ts.text_weight_source(folder) == "folder"
+    model = te.load_text_model(folder)
     assert type(model.encoder.base).__name__ == "GPT2Model"          # LM head cut off
     assert (model.family, model.pooling, model.padding_side, model.source) == ("GPT-2", "last", "right", "folder")
     assert model.tokenizer.pad_token == "<|endoftext|>" and model.max_length == 32
@@ -171,14 +173,14 @@ def test_any_hf_folder_loads_offline_as_a_base_encoder_with_a_pad_token(tmp_path
 def test_sentence_transformers_pooling_config_is_read(tmp_path):
     (tmp_path / "1_Pooling").mkdir()
     (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
-    assert tz.pooling_for(tmp_path, "bert") == "first"
+    assert tc.pooling_for(tmp_path, "bert") == "first"
     (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
-    assert tz.pooling_for(tmp_path, "gpt2") == "mean"
-    assert tz.pooling_for(tmp_path / "nothing", "xlnet") == "last"
+    assert tc.pooling_for(tmp_path, "gpt2") == "mean"
+    assert tc.pooling_for(tmp_path / "nothing", "xlnet") == "last"
 
 
 def test_bundled_minilm_puts_paraphrases_closer_than_unrelated_sentences():
-    model = tz.load_text_model(allow_download=False)
+    model = te.load_text_model(allow_download=False)
     assert (model.source, model.pooling, model.dim, model.family) == ("bundled", "mean", 384, "MiniLM")
     feats = torch.nn.functional.normalize(model.encode([
         "A man is playing a guitar.", "Someone is strumming an acoustic guitar.",

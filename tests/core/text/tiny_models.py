@@ -28,7 +28,7 @@ def save_tiny(folder, family: str):
 
     torch.manual_seed(0)
     if family == "bert":       # real English word pieces: the bundled MiniLM's tokenizer
-        from tlstudio.core.zoo.text import bundled_model_folder
+        from tlstudio.core.zoo.text_sources import bundled_model_folder
 
         src = bundled_model_folder()
         folder.mkdir(parents=True, exist_ok=True)

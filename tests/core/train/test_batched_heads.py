@@ -23,7 +23,7 @@ def test_a_group_ends_once_most_heads_have_stopped_and_stopped_heads_leave_the_b
     lrs, wds = torch.tensor([3e-2, 3e-2, 2e-3, 1e-6]), torch.zeros(4)
     fit = bh.train_group(x, y, train, ~train, HeadSpec(layers=[]), lrs, wds, epochs=400, early_stop=True,
                          batch_size=32, seed=0, num_classes=3, class_weight=None, label_smoothing=0.0,
-                         check=lambda: None)
+                         check=lambda: None, stop_share=bh.GROUP_STOP_SHARE)
     fast_stop = int(fit.best_epoch[:2].max()) + bh.PATIENCE
     last = int(fit.best_epoch[2]) + bh.PATIENCE        # the third head to stop (3 of 4 >= 2/3) ends the group
     assert fast_stop < last < 400
@@ -32,6 +32,11 @@ def test_a_group_ends_once_most_heads_have_stopped_and_stopped_heads_leave_the_b
     # the stopped fast heads left the batch: they cost their own epochs only
     assert fit.head_epochs == sum(int(e) + bh.PATIENCE for e in fit.best_epoch[:2]) + 2 * last
     assert torch.isfinite(fit.best_loss).all()
+    # without a stop share (learning curves, the audit) the group waits for every head
+    full = bh.train_group(x, y, train[:2], ~train[:2], HeadSpec(layers=[]), lrs[2:], wds[2:], epochs=60,
+                          early_stop=True, batch_size=32, seed=0, num_classes=3, class_weight=None,
+                          label_smoothing=0.0, check=lambda: None)
+    assert full.head_epochs == min(int(full.best_epoch[0]) + bh.PATIENCE, 60) + 60
 
 
 def test_the_randomised_principal_basis_captures_the_leading_variance():

@@ -42,7 +42,7 @@ class ImageModality:
     noun = "images"
     needs_workers = True
 
-    def scan(self, path: str | os.PathLike, *, task: Any = None) -> DatasetIndex:
+    def scan(self, path: str | os.PathLike, *, task: Any = None, data: Any = None) -> DatasetIndex:
         return images.scan(path, task=task)
 
     def sample_key(self, sample: Sample) -> list:
@@ -67,7 +67,8 @@ class ImageModality:
     def load_preprocessing(self, data: dict, folder: str | os.PathLike) -> Preprocessing:
         return Preprocessing.from_dict(data)
 
-    def batch_order(self, dataset: Any) -> list[int] | None:
+    def batch_order(self, dataset: Any, shuffled: Sequence[int] | None = None, *, batch_size: int = 0,
+                    seed: int = 0) -> list[int] | None:
         return None
 
     def preprocessing(self, card: Any, model_settings: Any) -> Preprocessing:

@@ -17,11 +17,13 @@ subclass it):
 ``needs_workers``
     Whether reading a batch is heavy enough for DataLoader worker processes
     (image decoding: yes; text, tokenised once up front: no).
-``scan(path, *, task=None) -> DatasetIndex``
+``scan(path, *, task=None, data=None) -> DatasetIndex``
     Index a dataset (folder, CSV, ...) and validate every sample. Bad samples
     go to ``DatasetIndex.skipped``; raises ``DatasetError`` when nothing can
     train (no usable samples, fewer than two classes) or on cancel. ``task``
     is a ``core.progress.TaskState``: checked per sample, told the progress.
+    ``data`` is the Project's ``DataSettings`` or None (text reads its
+    ``text_column``/``label_column`` choice; None or unset: detected).
 ``sample_key(sample) -> list``
     JSON-able content identity of one sample (with its label) for the feature
     cache key: any change to what the model would see gives a different key
@@ -45,9 +47,14 @@ subclass it):
     place files there (text: the tokenizer and config in ``text_model/``).
 ``load_preprocessing(data, folder)``
     The inverse: the preprocessing of the run or bundle in ``folder``.
-``batch_order(dataset) -> list[int] | None``
-    The order to run a dataset through the frozen base for the feature cache
-    (text: by length, so batches pad little); None keeps the dataset's order.
+``batch_order(dataset, shuffled=None, *, batch_size=0, seed=0) -> list[int] | None``
+    Without ``shuffled``: the order to run a dataset through the frozen base
+    for the feature cache (text: by length, so batches pad little); None keeps
+    the dataset's order. With ``shuffled`` (one epoch's random permutation of
+    the training items): that epoch's training order, read ``batch_size`` at a
+    time (text: grouped by length within random chunks, the batches shuffled
+    with ``seed``); it must hold every index of ``shuffled`` once and may end
+    with the only short batch. None keeps ``shuffled``.
 ``train_dataset(pre, samples, *, augment, seed, rounds=1) -> Dataset``
     Training inputs. Item ``k`` is ``(input, label)`` for sample ``k % n`` in
     round ``k // n`` (a round is an epoch, or a cached augmented view); the
@@ -87,7 +94,7 @@ class Modality(Protocol):
     noun: str
     needs_workers: bool
 
-    def scan(self, path: Any, *, task: Any = None) -> DatasetIndex: ...
+    def scan(self, path: Any, *, task: Any = None, data: Any = None) -> DatasetIndex: ...
 
     def sample_key(self, sample: Sample) -> list: ...
 
@@ -103,7 +110,8 @@ class Modality(Protocol):
 
     def load_preprocessing(self, data: dict, folder: Any) -> Any: ...
 
-    def batch_order(self, dataset: Any) -> list[int] | None: ...
+    def batch_order(self, dataset: Any, shuffled: Sequence[int] | None = None, *, batch_size: int = 0,
+                    seed: int = 0) -> list[int] | None: ...
 
     def train_dataset(self, pre: Any, samples: Sequence[Sample], *, augment: str, seed: int,
                       rounds: int = 1) -> Any: ...

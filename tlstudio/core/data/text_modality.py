@@ -4,7 +4,7 @@ Samples carry their text (``Sample.text``). A dataset tokenises its texts once
 (truncated at the run's ``max_length``, no padding); ``collate`` pads a batch
 to its own longest text (dynamic padding) on the tokenizer's side (right, or
 left for XLNet) and returns ``{"input_ids", "attention_mask"}``, which a text
-model's base (``zoo/text.py``'s ``TextEncoder``) takes as one mapping.
+model's base (``zoo/text_encoder.py``'s ``TextEncoder``) takes as one mapping.
 
 The preprocessing of a text model is a small JSON-able value: the folder that
 holds the tokenizer and the model's config, the maximum length in tokens, the
@@ -67,7 +67,7 @@ class TextPreprocessing:
 def _load_tokenizer(folder: str, model_type: str, mtime: int):
     from transformers import AutoTokenizer
 
-    from tlstudio.core.zoo.text import prepare_tokenizer
+    from tlstudio.core.zoo.text_encoder import prepare_tokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
     return prepare_tokenizer(tokenizer, model_type)
@@ -195,12 +195,14 @@ class TextModality:
     noun = "texts"
     needs_workers = False
 
-    def scan(self, path: str | os.PathLike, *, task: Any = None) -> DatasetIndex:
+    def scan(self, path: str | os.PathLike, *, task: Any = None, data: Any = None) -> DatasetIndex:
+        """``data``: the Project's DataSettings; its text/label column choice (when set) is used."""
         from tlstudio.core.data.text import scan_text
         from tlstudio.core.progress import check
 
         check(task)
-        index = scan_text(path)
+        index = scan_text(path, text_column=getattr(data, "text_column", None) or None,
+                          label_column=getattr(data, "label_column", None) or None)
         check(task)
         return index
 
@@ -214,13 +216,14 @@ class TextModality:
         return {"transformers": transformers.__version__, "tokenizers": tokenizers.__version__}
 
     def model_card(self, model_settings: Any):
-        from tlstudio.core.zoo.text import text_card_for
+        from tlstudio.core.zoo.text_cards import text_card_for
 
         return text_card_for(model_settings.name)
 
     def preprocessing(self, card: Any, model_settings: Any) -> TextPreprocessing:
         """The card's folder, the Project's max_length (checked against the model's limit) and pooling."""
-        from tlstudio.core.zoo.text import DEFAULT_MAX_LENGTH, model_folder_for
+        from tlstudio.core.zoo.text_cards import DEFAULT_MAX_LENGTH
+        from tlstudio.core.zoo.text_sources import model_folder_for
 
         limit = int(card.max_length)
         wanted = getattr(model_settings, "max_length", None)
@@ -261,14 +264,23 @@ class TextModality:
 
         return pad_batch([x for x, _ in items]), torch.tensor([int(y) for _, y in items], dtype=torch.long)
 
-    def batch_order(self, dataset: Any) -> list[int] | None:
-        """Shortest texts first, so each batch pads only to similar lengths (None: keep the order)."""
+    def batch_order(self, dataset: Any, shuffled: Sequence[int] | None = None, *, batch_size: int = 0,
+                    seed: int = 0) -> list[int] | None:
+        """Extraction: shortest texts first. Training (``shuffled``): length buckets within
+        random chunks (``text_batching.bucket_by_length``). So each batch pads only to similar
+        lengths; None (not tokenised texts): keep the order."""
+        from tlstudio.core.data.text_batching import bucket_by_length
+
         lengths: list[int] = []
         for part in getattr(dataset, "datasets", [dataset]):
             if not isinstance(part, TokenizedTexts):
                 return None
             lengths += part.lengths()
-        return sorted(range(len(lengths)), key=lengths.__getitem__)
+        if shuffled is None:
+            return sorted(range(len(lengths)), key=lengths.__getitem__)
+        if batch_size < 1:
+            return None
+        return bucket_by_length(shuffled, lengths, batch_size, seed=seed)
 
     def input_reader(self, pre: TextPreprocessing) -> Callable[[Sample], Any]:
         return TextReader(pre)

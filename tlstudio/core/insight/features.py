@@ -107,7 +107,7 @@ def collect_features(project, *, task: TaskState | None = None, device=None) -> 
     if not project.data.path:
         raise DatasetError("Choose a dataset folder or file first.")
     modality = modality_for(project.task)
-    index = apply_curation(modality.scan(project.data.path, task=task), project.data)
+    index = apply_curation(modality.scan(project.data.path, task=task, data=project.data), project.data)
     d = project.data
     split = split_dataset(index, d.val_fraction, d.test_fraction, seed=d.seed)
     parts = {"train": split.train, "val": split.val, "test": split.test}

@@ -157,7 +157,7 @@ def load_model(run_or_bundle_dir: str | os.PathLike, device: str | torch.device 
             raise RunFolderError(f"The text run {folder} lacks its model config ({config_folder}/config.json).")
         from dataclasses import replace
 
-        from tlstudio.core.zoo.text import text_card_for
+        from tlstudio.core.zoo.text_cards import text_card_for
 
         card = replace(text_card_for(config_folder, need_weights=False), pooling=preprocessing.pooling)
         model = create_transfer_model(card, head, len(classes), weights="none", config_folder=config_folder)

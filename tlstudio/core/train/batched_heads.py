@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from tlstudio.core.model.head import HeadLayer, HeadSpec
 
 PATIENCE = 10                # epochs without a lower validation loss before a head stops
-# Once this share of a group's heads has stopped, the group ends: the few heads still creeping
+# Once this share of a search group's heads has stopped, the group ends: the few heads still creeping
 # down (almost always the strongest weight decay) keep their best epoch so far. With few heads
 # left a step costs its fixed overhead, so these stragglers cost as much as the rest together.
 GROUP_STOP_SHARE = 2 / 3
@@ -151,13 +151,15 @@ class GroupFit:
 def train_group(x: torch.Tensor, y: torch.Tensor, train_mask: torch.Tensor, val_mask: torch.Tensor | None,
                 spec: HeadSpec, lrs: torch.Tensor, wds: torch.Tensor, *, epochs: int, early_stop: bool,
                 batch_size: int, seed: int, num_classes: int, class_weight: torch.Tensor | None,
-                label_smoothing: float, check: Callable[[], None]) -> GroupFit:
+                label_smoothing: float, check: Callable[[], None], stop_share: float = 1.0) -> GroupFit:
     """Train ``m = len(lrs)`` heads of shape ``spec`` at once with Adam.
 
     Head j trains on the samples where ``train_mask[j]`` is set and is validated
     each epoch (log-loss) on those where ``val_mask[j]`` is set; with
     ``early_stop`` it stops after ``PATIENCE`` epochs without improvement (and
-    leaves the batch) and its best-epoch weights are kept.
+    leaves the batch) and its best-epoch weights are kept. Once ``stop_share`` of
+    the heads have stopped the group ends (the search passes ``GROUP_STOP_SHARE``;
+    the default 1.0 waits for every head).
     """
     t0 = time.perf_counter()
     m, n = train_mask.shape
@@ -207,7 +209,7 @@ def train_group(x: torch.Tensor, y: torch.Tensor, train_mask: torch.Tensor, val_
         if early_stop:
             bad[live] = torch.where(better, torch.zeros_like(bad[live]), bad[live] + 1)
             going = bad[live] < PATIENCE
-            if not bool(going.any()) or m - int(going.sum()) >= GROUP_STOP_SHARE * m:
+            if not bool(going.any()) or m - int(going.sum()) >= stop_share * m:
                 break
             if not bool(going.all()):       # stopped heads leave the batch
                 live = live[going]

@@ -47,7 +47,7 @@ from torch import nn
 
 from tlstudio.core.errors import TrainingError
 from tlstudio.core.model.head import ACTIVATIONS, HeadLayer, HeadSpec
-from tlstudio.core.train.batched_heads import PATIENCE, searchable, train_group
+from tlstudio.core.train.batched_heads import GROUP_STOP_SHARE, PATIENCE, searchable, train_group
 from tlstudio.core.train.calibration import expected_calibration_error, fit_temperature, fold_temperature
 from tlstudio.core.train.search_results import SearchConfig, SearchResult, Trial, format_table
 
@@ -199,8 +199,8 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
         wds = torch.tensor([configs[i].weight_decay for i in members for _ in range(k)])
         inputs = _project(xs, basis) if shape.layers else xs
         fit = train_group(inputs, y_all, tm, vm, shape, lrs, wds, epochs=max_epochs, early_stop=epochs is None,
-                           batch_size=batch, seed=seed + gi, num_classes=num_classes, class_weight=class_weight,
-                           label_smoothing=label_smoothing, check=check)
+                          batch_size=batch, seed=seed + gi, num_classes=num_classes, class_weight=class_weight,
+                          label_smoothing=label_smoothing, check=check, stop_share=GROUP_STOP_SHARE)
         for j, i in enumerate(members):
             logits = torch.zeros(n, num_classes)
             for f in range(k):
@@ -264,7 +264,62 @@ def fixed_head(train_x: torch.Tensor, train_y: torch.Tensor, num_classes: int, s
     return fit.heads.export(0, spec, train_x.shape[1], num_classes, fit.best_params).eval()
 
 
+def fit_heldout_logits(x: torch.Tensor, y: torch.Tensor, train_mask: torch.Tensor, val_mask: torch.Tensor,
+                       num_classes: int, *, spec: HeadSpec | None = None, lr: float = LR_GRID[-1],
+                       weight_decay: float = WEIGHT_DECAY_GRID[1], batch_size: int = MIN_BATCH,
+                       epochs: int = MAX_EPOCHS, seed: int = 0,
+                       check: Callable[[], None] | None = None) -> torch.Tensor:
+    """Many heads at once, each early-stopped on its own held-out rows: their held-out logits.
+
+    Row ``j`` of the [m, n] masks trains head ``j`` on ``train_mask[j]`` and stops it on the
+    log-loss of ``val_mask[j]``, as the search scores a configuration. ``x`` is used as given
+    (standardise it first). Returns [m, n, num_classes] logits of every head on every row, at
+    that head's best epoch. For learning curves and other many-subset fits on cached features.
+    """
+    spec = HeadSpec(layers=[]) if spec is None else spec
+    m = train_mask.shape[0]
+    fit = train_group(x.float(), y.long(), train_mask.bool(), val_mask.bool(), spec,
+                       torch.full((m,), float(lr)), torch.full((m,), float(weight_decay)), epochs=int(epochs),
+                       early_stop=True, batch_size=max(int(batch_size), MIN_BATCH), seed=seed,
+                       num_classes=num_classes, class_weight=None, label_smoothing=0.0,
+                       check=check or (lambda: None))
+    return fit.best_logits
+
+
+def out_of_fold_probabilities(x: torch.Tensor, y: torch.Tensor, num_classes: int, *, folds: int = FOLDS,
+                              lr: float = 3e-3, weight_decay: float = 1e-2, epochs: int = 60, batch_size: int = 64,
+                              seed: int = 0, check: Callable[[], None] | None = None) -> torch.Tensor:
+    """Each sample's class probabilities from a linear head that never saw it: [n, num_classes].
+
+    The samples are split into stratified ``folds`` (fewer when a class is smaller); one
+    linear head per fold, all trained at once on standardised features with early stopping on
+    the held-out fold. For spotting labels the model does not believe (the data audit).
+    """
+    y = y.long()
+    counts = torch.bincount(y, minlength=num_classes)
+    k = max(2, min(int(folds), int(counts[counts > 0].min())))
+    fold = stratified_folds(y, k, seed)
+    mean, std = standardiser(x.float())
+    xs = (x.float() - mean) / std
+    train_mask = torch.stack([fold != f for f in range(k)])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)      # tiny matmuls: measured 40x faster on one thread on a busy 2-core machine
+    try:
+        fit = train_group(xs, y, train_mask, ~train_mask, HeadSpec(layers=[]), torch.full((k,), float(lr)),
+                           torch.full((k,), float(weight_decay)), epochs=int(epochs), early_stop=True,
+                           batch_size=max(int(batch_size), MIN_BATCH), seed=seed, num_classes=num_classes,
+                           class_weight=None, label_smoothing=0.0, check=check or (lambda: None))
+    finally:
+        torch.set_num_threads(threads)
+    logits = torch.zeros(x.shape[0], num_classes)
+    for f in range(k):
+        held = ~train_mask[f]
+        logits[held] = fit.best_logits[f][held]
+    return torch.softmax(logits, dim=1)
+
+
 # The calibration helpers, the batched trainer's names and the result types stay importable from here.
 __all__ = ["ACTIVATIONS", "PATIENCE", "SEARCHABLE", "SearchConfig", "SearchResult", "Trial", "configs_for",
-           "expected_calibration_error", "fit_temperature", "fixed_head", "fold_standardiser", "fold_temperature",
-           "format_table", "principal_basis", "search_head", "searchable", "standardiser", "stratified_folds"]
+           "expected_calibration_error", "fit_heldout_logits", "fit_temperature", "fixed_head", "fold_standardiser",
+           "fold_temperature", "format_table", "out_of_fold_probabilities", "principal_basis", "search_head",
+           "searchable", "standardiser", "stratified_folds"]

@@ -110,8 +110,9 @@ class SampleBatches:
     runs_base = True
 
     def __init__(self, train, val, batch_size: int, *, workers: int, pin_memory: bool,
-                 collate: Callable | None = None):
+                 collate: Callable | None = None, arrange: Callable | None = None):
         self.n_train, self.n_val = len(train), len(val)
+        self.arrange = arrange      # (order, stage, epoch) -> the epoch's order (text: length buckets) or None
         self.sampler = EpochOrder(self.n_train)
         self.train_loader = make_loader(train, batch_size, sampler=self.sampler, num_workers=workers,
                                         pin_memory=pin_memory, persistent=workers > 0, collate=collate)
@@ -127,7 +128,9 @@ class SampleBatches:
         return model
 
     def train_batches(self, order: torch.Tensor, stage: int, epoch: int) -> Iterator:
-        self.sampler.set(order.tolist(), (stage - 1) * 100_000 + epoch - 1)
+        items = order.tolist()
+        arranged = self.arrange(items, stage, epoch) if self.arrange is not None else None
+        self.sampler.set(items if arranged is None else arranged, (stage - 1) * 100_000 + epoch - 1)
         return iter(self.train_loader)
 
     def val_batches(self) -> Iterator:

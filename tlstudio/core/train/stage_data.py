@@ -83,8 +83,18 @@ class StageData:
             train = self._train_dataset()
             val = self.modality.eval_dataset(self.pre, self.split.val)
             self._samples = SampleBatches(train, val, t.batch_size, workers=self._workers(len(train)),
-                                          pin_memory=self.device.type == "cuda", collate=self.modality.collate)
+                                          pin_memory=self.device.type == "cuda", collate=self.modality.collate,
+                                          arrange=self._arrange(train))
         return self._samples
+
+    def _arrange(self, train):
+        """Each epoch's training order through the modality (text: length buckets), seeded per epoch."""
+        modality, batch_size, seed = self.modality, int(self.training.batch_size), int(self.training.seed)
+
+        def arrange(order: list[int], stage: int, epoch: int):
+            return modality.batch_order(train, order, batch_size=batch_size,
+                                        seed=seed * 1_000_003 + stage * 10_007 + epoch)
+        return arrange
 
     def _cached_entry(self):
         t, modality = self.training, self.modality

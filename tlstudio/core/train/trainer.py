@@ -242,7 +242,7 @@ class Trainer:
         if given is not None and Path(given.root).resolve() == Path(path).resolve():
             index = given
         else:
-            index = modality.scan(path, task=self.token)
+            index = modality.scan(path, task=self.token, data=self.project.data)
         return apply_curation(index, self.project.data)      # exclusions and label overrides
 
     def _run(self) -> None:
@@ -461,7 +461,7 @@ class Trainer:
     # -- one stage ------------------------------------------------------------------
     def _stage(self, stage: int, epochs: int, model, state: dict | None) -> None:
         t, ft = self.project.training, self.project.finetune
-        lr = t.lr if stage == 1 else t.lr * ft.lr_multiplier
+        lr = self.project.epoch_lr() if stage == 1 else t.lr * ft.lr_multiplier
         start_epoch = int(state["epoch"]) + 1 if state else 1
         es = dict(state["early_stopping"]) if state else {"best": None, "bad": 0, "stopped": False}
         if start_epoch > epochs or es["stopped"]:

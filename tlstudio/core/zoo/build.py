@@ -18,7 +18,8 @@ from tlstudio.core.model.transfer import TransferModel
 from tlstudio.core.zoo.cards import ModelCard, as_card
 from tlstudio.core.zoo.families import Cut, adapter_for
 from tlstudio.core.zoo.sources import WeightsSource
-from tlstudio.core.zoo.text import TextModelCard, create_text_base, text_card_for
+from tlstudio.core.zoo.text_cards import TextModelCard, text_card_for
+from tlstudio.core.zoo.text_encoder import create_text_base
 from tlstudio.core.zoo.weights import create_pretrained
 
 AnyCard = ModelCard | TextModelCard

@@ -65,7 +65,8 @@ def data_columns(path: str) -> list[str]:
 
 def load_tokenizer(model_name: str):
     """The tokenizer of a text model (bundled, cached or a folder), from local files only."""
-    from tlstudio.core.zoo.text import prepare_tokenizer, resolve_model_folder
+    from tlstudio.core.zoo.text_encoder import prepare_tokenizer
+    from tlstudio.core.zoo.text_sources import resolve_model_folder
 
     folder = str(resolve_model_folder(model_name, allow_download=False))
     with _TOKENIZERS_LOCK:
@@ -80,7 +81,7 @@ def load_tokenizer(model_name: str):
 
 def token_stats(index, model_name: str, max_length: int, task=None):
     """Token-length statistics of a text dataset for the project's model and max length."""
-    from tlstudio.core.data.text import token_length_stats
+    from tlstudio.core.data.text_lengths import token_length_stats
 
     tokenizer = load_tokenizer(model_name)
     if task is not None:

@@ -103,7 +103,7 @@ def load_text_model_job(name: str, weights: WeightsSource, head_dict: dict, num_
     from tlstudio.core.model.head import HeadSpec
     from tlstudio.core.model.layers import build_layer_tree
     from tlstudio.core.zoo.build import card_for, create_transfer_model
-    from tlstudio.core.zoo.text import text_weight_source
+    from tlstudio.core.zoo.text_sources import text_weight_source
 
     card = card_for(name, "text")
     model = create_transfer_model(card, HeadSpec.from_dict(head_dict), num_classes, weights=weights)
@@ -115,7 +115,8 @@ def load_text_model_job(name: str, weights: WeightsSource, head_dict: dict, num_
 def catalog_job() -> dict[str, list[tuple[object, str]]]:
     """Both catalogs with where each model's weights would come from: {"image": ..., "text": ...}."""
     from tlstudio.core.zoo.cards import list_cards
-    from tlstudio.core.zoo.text import list_text_cards, text_weight_source
+    from tlstudio.core.zoo.text_cards import list_text_cards
+    from tlstudio.core.zoo.text_sources import text_weight_source
     from tlstudio.core.zoo.weights import weight_source
 
     return {"image": [(card, weight_source(card)) for card in list_cards()],

@@ -18,8 +18,10 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
                                QVBoxLayout, QWidget)
 
 from tlstudio.gui.widgets.charts import ConfusionMatrixChart
+from tlstudio.gui.panels.data_needs import DataNeedsView
 from tlstudio.gui.panels.export_tab import ExportTab
 from tlstudio.gui.panels.results_explain import ExplainControls
+from tlstudio.gui.widgets.embedding_map import EmbeddingMapView
 from tlstudio.gui.widgets.image_grid import GridItem, ImageGrid
 from tlstudio.gui.widgets.text_widgets import TextTable
 from tlstudio.gui.jobs.tasks import run_task
@@ -156,6 +158,10 @@ class ResultsPanel(QWidget):
         self.export_tab.exported.connect(self.exported)
         self.export_tab.exportFailed.connect(self.exportFailed)
         self.tabs.addTab(self.export_tab, "Export")
+        self.data_needs = DataNeedsView(self.state)
+        self.tabs.addTab(self.data_needs, "How much more data")
+        self.embedding_map = EmbeddingMapView(self.state)
+        self.tabs.addTab(self.embedding_map, "Embedding map")
 
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(upper)
@@ -317,6 +323,7 @@ class ResultsPanel(QWidget):
         self.result = result
         self._show_result(result)
         self._set_model_actions_enabled(True)
+        self.embedding_map.set_predictions(result.get("predictions"))
         self.evaluated.emit(result)
 
     @Slot(str)
@@ -513,7 +520,9 @@ class ResultsPanel(QWidget):
         grids = (self.misclassified_grid, self.cell_grid, self.try_grid)
         if self.explain_controls.is_running():
             return True
-        return any(t.is_running() for t in self._tasks) or any(g.is_running() for g in grids)
+        views = (self.data_needs, self.embedding_map)
+        return (any(t.is_running() for t in self._tasks) or any(g.is_running() for g in grids)
+                or any(v.is_running() for v in views))
 
     def stop_and_wait(self, timeout_ms: int = 30000) -> bool:
         """Cancel what can be cancelled and wait for this panel's workers to end."""
@@ -523,4 +532,6 @@ class ResultsPanel(QWidget):
             ok = task.wait(timeout_ms) and ok
         for grid in (self.misclassified_grid, self.cell_grid, self.try_grid):
             ok = grid.stop_and_wait(timeout_ms) and ok
+        for view in (self.data_needs, self.embedding_map):
+            ok = view.stop_and_wait(timeout_ms) and ok
         return self.explain_controls.stop_and_wait(timeout_ms) and ok

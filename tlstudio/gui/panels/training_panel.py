@@ -225,6 +225,8 @@ class TrainingPanel(QWidget):
         try:
             for section, field, widget in self._bindings:
                 value = getattr(getattr(self.state.project, section), field)
+                if (section, field) == ("training", "lr"):
+                    value = self.state.project.epoch_lr()    # a text project's default when lr was left
                 if isinstance(widget, QCheckBox):
                     widget.setChecked(bool(value))
                 elif isinstance(widget, QComboBox):
@@ -255,6 +257,8 @@ class TrainingPanel(QWidget):
 
     @Slot(str)
     def _on_section_changed(self, section: str) -> None:
+        if section == "task":
+            self.reload()               # the task's defaults (lr) show
         if section in ("training", "finetune"):
             self._update_finetune_enabled()
 

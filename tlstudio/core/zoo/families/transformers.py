@@ -4,7 +4,7 @@ A text card's ``library`` is "transformers" and its builder module is the
 config's ``model_type``. The network handed to ``cut`` is already the base
 encoder (``AutoModel`` leaves the language-model / pretraining head out); the
 cut wraps it with the pooling that turns per-token states into one vector per
-text (``zoo/text.py``'s ``TextEncoder``) and drops a pooler head the pooling
+text (``zoo/text_encoder.py``'s ``TextEncoder``) and drops a pooler head the pooling
 does not use. Blocks for "unfreeze the last N" are the transformer layers
 (``TextEncoder.group_matcher``). Any other ``model_type`` gets the fallback
 adapter: mean pooling. Imports no torch at module level.
@@ -22,7 +22,7 @@ LIBRARY = "transformers"
 
 
 def cut_transformer(model: "nn.Module", card, adapter: FamilyAdapter) -> Cut:
-    from tlstudio.core.zoo.text import TextEncoder
+    from tlstudio.core.zoo.text_encoder import TextEncoder
 
     had_pooler = getattr(model, "pooler", None) is not None
     pooling = getattr(card, "pooling", None) or adapter.pooling
@@ -42,7 +42,7 @@ XLNET = _adapter(("xlnet",), "XLNet", "last")
 
 
 def _fallback(module: str) -> FamilyAdapter:
-    from tlstudio.core.zoo.text import family_for
+    from tlstudio.core.zoo.text_cards import family_for
 
     family, pooling, _ = family_for(module)
     return FamilyAdapter(LIBRARY, (module,), family or default_family_name(module), cut_transformer,

@@ -1,0 +1,99 @@
+"""``tlstudio-cli curves``: how much more data, from learning curves on the frozen features.
+
+    tlstudio-cli curves DATA|--project P.json [--model NAME] [--device D] [--json] [-q]
+
+Prints the learning-curve table (accuracy and per-class recall at growing
+fractions of the labelled data, out-of-fold) and plain sentences ("about N
+more images of class X would raise its recall by ~Y points"). ``--json`` prints
+``LearningCurves.to_dict()``. The features come from the feature cache when a
+run (or an audit) already extracted them.
+
+The seam for ``tlstudio-cli audit --curves``: ``add_curves_option(parser)``
+adds the flag, ``curves_for(project, task)`` computes, and
+``add_curves(report_json, curves)`` / ``format_curves`` put the result in the
+audit's JSON (key ``learning_curves``) and text.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from tlstudio.core.errors import DatasetError
+
+
+def curves_project(args):
+    """The Project to measure: --project (a DATA given overrides its data) or DATA with the defaults."""
+    from tlstudio.core.project import Project, detect_task
+    from tlstudio.core.zoo.cards import DEFAULT_MODEL
+    from tlstudio.core.zoo.text import DEFAULT_TEXT_MODEL
+
+    if args.project is None and args.data is None:
+        raise DatasetError("Give a DATA folder or file, or --project FILE.json.")
+    project = Project.load(args.project) if args.project else Project(name="CLI curves")
+    if args.data is not None:
+        if not Path(args.data).exists():
+            raise DatasetError(f"The dataset '{args.data}' does not exist.")
+        project.data.path = str(Path(args.data).absolute())
+        if not args.project:
+            project.task = detect_task(project.data.path)
+    if not project.data.path:
+        raise DatasetError("The project has no dataset; pass DATA or set data.path in the project.")
+    if project.task == "text" and project.model.name == DEFAULT_MODEL and args.model is None:
+        project.model.name = DEFAULT_TEXT_MODEL
+    if args.model is not None:
+        project.choose_model(args.model)
+    if args.device is not None:
+        project.training.device = args.device
+    return project
+
+
+def curves_for(project, task=None, features=None):
+    """Learning curves of ``project``'s labelled train + validation samples (``features``: an already
+    collected ``DatasetFeatures``, else collected through the cache)."""
+    from tlstudio.core.insight.curves import dataset_curves
+    from tlstudio.core.insight.features import collect_features
+
+    data = features if features is not None else collect_features(project, task=task)
+    return dataset_curves(data, seed=project.data.seed, task=task)
+
+
+def add_curves(report: dict, curves) -> dict:
+    """Put the curves into a JSON report (the audit's) under ``learning_curves``."""
+    report["learning_curves"] = curves.to_dict()
+    return report
+
+
+def add_curves_option(parser) -> None:
+    parser.add_argument("--curves", action="store_true",
+                        help="also fit learning curves: how much more data would help, per class")
+
+
+def cmd_curves(args) -> int:
+    from tlstudio.cli.progress import TerminalProgress
+    from tlstudio.core.insight.curves import format_curves
+
+    project = curves_project(args)
+    bar = TerminalProgress(quiet=args.quiet or args.json)
+    try:
+        curves = curves_for(project, task=bar.scan_task())
+    finally:
+        bar.close()
+    if args.json:
+        json.dump(curves.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(format_curves(curves))
+    return 0
+
+
+def add_curves_parser(sub) -> None:
+    p = sub.add_parser("curves", help="learning curves: how much more data would help, and for which class")
+    p.add_argument("data", metavar="DATA", nargs="?", help="dataset folder or file (default: the project's)")
+    p.add_argument("--project", metavar="FILE.json", help="a saved project (its model, split and curation)")
+    p.add_argument("--model", metavar="NAME|FOLDER", help="model whose features are used (default: the "
+                                                           "project's, or the bundled one)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_curves)

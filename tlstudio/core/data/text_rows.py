@@ -1,0 +1,147 @@
+"""The texts of a table file to classify: CSV/TSV or JSON Lines, no labels needed.
+
+``read_text_rows`` returns one ``TextRow`` per data row, in file order, each
+with its locator (``"<file name>:<line>"``). A row that cannot give a text
+(bytes that are not UTF-8, too few fields, a JSON line that is not an object
+with the text field, a CSV quote never closed) keeps its place with an
+``error`` instead of a text, so the caller reports it beside the others.
+Only a problem with the whole file raises ``DatasetError``: it is missing, has
+no rows, or no column can be told to hold the text.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from tlstudio.core.data.text_files import (LABEL_COLUMN_NAMES, TEXT_COLUMN_NAMES, RowCollector, bad_bytes,
+                                           csv_records, has_undecodable, pick_column, read_text_file)
+from tlstudio.core.errors import DatasetError
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson")
+
+
+@dataclass(frozen=True)
+class TextRow:
+    where: str                 # "data.csv:12"
+    text: str | None           # None when the row has an error
+    error: str | None = None
+
+
+@dataclass
+class TextRows:
+    column: str                # the text column (or JSON field) read
+    rows: list[TextRow]
+
+
+def is_table_file(path: str | os.PathLike) -> bool:
+    """A CSV/TSV/JSON Lines file by its name (anything else is read as one text per line)."""
+    return Path(path).suffix.lower() in TABLE_SUFFIXES
+
+
+def _column_choice(header: list[str], wanted: str | None) -> str | int | None:
+    """A column name, or a number from 0 when the file has no column of that name."""
+    if wanted is None or not str(wanted).strip():
+        return None
+    wanted = str(wanted).strip()
+    lowered = [h.strip().lower() for h in header]
+    if wanted.isdigit() and wanted.lower() not in lowered:
+        return int(wanted)
+    return wanted
+
+
+def _undecodable(where: str, value: str) -> TextRow | None:
+    if has_undecodable(value):
+        return TextRow(where, None, f"bytes that are not UTF-8 ({bad_bytes(value)})")
+    return None
+
+
+def _read_delimited(path: Path, text_column: str | None) -> TextRows:
+    text = read_text_file(path)
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    collector = RowCollector()      # collects the unterminated quotes
+    records = list(csv_records(text, delimiter, collector, path.name))
+    if not records:
+        raise DatasetError(f"The file '{path.name}' has no rows.")
+    header = records[0][1]
+    choice = _column_choice(header, text_column)
+    column = pick_column(header, choice, TEXT_COLUMN_NAMES, "text")
+    known = set(TEXT_COLUMN_NAMES) | set(LABEL_COLUMN_NAMES)
+    has_header = isinstance(choice, str) or any(h.strip().lower() in known for h in header)
+    if column is None:
+        if len(header) != 1:
+            raise DatasetError(f"Cannot tell which column of '{path.name}' holds the text; its columns are "
+                               f"{', '.join(header)}. Name it with --text-column.")
+        column = 0          # one column: the texts (a header row only when it is a known column name)
+    rows = [TextRow(i.where, None, i.message) for i in collector.issues]
+    for line, fields in records[1:] if has_header else records:
+        where = f"{path.name}:{line}"
+        if len(fields) <= column:
+            rows.append(TextRow(where, None, f"the row has {len(fields)} field(s), no text"))
+            continue
+        rows.append(_undecodable(where, fields[column]) or TextRow(where, fields[column]))
+    rows.sort(key=lambda r: int(r.where.rsplit(":", 1)[1]))
+    return TextRows(header[column] if has_header else str(column), rows)
+
+
+def _read_jsonl(path: Path, text_column: str | None) -> TextRows:
+    key: str | None = text_column.strip() if text_column and text_column.strip() else None
+    rows: list[TextRow] = []
+    for number, line in enumerate(read_text_file(path).splitlines(), start=1):
+        where = f"{path.name}:{number}"
+        if not line.strip():
+            continue
+        bad = _undecodable(where, line)
+        if bad is not None:
+            rows.append(bad)
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            rows.append(TextRow(where, None, f"not valid JSON ({exc})"))
+            continue
+        if not isinstance(obj, dict):
+            rows.append(TextRow(where, None, "not a JSON object"))
+            continue
+        if key is None:
+            fields = [str(k) for k in obj]
+            found = pick_column(fields, None, TEXT_COLUMN_NAMES, "text")
+            if found is None:
+                raise DatasetError(f"Cannot tell which field of '{path.name}' holds the text; line {number} "
+                                   f"has {', '.join(fields)}. Name it with --text-column.")
+            key = fields[found]
+        value = obj.get(key)
+        if not isinstance(value, str):
+            rows.append(TextRow(where, None, f"no text in '{key}'" if value is None else f"'{key}' is not a string"))
+            continue
+        rows.append(TextRow(where, value))
+    if key is None:
+        raise DatasetError(f"The file '{path.name}' has no rows.")
+    return TextRows(key, rows)
+
+
+def read_text_rows(path: str | os.PathLike, text_column: str | None = None) -> TextRows:
+    """The text of every row of a CSV/TSV/JSONL file (``text_column``: a name, or a number from 0;
+    None: detected from the header, as for training)."""
+    source = Path(path).expanduser()
+    if not source.is_file():
+        raise DatasetError(f"Text file not found: {path}.")
+    if source.suffix.lower() in (".jsonl", ".ndjson"):
+        return _read_jsonl(source, text_column)
+    return _read_delimited(source, text_column)
+
+
+def read_text_lines(path: str | os.PathLike) -> list[str]:
+    """The non-blank lines of a UTF-8 text file (one text per line)."""
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            lines = [line.rstrip("\r\n") for line in fh]
+    except FileNotFoundError:
+        raise DatasetError(f"Text file not found: {path}.") from None
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8.") from None
+    except OSError as exc:
+        raise DatasetError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+    return [line for line in lines if line.strip()]
+

@@ -1,0 +1,189 @@
+"""The "How much more data" view of the Results tab: learning curves, their fits and plain sentences.
+
+The features are collected (through the feature cache) and the curves fitted
+in a worker (``tasks.run_task``); only the small chart is drawn on the GUI
+thread, once, when the result arrives. The x axis is the share of today's
+labelled data, so the fitted curves run on to 200 % ("twice as many").
+"""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+
+from tlstudio.gui.jobs.tasks import run_task
+from tlstudio.gui.widgets.embedding_map import CLASS_COLORS
+
+MAX_CLASS_LINES = 10              # more classes: only the overall curve is drawn (the sentences name them all)
+EXTRAPOLATE_TO = 2.0              # the fitted curves run on to twice today's data
+
+
+def curves_job(project_dict: dict, task=None):
+    """Worker job: the learning curves of a snapshot of the project (train + validation samples)."""
+    from tlstudio.core.insight.curves import dataset_curves
+    from tlstudio.core.insight.features import collect_features
+    from tlstudio.core.project import Project
+
+    project = Project.from_dict(project_dict)
+    data = collect_features(project, task=task)
+    return dataset_curves(data, seed=project.data.seed, task=task)
+
+
+class CurvesChart(FigureCanvasQTAgg):
+    """Accuracy and per-class recall against the share of today's data, measured and fitted."""
+
+    def __init__(self, parent=None):
+        super().__init__(Figure(figsize=(5.0, 3.2), dpi=100, layout="constrained"))
+        self.setParent(parent)
+        self.setObjectName("curvesChart")
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(260, 180)
+        self.ax = self.figure.add_subplot(1, 1, 1)
+        self.lines: dict[str, object] = {}
+        self.clear()
+
+    def clear(self) -> None:
+        self.ax.clear()
+        self.lines = {}
+        self.ax.text(0.5, 0.5, "Press “Compute” to see how accuracy grows with data.", ha="center", va="center",
+                     transform=self.ax.transAxes, color="#777777", fontsize=9)
+        self.ax.set_axis_off()
+        self.draw_idle()
+
+    def set_curves(self, curves) -> None:
+        ax = self.ax
+        ax.clear()
+        ax.set_axis_on()
+        self.lines = {}
+        share = np.asarray(curves.fractions, dtype=float) * 100
+        ahead = np.linspace(share[0], EXTRAPOLATE_TO * 100, 60) / 100
+        series = [("overall", curves.accuracy_mean, curves.overall, curves.n_train[-1], "#000000", 2.2)]
+        if len(curves.classes) <= MAX_CLASS_LINES:
+            series += [(name, curves.recall_mean[:, i], curves.per_class[i], curves.n_class[-1, i],
+                        CLASS_COLORS[i % len(CLASS_COLORS)], 1.2) for i, name in enumerate(curves.classes)]
+        for name, values, law, n_last, color, width in series:
+            label = "accuracy" if name == "overall" else name
+            (line,) = ax.plot(share, np.asarray(values) * 100, "o-", color=color, lw=width, ms=3, label=label)
+            self.lines[name] = line
+            if law is not None and law.trusted:
+                ax.plot(ahead * 100, np.asarray(law(ahead * n_last)) * 100, "--", color=color, lw=width * 0.7,
+                        alpha=0.8)
+        ax.axvline(100, color="#999999", lw=0.8, ls=":")
+        ax.text(101, ax.get_ylim()[0], " today", color="#777777", fontsize=7, va="bottom")
+        ax.set_xlim(0, EXTRAPOLATE_TO * 100 + 5)
+        ax.set_xlabel("share of today's labelled data (%)  ·  dashed: fitted, extrapolated", fontsize=8)
+        ax.set_ylabel("accuracy / recall (%)", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right", ncol=2 if len(series) > 5 else 1)
+        self.draw_idle()
+
+
+class DataNeedsView(QWidget):
+    """Compute button, curves chart and the sentences."""
+
+    computed = Signal(object)          # the LearningCurves shown
+    failed = Signal(str)
+
+    def __init__(self, state, parent=None):
+        super().__init__(parent)
+        self.setObjectName("dataNeedsView")
+        self.state = state
+        self.task = None
+        self.curves = None
+        self.compute_button = QPushButton("Compute learning curves")
+        self.compute_button.setObjectName("computeCurvesButton")
+        self.compute_button.clicked.connect(self.compute)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.hide()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(180)
+        self.progress.hide()
+        self.status = QLabel("Heads fitted on 10–100 % of the labelled data (out-of-fold) show whether more "
+                             "data would help, and for which class.")
+        self.status.setObjectName("curvesStatus")
+        self.status.setWordWrap(True)
+        self.chart = CurvesChart(self)
+        self.sentences = QLabel("")
+        self.sentences.setObjectName("curvesSentences")
+        self.sentences.setWordWrap(True)
+        self.sentences.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        row = QHBoxLayout()
+        row.addWidget(self.compute_button)
+        row.addWidget(self.cancel_button)
+        row.addWidget(self.progress)
+        row.addWidget(self.status, 1)
+        col = QVBoxLayout(self)
+        col.addLayout(row)
+        col.addWidget(self.chart, 3)
+        col.addWidget(self.sentences, 1)
+
+    def is_running(self) -> bool:
+        return self.task is not None and self.task.is_running()
+
+    @Slot()
+    def compute(self) -> None:
+        """Collect the features and fit the curves in a worker."""
+        if not self.state.project.data.path:
+            self.status.setText("Choose a dataset first (Data tab).")
+            return
+        if self.task is not None:
+            self.task.cancel()
+        self.status.setText("Collecting features and fitting heads on growing shares of the data…")
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.cancel_button.show()
+        self.compute_button.setEnabled(False)
+        task = run_task(curves_job, self.state.project.to_dict(), with_progress=True)
+        task.progress.connect(self._on_progress)
+        task.finished.connect(lambda curves: self._on_finished(task, curves))
+        task.failed.connect(lambda message: self._on_failed(task, message))
+        self.task = task
+
+    @Slot()
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    @Slot(int, int)
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+
+    def _end(self, task) -> bool:
+        if task is not self.task:
+            return False                  # superseded
+        self.task = None
+        self.progress.hide()
+        self.cancel_button.hide()
+        self.compute_button.setEnabled(True)
+        return True
+
+    def _on_finished(self, task, curves) -> None:
+        if self._end(task):
+            self.show_curves(curves)
+
+    def _on_failed(self, task, message: str) -> None:
+        if self._end(task):
+            self.status.setText(f"Could not compute the curves: {message}")
+            self.failed.emit(message)
+
+    def show_curves(self, curves) -> None:
+        self.curves = curves
+        self.status.setText(f"{int(curves.counts.sum())} labelled {curves.noun} (test split left out), "
+                            f"{curves.folds}-fold out-of-fold, {curves.accuracy.shape[1]} repeats, "
+                            f"{curves.seconds:.1f} s.")
+        self.chart.set_curves(curves)
+        self.sentences.setText("".join(f"• {html.escape(t)}<br>" for t in curves.texts))
+        self.computed.emit(curves)
+
+    def stop_and_wait(self, timeout_ms: int = 30000) -> bool:
+        if self.task is None:
+            return True
+        self.task.cancel()
+        return self.task.wait(timeout_ms)
