@@ -17,6 +17,8 @@ from tlstudio.core.train.feature_cache import (FeatureCache, base_fingerprint, c
                                                library_versions, split_identity)
 from tlstudio.core.data.loaders import auto_workers, make_loader
 from tlstudio.core.train.loop import FeatureBatches, RunState, SampleBatches
+from tlstudio.core.train.distributed_stage import ShardedSampleBatches
+from tlstudio.core.train.sharded_features import build_entry, cache_hit
 
 EXTRACTION_BATCH_SIZE = 64
 
@@ -54,6 +56,11 @@ class StageData:
         self.augment = str(augment).lower()
         self._features: FeatureBatches | None = None
         self._samples: SampleBatches | None = None
+        self._entry = None          # the cache entry, once prepare_cache() has made or found it
+
+    def prepare_cache(self) -> None:
+        """Make (or find) the stage-1 cache entry now; under torchrun every rank takes part."""
+        self._entry = self._cached_entry()
 
     def _train_dataset(self, rounds: int = 1):
         return self.modality.train_dataset(self.pre, self.split.train, augment=self.augment,
@@ -76,13 +83,15 @@ class StageData:
             if stage == 1:
                 self.run.cached_features = True
             if self._features is None:
-                self._features = FeatureBatches(self._cached_entry(), [s.label for s in self.split.train],
+                entry = self._entry if self._entry is not None else self._cached_entry()
+                self._features = FeatureBatches(entry, [s.label for s in self.split.train],
                                                 [s.label for s in self.split.val], t.batch_size, self.device)
             return self._features
         if self._samples is None:
             train = self._train_dataset()
             val = self.modality.eval_dataset(self.pre, self.split.val)
-            self._samples = SampleBatches(train, val, t.batch_size, workers=self._workers(len(train)),
+            batches = ShardedSampleBatches if self.run.dist.active else SampleBatches     # torchrun: DDP
+            self._samples = batches(train, val, t.batch_size, workers=self._workers(len(train)),
                                           pin_memory=self.device.type == "cuda", collate=self.modality.collate)
         return self._samples
 
@@ -100,36 +109,55 @@ class StageData:
             "libraries": library_versions(modality),
             "train": split_identity(self.split.train, modality), "val": split_identity(self.split.val, modality)})
         cache = FeatureCache()
-        entry = cache.load(key)
-        if entry is not None:
-            return entry
+        dist = self.run.dist
+        found = cache_hit(dist, cache, key)
+        if dist.active and found is True:
+            return None        # rank 0 has the entry and fits the head; this rank needs no features
+        if found is not None and found is not False:
+            return found
         n_train, n_val = len(self.split.train), len(self.split.val)
         dataset = ConcatDataset([self._train_dataset(rounds=views), modality.eval_dataset(self.pre, self.split.val)])
-        total = len(dataset)
         order = modality.batch_order(dataset)      # text: by length, so batches pad little
-        loader = make_loader(dataset, EXTRACTION_BATCH_SIZE, sampler=order, num_workers=self._workers(total),
-                             pin_memory=self.device.type == "cuda", collate=modality.collate)
+        order = list(range(len(dataset))) if order is None else list(order)
+        base = self.model.base
         base.to(self.device)
         if self.extract_channels_last:
             base.to(memory_format=torch.channels_last)
 
-        def progress(done: int, total_: int, rate: float, eta: float) -> None:
-            self.run.emit(ev.FeatureExtractionProgress(done=done, total=total_, images_per_second=rate,
-                                                       eta_seconds=eta))
-
-        def fill(rows) -> None:
-            self.run.base_forward_images += extract_features(
-                base, loader, rows, device=self.device, autocast_dtype=self.autocast_dtype,
-                channels_last=self.extract_channels_last, progress=progress, check=self.run.check,
-                progress_interval=self.run.progress_interval, positions=order)
+        def create(fill):
+            return cache.create(key, views=views, n_train=n_train, n_val=n_val, dim=int(self.model.feature_dim),
+                                meta={"model": self.model.model_name, "augment": self.augment}, fill=fill)
 
         try:
-            return cache.create(key, views=views, n_train=n_train, n_val=n_val,
-                                dim=int(self.model.feature_dim),
-                                meta={"model": self.model.model_name, "augment": self.augment}, fill=fill)
+            if dist.active:      # each rank its share; rank 0 assembles and stores the entry
+                entry, forwards = build_entry(dist, cache, key, order=order, dim=int(self.model.feature_dim),
+                                              extract=lambda mine, out: self._extract(dataset, mine, out, None,
+                                                                                      dist.world_size),
+                                              create=create)
+                self.run.base_forward_images += forwards
+                return entry
+
+            def fill(rows) -> None:
+                self.run.base_forward_images += self._extract(dataset, order, rows, order, 1)
+
+            return create(fill)
         finally:
             if self.extract_channels_last and not self.channels_last:
                 base.to(memory_format=torch.contiguous_format)     # training keeps the default layout
+
+    def _extract(self, dataset, sampler, out, positions, ranks: int) -> int:
+        """Run the base over ``dataset`` items in ``sampler`` order into ``out``; the samples run."""
+        loader = make_loader(dataset, EXTRACTION_BATCH_SIZE, sampler=sampler, num_workers=self._workers(len(sampler)),
+                             pin_memory=self.device.type == "cuda", collate=self.modality.collate)
+
+        def progress(done: int, total: int, rate: float, eta: float) -> None:
+            # Under torchrun rank 0 reports for all: the ranks' shares are equal to within one sample.
+            self.run.emit(ev.FeatureExtractionProgress(done=min(done * ranks, len(dataset)), total=len(dataset),
+                                                       images_per_second=rate * ranks, eta_seconds=eta))
+
+        return extract_features(self.model.base, loader, out, device=self.device, autocast_dtype=self.autocast_dtype,
+                                channels_last=self.extract_channels_last, progress=progress, check=self.run.check,
+                                progress_interval=self.run.progress_interval, positions=positions)
 
     def close(self) -> None:
         for source in (self._features, self._samples):
