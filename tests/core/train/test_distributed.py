@@ -185,3 +185,31 @@ def test_a_killed_rank_is_restarted_and_the_run_resumes_and_finishes(data, tmp_p
     history = json.loads((run / "history.json").read_text())
     assert [(h["stage"], h["epoch"]) for h in history] == [(2, e) for e in range(1, 7)]
     assert (run / "best.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_a_text_project_trains_on_two_ranks_like_on_one(tmp_path):
+    """MiniLM on 120 demo texts: sharded extraction (length-sorted order), then a DDP fine-tuning epoch.
+
+    The accuracy may differ by one validation text: in the unfrozen encoder block dropout
+    draws its masks from each rank's generator, so the steps are equal in distribution, not bitwise.
+    """
+    from tlstudio.core.paths import resources_dir
+
+    rows = (resources_dir() / "demo_text_data" / "wordnet_definitions.csv").read_text(encoding="utf-8").splitlines()
+    data = tmp_path / "texts.csv"
+    data.write_text("\n".join([rows[0]] + rows[3::3]) + "\n", encoding="utf-8")        # 120 texts
+    args = ["-m", "tlstudio.cli", "train", data, "--max-length", "32", "--epochs", "2", "--batch-size", "8",
+            "--finetune-epochs", "1", "--unfreeze-last", "1", "--json", "--quiet"]
+    one = subprocess.run([sys.executable, *map(str, args), "--out", tmp_path / "one"], capture_output=True,
+                         text=True, env=_env(tmp_path / "cache1"), timeout=600)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run(_torchrun(2, *args, "--out", tmp_path / "two"), capture_output=True, text=True,
+                         env=_env(tmp_path / "cache2"), timeout=600)
+    assert two.returncode == 0, two.stderr
+    m1, m2 = json.loads(one.stdout), json.loads(two.stdout)
+    n_val = m1["val_images"]
+    assert abs(m2["val_accuracy"] - m1["val_accuracy"]) <= 1 / n_val + 1e-9
+    assert m2["ranks"] == {"world_size": 2, "base_forward_images": [120, 120]}     # 60 extracted + 48 + 12 each
+    assert m1["base_forward_images"] == 240
+    np.testing.assert_allclose(_entry(tmp_path / "cache2"), _entry(tmp_path / "cache1"), atol=2e-3, rtol=2e-3)
