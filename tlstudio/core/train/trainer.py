@@ -13,6 +13,10 @@ Events go only to ``callback`` (possibly from a worker thread); the TaskState
 ``loop.RunState`` handed to ``StageData`` and each ``StageLoop``. Samples are
 read through the Project task's ``Modality`` (``core/data/modality.py``). ``run()`` never raises for training problems: it
 emits RunFailed with a user-facing message and returns.
+
+Under torchrun (``distributed.current()`` active) the same run spans the ranks:
+rank 0 owns the run folder and fits the head on cached features, extraction is
+sharded and stages that run the base use DDP (``docs/scaling.md``).
 """
 from __future__ import annotations
 
