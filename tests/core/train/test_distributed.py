@@ -213,3 +213,21 @@ def test_a_text_project_trains_on_two_ranks_like_on_one(tmp_path):
     assert m2["ranks"] == {"world_size": 2, "base_forward_images": [120, 120]}     # 60 extracted + 48 + 12 each
     assert m1["base_forward_images"] == 240
     np.testing.assert_allclose(_entry(tmp_path / "cache2"), _entry(tmp_path / "cache1"), atol=2e-3, rtol=2e-3)
+
+
+def test_build_entry_alone_stores_every_row_in_its_place(tmp_path):
+    from tlstudio.core.train.feature_cache import FeatureCache
+    from tlstudio.core.train.sharded_features import build_entry
+
+    cache = FeatureCache(tmp_path / "cache")
+    order = [3, 0, 4, 1, 2]
+
+    def extract(mine, out):
+        out[:] = np.asarray(mine, dtype=np.float16)[:, None]       # row k: the k-th item's index
+        return len(mine)
+
+    entry, forwards = build_entry(distributed.SINGLE, cache, "k", order=order, dim=2, extract=extract,
+                                  create=lambda fill: cache.create("k", views=1, n_train=5, n_val=0, dim=2,
+                                                                   meta={}, fill=fill))
+    assert forwards == 5
+    assert np.asarray(entry.rows, dtype=np.float32)[:, 0].tolist() == [0, 1, 2, 3, 4]

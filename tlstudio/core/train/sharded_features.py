@@ -63,6 +63,9 @@ def build_entry(dist: Dist, cache: FeatureCache, key: str, *, order: Sequence[in
 def _gather_into(dist: Dist, local: np.ndarray, order: Sequence[int], rows: np.ndarray | None) -> None:
     """Send ``local`` (this rank's rows) to rank 0, which writes every rank's rows into ``rows``."""
     world = dist.world_size
+    if not dist.active:       # alone: the one share is every row
+        rows[np.asarray(list(order), dtype=np.int64)] = local
+        return
     shares = [list(order[r::world]) for r in range(world)]
     longest = max(len(s) for s in shares)
     dim = local.shape[1]
