@@ -1,10 +1,12 @@
 """Benchmark: feature extraction and fine-tuning on 1 and 2 ranks (torchrun), and on one GPU when there is one.
 
 On this CPU the two cores are shared either as 1 rank x 2 threads (plain
-process) or 2 ranks x 1 thread (``torchrun --nproc-per-node 2``, Gloo). Each
+process) or 2 ranks x 1 thread (``torchrun --nproc-per-node 2``, Gloo); 1 rank x
+1 thread is printed too, as the per-core baseline. Speed-ups are against
+1 rank x 2 threads. Each
 configuration runs the product's own code in a worker:
 
-  extraction   ``sharded_features.build_entry`` (each rank its share of the
+  extraction   ``sharded_features.build_sharded_entry`` (each rank its share of the
                images through the frozen base, rows gathered on rank 0, one
                cache entry written), timed barrier to barrier;
   fine-tuning  the Trainer: a one-epoch head, then stage 2 with the last 2
@@ -46,7 +48,7 @@ def worker(data: Path, out: Path, size: int, device_name: str, threads: int) -> 
     from tlstudio.core.project import Project
     from tlstudio.core.train import distributed, events as ev
     from tlstudio.core.train.feature_cache import FeatureCache, extract_features
-    from tlstudio.core.train.sharded_features import build_entry
+    from tlstudio.core.train.sharded_features import build_sharded_entry
     from tlstudio.core.train.trainer import Trainer, resolve_device
     from tlstudio.core.zoo.build import create_transfer_model
     from tlstudio.core.zoo.cards import DEFAULT_MODEL
@@ -78,7 +80,7 @@ def worker(data: Path, out: Path, size: int, device_name: str, threads: int) -> 
     cache = FeatureCache(out / f"cache-{dist.world_size}-{device.type}")
     dist.barrier()
     t0 = time.perf_counter()
-    entry, forwards = build_entry(dist, cache, "bench", order=list(range(len(dataset))), dim=int(model.feature_dim),
+    entry, forwards = build_sharded_entry(dist, cache, "bench", order=list(range(len(dataset))), dim=int(model.feature_dim),
                                   extract=extract, create=lambda fill: cache.create(
                                       "bench", views=1, n_train=len(dataset), n_val=0, dim=int(model.feature_dim),
                                       meta={}, fill=fill))
@@ -157,7 +159,10 @@ def main() -> None:
         me = [sys.executable, str(Path(__file__).resolve())]
         common = ["--size", str(args.size)]
         print(f"load average before: {_load()}   (uptime: {os.popen('uptime').read().strip()})")
-        runs = [("CPU, 1 rank x 2 threads", me + ["--worker", str(data), str(tmp / "r1"), "cpu", "--threads", "2"]
+        runs = [("CPU, 1 rank x 1 thread (per-core baseline)",
+                 me + ["--worker", str(data), str(tmp / "r0"), "cpu", "--threads", "1"] + common,
+                 dict(base_env, OMP_NUM_THREADS="1"), tmp / "r0" / "result-1-cpu.json"),
+                ("CPU, 1 rank x 2 threads", me + ["--worker", str(data), str(tmp / "r1"), "cpu", "--threads", "2"]
                  + common, dict(base_env, OMP_NUM_THREADS="2"), tmp / "r1" / "result-1-cpu.json"),
                 ("CPU, 2 ranks x 1 thread", [sys.executable, "-m", "torch.distributed.run", "--standalone",
                                              "--nproc-per-node", "2", *me[1:], "--worker", str(data), str(tmp / "r2"),
@@ -172,7 +177,7 @@ def main() -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             _run(cmd, env)
             results.append((label, json.loads(path.read_text())))
-        r0 = results[0][1]
+        r0 = results[1][1]      # speed-ups against 1 rank x 2 threads
         print(f"\n{DEFAULT_NOTE} {r0['images']} images at {args.size} px; fine-tuning: "
               f"{r0['ft_samples']} samples per epoch (train + validation), batch 32, last 2 blocks unfrozen")
         print(f"{'configuration':<42} {'extract img/s':>13} {'speed-up':>8} {'fine-tune samples/s':>20} {'speed-up':>8}")

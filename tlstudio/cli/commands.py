@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
+from tlstudio.core.data.curation import apply_curation
 from tlstudio.core.errors import DatasetError, ProjectError, TLStudioError, TrainingError, WeightsError
 
 EXIT_BAD_INPUT = 2
@@ -170,7 +171,7 @@ def _validate_text(project, task=None, labels=None):
                            "--model instead of --weights FILE.")
     card = modality.model_card(project.model)          # unknown name / not a model folder -> error
     modality.preprocessing(card, project.model)        # max length out of range, model not here -> error
-    index = modality.scan(project.data.path, task=task)
+    index = apply_curation(modality.scan(project.data.path, task=task), project.data)
     project.adopt_classes(index.classes)
     return index
 
@@ -204,7 +205,7 @@ def validate_for_training(project, task=None, labels: dict[str, str] | None = No
         if not Path(weights.path).is_file():
             raise WeightsError(f"Weights file not found: {weights.path}.")
         load_weights_file(weights.path)                # unreadable -> WeightsError
-    index = scan(project.data.path, task=task)
+    index = apply_curation(scan(project.data.path, task=task), project.data)
     project.adopt_classes(index.classes)
     return index
 

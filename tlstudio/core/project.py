@@ -81,6 +81,17 @@ class DataSettings:
     test_fraction: float = 0.0
     seed: int = 0
     augment: str = "none"
+    # Curation (tlstudio.core.data.curation), by sample key (tlstudio.core.data.index.sample_key):
+    # samples left out, and samples given another class. Never touches the data's files.
+    exclusions: list[str] = field(default_factory=list)
+    label_overrides: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        for name in ("exclusions", "label_overrides"):       # written only when used: older files stay as they were
+            if not d[name]:
+                del d[name]
+        return d
 
 
 @dataclass
@@ -237,6 +248,19 @@ def _section_from_dict(cls, data: Any, section: str, defaults: dict[str, Any] | 
     return cls(**kwargs)
 
 
+def _check_curation(data: DataSettings) -> None:
+    """Exclusions must be a list of sample keys, label overrides an object of key -> class name."""
+    if not isinstance(data.exclusions, list) or not all(isinstance(k, str) for k in data.exclusions):
+        raise ProjectError("Invalid project file: 'data.exclusions' must be a list of sample keys (strings).")
+    overrides = data.label_overrides
+    if not isinstance(overrides, dict) or not all(isinstance(k, str) and isinstance(v, str) and v.strip()
+                                                  for k, v in overrides.items()):
+        raise ProjectError("Invalid project file: 'data.label_overrides' must map sample keys to class names "
+                           "(non-empty strings).")
+    data.exclusions = list(data.exclusions)
+    data.label_overrides = dict(overrides)
+
+
 def _check_auto(training: TrainingSettings, data: Any, head_data: Any) -> None:
     """Validate ``auto``/``head_fit``; a file older than them leaves to the search only the fields
     still at the defaults of that time (a value that differs was the user's choice)."""
@@ -381,7 +405,7 @@ class Project:
             "version": SCHEMA_VERSION,
             "name": self.name,
             "task": self.task,
-            "data": dataclasses.asdict(self.data),
+            "data": self.data.to_dict(),
             "model": self.model.to_dict(),
             "frozen": list(self.frozen),
             "head": self.head.to_dict(),
@@ -423,11 +447,13 @@ class Project:
         except (HeadSpecError, TypeError, ValueError) as exc:
             raise ProjectError(f"Invalid project file: bad 'head': {exc}") from exc
         training = _section_from_dict(TrainingSettings, d.get("training"), "training")
+        data = _section_from_dict(DataSettings, d.get("data"), "data")
+        _check_curation(data)
         _check_auto(training, d.get("training"), head_data)
         return cls(
             name=name,
             task=task,
-            data=_section_from_dict(DataSettings, d.get("data"), "data"),
+            data=data,
             model=_section_from_dict(ModelSettings, d.get("model"), "model"),
             frozen=list(frozen),
             head=head,

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # torch-heavy imports stay out of the GUI start-up path
     from tlstudio.core.model.transfer import TransferModel
 
 # The section names carried by ``changed`` ("task": the project switched between image and text).
-SECTIONS = ("task", "data", "model", "frozen", "head", "training", "finetune", "runs")
+SECTIONS = ("task", "data", "curation", "model", "frozen", "head", "training", "finetune", "runs")
 DEFAULT_MAX_LENGTH = 128     # core.zoo.text.DEFAULT_MAX_LENGTH (that module imports torch)
 MAX_LENGTH_RANGE = (4, 4096)   # core.data.text_modality.MIN_MAX_LENGTH up to any model's limit
 
@@ -115,6 +115,19 @@ class ProjectState(QObject):
             # Derived from the data, not a user edit: the panels update, the project stays clean.
             self.changed.emit("head")
         self.datasetChanged.emit()
+
+    def curated_dataset(self) -> DatasetIndex | None:
+        """``dataset`` with the project's exclusions and label overrides applied (what trains);
+        the scan as it is when an override names a class the data does not have."""
+        if self.dataset is None:
+            return None
+        from tlstudio.core.data.curation import apply_curation
+        from tlstudio.core.errors import DatasetError
+
+        try:
+            return apply_curation(self.dataset, self.project.data)
+        except DatasetError:
+            return self.dataset
 
     def set_model(self, model: TransferModel | None, layer_tree=None) -> None:
         self.model = model

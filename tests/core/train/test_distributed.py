@@ -215,9 +215,9 @@ def test_a_text_project_trains_on_two_ranks_like_on_one(tmp_path):
     np.testing.assert_allclose(_entry(tmp_path / "cache2"), _entry(tmp_path / "cache1"), atol=2e-3, rtol=2e-3)
 
 
-def test_build_entry_alone_stores_every_row_in_its_place(tmp_path):
+def test_build_sharded_entry_alone_stores_every_row_in_its_place(tmp_path):
     from tlstudio.core.train.feature_cache import FeatureCache
-    from tlstudio.core.train.sharded_features import build_entry
+    from tlstudio.core.train.sharded_features import build_sharded_entry
 
     cache = FeatureCache(tmp_path / "cache")
     order = [3, 0, 4, 1, 2]
@@ -226,7 +226,7 @@ def test_build_entry_alone_stores_every_row_in_its_place(tmp_path):
         out[:] = np.asarray(mine, dtype=np.float16)[:, None]       # row k: the k-th item's index
         return len(mine)
 
-    entry, forwards = build_entry(distributed.SINGLE, cache, "k", order=order, dim=2, extract=extract,
+    entry, forwards = build_sharded_entry(distributed.SINGLE, cache, "k", order=order, dim=2, extract=extract,
                                   create=lambda fill: cache.create("k", views=1, n_train=5, n_val=0, dim=2,
                                                                    meta={}, fill=fill))
     assert forwards == 5

@@ -7,12 +7,17 @@ stratified split, class weights and the command-line report work on any
 index; reading the data itself is the modality's business
 (``tlstudio.core.data.modality``).
 
+``sample_key(sample, root)`` names a sample the same way across scans (the
+key the Project's exclusions and label overrides are stored under, see
+``tlstudio.core.data.curation``).
+
 Samples serialise as ``[path, label]`` rows (``[path, label, text]`` when
 they carry a text): the layout of a run's ``split.json``.
 """
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -75,6 +80,38 @@ def sample_from_row(row: Sequence) -> Sample:
     if text is not None and not isinstance(text, str):
         raise TypeError(f"a sample's text must be a string, not {type(text).__name__}")
     return Sample(str(row[0]), int(row[1]), text)
+
+
+def key_base(root: str) -> str:
+    """The folder sample keys are relative to: ``root`` itself, or the folder of a data file
+    (a CSV of image paths, a text CSV/TSV/JSONL)."""
+    return root if os.path.isdir(root) else os.path.dirname(root)
+
+
+def sample_key(sample: Sample, root: str) -> str:
+    """A stable key for ``sample`` of the dataset scanned from ``root`` (``DatasetIndex.root``).
+
+    Images: the file's path relative to the dataset root as a POSIX path ("cat/001.png"); for a
+    CSV dataset the root is the CSV's folder. Text: the relative file plus the row/line locator
+    that ``Sample.path`` holds ("reviews.csv:12"; a ``.txt`` file of a text folder:
+    "positive/a.txt"). The label is not part of the key, so a relabelled sample keeps its key.
+    A path outside the root stays relative ("../x.png"), so the key is still stable. The key
+    depends on nothing but the path and the root, never on the disk; it is computed per call,
+    so for many samples pass the same ``root`` (``index.root``) each time.
+    """
+    return _key(sample.path, key_base(root))
+
+
+def sample_keys(index: DatasetIndex) -> list[str]:
+    """``sample_key`` of every sample of ``index``, in order (the root is looked at once)."""
+    base = key_base(index.root)
+    return [_key(s.path, base) for s in index.samples]
+
+
+def _key(path: str, base: str) -> str:
+    if os.path.isabs(path):
+        path = os.path.relpath(path, base)
+    return path.replace(os.sep, "/")       # a relative path already: a text locator such as "file.csv:12"
 
 
 def drop_empty_classes(classes: list[str], samples: list[Sample], skipped: list[SkippedFile],

@@ -37,7 +37,7 @@ from torch import nn
 
 from tlstudio.core import atomic
 from tlstudio.core import paths
-from tlstudio.core.data.loaders import to_device
+from tlstudio.core.data.loaders import make_loader, to_device
 from tlstudio.core.errors import TrainingError
 from tlstudio.core.progress import Throttle
 
@@ -76,6 +76,16 @@ def library_versions(modality) -> dict:
 def split_identity(samples: Sequence, modality) -> list:
     """The content identity of ``samples`` (files, texts) with their labels, for a cache key."""
     return [modality.sample_key(s) for s in samples]
+
+
+def base_key_parts(model, pre, modality, compute: dict) -> dict:
+    """The part of a cache key that names the frozen base and how inputs reach it: the model, a hash
+    of the base's tensors, the feature width, the preprocessing, the libraries, and ``compute``
+    (device type, autocast dtype, channels_last). Callers add what selects the rows."""
+    base = model.base
+    return {"model": model.model_name, "base_class": type(base).__name__, "base_tensors": base_fingerprint(base),
+            "feature_dim": int(model.feature_dim), "preprocessing": pre.to_dict(), "compute": dict(compute),
+            "libraries": library_versions(modality)}
 
 
 # --------------------------------------------------------------------------- entries
@@ -324,3 +334,29 @@ def extract_features(base: nn.Module, batches: Iterable, out: np.ndarray, *, dev
         raise RuntimeError(f"Feature extraction produced {done} rows for {total} images.")
     return done
 
+
+def build_entry(cache: FeatureCache, key: str, dataset, modality, base: nn.Module, *, views: int, n_train: int,
+                n_val: int, dim: int, meta: dict, device: torch.device, batch_size: int, num_workers: int = 0,
+                autocast_dtype: torch.dtype | None = None, channels_last: bool = False,
+                progress: ProgressFn | None = None, check: Callable[[], None] | None = None,
+                progress_interval: float = 0.1) -> tuple[CachedFeatures, int]:
+    """Run ``base`` over every item of ``dataset`` (in the modality's batch order) into a new entry.
+
+    Returns the entry and the number of samples run through the base. The base is moved to
+    ``device`` (and to channels_last memory when asked); restoring its layout is the caller's.
+    """
+    order = modality.batch_order(dataset)      # text: by length, so batches pad little
+    loader = make_loader(dataset, batch_size, sampler=order, num_workers=num_workers,
+                         pin_memory=device.type == "cuda", collate=modality.collate)
+    base.to(device)
+    if channels_last:
+        base.to(memory_format=torch.channels_last)
+    forwards = [0]
+
+    def fill(rows) -> None:
+        forwards[0] += extract_features(base, loader, rows, device=device, autocast_dtype=autocast_dtype,
+                                        channels_last=channels_last, progress=progress, check=check,
+                                        progress_interval=progress_interval, positions=order)
+
+    entry = cache.create(key, views=views, n_train=n_train, n_val=n_val, dim=dim, meta=meta, fill=fill)
+    return entry, forwards[0]

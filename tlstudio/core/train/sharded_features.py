@@ -32,14 +32,13 @@ CHUNK_BYTES = 32 * 1024 ** 2
 ExtractFn = Callable[[Sequence[int], np.ndarray], int]
 
 
-def cache_hit(dist: Dist, cache: FeatureCache, key: str) -> CachedFeatures | None | bool:
-    """Rank 0's stored entry (or None); on other ranks True/False: whether rank 0 found one."""
+def cache_hit(dist: Dist, cache: FeatureCache, key: str) -> tuple[CachedFeatures | None, bool]:
+    """(rank 0's stored entry, None on the other ranks; whether rank 0 found one), on every rank."""
     entry = cache.load(key) if dist.is_main else None
-    found = dist.broadcast_object(entry is not None)
-    return entry if dist.is_main else found
+    return entry, bool(dist.broadcast_object(entry is not None))
 
 
-def build_entry(dist: Dist, cache: FeatureCache, key: str, *, order: Sequence[int], dim: int,
+def build_sharded_entry(dist: Dist, cache: FeatureCache, key: str, *, order: Sequence[int], dim: int,
                 extract: ExtractFn, create: Callable[[Callable[[np.ndarray], None]], CachedFeatures]
                 ) -> tuple[CachedFeatures | None, int]:
     """Extract this rank's share, gather all shares on rank 0, which stores the entry.

@@ -13,12 +13,12 @@ from torch.utils.data import ConcatDataset
 
 from tlstudio.core.model.layers import count_params
 from tlstudio.core.train import events as ev
-from tlstudio.core.train.feature_cache import (FeatureCache, base_fingerprint, cache_key, extract_features,
-                                               library_versions, split_identity)
+from tlstudio.core.train.feature_cache import (FeatureCache, base_key_parts, build_entry, cache_key,
+                                               extract_features, split_identity)
 from tlstudio.core.data.loaders import auto_workers, make_loader
 from tlstudio.core.train.loop import FeatureBatches, RunState, SampleBatches
 from tlstudio.core.train.distributed_stage import ShardedSampleBatches
-from tlstudio.core.train.sharded_features import build_entry, cache_hit
+from tlstudio.core.train.sharded_features import build_sharded_entry, cache_hit
 
 EXTRACTION_BATCH_SIZE = 64
 
@@ -98,24 +98,45 @@ class StageData:
     def _cached_entry(self):
         t, modality = self.training, self.modality
         views = int(t.cache_views) if self.augment != "none" else 1
-        base = self.model.base
+        compute = {"device": self.device.type, "autocast": str(self.autocast_dtype),
+                   "channels_last": self.extract_channels_last}
         key = cache_key({
-            "model": self.model.model_name, "base_class": type(base).__name__,
-            "base_tensors": base_fingerprint(base), "feature_dim": int(self.model.feature_dim),
-            "preprocessing": self.pre.to_dict(), "augment": self.augment, "views": views,
-            "seed": int(t.seed) if self.augment != "none" else None,
-            "compute": {"device": self.device.type, "autocast": str(self.autocast_dtype),
-                        "channels_last": self.extract_channels_last},
-            "libraries": library_versions(modality),
+            **base_key_parts(self.model, self.pre, modality, compute),
+            "augment": self.augment, "views": views, "seed": int(t.seed) if self.augment != "none" else None,
             "train": split_identity(self.split.train, modality), "val": split_identity(self.split.val, modality)})
         cache = FeatureCache()
-        dist = self.run.dist
-        found = cache_hit(dist, cache, key)
-        if dist.active and found is True:
-            return None        # rank 0 has the entry and fits the head; this rank needs no features
-        if found is not None and found is not False:
-            return found
-        n_train, n_val = len(self.split.train), len(self.split.val)
+        if self.run.dist.active:     # torchrun: each rank its share; rank 0 assembles and stores the entry
+            return self._sharded_entry(cache, key, views)
+        entry = cache.load(key)
+        if entry is not None:
+            return entry
+        dataset = ConcatDataset([self._train_dataset(rounds=views), modality.eval_dataset(self.pre, self.split.val)])
+
+        def progress(done: int, total_: int, rate: float, eta: float) -> None:
+            self.run.emit(ev.FeatureExtractionProgress(done=done, total=total_, images_per_second=rate,
+                                                       eta_seconds=eta))
+
+        try:
+            entry, forwards = build_entry(
+                cache, key, dataset, modality, self.model.base, views=views, n_train=len(self.split.train),
+                n_val=len(self.split.val), dim=int(self.model.feature_dim),
+                meta={"model": self.model.model_name, "augment": self.augment}, device=self.device,
+                batch_size=EXTRACTION_BATCH_SIZE, num_workers=self._workers(len(dataset)),
+                autocast_dtype=self.autocast_dtype, channels_last=self.extract_channels_last, progress=progress,
+                check=self.run.check, progress_interval=self.run.progress_interval)
+            self.run.base_forward_images += forwards
+            return entry
+        finally:
+            if self.extract_channels_last and not self.channels_last:
+                self.model.base.to(memory_format=torch.contiguous_format)     # training keeps the default layout
+
+    def _sharded_entry(self, cache: FeatureCache, key: str, views: int):
+        """The entry under torchrun: rank 0's (None on the other ranks, which need no features)."""
+        dist, modality = self.run.dist, self.modality
+        entry, hit = cache_hit(dist, cache, key)
+        if hit:
+            return entry
+        n_train, n_val, dim = len(self.split.train), len(self.split.val), int(self.model.feature_dim)
         dataset = ConcatDataset([self._train_dataset(rounds=views), modality.eval_dataset(self.pre, self.split.val)])
         order = modality.batch_order(dataset)      # text: by length, so batches pad little
         order = list(range(len(dataset))) if order is None else list(order)
@@ -124,40 +145,31 @@ class StageData:
         if self.extract_channels_last:
             base.to(memory_format=torch.channels_last)
 
-        def create(fill):
-            return cache.create(key, views=views, n_train=n_train, n_val=n_val, dim=int(self.model.feature_dim),
-                                meta={"model": self.model.model_name, "augment": self.augment}, fill=fill)
+        def extract(mine, out) -> int:
+            loader = make_loader(dataset, EXTRACTION_BATCH_SIZE, sampler=mine, num_workers=self._workers(len(mine)),
+                                 pin_memory=self.device.type == "cuda", collate=modality.collate)
+
+            def progress(done: int, total: int, rate: float, eta: float) -> None:
+                # Rank 0 reports for all: the ranks' shares are equal to within one sample.
+                w = dist.world_size
+                self.run.emit(ev.FeatureExtractionProgress(done=min(done * w, len(dataset)), total=len(dataset),
+                                                           images_per_second=rate * w, eta_seconds=eta))
+
+            return extract_features(base, loader, out, device=self.device, autocast_dtype=self.autocast_dtype,
+                                    channels_last=self.extract_channels_last, progress=progress,
+                                    check=self.run.check, progress_interval=self.run.progress_interval)
 
         try:
-            if dist.active:      # each rank its share; rank 0 assembles and stores the entry
-                entry, forwards = build_entry(dist, cache, key, order=order, dim=int(self.model.feature_dim),
-                                              extract=lambda mine, out: self._extract(dataset, mine, out, None,
-                                                                                      dist.world_size),
-                                              create=create)
-                self.run.base_forward_images += forwards
-                return entry
-
-            def fill(rows) -> None:
-                self.run.base_forward_images += self._extract(dataset, order, rows, order, 1)
-
-            return create(fill)
+            entry, forwards = build_sharded_entry(
+                dist, cache, key, order=order, dim=dim, extract=extract,
+                create=lambda fill: cache.create(key, views=views, n_train=n_train, n_val=n_val, dim=dim,
+                                                 meta={"model": self.model.model_name, "augment": self.augment},
+                                                 fill=fill))
+            self.run.base_forward_images += forwards
+            return entry
         finally:
             if self.extract_channels_last and not self.channels_last:
                 base.to(memory_format=torch.contiguous_format)     # training keeps the default layout
-
-    def _extract(self, dataset, sampler, out, positions, ranks: int) -> int:
-        """Run the base over ``dataset`` items in ``sampler`` order into ``out``; the samples run."""
-        loader = make_loader(dataset, EXTRACTION_BATCH_SIZE, sampler=sampler, num_workers=self._workers(len(sampler)),
-                             pin_memory=self.device.type == "cuda", collate=self.modality.collate)
-
-        def progress(done: int, total: int, rate: float, eta: float) -> None:
-            # Under torchrun rank 0 reports for all: the ranks' shares are equal to within one sample.
-            self.run.emit(ev.FeatureExtractionProgress(done=min(done * ranks, len(dataset)), total=len(dataset),
-                                                       images_per_second=rate * ranks, eta_seconds=eta))
-
-        return extract_features(self.model.base, loader, out, device=self.device, autocast_dtype=self.autocast_dtype,
-                                channels_last=self.extract_channels_last, progress=progress, check=self.run.check,
-                                progress_interval=self.run.progress_interval, positions=positions)
 
     def close(self) -> None:
         for source in (self._features, self._samples):

@@ -45,6 +45,7 @@ from tlstudio.core.model.head import HeadSpec
 from tlstudio.core.runs import status as run_status
 from tlstudio.core.runs.folder import read_json
 from tlstudio.core.runs.lock import RunLock
+from tlstudio.core.data.curation import apply_curation
 from tlstudio.core.data.index import class_weights, sample_row, split_dataset
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.errors import DatasetError, TLStudioError, TrainingError
@@ -250,8 +251,10 @@ class Trainer:
     def _dataset_index(self, modality, path):
         given = self.dataset
         if given is not None and Path(given.root).resolve() == Path(path).resolve():
-            return given
-        return modality.scan(path, task=self.token)
+            index = given
+        else:
+            index = modality.scan(path, task=self.token)
+        return apply_curation(index, self.project.data)      # exclusions and label overrides
 
     def _run(self) -> None:
         p, t = self.project, self.project.training

@@ -344,6 +344,8 @@ class DatasetBrowser(QWidget):
     def _on_changed(self, section: str) -> None:
         if section == "data" and self.state.project.data.path != self._scanned_path:
             self.rescan()
+        elif section == "curation":       # samples excluded or relabelled (the Audit tab): new counts
+            self._show_dataset()
         elif section == "model" and self.is_text():
             self.update_token_stats()
 
@@ -376,7 +378,7 @@ class DatasetBrowser(QWidget):
 
     # -- display ---------------------------------------------------------------------------------------
     def _show_dataset(self) -> None:
-        index = self.state.dataset
+        index = self.state.curated_dataset()
         is_text = self.is_text()
         noun = "texts" if is_text else "images"
         counts = index.counts() if index is not None else {}
@@ -417,7 +419,7 @@ class DatasetBrowser(QWidget):
     def _show_class(self, row: int) -> None:
         self.thumbs.cancel()
         self.thumb_model.clear()
-        index = self.state.dataset
+        index = self.state.curated_dataset()
         self.chart.set_selected(row)
         if index is None or row < 0:
             self.thumb_note.setText("")
@@ -449,7 +451,7 @@ class DatasetBrowser(QWidget):
     def _update_split(self) -> None:
         """Recompute the split counts in a worker (it sorts and shuffles every sample)."""
         self._split_timer.stop()
-        index, d = self.state.dataset, self.state.project.data
+        index, d = self.state.curated_dataset(), self.state.project.data
         if self._split_task is not None:
             self._split_task.cancel()
             self._split_task = None

@@ -1,0 +1,132 @@
+"""Frozen features of every labelled sample of a Project, extracted once through the feature cache.
+
+``collect_features`` scans the project's data (with its curation applied),
+splits it as training would, builds the project's model cut at its features,
+and runs the frozen base over all labelled samples with evaluation
+preprocessing (no augmentation). The rows are stored in the ``FeatureCache``
+under the same key a training run without augmentation uses for its train and
+validation rows, so features a run has already extracted (on the same device
+settings) are reused, and a second call runs no sample through the base.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from tlstudio.core.data.curation import apply_curation
+from tlstudio.core.data.index import Sample, sample_keys, split_dataset
+from tlstudio.core.data.loaders import auto_workers
+from tlstudio.core.data.modality import modality_for
+from tlstudio.core.errors import DatasetError
+from tlstudio.core.model.head import HeadSpec
+from tlstudio.core.progress import TaskState
+from tlstudio.core.train.feature_cache import (FeatureCache, base_key_parts, build_entry, cache_key,
+                                               split_identity)
+from tlstudio.core.train.stage_data import EXTRACTION_BATCH_SIZE, autocast_dtype_for
+from tlstudio.core.zoo.build import create_transfer_model
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+@dataclass
+class DatasetFeatures:
+    """Features of all labelled samples, in split order (train, then val, then test).
+
+    ``keys[i]`` is ``sample_key`` of ``samples[i]``; ``labels`` (int64) index
+    ``classes`` (after curation); ``features`` is float32 [n, d]; ``splits[i]``
+    is "train", "val" or "test" as the project's split puts the sample.
+    ``root`` is the scanned dataset's root, ``task`` "image" or "text", and
+    ``base_forwards`` how many samples this call ran through the base (0 when
+    every row came from the cache).
+    """
+
+    samples: list[Sample]
+    keys: list[str]
+    labels: np.ndarray
+    classes: list[str]
+    features: np.ndarray
+    splits: list[str]
+    model_name: str
+    root: str = ""
+    task: str = "image"
+    base_forwards: int = 0
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+
+def _extract(model: nn.Module, pre, modality, parts: list[list[Sample]], *, device: torch.device, training,
+             task: TaskState | None) -> tuple[np.ndarray, int]:
+    """Rows for ``parts[0] + parts[1]`` (one cache entry keyed like a run's train/val rows)."""
+    has_conv = any(isinstance(m, nn.Conv2d) for m in model.base.modules())
+    autocast = autocast_dtype_for(device, bool(training.amp))
+    channels_last = bool(training.channels_last and device.type in ("cpu", "cuda") and has_conv)
+    first, second = parts
+    key = cache_key({**base_key_parts(model, pre, modality, {"device": device.type, "autocast": str(autocast),
+                                                            "channels_last": channels_last}),
+                     "augment": "none", "views": 1, "seed": None,
+                     "train": split_identity(first, modality), "val": split_identity(second, modality)})
+    cache = FeatureCache()
+    entry, forwards = cache.load(key), 0
+    if entry is None:
+        dataset = modality.eval_dataset(pre, list(first) + list(second))
+        n = len(first) + len(second)
+        workers = auto_workers(n) if modality.needs_workers else 0
+
+        def progress(done: int, total: int, rate: float, eta: float) -> None:
+            if task is not None:
+                task.set_progress(done, total)
+
+        try:
+            entry, forwards = build_entry(cache, key, dataset, modality, model.base, views=1, n_train=len(first),
+                                          n_val=len(second), dim=int(model.feature_dim),
+                                          meta={"model": model.model_name, "augment": "none"}, device=device,
+                                          batch_size=EXTRACTION_BATCH_SIZE, num_workers=workers,
+                                          autocast_dtype=autocast, channels_last=channels_last,
+                                          progress=progress, check=task.check if task is not None else None)
+        finally:
+            if channels_last:
+                model.base.to(memory_format=torch.contiguous_format)
+    rows = entry.rows
+    rows = rows.float().cpu().numpy() if isinstance(rows, torch.Tensor) else np.asarray(rows, dtype=np.float32)
+    return rows, forwards
+
+
+def collect_features(project, *, task: TaskState | None = None, device=None) -> DatasetFeatures:
+    """The frozen features of every labelled sample of ``project`` (see the module docstring).
+
+    ``device``: a torch device or its name (default: the project's training device).
+    ``task`` reports progress (the scan's, then the extraction's) and can cancel.
+    """
+    from tlstudio.core.train.trainer import resolve_device
+
+    if not project.data.path:
+        raise DatasetError("Choose a dataset folder or file first.")
+    modality = modality_for(project.task)
+    index = apply_curation(modality.scan(project.data.path, task=task), project.data)
+    d = project.data
+    split = split_dataset(index, d.val_fraction, d.test_fraction, seed=d.seed)
+    parts = {"train": split.train, "val": split.val, "test": split.test}
+    device = device if isinstance(device, torch.device) else resolve_device(device or project.training.device)
+    card = modality.model_card(project.model)
+    pre = modality.preprocessing(card, project.model)
+    model = create_transfer_model(card, HeadSpec(layers=[]), len(index.classes), weights=project.model.weights)
+    rows, forwards = _extract(model, pre, modality, [split.train, split.val], device=device,
+                              training=project.training, task=task)
+    blocks = [rows]
+    if split.test:
+        test_rows, more = _extract(model, pre, modality, [split.test, []], device=device,
+                                   training=project.training, task=task)
+        blocks.append(test_rows)
+        forwards += more
+    samples = split.train + split.val + split.test
+    ordered = dataclasses.replace(index, samples=samples)
+    return DatasetFeatures(
+        samples=samples, keys=sample_keys(ordered), labels=np.array([s.label for s in samples], dtype=np.int64),
+        classes=list(index.classes), features=np.concatenate(blocks).astype(np.float32, copy=False),
+        splits=[name for name in SPLIT_NAMES for _ in parts[name]], model_name=model.model_name,
+        root=index.root, task=project.task, base_forwards=forwards)
