@@ -191,7 +191,12 @@ def init_from_env(use_cuda: bool) -> Dist:
     if not dist.is_initialized():
         if use_cuda:
             torch.cuda.set_device(_env_int("LOCAL_RANK", 0))
-        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=TIMEOUT)
+        # torchrun keeps its store across elastic restarts: keys of this attempt get their own prefix,
+        # so a restarted rank never reads the address a dead rank of an earlier attempt published.
+        store, rank, world_size = next(dist.rendezvous("env://", timeout=TIMEOUT))
+        store = dist.PrefixStore(f"tlstudio/attempt-{restart_count()}", store)
+        dist.init_process_group("nccl" if use_cuda else "gloo", store=store, rank=rank, world_size=world_size,
+                                timeout=TIMEOUT)
     return current()
 
 
