@@ -53,7 +53,7 @@ def prepare(args, project, default_run_dir) -> Launch | None:
     restart = distributed.restart_count()
 
     def decide() -> tuple[str, bool, dict | None]:
-        run_dir = Path(args.out).absolute() if args.out else _noted_run_dir(default_run_dir, restart)
+        run_dir = Path(args.out).absolute() if args.out else noted_run_dir(default_run_dir, restart)
         resume = bool(args.resume) or (restart > 0 and (run_dir / LAST_NAME).is_file())
         snapshot = None
         if resume and restart > 0:
@@ -67,7 +67,7 @@ def prepare(args, project, default_run_dir) -> Launch | None:
     return Launch(dist, Path(run_dir), resume, project, restart)
 
 
-def _noted_run_dir(default_run_dir, restart: int) -> Path:
+def noted_run_dir(default_run_dir, restart: int) -> Path:
     """A new run folder on the first attempt; the same one after each restart of this torchrun run."""
     fresh = Path(default_run_dir())
     run_id = re.sub(r"[^A-Za-z0-9_.-]+", "-", os.environ.get("TORCHELASTIC_RUN_ID", "none"))
