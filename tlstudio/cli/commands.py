@@ -1,6 +1,6 @@
 """tlstudio-cli: the TL Studio core, headless.
 
-Subcommands: models, scan, train, evaluate, predict, export; each works for
+Subcommands: models, scan, train, evaluate, predict, export, explain (cli/explain.py), audit (cli/audit.py); each works for
 image and text projects (a text run is detected from its data or model.json). Bad input ends
 with one readable line on stderr and exit status 2, never a traceback.
 """
@@ -518,6 +518,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="replace an earlier export at --out (only that export's own files)")
     p.set_defaults(func=cmd_export)
+
+    from tlstudio.cli.explain import add_explain_parser
+
+    add_explain_parser(sub)
+
+    from tlstudio.cli.audit import add_audit_parser
+
+    add_audit_parser(sub)
     return parser
 
 

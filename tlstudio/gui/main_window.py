@@ -20,6 +20,7 @@ from tlstudio.core.project import Project
 from tlstudio.gui import demos
 from tlstudio.gui.jobs import tasks
 from tlstudio.gui.panels import cluster_dialog
+from tlstudio.gui.panels.audit_panel import AuditPanel
 from tlstudio.gui.panels.dataset_browser import DatasetBrowser
 from tlstudio.gui.panels.head_designer import HeadDesigner
 from tlstudio.gui.icons import app_icon, icon
@@ -59,9 +60,11 @@ class MainWindow(QMainWindow):
         self.head_designer = HeadDesigner(self.state, self)
         self.training_panel = TrainingPanel(self.state, self)
         self.results_panel = ResultsPanel(self.state, self)
+        self.audit_panel = AuditPanel(self.state, self)
         for widget, title, icon_name in ((self.dataset_browser, "Data", "data"), (self.model_panel, "Model", "model"),
                                          (self.head_designer, "Head", "head"), (self.training_panel, "Train", "train"),
-                                         (self.results_panel, "Results", "results")):
+                                         (self.results_panel, "Results", "results"),
+                                         (self.audit_panel, "Audit", "audit")):
             self.tabs.addTab(widget, icon(icon_name), title)
         self.start_page = StartPage(self)
         self.pages = QStackedWidget(objectName="mainPages")

@@ -52,3 +52,32 @@ def test_text_features(tmp_path):
     f = collect_features(p, device="cpu")
     assert f.features.shape == (360, 384) and f.task == "text" and f.keys[0].startswith("wordnet_definitions.csv:")
     assert collect_features(p, device="cpu").base_forwards == 0
+
+
+def test_cancel_during_extraction_stores_nothing(tmp_path):
+    import pytest
+
+    from tlstudio.core.progress import Cancelled
+
+    data = tmp_path / "data"
+    for cls in ("bag", "trouser"):
+        (data / cls).mkdir(parents=True)
+        for f in sorted(glob.glob(str(demo_data_dir() / cls / "*.png")))[:40]:
+            shutil.copy(f, data / cls)
+    p = Project()
+    p.data.path = str(data)
+    p.model.name = "tf_efficientnet_lite0"
+    p.model.image_size = 64
+    scanned = []
+
+    def progress(done, total):
+        if done == total:
+            scanned.append(True)              # the scan's last report; then the extraction's
+        elif scanned and done > 0:
+            state.cancel()
+
+    state = TaskState(progress, interval=0.0)
+    with pytest.raises(Cancelled):
+        collect_features(p, device="cpu", task=state)
+    assert scanned and state.is_cancelled
+    assert collect_features(p, device="cpu").base_forwards == 80

@@ -542,6 +542,38 @@ def fixed_head(train_x: torch.Tensor, train_y: torch.Tensor, num_classes: int, s
     return fit.heads.export(0, spec, train_x.shape[1], num_classes, fit.best_params).eval()
 
 
+def out_of_fold_probabilities(x: torch.Tensor, y: torch.Tensor, num_classes: int, *, folds: int = FOLDS,
+                              lr: float = 3e-3, weight_decay: float = 1e-2, epochs: int = 60, batch_size: int = 64,
+                              seed: int = 0, check: Callable[[], None] | None = None) -> torch.Tensor:
+    """Each sample's class probabilities from a linear head that never saw it: [n, num_classes].
+
+    The samples are split into stratified ``folds`` (fewer when a class is smaller); one
+    linear head per fold, all trained at once on standardised features with early stopping on
+    the held-out fold. For spotting labels the model does not believe (the data audit).
+    """
+    y = y.long()
+    counts = torch.bincount(y, minlength=num_classes)
+    k = max(2, min(int(folds), int(counts[counts > 0].min())))
+    fold = stratified_folds(y, k, seed)
+    mean, std = standardiser(x.float())
+    xs = (x.float() - mean) / std
+    train_mask = torch.stack([fold != f for f in range(k)])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)      # tiny matmuls: measured 40x faster on one thread on a busy 2-core machine
+    try:
+        fit = _train_group(xs, y, train_mask, ~train_mask, HeadSpec(layers=[]), torch.full((k,), float(lr)),
+                           torch.full((k,), float(weight_decay)), epochs=int(epochs), early_stop=True,
+                           batch_size=max(int(batch_size), MIN_BATCH), seed=seed, num_classes=num_classes,
+                           class_weight=None, label_smoothing=0.0, check=check or (lambda: None))
+    finally:
+        torch.set_num_threads(threads)
+    logits = torch.zeros(x.shape[0], num_classes)
+    for f in range(k):
+        held = ~train_mask[f]
+        logits[held] = fit.best_logits[f][held]
+    return torch.softmax(logits, dim=1)
+
+
 __all__ = ["SEARCHABLE", "SearchConfig", "SearchResult", "Trial", "configs_for", "expected_calibration_error",
            "fit_temperature", "fixed_head", "fold_standardiser", "fold_temperature", "format_table",
-           "search_head", "searchable", "stratified_folds", "ACTIVATIONS"]
+           "out_of_fold_probabilities", "search_head", "searchable", "stratified_folds", "ACTIVATIONS"]

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
 
 from tlstudio.gui.widgets.charts import ConfusionMatrixChart
 from tlstudio.gui.panels.export_tab import ExportTab
+from tlstudio.gui.panels.results_explain import ExplainControls
 from tlstudio.gui.widgets.image_grid import GridItem, ImageGrid
 from tlstudio.gui.widgets.text_widgets import TextTable
 from tlstudio.gui.jobs.tasks import run_task
@@ -168,6 +169,7 @@ class ResultsPanel(QWidget):
         layout.addWidget(self.status_label)
         layout.addWidget(splitter, 1)
         self._set_model_actions_enabled(False)
+        self.explain_controls = ExplainControls(self)     # "Show where the model looks"
 
     def _build_try_tab(self) -> QWidget:
         page = QWidget()
@@ -509,6 +511,8 @@ class ResultsPanel(QWidget):
         if self.export_tab.task is not None and self.export_tab.task.is_running():
             return True
         grids = (self.misclassified_grid, self.cell_grid, self.try_grid)
+        if self.explain_controls.is_running():
+            return True
         return any(t.is_running() for t in self._tasks) or any(g.is_running() for g in grids)
 
     def stop_and_wait(self, timeout_ms: int = 30000) -> bool:
@@ -519,4 +523,4 @@ class ResultsPanel(QWidget):
             ok = task.wait(timeout_ms) and ok
         for grid in (self.misclassified_grid, self.cell_grid, self.try_grid):
             ok = grid.stop_and_wait(timeout_ms) and ok
-        return ok
+        return self.explain_controls.stop_and_wait(timeout_ms) and ok

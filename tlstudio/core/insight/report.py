@@ -1,0 +1,116 @@
+"""The data audit: likely label errors, duplicates and outliers of a Project's data, in one report.
+
+``run_audit(project)`` collects the frozen features (``features.collect_features``,
+cached) and runs the three analyses on them; ``audit_features`` does the same
+on features already collected. ``AuditReport.to_json`` is what the command line
+prints (``tlstudio-cli audit --json``) and ``format_report`` its table form.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tlstudio.core.data.modality import modality_for
+from tlstudio.core.insight.duplicates import DuplicateGroup, find_duplicates
+from tlstudio.core.insight.features import DatasetFeatures, collect_features
+from tlstudio.core.insight.label_issues import LabelIssue, find_label_issues
+from tlstudio.core.insight.outliers import Outlier, find_outliers
+from tlstudio.core.progress import TaskState
+
+
+@dataclass
+class AuditReport:
+    data: DatasetFeatures
+    label_issues: list[LabelIssue]
+    duplicates: list[DuplicateGroup]
+    outliers: list[Outlier]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    # -- one sample, as the JSON and the GUI show it ---------------------------------
+    def where(self, i: int) -> dict[str, Any]:
+        """``{"path": file}`` for an image, ``{"row": locator, "text": text}`` for a text."""
+        s = self.data.samples[i]
+        if self.data.task == "text":
+            return {"row": self.data.keys[i], "text": s.text or ""}
+        return {"path": s.path, "key": self.data.keys[i]}
+
+    def class_name(self, label: int) -> str:
+        return self.data.classes[label]
+
+    def to_json(self, top: int | None = None) -> dict[str, Any]:
+        d, cut = self.data, (lambda items: items if top is None else items[:top])
+        return {
+            "task": d.task, "root": d.root, "model": d.model_name, "samples": len(d), "classes": list(d.classes),
+            "label_issues": [{**self.where(x.index), "given": self.class_name(x.given),
+                              "suggested": self.class_name(x.suggested), "score": round(x.score, 4),
+                              "split": d.splits[x.index]} for x in cut(self.label_issues)],
+            "duplicates": [{"paths": [d.samples[i].path for i in g.members], "keys": [d.keys[i] for i in g.members],
+                            "kind": g.kind, "straddles_split": g.straddles_split, "labels_differ": g.labels_differ,
+                            "labels": [self.class_name(int(d.labels[i])) for i in g.members],
+                            "splits": [d.splits[i] for i in g.members]} for g in cut(self.duplicates)],
+            "outliers": [{**self.where(o.index), "label": self.class_name(int(d.labels[o.index])),
+                          "nearest": self.class_name(o.nearest), "score": round(o.score, 3)}
+                         for o in cut(self.outliers)],
+            "counts": {"label_issues": len(self.label_issues), "duplicates": len(self.duplicates),
+                       "leaking_duplicates": sum(g.straddles_split for g in self.duplicates),
+                       "outliers": len(self.outliers)},
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+        }
+
+
+def audit_features(data: DatasetFeatures, *, seed: int = 0, task: TaskState | None = None) -> AuditReport:
+    """The three analyses on collected features."""
+    check = task.check if task is not None else (lambda: None)
+    seconds = {}
+    t0 = time.perf_counter()
+    issues, _probs = find_label_issues(data.features, data.labels, len(data.classes), seed=seed, check=check)
+    t1 = time.perf_counter()
+    groups = find_duplicates(data.samples, data.labels, data.splits, data.features, task=data.task,
+                             modality=modality_for(data.task), check=check)
+    t2 = time.perf_counter()
+    outliers = find_outliers(data.features, data.labels, len(data.classes))
+    t3 = time.perf_counter()
+    seconds.update(label_issues=t1 - t0, duplicates=t2 - t1, outliers=t3 - t2)
+    return AuditReport(data, issues, groups, outliers, seconds)
+
+
+def run_audit(project, *, task: TaskState | None = None, device=None) -> AuditReport:
+    """Collect the project's features (cached) and audit them."""
+    t0 = time.perf_counter()
+    data = collect_features(project, task=task, device=device)
+    t1 = time.perf_counter()
+    report = audit_features(data, seed=int(project.data.seed), task=task)
+    report.seconds = {"features": t1 - t0, **report.seconds, "total": time.perf_counter() - t0}
+    return report
+
+
+def _short(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def format_report(report: AuditReport, top: int = 10) -> str:
+    """Short tables for the terminal: the top label issues, duplicate groups, outliers."""
+    j = report.to_json(top)
+    c = j["counts"]
+    name = "row" if j["task"] == "text" else "key"
+    lines = [f"Audit of {j['samples']} {'texts' if j['task'] == 'text' else 'images'} in {len(j['classes'])} "
+             f"classes with {j['model']} ({j['seconds'].get('total', 0):.1f} s)",
+             f"Likely label errors: {c['label_issues']} (top {min(top, c['label_issues'])} shown)"]
+    if j["label_issues"]:
+        width = max(len(x["given"]) for x in j["label_issues"] + [{"given": "given"}])
+        lines.append(f"  {'score':>5}  {'given':<{width}}  suggested -> sample")
+        for x in j["label_issues"]:
+            where = x[name] + (f"  {_short(x['text'], 50)}" if j["task"] == "text" else "")
+            lines.append(f"  {x['score']:5.2f}  {x['given']:<{width}}  {x['suggested']} -> {where}")
+    lines.append(f"Duplicate groups: {c['duplicates']} ({c['leaking_duplicates']} across train/val/test)")
+    for g in j["duplicates"]:
+        flags = ", ".join(f for f, on in (("across splits", g["straddles_split"]),
+                                          ("labels differ", g["labels_differ"])) if on)
+        lines.append(f"  {g['kind']:<7} {', '.join(g['keys'][:4])}{' …' if len(g['keys']) > 4 else ''}"
+                     + (f"  [{flags}]" if flags else ""))
+    lines.append(f"Outliers: {c['outliers']}")
+    for o in j["outliers"]:
+        lines.append(f"  {o['score']:5.1f}  {o['label']} (nearest: {o['nearest']}) -> {o[name]}")
+    return "\n".join(lines)
