@@ -233,12 +233,18 @@ def cmd_train(args) -> int:
         raise ProjectError("Give --out RUN_DIR: the folder the run is written to.")
     from tlstudio.core.runs.status import check_target
 
+    from tlstudio.cli import distributed_launch
+
     project = build_project(args)
-    run_dir = Path(args.out).absolute() if args.out else _default_run_dir(args, project)
-    # At once, before the (slow) scan: a folder another training writes to, someone else's files,
-    # a finished run. The trainer checks again under the folder's lock.
-    check_target(run_dir, bool(args.resume))
-    bar = TerminalProgress(quiet=args.quiet)
+    launch = distributed_launch.prepare(args, project, lambda: _default_run_dir(args, project))   # torchrun
+    if launch is not None:
+        project, run_dir, resume = launch.project, launch.run_dir, launch.resume
+    else:
+        run_dir, resume = (Path(args.out).absolute() if args.out else _default_run_dir(args, project)), bool(args.resume)
+        # At once, before the (slow) scan: a folder another training writes to, someone else's files,
+        # a finished run. The trainer checks again under the folder's lock.
+        check_target(run_dir, resume)
+    bar = TerminalProgress(quiet=args.quiet or (launch is not None and not launch.dist.is_main))
     try:
         index = validate_for_training(project, task=bar.scan_task(), labels=_option_labels(args))
     finally:
@@ -246,6 +252,9 @@ def cmd_train(args) -> int:
     noun = "texts" if project.task == "text" else "images"
     bar.line(f"Training {project.model.name} on {len(index.samples)} {noun} of "
              f"{len(index.classes)} classes -> {run_dir}")
+    if launch is not None:
+        again = f" (restart {launch.restart}, resuming from its last checkpoint)" if launch.restart and resume else ""
+        bar.line(f"torchrun: {launch.dist.world_size} processes{again}")
 
     from tlstudio.core.train.events import RunFailed
     from tlstudio.core.progress import TaskState
@@ -270,13 +279,16 @@ def cmd_train(args) -> int:
         token.cancel()
 
     # Signal handlers can only be installed from the main thread (main() may run elsewhere in tests).
-    in_main = threading.current_thread() is threading.main_thread()
+    # Under torchrun, torchrun handles Ctrl-C and SIGTERM for all ranks together (the run resumes with --resume).
+    in_main = threading.current_thread() is threading.main_thread() and launch is None
     handled = (signal.SIGINT, signal.SIGTERM)
     previous = {sig: signal.signal(sig, on_signal) for sig in handled} if in_main else {}
     try:
-        metrics = Trainer(project, run_dir, on_event, token, resume=bool(args.resume),
-                          dataset=index).run()
+        metrics = Trainer(project, run_dir, on_event, token, resume=resume, dataset=index).run()
     finally:
+        if launch is not None:
+            from tlstudio.core.train.distributed import shutdown
+            shutdown()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         bar.close()

@@ -19,6 +19,7 @@ from tlstudio.core.project import Project
 
 from tlstudio.gui import demos
 from tlstudio.gui.jobs import tasks
+from tlstudio.gui.panels import cluster_dialog
 from tlstudio.gui.panels.audit_panel import AuditPanel
 from tlstudio.gui.panels.dataset_browser import DatasetBrowser
 from tlstudio.gui.panels.head_designer import HeadDesigner
@@ -106,6 +107,8 @@ class MainWindow(QMainWindow):
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.open_data_action = self._action("Open &dataset folder…", self.dataset_browser.choose_folder,
                                              None, "folder")
+        self.cluster_action = self._action("Run on a &cluster…", lambda: cluster_dialog.run_on_cluster(self))
+        self.open_run_action = self._action("Open &run folder…", lambda: cluster_dialog.open_run_folder(self))
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addActions([self.new_action, self.new_text_action, self.open_action])
         self.recent_menu = file_menu.addMenu("Open &Recent")
@@ -113,6 +116,7 @@ class MainWindow(QMainWindow):
         file_menu.addActions([self.save_action, self.save_as_action])
         file_menu.addSeparator()
         file_menu.addActions([self.open_data_action, self.export_action])
+        file_menu.addActions([self.open_run_action, self.cluster_action])
         file_menu.addSeparator()
         file_menu.addActions([self.start_action, self.quit_action])
         help_menu = self.menuBar().addMenu("&Help")

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from tlstudio.core.train import events as ev
+from tlstudio.core.train.distributed import SINGLE, Dist
 from tlstudio.core.train.checkpoints import CheckpointWriter, Snapshotter, copy_tree, rng_state
 from tlstudio.core.errors import TrainingError
 from tlstudio.core.train.feature_cache import CachedFeatures, gather_rows
@@ -52,6 +53,7 @@ class RunState:
     split_hash: str = ""                     # identifies the split in checkpoints (resume checks it)
     base_forward_images: int = 0
     cached_features: bool = False
+    dist: Dist = SINGLE                      # this process's rank (torchrun); alone: rank 0 of 1
 
 
 def epoch_order(n: int, seed: int, stage: int, epoch: int) -> torch.Tensor:
@@ -271,6 +273,10 @@ class StageLoop:
             val_loss, val_acc = evaluate_batches(self.ctx, self.source, self.source.val_batches(), run.check)
             if self.source.runs_base:
                 run.base_forward_images += stats.images + self.source.n_val
+                # torchrun: each rank ran its share; the epoch's figures are over all of them
+                (val_loss, val_acc), _ = run.dist.weighted_mean((val_loss, val_acc), self.source.n_val)
+                (train_loss, train_acc), images = run.dist.weighted_mean((stats.loss, stats.acc), stats.images)
+                stats = EpochStats(train_loss, train_acc, stats.lr, images)
             self.ctx.schedule.after_epoch(val_loss)
             ended = ev.EpochEnded(stage=self.stage, epoch=epoch, train_loss=stats.loss, train_acc=stats.acc,
                                   val_loss=val_loss, val_acc=val_acc, lr=stats.lr,

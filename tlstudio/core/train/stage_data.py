@@ -14,9 +14,11 @@ from torch.utils.data import ConcatDataset
 from tlstudio.core.model.layers import count_params
 from tlstudio.core.train import events as ev
 from tlstudio.core.train.feature_cache import (FeatureCache, base_key_parts, build_entry, cache_key,
-                                               split_identity)
-from tlstudio.core.data.loaders import auto_workers
+                                               extract_features, split_identity)
+from tlstudio.core.data.loaders import auto_workers, make_loader
 from tlstudio.core.train.loop import FeatureBatches, RunState, SampleBatches
+from tlstudio.core.train.distributed_stage import ShardedSampleBatches
+from tlstudio.core.train.sharded_features import build_sharded_entry, cache_hit
 
 EXTRACTION_BATCH_SIZE = 64
 
@@ -54,6 +56,11 @@ class StageData:
         self.augment = str(augment).lower()
         self._features: FeatureBatches | None = None
         self._samples: SampleBatches | None = None
+        self._entry = None          # the cache entry, once prepare_cache() has made or found it
+
+    def prepare_cache(self) -> None:
+        """Make (or find) the stage-1 cache entry now; under torchrun every rank takes part."""
+        self._entry = self._cached_entry()
 
     def _train_dataset(self, rounds: int = 1):
         return self.modality.train_dataset(self.pre, self.split.train, augment=self.augment,
@@ -76,15 +83,20 @@ class StageData:
             if stage == 1:
                 self.run.cached_features = True
             if self._features is None:
-                self._features = FeatureBatches(self._cached_entry(), [s.label for s in self.split.train],
+                entry = self._entry if self._entry is not None else self._cached_entry()
+                self._features = FeatureBatches(entry, [s.label for s in self.split.train],
                                                 [s.label for s in self.split.val], t.batch_size, self.device)
             return self._features
         if self._samples is None:
             train = self._train_dataset()
             val = self.modality.eval_dataset(self.pre, self.split.val)
-            self._samples = SampleBatches(train, val, t.batch_size, workers=self._workers(len(train)),
-                                          pin_memory=self.device.type == "cuda", collate=self.modality.collate,
-                                          arrange=self._arrange(train))
+            workers, pin = self._workers(len(train)), self.device.type == "cuda"
+            if self.run.dist.active:          # torchrun: DDP, each rank its share of every global batch
+                self._samples = ShardedSampleBatches(train, val, t.batch_size, workers=workers, pin_memory=pin,
+                                                     collate=self.modality.collate)
+            else:
+                self._samples = SampleBatches(train, val, t.batch_size, workers=workers, pin_memory=pin,
+                                              collate=self.modality.collate, arrange=self._arrange(train))
         return self._samples
 
     def _arrange(self, train):
@@ -106,6 +118,8 @@ class StageData:
             "augment": self.augment, "views": views, "seed": int(t.seed) if self.augment != "none" else None,
             "train": split_identity(self.split.train, modality), "val": split_identity(self.split.val, modality)})
         cache = FeatureCache()
+        if self.run.dist.active:     # torchrun: each rank its share; rank 0 assembles and stores the entry
+            return self._sharded_entry(cache, key, views)
         entry = cache.load(key)
         if entry is not None:
             return entry
@@ -128,6 +142,47 @@ class StageData:
         finally:
             if self.extract_channels_last and not self.channels_last:
                 self.model.base.to(memory_format=torch.contiguous_format)     # training keeps the default layout
+
+    def _sharded_entry(self, cache: FeatureCache, key: str, views: int):
+        """The entry under torchrun: rank 0's (None on the other ranks, which need no features)."""
+        dist, modality = self.run.dist, self.modality
+        entry, hit = cache_hit(dist, cache, key)
+        if hit:
+            return entry
+        n_train, n_val, dim = len(self.split.train), len(self.split.val), int(self.model.feature_dim)
+        dataset = ConcatDataset([self._train_dataset(rounds=views), modality.eval_dataset(self.pre, self.split.val)])
+        order = modality.batch_order(dataset)      # text: by length, so batches pad little
+        order = list(range(len(dataset))) if order is None else list(order)
+        base = self.model.base
+        base.to(self.device)
+        if self.extract_channels_last:
+            base.to(memory_format=torch.channels_last)
+
+        def extract(mine, out) -> int:
+            loader = make_loader(dataset, EXTRACTION_BATCH_SIZE, sampler=mine, num_workers=self._workers(len(mine)),
+                                 pin_memory=self.device.type == "cuda", collate=modality.collate)
+
+            def progress(done: int, total: int, rate: float, eta: float) -> None:
+                # Rank 0 reports for all: the ranks' shares are equal to within one sample.
+                w = dist.world_size
+                self.run.emit(ev.FeatureExtractionProgress(done=min(done * w, len(dataset)), total=len(dataset),
+                                                           images_per_second=rate * w, eta_seconds=eta))
+
+            return extract_features(base, loader, out, device=self.device, autocast_dtype=self.autocast_dtype,
+                                    channels_last=self.extract_channels_last, progress=progress,
+                                    check=self.run.check, progress_interval=self.run.progress_interval)
+
+        try:
+            entry, forwards = build_sharded_entry(
+                dist, cache, key, order=order, dim=dim, extract=extract,
+                create=lambda fill: cache.create(key, views=views, n_train=n_train, n_val=n_val, dim=dim,
+                                                 meta={"model": self.model.model_name, "augment": self.augment},
+                                                 fill=fill))
+            self.run.base_forward_images += forwards
+            return entry
+        finally:
+            if self.extract_channels_last and not self.channels_last:
+                base.to(memory_format=torch.contiguous_format)     # training keeps the default layout
 
     def close(self) -> None:
         for source in (self._features, self._samples):

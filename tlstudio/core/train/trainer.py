@@ -13,6 +13,10 @@ Events go only to ``callback`` (possibly from a worker thread); the TaskState
 ``loop.RunState`` handed to ``StageData`` and each ``StageLoop``. Samples are
 read through the Project task's ``Modality`` (``core/data/modality.py``). ``run()`` never raises for training problems: it
 emits RunFailed with a user-facing message and returns.
+
+Under torchrun (``distributed.current()`` active) the same run spans the ranks:
+rank 0 owns the run folder and fits the head on cached features, extraction is
+sharded and stages that run the base use DDP (``docs/scaling.md``).
 """
 from __future__ import annotations
 
@@ -49,6 +53,8 @@ from tlstudio.core.zoo.build import create_transfer_model
 from tlstudio.core.model.transfer import base_is_frozen
 from tlstudio.core.train.schedules import Schedule, build_optimizer, param_groups
 from tlstudio.core.train.stage_data import StageData
+from tlstudio.core.train import distributed
+from tlstudio.core.train.distributed_stage import ShardedSampleBatches
 from tlstudio.core.progress import Cancelled, TaskState
 from tlstudio.core.train.loop import LoopContext, RunState, StageLoop
 
@@ -151,10 +157,12 @@ class Trainer:
         self.num_workers: int | None = None     # None: loaders.auto_workers decides
         self.metrics: dict = {}
         self.model = None
+        self.dist = distributed.SINGLE
 
     # -- events ---------------------------------------------------------------
     def _emit(self, event: ev.Event) -> None:
-        if self.callback is not None:
+        # Under torchrun rank 0 reports the run; another rank reports only its own failure.
+        if self.callback is not None and (self.dist.is_main or isinstance(event, ev.RunFailed)):
             self.callback(event)
 
     def _check(self) -> None:
@@ -163,8 +171,9 @@ class Trainer:
     # -- entry point ------------------------------------------------------------
     def run(self) -> dict:
         self._t0 = time.perf_counter()
+        self.dist = distributed.current()      # torchrun's process group, or rank 0 of 1
         self.run_state = RunState(emit=self._emit, check=self._check, progress_interval=self.progress_interval,
-                              num_workers=self.num_workers)
+                                  num_workers=self.num_workers, dist=self.dist)
         self._data = None
         self._search = None
         self._test = {}
@@ -220,6 +229,8 @@ class Trainer:
                 "ece_before": search["ece_before"], "ece_after": search["ece_after"],
                 "calibration_applied": search["calibration_applied"]})
         self.metrics.update(getattr(self, "_test", {}))
+        if getattr(self, "_ranks", None):
+            self.metrics["ranks"] = self._ranks
         if "test_accuracy" in self.metrics:
             self.metrics["headline"] = "test_accuracy"
         if self._folder_written:     # a refused resume leaves the earlier run's files alone
@@ -249,7 +260,7 @@ class Trainer:
         p, t = self.project, self.project.training
         self._validate_settings()
         modality = modality_for(p.task)
-        self.run_state.device = resolve_device(t.device)
+        self.run_state.device = self.dist.device_for(resolve_device(t.device))
         seed_everything(t.seed)
         if not p.data.path:
             raise DatasetError("Choose a dataset folder or CSV file before training.")
@@ -268,28 +279,50 @@ class Trainer:
         self._split_json = {part: [sample_row(s) for s in getattr(split, part)]
                             for part in ("train", "val", "test")}
         self.run_state.split_hash = hashlib.sha256(repr(self._split_json).encode()).hexdigest()
-        state = self._claim_run_dir(modality, card, pre, model)
-        self._write_run_start(modality, card, pre, model)
+        # Rank 0 alone owns the run folder; the others get its resume state (or its error).
+        state = self.dist.on_main(lambda: self._start_folder(modality, card, pre, model))
+        if not self.dist.is_main:
+            self.run_state.writer = distributed.NoWrites(self._model_info(modality, card, pre, model))
         self._data = StageData(self.run_state, modality, split, pre, model, t, p.data.augment)
         stage1_epochs, ft = t.epochs, p.finetune
         start_stage = int(state["stage"]) if state else 1
         if start_stage == 1:
-            if self._searches(model, state):
-                self._search_stage(model, split)
-            else:
-                self._stage(1, stage1_epochs, model, state)
+            cached = self._cached_stage1(model, state)
+            if self.dist.active and cached:
+                self._data.prepare_cache()      # every rank extracts its share; rank 0 fits the head
+            if self.dist.is_main or not cached:
+                if self._searches(model, state):
+                    self._search_stage(model, split)
+                else:
+                    self._stage(1, stage1_epochs, model, state)
         if ft.enabled and ft.epochs > 0:
             model.base_batchnorm_frozen = not ft.train_batchnorm
-            if start_stage != 2:
+            if start_stage != 2 and self.dist.is_main:
                 best_path = self.run_dir / BEST_NAME
                 self.run_state.writer.flush()
                 if best_path.is_file():       # fine-tune from the best head, not the last
                     from safetensors.torch import load_file
                     model.load_state_dict(load_file(str(best_path)))
+            self.dist.broadcast_model(model)      # torchrun: rank 0's stage-1 model on every rank
             layers.unfreeze_last_blocks(model, int(ft.unfreeze_last))
             self._stage(2, int(ft.epochs), model, state if start_stage == 2 else None)
-        if split.test:
+        if self.dist.active:
+            self._ranks = {"world_size": self.dist.world_size,
+                           "base_forward_images": self.dist.all_gather_object(self.run_state.base_forward_images)}
+        if split.test and self.dist.is_main:
             self._evaluate_test(model, modality, pre, split.test)
+
+    def _start_folder(self, modality, card, pre, model) -> dict | None:
+        state = self._claim_run_dir(modality, card, pre, model)
+        self._write_run_start(modality, card, pre, model)
+        return state
+
+    def _cached_stage1(self, model, state: dict | None) -> bool:
+        """Whether stage 1 still has to train, on cached features (what ``_stage`` and the search decide)."""
+        t = self.project.training
+        if not (t.use_cache and base_is_frozen(model)):
+            return False
+        return state is None or (int(state["epoch"]) < t.epochs and not state["early_stopping"]["stopped"])
 
     def _validate_settings(self) -> None:
         self.project.validate()      # every number against its range, in one place (CLI and GUI alike)
@@ -481,6 +514,8 @@ class Trainer:
         if t.class_weighted:
             weights = torch.tensor(class_weights(self._data.split.train, len(self._classes)), dtype=torch.float32)
         criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=float(t.label_smoothing)).to(self._data.device)
+        if isinstance(source, ShardedSampleBatches):     # torchrun: DDP, each rank its share of each batch
+            criterion = source.attach(model, criterion, [s.label for s in self._data.split.train], frozen_base)
         ctx = LoopContext(model, optimizer, schedule, criterion, self._data.device, self._data.autocast_dtype,
                           self._data.channels_last and source.runs_base)
         if frozen_base:
