@@ -24,7 +24,7 @@ def audit_project(args):
     """The Project to audit: --project (a DATA given overrides its data) or DATA with the defaults."""
     from tlstudio.core.project import Project, detect_task
     from tlstudio.core.zoo.cards import DEFAULT_MODEL
-    from tlstudio.core.zoo.text import DEFAULT_TEXT_MODEL
+    from tlstudio.core.zoo.text_cards import DEFAULT_TEXT_MODEL
 
     if args.project is None and args.data is None:
         raise DatasetError("Give a DATA folder or file, or --project FILE.json, to audit.")

@@ -4,12 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from tlstudio.core.project import Project
+from tlstudio.core.zoo.text_cards import DEFAULT_TEXT_MODEL
 
 # The demo data is Fashion-MNIST at 28 px: a small input keeps training quick on a CPU.
 DEMO_IMAGE_SIZE = 112
-# core.zoo.text.DEFAULT_TEXT_MODEL, spelled out here because that module imports torch
-# (tests/gui/test_start_page.py checks the two agree).
-DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
 TEXT_DEMO_FILE = "wordnet_definitions.csv"
 
 

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 
 from tlstudio.core.project import Project
 from tlstudio.core.zoo.sources import AUTO_SOURCE, WeightsSource
+from tlstudio.core.zoo.text_cards import DEFAULT_MAX_LENGTH
 
 if TYPE_CHECKING:  # torch-heavy imports stay out of the GUI start-up path
     from tlstudio.core.data.index import DatasetIndex
@@ -22,7 +23,6 @@ if TYPE_CHECKING:  # torch-heavy imports stay out of the GUI start-up path
 
 # The section names carried by ``changed`` ("task": the project switched between image and text).
 SECTIONS = ("task", "data", "curation", "model", "frozen", "head", "training", "finetune", "runs")
-DEFAULT_MAX_LENGTH = 128     # core.zoo.text.DEFAULT_MAX_LENGTH (that module imports torch)
 MAX_LENGTH_RANGE = (4, 4096)   # core.data.text_modality.MIN_MAX_LENGTH up to any model's limit
 
 
