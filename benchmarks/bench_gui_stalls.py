@@ -156,6 +156,7 @@ def main() -> int:
         if not args.start_early and preload is not None and preload.is_running():
             QTimer.singleShot(100, begin)
             return
+        last[0] = clock.nsecsElapsed() / 1e6       # the first beat counts from here, not from the window's start-up
         heart.start(), watcher.start(), start()
 
     QTimer.singleShot(1500, begin)
