@@ -20,15 +20,16 @@ from tlstudio.core.errors import DatasetError, ProjectError
 HUMAN_TOP = 10
 
 
-def audit_project(args):
-    """The Project to audit: --project (a DATA given overrides its data) or DATA with the defaults."""
+def insight_project(args, name: str, verb: str):
+    """The Project to look into (``audit``, ``curves``): --project (a DATA given overrides its data) or DATA
+    with the defaults (the text default model for text data); --model / --device applied."""
     from tlstudio.core.project import Project, detect_task
     from tlstudio.core.zoo.cards import DEFAULT_MODEL
     from tlstudio.core.zoo.text_cards import DEFAULT_TEXT_MODEL
 
     if args.project is None and args.data is None:
-        raise DatasetError("Give a DATA folder or file, or --project FILE.json, to audit.")
-    project = Project.load(args.project) if args.project else Project(name="CLI audit")
+        raise DatasetError(f"Give a DATA folder or file, or --project FILE.json, to {verb}.")
+    project = Project.load(args.project) if args.project else Project(name=name)
     if args.data is not None:
         if not Path(args.data).exists():
             raise DatasetError(f"The dataset '{args.data}' does not exist.")
@@ -43,9 +44,14 @@ def audit_project(args):
         project.choose_model(args.model)
     if args.device is not None:
         project.training.device = args.device
+    return project
+
+
+def audit_project(args):
+    """The Project to audit (see ``insight_project``), with --top range-checked."""
     if args.top is not None and args.top < 1:
         raise ProjectError(f"--top must be a whole number of at least 1; got {args.top}.")
-    return project
+    return insight_project(args, "CLI audit", "audit")
 
 
 def cmd_audit(args) -> int:

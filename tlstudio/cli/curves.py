@@ -17,35 +17,13 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
-
-from tlstudio.core.errors import DatasetError
 
 
 def curves_project(args):
     """The Project to measure: --project (a DATA given overrides its data) or DATA with the defaults."""
-    from tlstudio.core.project import Project, detect_task
-    from tlstudio.core.zoo.cards import DEFAULT_MODEL
-    from tlstudio.core.zoo.text_cards import DEFAULT_TEXT_MODEL
+    from tlstudio.cli.audit import insight_project
 
-    if args.project is None and args.data is None:
-        raise DatasetError("Give a DATA folder or file, or --project FILE.json.")
-    project = Project.load(args.project) if args.project else Project(name="CLI curves")
-    if args.data is not None:
-        if not Path(args.data).exists():
-            raise DatasetError(f"The dataset '{args.data}' does not exist.")
-        project.data.path = str(Path(args.data).absolute())
-        if not args.project:
-            project.task = detect_task(project.data.path)
-    if not project.data.path:
-        raise DatasetError("The project has no dataset; pass DATA or set data.path in the project.")
-    if project.task == "text" and project.model.name == DEFAULT_MODEL and args.model is None:
-        project.model.name = DEFAULT_TEXT_MODEL
-    if args.model is not None:
-        project.choose_model(args.model)
-    if args.device is not None:
-        project.training.device = args.device
-    return project
+    return insight_project(args, "CLI curves", "measure its learning curves")
 
 
 def curves_for(project, task=None, features=None):
