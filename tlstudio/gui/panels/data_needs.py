@@ -12,11 +12,11 @@ import html
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
-from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout
 
-from tlstudio.gui.jobs.tasks import run_task
 from tlstudio.gui.widgets.embedding_map import CLASS_COLORS
+from tlstudio.gui.widgets.project_job_view import ProjectJobView
 
 MAX_CLASS_LINES = 10              # more classes: only the overall curve is drawn (the sentences name them all)
 EXTRAPOLATE_TO = 2.0              # the fitted curves run on to twice today's data
@@ -83,7 +83,7 @@ class CurvesChart(FigureCanvasQTAgg):
         self.draw_idle()
 
 
-class DataNeedsView(QWidget):
+class DataNeedsView(ProjectJobView):
     """Compute button, curves chart and the sentences."""
 
     computed = Signal(object)          # the LearningCurves shown
@@ -93,19 +93,10 @@ class DataNeedsView(QWidget):
         super().__init__(parent)
         self.setObjectName("dataNeedsView")
         self.state = state
-        self.task = None
         self.curves = None
-        self.compute_button = QPushButton("Compute learning curves")
-        self.compute_button.setObjectName("computeCurvesButton")
-        self.compute_button.clicked.connect(self.compute)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel)
-        self.cancel_button.hide()
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(180)
-        self.progress.hide()
-        self.status = QLabel("Heads fitted on 10–100 % of the labelled data (out-of-fold) show whether more "
-                             "data would help, and for which class.")
+        self.make_controls("Compute learning curves", "computeCurvesButton", 180,
+                           "Heads fitted on 10–100 % of the labelled data (out-of-fold) show whether more "
+                           "data would help, and for which class.")
         self.status.setObjectName("curvesStatus")
         self.status.setWordWrap(True)
         self.chart = CurvesChart(self)
@@ -123,55 +114,12 @@ class DataNeedsView(QWidget):
         col.addWidget(self.chart, 3)
         col.addWidget(self.sentences, 1)
 
-    def is_running(self) -> bool:
-        return self.task is not None and self.task.is_running()
+    job = staticmethod(curves_job)
+    busy_text = "Collecting features and fitting heads on growing shares of the data…"
+    fail_text = "Could not compute the curves: {message}"
 
-    @Slot()
-    def compute(self) -> None:
-        """Collect the features and fit the curves in a worker."""
-        if not self.state.project.data.path:
-            self.status.setText("Choose a dataset first (Data tab).")
-            return
-        if self.task is not None:
-            self.task.cancel()
-        self.status.setText("Collecting features and fitting heads on growing shares of the data…")
-        self.progress.setRange(0, 0)
-        self.progress.show()
-        self.cancel_button.show()
-        self.compute_button.setEnabled(False)
-        task = run_task(curves_job, self.state.project.to_dict(), with_progress=True)
-        task.progress.connect(self._on_progress)
-        task.finished.connect(lambda curves: self._on_finished(task, curves))
-        task.failed.connect(lambda message: self._on_failed(task, message))
-        self.task = task
-
-    @Slot()
-    def cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-
-    @Slot(int, int)
-    def _on_progress(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
-
-    def _end(self, task) -> bool:
-        if task is not self.task:
-            return False                  # superseded
-        self.task = None
-        self.progress.hide()
-        self.cancel_button.hide()
-        self.compute_button.setEnabled(True)
-        return True
-
-    def _on_finished(self, task, curves) -> None:
-        if self._end(task):
-            self.show_curves(curves)
-
-    def _on_failed(self, task, message: str) -> None:
-        if self._end(task):
-            self.status.setText(f"Could not compute the curves: {message}")
-            self.failed.emit(message)
+    def show_result(self, result) -> None:
+        self.show_curves(result)
 
     def show_curves(self, curves) -> None:
         self.curves = curves
@@ -181,9 +129,3 @@ class DataNeedsView(QWidget):
         self.chart.set_curves(curves)
         self.sentences.setText("".join(f"• {html.escape(t)}<br>" for t in curves.texts))
         self.computed.emit(curves)
-
-    def stop_and_wait(self, timeout_ms: int = 30000) -> bool:
-        if self.task is None:
-            return True
-        self.task.cancel()
-        return self.task.wait(timeout_ms)

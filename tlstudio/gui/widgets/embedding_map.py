@@ -22,10 +22,9 @@ from matplotlib.path import Path as PolygonPath
 from matplotlib.widgets import LassoSelector
 from PySide6.QtCore import QUrl, Signal, Slot
 from PySide6.QtGui import QCursor, QDesktopServices
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QToolTip, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QToolTip, QVBoxLayout
 
-from tlstudio.gui.jobs.tasks import run_task
+from tlstudio.gui.widgets.project_job_view import ProjectJobView
 
 CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                 "#bcbd22", "#17becf")
@@ -60,7 +59,7 @@ class MapCanvas(FigureCanvasQTAgg):
         self.ax = self.figure.add_subplot(1, 1, 1)
 
 
-class EmbeddingMapView(QWidget):
+class EmbeddingMapView(ProjectJobView):
     computed = Signal(dict)
     failed = Signal(str)
     sampleOpened = Signal(str)          # the key of a clicked sample
@@ -70,7 +69,6 @@ class EmbeddingMapView(QWidget):
         super().__init__(parent)
         self.setObjectName("embeddingMapView")
         self.state = state
-        self.task = None
         self.data: dict | None = None
         self.wrong: np.ndarray = np.zeros(0, dtype=bool)
         self.selected: np.ndarray = np.zeros(0, dtype=bool)
@@ -78,12 +76,9 @@ class EmbeddingMapView(QWidget):
         self._flagged: set[str] = set()             # sample keys the data audit flagged
         self._selection_artist = None
         self._excluded_artist = None
-        self.compute_button = QPushButton("Compute map")
-        self.compute_button.setObjectName("computeMapButton")
-        self.compute_button.clicked.connect(self.compute)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel)
-        self.cancel_button.hide()
+        self.make_controls("Compute map", "computeMapButton", 160,
+                           "A 2-D map (t-SNE) of the model's features: samples of a class should gather; "
+                           "a point among another class is worth a look.")
         self.lasso_button = QPushButton("Lasso")
         self.lasso_button.setObjectName("lassoButton")
         self.lasso_button.setCheckable(True)
@@ -95,11 +90,6 @@ class EmbeddingMapView(QWidget):
         self.exclude_button.setMinimumWidth(self.exclude_button.fontMetrics().horizontalAdvance(
             "Exclude selected (0000)") + 24)
         self.exclude_button.clicked.connect(self.exclude_selected)
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(160)
-        self.progress.hide()
-        self.status = QLabel("A 2-D map (t-SNE) of the model's features: samples of a class should gather; "
-                             "a point among another class is worth a look.")
         self.status.setObjectName("mapStatus")
         self.status.setWordWrap(True)
         self.canvas = MapCanvas(self)
@@ -121,60 +111,12 @@ class EmbeddingMapView(QWidget):
         self._draw_empty()
 
     # -- computing -----------------------------------------------------------------
-    def is_running(self) -> bool:
-        return self.task is not None and self.task.is_running()
+    job = staticmethod(embedding_job)
+    busy_text = "Collecting features and laying out the map…"
+    fail_text = "Could not compute the map: {message}"
 
-    @Slot()
-    def compute(self) -> None:
-        if not self.state.project.data.path:
-            self.status.setText("Choose a dataset first (Data tab).")
-            return
-        if self.task is not None:
-            self.task.cancel()
-        self.status.setText("Collecting features and laying out the map…")
-        self.progress.setRange(0, 0)
-        self.progress.show()
-        self.cancel_button.show()
-        self.compute_button.setEnabled(False)
-        task = run_task(embedding_job, self.state.project.to_dict(), with_progress=True)
-        task.progress.connect(self._on_progress)
-        task.finished.connect(lambda data: self._on_finished(task, data))
-        task.failed.connect(lambda message: self._on_failed(task, message))
-        self.task = task
-
-    @Slot()
-    def cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-
-    @Slot(int, int)
-    def _on_progress(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
-
-    def _end(self, task) -> bool:
-        if task is not self.task:
-            return False
-        self.task = None
-        self.progress.hide()
-        self.cancel_button.hide()
-        self.compute_button.setEnabled(True)
-        return True
-
-    def _on_finished(self, task, data: dict) -> None:
-        if self._end(task):
-            self.show_map(data)
-
-    def _on_failed(self, task, message: str) -> None:
-        if self._end(task):
-            self.status.setText(f"Could not compute the map: {message}")
-            self.failed.emit(message)
-
-    def stop_and_wait(self, timeout_ms: int = 30000) -> bool:
-        if self.task is None:
-            return True
-        self.task.cancel()
-        return self.task.wait(timeout_ms)
+    def show_result(self, result) -> None:
+        self.show_map(result)
 
     # -- predictions of the loaded run ------------------------------------------------------
     def set_predictions(self, predictions: list[dict] | None) -> None:
