@@ -8,13 +8,13 @@ with one readable line on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import threading
 from pathlib import Path
 from typing import Sequence
 
+from tlstudio.cli.models import cmd_models, print_json
 from tlstudio.cli.text_predict import add_column_options, column_value, predict_text_command
 from tlstudio.core.data.curation import apply_curation
 from tlstudio.core.errors import DatasetError, ProjectError, TLStudioError, TrainingError, WeightsError
@@ -23,66 +23,7 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 
-def _print_json(obj) -> None:
-    json.dump(obj, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-
-
-def _human_params(n: int) -> str:
-    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}K"
-
-
-# -- models / scan --------------------------------------------------------------------
-
-def _text_models(args) -> int:
-    from tlstudio.core.zoo.text_cards import list_text_cards
-    from tlstudio.core.zoo.text_sources import text_weight_source
-
-    rows = []
-    for card in list_text_cards():
-        words = (args.search or "").lower().split()
-        if args.family and card.family.lower() != args.family.strip().lower():
-            continue
-        if not all(w in f"{card.name} {card.family}".lower() for w in words):
-            continue
-        row = card.to_dict()
-        row["weights"] = text_weight_source(card.name)
-        rows.append(row)
-    return _print_models(rows, args.json, [("tokens", "max_length", ">6"), ("pooling", "pooling", "<7")])
-
-
-def _print_models(rows: list[dict], as_json: bool, extra: list[tuple[str, str, str]]) -> int:
-    """The models table (name, family, params, ``extra`` columns as (title, key, format), weights) or JSON."""
-    if as_json:
-        _print_json(rows)
-        return 0
-    if not rows:
-        print("No models match.")
-        return 0
-    width = max(len(r["name"]) for r in rows)
-    fam = max(len(r["family"]) for r in rows)
-    titles = "".join(f"  {title:{fmt}}" for title, _, fmt in extra)
-    print(f"{'name':<{width}}  {'family':<{fam}}  {'params':>7}{titles}  weights")
-    for r in rows:
-        cells = "".join(f"  {r[key]:{fmt}}" for _, key, fmt in extra)
-        print(f"{r['name']:<{width}}  {r['family']:<{fam}}  {_human_params(r['params']):>7}{cells}  {r['weights']}")
-    return 0
-
-
-def cmd_models(args) -> int:
-    if args.task == "text":
-        return _text_models(args)
-    from tlstudio.core.zoo.cards import list_cards
-    from tlstudio.core.zoo.weights import weight_source
-
-    rows = []
-    for card in list_cards(search=args.search, family=args.family):
-        row = card.to_dict()
-        row["input_size"] = card.preprocessing.input_size
-        row["weights"] = weight_source(card)
-        rows.append(row)
-    return _print_models(rows, args.json, [("input", "input_size", ">5")])
-
+# -- scan ----------------------------------------------------------------------------
 
 def cmd_scan(args) -> int:
     from tlstudio.core.project import detect_task
@@ -93,7 +34,7 @@ def cmd_scan(args) -> int:
         index = scan_text(args.data_dir, text_column=column_value(args.text_column),
                           label_column=column_value(args.label_column))
         if args.json:
-            _print_json(index.to_report())
+            print_json(index.to_report())
         else:
             print(format_text_report(index))
         return 0
@@ -107,7 +48,7 @@ def cmd_scan(args) -> int:
     finally:
         bar.close()
     if args.json:
-        _print_json(index.to_report())
+        print_json(index.to_report())
     else:
         print(format_report(index))
     return 0
@@ -295,7 +236,7 @@ def cmd_train(args) -> int:
     if failures:
         raise TrainingError(failures[-1])
     if args.json:
-        _print_json(metrics)
+        print_json(metrics)
     else:
         acc = metrics.get("val_accuracy")
         print(f"Run folder: {run_dir}")
@@ -331,7 +272,7 @@ def cmd_evaluate(args) -> int:
     finally:
         bar.close()
     if args.json:
-        _print_json(result)
+        print_json(result)
         return 0
     classes = result["classes"]
     noun = "texts" if loaded.task == "text" else "images"
@@ -367,7 +308,7 @@ def cmd_predict(args) -> int:
     else:
         results = predict_images(loaded, args.images, top_k=args.top_k)
     if args.json:
-        _print_json(results)
+        print_json(results)
     else:
         for r in results:
             if "error" in r:

@@ -2,41 +2,24 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
-from tlstudio.core.data.index import Sample
-from tlstudio.core.data.loaders import make_loader
-from tlstudio.core.data.modality import modality_for
 from tlstudio.core.model.head import HeadSpec
 from tlstudio.core.project import Project
 from tlstudio.core.train import head_search as hs
-from tlstudio.core.zoo.build import create_transfer_model
-from tlstudio.core.zoo.cards import get_card
 
-DEMO = Path(__file__).resolve().parents[3] / "resources" / "demo_data"
-SIZE = 64
+from tests.core.insight import real_features
+
+DEMO, SIZE = real_features.DEMO, real_features.SIZE
 
 
 @pytest.fixture(scope="module")
 def demo_features():
     """(features, labels) of the 300 demo images at 64 px, and a stratified 180/120 labelled/held-out split."""
-    classes = sorted(d.name for d in DEMO.iterdir() if d.is_dir())
-    samples = [Sample(str(f), i) for i, c in enumerate(classes) for f in sorted((DEMO / c).iterdir())]
-    project = Project()
-    project.model.image_size = SIZE
-    card = get_card(project.model.name)
-    modality = modality_for("image")
-    pre = modality.preprocessing(card, project.model)
-    model = create_transfer_model(card, project.head, len(classes), weights=project.model.weights).eval()
-    feats = []
-    with torch.inference_mode():
-        for x, _ in make_loader(modality.eval_dataset(pre, samples), 64, num_workers=0):
-            feats.append(model.base(x).reshape(x.shape[0], -1))
-    x = torch.cat(feats).float()
-    y = torch.tensor([s.label for s in samples])
+    feats, labels, classes, _ = real_features.demo_features()
+    x, y = torch.from_numpy(feats), torch.from_numpy(labels)
     fold = hs.stratified_folds(y, 5, seed=3)
     held = fold < 2                                  # 120 held out, 180 labelled
     order = torch.randperm(int((~held).sum()), generator=torch.Generator().manual_seed(0))
