@@ -52,3 +52,29 @@ def test_the_randomised_principal_basis_captures_the_leading_variance():
     captured = float((centred @ basis).pow(2).sum())
     assert captured >= 0.99 * exact
     assert torch.allclose(basis.T @ basis, torch.eye(k), atol=1e-4)      # orthonormal: it folds exactly
+
+
+def test_the_fused_adam_step_matches_the_plain_one_per_head_settings_and_after_heads_leave():
+    assert bh._FUSED is not None, "torch's fused Adam kernel is gone: the search falls back to the slow update"
+    g = torch.Generator().manual_seed(3)
+    shapes = [(5, 12, 7), (5, 1, 7), (5, 7, 3), (5, 1, 3)]
+    start = [torch.randn(s, generator=g) for s in shapes]
+    grads = [[torch.randn(s, generator=g) for s in shapes] for _ in range(6)]
+    lrs, wds = torch.tensor([1e-3, 1e-3, 3e-3, 3e-3, 1e-2]), torch.tensor([0.1, 0.1, 0.0, 0.01, 0.01])
+    results = []
+    for fused in (False, True):
+        params = [p.clone() for p in start]
+        adam = bh.BatchedAdam(params, [True, False, True, False], lrs, wds)
+        adam.fused = fused
+        for step, grad in enumerate(grads):
+            if step == 3:                                  # heads 1 and 3 stop and leave the batch
+                keep = torch.tensor([True, False, True, False, True])
+                params = [p[keep] for p in params]
+                adam.keep(keep)
+            # a permuted (non-contiguous) gradient, as a transposed matmul's backward can give
+            grad = [gr[: params[0].shape[0]].transpose(1, 2).contiguous().transpose(1, 2) for gr in grad]
+            adam.step(params, tuple(grad))
+        results.append(params)
+    for plain, fused in zip(*results):
+        assert torch.allclose(plain, fused, atol=1e-6, rtol=1e-5)
+    assert not torch.allclose(results[1][0], start[0][[0, 2, 4]])      # it did move

@@ -53,8 +53,10 @@ from tlstudio.core.train.search_results import SearchConfig, SearchResult, Trial
 
 # The fields of a Project the search may choose (``TrainingSettings.auto`` names those left to it).
 SEARCHABLE = ("lr", "weight_decay", "epochs", "head")
-LR_GRID = (1e-3, 3e-3)
-HIDDEN_LR_GRID = (1e-3,)     # a hidden layer costs ~50x a linear head per step: one learning rate
+# Learning rates for search batches of SEARCH_BATCH (chosen with benchmarks/bench_quality.py --splits on
+# feature pools the benchmark's own splits do not use; a quarter of the batch-32 steps at ~2x the rate).
+LR_GRID = (2e-3, 6e-3)
+HIDDEN_LR_GRID = (2e-3,)     # a hidden layer costs ~10x a linear head per step: one learning rate
 WEIGHT_DECAY_GRID = (1e-3, 1e-2, 1e-1)
 HIDDEN_WIDTH = 128
 HIDDEN_DROPOUT = 0.2
@@ -65,7 +67,9 @@ SEARCH_HEADS = (HeadSpec(layers=[]),
 MAX_EPOCHS = 100
 CV_MAX_SAMPLES = 3000        # up to this many labelled samples, k-fold CV; above, the validation split
 FOLDS = 5
-MIN_BATCH = 32               # the search batches at least this many samples
+MIN_BATCH = 32               # the search batches at least this many samples ...
+SEARCH_BATCH = 128           # ... and up to this many, keeping >= 3 steps an epoch on small sets (search_batch)
+SEARCH_AVERAGE = 0.9         # heads are scored and kept as a moving average of their weights (train_group)
 PCA_OVERSAMPLE, PCA_POWER_STEPS = 16, 3      # the randomised principal basis (see principal_basis)
 
 
@@ -133,6 +137,13 @@ def fold_standardiser(head: nn.Sequential, mean: torch.Tensor, std: torch.Tensor
         first.weight.copy_(w)
 
 
+def search_batch(n: int, batch_size: int) -> int:
+    """The search's minibatch: large (a step's cost is mostly fixed overhead and the optimiser's pass
+    over the weights, so fewer, larger steps are faster), but at least 3 steps an epoch, at least
+    ``MIN_BATCH``, and never below the user's batch size."""
+    return max(int(batch_size), MIN_BATCH, min(SEARCH_BATCH, n // 3))
+
+
 def configs_for(*, lr: float | None, weight_decay: float | None, head: HeadSpec | None) -> list[SearchConfig]:
     """The grid: each ``None`` is searched, each given value is the only one tried."""
     wds = WEIGHT_DECAY_GRID if weight_decay is None else (float(weight_decay),)
@@ -181,7 +192,7 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
     mean, std = standardiser(x_all)
     xs = (x_all - mean) / std
     basis = principal_basis(xs, seed=seed) if any(c.head.layers for c in configs) else None
-    batch = max(int(batch_size), MIN_BATCH)
+    batch = search_batch(n, batch_size)     # the same for a rerun with the chosen values: it reproduces
     max_epochs = MAX_EPOCHS if epochs is None else int(epochs)
     shapes: list[HeadSpec] = []
     for cfg in configs:
@@ -200,7 +211,8 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
         inputs = _project(xs, basis) if shape.layers else xs
         fit = train_group(inputs, y_all, tm, vm, shape, lrs, wds, epochs=max_epochs, early_stop=epochs is None,
                           batch_size=batch, seed=seed + gi, num_classes=num_classes, class_weight=class_weight,
-                          label_smoothing=label_smoothing, check=check, stop_share=GROUP_STOP_SHARE)
+                          label_smoothing=label_smoothing, check=check, stop_share=GROUP_STOP_SHARE,
+                          average=SEARCH_AVERAGE)
         for j, i in enumerate(members):
             logits = torch.zeros(n, num_classes)
             for f in range(k):
@@ -234,7 +246,7 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
                          torch.tensor([best.config.lr]), torch.tensor([best.config.weight_decay]),
                          epochs=max(1, best.epochs), early_stop=False, batch_size=batch, seed=seed + 101,
                          num_classes=num_classes, class_weight=class_weight, label_smoothing=label_smoothing,
-                         check=check)
+                         check=check, average=SEARCH_AVERAGE)
     head_module = final.heads.export(0, best.config.head, x_all.shape[1], num_classes, final.best_params,
                                      basis=fbasis)
     fold_standardiser(head_module, fmean, fstd)
@@ -265,7 +277,7 @@ def fixed_head(train_x: torch.Tensor, train_y: torch.Tensor, num_classes: int, s
 
 
 def fit_heldout_logits(x: torch.Tensor, y: torch.Tensor, train_mask: torch.Tensor, val_mask: torch.Tensor,
-                       num_classes: int, *, spec: HeadSpec | None = None, lr: float = LR_GRID[-1],
+                       num_classes: int, *, spec: HeadSpec | None = None, lr: float = 3e-3,
                        weight_decay: float = WEIGHT_DECAY_GRID[1], batch_size: int = MIN_BATCH,
                        epochs: int = MAX_EPOCHS, seed: int = 0,
                        check: Callable[[], None] | None = None) -> torch.Tensor:
@@ -302,15 +314,10 @@ def out_of_fold_probabilities(x: torch.Tensor, y: torch.Tensor, num_classes: int
     mean, std = standardiser(x.float())
     xs = (x.float() - mean) / std
     train_mask = torch.stack([fold != f for f in range(k)])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)      # tiny matmuls: measured 40x faster on one thread on a busy 2-core machine
-    try:
-        fit = train_group(xs, y, train_mask, ~train_mask, HeadSpec(layers=[]), torch.full((k,), float(lr)),
-                           torch.full((k,), float(weight_decay)), epochs=int(epochs), early_stop=True,
-                           batch_size=max(int(batch_size), MIN_BATCH), seed=seed, num_classes=num_classes,
-                           class_weight=None, label_smoothing=0.0, check=check or (lambda: None))
-    finally:
-        torch.set_num_threads(threads)
+    fit = train_group(xs, y, train_mask, ~train_mask, HeadSpec(layers=[]), torch.full((k,), float(lr)),
+                       torch.full((k,), float(weight_decay)), epochs=int(epochs), early_stop=True,
+                       batch_size=max(int(batch_size), MIN_BATCH), seed=seed, num_classes=num_classes,
+                       class_weight=None, label_smoothing=0.0, check=check or (lambda: None))
     logits = torch.zeros(x.shape[0], num_classes)
     for f in range(k):
         held = ~train_mask[f]

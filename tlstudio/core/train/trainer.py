@@ -20,7 +20,6 @@ sharded and stages that run the base use DDP (``docs/scaling.md``).
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -53,6 +52,7 @@ from tlstudio.core.zoo.build import create_transfer_model
 from tlstudio.core.model.transfer import base_is_frozen
 from tlstudio.core.train.schedules import Schedule, build_optimizer, param_groups
 from tlstudio.core.train.stage_data import StageData
+from tlstudio.core.train.threads import intra_op_threads, threads_for_step
 from tlstudio.core.train import distributed
 from tlstudio.core.train.distributed_stage import ShardedSampleBatches
 from tlstudio.core.progress import Cancelled, TaskState
@@ -67,7 +67,6 @@ def heldout_source(search: dict) -> str:
         return f"out-of-fold predictions ({search['method']}; each sample predicted by a head that never saw it)"
     return "validation split (the final head did not train on it)" if not search["refit"] else \
         "validation split, measured before the final refit"
-SMALL_HEAD_FLOPS = 50e6     # per training batch, below which the head trains on one thread
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -119,20 +118,7 @@ def _threads_for(source, model, batch_size: int) -> int | None:
     """One thread for a small head on stored features: tiny matmuls only lose to thread sync."""
     if source.runs_base:
         return None
-    head_params = sum(p.numel() for p in model.head.parameters())
-    return 1 if 6 * head_params * batch_size < SMALL_HEAD_FLOPS else None
-
-
-@contextlib.contextmanager
-def _intra_op_threads(n: int | None):
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if n is not None:
-            torch.set_num_threads(before)
+    return threads_for_step(sum(p.numel() for p in model.head.parameters()), batch_size)
 
 
 OOM_MESSAGE = ("Training stopped: the device ran out of memory; lower the batch size "
@@ -417,8 +403,7 @@ class Trainer:
         # Fine-tuning validates (and keeps its best epoch) on the validation split: the head it starts
         # from must not have trained on it.
         refit = bool(t.refit) and not finetunes
-        with _intra_op_threads(1):     # thousands of small matmuls: threads only add synchronisation
-            result = self._run_search(source, entry, rows, auto, weights, refit, split)
+        result = self._run_search(source, entry, rows, auto, weights, refit, split)    # picks its threads
         self._finish_search(model, split, result, finetunes)
 
     def _run_search(self, source, entry, rows, auto, weights, refit, split):
@@ -521,5 +506,5 @@ class Trainer:
         if frozen_base:
             model.eval()      # a frozen base behaves as at inference (dropout, drop-path off)
         loop = StageLoop(self.run_state, t, stage, epochs, n_batches, ctx, source, es, Snapshotter(model, frozen_base))
-        with _intra_op_threads(_threads_for(source, model, t.batch_size)):
+        with intra_op_threads(_threads_for(source, model, t.batch_size)):
             loop.run(start_epoch)
