@@ -78,9 +78,13 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--why", action="store_true", help="sample the GUI thread's stack to explain stalls")
+    parser.add_argument("--explain-over", type=float, default=50.0, help="with --why: explain stalls over this (ms)")
     parser.add_argument("--start-early", action="store_true",
                         help="press Start 1.5 s after the window shows, before the trainer's start-up import ends "
                              "(default: wait for it, as a user who looks at the window first)")
+    parser.add_argument("--no-preload", action="store_true",
+                        help="do not import torch/torchvision/timm before the window as the app's splash does "
+                             "(they then load in the trainer's start-up import, holding the GIL for long stretches)")
     parser.add_argument("--min-seconds", type=float, default=10.0, help="fail unless the run lasts this long")
     args = parser.parse_args()
     os.environ.setdefault("TLSTUDIO_DATA_DIR", tempfile.mkdtemp(prefix="tlstudio-bench-"))
@@ -90,6 +94,9 @@ def main() -> int:
     from tlstudio.gui.app import build_main_window, ensure_application
 
     app = ensure_application([])
+    if not args.no_preload:          # as the app's main() does under its splash
+        from tlstudio.gui.splash import preload_libraries
+        preload_libraries()
     window = build_main_window(demo=True)
     window.resize(1280, 800)
     window.show()
@@ -183,7 +190,7 @@ def main() -> int:
     if sampler is not None:
         sampler.running = False
         for t, s in beats:
-            if s > 50 and t >= marks["start"]:
+            if s > args.explain_over and t >= marks["start"]:
                 print(f"  stall {s:.0f} ms @ {(t - marks['end']) / 1000:+.2f} s: {sampler.explain(t - s - 10, t)}")
     if seconds < args.min_seconds:
         print(f"warning: the run lasted {seconds:.1f} s, under {args.min_seconds} s; raise --epochs", file=sys.stderr)

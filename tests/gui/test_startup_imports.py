@@ -66,3 +66,44 @@ def test_naming_a_new_run_imports_no_torch(tmp_path):
     assert proc.returncode == 0, proc.stderr
     name, torch_modules = proc.stdout.strip().splitlines()
     assert name.startswith("p-") and torch_modules == "[]"
+
+
+SPLASH_SCRIPT = r"""
+import json, sys
+import tlstudio.gui.app as app
+from tlstudio.gui import splash as splash_mod
+qapp = app.ensure_application()
+messages = []
+original = splash_mod.QSplashScreen.showMessage
+def record(self, text, *args):
+    messages.append((text, self.isVisible()))
+    return original(self, text, *args)
+splash_mod.QSplashScreen.showMessage = record
+before = [m for m, _ in splash_mod.HEAVY_MODULES if m in sys.modules]
+splash = splash_mod.show_loading(qapp)
+after = [m for m, _ in splash_mod.HEAVY_MODULES if m in sys.modules]
+window = app.build_main_window()
+window.show()
+splash.finish(window)
+image = splash.pixmap().toImage()
+colours = len({image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)})
+from tlstudio.gui.jobs import tasks
+tasks.wait_for_all(120000)
+print(json.dumps({"before": before, "after": after, "messages": messages, "splash_hidden": not splash.isVisible(),
+                  "colours": colours, "again": splash_mod.preload_libraries()}))
+"""
+
+
+def test_the_app_loads_torch_under_a_splash_before_the_window(tmp_path):
+    """main() imports torch, torchvision and timm while a splash says so, before the window exists: in a
+    worker after the window showed, their imports held the GIL and froze the window for 80-190 ms."""
+    proc = subprocess.run([sys.executable, "-c", SPLASH_SCRIPT], capture_output=True, text=True, timeout=300,
+                          env=_env(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["before"] == [] and report["after"] == ["torch", "torchvision", "timm"]
+    assert [text for text, _ in report["messages"]] == ["Loading PyTorch…", "Loading torchvision…",
+                                                         "Loading the model zoo (timm)…"]
+    assert all(visible for _, visible in report["messages"])      # said while the splash was on screen
+    assert report["splash_hidden"] and report["colours"] > 3        # gone once the window shows; not blank
+    assert report["again"] == []                                    # a second call imports nothing

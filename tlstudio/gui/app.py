@@ -20,6 +20,7 @@ from tlstudio.gui.icons import app_icon
 from tlstudio.gui.jobs.tasks import install_error_log
 from tlstudio.gui.main_window import MainWindow
 from tlstudio.gui.platform_check import startup_problem
+from tlstudio.gui.splash import show_loading
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,18 @@ def setup_error_log() -> Path:
     return path
 
 
+# How long a thread may hold the GIL while another waits for it (Python's default: 5 ms). PySide takes
+# the GIL for every virtual call on a Python-made widget (to look for a Python override), so while a
+# worker runs Python (an evaluation, a chart render, thumbnails) each of the hundreds of calls in a
+# layout or paint could wait up to a whole interval: measured 40-60 ms window paints at the end of a
+# run (results shown while the matrix render and thumbnails run in workers). benchmarks/
+# bench_gui_stalls.py, worst beat at the end of a run: 5 ms 46-77 ms, 1 ms 24-61 ms, 0.2 ms 18-25 ms;
+# the runs were no slower (torch ops release the GIL).
+GUI_SWITCH_INTERVAL_S = 0.0002
+
+
 def ensure_application(argv: list[str] | None = None) -> QApplication:
+    sys.setswitchinterval(GUI_SWITCH_INTERVAL_S)
     QCoreApplication.setOrganizationName("TLStudio")
     QCoreApplication.setApplicationName("TLStudio")
     app = QApplication.instance()
@@ -84,9 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_error_log()
     app = ensure_application()
+    splash = show_loading(app)        # torch & co. load here, so the window never waits for their imports
     try:
         window = build_main_window(args.project, demo=args.demo, text_demo=args.text_demo)
     except TLStudioError:
         window = build_main_window(demo=args.demo, text_demo=args.text_demo)   # open_project already said why
     window.show()
+    splash.finish(window)
     return app.exec()

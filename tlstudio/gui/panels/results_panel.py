@@ -321,8 +321,17 @@ class ResultsPanel(QWidget):
         self._load_task = None
         self.loaded, result = payload
         self.result = result
-        self._show_result(result)
+        self._show_summary(result)
         self._set_model_actions_enabled(True)
+        # The parts that start Python work in workers (the matrix render, thumbnails, the map) wait
+        # for the next event-loop turn: the summary's layout and paint run first without competing
+        # for the GIL (a busy worker made that paint take 50-60 ms).
+        QTimer.singleShot(0, lambda: self._show_details(result))
+
+    def _show_details(self, result: dict) -> None:
+        if self.result is not result:
+            return                              # cleared or replaced meanwhile
+        self._show_views(result)
         self.embedding_map.set_predictions(result.get("predictions"))
         self.evaluated.emit(result)
 
@@ -353,6 +362,11 @@ class ResultsPanel(QWidget):
 
     # -- showing a result ---------------------------------------------------------------
     def _show_result(self, result: dict) -> None:
+        self._show_summary(result)
+        self._show_views(result)
+
+    def _show_summary(self, result: dict) -> None:
+        """The status line, the headline numbers and the per-class table."""
         n = result.get("samples", len(result["predictions"]))
         source = result.get("source", "")
         skipped = result.get("skipped") or []
@@ -368,6 +382,11 @@ class ResultsPanel(QWidget):
         model.removeRows(0, model.rowCount())
         for name, m in result["per_class"].items():
             model.appendRow(self._metric_row(name, m["precision"], m["recall"], m["f1"], m["support"]))
+        self.tabs.setTabText(0, f"Misclassified ({len(result['misclassified'])})")
+        self.tabs.setTabText(1, "Cell (click the matrix)")
+
+    def _show_views(self, result: dict) -> None:
+        """The confusion matrix and the galleries (their images are made in workers)."""
         self.confusion.set_matrix(result["confusion_matrix"], result["classes"])
         self._show_task_pages()
         self.misclassified_texts.set_rows(*(self._text_rows(result["misclassified"]) if self.is_text_run()
@@ -377,9 +396,7 @@ class ResultsPanel(QWidget):
             GridItem(p["path"], f"{p['true']} →\n{p['predicted']} ({p['confidence']:.0%})",
                      f"{p['path']}\ntrue: {p['true']}\npredicted: {p['predicted']} ({p['confidence']:.0%})")
             for p in result["misclassified"]])
-        self.tabs.setTabText(0, f"Misclassified ({len(result['misclassified'])})")
         self.cell_grid.set_items([])
-        self.tabs.setTabText(1, "Cell (click the matrix)")
 
     @staticmethod
     def _metric_row(name, precision, recall, f1, support) -> list[QStandardItem]:

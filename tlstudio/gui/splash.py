@@ -1,0 +1,78 @@
+"""The start-up splash while PyTorch loads, before the main window exists.
+
+Importing torch, torchvision and timm takes seconds, and parts of it (loading
+libtorch, registering operators) hold Python's GIL for 100-400 ms at a time:
+done in a worker thread after the window shows, the window froze for that long
+whenever it needed Python (measured 80-190 ms stalls when Start was pressed in
+the first seconds). Done here, on the main thread before the window exists,
+the window never waits for them; the splash says what is loading meanwhile.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Callable
+
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
+from PySide6.QtWidgets import QApplication, QSplashScreen
+
+from tlstudio.gui.icons import app_icon
+
+# In import order; what the trainer, the model tree and the charts' workers need first.
+HEAVY_MODULES = (("torch", "PyTorch"), ("torchvision", "torchvision"), ("timm", "the model zoo (timm)"))
+SPLASH_SIZE = (440, 180)
+
+
+def preload_libraries(report: Callable[[str], None] | None = None) -> list[str]:
+    """Import the heavy libraries not imported yet, telling ``report`` each one's name first.
+    Returns the modules it imported."""
+    loaded = []
+    for module, label in HEAVY_MODULES:
+        if module in sys.modules:
+            continue
+        if report is not None:
+            report(label)
+        importlib.import_module(module)
+        loaded.append(module)
+    return loaded
+
+
+def make_splash() -> QSplashScreen:
+    """A small card: the app icon, the name, and a line for what is loading."""
+    width, height = SPLASH_SIZE
+    pixmap = QPixmap(width, height)
+    pixmap.fill(QColor("#fafafa"))
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(QColor("#c8c8c8"))
+    painter.drawRect(0, 0, width - 1, height - 1)
+    painter.drawPixmap(24, 34, app_icon().pixmap(96, 96))
+    title = QFont()
+    title.setPointSize(20)
+    title.setBold(True)
+    painter.setFont(title)
+    painter.setPen(QColor("#202020"))
+    painter.drawText(QRect(140, 44, width - 160, 40), Qt.AlignmentFlag.AlignLeft, "TL Studio")
+    body = QFont()
+    body.setPointSize(10)
+    painter.setFont(body)
+    painter.setPen(QColor("#505050"))
+    painter.drawText(QRect(140, 86, width - 160, 40), Qt.AlignmentFlag.AlignLeft, "Transfer learning on your data")
+    painter.end()
+    return QSplashScreen(pixmap)
+
+
+def show_loading(app: QApplication) -> QSplashScreen:
+    """Show the splash and load the heavy libraries under it; ``finish(window)`` hides it."""
+    splash = make_splash()
+    splash.show()
+
+    def report(label: str) -> None:
+        splash.showMessage(f"Loading {label}…", Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignHCenter,
+                           QColor("#505050"))
+        app.processEvents()
+
+    app.processEvents()
+    preload_libraries(report)
+    return splash
