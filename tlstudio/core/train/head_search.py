@@ -10,8 +10,12 @@ and an epoch count, the head is *fitted*:
    stratified k-fold cross-validation over all labelled samples (train +
    validation split) when there are at most ``CV_MAX_SAMPLES``, else by the
    validation split. All configurations of one head shape and all folds train
-   *at once*, as one batch of independent heads (batched matmuls), so the whole
-   search is a few thousand small steps. The test split never reaches this
+   *at once*, as one batch of independent heads (batched matmuls), in
+   minibatches of up to ``SEARCH_BATCH`` samples (a step costs mostly its fixed
+   overhead and the optimiser's pass over the weights: fewer, larger steps),
+   each head validated and kept as a moving average of its weights over the
+   steps (with a few large steps an epoch, an epoch-end snapshot is noisy), so
+   the whole search is a few hundred steps. The test split never reaches this
    module. Fields the user set explicitly are not searched: an explicit
    learning rate, weight decay or head is the only value tried; explicit
    epochs are trained exactly, without early stopping.
