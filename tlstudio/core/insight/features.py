@@ -19,14 +19,13 @@ from torch import nn
 
 from tlstudio.core.data.curation import apply_curation
 from tlstudio.core.data.index import Sample, sample_keys, split_dataset
-from tlstudio.core.data.loaders import auto_workers
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.errors import DatasetError
 from tlstudio.core.model.head import HeadSpec
 from tlstudio.core.progress import TaskState
 from tlstudio.core.train.feature_cache import (FeatureCache, base_key_parts, build_entry, cache_key,
                                                split_identity)
-from tlstudio.core.train.stage_data import EXTRACTION_BATCH_SIZE, autocast_dtype_for
+from tlstudio.core.train.stage_data import autocast_dtype_for, extraction_batch_size, extraction_workers
 from tlstudio.core.zoo.build import create_transfer_model
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -75,7 +74,7 @@ def _extract(model: nn.Module, pre, modality, parts: list[list[Sample]], *, devi
     if entry is None:
         dataset = modality.eval_dataset(pre, list(first) + list(second))
         n = len(first) + len(second)
-        workers = auto_workers(n) if modality.needs_workers else 0
+        workers = extraction_workers(device, n) if modality.needs_workers else 0
 
         def progress(done: int, total: int, rate: float, eta: float) -> None:
             if task is not None:
@@ -85,7 +84,7 @@ def _extract(model: nn.Module, pre, modality, parts: list[list[Sample]], *, devi
             entry, forwards = build_entry(cache, key, dataset, modality, model.base, views=1, n_train=len(first),
                                           n_val=len(second), dim=int(model.feature_dim),
                                           meta={"model": model.model_name, "augment": "none"}, device=device,
-                                          batch_size=EXTRACTION_BATCH_SIZE, num_workers=workers,
+                                          batch_size=extraction_batch_size(device), num_workers=workers,
                                           autocast_dtype=autocast, channels_last=channels_last,
                                           progress=progress, check=task.check if task is not None else None)
         finally:
