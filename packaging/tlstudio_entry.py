@@ -19,7 +19,7 @@ def main() -> int:
         return self_test([a for a in args if a != "--self-test"])
     name = os.path.splitext(os.path.basename(sys.executable))[0].lower()
     if name.startswith("tlstudio-cli"):
-        from tlstudio.cli.commands import main as cli_main
+        from tlstudio.cli import main as cli_main
 
         return cli_main(args)
     from tlstudio.gui.app import main as gui_main

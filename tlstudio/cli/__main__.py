@@ -1,5 +1,5 @@
 import sys
 
-from tlstudio.cli.commands import main
+from tlstudio.cli import main
 
 sys.exit(main())
