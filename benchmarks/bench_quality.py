@@ -188,7 +188,6 @@ def splits(count: int) -> None:
 
     from tlstudio.core.train import head_search
 
-    torch.set_num_threads(1)      # as the trainer runs the search
     print(f"| set | splits | search acc (mean) | probe acc (mean) | search - probe: mean / worst | search >= probe "
           f"| search time (mean) |\n|---|---|---|---|---|---|---|")
     for name, loader in (("Fashion-MNIST", fashion_mnist), ("digits", digits)):
