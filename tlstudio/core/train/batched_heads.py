@@ -127,7 +127,8 @@ class BatchedAdam:
         self.squares = [torch.zeros_like(p) for p in params]
         self.lrs, self.wds = lrs.view(-1, 1, 1).clone(), wds.view(-1, 1, 1).clone()
         self.steps = 0
-        self.fused = _FUSED is not None and all(p.dtype in (torch.float32, torch.float64) for p in params)
+        self.fused = _FUSED is not None and all(p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64)
+                                                for p in params)      # the search runs on CPU features
         self._runs = self._equal_runs()
 
     def _equal_runs(self) -> list[tuple[int, int, float, float]]:
