@@ -107,3 +107,22 @@ def test_the_app_loads_torch_under_a_splash_before_the_window(tmp_path):
     assert all(visible for _, visible in report["messages"])      # said while the splash was on screen
     assert report["splash_hidden"] and report["colours"] > 3        # gone once the window shows; not blank
     assert report["again"] == []                                    # a second call imports nothing
+
+
+def test_a_library_that_fails_to_import_does_not_stop_the_start(monkeypatch, caplog):
+    """A broken torch install must not end the app with a traceback at the splash: it is logged and the
+    window opens (the job that needs torch then reports the error in one line)."""
+    from tlstudio.gui import splash
+
+    seen = []
+
+    def fake_import(name):
+        seen.append(name)
+        raise ImportError(f"{name} is broken")
+
+    monkeypatch.setattr(splash, "HEAVY_MODULES", (("not_a_real_module_x", "X"), ("not_a_real_module_y", "Y")))
+    monkeypatch.setattr(splash.importlib, "import_module", fake_import)
+    with caplog.at_level("ERROR"):
+        assert splash.preload_libraries() == []
+    assert seen == ["not_a_real_module_x"]            # stops at the first failure
+    assert "Could not import not_a_real_module_x" in caplog.text

@@ -10,6 +10,7 @@ the window never waits for them; the splash says what is loading meanwhile.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from typing import Callable
 
@@ -19,6 +20,8 @@ from PySide6.QtWidgets import QApplication, QSplashScreen
 
 from tlstudio.gui.icons import app_icon
 
+log = logging.getLogger(__name__)
+
 # In import order; what the trainer, the model tree and the charts' workers need first.
 HEAVY_MODULES = (("torch", "PyTorch"), ("torchvision", "torchvision"), ("timm", "the model zoo (timm)"))
 SPLASH_SIZE = (440, 180)
@@ -26,14 +29,19 @@ SPLASH_SIZE = (440, 180)
 
 def preload_libraries(report: Callable[[str], None] | None = None) -> list[str]:
     """Import the heavy libraries not imported yet, telling ``report`` each one's name first.
-    Returns the modules it imported."""
+    Returns the modules it imported. A library that fails to import is logged and skipped: the
+    window still opens, and the first job that needs it reports the error as before."""
     loaded = []
     for module, label in HEAVY_MODULES:
         if module in sys.modules:
             continue
         if report is not None:
             report(label)
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except Exception:      # noqa: BLE001 - start-up must go on; the job that needs it says why
+            log.error("Could not import %s at start-up", module, exc_info=True)
+            break
         loaded.append(module)
     return loaded
 

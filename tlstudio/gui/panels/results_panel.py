@@ -326,7 +326,7 @@ class ResultsPanel(QWidget):
         # The parts that start Python work in workers (the matrix render, thumbnails, the map) wait
         # for the next event-loop turn: the summary's layout and paint run first without competing
         # for the GIL (a busy worker made that paint take 50-60 ms).
-        QTimer.singleShot(0, lambda: self._show_details(result))
+        QTimer.singleShot(0, self, lambda: self._show_details(result))     # dropped if the panel goes
 
     def _show_details(self, result: dict) -> None:
         if self.result is not result:
