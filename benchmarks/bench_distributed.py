@@ -22,7 +22,6 @@ with the machine's load average before and after.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import shutil
@@ -113,17 +112,6 @@ def worker(data: Path, out: Path, size: int, device_name: str, threads: int) -> 
 
 # --------------------------------------------------------------------------- driver
 
-def _subset(dest: Path, per_class: int) -> Path:
-    from tlstudio.core.paths import demo_data_dir
-
-    src = demo_data_dir()
-    for cls in sorted(p.name for p in src.iterdir() if p.is_dir()):
-        (dest / cls).mkdir(parents=True)
-        for f in sorted(glob.glob(str(src / cls / "*.png")))[:per_class]:
-            shutil.copy(f, dest / cls)
-    return dest
-
-
 def _load() -> str:
     """The 1/5/15-minute load averages (the machine may be shared)."""
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
@@ -150,9 +138,11 @@ def main() -> None:
 
     import torch
 
+    from tests.demo_subset import make_subset      # the repository root is on sys.path (above)
+
     tmp = Path(tempfile.mkdtemp(prefix="bench-ddp-"))
     try:
-        data = _subset(tmp / "data", args.images_per_class)
+        data = make_subset(tmp / "data", args.images_per_class)
         base_env = {k: v for k, v in os.environ.items()
                     if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
         base_env.update(PYTHONPATH=str(REPO), TLSTUDIO_CACHE_DIR=str(tmp / "cache"))

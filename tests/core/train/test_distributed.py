@@ -8,7 +8,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,22 +19,13 @@ import numpy as np
 import pytest
 import torch
 
-from tlstudio.core.paths import demo_data_dir
+from tests.demo_subset import make_subset
 from tlstudio.core.train import distributed
 from tlstudio.core.train.distributed import Dist
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 TRAIN = ["--image-size", "64", "--epochs", "2", "--batch-size", "8", "--seed", "3"]
-
-
-def _subset(dest: Path, per_class: int) -> Path:
-    src = demo_data_dir()
-    for cls in sorted(p.name for p in src.iterdir() if p.is_dir()):
-        (dest / cls).mkdir(parents=True)
-        for f in sorted(glob.glob(str(src / cls / "*.png")))[:per_class]:
-            shutil.copy(f, dest / cls)
-    return dest
 
 
 def _env(cache: Path) -> dict:
@@ -59,7 +49,7 @@ def _entry(cache: Path) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    return _subset(tmp_path_factory.mktemp("ddp") / "data", 10)       # 60 images: 48 train / 12 val
+    return make_subset(tmp_path_factory.mktemp("ddp") / "data", 10)       # 60 images: 48 train / 12 val
 
 
 # --------------------------------------------------------------------------- without torchrun

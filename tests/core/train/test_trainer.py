@@ -5,10 +5,8 @@ so the whole file stays fast on two cores; one trained run is shared.
 """
 from __future__ import annotations
 
-import glob
 import json
 import os
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -17,11 +15,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.demo_subset import make_subset
 from tlstudio.core.train import events as ev
 from tlstudio.core.zoo.build import create_transfer_model
 from tlstudio.core.errors import TrainingError
 from tlstudio.core.model.head import HeadLayer, HeadSpec
-from tlstudio.core.paths import demo_data_dir
 from tlstudio.core.project import Project
 from tlstudio.core.runs.folder import load_model
 from tlstudio.core.progress import TaskState
@@ -29,16 +27,6 @@ from tlstudio.core.train.trainer import Trainer, resolve_device
 
 torch.set_num_threads(2)
 MODEL = "tf_efficientnet_lite0"
-
-
-def make_subset(dest: Path, per_class: int) -> Path:
-    """The first ``per_class`` demo images of each class, copied to ``dest``."""
-    src = demo_data_dir()
-    for cls in sorted(p.name for p in src.iterdir() if p.is_dir()):
-        (dest / cls).mkdir(parents=True)
-        for f in sorted(glob.glob(str(src / cls / "*.png")))[:per_class]:
-            shutil.copy(f, dest / cls)
-    return dest
 
 
 def make_project(data: Path, *, size: int = 64, epochs: int = 2, batch: int = 8, **training) -> Project:

@@ -24,36 +24,13 @@ from tlstudio.gui.panels.results_explain import ExplainControls
 from tlstudio.gui.widgets.embedding_map import EmbeddingMapView
 from tlstudio.gui.widgets.image_grid import GridItem, ImageGrid
 from tlstudio.gui.widgets.text_widgets import TextTable
+from tlstudio.gui.jobs.results_jobs import TOP_K, load_and_evaluate, predict_text_job
 from tlstudio.gui.jobs.tasks import run_task
 
 SPLIT_LABELS = (("val", "Validation split"), ("test", "Test split"))
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp)"
-TOP_K = 3
 PARITY_SAMPLES = 8
 TRY_TEXT_DEBOUNCE_MS = 300      # predict once typing pauses this long
-
-
-def predict_text_job(loaded, text: str, top_k: int = TOP_K) -> list[dict]:
-    """Worker job: the top classes of one text."""
-    from tlstudio.core.runs.predict import predict_texts
-
-    return predict_texts(loaded, [text], top_k)
-
-
-def load_and_evaluate(run_dir: str, split: str, task=None):
-    """Worker job: the run's model and its metrics on the recorded split.
-
-    ``task`` (a TaskState) stops it between batches once a newer load supersedes it.
-    """
-    from tlstudio.core.progress import check
-    from tlstudio.core.runs.evaluate import evaluate_run
-    from tlstudio.core.runs.folder import load_model
-
-    check(task)
-    loaded = load_model(run_dir, device="cpu")
-    check(task)
-    result = evaluate_run(loaded, run_dir, split=split, task=task)
-    return loaded, result
 
 
 class ResultsPanel(QWidget):
