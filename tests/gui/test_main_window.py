@@ -1,13 +1,14 @@
 """Main window: the demo project, freezing through the tree, save/reopen, prompts, drops."""
 import json
 
-from PySide6.QtCore import QMimeData, QPoint, QSettings, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QLabel, QMessageBox, QTreeView, QWidget
 
 from tlstudio.core import paths
 from tlstudio.core.model.layers import frozen_modules
 from tlstudio.gui.app import build_main_window, parse_args
+from tlstudio.gui.main_window import settings
 from tlstudio.gui.itemmodels.layer_tree import COL_NAME
 
 from .conftest import close_window, wait_ready
@@ -101,7 +102,8 @@ def test_unsaved_changes_prompt_on_close(demo_window, dialogs, tmp_path):
     dialogs.answer = QMessageBox.StandardButton.Save
     assert window.close()
     assert (tmp_path / "p.json").exists() and not window.state.dirty
-    assert QSettings("TLStudio", "TLStudio").value("window/geometry") is not None
+    # the window's own settings (a throw-away file here), not an explicit (org, app) pair
+    assert settings().value("window/geometry") is not None
 
 
 def test_discard_closes_without_writing(demo_window, dialogs, tmp_path):
