@@ -48,7 +48,8 @@ def worker(data: Path, out: Path, size: int, device_name: str, threads: int) -> 
     from tlstudio.core.train import distributed, events as ev
     from tlstudio.core.train.feature_cache import FeatureCache, extract_features
     from tlstudio.core.train.sharded_features import build_sharded_entry
-    from tlstudio.core.train.trainer import Trainer, resolve_device
+    from tlstudio.core.device import resolve_device
+    from tlstudio.core.train.trainer import Trainer
     from tlstudio.core.zoo.build import create_transfer_model
     from tlstudio.core.zoo.cards import DEFAULT_MODEL
 

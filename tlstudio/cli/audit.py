@@ -15,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 
+from tlstudio.core.device import DEVICE_CHOICES
 from tlstudio.core.errors import DatasetError, ProjectError
 
 HUMAN_TOP = 10
@@ -89,7 +90,7 @@ def add_audit_parser(sub) -> None:
     p.add_argument("--project", metavar="FILE.json", help="audit a saved project (its model, split and curation)")
     p.add_argument("--model", metavar="NAME|FOLDER", help="model whose features are compared (default: the "
                                                            "project's, or the bundled one)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--device", choices=DEVICE_CHOICES)
     p.add_argument("--top", type=int, metavar="K", help=f"list at most K of each finding (tables: {HUMAN_TOP})")
     add_curves_option(p)
     p.add_argument("--json", action="store_true")

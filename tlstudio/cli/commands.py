@@ -17,6 +17,7 @@ from typing import Sequence
 from tlstudio.cli.models import cmd_models, print_json
 from tlstudio.cli.text_predict import add_column_options, column_value, predict_text_command
 from tlstudio.core.data.curation import apply_curation
+from tlstudio.core.device import DEVICE_CHOICES
 from tlstudio.core.errors import DatasetError, ProjectError, TLStudioError, TrainingError, WeightsError
 
 EXIT_BAD_INPUT = 2
@@ -251,7 +252,7 @@ def cmd_train(args) -> int:
 
 
 def _device(name: str):
-    from tlstudio.core.train.trainer import resolve_device
+    from tlstudio.core.device import resolve_device
 
     return resolve_device(name)
 
@@ -385,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="let unfrozen BatchNorm layers update their running statistics while fine-tuning")
     p.add_argument("--val-split", type=float, metavar="F")
     p.add_argument("--test-split", type=float, metavar="F")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--device", choices=DEVICE_CHOICES)
     p.add_argument("--seed", type=int)
     p.add_argument("--no-cache", action="store_true", help="do not use the feature cache")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in RUN_DIR")
@@ -399,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("val", "test"), default="val")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="cpu")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_evaluate)
@@ -413,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a UTF-8 file: one text per line, or a CSV/TSV/JSONL whose text column is read")
     add_column_options(p, label=False)
     p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="cpu")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import sys
 
+from tlstudio.core.device import DEVICE_CHOICES
+
 
 def curves_project(args):
     """The Project to measure: --project (a DATA given overrides its data) or DATA with the defaults."""
@@ -71,7 +73,7 @@ def add_curves_parser(sub) -> None:
     p.add_argument("--project", metavar="FILE.json", help="a saved project (its model, split and curation)")
     p.add_argument("--model", metavar="NAME|FOLDER", help="model whose features are used (default: the "
                                                            "project's, or the bundled one)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--device", choices=DEVICE_CHOICES)
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_curves)

@@ -45,7 +45,7 @@ def prepare(args, project, default_run_dir) -> Launch | None:
     from tlstudio.core.project import Project
     from tlstudio.core.runs.status import check_target
     from tlstudio.core.train.checkpoints import LAST_NAME
-    from tlstudio.core.train.trainer import resolve_device
+    from tlstudio.core.device import resolve_device
 
     dist = distributed.init_from_env(resolve_device(project.training.device).type == "cuda")
     if not dist.is_main:

@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from tlstudio.core.device import DEVICE_CHOICES
 from tlstudio.core.errors import DatasetError
 
 
@@ -26,7 +27,7 @@ def add_explain_parser(sub) -> None:
     p.add_argument("--class", dest="class_name", metavar="NAME",
                    help="explain this class instead of the predicted one")
     p.add_argument("--force", action="store_true", help="replace an existing --out file")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="cpu")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_explain)
 
@@ -106,7 +107,7 @@ def _explain_text(args, loaded) -> int:
 
 def cmd_explain(args) -> int:
     from tlstudio.core.runs.folder import load_model
-    from tlstudio.core.train.trainer import resolve_device
+    from tlstudio.core.device import resolve_device
 
     loaded = load_model(args.run_dir, device=resolve_device(args.device))
     return _explain_text(args, loaded) if loaded.task == "text" else _explain_image(args, loaded)

@@ -101,7 +101,7 @@ def collect_features(project, *, task: TaskState | None = None, device=None) -> 
     ``device``: a torch device or its name (default: the project's training device).
     ``task`` reports progress (the scan's, then the extraction's) and can cancel.
     """
-    from tlstudio.core.train.trainer import resolve_device
+    from tlstudio.core.device import resolve_device
 
     if not project.data.path:
         raise DatasetError("Choose a dataset folder or file first.")

@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHB
 from tlstudio.core.train import events as ev
 from tlstudio.core.train.choices import OPTIMIZERS, SCHEDULES
 from tlstudio.gui.widgets.charts import TrainingCharts
-from tlstudio.gui.widgets.settings_widgets import (SciSpinBox, available_devices, double_spin, format_eta, int_spin,
-                                                   placeholder_devices)
+from tlstudio.core.device import available_devices, placeholder_devices
+from tlstudio.gui.widgets.settings_widgets import SciSpinBox, double_spin, format_eta, int_spin
 from tlstudio.gui.jobs.tasks import report_failure, run_task
 from tlstudio.gui.jobs.training import TrainingWorker, default_run_dir, start_on_thread
 

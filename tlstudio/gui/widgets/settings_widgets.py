@@ -1,4 +1,4 @@
-"""Small helpers for settings forms: spin boxes (one in scientific notation), devices, durations."""
+"""Small helpers for settings forms: spin boxes (one in scientific notation), durations."""
 from __future__ import annotations
 
 import math
@@ -81,25 +81,3 @@ def format_eta(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def placeholder_devices() -> list[tuple[str, str]]:
-    """The devices known without asking torch; ``available_devices`` (in a worker) replaces them."""
-    return [("auto", "Automatic (best available)"), ("cpu", "CPU")]
-
-
-def available_devices() -> list[tuple[str, str]]:
-    """(value, label) pairs: automatic, each CUDA device by name, MPS when present, CPU.
-
-    Imports torch and initialises CUDA: call it in a worker, never on the GUI thread.
-    """
-    import torch
-
-    devices = [("auto", "Automatic (best available)")]
-    for i in range(torch.cuda.device_count()):
-        devices.append((f"cuda:{i}", f"CUDA {i}: {torch.cuda.get_device_name(i)}"))
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        devices.append(("mps", "Apple GPU (MPS)"))
-    devices.append(("cpu", "CPU"))
-    return devices
