@@ -4,7 +4,7 @@ The bundled all-MiniLM-L6-v2 (frozen, features cached after the first run),
 the Project's default head, AdamW, cosine schedule, batch 32, weight decay 1e-4,
 split 80/20 (seed 0), ``head_fit="epochs"``. For each learning rate and epoch
 count: the best validation accuracy and the final validation loss, mean over
-seeds. Used to choose ``project.TEXT_DEFAULT_LR`` (the image default 1e-3 is
+seeds. Used to choose ``TextModality.default_lr`` (the image default 1e-3 is
 slow for a head on sentence features).
 
     python benchmarks/bench_text_lr.py [--lrs 1e-3 3e-3 1e-2 3e-2 1e-1] [--epochs 5 10 20] [--seeds 0 1 2]

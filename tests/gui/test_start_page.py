@@ -4,12 +4,15 @@ from pathlib import Path
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
+from tlstudio.core.data.modality import modality_for
 from tlstudio.core.project import Project
 from tlstudio.gui import demos
 from tlstudio.gui.app import build_main_window
 from tlstudio.gui.widgets.charts import CurveChart
 
 from .conftest import close_window
+
+TEXT_DEFAULT_MODEL = modality_for("text").default_model
 
 
 def make_window(qtbot):
@@ -49,7 +52,7 @@ def test_text_demo_button_opens_the_text_demo_on_the_data_tab(qtbot):
     window.start_page.text_demo_button.click()
     assert not window.is_start_page_shown() and window.tabs.currentWidget() is window.dataset_browser
     project = window.state.project
-    assert project.task == "text" and project.model.name == demos.DEFAULT_TEXT_MODEL
+    assert project.task == "text" and project.model.name == TEXT_DEFAULT_MODEL
     assert Path(project.data.path).is_file() and project.data.path.endswith(".csv")
     qtbot.waitUntil(lambda: window.state.dataset is not None, timeout=60000)
     assert len(window.state.dataset.classes) == 6
@@ -65,10 +68,10 @@ def test_image_demo_and_new_projects_from_the_start_page(qtbot):
     assert window.is_start_page_shown()
     window.start_page.new_text_button.click()
     assert window.state.project.task == "text" and window.state.project.data.path == ""
-    assert window.state.project.model.name == demos.DEFAULT_TEXT_MODEL
+    assert window.state.project.model.name == TEXT_DEFAULT_MODEL
     window.show_start_page()
     window.start_page.new_image_button.click()
-    assert window.state.project.task == "image" and window.state.project.model.name != demos.DEFAULT_TEXT_MODEL
+    assert window.state.project.task == "image" and window.state.project.model.name != TEXT_DEFAULT_MODEL
     assert not window.is_start_page_shown()
     close_window(window)
 
@@ -90,15 +93,19 @@ def test_a_folder_dropped_on_the_start_page_becomes_the_dataset(qtbot, tmp_path)
     assert window.state.project.data.path == str(data)
     qtbot.waitUntil(lambda: window.state.dataset is not None, timeout=60000)
     # The scan saw .txt class folders: the project became a text project with a text model.
-    assert window.state.project.task == "text" and window.state.project.model.name == demos.DEFAULT_TEXT_MODEL
+    assert window.state.project.task == "text" and window.state.project.model.name == TEXT_DEFAULT_MODEL
     assert window.state.dataset.counts() == {"cats": 3, "dogs": 3}
     close_window(window)
 
 
-def test_default_text_model_matches_core():
+def test_a_new_project_starts_with_its_modality_s_default_model():
+    from tlstudio.core.zoo.cards import DEFAULT_MODEL
     from tlstudio.core.zoo.text_cards import DEFAULT_TEXT_MODEL
 
-    assert demos.DEFAULT_TEXT_MODEL == DEFAULT_TEXT_MODEL
+    assert modality_for("text").default_model == DEFAULT_TEXT_MODEL != DEFAULT_MODEL
+    assert modality_for("image").default_model == DEFAULT_MODEL
+    for task in ("image", "text"):
+        assert demos.new_project(task).model.name == modality_for(task).default_model
 
 
 def test_an_empty_curve_chart_shows_a_hint_not_tiny_axes(qtbot):

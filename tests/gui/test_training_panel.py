@@ -416,7 +416,8 @@ def test_editing_a_training_value_in_the_panel_makes_it_explicit(qtbot):
 
 
 def test_the_learning_rate_shown_follows_the_task_until_the_user_sets_it(qtbot):
-    from tlstudio.core.project import TEXT_DEFAULT_LR
+    from tlstudio.core.data.modality import modality_for
+    TEXT_DEFAULT_LR = modality_for("text").default_lr
 
     state = ProjectState(demo_project())
     panel = TrainingPanel(state)

@@ -24,9 +24,8 @@ HUMAN_TOP = 10
 def insight_project(args, name: str, verb: str):
     """The Project to look into (``audit``, ``curves``): --project (a DATA given overrides its data) or DATA
     with the defaults (the text default model for text data); --model / --device applied."""
+    from tlstudio.core.data.modality import task_default_model
     from tlstudio.core.project import Project, detect_task
-    from tlstudio.core.zoo.cards import DEFAULT_MODEL
-    from tlstudio.core.zoo.text_cards import DEFAULT_TEXT_MODEL
 
     if args.project is None and args.data is None:
         raise DatasetError(f"Give a DATA folder or file, or --project FILE.json, to {verb}.")
@@ -39,10 +38,10 @@ def insight_project(args, name: str, verb: str):
             project.task = detect_task(project.data.path)
     if not project.data.path:
         raise DatasetError("The project has no dataset; pass DATA or set data.path in the project.")
-    if project.task == "text" and project.model.name == DEFAULT_MODEL and args.model is None:
-        project.model.name = DEFAULT_TEXT_MODEL
     if args.model is not None:
         project.choose_model(args.model)
+    else:
+        project.model.name = task_default_model(project.task, project.model.name)
     if args.device is not None:
         project.training.device = args.device
     return project

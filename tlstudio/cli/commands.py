@@ -17,6 +17,7 @@ from typing import Sequence
 from tlstudio.cli.models import cmd_models, print_json
 from tlstudio.cli.text_predict import add_column_options, column_value, predict_text_command
 from tlstudio.core.data.curation import apply_curation
+from tlstudio.core.data.modality import modality_for, task_default_model
 from tlstudio.core.device import DEVICE_CHOICES
 from tlstudio.core.errors import DatasetError, ProjectError, TLStudioError, TrainingError, WeightsError
 
@@ -60,8 +61,6 @@ def cmd_scan(args) -> int:
 def build_project(args):
     """The Project to run: from --project (options given override it) or from the options."""
     from tlstudio.core.project import Project, detect_task
-    from tlstudio.core.zoo.cards import DEFAULT_MODEL
-    from tlstudio.core.zoo.text_cards import DEFAULT_TEXT_MODEL
 
     project = Project.load(args.project) if args.project else Project(name="CLI run")
     if args.data_dir is not None:
@@ -74,8 +73,8 @@ def build_project(args):
         project.task = "text"               # columns are chosen only in a text table
     elif not args.project:                  # a project file says its task; plain data is detected
         project.task = detect_task(project.data.path)
-    if project.task == "text" and project.model.name == DEFAULT_MODEL and args.model is None:
-        project.model.name = DEFAULT_TEXT_MODEL
+    if args.model is None:
+        project.model.name = task_default_model(project.task, project.model.name)
     overrides = [("model", "name", args.model), ("model", "weights", args.weights),
                  ("model", "image_size", args.image_size), ("model", "max_length", args.max_length),
                  ("data", "text_column", args.text_column), ("data", "label_column", args.label_column),
@@ -108,8 +107,6 @@ def build_project(args):
 
 
 def _validate_text(project, task=None, labels=None):
-    from tlstudio.core.data.modality import modality_for
-
     project.validate(labels)
     if project.data.augment != "none":
         raise ProjectError(f"Text projects have no augmentation; --augment {project.data.augment} applies to images.")
@@ -191,7 +188,7 @@ def cmd_train(args) -> int:
         index = validate_for_training(project, task=bar.scan_task(), labels=_option_labels(args))
     finally:
         bar.close()
-    noun = "texts" if project.task == "text" else "images"
+    noun = modality_for(project.task).noun
     bar.line(f"Training {project.model.name} on {len(index.samples)} {noun} of "
              f"{len(index.classes)} classes -> {run_dir}")
     if launch is not None:
@@ -276,7 +273,7 @@ def cmd_evaluate(args) -> int:
         print_json(result)
         return 0
     classes = result["classes"]
-    noun = "texts" if loaded.task == "text" else "images"
+    noun = modality_for(loaded.task).noun
     print(f"Evaluated on {result['samples']} {noun} ({result['source']})")
     print(f"Accuracy: {result['accuracy']:.4f}   top-{result['top_k']}: {result['top_k_accuracy']:.4f}   "
           f"macro F1: {result['macro_f1']:.4f}")

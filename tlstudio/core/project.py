@@ -71,10 +71,6 @@ AUTO_FIELDS = ("lr", "weight_decay", "epochs", "head")     # what the head searc
 HEAD_FITS = ("search", "epochs")
 # The values files written before ``training.auto`` existed had for each field by default.
 _OLD_DEFAULTS = {"lr": 1e-3, "weight_decay": 1e-4, "epochs": 10}
-# The epoch loop's learning rate for a text head when the user left lr to the defaults: heads on
-# sentence features learn ~10x faster than the image default allows (demo text data, MiniLM, mean
-# of 3 seeds: 1e-3 -> 0.870 after 5 epochs, 1e-2 -> 0.958 with the lowest loss; benchmarks/bench_text_lr.py).
-TEXT_DEFAULT_LR = 1e-2
 TASKS = ("image", "text")     # what a Project classifies; core/data/modality.py maps each to its Modality
 
 
@@ -361,12 +357,14 @@ class Project:
         return True
 
     def epoch_lr(self) -> float:
-        """The head's learning rate in the epoch loop: ``training.lr``, except that a text project
-        whose lr was left to the defaults (in ``training.auto``, still the image default) uses
-        ``TEXT_DEFAULT_LR``. The head search chooses its own lr when lr is left to it."""
+        """The head's learning rate in the epoch loop: ``training.lr``, except that an lr left to the
+        defaults (in ``training.auto``, still the stored default) is the modality's ``default_lr``
+        (text heads learn faster). The head search chooses its own lr when lr is left to it."""
+        from tlstudio.core.data.modality import modality_for
+
         t = self.training
-        if self.task == "text" and "lr" in t.auto and t.lr == TrainingSettings.lr:
-            return TEXT_DEFAULT_LR
+        if "lr" in t.auto and t.lr == TrainingSettings.lr:
+            return modality_for(self.task).default_lr
         return t.lr
 
     def detect_task(self) -> str:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tlstudio.core.data.modality import task_default_model
 from tlstudio.core.project import Project
-from tlstudio.core.zoo.text_cards import DEFAULT_TEXT_MODEL
 
 # The demo data is Fashion-MNIST at 28 px: a small input keeps training quick on a CPU.
 DEMO_IMAGE_SIZE = 112
@@ -40,6 +40,7 @@ def text_demo_project() -> Project:
 def new_project(task: str = "image") -> Project:
     """An empty project for ``task``, with that task's default model."""
     project = Project(task=task)
-    if task == "text":
-        project.choose_model(DEFAULT_TEXT_MODEL)
+    default = task_default_model(task, project.model.name)
+    if default != project.model.name:
+        project.choose_model(default)
     return project

@@ -14,6 +14,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QStackedWidget, QTabWidget, QToolBar,
                                QWidget)
 
+from tlstudio.core.data.modality import modality_for
 from tlstudio.core.errors import TLStudioError
 from tlstudio.core.project import Project
 
@@ -151,7 +152,7 @@ class MainWindow(QMainWindow):
 
     def _update_status(self) -> None:
         ds = self.state.dataset
-        noun = "texts" if getattr(ds, "task", "image") == "text" else "images"
+        noun = modality_for(getattr(ds, "task", "image")).noun
         self.data_status.setText(f"{len(ds.samples):,} {noun} · {len(ds.classes)} classes" if ds else "No dataset")
         if self.model_panel.is_loading():
             self.model_status.setText(f"Loading {self.state.project.model.name}…")

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
+from tlstudio.core.data.modality import modality_for
 from tlstudio.core.project import Project
 from tlstudio.core.zoo.sources import AUTO_SOURCE, WeightsSource
-from tlstudio.core.zoo.text_cards import DEFAULT_MAX_LENGTH
 
 if TYPE_CHECKING:  # torch-heavy imports stay out of the GUI start-up path
     from tlstudio.core.data.index import DatasetIndex
@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # torch-heavy imports stay out of the GUI start-up path
 
 # The section names carried by ``changed`` ("task": the project switched between image and text).
 SECTIONS = ("task", "data", "curation", "model", "frozen", "head", "training", "finetune", "runs")
-MAX_LENGTH_RANGE = (4, 4096)   # core.data.text_modality.MIN_MAX_LENGTH up to any model's limit
+MAX_LENGTH_RANGE = modality_for("text").max_length_range    # before the chosen model's own limit
 
 
 class ProjectState(QObject):
@@ -75,14 +75,11 @@ class ProjectState(QObject):
     def set_task(self, task: str) -> None:
         """Switch the project between image and text (the data said which); a model of the other
         task is replaced by the new task's default."""
-        from tlstudio.core.zoo.cards import DEFAULT_MODEL
-        from tlstudio.gui.demos import DEFAULT_TEXT_MODEL
-
         if task == self.project.task:
             return
         self.project.task = task
         self.mark_changed("task")
-        self.choose_model(DEFAULT_TEXT_MODEL if task == "text" else DEFAULT_MODEL)
+        self.choose_model(modality_for(task).default_model)
 
     # Text settings: read through these so a project without the fields (older core) still works.
     def text_columns(self) -> tuple[str, str]:
@@ -97,7 +94,7 @@ class ProjectState(QObject):
 
     def max_length(self) -> int:
         """The longest text in tokens the model is fed (longer texts are cut)."""
-        return int(getattr(self.project.model, "max_length", None) or DEFAULT_MAX_LENGTH)
+        return int(getattr(self.project.model, "max_length", None) or modality_for("text").default_max_length)
 
     def set_max_length(self, value: int) -> None:
         low, high = MAX_LENGTH_RANGE

@@ -105,3 +105,33 @@ def test_a_project_has_a_task_and_old_files_load_as_image(tmp_path):
     bad["task"] = "sound"
     with pytest.raises(ProjectError, match="'task'"):
         Project.from_dict(bad)
+
+
+def test_each_modality_owns_its_defaults_and_is_read_without_torch():
+    import subprocess
+    import sys
+
+    script = ("import json, sys\nfrom tlstudio.core.data.modality import modality_for, tasks\n"
+              "facts = {t: [modality_for(t).noun, modality_for(t).default_model, modality_for(t).default_lr,"
+              " modality_for(t).max_length_range] for t in tasks()}\n"
+              "print(json.dumps({'facts': facts, 'torch': 'torch' in sys.modules}))\n")
+    out = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                                    timeout=120).stdout.strip().splitlines()[-1])
+    assert out["torch"] is False                      # the GUI reads these on its GUI thread
+    from tlstudio.core.zoo.cards import DEFAULT_MODEL
+    from tlstudio.core.zoo.text_cards import DEFAULT_TEXT_MODEL
+    assert out["facts"]["image"] == ["images", DEFAULT_MODEL, 1e-3, None]
+    assert out["facts"]["text"] == ["texts", DEFAULT_TEXT_MODEL, 1e-2, [4, 4096]]
+
+
+def test_a_project_left_on_another_task_s_default_gets_its_own():
+    from tlstudio.core.data.modality import task_default_model
+
+    image, text = modality_for("image").default_model, modality_for("text").default_model
+    assert task_default_model("text", image) == text and task_default_model("image", text) == image
+    assert task_default_model("text", "bert-base-uncased") == "bert-base-uncased"   # a user's choice stays
+    assert task_default_model("image", "resnet18") == "resnet18"
+    text_project = Project(task="text")
+    assert text_project.epoch_lr() == 1e-2 and Project(task="image").epoch_lr() == 1e-3
+    text_project.training.auto = [a for a in text_project.training.auto if a != "lr"]    # the user chose 1e-3
+    assert text_project.epoch_lr() == 1e-3

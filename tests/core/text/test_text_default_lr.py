@@ -1,11 +1,14 @@
 """Text projects' default learning rate for the epoch loop (the image default is slow for text heads)."""
 import pytest
 
-from tlstudio.core.project import TEXT_DEFAULT_LR, Project
+from tlstudio.core.data.modality import modality_for
+from tlstudio.core.project import Project
 from tlstudio.core.train import trainer as trainer_module
 from tlstudio.core.train.trainer import Trainer
 
 from tests.core.text.tiny_models import save_tiny, write_topic_csv
+
+TEXT_DEFAULT_LR = modality_for("text").default_lr
 
 pytest.importorskip("transformers")
 

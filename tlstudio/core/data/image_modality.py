@@ -2,20 +2,18 @@
 
 It wraps the image code: scanning and decoding (``images``), the transforms
 built from a card's ``Preprocessing`` (``transforms``) and the seeded image
-dataset (``loaders.SeededImages``).
+dataset (``loaders.SeededImages``). Those import torch, so they are imported
+when first used: the GUI reads the modality's plain facts (noun, default model)
+on its GUI thread.
 """
 from __future__ import annotations
 
 import os
 from typing import Any, Callable, Sequence
 
-from PIL import Image
-from torch.utils.data import default_collate
-
-from tlstudio.core.data import images
 from tlstudio.core.data.index import DatasetIndex, Sample
-from tlstudio.core.data.loaders import ImageItem, SeededImages
 from tlstudio.core.data.transforms import Preprocessing, eval_transform, train_transform
+from tlstudio.core.zoo.cards import DEFAULT_MODEL
 
 
 def file_identity(path: str) -> list:
@@ -34,15 +32,23 @@ class ImageReader:
         self.transform = eval_transform(pre)
 
     def __call__(self, sample: Sample):
-        return self.transform(images.load_image_rgb(sample.path))
+        from tlstudio.core.data.images import load_image_rgb
+
+        return self.transform(load_image_rgb(sample.path))
 
 
 class ImageModality:
     name = "image"
     noun = "images"
     needs_workers = True
+    default_model = DEFAULT_MODEL
+    default_lr = 1e-3                 # the epoch loop's head lr when the user left lr to the defaults
+    max_length_range = None           # images have no token length
+    default_max_length = None
 
     def scan(self, path: str | os.PathLike, *, task: Any = None, data: Any = None) -> DatasetIndex:
+        from tlstudio.core.data import images
+
         return images.scan(path, task=task)
 
     def sample_key(self, sample: Sample) -> list:
@@ -77,22 +83,31 @@ class ImageModality:
         return card.preprocessing.with_input_size(size) if size else card.preprocessing
 
     def train_dataset(self, pre: Preprocessing, samples: Sequence[Sample], *, augment: str, seed: int,
-                      rounds: int = 1) -> SeededImages:
+                      rounds: int = 1):
+        from tlstudio.core.data.loaders import ImageItem, SeededImages
+
         augmented = str(augment).lower() != "none"
         items = [ImageItem(s.path, s.label, 1 if augmented else 0, int(seed) if augmented else None)
                  for s in samples]
         return SeededImages(items, [eval_transform(pre), train_transform(pre, augment)], rounds=rounds)
 
-    def eval_dataset(self, pre: Preprocessing, samples: Sequence[Sample]) -> SeededImages:
+    def eval_dataset(self, pre: Preprocessing, samples: Sequence[Sample]):
+        from tlstudio.core.data.loaders import ImageItem, SeededImages
+
         return SeededImages([ImageItem(s.path, s.label) for s in samples], [eval_transform(pre)])
 
     def collate(self, items: list) -> Any:
+        from torch.utils.data import default_collate
+
         return default_collate(items)
 
     def input_reader(self, pre: Preprocessing) -> Callable[[Sample], Any]:
         return ImageReader(pre)
 
-    def preview(self, sample: Sample, size: int = 256) -> Image.Image:
-        image = images.load_image_rgb(sample.path)
+    def preview(self, sample: Sample, size: int = 256):
+        """A PIL RGB image fitting ``size`` px."""
+        from tlstudio.core.data.images import load_image_rgb
+
+        image = load_image_rgb(sample.path)
         image.thumbnail((int(size), int(size)))
         return image

@@ -14,6 +14,14 @@ subclass it):
     ``model.json`` as ``task`` so evaluation and prediction pick it again.
 ``noun``
     What one sample is called in messages, plural ("images", "texts").
+``default_model``
+    The catalog name of the model a new project of this task starts with.
+``default_lr``
+    The epoch loop's head learning rate when the user left lr to the defaults.
+``max_length_range`` / ``default_max_length``
+    The (lowest, highest) input length in tokens a project may set, and the
+    length used when it sets none (None for a modality without token lengths;
+    a model card's own limit applies on top).
 ``needs_workers``
     Whether reading a batch is heavy enough for DataLoader worker processes
     (image decoding: yes; text, tokenised once up front: no).
@@ -92,6 +100,10 @@ from tlstudio.core.errors import DatasetError
 class Modality(Protocol):
     name: str
     noun: str
+    default_model: str
+    default_lr: float
+    max_length_range: tuple[int, int] | None
+    default_max_length: int | None
     needs_workers: bool
 
     def scan(self, path: Any, *, task: Any = None, data: Any = None) -> DatasetIndex: ...
@@ -147,6 +159,15 @@ def modality_for(task: str) -> Modality:
     except KeyError:
         known = ", ".join(sorted(_REGISTERED))
         raise DatasetError(f"TL Studio cannot train a {task!r} task here; available: {known}.") from None
+
+
+def task_default_model(task: str, current: str) -> str:
+    """The model a project of ``task`` holds when it holds ``current`` without the user choosing one:
+    another task's default model (a new Project starts with the image default) becomes this task's
+    default; any other model stays."""
+    own = modality_for(task).default_model
+    others = {m.default_model for m in _REGISTERED.values()} - {own}
+    return own if current in others else current
 
 
 def tasks() -> list[str]:

@@ -15,6 +15,7 @@ from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QMessageBox, QProgressBar,
                                QPushButton, QSizePolicy, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
+from tlstudio.core.data.modality import modality_for
 from tlstudio.gui.jobs.tasks import run_task
 from tlstudio.gui.widgets.dataset_widgets import ThumbnailLoader
 
@@ -225,7 +226,7 @@ class AuditPanel(QWidget):
     def show_report(self, report: dict) -> None:
         self.report = report
         c, text = report["counts"], report["task"] == "text"
-        noun = "texts" if text else "images"
+        noun = modality_for(report["task"]).noun
         self._say(f"{report['samples']:,} {noun} checked with {report['model']} in "
                   f"{report['seconds'].get('total', 0):.1f} s: {c['label_issues']} likely label errors, "
                   f"{c['duplicates']} duplicate groups ({c['leaking_duplicates']} across train/val/test), "

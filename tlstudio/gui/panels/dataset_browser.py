@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QFi
                                QPushButton, QScrollArea, QSpinBox, QSplitter, QStackedWidget, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
+from tlstudio.core.data.modality import modality_for
 from tlstudio.gui.jobs.data_jobs import data_columns, scan_dataset, token_stats
 from tlstudio.gui.widgets.dataset_widgets import THUMB_PX, ClassBarChart, ThumbnailLoader, imbalance_warning, preview_job
 from tlstudio.gui.widgets.text_widgets import LengthHistogram, TextTable
@@ -380,7 +381,7 @@ class DatasetBrowser(QWidget):
     def _show_dataset(self) -> None:
         index = self.state.curated_dataset()
         is_text = self.is_text()
-        noun = "texts" if is_text else "images"
+        noun = modality_for(getattr(self.state.dataset, "task", "image")).noun
         counts = index.counts() if index is not None else {}
         self.chart.set_counts(list(counts.items()))
         self.imbalance.setText(imbalance_warning(counts, noun))

@@ -24,6 +24,7 @@ from PySide6.QtCore import QUrl, Signal, Slot
 from PySide6.QtGui import QCursor, QDesktopServices
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QToolTip, QVBoxLayout
 
+from tlstudio.core.data.modality import modality_for
 from tlstudio.gui.widgets.project_job_view import ProjectJobView
 
 CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -156,7 +157,7 @@ class EmbeddingMapView(ProjectJobView):
         self.selected = np.zeros(n, dtype=bool)
         self._mark_wrong()
         self._draw()
-        noun = "texts" if data.get("task") == "text" else "images"
+        noun = modality_for(data.get("task") or "image").noun
         wrong = int(self.wrong.sum())
         self.status.setText(f"{n} {noun}, {len(data['classes'])} classes, {data['seconds']:.1f} s."
                             + (f" {wrong} misclassified by the loaded run (ringed)." if wrong else "")
