@@ -228,7 +228,8 @@ def test_class_weights_inverse_frequency_mean_one():
 
 
 def test_image_dataset_pickles_and_yields_tensors(nasty):
-    from tlstudio.core.data.transforms import Preprocessing, eval_transform
+    from tlstudio.core.data.transforms import eval_transform
+    from tlstudio.core.zoo.preprocessing import Preprocessing
     index = ds.scan(nasty[0])
     pre = Preprocessing(16, 18, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
     data = pickle.loads(pickle.dumps(ds.ImageDataset(index.samples, eval_transform(pre))))

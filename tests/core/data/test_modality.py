@@ -12,9 +12,9 @@ from PIL import Image
 from tlstudio.core.data import index as dx
 from tlstudio.core.data.image_modality import ImageModality
 from tlstudio.core.data.modality import Modality, modality_for, register, tasks
-from tlstudio.core.data.transforms import Preprocessing
 from tlstudio.core.errors import DatasetError, ProjectError
 from tlstudio.core.project import Project
+from tlstudio.core.zoo.preprocessing import Preprocessing
 
 PRE = Preprocessing(24, 28, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
 

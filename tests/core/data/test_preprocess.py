@@ -5,8 +5,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from tlstudio.core.errors import DatasetError
-from tlstudio.core.data.transforms import (AUGMENT_PRESETS, Preprocessing, augment_previews, eval_transform,
-                                      train_transform)
+from tlstudio.core.data.transforms import AUGMENT_PRESETS, augment_previews, eval_transform, train_transform
+from tlstudio.core.zoo.preprocessing import Preprocessing
 
 PRE = Preprocessing(input_size=24, resize_size=28, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.5))
 

@@ -14,7 +14,8 @@ from tlstudio.core.data.index import Sample
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.data.loaders import ImageItem, SeededImages
 from tlstudio.core.paths import demo_data_dir
-from tlstudio.core.data.transforms import Preprocessing, train_transform
+from tlstudio.core.data.transforms import train_transform
+from tlstudio.core.zoo.preprocessing import Preprocessing
 
 
 def tiny_base() -> nn.Module:
@@ -154,7 +155,7 @@ def test_loaders_made_off_the_main_thread_decode_in_threads_with_the_same_batche
     from PIL import Image
 
     from tlstudio.core.data.loaders import EpochOrder, ImageItem, SeededImages, ThreadedLoader, make_loader
-    from tlstudio.core.data.transforms import Preprocessing, eval_transform
+    from tlstudio.core.data.transforms import eval_transform
 
     paths = []
     for i in range(10):
@@ -230,7 +231,7 @@ def test_augmented_views_are_the_same_when_decoded_by_threads(tmp_path):
     from PIL import Image
 
     from tlstudio.core.data.loaders import ImageItem, SeededImages, make_loader
-    from tlstudio.core.data.transforms import Preprocessing, train_transform
+    from tlstudio.core.data.transforms import train_transform
 
     rng = np.random.default_rng(0)
     paths = []

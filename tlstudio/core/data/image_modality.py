@@ -12,8 +12,9 @@ import os
 from typing import Any, Callable, Sequence
 
 from tlstudio.core.data.index import DatasetIndex, Sample
-from tlstudio.core.data.transforms import Preprocessing, eval_transform, train_transform
+from tlstudio.core.data.transforms import eval_transform, train_transform
 from tlstudio.core.zoo.cards import DEFAULT_MODEL
+from tlstudio.core.zoo.preprocessing import Preprocessing
 
 
 def file_identity(path: str) -> list:

@@ -15,11 +15,12 @@ import torch
 from PIL import Image
 
 from tlstudio.core.data.images import load_image_rgb
-from tlstudio.core.data.transforms import Preprocessing, eval_transform
+from tlstudio.core.data.transforms import eval_transform
 from tlstudio.core.explain.gradcam import (ExplainError, Target, class_activation_map, feature_map,
                                            locate_target)
 from tlstudio.core.explain.hooks import Tap, eval_with_grad
 from tlstudio.core.explain.overlay import overlay_heatmap
+from tlstudio.core.zoo.preprocessing import Preprocessing
 
 
 @dataclass

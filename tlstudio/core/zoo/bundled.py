@@ -24,8 +24,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from tlstudio.core.data.transforms import Preprocessing
 from tlstudio.core.errors import WeightsError
+from tlstudio.core.zoo.preprocessing import Preprocessing
 
 if TYPE_CHECKING:  # the catalog reads the bundled configs without importing torch
     import torch

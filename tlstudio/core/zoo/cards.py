@@ -24,11 +24,11 @@ from functools import lru_cache
 from typing import Any
 
 from tlstudio.core.atomic import write_json
-from tlstudio.core.data.transforms import INTERPOLATIONS, Preprocessing
 from tlstudio.core.errors import ModelError
 from tlstudio.core.paths import cache_dir
 from tlstudio.core.zoo.bundled import BUNDLED
 from tlstudio.core.zoo.families import adapter_for_module, default_family_name
+from tlstudio.core.zoo.preprocessing import INTERPOLATIONS, Preprocessing
 
 DEFAULT_MODEL = "tf_efficientnet_lite0"
 
