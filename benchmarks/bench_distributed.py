@@ -50,7 +50,7 @@ def worker(data: Path, out: Path, size: int, device_name: str, threads: int) -> 
     from tlstudio.core.train.sharded_features import build_sharded_entry
     from tlstudio.core.device import resolve_device
     from tlstudio.core.train.trainer import Trainer
-    from tlstudio.core.zoo.build import create_transfer_model
+    from tlstudio.core.model.build import create_transfer_model
     from tlstudio.core.zoo.cards import DEFAULT_MODEL
 
     torch.set_num_threads(threads)

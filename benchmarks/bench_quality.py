@@ -88,7 +88,7 @@ def _model_and_data(folder: Path):
     from tlstudio.core.data.images import scan
     from tlstudio.core.data.modality import modality_for
     from tlstudio.core.project import Project
-    from tlstudio.core.zoo.build import create_transfer_model
+    from tlstudio.core.model.build import create_transfer_model
     from tlstudio.core.zoo.cards import get_card
 
     project = Project()

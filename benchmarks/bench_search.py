@@ -36,7 +36,7 @@ def extract(path: Path, offset: int) -> None:
     from tlstudio.core.data.loaders import make_loader
     from tlstudio.core.data.modality import modality_for
     from tlstudio.core.project import Project
-    from tlstudio.core.zoo.build import create_transfer_model
+    from tlstudio.core.model.build import create_transfer_model
     from tlstudio.core.zoo.cards import get_card
 
     folder = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))

@@ -75,7 +75,7 @@ def plain_loop(data: Path, *, size: int, batch: int, epochs: int) -> tuple[float
     from tlstudio.core.data.modality import modality_for
     from tlstudio.core.model import layers
     from tlstudio.core.project import Project
-    from tlstudio.core.zoo.build import create_transfer_model
+    from tlstudio.core.model.build import create_transfer_model
     from tlstudio.core.zoo.cards import get_card
 
     p = Project()

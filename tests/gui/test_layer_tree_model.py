@@ -2,7 +2,7 @@
 import pytest
 from PySide6.QtCore import Qt
 
-from tlstudio.core.zoo.build import create_transfer_model
+from tlstudio.core.model.build import create_transfer_model
 from tlstudio.core.model.head import HeadLayer, HeadSpec
 from tlstudio.core.model.layers import build_layer_tree, freeze_base, unfreeze_last_blocks
 from tlstudio.gui.itemmodels.layer_tree import COL_NAME, COL_TRAINABLE, LayerTreeModel, head_subtree

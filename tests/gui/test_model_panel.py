@@ -4,7 +4,7 @@ import torch
 from tlstudio.core.model.head import HeadSpec
 from tlstudio.core.model.layers import apply_frozen
 from tlstudio.core.project import Project
-from tlstudio.core.zoo.build import create_transfer_model
+from tlstudio.core.model.build import create_transfer_model
 from tlstudio.core.zoo.sources import WeightsSource
 from tlstudio.core.zoo.weights import build_model
 from tlstudio.gui.panels.model_panel import ModelPanel

@@ -17,7 +17,7 @@ CANVAS = 640            # grey square the photo is pasted on; the model sees res
 
 def _imagenet_run(folder: Path) -> Path:
     """A run folder holding the bundled EfficientNet-Lite0 with its own ImageNet classifier as the head."""
-    from tlstudio.core.zoo.build import create_transfer_model
+    from tlstudio.core.model.build import create_transfer_model
     from tlstudio.core.zoo.bundled import imagenet_class_names
     from tlstudio.core.zoo.cards import DEFAULT_MODEL, get_card
     from tlstudio.core.zoo.weights import create_pretrained
@@ -115,7 +115,7 @@ def test_an_unknown_class_or_a_text_model_is_a_clear_error(imagenet_run):
     ("convnext_nano", 96, "base.norm_pre"),      # timm
 ])
 def test_the_last_feature_map_is_found_in_each_convolutional_family(name, size, layer):
-    from tlstudio.core.zoo.build import create_transfer_model
+    from tlstudio.core.model.build import create_transfer_model
 
     torch.manual_seed(0)
     torch.set_num_threads(2)

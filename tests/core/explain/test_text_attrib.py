@@ -53,7 +53,7 @@ def test_explaining_another_class_flips_the_deciding_word_and_changes_nothing(mi
 
 
 def _tiny_loaded(folder, family: str) -> LoadedModel:
-    from tlstudio.core.zoo.build import card_for, create_transfer_model
+    from tlstudio.core.model.build import card_for, create_transfer_model
     from tlstudio.core.zoo.text_cards import family_for
 
     torch.manual_seed(1)

@@ -19,7 +19,7 @@ def demo_features() -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     from tlstudio.core.data.loaders import make_loader
     from tlstudio.core.data.modality import modality_for
     from tlstudio.core.project import Project
-    from tlstudio.core.zoo.build import create_transfer_model
+    from tlstudio.core.model.build import create_transfer_model
     from tlstudio.core.zoo.cards import get_card
 
     classes = sorted(d.name for d in DEMO.iterdir() if d.is_dir())

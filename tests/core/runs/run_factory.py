@@ -20,7 +20,7 @@ IMAGE_SIZE = 64
 
 
 def make_run(run_dir: Path, classes=("bag", "sneaker", "trouser"), per_class: int = 4, seed: int = 0) -> Path:
-    from tlstudio.core.zoo.build import create_transfer_model
+    from tlstudio.core.model.build import create_transfer_model
 
     torch.manual_seed(seed)
     index = scan(demo_data_dir())

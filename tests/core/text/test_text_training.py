@@ -15,7 +15,7 @@ from tlstudio.core.runs.evaluate import evaluate_run
 from tlstudio.core.runs.folder import load_model
 from tlstudio.core.runs.predict import predict_texts
 from tlstudio.core.train.trainer import Trainer
-from tlstudio.core.zoo.build import card_for, create_transfer_model
+from tlstudio.core.model.build import card_for, create_transfer_model
 from tlstudio.core.zoo.text_encoder import TextEncoder
 
 from tests.core.text.tiny_models import save_tiny, write_topic_csv

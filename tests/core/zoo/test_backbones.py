@@ -7,7 +7,7 @@ import dataclasses
 import subprocess
 import sys
 
-from tlstudio.core.zoo.build import create_transfer_model, cut_at_features
+from tlstudio.core.model.build import create_transfer_model, cut_at_features
 from tlstudio.core.zoo.families import adapter_for, adapter_for_module, registered
 from tlstudio.core.zoo.families import torchvision as tv_families
 from tlstudio.core.zoo.cards import get_card

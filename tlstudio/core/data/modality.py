@@ -42,7 +42,7 @@ subclass it):
 ``model_card(model_settings)``
     The card of the Project's ``model`` section (image: a vision ``ModelCard``;
     text: a ``TextModelCard`` for a catalog name or a Hugging Face folder).
-    ``zoo.build.create_transfer_model`` builds either through the family adapters.
+    ``model.build.create_transfer_model`` builds either through the family adapters.
 ``preprocessing(card, model_settings)``
     The preprocessing a model card needs, with the Project's ``model``
     section applied (image: ``Preprocessing`` with ``image_size``). The

@@ -26,7 +26,7 @@ from tlstudio.core.progress import TaskState
 from tlstudio.core.train.feature_cache import (FeatureCache, base_key_parts, build_entry, cache_key,
                                                split_identity)
 from tlstudio.core.train.stage_data import autocast_dtype_for, extraction_batch_size, extraction_workers
-from tlstudio.core.zoo.build import create_transfer_model
+from tlstudio.core.model.build import create_transfer_model
 
 SPLIT_NAMES = ("train", "val", "test")
 

@@ -58,7 +58,7 @@ def load_model_job(name: str, weights: WeightsSource, head_dict: dict, num_class
     """Worker side: build the transfer model, apply the frozen set, build its layer tree."""
     from tlstudio.core.model.head import HeadSpec
     from tlstudio.core.model.layers import build_layer_tree
-    from tlstudio.core.zoo.build import create_transfer_model
+    from tlstudio.core.model.build import create_transfer_model
     from tlstudio.core.zoo.cards import get_card
     from tlstudio.core.zoo.weights import weight_source
 
@@ -102,7 +102,7 @@ def load_text_model_job(name: str, weights: WeightsSource, head_dict: dict, num_
     a head through the same family registry as images; the layer tree from a dummy token batch."""
     from tlstudio.core.model.head import HeadSpec
     from tlstudio.core.model.layers import build_layer_tree
-    from tlstudio.core.zoo.build import card_for, create_transfer_model
+    from tlstudio.core.model.build import card_for, create_transfer_model
     from tlstudio.core.zoo.text_sources import text_weight_source
 
     card = card_for(name, "text")
