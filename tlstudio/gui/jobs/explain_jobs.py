@@ -11,7 +11,7 @@ import threading
 
 from PySide6.QtGui import QImage
 
-from tlstudio.gui.widgets.dataset_widgets import pil_to_qimage
+from tlstudio.gui.qimages import pil_to_qimage
 
 
 class ExplainModel:

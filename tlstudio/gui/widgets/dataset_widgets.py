@@ -11,17 +11,11 @@ from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from tlstudio.core.progress import TaskState
+from tlstudio.gui.qimages import pil_to_qimage
 
 THUMB_PX = 96
 BATCH = 16
 IMBALANCE_RATIO = 3.0   # largest / smallest class count that earns a warning
-
-
-def pil_to_qimage(image) -> QImage:
-    rgb = image if image.mode == "RGB" else image.convert("RGB")
-    data = rgb.tobytes()
-    # copy(): the QImage must own its pixels once `data` is gone.
-    return QImage(data, rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888).copy()
 
 
 def load_thumbnail(path: str, size: int = THUMB_PX) -> QImage:
