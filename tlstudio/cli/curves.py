@@ -18,13 +18,12 @@ from __future__ import annotations
 import json
 import sys
 
+from tlstudio.cli.insight_project import insight_project
 from tlstudio.core.device import DEVICE_CHOICES
 
 
 def curves_project(args):
     """The Project to measure: --project (a DATA given overrides its data) or DATA with the defaults."""
-    from tlstudio.cli.audit import insight_project
-
     return insight_project(args, "CLI curves", "measure its learning curves")
 
 

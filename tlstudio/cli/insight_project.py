@@ -1,0 +1,32 @@
+"""The Project that ``tlstudio-cli audit`` and ``curves`` look into (shared by both commands)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tlstudio.core.errors import DatasetError
+
+
+def insight_project(args, name: str, verb: str):
+    """The Project to look into (``audit``, ``curves``): --project (a DATA given overrides its data) or DATA
+    with the defaults (the text default model for text data); --model / --device applied."""
+    from tlstudio.core.data.modality import task_default_model
+    from tlstudio.core.project import Project, detect_task
+
+    if args.project is None and args.data is None:
+        raise DatasetError(f"Give a DATA folder or file, or --project FILE.json, to {verb}.")
+    project = Project.load(args.project) if args.project else Project(name=name)
+    if args.data is not None:
+        if not Path(args.data).exists():
+            raise DatasetError(f"The dataset '{args.data}' does not exist.")
+        project.data.path = str(Path(args.data).absolute())
+        if not args.project:
+            project.task = detect_task(project.data.path)
+    if not project.data.path:
+        raise DatasetError("The project has no dataset; pass DATA or set data.path in the project.")
+    if args.model is not None:
+        project.choose_model(args.model)
+    else:
+        project.model.name = task_default_model(project.task, project.model.name)
+    if args.device is not None:
+        project.training.device = args.device
+    return project
