@@ -3,6 +3,7 @@
 Environment variables override them (tests use this to stay isolated):
 ``TLSTUDIO_CACHE_DIR`` for the feature cache and downloads,
 ``TLSTUDIO_DATA_DIR`` for user data (recent projects, imported weights).
+``hf_cache_dir`` is where the Hugging Face hub keeps downloads (read, and written on a download).
 """
 from __future__ import annotations
 
@@ -30,6 +31,15 @@ def data_dir() -> Path:
 def log_file() -> Path:
     """The app's log (unexpected errors with their tracebacks), in the data folder."""
     return data_dir() / "logs" / "tlstudio.log"
+
+
+def hf_cache_dir() -> Path:
+    """The Hugging Face hub cache, read from the environment each call."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
+    return Path(home) / "hub"
 
 
 def resources_dir() -> Path:

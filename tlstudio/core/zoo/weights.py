@@ -25,6 +25,7 @@ from torch import nn
 
 from tlstudio.core.atomic import atomic_path
 from tlstudio.core.errors import ModelError, WeightsError
+from tlstudio.core.paths import hf_cache_dir
 from tlstudio.core.zoo.bundled import BUNDLED, bundled_weights
 from tlstudio.core.zoo.cards import ModelCard, as_card
 from tlstudio.core.zoo.families import adapter_for
@@ -152,15 +153,6 @@ def _hf_file(card: ModelCard) -> tuple[str, str] | None:
     if cfg is None or not cfg.hf_hub_id:
         return None
     return cfg.hf_hub_id.split("@", 1)[0], cfg.hf_hub_filename or "model.safetensors"
-
-
-def hf_cache_dir() -> Path:
-    """The Hugging Face hub cache, read from the environment each call."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
-    return Path(home) / "hub"
 
 
 def _hf_cached(repo: str, filename: str) -> Path | None:
