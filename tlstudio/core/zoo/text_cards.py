@@ -33,7 +33,7 @@ _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.in
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
 
 # model_type -> (family shown to users, default pooling, padding side).
-_FAMILY_BY_TYPE = {
+FAMILY_BY_TYPE = {
     "bert": ("BERT", "first", "right"),
     "distilbert": ("DistilBERT", "first", "right"),
     "roberta": ("RoBERTa", "first", "right"),
@@ -230,7 +230,7 @@ def sentence_transformers_pooling(folder: str | os.PathLike) -> str | None:
 
 def family_for(model_type: str) -> tuple[str, str, str]:
     """(family name, default pooling, padding side) for a transformers model_type."""
-    return _FAMILY_BY_TYPE.get(model_type, (model_type or "Transformer", "mean", "right"))
+    return FAMILY_BY_TYPE.get(model_type, (model_type or "Transformer", "mean", "right"))
 
 
 def pooling_for(folder: str | os.PathLike | None, model_type: str) -> str:

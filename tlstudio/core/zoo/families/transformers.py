@@ -1,4 +1,5 @@
-"""Transformer text families (BERT, DistilBERT, RoBERTa, MiniLM, GPT-2, XLNet): one adapter each.
+"""Transformer text families (BERT, DistilBERT, RoBERTa, GPT-2, XLNet, ...): one adapter each, from
+the model_type table in ``text_cards`` (family name and default pooling live there only).
 
 A text card's ``library`` is "transformers" and its builder module is the
 config's ``model_type``. The network handed to ``cut`` is already the base
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tlstudio.core.zoo.families import Cut, FamilyAdapter, default_family_name, register, register_fallback
+from tlstudio.core.zoo.text_cards import FAMILY_BY_TYPE, family_for
 
 if TYPE_CHECKING:
     from torch import nn
@@ -30,20 +32,19 @@ def cut_transformer(model: "nn.Module", card, adapter: FamilyAdapter) -> Cut:
     return Cut(base=encoder, feature_dim=encoder.dim, removed_classifier="base.pooler" if had_pooler else None)
 
 
-def _adapter(modules: tuple[str, ...], family: str, pooling: str) -> FamilyAdapter:
-    return register(FamilyAdapter(LIBRARY, modules, family, cut_transformer, pooling=pooling))
+def _register_families() -> None:
+    """One adapter per family of the one model_type table (``text_cards.FAMILY_BY_TYPE``)."""
+    by_family: dict[tuple[str, str], list[str]] = {}
+    for model_type, (family, pooling, _side) in FAMILY_BY_TYPE.items():
+        by_family.setdefault((family, pooling), []).append(model_type)
+    for (family, pooling), model_types in by_family.items():
+        register(FamilyAdapter(LIBRARY, tuple(model_types), family, cut_transformer, pooling=pooling))
 
 
-BERT = _adapter(("bert",), "BERT", "first")
-DISTILBERT = _adapter(("distilbert",), "DistilBERT", "first")
-ROBERTA = _adapter(("roberta", "xlm-roberta"), "RoBERTa", "first")
-GPT2 = _adapter(("gpt2",), "GPT-2", "last")
-XLNET = _adapter(("xlnet",), "XLNet", "last")
+_register_families()
 
 
 def _fallback(module: str) -> FamilyAdapter:
-    from tlstudio.core.zoo.text_cards import family_for
-
     family, pooling, _ = family_for(module)
     return FamilyAdapter(LIBRARY, (module,), family or default_family_name(module), cut_transformer,
                          listed=False, pooling=pooling)
