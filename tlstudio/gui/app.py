@@ -15,7 +15,7 @@ from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QApplication
 
 from tlstudio.core.errors import TLStudioError
-from tlstudio.gui.demos import DEMO_IMAGE_SIZE, demo_project, text_demo_project  # noqa: F401 (re-exported)
+from tlstudio.gui.demos import demo_project, text_demo_project
 from tlstudio.gui.icons import app_icon
 from tlstudio.gui.jobs.tasks import install_error_log
 from tlstudio.gui.main_window import MainWindow

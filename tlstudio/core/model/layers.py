@@ -17,12 +17,12 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from tlstudio.core.model.blocks import block_groups, block_names, minimal_cover
+from tlstudio.core.model.blocks import block_groups, minimal_cover
 from tlstudio.core.errors import ModelError
 
 __all__ = [
-    "LayerNode", "build_layer_tree", "set_trainable", "freeze_base", "block_names",
-    "block_groups", "unfreeze_last_blocks", "frozen_modules", "apply_frozen", "count_params",
+    "LayerNode", "build_layer_tree", "set_trainable", "freeze_base", "unfreeze_last_blocks", "frozen_modules",
+    "apply_frozen", "count_params",
 ]
 
 REMOVED_TYPE = "removed classifier"

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from tlstudio.core.errors import TrainingError
-from tlstudio.core.train.choices import OPTIMIZERS, SCHEDULES  # noqa: F401 - re-exported for callers
+from tlstudio.core.train.choices import OPTIMIZERS, SCHEDULES
 SGD_MOMENTUM = 0.9
 BASE_LR_FACTOR = 0.1          # unfrozen base blocks vs the head, in fine-tuning
 STEP_GAMMA = 0.1              # "step": lr x0.1 at 1/3 and 2/3 of the epochs

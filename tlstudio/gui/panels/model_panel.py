@@ -428,7 +428,7 @@ class ModelPanel(QWidget):
     def _on_model_changed(self) -> None:
         self.tree_model.set_tree(self.state.model, self.state.layer_tree)
         if self.state.model is not None:
-            from tlstudio.core.model.layers import block_names
+            from tlstudio.core.model.blocks import block_names
 
             self.unfreeze_spin.setMaximum(max(1, len(block_names(self.state.model))))
             # A text encoder wraps the transformer (base.base): open it down to its layers.
