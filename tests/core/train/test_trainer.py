@@ -23,7 +23,8 @@ from tlstudio.core.model.head import HeadLayer, HeadSpec
 from tlstudio.core.project import Project
 from tlstudio.core.runs.folder import load_model
 from tlstudio.core.progress import TaskState
-from tlstudio.core.train.trainer import Trainer, resolve_device
+from tlstudio.core.train.trainer import Trainer
+from tlstudio.core.device import resolve_device
 
 torch.set_num_threads(2)
 MODEL = "tf_efficientnet_lite0"
