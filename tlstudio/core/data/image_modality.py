@@ -13,6 +13,7 @@ from PIL import Image
 from torch.utils.data import default_collate
 
 from tlstudio.core.data import images
+from tlstudio.core.data.detect import MAYBE, Claim, claim_for_table_or_folder, image_folder_claim, image_table_claim
 from tlstudio.core.data.index import DatasetIndex, Sample
 from tlstudio.core.data.loaders import ImageItem, SeededImages
 from tlstudio.core.data.transforms import Preprocessing, eval_transform, train_transform
@@ -44,6 +45,11 @@ class ImageModality:
 
     def scan(self, path: str | os.PathLike, *, task: Any = None, data: Any = None) -> DatasetIndex:
         return images.scan(path, task=task)
+
+    def claim(self, path: str | os.PathLike, *, encoding: str | None = None) -> Claim:
+        """Class folders of images, or a table with a column of existing image paths."""
+        return claim_for_table_or_folder(path, encoding, image_folder_claim, image_table_claim,
+                                         Claim(MAYBE, "not a table or a folder"))
 
     def sample_key(self, sample: Sample) -> list:
         return file_identity(sample.path) + [int(sample.label)]

@@ -26,12 +26,11 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from tlstudio.core.data.detect import IMAGE_EXTENSIONS
 from tlstudio.core.data.index import DatasetIndex, Sample, SkippedFile, drop_empty_classes
 from tlstudio.core.errors import DatasetError
 from tlstudio.core.paths import NotARegularFile, open_regular_file
 from tlstudio.core.progress import TaskState, check, set_progress
-
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 Progress = Callable[[int, int], None]
 
