@@ -15,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 
+from tlstudio.cli.data_options import add_data_options
 from tlstudio.core.errors import DatasetError, ProjectError
 
 HUMAN_TOP = 10
@@ -23,7 +24,8 @@ HUMAN_TOP = 10
 def insight_project(args, name: str, verb: str):
     """The Project to look into (``audit``, ``curves``): --project (a DATA given overrides its data) or DATA
     with the defaults (the text default model for text data); --model / --device applied."""
-    from tlstudio.core.project import Project, detect_task
+    from tlstudio.cli.data_options import detected_task
+    from tlstudio.core.project import Project
     from tlstudio.core.zoo.cards import DEFAULT_MODEL
     from tlstudio.core.zoo.text_cards import DEFAULT_TEXT_MODEL
 
@@ -34,8 +36,12 @@ def insight_project(args, name: str, verb: str):
         if not Path(args.data).exists():
             raise DatasetError(f"The dataset '{args.data}' does not exist.")
         project.data.path = str(Path(args.data).absolute())
-        if not args.project:
-            project.task = detect_task(project.data.path)
+    if args.encoding is not None:
+        project.data.encoding = args.encoding or None
+    if args.task is not None:
+        project.task = args.task
+    elif args.data is not None and not args.project:
+        project.task = detected_task(project.data.path, project.data.encoding)
     if not project.data.path:
         raise DatasetError("The project has no dataset; pass DATA or set data.path in the project.")
     if project.task == "text" and project.model.name == DEFAULT_MODEL and args.model is None:
@@ -92,6 +98,7 @@ def add_audit_parser(sub) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--top", type=int, metavar="K", help=f"list at most K of each finding (tables: {HUMAN_TOP})")
     add_curves_option(p)
+    add_data_options(p)
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_audit)
