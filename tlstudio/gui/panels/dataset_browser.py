@@ -22,7 +22,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QFi
                                QPushButton, QScrollArea, QSpinBox, QSplitter, QStackedWidget, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from tlstudio.gui.jobs.data_jobs import data_columns, scan_dataset, token_stats
+from tlstudio.core.data.table_read import DELIMITER_NAMES
+from tlstudio.gui.jobs.data_jobs import Undecided, data_columns, scan_dataset, token_stats
+from tlstudio.gui.widgets.data_reading import EncodingChoice, KindQuestion
 from tlstudio.gui.widgets.dataset_widgets import THUMB_PX, ClassBarChart, ThumbnailLoader, imbalance_warning, preview_job
 from tlstudio.gui.widgets.text_widgets import LengthHistogram, TextTable
 from tlstudio.gui.icons import icon
@@ -71,6 +73,8 @@ class DatasetBrowser(QWidget):
         self._preview_task = None
         self._stats_task = None
         self._columns_task = None
+        self._chosen_kind: dict[str, str] = {}     # path -> the kind the user said it holds (when asked)
+        self.kind_question: KindQuestion | None = None
         self.token_stats = None            # the TokenLengthStats shown (text datasets)
         self._build_ui()
         self.thumbs = ThumbnailLoader(self)
@@ -93,6 +97,10 @@ class DatasetBrowser(QWidget):
         top.addWidget(self.path_label, 1)
         top.addWidget(self.progress)
         top.addWidget(self.cancel_button)
+        self.encoding_choice = EncodingChoice()
+        self.encoding_choice.encodingChosen.connect(self.choose_encoding)
+        top.addWidget(QLabel("Encoding:"))
+        top.addWidget(self.encoding_choice)
         top.addWidget(self.open_folder_button)
         top.addWidget(self.open_csv_button)
         self.message = QLabel(wordWrap=True, objectName="datasetMessage")
@@ -289,8 +297,9 @@ class DatasetBrowser(QWidget):
         self.progress.show()
         self.cancel_button.show()
         text_column, label_column = self.state.text_columns()
-        self.scan_task = run_task(scan_dataset, path, self.state.project.task, text_column, label_column,
-                                  with_progress=True, parent=self, on_progress=self._on_scan_progress)
+        encoding = self.state.project.data.encoding or ""
+        self.scan_task = run_task(scan_dataset, path, self._chosen_kind.get(path), text_column, label_column,
+                                  encoding, with_progress=True, parent=self, on_progress=self._on_scan_progress)
         task = self.scan_task
         task.finished.connect(lambda index: self._on_scanned(task, index))
         task.failed.connect(lambda message: self._on_scan_failed(task, message))
@@ -315,7 +324,31 @@ class DatasetBrowser(QWidget):
         self.cancel_button.hide()
         return True
 
+    def choose_encoding(self, name: str) -> None:
+        """Read the data file in ``name`` ("": automatic) from now on, and scan it again."""
+        if (self.state.project.data.encoding or "") != name:
+            self.state.project.data.encoding = name or None
+            self.state.mark_changed("data")
+            self.rescan()
+
+    def choose_kind(self, path: str, kind: str) -> None:
+        """The user's answer to "images or texts?" for ``path``: scan it as that."""
+        self._chosen_kind[path] = kind
+        if path == self.state.project.data.path:
+            self.rescan()
+
+    def _ask_kind(self, undecided: Undecided) -> None:
+        self._show_message(f"{undecided.found[:1].upper()}{undecided.found[1:]}.")
+        self.kind_question = KindQuestion(undecided.found, undecided.choices, self)
+        self.kind_question.answered.connect(lambda kind: self.choose_kind(undecided.path, kind))
+        self.kind_question.open()
+
     def _on_scanned(self, task, index) -> None:
+        if isinstance(index, Undecided):
+            if self._scan_ended(task):
+                self.state.set_dataset(None)
+                self._ask_kind(index)
+            return
         if self._scan_ended(task):
             self.state.set_task(getattr(index, "task", "image"))
             self.state.set_dataset(index)
@@ -354,6 +387,7 @@ class DatasetBrowser(QWidget):
 
     def _load_settings(self) -> None:
         d = self.state.project.data
+        self.encoding_choice.set_encoding(d.encoding)
         for widget, value in ((self.val_spin, d.val_fraction), (self.test_spin, d.test_fraction),
                               (self.seed_spin, d.seed)):
             widget.blockSignals(True)
@@ -476,7 +510,8 @@ class DatasetBrowser(QWidget):
         lines = [("Left out: " + ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in counts.items()))
                  if counts else "Every row was usable."]
         lines += [f"Note: {note}" for note in index.notes]
-        lines.append(f"Format: {index.source_format}" + (
+        how = "".join(f" · {part}" for part in (index.encoding, DELIMITER_NAMES.get(index.delimiter, "")) if part)
+        lines.append(f"Format: {index.source_format}{how}" + (
             f" · text column '{index.text_column}', label column '{index.label_column}'"
             if index.source_format != "folder" else " · one folder of .txt files per class"))
         self.report_label.setText("<br>".join(lines))
@@ -488,7 +523,7 @@ class DatasetBrowser(QWidget):
 
     def _offer_columns(self, path: str, text_column: str, label_column: str) -> None:
         """Fill the column choosers from the file's header (read in a worker)."""
-        task = run_task(data_columns, path, parent=self)
+        task = run_task(data_columns, path, self.state.project.data.encoding or "", parent=self)
         self._columns_task = task
         task.finished.connect(lambda columns: task is self._columns_task and self._fill_columns(
             columns, text_column, label_column))
