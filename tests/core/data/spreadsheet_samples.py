@@ -5,11 +5,11 @@ import csv
 import io
 
 SPANISH = {   # Texto;Categoría — two classes of ten
-    "saludo": ["Hola, ¿qué tal estás hoy?", "Buenos días, señora García.", "¡Hola a todos los vecinos!",
+    "hola": ["Hola, ¿qué tal estás hoy?", "Buenos días, señora García.", "¡Hola a todos los vecinos!",
                "Buenas tardes, ¿cómo le va?", "Qué alegría verte de nuevo, amigo.", "Hola, mucho gusto en conocerte.",
                "Buenas noches y bienvenidos a la reunión.", "¡Saludos desde Andalucía!",
                "Hola, soy la nueva profesora de español.", "Encantado de saludarte, María."],
-    "despedida": ["Adiós, nos vemos mañana.", "Hasta luego, que te vaya bien.", "Me despido con un fuerte abrazo.",
+    "adiós": ["Adiós, nos vemos mañana.", "Hasta luego, que te vaya bien.", "Me despido con un fuerte abrazo.",
                   "Chao, cuídate mucho en el viaje.", "Hasta pronto, fue un placer.", "Adiós y gracias por todo.",
                   "Nos vemos la semana que viene, ¿vale?", "Que descanses, hasta mañana.",
                   "Me voy ya, adiós a todos.", "Hasta la próxima, compañeros."],
