@@ -67,7 +67,7 @@ def test_other_encodings_only_when_named_and_a_wrong_one_says_what_was_tried(tmp
     f.write_bytes(table_text("es", ";").encode("cp1252"))
     with pytest.raises(DatasetError) as caught:     # read as UTF-8: rows with accents are left out, never guessed
         scan_text(f)
-    assert "16 row(s) hold bytes that are not UTF-8: the file was read as UTF-8" in str(caught.value)
+    assert "19 row(s) hold bytes that are not UTF-8: the file was read as UTF-8" in str(caught.value)
     assert "--encoding NAME" in str(caught.value) and "excel.csv:2: bytes that are not UTF-8" in str(caught.value)
     named = scan_text(f, encoding="cp1252")
     assert len(named.samples) == ROWS and named.encoding == "cp1252" and not named.issues
@@ -116,3 +116,16 @@ def test_an_image_manifest_is_told_by_its_existing_image_paths(tmp_path):
         detect(both)
     assert caught.value.choices == ["image", "text"]
     assert detect(demo_data_dir()) == "image"
+
+
+def test_an_image_manifest_saved_by_a_spreadsheet_scans_as_images(tmp_path):
+    names = []
+    for label in ("bag", "trouser"):
+        for i, src in enumerate(sorted((demo_data_dir() / label).iterdir())[:2]):
+            names.append((f"bild_{label}_ü{i}.png", f"{label}-ä"))
+            shutil.copy(src, tmp_path / names[-1][0])
+    manifest = tmp_path / "liste.csv"
+    manifest.write_bytes(("path;label\r\n" + "".join(f"{n};{c}\r\n" for n, c in names)).encode("utf-16"))
+    assert detect(manifest) == "image"
+    index = scan(manifest)
+    assert index.classes == ["bag-ä", "trouser-ä"] and len(index.samples) == 4 and not index.skipped

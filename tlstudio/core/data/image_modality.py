@@ -44,7 +44,7 @@ class ImageModality:
     needs_workers = True
 
     def scan(self, path: str | os.PathLike, *, task: Any = None, data: Any = None) -> DatasetIndex:
-        return images.scan(path, task=task)
+        return images.scan(path, task=task, encoding=getattr(data, "encoding", None) or None)
 
     def claim(self, path: str | os.PathLike, *, encoding: str | None = None) -> Claim:
         """Class folders of images, or a table with a column of existing image paths."""
