@@ -12,6 +12,7 @@ from tlstudio.gui.app import build_main_window
 from tests.core.data.spreadsheet_samples import SPANISH, table_text, write_variant
 
 from .conftest import close_window
+from .train_via_start import train_via_start_button
 
 TIMEOUT_MS = 300_000
 SHOTS = os.environ.get("TLSTUDIO_SCREENSHOTS")      # a folder to keep the screenshots in (optional)
@@ -55,17 +56,9 @@ def test_a_semicolon_file_dropped_on_the_start_page_trains_as_text(qtbot, tmp_pa
     _shot(window, tmp_path, "spreadsheet-data-tab.png")
 
     qtbot.waitUntil(lambda: state.model is not None and not window.model_panel.is_loading(), timeout=TIMEOUT_MS)
-    state.project.training.epochs = 5
-    training, results = window.training_panel, window.results_panel
-    training.reload()
-    window.tabs.setCurrentWidget(training)
-    qtbot.waitUntil(lambda: not training.preload_task.is_running(), timeout=TIMEOUT_MS)
-    evaluated = []
-    results.evaluated.connect(evaluated.append)
-    with qtbot.waitSignal(training.trainingStarted, timeout=10000):
-        qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: bool(evaluated), timeout=TIMEOUT_MS)
-    assert set(evaluated[-1]["per_class"]) == set(SPANISH)
+    result = train_via_start_button(qtbot, window, 5, TIMEOUT_MS)
+    assert set(result["per_class"]) == set(SPANISH)
+    results = window.results_panel
     window.tabs.setCurrentWidget(results)
     qtbot.wait(200)
     _shot(window, tmp_path, "spreadsheet-results.png")
