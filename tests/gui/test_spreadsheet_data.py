@@ -52,7 +52,7 @@ def test_a_semicolon_file_dropped_on_the_start_page_trains_as_text(qtbot, tmp_pa
     browser = window.dataset_browser
     report = browser.report_label.text()
     assert "semicolon" in report and "'Texto'" in report and "'Categoría'" in report
-    assert browser.encoding_choice.encoding() == ""
+    assert browser.reading.encoding_choice.encoding() == ""
     _shot(window, tmp_path, "spreadsheet-data-tab.png")
 
     qtbot.waitUntil(lambda: state.model is not None and not window.model_panel.is_loading(), timeout=TIMEOUT_MS)
@@ -74,8 +74,8 @@ def test_an_undecidable_table_is_asked_about_and_the_answer_scans_it(qtbot, tmp_
     window = _window(qtbot)
     _drop(window, table)
     browser = window.dataset_browser
-    qtbot.waitUntil(lambda: browser.kind_question is not None and browser.kind_question.isVisible(), timeout=60000)
-    question = browser.kind_question
+    qtbot.waitUntil(lambda: browser.reading.question is not None and browser.reading.question.isVisible(), timeout=60000)
+    question = browser.reading.question
     assert "semicolon-separated table with 2 column(s) (code, group)" in question.informativeText()
     assert set(question.kind_buttons) == {"image", "text"} and window.state.dataset is None
     _shot(question, tmp_path, "spreadsheet-question.png")
@@ -93,8 +93,8 @@ def test_the_encoding_choice_reads_a_windows_1252_file(qtbot, tmp_path):
     browser = window.dataset_browser
     qtbot.waitUntil(lambda: browser.message.isVisible(), timeout=60000)
     assert "read as UTF-8" in browser.message.text() and "Encoding in the Data tab" in browser.message.text()
-    browser.encoding_choice.setCurrentIndex(browser.encoding_choice.findData("cp1252"))
-    browser.encoding_choice.activated.emit(browser.encoding_choice.currentIndex())
+    browser.reading.encoding_choice.setCurrentIndex(browser.reading.encoding_choice.findData("cp1252"))
+    browser.reading.encoding_choice.activated.emit(browser.reading.encoding_choice.currentIndex())
     qtbot.waitUntil(lambda: window.state.dataset is not None, timeout=60000)
     assert window.state.project.data.encoding == "cp1252" and len(window.state.dataset.samples) == 20
     assert "Adiós, nos vemos mañana." in {s.text for s in window.state.dataset.samples}

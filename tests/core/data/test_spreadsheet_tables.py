@@ -129,3 +129,16 @@ def test_an_image_manifest_saved_by_a_spreadsheet_scans_as_images(tmp_path):
     assert detect(manifest) == "image"
     index = scan(manifest)
     assert index.classes == ["bag-ä", "trouser-ä"] and len(index.samples) == 4 and not index.skipped
+
+
+def test_a_folder_of_text_files_reads_utf16_with_a_bom_and_a_named_encoding(tmp_path):
+    for label, texts in LANGUAGES["de"][0].items():
+        (tmp_path / label).mkdir()
+        for i, text in enumerate(texts[:5]):
+            (tmp_path / label / f"{i}.txt").write_bytes(text.encode("utf-16" if i < 2 else "cp1252"))
+    assert detect(tmp_path) == "text"
+    as_utf8 = scan(tmp_path)        # the cp1252 files with umlauts are reported, the UTF-16 ones read
+    assert {s.text for s in as_utf8.samples} >= {"Heute regnet es den ganzen Tag.", "Die Brötchen schmecken süß und frisch."}
+    assert as_utf8.issue_counts()["undecodable"] == 5 and len(as_utf8.samples) == 5
+    named = scan_text(tmp_path, encoding="cp1252")
+    assert "Der Käse ist würzig." in {s.text for s in named.samples} and len(named.samples) == 10   # BOMs still decide

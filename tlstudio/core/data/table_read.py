@@ -1,7 +1,7 @@
 """Reading a delimited table the way spreadsheet programs write one (torch-free, Qt-free).
 
 - Encodings: UTF-8 with or without a byte-order mark, UTF-16 or UTF-32 with a BOM
-  ("Unicode text" exports). Any other encoding (Windows-1252, Shift-JIS, ...) is
+  ("Unicode text" exports); a byte-order mark always decides, named encoding or not. Any other encoding (Windows-1252, Shift-JIS, ...) is
   used only when the caller names it, and then strictly: a byte that is not
   valid there is an error naming the encoding, the line, and how to name
   another. Without a name, bytes that are not UTF-8 are kept as surrogates so
@@ -52,6 +52,13 @@ def _line_of(data: bytes, position: int, encoding: str) -> int:
 
 def decode_bytes(data: bytes, file_name: str, encoding: str | None = None) -> Decoded:
     """The text of a file's bytes (see the module docstring for which encodings and when)."""
+    for bom, codec, label in _BOMS:
+        if data.startswith(bom):
+            try:
+                return Decoded(data.decode(codec), label)
+            except UnicodeDecodeError as exc:
+                raise DatasetError(f"'{file_name}' starts with a {label.split()[0]} byte-order mark but byte "
+                                   f"{exc.start} is not valid {label.split()[0]}; {NAME_ANOTHER}.") from None
     if encoding and encoding.strip():
         name = encoding.strip()
         try:
@@ -66,13 +73,6 @@ def decode_bytes(data: bytes, file_name: str, encoding: str | None = None) -> De
                 f"'{file_name}' cannot be read as {name}: byte 0x{data[exc.start]:02x} on line "
                 f"{_line_of(data, exc.start, name)} is not valid in it; name the encoding it was saved in "
                 "(--encoding NAME, or Encoding in the Data tab).") from None
-    for bom, codec, label in _BOMS:
-        if data.startswith(bom):
-            try:
-                return Decoded(data.decode(codec), label)
-            except UnicodeDecodeError as exc:
-                raise DatasetError(f"'{file_name}' starts with a {label.split()[0]} byte-order mark but byte "
-                                   f"{exc.start} is not valid {label.split()[0]}; {NAME_ANOTHER}.") from None
     if b"\x00" in data[:4096]:
         raise DatasetError(f"'{file_name}' holds zero bytes, as UTF-16 text without a byte-order mark does; "
                            "it was read as UTF-8. Name its encoding: --encoding utf-16-le (or utf-16-be) on "

@@ -112,7 +112,7 @@ def scan_text(path: str | os.PathLike, *, text_column: str | int | None = None,
     notes: list[str] = []
     if source.is_dir():
         fmt, t_name, l_name = "folder", "file", "folder"
-        read_text_folder(source, collector)
+        read_text_folder(source, collector, encoding)
     else:
         ext = source.suffix.lower()
         if ext in (".jsonl", ".ndjson"):

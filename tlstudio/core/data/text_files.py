@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from tlstudio.core.data.table_read import iter_records, read_decoded, read_table
+from tlstudio.core.data.table_read import decode_bytes, iter_records, read_decoded, read_table
 from tlstudio.core.errors import DatasetError
 
 # Header names that say which column holds the text and which the label (English first: a header
@@ -264,7 +264,7 @@ def read_jsonl(path: Path, text_column: str | None, label_column: str | None,
     return keys[0], keys[1], []
 
 
-def read_text_folder(root: Path, collector: RowCollector) -> None:
+def read_text_folder(root: Path, collector: RowCollector, encoding: str | None = None) -> None:
     class_dirs = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
                         key=lambda d: d.name)
     for class_dir in class_dirs:
@@ -275,8 +275,11 @@ def read_text_folder(root: Path, collector: RowCollector) -> None:
                 if name.startswith(".") or path.suffix.lower() != ".txt":
                     continue
                 try:
-                    text = path.read_bytes().removeprefix(b"\xef\xbb\xbf").decode("utf-8", "surrogateescape")
+                    text = decode_bytes(path.read_bytes(), name, encoding).text
                 except OSError as exc:
                     collector.issue("bad_row", str(path), f"cannot read file: {exc.strerror or exc}")
+                    continue
+                except DatasetError as exc:      # not in the encoding named, or UTF-16 without a BOM
+                    collector.issue("undecodable", str(path), str(exc))
                     continue
                 collector.add(str(path), text, class_dir.name)

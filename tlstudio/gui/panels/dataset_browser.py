@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QFi
 
 from tlstudio.core.data.table_read import DELIMITER_NAMES
 from tlstudio.gui.jobs.data_jobs import Undecided, data_columns, scan_dataset, token_stats
-from tlstudio.gui.widgets.data_reading import EncodingChoice, KindQuestion
+from tlstudio.gui.widgets.data_reading import DataReading
 from tlstudio.gui.widgets.dataset_widgets import THUMB_PX, ClassBarChart, ThumbnailLoader, imbalance_warning, preview_job
 from tlstudio.gui.widgets.text_widgets import LengthHistogram, TextTable
 from tlstudio.gui.icons import icon
@@ -73,8 +73,6 @@ class DatasetBrowser(QWidget):
         self._preview_task = None
         self._stats_task = None
         self._columns_task = None
-        self._chosen_kind: dict[str, str] = {}     # path -> the kind the user said it holds (when asked)
-        self.kind_question: KindQuestion | None = None
         self.token_stats = None            # the TokenLengthStats shown (text datasets)
         self._build_ui()
         self.thumbs = ThumbnailLoader(self)
@@ -97,10 +95,9 @@ class DatasetBrowser(QWidget):
         top.addWidget(self.path_label, 1)
         top.addWidget(self.progress)
         top.addWidget(self.cancel_button)
-        self.encoding_choice = EncodingChoice()
-        self.encoding_choice.encodingChosen.connect(self.choose_encoding)
+        self.reading = DataReading(self.state, self.rescan, self)    # encoding box; "images or texts?"
         top.addWidget(QLabel("Encoding:"))
-        top.addWidget(self.encoding_choice)
+        top.addWidget(self.reading.encoding_choice)
         top.addWidget(self.open_folder_button)
         top.addWidget(self.open_csv_button)
         self.message = QLabel(wordWrap=True, objectName="datasetMessage")
@@ -297,9 +294,9 @@ class DatasetBrowser(QWidget):
         self.progress.show()
         self.cancel_button.show()
         text_column, label_column = self.state.text_columns()
-        encoding = self.state.project.data.encoding or ""
-        self.scan_task = run_task(scan_dataset, path, self._chosen_kind.get(path), text_column, label_column,
-                                  encoding, with_progress=True, parent=self, on_progress=self._on_scan_progress)
+        self.scan_task = run_task(scan_dataset, path, self.reading.kind_for(path), text_column, label_column,
+                                  self.reading.encoding(), with_progress=True, parent=self,
+                                  on_progress=self._on_scan_progress)
         task = self.scan_task
         task.finished.connect(lambda index: self._on_scanned(task, index))
         task.failed.connect(lambda message: self._on_scan_failed(task, message))
@@ -324,30 +321,12 @@ class DatasetBrowser(QWidget):
         self.cancel_button.hide()
         return True
 
-    def choose_encoding(self, name: str) -> None:
-        """Read the data file in ``name`` ("": automatic) from now on, and scan it again."""
-        if (self.state.project.data.encoding or "") != name:
-            self.state.project.data.encoding = name or None
-            self.state.mark_changed("data")
-            self.rescan()
-
-    def choose_kind(self, path: str, kind: str) -> None:
-        """The user's answer to "images or texts?" for ``path``: scan it as that."""
-        self._chosen_kind[path] = kind
-        if path == self.state.project.data.path:
-            self.rescan()
-
-    def _ask_kind(self, undecided: Undecided) -> None:
-        self._show_message(f"{undecided.found[:1].upper()}{undecided.found[1:]}.")
-        self.kind_question = KindQuestion(undecided.found, undecided.choices, self)
-        self.kind_question.answered.connect(lambda kind: self.choose_kind(undecided.path, kind))
-        self.kind_question.open()
-
     def _on_scanned(self, task, index) -> None:
         if isinstance(index, Undecided):
             if self._scan_ended(task):
                 self.state.set_dataset(None)
-                self._ask_kind(index)
+                self._show_message(f"{index.found[:1].upper()}{index.found[1:]}.")
+                self.reading.ask(index.path, index.found, index.choices)
             return
         if self._scan_ended(task):
             self.state.set_task(getattr(index, "task", "image"))
@@ -387,7 +366,7 @@ class DatasetBrowser(QWidget):
 
     def _load_settings(self) -> None:
         d = self.state.project.data
-        self.encoding_choice.set_encoding(d.encoding)
+        self.reading.load()
         for widget, value in ((self.val_spin, d.val_fraction), (self.test_spin, d.test_fraction),
                               (self.seed_spin, d.seed)):
             widget.blockSignals(True)
@@ -523,7 +502,7 @@ class DatasetBrowser(QWidget):
 
     def _offer_columns(self, path: str, text_column: str, label_column: str) -> None:
         """Fill the column choosers from the file's header (read in a worker)."""
-        task = run_task(data_columns, path, self.state.project.data.encoding or "", parent=self)
+        task = run_task(data_columns, path, self.reading.encoding(), parent=self)
         self._columns_task = task
         task.finished.connect(lambda columns: task is self._columns_task and self._fill_columns(
             columns, text_column, label_column))

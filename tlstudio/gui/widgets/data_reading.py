@@ -1,5 +1,6 @@
 """How a data file is read, when the file does not say: its encoding, and whether it holds images or texts.
 
+``DataReading`` is the Data tab's part that holds both for the open project.
 ``EncodingChoice`` is the Data tab's encoding box: "Automatic" (UTF-8, or UTF-16
 with a byte-order mark, as the core reads without a name) or a named encoding,
 typed or picked. ``KindQuestion`` asks, without blocking the event loop, whether
@@ -7,7 +8,9 @@ a table the detection could not decide holds images or texts.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from typing import Callable
+
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QComboBox, QMessageBox, QWidget
 
 AUTOMATIC = "Automatic (UTF-8 or UTF-16 with BOM)"
@@ -80,3 +83,47 @@ class KindQuestion(QMessageBox):
         for kind, kind_button in self.kind_buttons.items():
             if button is kind_button:
                 self.answered.emit(kind)
+
+
+class DataReading(QObject):
+    """How the Data tab reads the project's data file: the encoding box (``encoding_choice``, stored in
+    the project's ``data.encoding``) and the images-or-texts ``question`` for a file the detection
+    could not decide (the answer is kept per path). ``rescan()`` is called after either changes."""
+
+    def __init__(self, state, rescan: Callable[[], None], parent: QWidget) -> None:
+        super().__init__(parent)
+        self.state, self._rescan, self._parent = state, rescan, parent
+        self.encoding_choice = EncodingChoice(parent)
+        self.encoding_choice.encodingChosen.connect(self.choose_encoding)
+        self.question: KindQuestion | None = None
+        self._chosen_kind: dict[str, str] = {}
+
+    def encoding(self) -> str:
+        return self.state.project.data.encoding or ""
+
+    def kind_for(self, path: str) -> str | None:
+        """The kind the user said ``path`` holds, or None (detected)."""
+        return self._chosen_kind.get(path)
+
+    def load(self) -> None:
+        """Show the open project's encoding."""
+        self.encoding_choice.set_encoding(self.state.project.data.encoding)
+
+    def choose_encoding(self, name: str) -> None:
+        """Read the data file in ``name`` ("": automatic) from now on, and scan it again."""
+        if self.encoding() != name:
+            self.state.project.data.encoding = name or None
+            self.state.mark_changed("data")
+            self._rescan()
+
+    def choose_kind(self, path: str, kind: str) -> None:
+        """The answer to "images or texts?" for ``path``: scan it as that."""
+        self._chosen_kind[path] = kind
+        if path == self.state.project.data.path:
+            self._rescan()
+
+    def ask(self, path: str, found: str, choices) -> None:
+        """Ask what ``path`` holds (without blocking); the answer rescans it."""
+        self.question = KindQuestion(found, choices, self._parent)
+        self.question.answered.connect(lambda kind: self.choose_kind(path, kind))
+        self.question.open()
