@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,13 +120,15 @@ class RowCollector:
         self.rows.append((where, clean, label))
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")     # how undecodable bytes are kept (surrogateescape)
+
+
 def has_undecodable(value: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in value)
+    return _SURROGATE.search(value) is not None
 
 
 def bad_bytes(value: str) -> str:
-    bad = [ord(ch) - 0xDC00 for ch in value if "\udc80" <= ch <= "\udcff"][:4]
-    return " ".join(f"0x{b:02x}" for b in bad)
+    return " ".join(f"0x{ord(ch) - 0xDC00:02x}" for ch in _SURROGATE.findall(value)[:4])
 
 
 def read_text_file(path: Path, encoding: str | None = None, collector: "RowCollector | None" = None) -> str:
