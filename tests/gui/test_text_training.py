@@ -1,10 +1,9 @@
 """A text project end to end in the main window: the model tree of the encoder, training through the
 Start button, the results of the run, and "Try a text" on the trained model."""
-from PySide6.QtCore import Qt
-
 from tlstudio.gui.app import build_main_window
 
 from .conftest import close_window
+from .train_via_start import train_via_start_button
 
 TIMEOUT_MS = 300_000
 
@@ -32,17 +31,8 @@ def test_the_gui_trains_a_text_project_and_tries_a_text(qtbot, tmp_path, monkeyp
     qtbot.wait(200)
     panel.grab().save(str(tmp_path / "text-model.png"))
 
-    state.project.training.epochs = 3
-    training, results = window.training_panel, window.results_panel
-    training.reload()
-    window.tabs.setCurrentWidget(training)
-    qtbot.waitUntil(lambda: not training.preload_task.is_running(), timeout=TIMEOUT_MS)
-    evaluated = []
-    results.evaluated.connect(evaluated.append)
-    with qtbot.waitSignal(training.trainingStarted, timeout=10000):
-        qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: bool(evaluated), timeout=TIMEOUT_MS)
-    result = evaluated[-1]
+    result = train_via_start_button(qtbot, window, 3, TIMEOUT_MS)
+    results = window.results_panel
     # Real transfer on real text: far above chance (1/6) on held-out definitions.
     assert result["accuracy"] > 0.5, result["accuracy"]
     assert results.is_text_run() and results.tabs.tabText(2) == "Try a text"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 
+from tlstudio.cli.data_options import add_data_options
 from tlstudio.cli.insight_project import insight_project
 from tlstudio.core.device import DEVICE_CHOICES
 from tlstudio.core.errors import ProjectError
@@ -66,6 +67,7 @@ def add_audit_parser(sub) -> None:
     p.add_argument("--device", choices=DEVICE_CHOICES)
     p.add_argument("--top", type=int, metavar="K", help=f"list at most K of each finding (tables: {HUMAN_TOP})")
     add_curves_option(p)
+    add_data_options(p)
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_audit)

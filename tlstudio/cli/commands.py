@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
+from tlstudio.cli.data_options import ENCODING_HELP, add_data_options, detected_task
 from tlstudio.cli.models import cmd_models, print_json
 from tlstudio.cli.text_predict import add_column_options, column_value, predict_text_command
 from tlstudio.core.data.curation import apply_curation
@@ -28,31 +29,27 @@ EXIT_INTERRUPTED = 130
 # -- scan ----------------------------------------------------------------------------
 
 def cmd_scan(args) -> int:
-    from tlstudio.core.project import detect_task
+    from types import SimpleNamespace
 
-    if args.text_column or args.label_column or detect_task(args.data_dir) == "text":
-        from tlstudio.core.data.text import format_text_report, scan_text
-
-        index = scan_text(args.data_dir, text_column=column_value(args.text_column),
-                          label_column=column_value(args.label_column))
-        if args.json:
-            print_json(index.to_report())
-        else:
-            print(format_text_report(index))
-        return 0
     from tlstudio.cli.progress import TerminalProgress
-    from tlstudio.core.data.images import scan
     from tlstudio.core.data.index import format_report
+    from tlstudio.core.data.modality import scan
+    from tlstudio.core.data.text import TextDatasetIndex, format_text_report
 
+    # Columns are chosen only in a text table; otherwise --task, or what the data is.
+    kind = args.task or ("text" if args.text_column or args.label_column else
+                         detected_task(args.data_dir, args.encoding))
+    data = SimpleNamespace(text_column=column_value(args.text_column), label_column=column_value(args.label_column),
+                           encoding=args.encoding)
     bar = TerminalProgress(quiet=args.quiet)
     try:
-        index = scan(args.data_dir, task=bar.scan_task())
+        index = scan(args.data_dir, kind, data=data, task=bar.scan_task())
     finally:
         bar.close()
     if args.json:
         print_json(index.to_report())
     else:
-        print(format_report(index))
+        print(format_text_report(index) if isinstance(index, TextDatasetIndex) else format_report(index))
     return 0
 
 
@@ -60,19 +57,21 @@ def cmd_scan(args) -> int:
 
 def build_project(args):
     """The Project to run: from --project (options given override it) or from the options."""
-    from tlstudio.core.project import Project, detect_task
+    from tlstudio.core.project import Project
 
     project = Project.load(args.project) if args.project else Project(name="CLI run")
     if args.data_dir is not None:
         project.data.path = str(Path(args.data_dir).absolute())
     if not project.data.path:
         raise DatasetError("No dataset given; pass DATA_DIR or a project file whose data.path is set.")
+    if args.encoding is not None:
+        project.data.encoding = args.encoding or None
     if args.task is not None:
         project.task = args.task
     elif getattr(args, "text_column", None) or getattr(args, "label_column", None):
         project.task = "text"               # columns are chosen only in a text table
     elif not args.project:                  # a project file says its task; plain data is detected
-        project.task = detect_task(project.data.path)
+        project.task = detected_task(project.data.path, project.data.encoding)
     if args.model is None:
         project.model.name = task_default_model(project.task, project.model.name)
     overrides = [("model", "name", args.model), ("model", "weights", args.weights),
@@ -107,6 +106,8 @@ def build_project(args):
 
 
 def _validate_text(project, task=None, labels=None):
+    from tlstudio.core.data.modality import modality_for, scan
+
     project.validate(labels)
     if project.data.augment != "none":
         raise ProjectError(f"Text projects have no augmentation; --augment {project.data.augment} applies to images.")
@@ -117,7 +118,7 @@ def _validate_text(project, task=None, labels=None):
                            "--model instead of --weights FILE.")
     card = modality.model_card(project.model)          # unknown name / not a model folder -> error
     modality.preprocessing(card, project.model)        # max length out of range, model not here -> error
-    index = apply_curation(modality.scan(project.data.path, task=task, data=project.data), project.data)
+    index = apply_curation(scan(project.data.path, "text", task=task, data=project.data), project.data)
     project.adopt_classes(index.classes)
     return index
 
@@ -139,8 +140,8 @@ def validate_for_training(project, task=None, labels: dict[str, str] | None = No
     """Everything that can be checked before a run folder is created; returns the dataset index."""
     if project.task == "text":
         return _validate_text(project, task, labels)
+    from tlstudio.core.data.modality import scan
     from tlstudio.core.zoo.cards import get_card
-    from tlstudio.core.data.images import scan
     from tlstudio.core.zoo.weights import load_weights_file
 
     project.validate(labels)
@@ -151,7 +152,7 @@ def validate_for_training(project, task=None, labels: dict[str, str] | None = No
         if not Path(weights.path).is_file():
             raise WeightsError(f"Weights file not found: {weights.path}.")
         load_weights_file(weights.path)                # unreadable -> WeightsError
-    index = apply_curation(scan(project.data.path, task=task), project.data)
+    index = apply_curation(scan(project.data.path, project.task, task=task, data=project.data), project.data)
     project.adopt_classes(index.classes)
     return index
 
@@ -348,8 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("scan", help="check a dataset folder or CSV and count its images")
+    p = sub.add_parser("scan", help="check a dataset (folder, CSV/TSV/TXT table, JSON Lines) and count its samples")
     p.add_argument("data_dir", metavar="DATA_DIR")
+    add_data_options(p, "DATA_DIR")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_column_options(p)
@@ -359,8 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data_dir", metavar="DATA_DIR", nargs="?")
     p.add_argument("--project", metavar="FILE.json", help="run a saved project; other options override it")
     p.add_argument("--out", metavar="RUN_DIR", help="folder to write the run to")
-    p.add_argument("--task", choices=("image", "text"),
-                   help="what DATA_DIR holds (default: detected; text for a CSV/TSV/JSONL or .txt folders)")
+    add_data_options(p, "DATA_DIR")
     p.add_argument("--model", metavar="NAME|FOLDER",
                    help="catalog or timm model name (default: the bundled EfficientNet-Lite0); for text a text "
                         "model name or a Hugging Face model folder (default: the bundled all-MiniLM-L6-v2)")
@@ -408,8 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", metavar="IMAGE", nargs="*")
     p.add_argument("--text", action="append", metavar="TEXT", help="a text to classify (repeatable)")
     p.add_argument("--file", action="append", metavar="FILE",
-                   help="a UTF-8 file: one text per line, or a CSV/TSV/JSONL whose text column is read")
+                   help="a text file: one text per line, or a CSV/TSV/JSONL whose text column is read")
     add_column_options(p, label=False)
+    p.add_argument("--encoding", metavar="NAME", help="--file: " + ENCODING_HELP)
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu")
     p.add_argument("--json", action="store_true")

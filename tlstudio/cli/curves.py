@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import sys
 
+from tlstudio.cli.data_options import add_data_options
 from tlstudio.cli.insight_project import insight_project
 from tlstudio.core.device import DEVICE_CHOICES
 
@@ -73,6 +74,7 @@ def add_curves_parser(sub) -> None:
     p.add_argument("--model", metavar="NAME|FOLDER", help="model whose features are used (default: the "
                                                            "project's, or the bundled one)")
     p.add_argument("--device", choices=DEVICE_CHOICES)
+    add_data_options(p)
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_curves)

@@ -8,9 +8,10 @@ from tlstudio.core.errors import DatasetError
 
 def insight_project(args, name: str, verb: str):
     """The Project to look into (``audit``, ``curves``): --project (a DATA given overrides its data) or DATA
-    with the defaults (the text default model for text data); --model / --device applied."""
+    with the defaults (the modality's default model); --task / --encoding / --model / --device applied."""
+    from tlstudio.cli.data_options import detected_task
     from tlstudio.core.data.modality import task_default_model
-    from tlstudio.core.project import Project, detect_task
+    from tlstudio.core.project import Project
 
     if args.project is None and args.data is None:
         raise DatasetError(f"Give a DATA folder or file, or --project FILE.json, to {verb}.")
@@ -19,8 +20,12 @@ def insight_project(args, name: str, verb: str):
         if not Path(args.data).exists():
             raise DatasetError(f"The dataset '{args.data}' does not exist.")
         project.data.path = str(Path(args.data).absolute())
-        if not args.project:
-            project.task = detect_task(project.data.path)
+    if getattr(args, "encoding", None) is not None:
+        project.data.encoding = args.encoding or None
+    if getattr(args, "task", None) is not None:
+        project.task = args.task
+    elif args.data is not None and not args.project:
+        project.task = detected_task(project.data.path, project.data.encoding)
     if not project.data.path:
         raise DatasetError("The project has no dataset; pass DATA or set data.path in the project.")
     if args.model is not None:

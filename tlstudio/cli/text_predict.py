@@ -43,10 +43,10 @@ def gather_texts(args) -> list[tuple[str | None, str | None, str | None]]:
     out: list[tuple[str | None, str | None, str | None]] = [(None, t, None) for t in args.text or []]
     for path in args.file or []:
         if is_table_file(path):
-            table = read_text_rows(path, getattr(args, "text_column", None))
+            table = read_text_rows(path, getattr(args, "text_column", None), getattr(args, "encoding", None))
             out += [(row.where, row.text, row.error) for row in table.rows]
         else:
-            out += [(None, line, None) for line in read_text_lines(path)]
+            out += [(None, line, None) for line in read_text_lines(path, getattr(args, "encoding", None))]
     return out
 
 

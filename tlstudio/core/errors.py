@@ -13,6 +13,18 @@ class DatasetError(TLStudioError):
     """The dataset cannot be used (missing folder, one class, empty...)."""
 
 
+class UndecidedDataError(DatasetError):
+    """The kind of data (image, text, ...) cannot be told from the dataset itself.
+
+    ``found`` says what was seen, in one sentence; ``choices`` are the tasks the user may name.
+    Front-ends add how to name one (the CLI's ``--task``, a question in the GUI)."""
+
+    def __init__(self, found: str, choices: list[str]):
+        self.found, self.choices = found, list(choices)
+        super().__init__(f"{found}; TL Studio cannot tell whether it holds {' or '.join(self.choices)} data, "
+                         "so choose which.")
+
+
 class WeightsError(TLStudioError):
     """Weights cannot be found, read, downloaded or do not fit the model."""
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from tlstudio.core import atomic
-from tlstudio.core.errors import HeadSpecError, ProjectError
+from tlstudio.core.errors import HeadSpecError, ProjectError, TLStudioError
 from tlstudio.core.model.head import MAX_CLASSES, HeadSpec
 from tlstudio.core.data.transforms import AUGMENT_PRESETS
 from tlstudio.core.train.choices import OPTIMIZERS, SCHEDULES
@@ -83,6 +83,7 @@ class DataSettings:
     augment: str = "none"
     text_column: str | None = None     # text CSV/TSV/JSONL: the user's column choice (None: detected)
     label_column: str | None = None
+    encoding: str | None = None        # a table's encoding when named (None: UTF-8, or UTF-16/32 by its BOM)
     # Curation (tlstudio.core.data.curation), by sample key (tlstudio.core.data.index.sample_key):
     # samples left out, and samples given another class. Never touches the data's files.
     exclusions: list[str] = field(default_factory=list)
@@ -91,7 +92,7 @@ class DataSettings:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         # written only when set or used: older files stay as they were
-        for name in ("text_column", "label_column", "exclusions", "label_overrides"):
+        for name in ("text_column", "label_column", "encoding", "exclusions", "label_overrides"):
             if not d[name]:
                 del d[name]
         return d
@@ -285,17 +286,14 @@ def _check_auto(training: TrainingSettings, data: Any, head_data: Any) -> None:
         auto.append("head")
     training.auto = [a for a in AUTO_FIELDS if a in auto]
 
-def detect_task(data_path: str | os.PathLike | None) -> str:
-    """"text" when ``data_path`` is a text dataset (CSV/TSV/JSONL with a text column, a folder
-    of .txt class folders), else "image"."""
+def detect_task(data_path: str | os.PathLike | None, encoding: str | None = None) -> str:
+    """The task of the data at ``data_path`` (``core.data.modality.detect``); "image" when none is set.
+    Raises DatasetError when it is missing or cannot be told (``UndecidedDataError``)."""
     if not data_path:
         return "image"
-    from tlstudio.core.data.text import is_text_dataset
+    from tlstudio.core.data.modality import detect
 
-    try:
-        return "text" if is_text_dataset(data_path) else "image"
-    except OSError:
-        return "image"
+    return detect(data_path, encoding=encoding)
 
 
 def _data_path(d: dict) -> str | None:
@@ -368,8 +366,8 @@ class Project:
         return t.lr
 
     def detect_task(self) -> str:
-        """Set the task from the data (text or image) and return it."""
-        self.task = detect_task(self.data.path)
+        """Set the task from the data (text or image) and return it (DatasetError when it cannot be told)."""
+        self.task = detect_task(self.data.path, self.data.encoding)
         return self.task
 
     def add_run(self, run_dir: str, info: dict[str, Any] | None = None) -> RunRecord:
@@ -444,7 +442,10 @@ class Project:
             raise ProjectError(f"Invalid project file: 'name' must be a string, not {json.dumps(name)}.")
         task = d.get("task")
         if task is None:        # not set: what the data is (older files, all image projects, keep "image")
-            task = detect_task(_data_path(d))
+            try:
+                task = detect_task(_data_path(d))
+            except TLStudioError:
+                task = "image"
         if task not in TASKS:
             raise ProjectError(f"Invalid project file: 'task' must be one of {', '.join(TASKS)}, "
                                f"not {json.dumps(task)}.")

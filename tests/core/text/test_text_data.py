@@ -7,6 +7,7 @@ from tlstudio.core.data import text as td
 from tlstudio.core.data import text_batching as tb
 from tlstudio.core.data import text_lengths as tl
 from tlstudio.core.data.index import Sample, split_dataset
+from tlstudio.core.data.modality import detect
 from tlstudio.core.errors import DatasetError
 from tlstudio.core.paths import resources_dir
 
@@ -23,7 +24,7 @@ def test_demo_text_data_is_real_and_balanced():
     assert set(index.counts().values()) == {60} and not index.issues
     assert (index.text_column, index.label_column, index.source_format) == ("text", "label", "csv")
     assert index.samples[0].path == "wordnet_definitions.csv:2" and index.samples[0].text
-    assert td.is_text_dataset(DEMO) and td.is_text_dataset(DEMO.parent) is False
+    assert detect(DEMO) == "text" and detect(DEMO.parent) == "image"
 
 
 def test_bad_rows_are_reported_and_good_rows_load(tmp_path):
@@ -115,7 +116,7 @@ def test_jsonl_and_folder_formats(tmp_path):
     index = td.scan_text(root)
     assert index.classes == ["ham", "spam"] and len(index.samples) == 4 and index.source_format == "folder"
     assert {i.kind for i in index.issues} == {"empty", "undecodable"}
-    assert td.is_text_dataset(root)
+    assert detect(root) == "text"
 
 
 def test_one_usable_class_is_a_clear_error(tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Sequence
 
+from tlstudio.core.data.detect import MAYBE, Claim, claim_for_table_or_folder, image_folder_claim, image_table_claim
 from tlstudio.core.data.index import DatasetIndex, Sample
 from tlstudio.core.data.transforms import eval_transform, train_transform
 from tlstudio.core.zoo.cards import DEFAULT_MODEL
@@ -50,7 +51,12 @@ class ImageModality:
     def scan(self, path: str | os.PathLike, *, task: Any = None, data: Any = None) -> DatasetIndex:
         from tlstudio.core.data import images
 
-        return images.scan(path, task=task)
+        return images.scan(path, task=task, encoding=getattr(data, "encoding", None) or None)
+
+    def claim(self, path: str | os.PathLike, *, encoding: str | None = None) -> Claim:
+        """Class folders of images, or a table with a column of existing image paths."""
+        return claim_for_table_or_folder(path, encoding, image_folder_claim, image_table_claim,
+                                         Claim(MAYBE, "not a table or a folder"))
 
     def sample_key(self, sample: Sample) -> list:
         return file_identity(sample.path) + [int(sample.label)]

@@ -17,7 +17,6 @@ Cancel and progress: ``scan_folder``/``scan_csv`` take an optional
 """
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -26,12 +25,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from tlstudio.core.data.detect import IMAGE_EXTENSIONS
+from tlstudio.core.data.table_read import iter_records, read_table
 from tlstudio.core.data.index import DatasetIndex, Sample, SkippedFile, drop_empty_classes
 from tlstudio.core.errors import DatasetError
 from tlstudio.core.paths import NotARegularFile, open_regular_file
 from tlstudio.core.progress import TaskState, check, set_progress
-
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 Progress = Callable[[int, int], None]
 
@@ -139,30 +138,32 @@ _HEADER_PATHS = {"path", "file", "filename", "file_name", "image", "image_path",
 _HEADER_LABELS = {"label", "class", "category", "target", "class_name"}
 
 
-def scan_csv(csv_path: str | os.PathLike, *, task: TaskState | None = None) -> DatasetIndex:
+def _names_manifest_columns(cells) -> bool:
+    return len(cells) >= 2 and cells[0].strip().lower() in _HEADER_PATHS
+
+
+def scan_csv(csv_path: str | os.PathLike, *, task: TaskState | None = None, encoding: str | None = None) -> DatasetIndex:
     """Index a CSV of ``path,label`` rows (header optional)."""
     csv_file = Path(csv_path).expanduser().resolve()
     if not csv_file.is_file():
         raise DatasetError(f"The dataset CSV file '{csv_path}' does not exist.")
-    rows: list[list[str]] = []
-    try:
-        with open(csv_file, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            row_start = 1
-            for row in reader:
-                if any("\n" in c or "\r" in c for c in row):
-                    # A quote left open makes one cell of every later line: report it, never lose them.
-                    raise DatasetError(f"The dataset CSV file '{csv_file}' has a quote (\") opened on line "
-                                       f"{row_start} that is not closed on that line, so the rows after it "
-                                       "cannot be read; fix that line.")
-                rows.append(row)
-                row_start = reader.line_num + 1
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DatasetError(f"Cannot read the dataset CSV file '{csv_file}': {exc}.") from exc
+
+    def unclosed(line: int, last: int) -> None:
+        # A quote left open makes one cell of every later line: report it, never lose them.
+        raise DatasetError(f"The dataset CSV file '{csv_file}' has a quote (\") opened on line {line} that is "
+                           "not closed on that line, so the rows after it cannot be read; fix that line.")
+
+    # As spreadsheets save it: UTF-8 (BOM or not) or UTF-16 with a BOM, "," ";" tab or "|" (sniffed).
+    _, delimiter, lines = read_table(csv_file, encoding=encoding, header_hint=_names_manifest_columns)
+    rows: list[tuple[int, list[str]]] = []
+    for line_no, row in iter_records(lines, delimiter, unclosed):
+        if any("\n" in c or "\r" in c for c in row):
+            unclosed(line_no, line_no)
+        rows.append((line_no, row))
     base = csv_file.parent
     skipped: list[SkippedFile] = []
     entries: list[tuple[str, str]] = []
-    for line_no, row in enumerate(rows, start=1):
+    for line_no, row in rows:
         cells = [c.strip() for c in row]
         if not any(cells):
             continue
@@ -191,17 +192,18 @@ def scan_csv(csv_path: str | os.PathLike, *, task: TaskState | None = None) -> D
     return DatasetIndex(str(csv_file), classes, samples, skipped)
 
 
-def scan(path: str | os.PathLike, **kw: Any) -> DatasetIndex:
-    """Scan a folder or a .csv file and check that it can train a classifier."""
+def scan(path: str | os.PathLike, *, task: TaskState | None = None, encoding: str | None = None) -> DatasetIndex:
+    """Scan a folder or a .csv file (``encoding``: the CSV's, when named) and check that it can train
+    a classifier."""
     if not str(path).strip():
         raise DatasetError("No dataset chosen; pick a folder of class sub-folders or a CSV file.")
     target = Path(path).expanduser()
     if not target.exists():
         raise DatasetError(f"The dataset '{path}' does not exist.")
     if target.is_dir():
-        index = scan_folder(target, **kw)
+        index = scan_folder(target, task=task)
     elif target.suffix.lower() == ".csv":
-        index = scan_csv(target, **kw)
+        index = scan_csv(target, task=task, encoding=encoding)
     else:
         raise DatasetError(f"'{path}' is neither a folder nor a .csv file; TL Studio cannot read it as a dataset.")
     if not index.samples:

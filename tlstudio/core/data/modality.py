@@ -32,6 +32,10 @@ subclass it):
     is a ``core.progress.TaskState``: checked per sample, told the progress.
     ``data`` is the Project's ``DataSettings`` or None (text reads its
     ``text_column``/``label_column`` choice; None or unset: detected).
+``claim(path, *, encoding=None) -> detect.Claim``
+    How sure this modality is that ``path`` holds its kind of data (NOT, MAYBE,
+    SURE) and what it saw, from a quick look. ``detect(path)`` below weighs the
+    claims of all registered modalities; nothing else decides what a path is.
 ``sample_key(sample) -> list``
     JSON-able content identity of one sample (with its label) for the feature
     cache key: any change to what the model would see gives a different key
@@ -85,15 +89,23 @@ subclass it):
     or the text (text).
 
 Models take ``model(inputs)`` with ``inputs`` as collated, and return logits.
+
+Module functions: ``detect(path)`` (the one answer to "what kind of dataset
+is this path") and ``scan(path, kind)`` (detect when ``kind`` is not given,
+then that modality's scan): the CLI, the GUI and the training checks scan
+through it.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
+from pathlib import Path
+
+from tlstudio.core.data.detect import NOT, Claim
 from tlstudio.core.data.image_modality import ImageModality
 from tlstudio.core.data.index import DatasetIndex, Sample
 from tlstudio.core.data.text_modality import TextModality
-from tlstudio.core.errors import DatasetError
+from tlstudio.core.errors import DatasetError, UndecidedDataError
 
 
 @runtime_checkable
@@ -107,6 +119,8 @@ class Modality(Protocol):
     needs_workers: bool
 
     def scan(self, path: Any, *, task: Any = None, data: Any = None) -> DatasetIndex: ...
+
+    def claim(self, path: Any, *, encoding: str | None = None) -> Claim: ...
 
     def sample_key(self, sample: Sample) -> list: ...
 
@@ -174,3 +188,32 @@ def tasks() -> list[str]:
     """The tasks a modality is registered for."""
     return sorted(_REGISTERED)
 
+
+
+def detect(path: Any, *, encoding: str | None = None) -> str:
+    """The task whose modality claims ``path`` most surely. Raises ``DatasetError`` for a missing
+    path and ``UndecidedDataError`` (saying what was found) when no claim is stronger than the rest."""
+    if not str(path or "").strip():
+        raise DatasetError("No dataset chosen; pick a folder of class sub-folders or a data file.")
+    target = Path(path).expanduser()
+    if not target.exists():
+        raise DatasetError(f"The dataset '{path}' does not exist.")
+    claims = {name: m.claim(target, encoding=encoding) for name, m in sorted(_REGISTERED.items())}
+    best = max(c.strength for c in claims.values())
+    winners = [name for name, c in claims.items() if c.strength == best]
+    if best > NOT and len(winners) == 1:
+        return winners[0]
+    from tlstudio.core.data.detect import peek_table
+
+    peek = peek_table(target, encoding)
+    found = peek.describe(target.name) if peek is not None else f"'{target.name}'"
+    why = "; ".join(f"as {_REGISTERED[name].noun}: {claims[name].reason}" for name in claims)
+    raise UndecidedDataError(f"{found} ({why})", sorted(winners if best > NOT else claims))
+
+
+def scan(path: Any, kind: str | None = None, *, data: Any = None, task: Any = None) -> DatasetIndex:
+    """Scan ``path`` as ``kind`` ("image", "text"; None: ``detect`` it). ``data`` (the Project's
+    DataSettings or None) and ``task`` (a TaskState) as in ``Modality.scan``; ``data.encoding``
+    names the encoding of a table."""
+    kind = kind or detect(path, encoding=getattr(data, "encoding", None) or None)
+    return modality_for(kind).scan(path, task=task, data=data)

@@ -1,9 +1,14 @@
-"""Text datasets: CSV/TSV, JSON Lines, or a folder of ``.txt`` files per class.
+"""Text datasets: delimited tables (CSV/TSV/TXT), JSON Lines, or a folder of ``.txt`` files per class.
 
-Every source is read as UTF-8 (a byte-order mark is allowed). Bytes that are not
-UTF-8 are never guessed at: the row (or file) is reported and left out. The
-other checks, each reported with where it happened and left out while the good
-rows load:
+Tables are read as spreadsheets write them (``table_read``): UTF-8 with or
+without a byte-order mark, UTF-16/32 with one, another encoding only when named
+(``encoding=``); RFC 4180 quoting (a cell may hold line breaks); the delimiter
+(comma, semicolon, tab, pipe) sniffed with the header row as the hint. The
+report says which encoding, delimiter and columns were used. Bytes that are not
+UTF-8 in a file read as UTF-8 are never guessed at: the row (or file) is
+reported and left out, with a note on how to name the encoding. The other
+checks, each reported with where it happened and left out while the good rows
+load:
 
 - ``empty``: a text that is empty or only white space;
 - ``undecodable``: bytes that are not UTF-8;
@@ -11,9 +16,10 @@ rows load:
   label is reported as a conflict);
 - ``missing_label``: no label, or a row too short to have the label column;
 - ``bad_row``: a JSON Lines line that is not a JSON object with the columns;
-- ``unterminated_quote``: a CSV quote opened and never closed, which would
-  otherwise swallow the lines after it into one text (that line is left out
-  and the lines after it are read as rows again);
+- ``unterminated_quote``: a quote never properly closed (the file ends inside
+  it, or text follows the quote that closes it), which would otherwise swallow
+  the lines after it (that line is left out and the lines after it are read as
+  rows again);
 - ``small_class``: a class with fewer than ``min_per_class`` texts.
 
 A row's ``Sample.path`` is a locator, ``"<file name>:<line>"`` (first line 1),
@@ -21,7 +27,6 @@ or the path of the ``.txt`` file.
 """
 from __future__ import annotations
 
-import csv
 import os
 import re
 from collections import Counter
@@ -30,11 +35,12 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from tlstudio.core.data.index import DatasetIndex, Sample, SkippedFile
+from tlstudio.core.data.table_read import DELIMITER_NAMES, NAME_ANOTHER
 from tlstudio.core.data.text_files import (ISSUE_KINDS, TEXT_COLUMN_NAMES, RowCollector, TextIssue,
                                            read_delimited, read_jsonl, read_text_folder)
 from tlstudio.core.errors import DatasetError
 
-TEXT_FILE_EXTENSIONS = {".csv", ".tsv", ".jsonl", ".ndjson"}
+TEXT_FILE_EXTENSIONS = {".csv", ".tsv", ".txt", ".tab", ".jsonl", ".ndjson"}
 MIN_PER_CLASS = 2
 
 
@@ -44,6 +50,8 @@ class TextDatasetIndex(DatasetIndex):
 
     task: str = "text"
     source_format: str = ""          # "csv" | "tsv" | "jsonl" | "folder"
+    encoding: str = ""               # how the file was decoded ("UTF-8", "UTF-16 (BOM)", a named one)
+    delimiter: str = ""              # a table's delimiter
     text_column: str = ""
     label_column: str = ""
     issues: list[TextIssue] = field(default_factory=list)
@@ -55,7 +63,8 @@ class TextDatasetIndex(DatasetIndex):
 
     def to_report(self) -> dict[str, Any]:
         report = super().to_report()
-        report.update({"task": self.task, "format": self.source_format, "text_column": self.text_column,
+        report.update({"task": self.task, "format": self.source_format, "encoding": self.encoding,
+                       "delimiter": self.delimiter, "text_column": self.text_column,
                        "label_column": self.label_column, "issue_counts": self.issue_counts(),
                        "issues": [{"kind": i.kind, "where": i.where, "message": i.message}
                                   for i in self.issues], "notes": list(self.notes)})
@@ -65,6 +74,12 @@ class TextDatasetIndex(DatasetIndex):
 def format_text_report(index: TextDatasetIndex, max_issues: int = 20) -> str:
     """A short readable summary: counts per class, then what was left out and why."""
     lines = [f"{len(index.samples)} texts in {len(index.classes)} classes from {index.root}"]
+    if index.source_format != "folder":
+        how = [index.encoding] if index.encoding else []
+        if index.delimiter:
+            how.append(f"{DELIMITER_NAMES.get(index.delimiter, repr(index.delimiter))}-separated")
+        lines.append(f"Read as {', '.join(how + [''])}text column '{index.text_column}', "
+                     f"label column '{index.label_column}'")
     lines += [f"  {name}: {count}" for name, count in index.counts().items()]
     lines += [f"Note: {note}" for note in index.notes]
     if index.issues:
@@ -76,39 +91,6 @@ def format_text_report(index: TextDatasetIndex, max_issues: int = 20) -> str:
     return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- detection
-
-def is_text_dataset(path: str | os.PathLike) -> bool:
-    """True for a .jsonl/.tsv file, a CSV whose header names a text column, or a folder of
-    class folders holding .txt files (and no images)."""
-    path = Path(path).expanduser()
-    if path.is_file():
-        ext = path.suffix.lower()
-        if ext in (".jsonl", ".ndjson", ".tsv"):
-            return True
-        if ext == ".csv":
-            try:
-                with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
-                    header = next(csv.reader([fh.readline()]), [])
-            except OSError:
-                return False
-            names = {h.strip().lower() for h in header}
-            return bool(names & set(TEXT_COLUMN_NAMES))
-        return False
-    if path.is_dir():
-        from tlstudio.core.data.images import IMAGE_EXTENSIONS
-
-        seen_txt = False
-        for class_dir in path.iterdir():
-            if class_dir.is_dir() and not class_dir.name.startswith("."):
-                for file in class_dir.iterdir():
-                    ext = file.suffix.lower()
-                    if ext in IMAGE_EXTENSIONS:
-                        return False
-                    seen_txt = seen_txt or ext == ".txt"
-        return seen_txt
-    return False
-
 def _class_order(labels: Iterable[str]) -> list[str]:
     names = set(labels)
     if all(re.fullmatch(r"-?\d+", n) for n in names):
@@ -117,9 +99,11 @@ def _class_order(labels: Iterable[str]) -> list[str]:
 
 
 def scan_text(path: str | os.PathLike, *, text_column: str | int | None = None,
-              label_column: str | int | None = None, min_per_class: int = MIN_PER_CLASS) -> TextDatasetIndex:
+              label_column: str | int | None = None, min_per_class: int = MIN_PER_CLASS,
+              encoding: str | None = None) -> TextDatasetIndex:
     """Read and validate a text dataset (see the module docstring); raises DatasetError only
-    when nothing usable is left (no file, no columns, fewer than two classes)."""
+    when nothing usable is left (no file, no columns, fewer than two classes) or the file cannot
+    be decoded in the ``encoding`` named (None: UTF-8, or UTF-16/32 by its byte-order mark)."""
     source = Path(path).expanduser()
     if not source.exists():
         raise DatasetError(f"The text dataset '{path}' does not exist.")
@@ -128,17 +112,21 @@ def scan_text(path: str | os.PathLike, *, text_column: str | int | None = None,
     notes: list[str] = []
     if source.is_dir():
         fmt, t_name, l_name = "folder", "file", "folder"
-        read_text_folder(source, collector)
+        read_text_folder(source, collector, encoding)
     else:
         ext = source.suffix.lower()
         if ext in (".jsonl", ".ndjson"):
             fmt = "jsonl"
             t_name, l_name, notes = read_jsonl(source, text_column if isinstance(text_column, str) else None,
                                                 label_column if isinstance(label_column, str) else None,
-                                                collector)
+                                                collector, encoding)
         else:
-            fmt = "tsv" if ext == ".tsv" else "csv"
-            t_name, l_name, notes = read_delimited(source, text_column, label_column, collector)
+            t_name, l_name, notes = read_delimited(source, text_column, label_column, collector, encoding)
+            fmt = "tsv" if collector.delimiter == "\t" else "csv"
+    undecodable = sum(i.kind == "undecodable" for i in collector.issues)
+    if undecodable:
+        notes.append(f"{undecodable} row(s) hold bytes that are not UTF-8: the file was read as UTF-8; "
+                     f"{NAME_ANOTHER}.")
     counts = Counter(label for _, _, label in collector.rows)
     for name in _class_order(counts):
         if counts[name] < min_per_class:
@@ -149,7 +137,8 @@ def scan_text(path: str | os.PathLike, *, text_column: str | int | None = None,
     samples = [Sample(where, label_of[label], text) for where, text, label in collector.rows if label in label_of]
     index = TextDatasetIndex(str(source), classes, samples,
                              [SkippedFile(i.where, i.message) for i in collector.issues],
-                             source_format=fmt, text_column=t_name, label_column=l_name,
+                             source_format=fmt, encoding=collector.encoding, delimiter=collector.delimiter,
+                             text_column=t_name, label_column=l_name,
                              issues=list(collector.issues), notes=notes)
     if len(classes) < 2:
         raise DatasetError(f"The text dataset '{source.name}' needs at least two classes with "

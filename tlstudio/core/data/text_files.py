@@ -1,27 +1,43 @@
-"""Reading the rows of a text dataset: CSV/TSV, JSON Lines, a folder of ``.txt`` files per class.
+"""Reading the rows of a text dataset: delimited tables (CSV/TSV/TXT), JSON Lines, a folder of
+``.txt`` files per class.
 
-Every source is read as UTF-8 (a byte-order mark is allowed); bytes that are
-not UTF-8 are kept as surrogates so the row that holds them is reported, never
-guessed at. ``RowCollector`` turns (locator, text, label) rows into clean rows
-and ``TextIssue`` findings (see ``core.data.text`` for the kinds). A CSV quote
-opened and never closed loses only its own line.
+Tables and JSON Lines are decoded and split by ``core.data.table_read`` (UTF-8
+with or without BOM, UTF-16/32 with BOM, another encoding only when named;
+RFC 4180 records; the delimiter sniffed). Bytes that are not UTF-8 in a file
+read as UTF-8 are kept as surrogates so the row that holds them is reported,
+never guessed at. ``RowCollector`` turns (locator, text, label) rows into clean
+rows and ``TextIssue`` findings (see ``core.data.text`` for the kinds). A quote
+never properly closed loses only its own line. Column names are matched
+case- and width-insensitively, in several languages.
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
-from collections import Counter
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
+from tlstudio.core.data.table_read import decode_bytes, iter_records, read_decoded, read_table
 from tlstudio.core.errors import DatasetError
 
+# Header names that say which column holds the text and which the label (English first: a header
+# naming both an English and another column picks the English one).
 TEXT_COLUMN_NAMES = ("text", "sentence", "content", "body", "review", "message", "comment",
-                     "document", "utterance", "quote", "question", "tweet", "description")
+                     "document", "utterance", "quote", "question", "tweet", "description",
+                     "texto", "frase", "oración", "comentario", "mensaje", "contenido", "reseña", "pregunta",
+                     "satz", "inhalt", "kommentar", "nachricht", "bewertung", "frage", "beschreibung",
+                     "texte", "phrase", "commentaire", "avis", "testo", "tekst",
+                     "テキスト", "文章", "本文", "文", "コメント", "内容", "文本", "句子", "评论")
 LABEL_COLUMN_NAMES = ("label", "class", "category", "target", "class_name", "topic", "intent",
-                      "sentiment", "labels", "tag")
+                      "sentiment", "labels", "tag",
+                      "etiqueta", "categoría", "categoria", "clase", "tema", "sentimiento",
+                      "kategorie", "klasse", "etikett", "thema", "stimmung",
+                      "étiquette", "catégorie", "classe", "sujet",
+                      "ラベル", "カテゴリ", "カテゴリー", "分類", "クラス", "标签", "类别", "類別")
+_KNOWN_COLUMNS = frozenset(TEXT_COLUMN_NAMES) | frozenset(LABEL_COLUMN_NAMES)
 ISSUE_KINDS = ("empty", "undecodable", "duplicate", "missing_label", "bad_row", "unterminated_quote",
                "small_class")
 
@@ -33,15 +49,29 @@ class TextIssue:
     message: str
 
 
+def column_key(name: Any) -> str:
+    """How a column name is compared: Unicode-normalised (NFKC), trimmed, case-folded."""
+    return unicodedata.normalize("NFKC", str(name)).strip().casefold()
+
+
+def names_known_column(cells: Sequence[str]) -> bool:
+    """Whether a header row names a text or label column."""
+    return any(column_key(c) in _KNOWN_COLUMNS for c in cells)
+
+
+def is_text_column_name(name: str) -> bool:
+    return column_key(name) in TEXT_COLUMN_NAMES
+
+
 def pick_column(header: Sequence[str], wanted: str | int | None, names: Sequence[str], what: str,
                 taken: int | None = None) -> int | None:
-    lowered = [h.strip().lower() for h in header]
+    lowered = [column_key(h) for h in header]
     if isinstance(wanted, int):
         if not 0 <= wanted < len(header):
             raise DatasetError(f"The {what} column {wanted} does not exist (the file has {len(header)} columns).")
         return wanted
     if isinstance(wanted, str) and wanted.strip():
-        key = wanted.strip().lower()
+        key = column_key(wanted)
         if key in lowered:
             return lowered.index(key)
         raise DatasetError(f"There is no {what} column '{wanted}'; the columns are {', '.join(header)}.")
@@ -55,6 +85,8 @@ class RowCollector:
     """Turns (locator, text, label) rows into samples, finding empties and duplicates."""
 
     def __init__(self) -> None:
+        self.encoding = ""      # how the file was decoded, and a table's delimiter: for the report
+        self.delimiter = ""
         self.rows: list[tuple[str, str, str]] = []
         self.issues: list[TextIssue] = []
         self._seen: dict[str, tuple[str, str]] = {}
@@ -88,96 +120,74 @@ class RowCollector:
         self.rows.append((where, clean, label))
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")     # how undecodable bytes are kept (surrogateescape)
+
+
 def has_undecodable(value: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in value)
+    return _SURROGATE.search(value) is not None
 
 
 def bad_bytes(value: str) -> str:
-    bad = [ord(ch) - 0xDC00 for ch in value if "\udc80" <= ch <= "\udcff"][:4]
-    return " ".join(f"0x{b:02x}" for b in bad)
+    return " ".join(f"0x{ord(ch) - 0xDC00:02x}" for ch in _SURROGATE.findall(value)[:4])
 
 
-def read_text_file(path: Path) -> str:
-    """File text, with bytes that are not UTF-8 kept as surrogates so rows can report them."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DatasetError(f"Cannot read '{path}': {exc.strerror or exc}.") from exc
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    return data.decode("utf-8", errors="surrogateescape")
+def read_text_file(path: Path, encoding: str | None = None, collector: "RowCollector | None" = None) -> str:
+    """File text (see ``table_read.decode_bytes``): UTF-8 bytes that do not decode are kept as
+    surrogates so rows can report them."""
+    decoded = read_decoded(path, encoding)
+    if collector is not None:
+        collector.encoding = decoded.encoding
+    return decoded.text
 
 
-def _one_record(lines: list[str], start: int, dialect: Any) -> tuple[list[str] | None, int, bool]:
-    """Parse one CSV record from ``lines[start:]``: (fields, lines used, closed properly)."""
-    def feed() -> Iterator[str]:
-        yield from (lines[i] for i in range(start, len(lines)))
-
-    reader = csv.reader(feed(), dialect, strict=True)
-    try:
-        fields = next(reader)
-    except StopIteration:
-        return None, len(lines) - start, True
-    except csv.Error:
-        return None, max(1, reader.line_num), False
-    return fields, max(1, reader.line_num), True
+def _unclosed(collector: RowCollector, file_name: str) -> Callable[[int, int], None]:
+    def report(line: int, last: int) -> None:
+        collector.issue("unterminated_quote", f"{file_name}:{line}",
+                        f"a quote opened on this line is never properly closed (read to line {last}: the file "
+                        f"ends, or text follows the closing quote); only line {line} is left out")
+    return report
 
 
-def csv_records(text: str, delimiter: str, collector: RowCollector, file_name: str
-                ) -> Iterator[tuple[int, list[str]]]:
-    """(first line number, fields) of each record; an unterminated quote loses only its own line."""
-    lines = text.splitlines(keepends=True)
-    dialect = csv.excel_tab if delimiter == "\t" else csv.excel
-    # Single-line parses of every line: a quoted "text" swallowing whole lines that are
-    # rows themselves is an unterminated quote, not a multi-line text.
-    widths = Counter()
-    single: list[list[str] | None] = []
-    for line in lines:
-        try:
-            row = next(csv.reader([line], dialect, strict=True), None)
-        except csv.Error:
-            row = None
-        single.append(row)
-        if row:
-            widths[len(row)] += 1
-    width = widths.most_common(1)[0][0] if widths else 0
-    i = 0
-    while i < len(lines):
-        fields, used, closed = _one_record(lines, i, dialect)
-        swallowed = used > 1 and width > 1 and any(
-            single[j] is not None and len(single[j]) == width and single[j][-1].strip()
-            for j in range(i + 1, i + used))
-        if not closed or swallowed:
-            end = i + used if closed else len(lines)
-            collector.issue("unterminated_quote", f"{file_name}:{i + 1}",
-                            f"a quote opened on this line is not closed; it would swallow lines "
-                            f"{i + 1}-{end} into one text, so only line {i + 1} is left out")
-            i += 1
+def _looks_like_header(records: list[tuple[int, list[str]]], t_col: int, l_col: int) -> bool:
+    """Two unnamed columns: the first row is a header when its label appears nowhere below while
+    the labels below repeat (a column of classes)."""
+    body = [f for _, f in records[1:] if len(f) > max(t_col, l_col)]
+    labels = [f[l_col].strip() for f in body]
+    first = records[0][1]
+    return (len(body) >= 2 and first[l_col].strip() not in labels and len(set(labels)) <= len(labels) / 2
+            and first[t_col].strip() not in {f[t_col].strip() for f in body})
+
+
+def _check_duplicates(header: Sequence[str], chosen: Sequence[tuple[int, str | int | None]], file_name: str,
+                      notes: list[str]) -> None:
+    """A column picked by its name must be the only one of that name; picked by number, say which."""
+    for col, wanted in chosen:
+        same = [i for i, h in enumerate(header) if column_key(h) == column_key(header[col])]
+        if len(same) < 2:
             continue
-        if fields is not None and any(f.strip() for f in fields):
-            yield i + 1, fields
-        i += used
+        where = ", ".join(str(i) for i in same)
+        if isinstance(wanted, int):
+            notes.append(f"Several columns are named '{header[col]}' (numbers {where}); column {col} was used.")
+        else:
+            raise DatasetError(f"'{file_name}' has {len(same)} columns named '{header[col]}' (numbers {where}, "
+                               "counted from 0); rename them in the file, or choose one by its number "
+                               "(--text-column/--label-column N, or the column lists in the Data tab).")
 
 
 def read_delimited(path: Path, text_column: str | int | None, label_column: str | int | None,
-                   collector: RowCollector) -> tuple[str, str, list[str]]:
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    text = read_text_file(path)
-    if delimiter == "," and path.suffix.lower() != ".csv":
-        try:
-            delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",\t;|").delimiter
-        except csv.Error:
-            pass
-    records = list(csv_records(text, delimiter, collector, path.name))
+                   collector: RowCollector, encoding: str | None = None) -> tuple[str, str, list[str]]:
+    preferred = "\t" if path.suffix.lower() == ".tsv" else ","
+    decoded, delimiter, lines = read_table(path, encoding=encoding, preferred=preferred,
+                                           header_hint=names_known_column)
+    collector.encoding, collector.delimiter = decoded.encoding, delimiter
+    records = list(iter_records(lines, delimiter, _unclosed(collector, path.name)))
     if not records:
         raise DatasetError(f"The file '{path.name}' has no rows.")
     header = records[0][1]
     notes: list[str] = []
     t_col = pick_column(header, text_column, TEXT_COLUMN_NAMES, "text")
     l_col = pick_column(header, label_column, LABEL_COLUMN_NAMES, "label", taken=t_col)
-    known = set(TEXT_COLUMN_NAMES) | set(LABEL_COLUMN_NAMES)
-    has_header = isinstance(text_column, str) or isinstance(label_column, str) or any(
-        h.strip().lower() in known for h in header)
+    has_header = isinstance(text_column, str) or isinstance(label_column, str) or names_known_column(header)
     if len(header) == 2 and (t_col is None) != (l_col is None):
         # A two-column header that names one of them: the other column is the other role.
         t_col, l_col = (t_col, 1 - t_col) if t_col is not None else (1 - l_col, l_col)
@@ -190,9 +200,15 @@ def read_delimited(path: Path, text_column: str | int | None, label_column: str 
         spread = [len({r[c] for r in rows}) * (1 + sum(len(r[c]) for r in rows) / max(1, len(rows)))
                   for c in (0, 1)]
         t_col, l_col = (0, 1) if spread[0] >= spread[1] else (1, 0)
-        has_header = False
-        notes.append(f"No header row: column {t_col + 1} was taken as the text and column "
-                     f"{l_col + 1} as the label.")
+        has_header = _looks_like_header(records, t_col, l_col)
+        if has_header:
+            notes.append(f"The first row was taken as the header: column '{header[t_col]}' as the text and "
+                         f"'{header[l_col]}' as the label.")
+        else:
+            notes.append(f"No header row: column {t_col + 1} was taken as the text and column "
+                         f"{l_col + 1} as the label.")
+    if has_header:
+        _check_duplicates(header, [(t_col, text_column), (l_col, label_column)], path.name, notes)
     body = records[1:] if has_header else records
     for line, fields in body:
         where = f"{path.name}:{line}"
@@ -209,8 +225,8 @@ def read_delimited(path: Path, text_column: str | int | None, label_column: str 
 
 
 def read_jsonl(path: Path, text_column: str | None, label_column: str | None,
-               collector: RowCollector) -> tuple[str, str, list[str]]:
-    text = read_text_file(path)
+               collector: RowCollector, encoding: str | None = None) -> tuple[str, str, list[str]]:
+    text = read_text_file(path, encoding, collector)
     keys: tuple[str, str] | None = None
     if isinstance(text_column, str) and isinstance(label_column, str):
         keys = (text_column, label_column)
@@ -251,7 +267,7 @@ def read_jsonl(path: Path, text_column: str | None, label_column: str | None,
     return keys[0], keys[1], []
 
 
-def read_text_folder(root: Path, collector: RowCollector) -> None:
+def read_text_folder(root: Path, collector: RowCollector, encoding: str | None = None) -> None:
     class_dirs = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
                         key=lambda d: d.name)
     for class_dir in class_dirs:
@@ -262,8 +278,11 @@ def read_text_folder(root: Path, collector: RowCollector) -> None:
                 if name.startswith(".") or path.suffix.lower() != ".txt":
                     continue
                 try:
-                    text = path.read_bytes().removeprefix(b"\xef\xbb\xbf").decode("utf-8", "surrogateescape")
+                    text = decode_bytes(path.read_bytes(), name, encoding).text
                 except OSError as exc:
                     collector.issue("bad_row", str(path), f"cannot read file: {exc.strerror or exc}")
+                    continue
+                except DatasetError as exc:      # not in the encoding named, or UTF-16 without a BOM
+                    collector.issue("undecodable", str(path), str(exc))
                     continue
                 collector.add(str(path), text, class_dir.name)

@@ -211,9 +211,20 @@ class TextModality:
 
         check(task)
         index = scan_text(path, text_column=getattr(data, "text_column", None) or None,
-                          label_column=getattr(data, "label_column", None) or None)
+                          label_column=getattr(data, "label_column", None) or None,
+                          encoding=getattr(data, "encoding", None) or None)
         check(task)
         return index
+
+    def claim(self, path: str | os.PathLike, *, encoding: str | None = None) -> Claim:
+        """JSON Lines, class folders of .txt files, or a table with a text column and a label column."""
+        from tlstudio.core.data.detect import (JSONL_SUFFIXES, NOT, SURE, Claim, claim_for_table_or_folder,
+                                               text_folder_claim, text_table_claim)
+
+        if Path(path).suffix.lower() in JSONL_SUFFIXES and Path(path).is_file():
+            return Claim(SURE, "a JSON Lines file")
+        return claim_for_table_or_folder(path, encoding, text_folder_claim, text_table_claim,
+                                         Claim(NOT, "not a table, JSON Lines or a folder"))
 
     def sample_key(self, sample: Sample) -> list:
         return text_identity(sample)

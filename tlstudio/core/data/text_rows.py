@@ -15,11 +15,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tlstudio.core.data.text_files import (LABEL_COLUMN_NAMES, TEXT_COLUMN_NAMES, RowCollector, bad_bytes,
-                                           csv_records, has_undecodable, pick_column, read_text_file)
+from tlstudio.core.data.table_read import iter_records, physical_lines, read_decoded, read_table
+from tlstudio.core.data.text_files import (TEXT_COLUMN_NAMES, bad_bytes, column_key, has_undecodable,
+                                           names_known_column, pick_column)
 from tlstudio.core.errors import DatasetError
 
-TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson")
+TABLE_SUFFIXES = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson")
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,7 @@ def _column_choice(header: list[str], wanted: str | None) -> str | int | None:
     if wanted is None or not str(wanted).strip():
         return None
     wanted = str(wanted).strip()
-    lowered = [h.strip().lower() for h in header]
-    if wanted.isdigit() and wanted.lower() not in lowered:
+    if wanted.isdigit() and column_key(wanted) not in {column_key(h) for h in header}:
         return int(wanted)
     return wanted
 
@@ -57,24 +57,27 @@ def _undecodable(where: str, value: str) -> TextRow | None:
     return None
 
 
-def _read_delimited(path: Path, text_column: str | None) -> TextRows:
-    text = read_text_file(path)
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    collector = RowCollector()      # collects the unterminated quotes
-    records = list(csv_records(text, delimiter, collector, path.name))
+def _read_delimited(path: Path, text_column: str | None, encoding: str | None) -> TextRows:
+    _, delimiter, lines = read_table(path, encoding=encoding, preferred="\t" if path.suffix.lower() == ".tsv" else ",",
+                                     header_hint=names_known_column)
+    rows: list[TextRow] = []
+
+    def unclosed(line: int, last: int) -> None:
+        rows.append(TextRow(f"{path.name}:{line}", None, f"a quote opened on this line is never properly closed "
+                                                         f"(read to line {last}); only this line is left out"))
+
+    records = list(iter_records(lines, delimiter, unclosed))
     if not records:
         raise DatasetError(f"The file '{path.name}' has no rows.")
     header = records[0][1]
     choice = _column_choice(header, text_column)
     column = pick_column(header, choice, TEXT_COLUMN_NAMES, "text")
-    known = set(TEXT_COLUMN_NAMES) | set(LABEL_COLUMN_NAMES)
-    has_header = isinstance(choice, str) or any(h.strip().lower() in known for h in header)
+    has_header = isinstance(choice, str) or names_known_column(header)
     if column is None:
         if len(header) != 1:
             raise DatasetError(f"Cannot tell which column of '{path.name}' holds the text; its columns are "
                                f"{', '.join(header)}. Name it with --text-column.")
         column = 0          # one column: the texts (a header row only when it is a known column name)
-    rows = [TextRow(i.where, None, i.message) for i in collector.issues]
     for line, fields in records[1:] if has_header else records:
         where = f"{path.name}:{line}"
         if len(fields) <= column:
@@ -85,10 +88,10 @@ def _read_delimited(path: Path, text_column: str | None) -> TextRows:
     return TextRows(header[column] if has_header else str(column), rows)
 
 
-def _read_jsonl(path: Path, text_column: str | None) -> TextRows:
+def _read_jsonl(path: Path, text_column: str | None, encoding: str | None) -> TextRows:
     key: str | None = text_column.strip() if text_column and text_column.strip() else None
     rows: list[TextRow] = []
-    for number, line in enumerate(read_text_file(path).splitlines(), start=1):
+    for number, line in enumerate(read_decoded(path, encoding).text.splitlines(), start=1):
         where = f"{path.name}:{number}"
         if not line.strip():
             continue
@@ -121,27 +124,25 @@ def _read_jsonl(path: Path, text_column: str | None) -> TextRows:
     return TextRows(key, rows)
 
 
-def read_text_rows(path: str | os.PathLike, text_column: str | None = None) -> TextRows:
+def read_text_rows(path: str | os.PathLike, text_column: str | None = None, encoding: str | None = None) -> TextRows:
     """The text of every row of a CSV/TSV/JSONL file (``text_column``: a name, or a number from 0;
-    None: detected from the header, as for training)."""
+    None: detected from the header, as for training; ``encoding`` as ``table_read.decode_bytes``)."""
     source = Path(path).expanduser()
     if not source.is_file():
         raise DatasetError(f"Text file not found: {path}.")
     if source.suffix.lower() in (".jsonl", ".ndjson"):
-        return _read_jsonl(source, text_column)
-    return _read_delimited(source, text_column)
+        return _read_jsonl(source, text_column, encoding)
+    return _read_delimited(source, text_column, encoding)
 
 
-def read_text_lines(path: str | os.PathLike) -> list[str]:
-    """The non-blank lines of a UTF-8 text file (one text per line)."""
-    try:
-        with open(path, encoding="utf-8-sig") as fh:
-            lines = [line.rstrip("\r\n") for line in fh]
-    except FileNotFoundError:
-        raise DatasetError(f"Text file not found: {path}.") from None
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8.") from None
-    except OSError as exc:
-        raise DatasetError(f"Cannot read {path}: {exc.strerror or exc}.") from None
-    return [line for line in lines if line.strip()]
+def read_text_lines(path: str | os.PathLike, encoding: str | None = None) -> list[str]:
+    """The non-blank lines of a text file (one text per line; UTF-8, UTF-16/32 by BOM, or ``encoding``)."""
+    if not Path(path).is_file():
+        raise DatasetError(f"Text file not found: {path}.")
+    text = read_decoded(path, encoding).text
+    bad = next((i for i, line in enumerate(physical_lines(text), 1) if has_undecodable(line)), None)
+    if bad is not None:
+        raise DatasetError(f"{path} is not UTF-8 text (line {bad}); save it as UTF-8 or name its encoding "
+                           "with --encoding.")
+    return [line.rstrip("\r\n") for line in physical_lines(text) if line.strip()]
 

@@ -3,53 +3,55 @@ columns, token-length statistics. Each runs through ``tasks.run_task``, never on
 (the text modules import torch and transformers)."""
 from __future__ import annotations
 
-import csv
 import json
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 # Tokenizers already loaded, by model folder (loading one reads its files: ~0.3 s).
 _TOKENIZERS: dict[str, object] = {}
 _TOKENIZERS_LOCK = threading.Lock()
-TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson")
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".jsonl", ".ndjson")
 
 
-def scan_dataset(path: str, project_task: str = "image", text_column: str = "", label_column: str = "",
-                 task=None):
-    """Scan ``path`` as a text dataset when the data says so (or the project is a text project and
-    the path is a data file or a folder without images), else as images. The index's ``task`` says
-    which it was."""
-    from tlstudio.core.data.text import is_text_dataset, scan_text
+@dataclass(frozen=True)
+class Undecided:
+    """A scan's answer when the data's kind cannot be told: what was found and what to ask."""
 
-    source = Path(path)
-    text = is_text_dataset(source) or (project_task == "text" and (
-        source.suffix.lower() in TEXT_SUFFIXES or (source.is_dir() and not _has_images(source))))
-    if text:
-        if task is not None:
-            task.check()
-        return scan_text(source, text_column=text_column or None, label_column=label_column or None)
-    from tlstudio.core.data.images import scan
-
-    return scan(path, task=task)
+    path: str
+    found: str
+    choices: tuple[str, ...]
 
 
-def _has_images(folder: Path) -> bool:
-    from tlstudio.core.data.images import IMAGE_EXTENSIONS
+def scan_dataset(path: str, kind: str | None = None, text_column: str = "", label_column: str = "",
+                 encoding: str = "", task=None):
+    """Scan ``path`` through ``core.data.modality.scan`` as ``kind`` ("image", "text"; None: detected;
+    chosen text/label columns mean text). The index's ``task`` says which it was; ``Undecided`` when
+    the data does not say (the Data tab then asks)."""
+    from types import SimpleNamespace
 
-    for sub in folder.iterdir():
-        if sub.is_dir():
-            if any(f.suffix.lower() in IMAGE_EXTENSIONS for f in sub.iterdir()):
-                return True
-    return False
+    from tlstudio.core.data.modality import scan
+    from tlstudio.core.errors import UndecidedDataError
+
+    data = SimpleNamespace(text_column=text_column or None, label_column=label_column or None,
+                           encoding=encoding or None)
+    try:
+        return scan(path, kind or ("text" if text_column or label_column else None), data=data, task=task)
+    except UndecidedDataError as exc:
+        return Undecided(str(path), exc.found, tuple(exc.choices))
 
 
-def data_columns(path: str) -> list[str]:
-    """The column names of a CSV/TSV header or the fields of a JSON Lines file's first object."""
+def data_columns(path: str, encoding: str = "") -> list[str]:
+    """The column names of a table's header (its delimiter sniffed) or the fields of a JSON Lines
+    file's first object."""
+    from tlstudio.core.data.detect import peek_table
+    from tlstudio.core.errors import TLStudioError
+
     source = Path(path)
     if not source.is_file() or source.suffix.lower() not in TEXT_SUFFIXES:
         return []
-    with open(source, encoding="utf-8-sig", errors="replace", newline="") as fh:
-        if source.suffix.lower() in (".jsonl", ".ndjson"):
+    if source.suffix.lower() in (".jsonl", ".ndjson"):
+        with open(source, encoding="utf-8-sig", errors="replace", newline="") as fh:
             for line in fh:
                 if line.strip():
                     try:
@@ -57,10 +59,12 @@ def data_columns(path: str) -> list[str]:
                     except ValueError:
                         return []
                     return [str(k) for k in obj] if isinstance(obj, dict) else []
-            return []
-        first = fh.readline()
-    delimiter = "\t" if source.suffix.lower() == ".tsv" else ","
-    return [c.strip() for c in next(csv.reader([first], delimiter=delimiter), [])]
+        return []
+    try:
+        peek = peek_table(source, encoding or None)
+    except TLStudioError:
+        return []
+    return [c.strip() for c in peek.rows[0]] if peek is not None and peek.rows else []
 
 
 def load_tokenizer(model_name: str):

@@ -23,7 +23,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QFi
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from tlstudio.core.data.modality import modality_for
-from tlstudio.gui.jobs.data_jobs import data_columns, scan_dataset, token_stats
+from tlstudio.core.data.table_read import DELIMITER_NAMES
+from tlstudio.gui.jobs.data_jobs import Undecided, data_columns, scan_dataset, token_stats
+from tlstudio.gui.widgets.data_reading import DataReading
 from tlstudio.gui.widgets.dataset_widgets import THUMB_PX, ClassBarChart, ThumbnailLoader, imbalance_warning, preview_job
 from tlstudio.gui.widgets.text_widgets import LengthHistogram, TextTable
 from tlstudio.gui.icons import icon
@@ -94,6 +96,9 @@ class DatasetBrowser(QWidget):
         top.addWidget(self.path_label, 1)
         top.addWidget(self.progress)
         top.addWidget(self.cancel_button)
+        self.reading = DataReading(self.state, self.rescan, self)    # encoding box; "images or texts?"
+        top.addWidget(QLabel("Encoding:"))
+        top.addWidget(self.reading.encoding_choice)
         top.addWidget(self.open_folder_button)
         top.addWidget(self.open_csv_button)
         self.message = QLabel(wordWrap=True, objectName="datasetMessage")
@@ -290,8 +295,9 @@ class DatasetBrowser(QWidget):
         self.progress.show()
         self.cancel_button.show()
         text_column, label_column = self.state.text_columns()
-        self.scan_task = run_task(scan_dataset, path, self.state.project.task, text_column, label_column,
-                                  with_progress=True, parent=self, on_progress=self._on_scan_progress)
+        self.scan_task = run_task(scan_dataset, path, self.reading.kind_for(path), text_column, label_column,
+                                  self.reading.encoding(), with_progress=True, parent=self,
+                                  on_progress=self._on_scan_progress)
         task = self.scan_task
         task.finished.connect(lambda index: self._on_scanned(task, index))
         task.failed.connect(lambda message: self._on_scan_failed(task, message))
@@ -317,6 +323,12 @@ class DatasetBrowser(QWidget):
         return True
 
     def _on_scanned(self, task, index) -> None:
+        if isinstance(index, Undecided):
+            if self._scan_ended(task):
+                self.state.set_dataset(None)
+                self._show_message(f"{index.found[:1].upper()}{index.found[1:]}.")
+                self.reading.ask(index.path, index.found, index.choices)
+            return
         if self._scan_ended(task):
             self.state.set_task(getattr(index, "task", "image"))
             self.state.set_dataset(index)
@@ -355,6 +367,7 @@ class DatasetBrowser(QWidget):
 
     def _load_settings(self) -> None:
         d = self.state.project.data
+        self.reading.load()
         for widget, value in ((self.val_spin, d.val_fraction), (self.test_spin, d.test_fraction),
                               (self.seed_spin, d.seed)):
             widget.blockSignals(True)
@@ -477,7 +490,8 @@ class DatasetBrowser(QWidget):
         lines = [("Left out: " + ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in counts.items()))
                  if counts else "Every row was usable."]
         lines += [f"Note: {note}" for note in index.notes]
-        lines.append(f"Format: {index.source_format}" + (
+        how = "".join(f" · {part}" for part in (index.encoding, DELIMITER_NAMES.get(index.delimiter, "")) if part)
+        lines.append(f"Format: {index.source_format}{how}" + (
             f" · text column '{index.text_column}', label column '{index.label_column}'"
             if index.source_format != "folder" else " · one folder of .txt files per class"))
         self.report_label.setText("<br>".join(lines))
@@ -489,7 +503,7 @@ class DatasetBrowser(QWidget):
 
     def _offer_columns(self, path: str, text_column: str, label_column: str) -> None:
         """Fill the column choosers from the file's header (read in a worker)."""
-        task = run_task(data_columns, path, parent=self)
+        task = run_task(data_columns, path, self.reading.encoding(), parent=self)
         self._columns_task = task
         task.finished.connect(lambda columns: task is self._columns_task and self._fill_columns(
             columns, text_column, label_column))

@@ -15,6 +15,7 @@ from matplotlib.ticker import MaxNLocator
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QSizePolicy
 
+from tlstudio.gui.widgets.chart_fonts import label_families
 from tlstudio.gui.widgets.figure_image import ThreadedChartCanvas
 
 STAGGER_MS = 40
@@ -270,9 +271,10 @@ def build_confusion(ax, m: np.ndarray, classes: list[str]) -> None:
     n = len(classes)
     ticks = range(n)
     rotate = n > 4 or max((len(c) for c in classes), default=0) > 6
+    family = {"fontfamily": families} if (families := label_families(classes)) else {}
     ax.set_xticks(ticks, labels=classes, fontsize=8, rotation=45 if rotate else 0,
-                  ha="right" if rotate else "center")
-    ax.set_yticks(ticks, labels=classes, fontsize=8)
+                  ha="right" if rotate else "center", **family)
+    ax.set_yticks(ticks, labels=classes, fontsize=8, **family)
     ax.set_xlabel("predicted", fontsize=9)
     ax.set_ylabel("true", fontsize=9)
     ax.set_title("Confusion matrix (click a cell)", fontsize=10)
