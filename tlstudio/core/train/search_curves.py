@@ -128,3 +128,22 @@ def _plain(value: float) -> float | None:
     """JSON has no NaN: a missing number is None."""
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def read_run_curves(run_dir) -> "SearchCurves | list[dict] | None":
+    """What a run folder's charts show: its epoch history (epoch loop, fine-tuning) when it has one,
+    else its head search's curves; None when it has neither."""
+    from pathlib import Path
+
+    from tlstudio.core.runs.folder import SEARCH_CURVES_NAME, read_json
+    from tlstudio.core.errors import TLStudioError
+
+    try:
+        history = read_json(Path(run_dir) / "history.json", default=[])
+        saved = read_json(Path(run_dir) / SEARCH_CURVES_NAME, default=None)
+    except TLStudioError:
+        return None
+    if isinstance(history, list) and history and all(isinstance(h, dict) for h in history):
+        return history
+    curves = SearchCurves.from_dict(saved) if saved is not None else None
+    return curves if curves is not None and not curves.is_empty() else None

@@ -8,6 +8,8 @@ artists (dozens of labels) in the worker as well.
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
@@ -16,6 +18,7 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QSizePolicy
 
 from tlstudio.gui.widgets.figure_image import ThreadedChartCanvas
+from tlstudio.gui.widgets.search_charts import SearchChartPainter
 
 STAGGER_MS = 40
 EMPTY_HINT = "Curves appear here once training starts (Train tab → Start)."
@@ -64,6 +67,7 @@ class CurveChart(ThreadedChartCanvas):
         (self.train_line,) = self.ax.plot([], [], "o-", color=TRAIN_COLOR, label="train", markersize=3)
         (self.val_line,) = self.ax.plot([], [], "o-", color=VAL_COLOR, label="validation", markersize=3)
         self._points: dict[str, list[float]] = {"x": [], "train": [], "val": []}
+        self.search_series: dict | None = None      # what search_charts drew (a head-search run)
         self.boundaries: list[float] = []
         self._boundary_artists = []
         self.planned_epochs = 1
@@ -75,12 +79,12 @@ class CurveChart(ThreadedChartCanvas):
         self.hint = self.ax.text(0.5, 0.5, hint, ha="center", va="center", transform=self.ax.transAxes,
                                  color="#777777", fontsize=9, wrap=True)
         self.show_epochs(1)
-        self._set_empty(True)
+        self.set_empty(True)
 
     def is_empty(self) -> bool:
-        return not self._points["x"]
+        return not self._points["x"] and not (self.search_series and self.search_series["val"])
 
-    def _set_empty(self, empty: bool) -> None:
+    def set_empty(self, empty: bool) -> None:
         def change():
             self.hint.set_visible(empty)
             self.ax.tick_params(labelleft=not empty, labelbottom=not empty)
@@ -110,6 +114,15 @@ class CurveChart(ThreadedChartCanvas):
         self.ax.set_ylabel(self._ylabel, fontsize=9)
         self.ax.tick_params(labelsize=8)
         self.ax.grid(True, alpha=0.3)
+        self._epoch_legend()
+
+    def _epoch_legend(self) -> None:
+        self.train_line.set_label("train")
+        self.val_line.set_label("validation")
+        self.train_line.set_visible(True)
+        self.val_line.set_linewidth(1.5)
+        self.val_line.set_markersize(3)
+        self.train_line.set_markersize(3)
         # Above the plot, beside the title: never over the curves or the fine-tune marker
         # (and a fixed place: loc="best" costs a search on every draw).
         self.ax.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False,
@@ -131,9 +144,12 @@ class CurveChart(ThreadedChartCanvas):
         self.boundaries.clear()
         artists, self._boundary_artists = self._boundary_artists, []
         self.mutate(lambda: [artist.remove() for artist in artists])
+        if self.search_series is not None:
+            self.search_series = None
+            self.mutate(self._epoch_legend)
         self._sync_lines()
         self.show_epochs(1)
-        self._set_empty(True)
+        self.set_empty(True)
 
     def add_point(self, x: float, train: float, val: float, redraw: bool = True) -> None:
         was_empty = self.is_empty()
@@ -141,7 +157,7 @@ class CurveChart(ThreadedChartCanvas):
         for key, y in (("train", train), ("val", val)):
             self._points[key].append(float(y) if y is not None and np.isfinite(y) else np.nan)
         if was_empty:
-            self._set_empty(False)
+            self.set_empty(False)
         self._sync_lines()
         self.show_epochs(max(self.planned_epochs, int(x)))
         if redraw:
@@ -161,7 +177,12 @@ class CurveChart(ThreadedChartCanvas):
         self.mutate(change)
 
     def series(self) -> dict[str, list[float]]:
-        """Plotted data, for tests and for saving."""
+        """Plotted data, for tests and for saving: the epoch loop's points, or a search's leader
+        ("val") and refit ("train") curves with x = 1, 2, ..."""
+        if self.search_series is not None and not self._points["x"]:
+            val, train = self.search_series["val"], self.search_series["train"]
+            return {"x": [float(i + 1) for i in range(max(len(val), len(train)))],
+                    "val": [float(v) for v in val], "train": [float(v) for v in train]}
         return {key: [float(v) for v in values] for key, values in self._points.items()}
 
 
@@ -173,10 +194,12 @@ class TrainingCharts:
         self.accuracy = CurveChart("accuracyChart", "Accuracy", "accuracy", parent)
         self.accuracy.set_ylim(0.0, 1.0)
         self.epochs_plotted = 0
+        self.search = SearchChartPainter(self, self.loss)
 
     def reset(self) -> None:
         """Empty both charts (redrawn only when they showed an earlier run)."""
-        had_data = self.epochs_plotted > 0 or bool(self.loss.boundaries)
+        had_data = self.epochs_plotted > 0 or bool(self.loss.boundaries) or self.search.curves is not None
+        self.search.clear()
         self.epochs_plotted = 0
         self.loss.clear()
         self.accuracy.clear()
@@ -203,6 +226,16 @@ class TrainingCharts:
         self.accuracy.set_ylim(0.0, 1.02)
         # Draw the second chart a little later so the event loop breathes between the two draws.
         QTimer.singleShot(STAGGER_MS, self.accuracy.draw_idle)
+
+    def show_history(self, history: list[dict]) -> None:
+        """A finished run's epochs (history.json: EpochEnded records), as they were drawn live."""
+        self.reset()
+        stage = None
+        for entry in history:
+            if entry.get("stage") != stage:
+                stage = entry.get("stage")
+                self.stage_started(int(stage or 1), sum(1 for h in history if h.get("stage") == stage))
+            self.epoch_ended(SimpleNamespace(**entry))
 
 
 class ConfusionMatrixChart(ThreadedChartCanvas):
