@@ -126,7 +126,7 @@ def test_a_pinned_learning_rate_in_a_text_project_is_the_one_the_run_uses(qtbot,
     assert "lr" not in project.training.auto and mark.badge.text() == "📌 pinned"
     result = run(qtbot, panel)
     search = json.loads((Path(result["run_dir"]) / "search.json").read_text())
-    assert {t["lr"] for t in search["trials"]} == {pytest.approx(1e-3)}
+    assert search["trials"] and all(t["lr"] == pytest.approx(1e-3) for t in search["trials"])
     assert "lr" in search["explicit"] and search["winner"]["lr"] == pytest.approx(1e-3)
     assert points(panel.charts.loss)[0] >= 2 and points(panel.charts.accuracy)[0] >= 2
 

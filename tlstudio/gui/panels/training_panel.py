@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar
                                QSplitter, QVBoxLayout, QWidget)
 
 from tlstudio.core.train import events as ev
-from tlstudio.core.train.search_curves import SearchCurves, read_run_curves, short_number
+from tlstudio.core.train.search_curves import SearchCurves, short_number
 from tlstudio.gui.widgets.charts import TrainingCharts
 from tlstudio.gui.widgets.search_table import HeadSearchTable
 from tlstudio.gui.widgets.settings_widgets import available_devices, format_eta
@@ -208,16 +208,8 @@ class TrainingPanel(QWidget):
         """Draw a finished run's curves from its folder (a search's or the epoch loop's); False if none."""
         if self.is_running():
             return False
-        saved = read_run_curves(Path(run_dir))
-        if saved is None:
-            return False
-        self.charts.reset()
         self.search_table.reset()
-        if isinstance(saved, SearchCurves):
-            self.charts.search.show(saved, now=True)
-        else:
-            self.charts.show_history(saved)
-        return True
+        return self.charts.show_run(run_dir)
 
     # -- running -----------------------------------------------------------------------
     def is_running(self) -> bool:

@@ -14,7 +14,8 @@ import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QSizePolicy
 
 from tlstudio.gui.widgets.figure_image import ThreadedChartCanvas
@@ -227,6 +228,21 @@ class TrainingCharts:
         # Draw the second chart a little later so the event loop breathes between the two draws.
         QTimer.singleShot(STAGGER_MS, self.accuracy.draw_idle)
 
+    def show_run(self, run_dir) -> bool:
+        """Draw a finished run's curves from its folder (epoch history, else the head search's); False
+        when it saved none."""
+        from tlstudio.core.train.search_curves import SearchCurves, read_run_curves
+
+        saved = read_run_curves(run_dir)
+        if saved is None:
+            return False
+        if isinstance(saved, SearchCurves):
+            self.reset()
+            self.search.show(saved, now=True)
+        else:
+            self.show_history(saved)
+        return True
+
     def show_history(self, history: list[dict]) -> None:
         """A finished run's epochs (history.json: EpochEnded records), as they were drawn live."""
         self.reset()
@@ -252,24 +268,49 @@ class ConfusionMatrixChart(ThreadedChartCanvas):
         self.ax = self.figure.add_subplot(1, 1, 1)
         self.matrix: np.ndarray | None = None
         self.classes: list[str] = []
+        self.pending_text = ""          # painted instead of the last image while a new one is drawn
         self.mpl_connect("button_press_event", self._on_click)
         self._show_empty()
 
-    def _show_empty(self) -> None:
-        self.set_prepare(lambda: build_empty(self.ax))
+    def _show_empty(self, text: str = "No run loaded") -> None:
+        self.set_prepare(lambda: build_empty(self.ax, text))
         self.draw_idle()
 
     def clear(self) -> None:
         self.matrix = None
         self.classes = []
+        self.pending_text = ""
         self._show_empty()
+
+    def show_message(self, text: str) -> None:
+        """A line instead of a matrix (a run is loading)."""
+        self.matrix, self.classes = None, []
+        self.pending_text = text
+        self._show_empty(text)
 
     def set_matrix(self, matrix, classes: list[str]) -> None:
         """Show a matrix: built and drawn in a worker once the chart is visible."""
         self.matrix, self.classes = np.asarray(matrix, dtype=np.int64), list(classes)
         m, names = self.matrix.copy(), list(self.classes)
+        self.pending_text = "Drawing the confusion matrix…"     # until the worker's image arrives
+        self.update()
         self.set_prepare(lambda: build_confusion(self.ax, m, names))
         self.draw_idle()
+
+    def _on_rendered(self, rendered) -> None:
+        if self.matrix is not None or not self._wanted:
+            self.pending_text = ""
+        super()._on_rendered(rendered)
+
+    def paintEvent(self, event) -> None:
+        if not self.pending_text:
+            super().paintEvent(event)
+            return
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor("white"))
+        painter.setPen(QColor("#777777"))
+        painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.pending_text)
+        painter.end()
 
     def cell_at(self, xdata: float | None, ydata: float | None) -> tuple[int, int] | None:
         """Map a data coordinate to (true row, predicted column), or None outside the matrix."""
@@ -289,10 +330,10 @@ class ConfusionMatrixChart(ThreadedChartCanvas):
             self.cellClicked.emit(*cell)
 
 
-def build_empty(ax) -> None:
+def build_empty(ax, text: str = "No run loaded") -> None:
     ax.clear()
     ax.set_axis_off()
-    ax.text(0.5, 0.5, "No run loaded", ha="center", va="center", transform=ax.transAxes, color="#777777")
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#777777")
 
 
 def build_confusion(ax, m: np.ndarray, classes: list[str]) -> None:
