@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar
                                QSplitter, QVBoxLayout, QWidget)
 
 from tlstudio.core.train import events as ev
-from tlstudio.core.train.search_curves import SearchCurves, short_number
+from tlstudio.core.train.search_curves import SearchCurves, describe_search
 from tlstudio.gui.widgets.charts import TrainingCharts
 from tlstudio.gui.widgets.search_table import HeadSearchTable
 from tlstudio.gui.widgets.settings_widgets import available_devices, format_eta
@@ -464,11 +464,5 @@ def finish_line(event: ev.RunFinished, search: dict | None) -> str:
     if search is None:
         return (f"{how}: best validation accuracy {event.best_val_acc:.1%} after {event.epochs_run} epochs "
                 f"in {event.seconds:.1f} s.")
-    win = search["winner"]
-    scored = f"{search['folds']}-fold search" if search["folds"] > 1 else "search on the validation split"
-    score = "out-of-fold accuracy" if search["folds"] > 1 else "validation accuracy"
     tuned = f"; then {event.epochs_run} fine-tuning epochs" if event.epochs_run else ""
-    return (f"{how}: head chosen by {scored} over {len(search['trials'])} candidates: {win['head']}, "
-            f"lr {short_number(win['lr'])}, {win['epochs']} epochs — {score} "
-            f"{search['heldout_accuracy'] * 100:.1f} % in {search['seconds']:.1f} s{tuned} "
-            f"(whole run {event.seconds:.1f} s).")
+    return f"{how}: {describe_search(search)}{tuned} (whole run {event.seconds:.1f} s)."
