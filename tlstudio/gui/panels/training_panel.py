@@ -367,6 +367,20 @@ class TrainingPanel(QWidget):
             self.log(line)
         self._search_report = search
         self.settings.set_chosen(search["winner"])
+        self._show_chosen_head(search["winner"].get("head_spec"))
+
+    def _show_chosen_head(self, spec: dict | None) -> None:
+        """The head the search chose becomes the project's head (still left to the search), so the Head
+        and Model tabs show the head that was trained."""
+        from tlstudio.core.model.head import HeadSpec
+
+        project = self.state.project
+        if spec is None or "head" not in project.training.auto:
+            return
+        chosen = HeadSpec.from_dict(spec)
+        if chosen.layers != project.head.layers:
+            project.head.layers = list(chosen.layers)
+            self.state.mark_changed("head")
 
     def on_epoch_ended(self, event: ev.EpochEnded) -> None:
         self.charts.epoch_ended(event)
