@@ -474,7 +474,8 @@ class DatasetBrowser(QWidget):
         if index is None:
             self.split_counts.setText("")
             return
-        search = self.state.project.training.head_fit == "search"
+        t = self.state.project.training
+        search = t.head_fit == "search" and t.use_cache
         task = run_task(split_summary, index, d.val_fraction, d.test_fraction, d.seed, search, parent=self)
         self._split_task = task
         task.finished.connect(lambda text: task is self._split_task and self.split_counts.setText(text))

@@ -6,7 +6,7 @@ winner's row is bold, tinted and marked "★ winner".
 from __future__ import annotations
 
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem
+from PySide6.QtWidgets import QTableWidget, QTableWidgetItem
 
 from tlstudio.core.train.search_curves import short_number
 
@@ -22,7 +22,6 @@ class HeadSearchTable(QTableWidget):
         self.setHorizontalHeaderLabels(SEARCH_COLUMNS)
         self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.verticalHeader().setVisible(False)
-        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.horizontalHeader().setStretchLastSection(True)
         row_height = self.verticalHeader().defaultSectionSize()
         self.setMinimumHeight(self.horizontalHeader().sizeHint().height() + VISIBLE_ROWS * row_height + 4)
@@ -60,14 +59,21 @@ class HeadSearchTable(QTableWidget):
         score = [str(event.epochs), f"{event.cv_acc:.1%}", f"{event.cv_loss:.3f}", ""] if event.finished else \
             ["", "", "", "training…"]
         self._set_row(event.candidate, [str(event.candidate + 1), head, lr, wd] + score)
+        if event.finished and event.done >= event.candidates or not event.finished and event.candidate == 0:
+            self.resizeColumnsToContents()
 
     def finished(self, search: dict) -> None:
         """The full report (search.json): final values, the winner marked."""
         rows = search["trials"]
+        self.setUpdatesEnabled(False)
         self.begin(len(rows), search["folds"])
         for r, row in enumerate(rows):
             self._set_row(r, [str(r + 1), row["head"], short_number(row["lr"]), short_number(row["weight_decay"]),
                               str(row["epochs"]), f"{row['cv_accuracy']:.1%}", f"{row['cv_loss']:.3f}",
                               "★ winner" if row["winner"] else ""], winner=bool(row["winner"]))
             if row["winner"]:
-                self.scrollToItem(self.item(r, 0))
+                winner = r
+        self.resizeColumnsToContents()
+        self.setUpdatesEnabled(True)
+        if any(row["winner"] for row in rows):
+            self.scrollToItem(self.item(winner, 0))

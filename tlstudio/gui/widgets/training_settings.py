@@ -204,7 +204,9 @@ class TrainingSettingsForm(QWidget):
         raise KeyError(f"{section}.{field}")
 
     def automatic(self) -> bool:
-        return self.state.project.training.head_fit == "search"
+        """The search fits the head: chosen, and possible (it runs on cached features)."""
+        t = self.state.project.training
+        return t.head_fit == "search" and t.use_cache
 
     # -- binding -------------------------------------------------------------------------
     def _write(self, section: str, field: str, value) -> None:
@@ -221,7 +223,7 @@ class TrainingSettingsForm(QWidget):
         if getattr(target, field) != value or (section == "training" and field in AUTO_SENTINELS):
             setattr(target, field, value)
             self.state.mark_changed(section)
-        if field == "head_fit":
+        if field in ("head_fit", "use_cache"):
             self.reload()
             self.headFitChanged.emit(value)
         elif field in self.marks:
@@ -298,6 +300,10 @@ class TrainingSettingsForm(QWidget):
                 widget.setEnabled(not automatic)
                 tip = TOOLTIPS[(section, field)]
                 widget.setToolTip(tip + SEARCH_NOTE if automatic else tip)
+        if self.state.project.training.head_fit == "search" and not automatic:
+            self.fit_note.setText("Automatic search needs cached features (Hardware below): with the cache off "
+                                  "the head trains for the fixed epochs and learning rate below.")
+            return
         self.fit_note.setText(
             "The search tries a few candidate heads with 5-fold cross-validation on all labelled samples "
             "(the validation split above 3 000), then trains the best on all of them. "
