@@ -107,7 +107,7 @@ def test_training_reuses_the_data_tabs_scanned_dataset(qtbot, monkeypatch):
     assert FakeTrainer.seen["dataset"] is state.dataset          # not scanned (decoded) again
     assert recorder.names() == ["StageStarted", "RunFinished"]   # one signal, dispatched by type
     assert panel._stage_epochs == {1: 1}
-    assert "Finished: best val acc 50.0%" in panel.log_view.toPlainText()
+    assert "Finished: best validation accuracy 50.0%" in panel.log_view.toPlainText()
 
 
 def test_stop_before_the_worker_thread_runs_reaches_the_trainer(qtbot, monkeypatch):
