@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, QTimer
 
 from tlstudio.core.train.search_curves import SearchCurves
 
-REDRAW_MS = 500
+REDRAW_MS = 1000
 FAINT = {"color": "#8c8c8c", "linewidth": 0.8, "alpha": 0.45}
 LEADER_COLOR = "#d62728"
 REFIT_COLOR = "#1f77b4"
