@@ -11,7 +11,12 @@ With ``--why`` a sampler thread records the GUI thread's Python stack every
 5 ms, and each stall over 50 ms is printed with the frames it spent most of
 its samples in (where the GUI thread was stuck).
 
+With ``--search`` the run is the default one: the head fitted by the automatic search on cached
+features, its candidates' curves drawn live; a "search" line gives the stalls from the search's
+first event to its last.
+
     QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui_stalls.py [--epochs 4] [--image-size 96] [--why] [--start-early]
+    QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui_stalls.py --search [--text]
 """
 from __future__ import annotations
 
@@ -86,6 +91,9 @@ def main() -> int:
                         help="do not import torch/torchvision/timm before the window as the app's splash does "
                              "(they then load in the trainer's start-up import, holding the GIL for long stretches)")
     parser.add_argument("--min-seconds", type=float, default=10.0, help="fail unless the run lasts this long")
+    parser.add_argument("--search", action="store_true",
+                        help="the default run: automatic head search on cached features (curves drawn live)")
+    parser.add_argument("--text", action="store_true", help="with --search: the text demo instead of the images")
     args = parser.parse_args()
     os.environ.setdefault("TLSTUDIO_DATA_DIR", tempfile.mkdtemp(prefix="tlstudio-bench-"))
 
@@ -97,13 +105,18 @@ def main() -> int:
     if not args.no_preload:          # as the app's main() does under its splash
         from tlstudio.gui.splash import preload_libraries
         preload_libraries()
-    window = build_main_window(demo=True)
+    window = build_main_window(demo=not args.text, text_demo=args.text)
     window.resize(1280, 800)
     window.show()
     p = window.state.project
-    p.model.image_size = args.image_size
-    p.training.epochs = args.epochs
-    p.training.use_cache = False          # the base runs every epoch: a run of useful length on the demo data
+    if args.search:
+        p.training.head_fit, p.training.use_cache = "search", True
+        if not args.text:
+            p.model.image_size = args.image_size
+    else:
+        p.model.image_size = args.image_size
+        p.training.epochs = args.epochs
+        p.training.use_cache = False      # the base runs every epoch: a run of useful length on the demo data
     window.tabs.setCurrentWidget(window.training_panel)
 
     clock = QElapsedTimer()
@@ -132,6 +145,10 @@ def main() -> int:
         from tlstudio.core.train import events as ev
         if isinstance(event, ev.EpochEnded) and event.epoch == args.epochs:
             marks["last_epoch"] = clock.nsecsElapsed() / 1e6
+        if isinstance(event, ev.HeadSearchStarted):
+            marks["search_start"] = clock.nsecsElapsed() / 1e6
+        if isinstance(event, ev.HeadSearchFinished):
+            marks["last_epoch"] = marks["search_end"] = clock.nsecsElapsed() / 1e6
 
     def poll():
         if "start" not in marks:
@@ -160,7 +177,8 @@ def main() -> int:
     # Let start-up work settle (the trainer's import in a worker, unless --start-early), then run.
     def begin():
         preload = panel.preload_task
-        if not args.start_early and preload is not None and preload.is_running():
+        loading = args.text and (window.state.dataset is None or window.model_panel.is_loading())
+        if loading or not args.start_early and preload is not None and preload.is_running():
             QTimer.singleShot(100, begin)
             return
         last[0] = clock.nsecsElapsed() / 1e6       # the first beat counts from here, not from the window's start-up
@@ -178,10 +196,18 @@ def main() -> int:
     run_stalls = [s for t, s in beats if marks["start"] <= t <= marks["end"]]
     end_from = marks.get("last_epoch", marks["end"])
     end_stalls = [s for t, s in beats if t >= end_from]
-    print(f"run: {seconds:.1f} s ({args.epochs} epochs at {args.image_size} px, demo data, no feature cache, "
+    what = (f"automatic head search, {'text demo' if args.text else f'image demo at {args.image_size} px'}, "
+            f"cached features" if args.search else
+            f"{args.epochs} epochs at {args.image_size} px, demo data, no feature cache")
+    print(f"run: {seconds:.1f} s ({what}, "
           f"{'Start before' if args.start_early else 'Start after'} the trainer's start-up import); "
           f"results drawn {((marks.get('results', marks['end']) - marks['end']) / 1000):.2f} s after the end")
     print(summary("run", run_stalls))
+    if "search_start" in marks and "search_end" in marks:
+        search_stalls = [s for t, s in beats if marks["search_start"] <= t <= marks["search_end"]]
+        chart = panel.charts.loss
+        print(summary("search", search_stalls) + f"  ({(marks['search_end'] - marks['search_start']) / 1000:.1f} s, "
+              f"{chart.renders} loss-chart renders)")
     print(summary("end", end_stalls))
     print(summary("all", [s for t, s in beats if t >= marks["start"]]))
     worst = sorted(((s, t) for t, s in beats if t >= marks["start"]), reverse=True)[:8]

@@ -88,3 +88,17 @@ def Qt_user():
     from PySide6.QtCore import Qt
 
     return Qt.ItemDataRole.UserRole
+
+
+def test_before_a_first_audit_the_tab_says_what_to_do_and_offers_no_action(qtbot):
+    from tlstudio.gui.panels.audit_panel import AuditPanel
+    from tlstudio.gui.state import ProjectState
+
+    panel = AuditPanel(ProjectState(Project(name="fresh")))
+    qtbot.addWidget(panel)
+    assert panel.summary.text().startswith("No audit yet: press Run audit")
+    for button in (panel.exclude_button, panel.relabel_button, panel.restore_button, panel.outlier_button,
+                   panel.dup_button, panel.undo_button):
+        assert not button.isEnabled(), button.text()
+    assert "Run the audit first" in panel.exclude_button.toolTip()
+    assert "Nothing to undo" in panel.undo_button.toolTip()

@@ -107,7 +107,7 @@ def test_training_reuses_the_data_tabs_scanned_dataset(qtbot, monkeypatch):
     assert FakeTrainer.seen["dataset"] is state.dataset          # not scanned (decoded) again
     assert recorder.names() == ["StageStarted", "RunFinished"]   # one signal, dispatched by type
     assert panel._stage_epochs == {1: 1}
-    assert "Finished: best val acc 50.0%" in panel.log_view.toPlainText()
+    assert "Finished: best validation accuracy 50.0%" in panel.log_view.toPlainText()
 
 
 def test_stop_before_the_worker_thread_runs_reaches_the_trainer(qtbot, monkeypatch):
@@ -381,7 +381,7 @@ def test_pause_and_resume(qtbot):
 def test_checkboxes_are_not_left_unbound(qtbot):
     panel = TrainingPanel(ProjectState(demo_project()))
     qtbot.addWidget(panel)
-    bound = {id(w) for _s, _f, w in panel._bindings}
+    bound = {id(w) for w in panel.settings.widgets()}
     boxes = panel.settings_area.widget().findChildren(QCheckBox)
     assert boxes and all(id(b) in bound for b in boxes)
 
@@ -389,7 +389,9 @@ def test_checkboxes_are_not_left_unbound(qtbot):
 def test_head_search_is_shown_as_a_table_with_the_winner(qtbot):
     from tlstudio.core.train.head_search import format_table
 
-    panel = TrainingPanel(ProjectState(demo_project()))
+    project = demo_project()
+    project.training.head_fit = "search"
+    panel = TrainingPanel(ProjectState(project))
     qtbot.addWidget(panel)
     assert panel.search_table.isHidden()
     trials = [{"head": "linear", "lr": 1e-3, "weight_decay": 1e-2, "epochs": 31, "cv_accuracy": 0.91,
@@ -397,20 +399,26 @@ def test_head_search_is_shown_as_a_table_with_the_winner(qtbot):
               {"head": "hidden 128", "lr": 1e-3, "weight_decay": 1e-3, "epochs": 9, "cv_accuracy": 0.93,
                "cv_loss": 0.25, "seconds": 1.2, "winner": True}]
     search = {"method": "5-fold cross-validation", "folds": 5, "refit": True, "fit_samples": 240,
-              "seconds": 1.7, "temperature": 1.2, "ece_before": 0.05, "ece_after": 0.03, "trials": trials}
+              "seconds": 1.7, "temperature": 1.2, "ece_before": 0.05, "ece_after": 0.03, "trials": trials,
+              "winner": {"head": "hidden 128", "lr": 1e-3, "weight_decay": 1e-3, "epochs": 9},
+              "heldout_accuracy": 0.93}
     ev.dispatch(panel, ev.HeadSearchFinished(search=search, table=format_table(search)))
     table = panel.search_table
     assert not table.isHidden() and table.rowCount() == 2
-    assert [table.item(1, c).text() for c in (0, 3, 4, 7)] == ["hidden 128", "9", "93.0%", "winner"]
-    assert table.item(1, 0).font().bold() and not table.item(0, 0).font().bold()
+    assert [table.item(1, c).text() for c in (1, 4, 5, 7)] == ["hidden 128", "9", "93.0%", "★ winner"]
+    assert table.item(1, 1).font().bold() and not table.item(0, 1).font().bold()
+    assert table.height() >= 0 and table.minimumHeight() > 7 * table.verticalHeader().defaultSectionSize()
     assert "refit on all labelled samples (240)" in panel.log_view.toPlainText()
+    # The chosen values show in the settings, marked as chosen.
+    assert panel.widget_for("training", "epochs").value() == 9
+    assert panel.settings.marks["epochs"].badge.text() == "✓ chosen"
 
 
 def test_editing_a_training_value_in_the_panel_makes_it_explicit(qtbot):
     state = ProjectState(demo_project())
     panel = TrainingPanel(state)
     qtbot.addWidget(panel)
-    panel._write("training", "lr", 0.05)
+    panel.widget_for("training", "lr").setValue(0.05)
     assert state.project.training.lr == 0.05
     assert "lr" not in state.project.training.auto and "epochs" in state.project.training.auto
 

@@ -11,6 +11,7 @@ from typing import TextIO
 
 from tlstudio.core.progress import Throttle, TaskState
 from tlstudio.core.train import events as ev
+from tlstudio.core.train.search_curves import describe_search
 
 BAR_WIDTH = 24
 REDRAW_SECONDS = 0.1
@@ -106,6 +107,36 @@ class TerminalProgress:
                   f"acc {event.train_acc:.3f} | val loss {event.val_loss:.4f} val acc {event.val_acc:.3f} | "
                   f"lr {event.lr:.2g} | {event.seconds:.1f} s")
 
+    # The head search: one bar over its candidates (and the winner's refit), with the best score so far.
+    def on_head_search_started(self, event: ev.HeadSearchStarted) -> None:
+        self._search = {"total": event.candidates, "done": 0, "best": None, "eta": float("nan"), "epoch": 0}
+        self.line(f"Head search: {event.candidates} candidates, {event.method} on {event.samples} samples")
+
+    def _search_bar(self, force: bool = False) -> None:
+        s = self._search
+        best = f" best {s['best']:.3f}" if s["best"] is not None else ""
+        eta = f" ETA {format_seconds(s['eta'])}" if s["eta"] == s["eta"] else ""
+        self._draw(f"Head search {bar(s['done'], s['total'])} {s['done']}/{s['total']} candidates "
+                   f"(epoch {s['epoch']}){best}{eta}", force=force)
+
+    def on_head_search_trial(self, event: ev.HeadSearchTrial) -> None:
+        s = getattr(self, "_search", None)
+        if s is None or not event.finished:
+            return
+        s["done"], s["eta"] = event.done, event.eta_seconds
+        s["best"] = max(s["best"] or 0.0, event.cv_acc)
+        self._search_bar(force=event.done >= s["total"])
+
+    def on_head_search_epoch(self, event: ev.HeadSearchEpoch) -> None:
+        s = getattr(self, "_search", None)
+        if s is not None:
+            s["epoch"] = max(s["epoch"], event.epoch) if event.epoch > 1 else event.epoch
+            self._search_bar()
+
+    def on_head_refit_epoch(self, event: ev.HeadRefitEpoch) -> None:
+        self._draw(f"Refit of the winner {bar(event.epoch, event.epochs)} epoch {event.epoch}/{event.epochs}",
+                   force=event.epoch >= event.epochs)
+
     def on_head_search_finished(self, event: ev.HeadSearchFinished) -> None:
         self._searched = event.search
         for text in event.table.splitlines():
@@ -115,9 +146,7 @@ class TerminalProgress:
         state = "Stopped" if event.cancelled else "Finished"
         search = getattr(self, "_searched", None)
         if search is not None and event.epochs_run == 0:
-            what = "out-of-fold" if search["folds"] > 1 else "validation"
-            self.line(f"{state}: head fitted by search, {what} accuracy {event.best_val_acc:.3f} "
-                      f"in {format_seconds(event.seconds)}")
+            self.line(f"{state}: {describe_search(search)} (whole run {format_seconds(event.seconds)})")
             return
         self.line(f"{state}: best val accuracy {event.best_val_acc:.3f} after {event.epochs_run} epoch(s) "
                   f"in {format_seconds(event.seconds)}")

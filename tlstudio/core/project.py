@@ -202,6 +202,11 @@ class TrainingSettings:
         if name in self.auto:
             self.auto = [a for a in self.auto if a != name]
 
+    def set_auto(self, name: str) -> None:
+        """Leave ``name`` to the search again (undoes ``set_explicit``)."""
+        if name in AUTO_FIELDS and name not in self.auto:
+            self.auto = [a for a in AUTO_FIELDS if a in self.auto or a == name]
+
 
 @dataclass
 class FinetuneSettings:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QStackedWidget, QTabWidget, QToolBar,
-                               QWidget)
+from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox, QStackedWidget, QTabWidget,
+                               QToolBar, QToolButton, QWidget)
 
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.errors import TLStudioError
@@ -128,7 +128,16 @@ class MainWindow(QMainWindow):
         toolbar = QToolBar("Main", objectName="mainToolbar")
         toolbar.setMovable(False)
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        toolbar.addActions([self.new_action, self.open_action, self.save_action])
+        # One "New project" button: a project of the current kind; its arrow offers image or text.
+        self.new_button_action = self._action("New project", lambda: self.new_project(self.state.project.task),
+                                              None, "new")
+        self.new_button_action.setToolTip("A new project of the same kind as this one (image or text); "
+                                          "the arrow offers both.")
+        new_menu = QMenu(self)
+        new_menu.addActions([self.new_action, self.new_text_action])
+        self.new_button_action.setMenu(new_menu)
+        toolbar.addActions([self.new_button_action, self.open_action, self.save_action])
+        toolbar.widgetForAction(self.new_button_action).setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
         toolbar.addSeparator()
         toolbar.addActions([self.open_data_action, self.export_action])
         self.addToolBar(toolbar)

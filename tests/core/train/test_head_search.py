@@ -165,3 +165,51 @@ def test_a_hidden_head_fitted_on_principal_components_takes_the_full_features(de
     fixed = hs.fixed_head(x[40:], y[40:], c, HeadSpec.default(), lr=1e-3, weight_decay=1e-4, epochs=10)
     assert _acc(result.head, hx, hy) >= _acc(fixed, hx, hy) - 0.02
     assert _acc(result.head, hx, hy) > 0.75
+
+
+def test_the_search_reports_each_candidate_per_epoch_and_the_refit_as_events():
+    from tlstudio.core.train import events as ev
+    from tlstudio.core.train.search_curves import SearchCurves
+
+    g = torch.Generator().manual_seed(3)
+    y = torch.arange(120) % 3
+    x = torch.randn(120, 16, generator=g) + torch.nn.functional.one_hot(y, 3).repeat(1, 6)[:, :16] * 2.0
+    got, curves = [], SearchCurves()
+
+    def report(event):
+        got.append(event)
+        ev.dispatch(curves, event)
+
+    result = hs.search_head(x[:96], y[:96], x[96:], y[96:], 3, report=report)
+    started = [e for e in got if isinstance(e, ev.HeadSearchStarted)]
+    assert len(started) == 1 and started[0].candidates == len(result.trials) and started[0].folds == result.folds
+    finished = [e for e in got if isinstance(e, ev.HeadSearchTrial) and e.finished]
+    assert sorted(e.candidate for e in finished) == list(range(len(result.trials)))
+    assert [round(e.cv_acc, 6) for e in sorted(finished, key=lambda e: e.candidate)] == \
+        [round(t.score_acc, 6) for t in result.trials]
+    # Every candidate has a held-out curve (fold-averaged, one point per epoch it trained), plain floats.
+    for i, c in enumerate(curves.candidates):
+        assert len(c["val_loss"]) >= result.trials[i].epochs and all(0 <= a <= 1 for a in c["val_acc"])
+    refit = [e for e in got if isinstance(e, ev.HeadRefitEpoch)]
+    assert [e.epoch for e in refit] == list(range(1, result.best.epochs + 1))
+    assert all(type(v) in (int, float, str, bool) for e in got for v in e.to_dict().values())
+    # The saved form reads back the same (the run folder's search_curves.json).
+    curves.winner = result.winner
+    again = SearchCurves.from_dict(json.loads(json.dumps(curves.to_dict())))
+    assert again.to_dict() == curves.to_dict() and again.legend().startswith(f"{result.folds}-fold CV, ")
+
+
+def test_a_cancelled_search_stops_between_epochs():
+    from tlstudio.core.progress import Cancelled
+
+    calls = []
+
+    def check():
+        calls.append(1)
+        if len(calls) > 3:
+            raise Cancelled()
+
+    x, y = torch.randn(60, 8), torch.arange(60) % 2
+    with pytest.raises(Cancelled):
+        hs.search_head(x[:48], y[:48], x[48:], y[48:], 2, check=check, report=lambda e: None)
+    assert len(calls) == 4

@@ -33,6 +33,9 @@ WEIGHTS_CANDIDATES = ("best.safetensors", "model.safetensors")
 # Written by the head search: each labelled sample predicted by a head that never trained on it
 # (out-of-fold), with how they were measured; the honest numbers of a head refit on train + val.
 HELDOUT_NAME = "heldout_predictions.json"
+# Written by the head search: every candidate's held-out curves, the winner, the refit's loss
+# (``core/train/search_curves.py``); the charts of a search run, drawn again when it is reopened.
+SEARCH_CURVES_NAME = "search_curves.json"
 
 
 @dataclass

@@ -195,7 +195,7 @@ def train_group(x: torch.Tensor, y: torch.Tensor, train_mask: torch.Tensor, val_
                 spec: HeadSpec, lrs: torch.Tensor, wds: torch.Tensor, *, epochs: int, early_stop: bool,
                 batch_size: int, seed: int, num_classes: int, class_weight: torch.Tensor | None,
                 label_smoothing: float, check: Callable[[], None], stop_share: float = 1.0,
-                average: float | None = None) -> GroupFit:
+                average: float | None = None, on_epoch: Callable[..., None] | None = None) -> GroupFit:
     """Train ``m = len(lrs)`` heads of shape ``spec`` at once with Adam.
 
     Head j trains on the samples where ``train_mask[j]`` is set and is validated
@@ -206,7 +206,9 @@ def train_group(x: torch.Tensor, y: torch.Tensor, train_mask: torch.Tensor, val_
     the default 1.0 waits for every head). With ``average`` (a decay such as 0.9) each head is
     validated, kept and returned as an exponential moving average of its weights over the steps:
     with few large steps an epoch the raw weights at an epoch's end are a noisy sample, the average
-    is not.
+    is not. ``on_epoch(epoch, live, train_loss, val_loss, val_acc)`` (for progress reports) is told
+    after each epoch which heads still learn (indices into the m) and their mean training loss and,
+    with ``val_mask``, their validation loss and accuracy (else None); it makes every epoch validate.
     """
     t0 = time.perf_counter()
     m, n = train_mask.shape
@@ -233,6 +235,8 @@ def train_group(x: torch.Tensor, y: torch.Tensor, train_mask: torch.Tensor, val_
         for epoch in range(1, epochs + 1):
             head_epochs += int(live.numel())
             order = torch.randperm(n, generator=g)
+            seen = torch.zeros(int(live.numel()))
+            summed = torch.zeros(int(live.numel()))
             for start in range(0, n, batch_size):
                 idx = order[start:start + batch_size]
                 w = tmask[:, idx]
@@ -244,19 +248,28 @@ def train_group(x: torch.Tensor, y: torch.Tensor, train_mask: torch.Tensor, val_
                 per = F.cross_entropy(logits.reshape(-1, num_classes), y[idx].repeat(k), weight=class_weight,
                                       label_smoothing=label_smoothing, reduction="none").view(k, -1)
                 loss = ((per * w).sum(1) / count.clamp(min=1)).sum()
+                if on_epoch is not None:
+                    summed += (per.detach() * w).sum(1)
+                    seen += count
                 adam.step(heads.params, torch.autograd.grad(loss, heads.params))
                 if avg is not None:
                     with torch.no_grad():
                         for mean_p, p in zip(avg, heads.params):
                             mean_p.lerp_(p, 1 - average)
             check()
-            if vmask is None or not early_stop and epoch < epochs:
+            if vmask is None or not early_stop and epoch < epochs and on_epoch is None:
+                if on_epoch is not None:
+                    on_epoch(epoch, live.clone(), summed / seen.clamp(min=1), None, None)
                 continue
             with torch.no_grad():
                 logits = heads(x, train=False, params=avg)
                 k = logits.shape[0]
                 per = F.cross_entropy(logits.reshape(-1, num_classes), y.repeat(k), reduction="none").view(k, n)
                 val_loss = (per * vmask).sum(1) / vmask.sum(1).clamp(min=1)
+                if on_epoch is not None:
+                    hits = (logits.argmax(2) == y).float()
+                    on_epoch(epoch, live.clone(), summed / seen.clamp(min=1), val_loss.clone(),
+                             (hits * vmask).sum(1) / vmask.sum(1).clamp(min=1))
             better = val_loss < best_loss[live]
             if early_stop or epoch == epochs:
                 improved = live[better]

@@ -69,6 +69,46 @@ class CheckpointSaved(Event):
 
 
 @dataclass(frozen=True)
+class HeadSearchStarted(Event):
+    """The automatic head fit begins: ``candidates`` configurations scored by ``method``."""
+    candidates: int
+    folds: int            # 1: scored on the validation split
+    method: str           # "5-fold cross-validation" or "validation split"
+    samples: int          # labelled samples the scores come from
+
+
+@dataclass(frozen=True)
+class HeadSearchTrial(Event):
+    """A candidate starts (``finished`` False) or has its score (cv_* set, ``done`` counted)."""
+    candidate: int        # 0-based, in search.json's trial order
+    candidates: int
+    label: str            # "hidden 128, lr 2e-3, wd 1e-2"
+    finished: bool
+    done: int             # candidates finished so far
+    cv_loss: float = float("nan")
+    cv_acc: float = float("nan")
+    epochs: int = 0       # the early-stopped epoch count the refit will use
+    eta_seconds: float = float("nan")
+
+
+@dataclass(frozen=True)
+class HeadSearchEpoch(Event):
+    """One candidate's held-out loss and accuracy after an epoch, averaged over its folds."""
+    candidate: int
+    epoch: int           # 1-based
+    val_loss: float
+    val_acc: float
+
+
+@dataclass(frozen=True)
+class HeadRefitEpoch(Event):
+    """The winner's final training on all fitting samples: its mean training loss per epoch."""
+    epoch: int
+    epochs: int
+    train_loss: float
+
+
+@dataclass(frozen=True)
 class HeadSearchFinished(Event):
     """The automatic head fit's report: ``search`` is what search.json holds (plain JSON values)."""
     search: dict

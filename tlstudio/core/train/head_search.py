@@ -53,6 +53,8 @@ from tlstudio.core.errors import TrainingError
 from tlstudio.core.model.head import ACTIVATIONS, HeadLayer, HeadSpec
 from tlstudio.core.train.batched_heads import GROUP_STOP_SHARE, PATIENCE, searchable, train_group
 from tlstudio.core.train.calibration import expected_calibration_error, fit_temperature, fold_temperature
+from tlstudio.core.train import events as ev
+from tlstudio.core.train.search_curves import config_label
 from tlstudio.core.train.search_results import SearchConfig, SearchResult, Trial, format_table
 
 # The fields of a Project the search may choose (``TrainingSettings.auto`` names those left to it).
@@ -165,14 +167,16 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
                 batch_size: int = 32, seed: int = 0, label_smoothing: float = 0.0,
                 class_weight: torch.Tensor | None = None, train_views: Sequence[torch.Tensor] = (),
                 check: Callable[[], None] | None = None,
-                progress: Callable[[int, int], None] | None = None) -> SearchResult:
+                progress: Callable[[int, int], None] | None = None,
+                report: Callable[[ev.Event], None] | None = None) -> SearchResult:
     """Search, refit and calibrate a head on features; see the module docstring.
 
     ``train_x``/``val_x`` are [n, d] float features of the train and validation
     split (never the test split); ``train_views`` optional extra augmented views
     of the train rows (the search holds out view 0). ``lr``, ``weight_decay``,
     ``epochs`` and ``head`` are explicit user values (``None``: searched).
-    ``progress(done, total)`` is told after each group of heads.
+    ``progress(done, total)`` is told after each group of heads; ``report`` gets the search's
+    events (``HeadSearchStarted``, ``HeadSearchTrial``, ``HeadSearchEpoch``, ``HeadRefitEpoch``).
     """
     check = check or (lambda: None)
     t0 = time.perf_counter()
@@ -203,6 +207,9 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
         if all(cfg.head is not s for s in shapes):
             shapes.append(cfg.head)
     trials: list[Trial | None] = [None] * len(configs)
+    emit = report or (lambda _event: None)
+    labels = [config_label(c.head_label(), c.lr, c.weight_decay) for c in configs]
+    emit(ev.HeadSearchStarted(candidates=len(configs), folds=k, method=method, samples=n))
     heldout: dict[int, torch.Tensor] = {}
     heldout_mask = (fold < 1) if k == 1 else torch.ones(n, dtype=torch.bool)
     for gi, shape in enumerate(shapes):
@@ -213,10 +220,13 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
         lrs = torch.tensor([configs[i].lr for i in members for _ in range(k)])
         wds = torch.tensor([configs[i].weight_decay for i in members for _ in range(k)])
         inputs = _project(xs, basis) if shape.layers else xs
+        for i in members:
+            emit(ev.HeadSearchTrial(candidate=i, candidates=len(configs), label=labels[i], finished=False,
+                                    done=sum(t is not None for t in trials)))
         fit = train_group(inputs, y_all, tm, vm, shape, lrs, wds, epochs=max_epochs, early_stop=epochs is None,
                           batch_size=batch, seed=seed + gi, num_classes=num_classes, class_weight=class_weight,
                           label_smoothing=label_smoothing, check=check, stop_share=GROUP_STOP_SHARE,
-                          average=SEARCH_AVERAGE)
+                          average=SEARCH_AVERAGE, on_epoch=_fold_reporter(emit, members, k) if report else None)
         for j, i in enumerate(members):
             logits = torch.zeros(n, num_classes)
             for f in range(k):
@@ -227,6 +237,12 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
             acc = float((logits[heldout_mask].argmax(1) == y_all[heldout_mask]).float().mean())
             trials[i] = Trial(configs[i], sum(losses) / k, acc, chosen, fit.seconds / len(members))
             heldout[i] = logits[heldout_mask]
+        done_now = sum(t is not None for t in trials)
+        eta = (time.perf_counter() - t0) / done_now * (len(configs) - done_now)
+        for i in members:
+            emit(ev.HeadSearchTrial(candidate=i, candidates=len(configs), label=labels[i], finished=True,
+                                    done=done_now, cv_loss=trials[i].score_loss, cv_acc=trials[i].score_acc,
+                                    epochs=trials[i].epochs, eta_seconds=eta))
         if progress is not None:
             progress(gi + 1, len(shapes) + 1)
     done = [t for t in trials if t is not None]
@@ -250,7 +266,10 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
                          torch.tensor([best.config.lr]), torch.tensor([best.config.weight_decay]),
                          epochs=max(1, best.epochs), early_stop=False, batch_size=batch, seed=seed + 101,
                          num_classes=num_classes, class_weight=class_weight, label_smoothing=label_smoothing,
-                         check=check, average=SEARCH_AVERAGE)
+                         check=check, average=SEARCH_AVERAGE,
+                         on_epoch=(lambda e, _live, train_loss, _vl, _va: emit(ev.HeadRefitEpoch(
+                             epoch=e, epochs=max(1, best.epochs), train_loss=float(train_loss[0]))))
+                         if report else None)
     head_module = final.heads.export(0, best.config.head, x_all.shape[1], num_classes, final.best_params,
                                      basis=fbasis)
     fold_standardiser(head_module, fmean, fstd)
@@ -267,6 +286,20 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
         ece_after=expected_calibration_error(logits / temperature, labels),
         seconds=time.perf_counter() - t0, explicit=explicit)
     return result
+
+
+def _fold_reporter(emit: Callable[[ev.Event], None], members: list[int], k: int):
+    """``train_group``'s epoch hook for a group of ``members`` x ``k`` folds: one HeadSearchEpoch per
+    candidate still learning, its loss and accuracy averaged over its folds still learning."""
+    def on_epoch(epoch, live, _train_loss, val_loss, val_acc) -> None:
+        if val_loss is None:
+            return
+        owner = live // k
+        for j in torch.unique(owner).tolist():
+            rows = owner == j
+            emit(ev.HeadSearchEpoch(candidate=members[j], epoch=int(epoch), val_loss=float(val_loss[rows].mean()),
+                                    val_acc=float(val_acc[rows].mean())))
+    return on_epoch
 
 
 def fixed_head(train_x: torch.Tensor, train_y: torch.Tensor, num_classes: int, spec: HeadSpec, *, lr: float,

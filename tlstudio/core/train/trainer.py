@@ -36,7 +36,8 @@ from tlstudio.core import atomic
 from tlstudio.core.train import events as ev
 from tlstudio.core.model import layers
 from tlstudio.core.train import head_search
-from tlstudio.core.runs.folder import HELDOUT_NAME
+from tlstudio.core.runs.folder import HELDOUT_NAME, SEARCH_CURVES_NAME
+from tlstudio.core.train.search_curves import SearchCurves
 from tlstudio.core.train.checkpoints import (BEST_NAME, LAST_NAME, CheckpointWriter, Snapshotter, load_last,
                                              restore_rng, rng_state)
 from tlstudio.core.train.feature_cache import gather_rows
@@ -406,8 +407,13 @@ class Trainer:
         result = self._run_search(source, entry, rows, auto, weights, refit, split)    # picks its threads
         self._finish_search(model, split, result, finetunes)
 
+    def _search_event(self, event: ev.Event) -> None:
+        ev.dispatch(self._curves, event)
+        self._emit(event)
+
     def _run_search(self, source, entry, rows, auto, weights, refit, split):
         p, t = self.project, self.project.training
+        self._curves = SearchCurves()
         return head_search.search_head(
             rows(entry.train_view(0)), source.train_labels, rows(entry.val_rows()), source.val_labels,
             len(self._classes), lr=None if "lr" in auto else t.lr,
@@ -415,7 +421,7 @@ class Trainer:
             epochs=None if "epochs" in auto else t.epochs, head=None if "head" in auto else p.head,
             refit=refit, batch_size=t.batch_size, seed=t.seed, label_smoothing=float(t.label_smoothing),
             class_weight=weights, train_views=[rows(entry.train_view(v)) for v in range(1, entry.views)],
-            check=self.run_state.check)
+            check=self.run_state.check, report=self._search_event)
 
     def _finish_search(self, model, split, result, finetunes: bool) -> None:
         best = result.best
@@ -455,7 +461,10 @@ class Trainer:
                            "early_stopping": {"best": None, "bad": 0, "stopped": True}, "rng": rng_state(),
                            "optimizer": {}, "schedule": {}})
         writer.flush()
-        self._emit(ev.HeadSearchFinished(search=report, table=head_search.format_table(report)))
+        finished = ev.HeadSearchFinished(search=report, table=head_search.format_table(report))
+        ev.dispatch(self._curves, finished)
+        atomic.write_json(self.run_dir / SEARCH_CURVES_NAME, self._curves.to_dict())
+        self._emit(finished)
 
     def _evaluate_test(self, model, modality, pre, samples) -> None:
         """The test split, untouched until now: accuracy and calibration of the final model."""

@@ -19,6 +19,7 @@ from tlstudio.core.errors import ModelError, WeightsError
 from tlstudio.core.zoo.text_cards import (DEFAULT_MAX_LENGTH, DEFAULT_TEXT_MODEL, POOLING_MODES, TextModelCard,
                                           family_for, get_text_card, looks_like_path, pooling_for, read_json,
                                           sentence_transformers_pooling)
+from tlstudio.core.zoo.weights import read_failure
 from tlstudio.core.zoo.text_sources import model_folder_for, resolve_model_folder, text_weight_source
 
 
@@ -49,7 +50,7 @@ def create_text_base(card: TextModelCard, weights: Any = "auto", folder: str | o
         else:
             base = AutoModel.from_pretrained(where, config=config, local_files_only=True, trust_remote_code=False)
     except Exception as exc:
-        raise WeightsError(f"Could not load the text model from '{where}': {exc}") from exc
+        raise WeightsError(f"Could not load the text model from '{where}': {read_failure(exc)}") from exc
     return base.eval()
 
 
@@ -291,7 +292,7 @@ def load_text_model(name_or_folder: str | os.PathLike = DEFAULT_TEXT_MODEL, *, p
         base = AutoModel.from_pretrained(folder, config=config, local_files_only=True, trust_remote_code=False)
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
     except Exception as exc:
-        raise WeightsError(f"Could not load the text model from '{folder}': {exc}") from exc
+        raise WeightsError(f"Could not load the text model from '{folder}': {read_failure(exc)}") from exc
     card = None
     if source != "folder" or not looks_like_path(name_or_folder):
         try:

@@ -39,11 +39,17 @@ _PREFIXES = ("module.", "_orig_mod.")  # DataParallel / torch.compile wrappers
 
 # -- reading files -------------------------------------------------------------
 
-def _read_failure(exc: Exception) -> str:
-    """A readable reason for a weights file torch or safetensors could not read."""
+REFUSED_PICKLE = ("refused, because loading it could run code (it is a Python pickle holding more than "
+                  "tensors); accepted: .safetensors, or a .pth/.pt file holding only tensors (a state dict)")
+
+
+def read_failure(exc: Exception) -> str:
+    """A readable one-line reason for a weights file torch, safetensors or transformers could not read."""
     text = str(exc).strip()
-    if "GLOBAL" in text or "Unsupported global" in text:
-        return "it holds Python objects other than tensors, which TL Studio does not load for safety"
+    # A pickle naming a Python object, or a plain pickle (protocol 4's FRAME, operand 149, which
+    # torch.save never writes): torch's safe reader refuses it.
+    if "GLOBAL" in text or "Unsupported global" in text or "Unsupported operand 149" in text:
+        return REFUSED_PICKLE
     if isinstance(exc, (IndexError, EOFError, UnicodeDecodeError)) or "weights_only" in text \
             or "zip archive" in text or "header" in text.lower():
         return "it is not a PyTorch (.pth/.pt) or safetensors weights file, or it is damaged"
@@ -63,7 +69,7 @@ def load_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         else:
             data = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt, truncated, or a pickle with code in it
-        raise WeightsError(f"Could not read weights file {path.name}: {_read_failure(exc)}") from exc
+        raise WeightsError(f"Could not read weights file {path.name}: {read_failure(exc)}") from exc
     for _ in range(2):  # a training checkpoint may wrap the weights once or twice
         if isinstance(data, dict):
             inner = next((data[k] for k in _WRAPPER_KEYS if isinstance(data.get(k), dict)), None)

@@ -181,7 +181,10 @@ class Task(QObject):
         """Block until the thread ends (used on close); True when it did."""
         if not self._running:
             return True
-        return self._thread.wait(timeout_ms)
+        try:
+            return self._thread.wait(timeout_ms)
+        except RuntimeError:     # the thread already ended and was deleted (its owner went first)
+            return True
 
     @Slot(int, int)
     def _on_progress(self, done: int, total: int) -> None:

@@ -75,6 +75,11 @@ def _table(headers: list[str]) -> QTableWidget:
     return table
 
 
+FIRST_HINT = ("No audit yet: press Run audit to find labels the model does not believe, duplicates that leak "
+              "between training and validation, and samples unlike any class (a minute or so on the CPU). "
+              "Nothing on disk changes unless you choose Apply to disk.")
+
+
 class AuditPanel(QWidget):
     flaggedChanged = Signal(list)     # sample keys of the current findings (label issues, outliers), [] when cleared
 
@@ -99,9 +104,7 @@ class AuditPanel(QWidget):
         self.cancel_button.hide()
         self.progress = QProgressBar()
         self.progress.hide()
-        self.summary = QLabel("Find labels the model does not believe, duplicates that leak between training and "
-                              "validation, and samples unlike any class. Nothing on disk changes unless you "
-                              "choose Apply to disk.", wordWrap=True, objectName="auditSummary")
+        self.summary = QLabel(FIRST_HINT, wordWrap=True, objectName="auditSummary")
         top = QHBoxLayout()
         top.addWidget(self.run_button)
         top.addWidget(self.cancel_button)
@@ -153,7 +156,36 @@ class AuditPanel(QWidget):
         layout.addWidget(self.summary)
         layout.addWidget(self.tabs, 1)
         layout.addLayout(bottom)
+        for table in (self.issues, self.dups, self.outliers):
+            table.itemSelectionChanged.connect(self._update_actions)
         self._refresh_status()
+
+    def _update_actions(self) -> None:
+        """Each action enabled only when it has something to act on; the tooltip says what it needs."""
+        rows = {t: bool(t.selectedIndexes()) for t in (self.issues, self.outliers)}
+        audited = self.report is not None
+        need = "Run the audit first." if not audited else "Select rows in the table first."
+        for button, table, tip in ((self.exclude_button, self.issues, "Leave the selected samples out of training."),
+                                   (self.relabel_button, self.issues, "Give the selected samples the label the "
+                                                                      "model suggests."),
+                                   (self.restore_button, self.issues, "Include the selected samples again with the "
+                                                                      "label they were scanned with."),
+                                   (self.outlier_button, self.outliers, "Leave the selected outliers out of "
+                                                                        "training.")):
+            button.setEnabled(rows[table])
+            button.setToolTip(tip if rows[table] else f"{tip} {need}")
+        self.dup_button.setEnabled(self.dups.rowCount() > 0)
+        self.dup_button.setToolTip("Keep the first sample of each duplicate group, exclude the others."
+                                   + ("" if self.dups.rowCount() else f" {need if not audited else 'None found.'}"))
+        from tlstudio.core.insight.actions import latest_undo_record
+
+        try:
+            undo = latest_undo_record(self.state.project_path) is not None
+        except OSError:
+            undo = False
+        self.undo_button.setEnabled(undo)
+        self.undo_button.setToolTip("Move the images of the last Apply to disk back." if undo else
+                                    "Nothing to undo: no Apply to disk beside this project yet.")
 
     @staticmethod
     def _page(table: QTableWidget, buttons: list[QPushButton]) -> QWidget:
@@ -212,6 +244,7 @@ class AuditPanel(QWidget):
 
     def _clear(self) -> None:
         self.report = None
+        self._say(FIRST_HINT)
         self.thumbs.cancel()
         for table in (self.issues, self.dups, self.outliers):
             table.setRowCount(0)
@@ -260,6 +293,7 @@ class AuditPanel(QWidget):
         self.issues.setColumnWidth(1, min(self.issues.columnWidth(1), 420))
         if not text:
             self.thumbs.load([x["path"] for x in issues])
+        self._update_actions()
         self.flaggedChanged.emit(flagged_keys(report))
         self._refresh_status()
 
@@ -286,6 +320,7 @@ class AuditPanel(QWidget):
                 table.item(r, col).setText(status)
         self.curation.setText(f"Project: {len(data.exclusions)} excluded, {len(overrides)} relabelled")
         self.apply_button.setEnabled(bool(overrides) and self.state.project.task == "image")
+        self._update_actions()
 
     # -- actions (the project only) --------------------------------------------------------------
     def _selected_keys(self, table: QTableWidget) -> list:

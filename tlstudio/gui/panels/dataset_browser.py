@@ -43,13 +43,27 @@ NO_DATASET = ("No dataset: open a folder with one sub-folder per class (images o
 COLUMNS_PROBLEM = "Cannot tell which"       # scan_text's message when the columns need choosing
 
 
-def split_summary(index, val_fraction: float, test_fraction: float, seed: int) -> str:
-    """The split's counts (and warnings) as rich text; runs in a worker."""
+def split_summary(index, val_fraction: float, test_fraction: float, seed: int, search: bool = False) -> str:
+    """The split the run will use (and warnings) as rich text; runs in a worker. With ``search`` (Automatic
+    head fitting) the head is scored by k-fold cross-validation on train + validation, as the trainer does."""
     from tlstudio.core.data.index import split_dataset
 
     split = split_dataset(index, val_fraction, test_fraction, seed)
-    text = (f"<b>Train {len(split.train):,}</b> · Validation {len(split.val):,} · "
-            f"Test {len(split.test):,}")
+    counts = f"Train {len(split.train):,} · Validation {len(split.val):,} · Test {len(split.test):,}"
+    text = f"<b>{counts}</b>"
+    if search:
+        from collections import Counter
+
+        from tlstudio.core.train.head_search import CV_MAX_SAMPLES, FOLDS
+
+        labelled = list(split.train) + list(split.val)
+        smallest = min(Counter(s.label for s in labelled).values(), default=0)
+        if len(labelled) <= CV_MAX_SAMPLES and smallest >= 2:
+            how = f"{min(FOLDS, smallest)}-fold cross-validation on all {len(labelled):,} labelled samples"
+        else:
+            how = f"the validation split ({len(split.val):,}) scores the head search (more than {CV_MAX_SAMPLES:,})"
+        text = (f"<b>Automatic head fitting: {how}</b>; test {len(split.test):,} held out. "
+                f"The validation fraction applies to Fixed epochs and fine-tuning ({counts}).")
     if split.warnings:
         text += "<br><span style='color:#9a5b00'>" + "<br>".join(split.warnings[:5]) + "</span>"
     return text
@@ -359,6 +373,8 @@ class DatasetBrowser(QWidget):
             self.rescan()
         elif section == "curation":       # samples excluded or relabelled (the Audit tab): new counts
             self._show_dataset()
+        elif section == "training":       # Automatic / Fixed epochs decide which split is used
+            self._update_split()
         elif section == "model" and self.is_text():
             self.update_token_stats()
 
@@ -472,7 +488,9 @@ class DatasetBrowser(QWidget):
         if index is None:
             self.split_counts.setText("")
             return
-        task = run_task(split_summary, index, d.val_fraction, d.test_fraction, d.seed, parent=self)
+        t = self.state.project.training
+        search = t.head_fit == "search" and t.use_cache
+        task = run_task(split_summary, index, d.val_fraction, d.test_fraction, d.seed, search, parent=self)
         self._split_task = task
         task.finished.connect(lambda text: task is self._split_task and self.split_counts.setText(text))
         task.failed.connect(lambda message: task is self._split_task and self.split_counts.setText(

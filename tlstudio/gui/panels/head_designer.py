@@ -52,6 +52,7 @@ class HeadDesigner(QWidget):
         state.modelChanged.connect(self._update_summary)
         state.datasetChanged.connect(self._update_summary)
         state.changed.connect(lambda section: section == "head" and self.refresh())
+        state.changed.connect(lambda section: section == "training" and self._update_fit_note())
         self.refresh()
 
     # -- layout --------------------------------------------------------------------
@@ -76,6 +77,15 @@ class HeadDesigner(QWidget):
         box.addLayout(row)
         self.output_label = QLabel(objectName="headOutput", wordWrap=True)
         box.addWidget(self.output_label)
+        # Who decides the head: the automatic search (shown: what the last run chose) or the user's design.
+        self.fit_note = QLabel(objectName="headFitNote", wordWrap=True)
+        self.auto_button = QPushButton("↺ Let the search choose", objectName="headBackToAuto")
+        self.auto_button.setToolTip("Forget this design: Automatic head fitting chooses the head again.")
+        self.auto_button.clicked.connect(self._back_to_auto)
+        note_row = QHBoxLayout()
+        note_row.addWidget(self.fit_note, 1)
+        note_row.addWidget(self.auto_button)
+        box.addLayout(note_row)
 
         editor_box = QGroupBox("Selected layer")
         self.editor = QStackedWidget()
@@ -169,7 +179,25 @@ class HeadDesigner(QWidget):
         self.state.mark_changed("head")   # refresh() runs from the changed signal
         self.layer_list.setCurrentRow(select)
 
+    def _back_to_auto(self) -> None:
+        self.state.project.training.set_auto("head")
+        self.state.mark_changed("training")
+
     # -- display -----------------------------------------------------------------------------
+    def _update_fit_note(self) -> None:
+        t = self.state.project.training
+        automatic = t.head_fit == "search"
+        if not automatic:
+            text = "Fixed epochs (Train tab) trains this head as designed."
+        elif "head" in t.auto:
+            text = ("<b>Chosen by the search.</b> Automatic head fitting (Train tab) picks the head: linear, or one "
+                    "hidden layer of 128 units; shown is the head the last run trained. Editing the layers pins "
+                    "your design.")
+        else:
+            text = "<b>📌 Your design, pinned:</b> the automatic search trains this head and chooses the rest."
+        self.fit_note.setText(text)
+        self.auto_button.setVisible(automatic and "head" not in t.auto)
+
     def refresh(self) -> None:
         self._updating = True
         row = self.layer_list.currentRow()
@@ -181,6 +209,7 @@ class HeadDesigner(QWidget):
         self.layer_list.setCurrentRow(min(max(row, 0), len(self.layers) - 1))
         self._show_editor(self.layer_list.currentRow())
         self._update_summary()
+        self._update_fit_note()
 
     def _show_editor(self, row: int) -> None:
         has = 0 <= row < len(self.layers)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
                                QProgressBar, QPushButton, QSplitter, QStackedWidget, QTableView, QTabWidget,
                                QVBoxLayout, QWidget)
 
+from tlstudio.gui.widgets.run_curves import RunCurvesView
 from tlstudio.gui.widgets.charts import ConfusionMatrixChart
 from tlstudio.gui.panels.data_needs import DataNeedsView
 from tlstudio.gui.panels.export_tab import ExportTab
@@ -139,6 +140,8 @@ class ResultsPanel(QWidget):
         self.tabs.addTab(self.data_needs, "How much more data")
         self.embedding_map = EmbeddingMapView(self.state)
         self.tabs.addTab(self.embedding_map, "Embedding map")
+        self.curves_view = RunCurvesView()
+        self.tabs.addTab(self.curves_view, "Training curves")
 
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(upper)
@@ -275,6 +278,8 @@ class ResultsPanel(QWidget):
         self._set_model_actions_enabled(False)
         self.status_label.setText(f"Loading and evaluating {Path(run_dir).name} on the {split} split…")
         self.status_label.setStyleSheet("")
+        self.confusion.show_message(f"Loading and evaluating {Path(run_dir).name}…")
+        self.curves_view.show_run(run_dir)
         task = run_task(load_and_evaluate, self.run_dir, split, with_progress=True)
         task.finished.connect(self._on_evaluated)
         task.failed.connect(self._on_load_failed)

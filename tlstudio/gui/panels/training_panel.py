@@ -19,23 +19,20 @@ from pathlib import Path
 import shiboken6
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSplitter, QTableWidget,
-                               QTableWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea,
+                               QSplitter, QVBoxLayout, QWidget)
 
 from tlstudio.core.train import events as ev
-from tlstudio.core.train.choices import OPTIMIZERS, SCHEDULES
+from tlstudio.core.train.search_curves import SearchCurves, describe_search
 from tlstudio.gui.widgets.charts import TrainingCharts
-from tlstudio.core.device import available_devices, placeholder_devices
-from tlstudio.gui.widgets.settings_widgets import SciSpinBox, double_spin, format_eta, int_spin
+from tlstudio.core.device import available_devices
+from tlstudio.gui.widgets.search_table import HeadSearchTable
+from tlstudio.gui.widgets.settings_widgets import format_eta
+from tlstudio.gui.widgets.training_settings import TrainingSettingsForm
 from tlstudio.gui.jobs.tasks import report_failure, run_task
 from tlstudio.gui.jobs.training import TrainingWorker, default_run_dir, start_on_thread
 
 LOG_MAX_LINES = 2000
-
-
-SEARCH_COLUMNS = ["head", "lr", "weight decay", "epochs", "CV accuracy", "CV loss", "time", ""]
 
 
 class TrainingPanel(QWidget):
@@ -49,8 +46,8 @@ class TrainingPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("trainingPanel")
         self.state = state
-        self._bindings: list[tuple[str, str, QWidget]] = []
-        self._loading = False
+        self._curves: SearchCurves | None = None      # the running search's curves
+        self._search_report: dict | None = None
         self._thread = None
         self.worker: TrainingWorker | None = None
         self._run_dir: Path | None = None
@@ -66,66 +63,29 @@ class TrainingPanel(QWidget):
         self.preload_task = run_task(importlib.import_module, "tlstudio.core.train.trainer")
         self.devices_task = run_task(available_devices, on_finished=self._set_devices, parent=self)
         state.projectReplaced.connect(self.reload)
+        state.projectReplaced.connect(self.reset_for_new_project)
         state.changed.connect(self._on_section_changed)
 
     # -- layout ------------------------------------------------------------------
     def _build(self) -> None:
-        head = QGroupBox("Stage 1 · train the head")
-        form = QFormLayout(head)
-        self._add(form, "Epochs", "training", "epochs", int_spin(1, 10000))
-        self._add(form, "Batch size", "training", "batch_size", int_spin(1, 8192))
-        self._add(form, "Optimizer", "training", "optimizer", self._combo([(o, o) for o in OPTIMIZERS]))
-        self._add(form, "Learning rate", "training", "lr", SciSpinBox(1e-8, 10.0))
-        self._add(form, "Weight decay", "training", "weight_decay", SciSpinBox(0.0, 1.0))
-        self._add(form, "Schedule", "training", "schedule", self._combo([(s, s) for s in SCHEDULES]))
-        self._add(form, "Label smoothing", "training", "label_smoothing", double_spin(0.0, 0.5, 0.05, 2))
-        self._add(form, "", "training", "class_weighted", QCheckBox("Weight classes by rarity"))
-        self._add(form, "Early stopping", "training", "early_stopping_patience",
-                  int_spin(0, 1000, special="off", suffix=" epochs"))
-        self._add(form, "Stop on", "training", "early_stopping_metric",
-                  self._combo([("val_acc", "validation accuracy"), ("val_loss", "validation loss")]))
-        self._add(form, "Seed", "training", "seed", int_spin(0, 2**31 - 1))
-
-        fine = QGroupBox("Stage 2 · fine-tune")
-        form = QFormLayout(fine)
-        self._add(form, "", "finetune", "enabled", QCheckBox("Fine-tune after the head"))
-        self._add(form, "Epochs", "finetune", "epochs", int_spin(1, 10000))
-        self._add(form, "Unfreeze last", "finetune", "unfreeze_last", int_spin(1, 100, suffix=" block(s)"))
-        self._add(form, "LR multiplier", "finetune", "lr_multiplier", SciSpinBox(1e-6, 10.0))
-        batchnorm = QCheckBox("Update BatchNorm statistics")
-        batchnorm.setToolTip("Off (recommended for small datasets): BatchNorm layers keep their pretrained\n"
-                             "running statistics while their weights are fine-tuned.")
-        self._add(form, "", "finetune", "train_batchnorm", batchnorm)
-
-        hardware = QGroupBox("Hardware")
-        form = QFormLayout(hardware)
-        self.device_combo = self._combo(placeholder_devices())
-        self.device_combo.setObjectName("deviceCombo")
-        self._add(form, "Device", "training", "device", self.device_combo)
-        self._add(form, "", "training", "use_cache", QCheckBox("Cache base features (frozen base)"))
-        self._add(form, "Cached views", "training", "cache_views", int_spin(1, 32))
-        self._add(form, "", "training", "amp", QCheckBox("Mixed precision (GPU)"))
-        self._add(form, "", "training", "channels_last", QCheckBox("Channels-last memory"))
-
-        settings = QWidget()
-        col = QVBoxLayout(settings)
-        col.setContentsMargins(0, 0, 0, 0)
-        for box in (head, fine, hardware):
-            col.addWidget(box)
-        col.addStretch(1)
+        self.settings = TrainingSettingsForm(self.state)
+        self.device_combo = self.settings.device_combo
+        self.head_fit_combo = self.settings.head_fit_combo
         self.settings_area = QScrollArea()
-        self.settings_area.setWidget(settings)
+        self.settings_area.setWidget(self.settings)
         self.settings_area.setWidgetResizable(True)
-        self.settings_area.setMinimumWidth(330)
-        self.settings_area.setMaximumWidth(420)
+        self.settings_area.setMinimumWidth(360)
+        self.settings_area.setMaximumWidth(460)
 
         self.start_button = QPushButton("Start training")
         self.start_button.setObjectName("startButton")
         self.pause_button = QPushButton("Pause")
         self.pause_button.setObjectName("pauseButton")
         self.pause_button.setCheckable(True)
+        self.pause_button.setToolTip("Pause after the current batch; press again to go on.")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setObjectName("stopButton")
+        self.stop_button.setToolTip("Stop after the current batch; the best model so far is kept.")
         self.start_button.clicked.connect(self.start)
         self.pause_button.toggled.connect(self._toggle_pause)
         self.stop_button.clicked.connect(self.stop)
@@ -151,6 +111,7 @@ class TrainingPanel(QWidget):
         self.progress.setValue(0)
         self.speed_label = QLabel("Ready.")
         self.speed_label.setObjectName("speedLabel")
+        self.speed_label.setWordWrap(True)
 
         self.charts = TrainingCharts(self)
         charts = QWidget()
@@ -164,19 +125,14 @@ class TrainingPanel(QWidget):
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(LOG_MAX_LINES)
         self.log_view.setFont(QFont("monospace", 9))
-        # The automatic head fit's report: one row per configuration tried, the winner marked.
-        self.search_table = QTableWidget(0, len(SEARCH_COLUMNS))
-        self.search_table.setObjectName("headSearchTable")
-        self.search_table.setHorizontalHeaderLabels(SEARCH_COLUMNS)
-        self.search_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.search_table.verticalHeader().setVisible(False)
-        self.search_table.hide()
+        self.search_table = HeadSearchTable()
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(charts)
         splitter.addWidget(self.search_table)
         splitter.addWidget(self.log_view)
         splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(2, 1)
 
         right = QVBoxLayout()
         right.addWidget(self.error_label)
@@ -187,59 +143,21 @@ class TrainingPanel(QWidget):
         layout = QHBoxLayout(self)
         layout.addLayout(left)
         layout.addLayout(right, 1)
+        # Keyboard order: every setting, then Start / Pause / Stop, then the table and the log.
+        chain = self.settings.widgets() + [self.start_button, self.pause_button, self.stop_button,
+                                           self.search_table, self.log_view]
+        for a, b in zip(chain, chain[1:]):
+            QWidget.setTabOrder(a, b)
         self._set_running_ui(False)
 
-    def _combo(self, items: list[tuple[str, str]]) -> QComboBox:
-        combo = QComboBox()
-        for value, label in items:
-            combo.addItem(label, value)
-        return combo
-
-    def _add(self, form: QFormLayout, label: str, section: str, field: str, widget: QWidget) -> None:
-        widget.setObjectName(f"{section}_{field}")
-        form.addRow(label, widget) if label else form.addRow(widget)
-        self._bindings.append((section, field, widget))
-        if isinstance(widget, QCheckBox):
-            widget.toggled.connect(lambda v, s=section, f=field: self._write(s, f, bool(v)))
-        elif isinstance(widget, QComboBox):
-            widget.currentIndexChanged.connect(
-                lambda _i, s=section, f=field, w=widget: self._write(s, f, w.currentData()))
-        else:
-            widget.valueChanged.connect(lambda v, s=section, f=field: self._write(s, f, v))
-
-    # -- binding -------------------------------------------------------------------
-    def _write(self, section: str, field: str, value) -> None:
-        if self._loading or value is None:
-            return
-        target = getattr(self.state.project, section)
-        if getattr(target, field) != value:
-            setattr(target, field, value)
-            if section == "training":      # the user chose it: the head search keeps it
-                target.set_explicit(field)
-            self.state.mark_changed(section)
+    def widget_for(self, section: str, field: str) -> QWidget:
+        return self.settings.widget_for(section, field)
 
     @Slot()
     def reload(self) -> None:
         """Show the project's values in the widgets (without writing them back)."""
-        self._loading = True
-        try:
-            for section, field, widget in self._bindings:
-                value = getattr(getattr(self.state.project, section), field)
-                if (section, field) == ("training", "lr"):
-                    value = self.state.project.epoch_lr()    # a text project's default when lr was left
-                if isinstance(widget, QCheckBox):
-                    widget.setChecked(bool(value))
-                elif isinstance(widget, QComboBox):
-                    index = widget.findData(value)
-                    if index < 0:           # keep an unknown value visible rather than changing it
-                        widget.addItem(f"{value} (not available here)", value)
-                        index = widget.count() - 1
-                    widget.setCurrentIndex(index)
-                else:
-                    widget.setValue(value)
-        finally:
-            self._loading = False
-        self._update_finetune_enabled()
+        self.settings.reload()
+        self._update_start_enabled()
 
     def _set_devices(self, devices: list[tuple[str, str]]) -> None:
         """The worker's device list (with GPU names) replaces the placeholder one."""
@@ -260,19 +178,39 @@ class TrainingPanel(QWidget):
         if section == "task":
             self.reload()               # the task's defaults (lr) show
         if section in ("training", "finetune"):
-            self._update_finetune_enabled()
+            self.settings.update_enabled()
+        if section == "data":
+            self._update_start_enabled()
 
-    def _update_finetune_enabled(self) -> None:
-        on = self.state.project.finetune.enabled
-        for section, field, widget in self._bindings:
-            if section == "finetune" and field != "enabled":
-                widget.setEnabled(on)
+    def _update_start_enabled(self) -> None:
+        has_data = bool(self.state.project.data.path)
+        running = self.is_running()
+        self.start_button.setEnabled(has_data and not running)
+        self.start_button.setToolTip("Train with the settings on the left." if has_data else
+                                     "Choose a dataset first (Data tab): there is nothing to train on.")
 
-    def widget_for(self, section: str, field: str) -> QWidget:
-        for s, f, w in self._bindings:
-            if (s, f) == (section, field):
-                return w
-        raise KeyError(f"{section}.{field}")
+    def reset_for_new_project(self) -> None:
+        """Forget everything shown about the previous project's runs (charts, table, log, chosen values)."""
+        if self.is_running():
+            return
+        self.charts.reset()
+        self.search_table.reset()
+        self.log_view.clear()
+        self.settings.set_chosen(None)
+        self.error_label.hide()
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        self.progress.setFormat("Idle")
+        self.speed_label.setText("Ready.")
+        self._run_dir = None
+        self._update_start_enabled()
+
+    def show_run(self, run_dir) -> bool:
+        """Draw a finished run's curves from its folder (a search's or the epoch loop's); False if none."""
+        if self.is_running():
+            return False
+        self.search_table.reset()
+        return self.charts.show_run(run_dir)
 
     # -- running -----------------------------------------------------------------------
     def is_running(self) -> bool:
@@ -298,8 +236,11 @@ class TrainingPanel(QWidget):
         self._error = None
         self._checkpoints = 0
         self._stage_epochs = {}
+        self._curves = None
+        self._search_report = None
         self.error_label.hide()
         self.charts.reset()
+        self.search_table.reset()
         self.progress.setRange(0, 0)      # busy until the first progress event
         self.progress.setFormat("Preparing…")
         self.speed_label.setText("Building the model…")
@@ -346,7 +287,7 @@ class TrainingPanel(QWidget):
 
     def _set_running_ui(self, running: bool) -> None:
         self.settings_area.setEnabled(not running)
-        self.start_button.setEnabled(not running)
+        self.start_button.setEnabled(not running and bool(self.state.project.data.path))
         self.stop_button.setEnabled(running)
         self.pause_button.setEnabled(running)
         if not running:
@@ -380,26 +321,67 @@ class TrainingPanel(QWidget):
         self.speed_label.setText(f"{event.images_per_second:.0f} images/s · "
                                  f"ETA {format_eta(event.eta_seconds)}")
 
+    # The head search: curves, table and progress from its events.
+    def on_head_search_started(self, event: ev.HeadSearchStarted) -> None:
+        self.charts.reset()
+        self._curves = SearchCurves()
+        self._curves.on_head_search_started(event)
+        self.charts.search.show(self._curves)
+        self.search_table.begin(event.candidates, event.folds)
+        self.progress.setRange(0, event.candidates + 1)
+        self.progress.setValue(0)
+        self.progress.setFormat(f"Head search · %v/{event.candidates} candidates")
+        how = f"{event.folds}-fold cross-validation" if event.folds > 1 else "the validation split"
+        self.speed_label.setText(f"Trying {event.candidates} candidate heads, scored by {how} on "
+                                 f"{event.samples} samples…")
+        self.log(f"Head search: {event.candidates} candidates, {event.method} on {event.samples} labelled samples.")
+
+    def on_head_search_trial(self, event: ev.HeadSearchTrial) -> None:
+        if self._curves is not None:
+            self._curves.on_head_search_trial(event)
+        self.search_table.trial(event)
+        if event.finished:
+            self.progress.setValue(event.done)
+            self.speed_label.setText(f"{event.done}/{event.candidates} candidates scored · "
+                                     f"ETA {format_eta(event.eta_seconds)}")
+
+    def on_head_search_epoch(self, event: ev.HeadSearchEpoch) -> None:
+        if self._curves is not None:
+            self._curves.on_head_search_epoch(event)
+            self.charts.search.changed()
+
+    def on_head_refit_epoch(self, event: ev.HeadRefitEpoch) -> None:
+        if self._curves is not None:
+            self._curves.on_head_refit_epoch(event)
+        if event.epoch == 1 or event.epoch == event.epochs:
+            self.progress.setFormat(f"Refit of the winner · epoch {event.epoch}/{event.epochs}")
+            self.speed_label.setText("Training the winner on all labelled samples…")
+
     def on_head_search_finished(self, event: ev.HeadSearchFinished) -> None:
-        rows = event.search["trials"]
-        score = "CV" if event.search["folds"] > 1 else "val"
-        self.search_table.setHorizontalHeaderLabels([h.replace("CV", score) for h in SEARCH_COLUMNS])
-        self.search_table.setRowCount(len(rows))
-        for r, row in enumerate(rows):
-            cells = [row["head"], f"{row['lr']:.0e}", f"{row['weight_decay']:.0e}", str(row["epochs"]),
-                     f"{row['cv_accuracy']:.1%}", f"{row['cv_loss']:.3f}", f"{row['seconds']:.1f} s",
-                     "winner" if row["winner"] else ""]
-            for c, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if row["winner"]:
-                    font = item.font()
-                    font.setBold(True)
-                    item.setFont(font)
-                self.search_table.setItem(r, c, item)
-        self.search_table.resizeColumnsToContents()
-        self.search_table.show()
+        search = event.search
+        if self._curves is not None:
+            self._curves.on_head_search_finished(event)
+            self.charts.search.changed(now=True)
+        self.progress.setValue(self.progress.maximum())
+        self.search_table.finished(search)
         for line in event.table.splitlines():
             self.log(line)
+        self._search_report = search
+        self.settings.set_chosen(search["winner"])
+        self._show_chosen_head(search["winner"].get("head_spec"))
+
+    def _show_chosen_head(self, spec: dict | None) -> None:
+        """The head the search chose becomes the project's head (still left to the search), so the Head
+        and Model tabs show the head that was trained."""
+        from tlstudio.core.model.head import HeadSpec
+
+        project = self.state.project
+        if spec is None or "head" not in project.training.auto:
+            return
+        chosen = HeadSpec.from_dict(spec)
+        if chosen.layers != project.head.layers:
+            project.head.layers = list(chosen.layers)
+            self.state.mark_changed("head")
 
     def on_epoch_ended(self, event: ev.EpochEnded) -> None:
         self.charts.epoch_ended(event)
@@ -409,10 +391,16 @@ class TrainingPanel(QWidget):
                  f"val acc {event.val_acc:.1%}, lr {event.lr:.2g} ({event.seconds:.1f} s)")
 
     def on_stage_started(self, event: ev.StageStarted) -> None:
+        cache = ", on cached base features" if event.cached_features else ""
+        if event.stage == 1 and event.epochs == 0:       # the head search follows (its own events)
+            self.log(f"Stage 1: fitting the head automatically, {event.trainable_params:,} parameters{cache}.")
+            return
+        if self._curves is not None and event.stage > 1:     # fine-tuning after a search: its own curves
+            self.charts.reset()
+            self._curves = None
         self._stage_epochs[event.stage] = event.epochs
         self.charts.stage_started(event.stage, event.epochs)
         what = "training the head" if event.stage == 1 else "fine-tuning"
-        cache = ", on cached base features" if event.cached_features else ""
         self.log(f"Stage {event.stage}: {what} for {event.epochs} epochs, "
                  f"{event.trainable_params:,} trainable parameters{cache}.")
 
@@ -423,9 +411,7 @@ class TrainingPanel(QWidget):
 
     def on_run_finished(self, event: ev.RunFinished) -> None:
         self._finished_event = event
-        how = "Stopped" if event.cancelled else "Finished"
-        self.log(f"{how}: best val acc {event.best_val_acc:.1%} after {event.epochs_run} epochs "
-                 f"in {event.seconds:.1f} s.")
+        self.log(finish_line(event, self._search_report))
 
     def on_run_failed(self, event: ev.RunFailed) -> None:
         self._on_failed(event.message)
@@ -485,3 +471,13 @@ class TrainingPanel(QWidget):
     def closeEvent(self, event) -> None:  # standalone use; the main window asks before closing
         self.stop_and_wait()
         super().closeEvent(event)
+
+
+def finish_line(event: ev.RunFinished, search: dict | None) -> str:
+    """What happened, in one line: the search's choice and honest score, or the epoch loop's best."""
+    how = "Stopped" if event.cancelled else "Finished"
+    if search is None:
+        return (f"{how}: best validation accuracy {event.best_val_acc:.1%} after {event.epochs_run} epochs "
+                f"in {event.seconds:.1f} s.")
+    tuned = f"; then {event.epochs_run} fine-tuning epochs" if event.epochs_run else ""
+    return f"{how}: {describe_search(search)}{tuned} (whole run {event.seconds:.1f} s)."

@@ -8,15 +8,19 @@ artists (dozens of labels) in the worker as well.
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QSizePolicy
 
 from tlstudio.gui.widgets.chart_fonts import label_families
 from tlstudio.gui.widgets.figure_image import ThreadedChartCanvas
+from tlstudio.gui.widgets.search_charts import SearchChartPainter
 
 STAGGER_MS = 40
 EMPTY_HINT = "Curves appear here once training starts (Train tab → Start)."
@@ -65,6 +69,7 @@ class CurveChart(ThreadedChartCanvas):
         (self.train_line,) = self.ax.plot([], [], "o-", color=TRAIN_COLOR, label="train", markersize=3)
         (self.val_line,) = self.ax.plot([], [], "o-", color=VAL_COLOR, label="validation", markersize=3)
         self._points: dict[str, list[float]] = {"x": [], "train": [], "val": []}
+        self.search_series: dict | None = None      # what search_charts drew (a head-search run)
         self.boundaries: list[float] = []
         self._boundary_artists = []
         self.planned_epochs = 1
@@ -76,12 +81,12 @@ class CurveChart(ThreadedChartCanvas):
         self.hint = self.ax.text(0.5, 0.5, hint, ha="center", va="center", transform=self.ax.transAxes,
                                  color="#777777", fontsize=9, wrap=True)
         self.show_epochs(1)
-        self._set_empty(True)
+        self.set_empty(True)
 
     def is_empty(self) -> bool:
-        return not self._points["x"]
+        return not self._points["x"] and not (self.search_series and self.search_series["val"])
 
-    def _set_empty(self, empty: bool) -> None:
+    def set_empty(self, empty: bool) -> None:
         def change():
             self.hint.set_visible(empty)
             self.ax.tick_params(labelleft=not empty, labelbottom=not empty)
@@ -111,6 +116,15 @@ class CurveChart(ThreadedChartCanvas):
         self.ax.set_ylabel(self._ylabel, fontsize=9)
         self.ax.tick_params(labelsize=8)
         self.ax.grid(True, alpha=0.3)
+        self._epoch_legend()
+
+    def _epoch_legend(self) -> None:
+        self.train_line.set_label("train")
+        self.val_line.set_label("validation")
+        self.train_line.set_visible(True)
+        self.val_line.set_linewidth(1.5)
+        self.val_line.set_markersize(3)
+        self.train_line.set_markersize(3)
         # Above the plot, beside the title: never over the curves or the fine-tune marker
         # (and a fixed place: loc="best" costs a search on every draw).
         self.ax.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False,
@@ -132,9 +146,12 @@ class CurveChart(ThreadedChartCanvas):
         self.boundaries.clear()
         artists, self._boundary_artists = self._boundary_artists, []
         self.mutate(lambda: [artist.remove() for artist in artists])
+        if self.search_series is not None:
+            self.search_series = None
+            self.mutate(self._epoch_legend)
         self._sync_lines()
         self.show_epochs(1)
-        self._set_empty(True)
+        self.set_empty(True)
 
     def add_point(self, x: float, train: float, val: float, redraw: bool = True) -> None:
         was_empty = self.is_empty()
@@ -142,7 +159,7 @@ class CurveChart(ThreadedChartCanvas):
         for key, y in (("train", train), ("val", val)):
             self._points[key].append(float(y) if y is not None and np.isfinite(y) else np.nan)
         if was_empty:
-            self._set_empty(False)
+            self.set_empty(False)
         self._sync_lines()
         self.show_epochs(max(self.planned_epochs, int(x)))
         if redraw:
@@ -162,7 +179,12 @@ class CurveChart(ThreadedChartCanvas):
         self.mutate(change)
 
     def series(self) -> dict[str, list[float]]:
-        """Plotted data, for tests and for saving."""
+        """Plotted data, for tests and for saving: the epoch loop's points, or a search's leader
+        ("val") and refit ("train") curves with x = 1, 2, ..."""
+        if self.search_series is not None and not self._points["x"]:
+            val, train = self.search_series["val"], self.search_series["train"]
+            return {"x": [float(i + 1) for i in range(max(len(val), len(train)))],
+                    "val": [float(v) for v in val], "train": [float(v) for v in train]}
         return {key: [float(v) for v in values] for key, values in self._points.items()}
 
 
@@ -174,10 +196,12 @@ class TrainingCharts:
         self.accuracy = CurveChart("accuracyChart", "Accuracy", "accuracy", parent)
         self.accuracy.set_ylim(0.0, 1.0)
         self.epochs_plotted = 0
+        self.search = SearchChartPainter(self, self.loss)
 
     def reset(self) -> None:
         """Empty both charts (redrawn only when they showed an earlier run)."""
-        had_data = self.epochs_plotted > 0 or bool(self.loss.boundaries)
+        had_data = self.epochs_plotted > 0 or bool(self.loss.boundaries) or self.search.curves is not None
+        self.search.clear()
         self.epochs_plotted = 0
         self.loss.clear()
         self.accuracy.clear()
@@ -205,6 +229,31 @@ class TrainingCharts:
         # Draw the second chart a little later so the event loop breathes between the two draws.
         QTimer.singleShot(STAGGER_MS, self.accuracy.draw_idle)
 
+    def show_run(self, run_dir) -> bool:
+        """Draw a finished run's curves from its folder (epoch history, else the head search's); False
+        when it saved none."""
+        from tlstudio.core.train.search_curves import SearchCurves, read_run_curves
+
+        saved = read_run_curves(run_dir)
+        if saved is None:
+            return False
+        if isinstance(saved, SearchCurves):
+            self.reset()
+            self.search.show(saved, now=True)
+        else:
+            self.show_history(saved)
+        return True
+
+    def show_history(self, history: list[dict]) -> None:
+        """A finished run's epochs (history.json: EpochEnded records), as they were drawn live."""
+        self.reset()
+        stage = None
+        for entry in history:
+            if entry.get("stage") != stage:
+                stage = entry.get("stage")
+                self.stage_started(int(stage or 1), sum(1 for h in history if h.get("stage") == stage))
+            self.epoch_ended(SimpleNamespace(**entry))
+
 
 class ConfusionMatrixChart(ThreadedChartCanvas):
     """Annotated confusion matrix; a click on a cell emits (true index, predicted index).
@@ -220,24 +269,49 @@ class ConfusionMatrixChart(ThreadedChartCanvas):
         self.ax = self.figure.add_subplot(1, 1, 1)
         self.matrix: np.ndarray | None = None
         self.classes: list[str] = []
+        self.pending_text = ""          # painted instead of the last image while a new one is drawn
         self.mpl_connect("button_press_event", self._on_click)
         self._show_empty()
 
-    def _show_empty(self) -> None:
-        self.set_prepare(lambda: build_empty(self.ax))
+    def _show_empty(self, text: str = "No run loaded") -> None:
+        self.set_prepare(lambda: build_empty(self.ax, text))
         self.draw_idle()
 
     def clear(self) -> None:
         self.matrix = None
         self.classes = []
+        self.pending_text = ""
         self._show_empty()
+
+    def show_message(self, text: str) -> None:
+        """A line instead of a matrix (a run is loading)."""
+        self.matrix, self.classes = None, []
+        self.pending_text = text
+        self._show_empty(text)
 
     def set_matrix(self, matrix, classes: list[str]) -> None:
         """Show a matrix: built and drawn in a worker once the chart is visible."""
         self.matrix, self.classes = np.asarray(matrix, dtype=np.int64), list(classes)
         m, names = self.matrix.copy(), list(self.classes)
+        self.pending_text = "Drawing the confusion matrix…"     # until the worker's image arrives
+        self.update()
         self.set_prepare(lambda: build_confusion(self.ax, m, names))
         self.draw_idle()
+
+    def _on_rendered(self, rendered) -> None:
+        if self.matrix is not None or not self._wanted:
+            self.pending_text = ""
+        super()._on_rendered(rendered)
+
+    def paintEvent(self, event) -> None:
+        if not self.pending_text:
+            super().paintEvent(event)
+            return
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor("white"))
+        painter.setPen(QColor("#777777"))
+        painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.pending_text)
+        painter.end()
 
     def cell_at(self, xdata: float | None, ydata: float | None) -> tuple[int, int] | None:
         """Map a data coordinate to (true row, predicted column), or None outside the matrix."""
@@ -257,10 +331,10 @@ class ConfusionMatrixChart(ThreadedChartCanvas):
             self.cellClicked.emit(*cell)
 
 
-def build_empty(ax) -> None:
+def build_empty(ax, text: str = "No run loaded") -> None:
     ax.clear()
     ax.set_axis_off()
-    ax.text(0.5, 0.5, "No run loaded", ha="center", va="center", transform=ax.transAxes, color="#777777")
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#777777")
 
 
 def build_confusion(ax, m: np.ndarray, classes: list[str]) -> None:
