@@ -31,6 +31,7 @@ demo-data: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_feature_cache.py
+	$(PY) benchmarks/bench_table_read.py
 
 gpu-check: $(STAMP)
 	timeout 300 $(PY) benchmarks/gpu_check.py

@@ -97,7 +97,7 @@ class RowCollector:
     def add(self, where: str, text: Any, label: Any) -> None:
         text = "" if text is None else str(text)
         label = "" if label is None else str(label).strip()
-        if has_undecodable(text) or has_undecodable(label):
+        if has_undecodable(text + label):
             self.issue("undecodable", where, f"bytes that are not UTF-8 ({bad_bytes(text + label)})")
             return
         clean = text.strip()
@@ -210,8 +210,9 @@ def read_delimited(path: Path, text_column: str | int | None, label_column: str 
     if has_header:
         _check_duplicates(header, [(t_col, text_column), (l_col, label_column)], path.name, notes)
     body = records[1:] if has_header else records
+    file_name = path.name
     for line, fields in body:
-        where = f"{path.name}:{line}"
+        where = f"{file_name}:{line}"
         if len(fields) <= max(t_col, l_col):
             short_of = "label" if len(fields) <= l_col else "text"
             if short_of == "label":
