@@ -46,7 +46,7 @@ from tlstudio.core.insight.neighbours import Neighbours, nearest_neighbours
 
 FEATURE_COSINE = 0.985
 CANDIDATE_COSINE = 0.80
-CROP_COSINE = 0.90          # feature neighbours this close also get the (slower) crop search
+CROP_COSINE = 0.90          # a nearest neighbour this close also gets the (slower, ~5 ms) crop search
 TEXT_SIMILARITY = 0.88
 NEIGHBOURS = 5
 
@@ -142,7 +142,12 @@ def _verified_image_links(samples, neighbours: Neighbours, check, progress) -> l
     close = {(i, j): s for i, j, s in neighbours.pairs_at_least(CANDIDATE_COSINE)}
     pairs = sorted(set(close) | imdup.hash_candidates(fp, check))
     links = [(g[0], j, imdup.SAME_BYTES, 0.0) for g in exact_groups(fp.digests) for j in g[1:]]
-    return links + imdup.verify_pairs(fp, pairs, lambda i, j: close.get((i, j), 0.0) >= CROP_COSINE, check, progress)
+    first = neighbours.index[:, 0]
+
+    def crop_ok(i: int, j: int) -> bool:       # at most one crop search per image: its nearest neighbour
+        return close.get((i, j), 0.0) >= CROP_COSINE and (first[i] == j or first[j] == i)
+
+    return links + imdup.verify_pairs(fp, pairs, crop_ok, check, progress)
 
 
 def _verified_text_links(samples, neighbours: Neighbours, check) -> list[tuple[int, int, str, float]]:
