@@ -41,6 +41,7 @@ def old_finder():
     source = subprocess.run(["git", "-C", str(ROOT), "show", f"{BEFORE}:tlstudio/core/insight/duplicates.py"],
                             capture_output=True, text=True, check=True).stdout
     module = types.ModuleType("duplicates_before")
+    sys.modules[module.__name__] = module            # dataclasses look their module up
     exec(compile(source, "duplicates_before.py", "exec"), module.__dict__)
     return module.find_duplicates
 
