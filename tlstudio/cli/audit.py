@@ -1,12 +1,14 @@
 """``tlstudio-cli audit``: likely label errors, duplicates and outliers of a dataset or project.
 
-    tlstudio-cli audit DATA|--project P.json [--model NAME] [--device D] [--json] [--top K] [--curves]
+    tlstudio-cli audit DATA|--project P.json [--model NAME] [--device D] [--json] [--top K] [--curves] [--similar]
 
 The features come from the feature cache when a run (or an earlier audit)
 already extracted them. ``--json`` prints ``AuditReport.to_json``: ``label_issues``
 (most suspicious first, each with ``path`` -- for text ``row`` and ``text`` --,
-``given``, ``suggested``, ``score``), ``duplicates`` (groups with ``paths``,
-``kind``, ``straddles_split``, ``labels_differ``) and ``outliers``; with ``--curves`` also
+``given``, ``suggested``, ``score``), ``duplicates`` (verified groups with ``paths``,
+``kind`` exact|near, ``reason``, ``closeness``, ``why``, ``straddles_split``, ``labels_differ``) and
+``outliers``; with ``--similar`` also ``similar`` (groups only near in feature space, the lower tier; always
+counted in ``counts.similar``); with ``--curves`` also
 ``learning_curves`` (``core.insight.curves.LearningCurves.to_dict``: table, fits, ``texts``).
 """
 from __future__ import annotations
@@ -43,13 +45,13 @@ def cmd_audit(args) -> int:
     finally:
         bar.close()
     if args.json:
-        out = report.to_json(args.top)
+        out = report.to_json(args.top, similar=args.similar)
         if curves is not None:
             add_curves(out, curves)
         json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print(format_report(report, args.top or HUMAN_TOP))
+        print(format_report(report, args.top or HUMAN_TOP, similar=args.similar))
         if curves is not None:
             print("\n" + format_curves(curves))
     return 0
@@ -68,6 +70,8 @@ def add_audit_parser(sub) -> None:
     p.add_argument("--top", type=int, metavar="K", help=f"list at most K of each finding (tables: {HUMAN_TOP})")
     add_curves_option(p)
     add_data_options(p)
+    p.add_argument("--similar", action="store_true", help="also list samples only similar in feature space "
+                                                          "(not verified as the same picture or text)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_audit)

@@ -39,6 +39,7 @@ class TerminalProgress:
         self._redraw = Throttle(REDRAW_SECONDS)
         self._line_open = False
         self._epochs: dict[int, int] = {}
+        self._scan: TaskState | None = None
 
     # -- drawing ---------------------------------------------------------------
     def _draw(self, text: str, force: bool = False) -> None:
@@ -66,11 +67,14 @@ class TerminalProgress:
 
     def scan_progress(self, done: int, total: int) -> None:
         if not self.quiet:
-            self._draw(f"Scanning images {bar(done, total)} {done}/{total}", force=done >= total)
+            phase = (self._scan.phase if self._scan is not None else "") or "Scanning images"
+            self._draw(f"{phase[:1].upper()}{phase[1:]} {bar(done, total)} {done}/{total}", force=done >= total)
 
     def scan_task(self) -> TaskState:
-        """A TaskState whose progress draws the scanning bar (the bar throttles its own redraws)."""
-        return TaskState(self.scan_progress, interval=0.0)
+        """A TaskState whose progress draws a bar named by its ``phase`` (default "Scanning images"); the
+        bar throttles its own redraws."""
+        self._scan = TaskState(self.scan_progress, interval=0.0)
+        return self._scan
 
     # -- events ------------------------------------------------------------------
     def __call__(self, event: ev.Event) -> None:

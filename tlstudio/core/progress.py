@@ -59,6 +59,7 @@ class TaskState:
                  interval: float = DEFAULT_INTERVAL_S, clock: Callable[[], float] = time.monotonic) -> None:
         self.on_progress = on_progress
         self.throttle = Throttle(interval, clock)
+        self.phase = ""             # what the job is doing now, in words ("finding duplicates"); set by the job
         self._cancelled = threading.Event()
         self._running = threading.Event()
         self._running.set()

@@ -217,3 +217,34 @@ def test_a_split_of_text_samples_round_trips(run, tmp_path):
     (copy / "split.json").write_text(json.dumps({"val": [["x.png"]]}))
     with pytest.raises(RunFolderError, match="Invalid split.json"):
         split_samples(copy, "val")
+
+
+def test_evaluating_the_projects_own_dataset_applies_its_curation(run, loaded, tmp_path):
+    """`evaluate RUN DATA` on the run's project dataset leaves out its exclusions and uses its overrides;
+    the same files elsewhere are evaluated as they are."""
+    from tlstudio.core.project import Project
+
+    folder = tmp_path / "data"
+    for name in ("trouser", "bag"):
+        (folder / name).mkdir(parents=True)
+        for src in sorted((demo_data_dir() / name).iterdir())[:3]:
+            shutil.copy(src, folder / name / src.name)
+    plain = evaluate_run(loaded, run, data_dir=folder)
+    keys = sorted(f"{p.parent.name}/{p.name}" for p in folder.glob("*/*.png"))
+    project = Project()
+    project.data.path = str(folder)
+    project.data.exclusions = [keys[0]]
+    project.data.label_overrides = {keys[-1]: "bag"}                # a trouser file relabelled as a bag
+    snapshot = run / "project.json"
+    snapshot.write_text(json.dumps(project.to_dict()))
+    try:
+        curated = evaluate_run(loaded, run, data_dir=folder)
+        copy = tmp_path / "copy"
+        shutil.copytree(folder, copy)
+        elsewhere = evaluate_run(loaded, run, data_dir=copy)
+    finally:
+        snapshot.unlink()
+    assert plain["samples"] == 6 and curated["samples"] == 5 and elsewhere["samples"] == 6
+    assert (plain["per_class"]["bag"]["support"], curated["per_class"]["bag"]["support"]) == (3, 3)
+    assert (plain["per_class"]["trouser"]["support"], curated["per_class"]["trouser"]["support"]) == (3, 2)
+    assert keys[0].startswith("bag/") and keys[-1].startswith("trouser/")

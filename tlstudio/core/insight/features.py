@@ -114,6 +114,8 @@ def collect_features(project, *, task: TaskState | None = None, device=None) -> 
     card = modality.model_card(project.model)
     pre = modality.preprocessing(card, project.model)
     model = create_transfer_model(card, HeadSpec(layers=[]), len(index.classes), weights=project.model.weights)
+    if task is not None:
+        task.phase = "extracting features"
     rows, forwards = _extract(model, pre, modality, [split.train, split.val], device=device,
                               training=project.training, task=task)
     blocks = [rows]

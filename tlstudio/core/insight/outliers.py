@@ -21,10 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tlstudio.core.insight.neighbours import Neighbours, nearest_neighbours
+
 OUTLIER_SCORE = 3.0
 MIN_SPREAD = 1e-3
 NEIGHBOURS = 5
-BLOCK = 1024
 
 
 @dataclass(frozen=True)
@@ -56,25 +57,23 @@ def _robust_z(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return (values - median) / spread
 
 
-def neighbour_scores(features: np.ndarray, k: int = NEIGHBOURS) -> np.ndarray:
-    """Standardised cosine distance of each sample to its ``k``-th nearest other sample."""
-    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-    n = len(unit)
+def neighbour_scores(features: np.ndarray, k: int = NEIGHBOURS, neighbours: Neighbours | None = None) -> np.ndarray:
+    """Standardised cosine distance of each sample to its ``k``-th nearest other sample (``neighbours``:
+    precomputed with at least ``k`` per sample)."""
+    n = len(features)
     k = min(k, n - 1)
     if k < 1:
         return np.zeros(n)
-    dist = np.empty(n)
-    for start in range(0, n, BLOCK):
-        sim = unit[start:start + BLOCK] @ unit.T
-        sim[np.arange(sim.shape[0]), np.arange(start, start + sim.shape[0])] = -np.inf
-        dist[start:start + BLOCK] = 1.0 - np.partition(sim, -k, axis=1)[:, -k]
+    if neighbours is None:
+        neighbours = nearest_neighbours(features, k)
+    dist = 1.0 - neighbours.cosine[:, k - 1].astype(np.float64)
     return _robust_z(dist, dist)
 
 
 def find_outliers(features: np.ndarray, labels: np.ndarray, num_classes: int,
-                  threshold: float = OUTLIER_SCORE) -> list[Outlier]:
+                  threshold: float = OUTLIER_SCORE, neighbours: Neighbours | None = None) -> list[Outlier]:
     features = np.asarray(features, dtype=np.float32)
     class_score, nearest = outlier_scores(features, np.asarray(labels), num_classes)
-    score = (class_score + neighbour_scores(features)) / 2
+    score = (class_score + neighbour_scores(features, neighbours=neighbours)) / 2
     order = np.argsort(-score, kind="stable")
     return [Outlier(int(i), float(score[i]), int(nearest[i])) for i in order if score[i] >= threshold]

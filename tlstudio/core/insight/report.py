@@ -11,10 +11,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tlstudio.core.data.modality import modality_for
-from tlstudio.core.insight.duplicates import DuplicateGroup, find_duplicates
+from tlstudio.core.insight.duplicates import NEIGHBOURS, DuplicateGroup, find_duplicates
 from tlstudio.core.insight.features import DatasetFeatures, collect_features
 from tlstudio.core.insight.label_issues import LabelIssue, find_label_issues
+from tlstudio.core.insight.neighbours import nearest_neighbours
+from tlstudio.core.insight.outliers import NEIGHBOURS as OUTLIER_NEIGHBOURS
 from tlstudio.core.insight.outliers import Outlier, find_outliers
 from tlstudio.core.progress import TaskState
 
@@ -38,46 +39,74 @@ class AuditReport:
     def class_name(self, label: int) -> str:
         return self.data.classes[label]
 
-    def to_json(self, top: int | None = None) -> dict[str, Any]:
+    def group_json(self, g: DuplicateGroup) -> dict[str, Any]:
+        d = self.data
+        return {"paths": [d.samples[i].path for i in g.members], "keys": [d.keys[i] for i in g.members],
+                "kind": g.kind, "tier": g.tier, "reason": g.reason,
+                "closeness": None if g.closeness is None else round(float(g.closeness), 4), "why": g.describe(),
+                "straddles_split": g.straddles_split, "labels_differ": g.labels_differ,
+                "labels": [self.class_name(int(d.labels[i])) for i in g.members],
+                "splits": [d.splits[i] for i in g.members]}
+
+    def to_json(self, top: int | None = None, similar: bool = False) -> dict[str, Any]:
+        """The report as plain data. ``duplicates`` holds the verified groups; the lower "similar" tier
+        (near in feature space only) is added as ``similar`` when asked for, and always counted."""
         d, cut = self.data, (lambda items: items if top is None else items[:top])
-        return {
+        dups = [g for g in self.duplicates if g.tier == "duplicate"]
+        alike = [g for g in self.duplicates if g.tier == "similar"]
+        out = {
             "task": d.task, "root": d.root, "model": d.model_name, "samples": len(d), "classes": list(d.classes),
             "label_issues": [{**self.where(x.index), "given": self.class_name(x.given),
                               "suggested": self.class_name(x.suggested), "score": round(x.score, 4),
                               "split": d.splits[x.index]} for x in cut(self.label_issues)],
-            "duplicates": [{"paths": [d.samples[i].path for i in g.members], "keys": [d.keys[i] for i in g.members],
-                            "kind": g.kind, "straddles_split": g.straddles_split, "labels_differ": g.labels_differ,
-                            "labels": [self.class_name(int(d.labels[i])) for i in g.members],
-                            "splits": [d.splits[i] for i in g.members]} for g in cut(self.duplicates)],
+            "duplicates": [self.group_json(g) for g in cut(dups)],
             "outliers": [{**self.where(o.index), "label": self.class_name(int(d.labels[o.index])),
                           "nearest": self.class_name(o.nearest), "score": round(o.score, 3)}
                          for o in cut(self.outliers)],
-            "counts": {"label_issues": len(self.label_issues), "duplicates": len(self.duplicates),
-                       "leaking_duplicates": sum(g.straddles_split for g in self.duplicates),
+            "counts": {"label_issues": len(self.label_issues), "duplicates": len(dups),
+                       "leaking_duplicates": sum(g.straddles_split for g in dups), "similar": len(alike),
                        "outliers": len(self.outliers)},
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
+        if similar:
+            out["similar"] = [self.group_json(g) for g in cut(alike)]
+        return out
+
+
+def _phase(task: TaskState | None, name: str) -> None:
+    if task is not None:
+        task.phase = name
+        task.set_progress(0, 1)
 
 
 def audit_features(data: DatasetFeatures, *, seed: int = 0, task: TaskState | None = None) -> AuditReport:
-    """The three analyses on collected features."""
+    """The three analyses on collected features; ``seconds`` holds each phase's time, and ``task`` (when
+    given) names the phase (``TaskState.phase``) and gets its progress."""
     check = task.check if task is not None else (lambda: None)
+    progress = task.set_progress if task is not None else None
     seconds = {}
     t0 = time.perf_counter()
+    _phase(task, "finding likely label errors")
     issues, _probs = find_label_issues(data.features, data.labels, len(data.classes), seed=seed, check=check)
     t1 = time.perf_counter()
-    groups = find_duplicates(data.samples, data.labels, data.splits, data.features, task=data.task,
-                             modality=modality_for(data.task), check=check)
+    _phase(task, "finding nearest neighbours")
+    neighbours = nearest_neighbours(data.features, max(NEIGHBOURS, OUTLIER_NEIGHBOURS), check, progress)
     t2 = time.perf_counter()
-    outliers = find_outliers(data.features, data.labels, len(data.classes))
+    _phase(task, "checking duplicate candidates")
+    groups = find_duplicates(data.samples, data.labels, data.splits, data.features, task=data.task,
+                             check=check, neighbours=neighbours, progress=progress)
     t3 = time.perf_counter()
-    seconds.update(label_issues=t1 - t0, duplicates=t2 - t1, outliers=t3 - t2)
+    _phase(task, "scoring outliers")
+    outliers = find_outliers(data.features, data.labels, len(data.classes), neighbours=neighbours)
+    t4 = time.perf_counter()
+    seconds.update(label_issues=t1 - t0, neighbours=t2 - t1, duplicates=t3 - t2, outliers=t4 - t3)
     return AuditReport(data, issues, groups, outliers, seconds)
 
 
 def run_audit(project, *, task: TaskState | None = None, device=None) -> AuditReport:
     """Collect the project's features (cached) and audit them."""
     t0 = time.perf_counter()
+    _phase(task, "")
     data = collect_features(project, task=task, device=device)
     t1 = time.perf_counter()
     report = audit_features(data, seed=int(project.data.seed), task=task)
@@ -90,9 +119,10 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
-def format_report(report: AuditReport, top: int = 10) -> str:
-    """Short tables for the terminal: the top label issues, duplicate groups, outliers."""
-    j = report.to_json(top)
+def format_report(report: AuditReport, top: int = 10, similar: bool = False) -> str:
+    """Short tables for the terminal: the top label issues, duplicate groups (and the "similar" tier when
+    asked for), outliers."""
+    j = report.to_json(top, similar=similar)
     c = j["counts"]
     name = "row" if j["task"] == "text" else "key"
     lines = [f"Audit of {j['samples']} {'texts' if j['task'] == 'text' else 'images'} in {len(j['classes'])} "
@@ -104,12 +134,13 @@ def format_report(report: AuditReport, top: int = 10) -> str:
         for x in j["label_issues"]:
             where = x[name] + (f"  {_short(x['text'], 50)}" if j["task"] == "text" else "")
             lines.append(f"  {x['score']:5.2f}  {x['given']:<{width}}  {x['suggested']} -> {where}")
-    lines.append(f"Duplicate groups: {c['duplicates']} ({c['leaking_duplicates']} across train/val/test)")
-    for g in j["duplicates"]:
+    lines.append(f"Duplicate groups: {c['duplicates']} ({c['leaking_duplicates']} across train/val/test); "
+                 f"{c['similar']} more groups only similar in feature space")
+    for g in j["duplicates"] + j.get("similar", []):
         flags = ", ".join(f for f, on in (("across splits", g["straddles_split"]),
                                           ("labels differ", g["labels_differ"])) if on)
-        lines.append(f"  {g['kind']:<7} {', '.join(g['keys'][:4])}{' …' if len(g['keys']) > 4 else ''}"
-                     + (f"  [{flags}]" if flags else ""))
+        lines.append(f"  {g['kind']:<5} {', '.join(g['keys'][:4])}{' …' if len(g['keys']) > 4 else ''}"
+                     f"  ({g['why']})" + (f"  [{flags}]" if flags else ""))
     lines.append(f"Outliers: {c['outliers']}")
     for o in j["outliers"]:
         lines.append(f"  {o['score']:5.1f}  {o['label']} (nearest: {o['nearest']}) -> {o[name]}")

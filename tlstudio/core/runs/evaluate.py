@@ -4,7 +4,8 @@ Works on the val/test split a run recorded (split.json) or on any labelled
 folder/CSV; a folder's classes are matched to the model's by name, so a test
 folder may hold a subset of the classes, in any order. Samples are scanned
 and read through the modality of the model's task (``model.json``'s
-``task``, "image" when absent).
+``task``, "image" when absent). When the folder is the run's project's own
+dataset, the project's exclusions and label overrides apply, as in training.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Sequence
 
 import torch
 
+from tlstudio.core.data.curation import apply_curation
 from tlstudio.core.data.index import Sample, sample_from_row
 from tlstudio.core.data.modality import Modality, modality_for
 from tlstudio.core.errors import DatasetError, RunFolderError
@@ -61,8 +63,27 @@ def evaluation_samples(loaded: LoadedModel, run_dir: str | os.PathLike, data_dir
         if bad:
             raise RunFolderError(f"split.json in {run_dir} does not match the model's {len(loaded.classes)} classes.")
         return samples
-    index = model_modality(loaded).scan(data_dir, task=task)
+    data = project_data_for(run_dir, data_dir)
+    if data is None:
+        index = model_modality(loaded).scan(data_dir, task=task)
+    else:
+        index = apply_curation(model_modality(loaded).scan(data_dir, task=task, data=data), data)
     return map_classes(index.samples, index.classes, loaded.classes)
+
+
+def project_data_for(run_dir: str | os.PathLike, data_dir: str | os.PathLike):
+    """The run's project ``data`` settings (exclusions, label overrides, text columns) when ``data_dir`` is
+    that project's dataset, so evaluating on it leaves out and relabels what the project does; else None."""
+    from tlstudio.core.project import Project, ProjectError
+
+    snap = read_json(Path(run_dir) / "project.json", default=None)
+    path = snap.get("data", {}).get("path") if isinstance(snap, dict) and isinstance(snap.get("data"), dict) else None
+    if not path or Path(path).absolute().resolve() != Path(data_dir).absolute().resolve():
+        return None
+    try:
+        return Project.from_dict(snap).data
+    except ProjectError:        # an unreadable snapshot: evaluate the folder as it is, like any other
+        return None
 
 
 def model_modality(loaded: LoadedModel) -> Modality:
