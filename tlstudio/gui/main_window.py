@@ -46,6 +46,14 @@ def settings() -> QSettings:
     return QSettings()
 
 
+def recent_files() -> list[str]:
+    """The recent project files, newest first."""
+    value = settings().value("recentFiles", [])
+    if isinstance(value, str):   # QSettings hands back a bare string for a one-item list
+        value = [value]
+    return [str(v) for v in value or []]
+
+
 class MainWindow(QMainWindow):
     def __init__(self, state: ProjectState | None = None) -> None:
         super().__init__()
@@ -278,10 +286,7 @@ class MainWindow(QMainWindow):
 
     # -- recent files ---------------------------------------------------------------------------------
     def recent_files(self) -> list[str]:
-        value = settings().value("recentFiles", [])
-        if isinstance(value, str):   # QSettings hands back a bare string for a one-item list
-            value = [value]
-        return [str(v) for v in value or []]
+        return recent_files()
 
     def _add_recent(self, path: str) -> None:
         files = [path] + [p for p in self.recent_files() if p != path]
