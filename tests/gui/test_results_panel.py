@@ -85,10 +85,13 @@ def test_lists_runs_and_evaluates_the_validation_split(qtbot, panel, run_dir):
     assert grid.loaded_count == grid.count()
 
 
-def test_the_test_split_that_does_not_exist_is_reported(qtbot, panel):
-    panel.split_combo.setCurrentIndex(panel.split_combo.findData("test"))
+def test_the_selector_offers_what_the_run_has_and_a_missing_split_is_reported(qtbot, panel, run_dir):
+    evaluate(qtbot, panel)
+    offered = [panel.split_combo.itemData(i) for i in range(panel.split_combo.count())]
+    assert offered == ["val"] and panel.split_combo.currentText().startswith("Validation split (")
+    assert "validation split" in panel.summary_label.text()       # the figure names where it comes from
     with qtbot.waitSignal(panel.loadFailed, timeout=TIMEOUT_MS) as blocker:
-        panel.load_selected()
+        panel.load_run(run_dir, "test")
     assert "test split is empty" in blocker.args[0]
     assert "Could not evaluate" in panel.status_label.text()
     assert panel.confusion.matrix is None

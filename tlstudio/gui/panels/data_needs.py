@@ -121,6 +121,11 @@ class DataNeedsView(ProjectJobView):
     def show_result(self, result) -> None:
         self.show_curves(result)
 
+    def clear_result(self) -> None:
+        self.curves = None
+        self.chart.clear()
+        self.sentences.setText("")
+
     def show_curves(self, curves) -> None:
         self.curves = curves
         self.status.setText(f"{int(curves.counts.sum())} labelled {curves.noun} (test split left out), "
