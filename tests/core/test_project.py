@@ -163,7 +163,7 @@ def test_runs_keep_keys_a_newer_build_wrote():
     record = Project.from_dict(doc).runs[0]
     assert record.val_accuracy == 1.0 and record.extra == {"note": "kept"}
     assert record.to_dict()["note"] == "kept" and "error" not in record.to_dict()
-    assert record.label() == "one · val 100.0%"
+    assert record.label() == "one · accuracy 100.0% (validation split)"
     with pytest.raises(ProjectError, match="run_dir"):
         Project.from_dict({"runs": [{"name": "no folder"}]})
     with pytest.raises(ProjectError, match="runs.val_accuracy"):

@@ -72,6 +72,7 @@ class ResultsPanel(QWidget):
         self.split_combo.setToolTip("What the figures below are measured on: out-of-fold predictions (each "
                                     "sample predicted by a head that never saw it), the validation split or "
                                     "the test split. Only what this run has is listed.")
+        self.split_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.split_combo.activated.connect(lambda _i: self.load_selected())
         self.reload_button = QPushButton("Evaluate")
         self.reload_button.clicked.connect(self.load_selected)
@@ -160,9 +161,9 @@ class ResultsPanel(QWidget):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(upper)
         splitter.addWidget(self.tabs)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([400, 330])   # the galleries need room for thumbnails and captions
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setSizes([440, 300])   # the matrix first; the galleries need room for thumbnails and captions
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -336,6 +337,7 @@ class ResultsPanel(QWidget):
         self.metrics_model.removeRows(0, self.metrics_model.rowCount())
         self.summary_label.setText("")
         self.confusion.clear()
+        self._size_matrix([])
         for grid in (self.misclassified_grid, self.cell_grid):
             grid.set_items([])
         for table in (self.misclassified_texts, self.cell_texts):
@@ -374,6 +376,7 @@ class ResultsPanel(QWidget):
     def _show_views(self, result: dict) -> None:
         """The confusion matrix and the galleries (their images are made in workers)."""
         self.confusion.set_matrix(result["confusion_matrix"], result["classes"])
+        self._size_matrix(result["classes"])
         self._show_task_pages()
         self.misclassified_texts.set_rows(*(self._text_rows(result["misclassified"]) if self.is_text_run()
                                             else ([], [])))
@@ -383,6 +386,16 @@ class ResultsPanel(QWidget):
                      f"{p['path']}\ntrue: {p['true']}\npredicted: {p['predicted']} ({p['confidence']:.0%})")
             for p in result["misclassified"]])
         self.cell_grid.set_items([])
+
+    def _size_matrix(self, classes: list[str]) -> None:
+        """Room for every cell and label: a window too small for it scrolls the matrix instead of
+        drawing numbers and names over each other."""
+        if not classes:
+            self.confusion.setMinimumSize(0, 0)
+            return
+        label_px = max(self.fontMetrics().horizontalAdvance(str(c)) for c in classes)
+        side = len(classes) * MATRIX_MIN_PX
+        self.confusion.setMinimumSize(side + label_px + 90, side + label_px + 70)
 
     @staticmethod
     def _metric_row(name, precision, recall, f1, support) -> list[QStandardItem]:
