@@ -110,7 +110,8 @@ def test_clicking_a_cell_shows_its_images(qtbot, panel):
                 if p["true"] == result["classes"][row] and p["predicted"] == result["classes"][col]]
     assert grid.paths() == [p["path"] for p in expected]
     assert all(caption.endswith("%") for caption in grid.captions())
-    assert panel.tabs.currentWidget() is panel.cell_stack and panel.cell_stack.currentWidget() is grid
+    assert panel.tabs.currentIndex() == 1 and panel.cell_stack.currentWidget() is grid
+    assert panel.cell_note.text().startswith("True class")
     assert panel.confusion.cell_at(-0.6, 0) is None and panel.confusion.cell_at(5.4, 5.4) == (5, 5)
 
 
@@ -127,16 +128,31 @@ def test_try_images_shows_top_k_predictions(qtbot, panel, tmp_path):
     assert all(len(p["top_k"]) == 3 for p in predictions[:2])
     assert "error" in predictions[2]
     captions = panel.try_grid.captions()
-    assert captions[0].splitlines()[0].startswith(predictions[0]["label"])
-    assert len(captions[0].splitlines()) == 3 and captions[2] == "unreadable"
+    assert captions[0].startswith(predictions[0]["label"]) and captions[2] == "unreadable"
+    # The table beside the images spells out the top 3 in full: "<class> <probability>" per column.
+    rows = panel.try_view.image_table.visible_rows()
+    assert rows[0] == ("000.png", *[f"{t['label']} {t['probability']:.1%}" for t in predictions[0]["top_k"]])
+    assert rows[2][:2] == ("broken.png", "unreadable")
+
+
+def test_an_empty_matrix_cell_says_no_samples(qtbot, panel):
+    result = evaluate(qtbot, panel)
+    matrix = panel.confusion.matrix
+    row, col = next((r, c) for r in range(6) for c in range(6) if matrix[r, c] == 0)
+    panel.show_cell(row, col)
+    assert panel.cell_grid.count() == 0
+    assert panel.cell_note.text() == (f"No samples of class '{result['classes'][row]}' were predicted as "
+                                      f"'{result['classes'][col]}'.")
 
 
 def test_open_images_button_uses_a_file_dialog(qtbot, panel, monkeypatch):
+    assert not panel.try_view.open_images_button.isEnabled()
+    assert "Load a run first" in panel.try_view.open_images_button.toolTip()
     evaluate(qtbot, panel)
     image = str(paths.demo_data_dir() / "dress" / "001.png")
     monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([image], ""))
     with qtbot.waitSignal(panel.predicted, timeout=TIMEOUT_MS) as blocker:
-        panel.open_images_button.click()
+        panel.try_view.open_images_button.click()
     assert blocker.args[0][0]["path"] == image
 
 
