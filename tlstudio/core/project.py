@@ -143,12 +143,12 @@ class RunRecord:
 
     def label(self) -> str:
         """"run-3 · accuracy 91.0% (out-of-fold)", marked when the run failed or was stopped. The source is
-        the run's ``accuracy_source`` (kept in ``extra``); a record without one measured on the validation split."""
+        the run's ``accuracy_source`` (kept in ``extra``); an older record without one names none."""
         from tlstudio.core.runs.metric_names import accuracy_text
 
         name = self.name or Path(self.run_dir).name
         acc = self.val_accuracy
-        source = self.extra.get("accuracy_source") or "validation split"
+        source = self.extra.get("accuracy_source")
         text = f"{name} · accuracy {accuracy_text(acc, source)}" if isinstance(acc, (int, float)) else name
         if self.error:
             text += " (failed)"

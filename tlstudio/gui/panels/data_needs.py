@@ -41,7 +41,7 @@ class CurvesChart(FigureCanvasQTAgg):
         self.setParent(parent)
         self.setObjectName("curvesChart")
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(260, 180)
+        self.setMinimumSize(260, 120)   # the Results tab must fit 1024×700 with the matrix above
         self.ax = self.figure.add_subplot(1, 1, 1)
         self.lines: dict[str, object] = {}
         self.clear()

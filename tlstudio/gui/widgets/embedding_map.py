@@ -55,7 +55,7 @@ class MapCanvas(FigureCanvasQTAgg):
         self.setParent(parent)
         self.setObjectName("embeddingCanvas")
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(260, 220)
+        self.setMinimumSize(260, 140)   # the Results tab must fit 1024×700 with the matrix above
         self.ax = self.figure.add_subplot(1, 1, 1)
 
 
