@@ -6,28 +6,17 @@ from tlstudio.gui import app
 from tlstudio.gui.panels.results_explain import IMAGE_LABEL
 
 from tests.gui.conftest import wait_ready
+from tests.gui.test_text_results import RESULT
 
-TEXT_RESULT = {
-    "task": "text", "samples": 4, "source": "out-of-fold predictions (5-fold cross-validation)", "accuracy": 0.5,
-    "top_k": 1, "top_k_accuracy": 0.5, "macro_f1": 0.5, "classes": ["animal", "body"], "heldout": True,
-    "per_class": {"animal": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2},
-                  "body": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}},
-    "confusion_matrix": [[1, 1], [1, 1]], "evaluated_on": "heldout",
-    "choices": [("heldout", "Out-of-fold (4)")],
-    "predictions": [
-        {"path": "d.csv:2", "text": "a small furry rodent", "true": "animal", "predicted": "animal", "confidence": 0.9},
-        {"path": "d.csv:3", "text": "the upper arm", "true": "body", "predicted": "animal", "confidence": 0.6},
-        {"path": "d.csv:4", "text": "a large striped cat", "true": "animal", "predicted": "body", "confidence": 0.7},
-        {"path": "d.csv:5", "text": "the lower leg", "true": "body", "predicted": "body", "confidence": 0.8},
-    ],
-}
-TEXT_RESULT["misclassified"] = [p for p in TEXT_RESULT["predictions"] if p["true"] != p["predicted"]]
+# A text run's result as the Results tab gets it (out-of-fold, with the selector's choices).
+TEXT_RESULT = dict(RESULT, source="out-of-fold predictions (5-fold cross-validation)", heldout=True,
+                   evaluated_on="heldout", choices=[("heldout", "Out-of-fold (4)")])
 
 
 def fake_map() -> dict:
     return {"xy": np.array([[0.0, 0.0], [1.0, 1.0]]), "keys": ["k1", "k2"], "paths": ["d.csv:2", "d.csv:3"],
             "texts": ["a small furry rodent", "the upper arm"], "labels": np.array([0, 1]),
-            "splits": ["train", "val"], "classes": ["animal", "body"], "task": "text", "note": "", "seconds": 0.1,
+            "splits": ["train", "val"], "classes": ["animal", "food"], "task": "text", "note": "", "seconds": 0.1,
             "total": 2}
 
 
@@ -52,7 +41,7 @@ def test_text_demo_then_new_image_project_leaves_nothing_of_the_old_project(qtbo
     results.show_cell(1, 0)
     results.embedding_map.show_map(fake_map())
     results.explain_controls.toggle.setChecked(True)
-    assert results.tabs.tabText(0) == "Misclassified (2)" and results.tabs.tabText(1) == "body → animal (1)"
+    assert results.tabs.tabText(0) == "Misclassified (2)" and results.tabs.tabText(1) == "food → animal (1)"
     assert results.metrics_model.rowCount() == 2 and results.misclassified_texts.model.rowCount() == 2
     assert results.explain_controls.toggle.text() != IMAGE_LABEL and results.embedding_map.lasso_button.isEnabled()
     assert window.dataset_browser.lengths_box.isVisibleTo(window.dataset_browser)
