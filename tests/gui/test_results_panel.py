@@ -76,6 +76,11 @@ def test_lists_runs_and_evaluates_the_validation_split(qtbot, panel, run_dir):
         assert int(model.item(r, 4).text()) == result["per_class"][name]["support"]
         assert float(model.item(r, 3).text()) == pytest.approx(result["per_class"][name]["f1"], abs=1e-3)
     assert f"{result['accuracy']:.1%}" in panel.summary_label.text()
+    # Class names and figures are never cut to "…": each column is as wide as its widest entry.
+    table = panel.metrics_table
+    for col in range(4):
+        widest = max(table.fontMetrics().horizontalAdvance(model.item(r, col).text()) for r in range(6))
+        assert table.horizontalHeader().sectionSize(col) >= widest, col
     # Every misclassified image is in the gallery, captioned "true → predicted (NN%)".
     grid = panel.misclassified_grid
     assert grid.count() == len(result["misclassified"])

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QScrollArea,
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea,
                                QSplitter, QStackedWidget, QTableView, QTabWidget, QVBoxLayout, QWidget)
 
 from tlstudio.gui.widgets.charts import ConfusionMatrixChart
@@ -103,8 +103,8 @@ class ResultsPanel(QWidget):
         self.metrics_table.verticalHeader().hide()
         self.metrics_table.setEditTriggers(QTableView.EditTrigger.NoEditTriggers)
         header = self.metrics_table.horizontalHeader()
-        # Every column fits its contents (class names are never cut to "…"); a narrow window scrolls.
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Every column fits its contents once the rows are in (class names are never cut to "…"; a
+        # narrow window scrolls); the last column takes what is left.
         header.setStretchLastSection(True)
         metrics = QWidget()
         col = QVBoxLayout(metrics)
@@ -369,6 +369,7 @@ class ResultsPanel(QWidget):
         model.removeRows(0, model.rowCount())
         for name, m in result["per_class"].items():
             model.appendRow(self._metric_row(name, m["precision"], m["recall"], m["f1"], m["support"]))
+        self.metrics_table.resizeColumnsToContents()
         self.tabs.setTabText(0, f"Misclassified ({len(result['misclassified'])})")
         self.tabs.setTabText(1, "Cell (click the matrix)")
         self.cell_note.setText("Click a cell of the confusion matrix to see its samples here.")

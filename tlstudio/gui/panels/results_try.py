@@ -72,7 +72,7 @@ class TryView(QStackedWidget):
         page = QWidget()
         self.text_edit = QPlainTextEdit(objectName="tryTextEdit")
         self.text_edit.setPlaceholderText("Type or paste a text: its top classes appear as you type.")
-        self.text_edit.setMaximumHeight(90)
+        self.text_edit.setMaximumHeight(64)     # the top 3 below stay in view at 1024×700
         self.text_table = TextTable(["Class", "Probability"], "tryTextTable")
         self.text_table.search.hide()
         self.text_note = QLabel(objectName="tryTextNote")
