@@ -163,7 +163,10 @@ def test_runs_keep_keys_a_newer_build_wrote():
     record = Project.from_dict(doc).runs[0]
     assert record.val_accuracy == 1.0 and record.extra == {"note": "kept"}
     assert record.to_dict()["note"] == "kept" and "error" not in record.to_dict()
-    assert record.label() == "one · val 100.0%"
+    assert record.label() == "one · accuracy 100.0%"
+    oof = Project.from_dict({"runs": [{"run_dir": "/r/2", "name": "two", "val_accuracy": 0.5,
+                                       "accuracy_source": "out-of-fold predictions (5-fold)"}]}).runs[0]
+    assert oof.label() == "two · accuracy 50.0% (out-of-fold)"
     with pytest.raises(ProjectError, match="run_dir"):
         Project.from_dict({"runs": [{"name": "no folder"}]})
     with pytest.raises(ProjectError, match="runs.val_accuracy"):

@@ -76,6 +76,11 @@ def test_lists_runs_and_evaluates_the_validation_split(qtbot, panel, run_dir):
         assert int(model.item(r, 4).text()) == result["per_class"][name]["support"]
         assert float(model.item(r, 3).text()) == pytest.approx(result["per_class"][name]["f1"], abs=1e-3)
     assert f"{result['accuracy']:.1%}" in panel.summary_label.text()
+    # Class names and figures are never cut to "…": each column is as wide as its widest entry.
+    table = panel.metrics_table
+    for col in range(4):
+        widest = max(table.fontMetrics().horizontalAdvance(model.item(r, col).text()) for r in range(6))
+        assert table.horizontalHeader().sectionSize(col) >= widest, col
     # Every misclassified image is in the gallery, captioned "true → predicted (NN%)".
     grid = panel.misclassified_grid
     assert grid.count() == len(result["misclassified"])
@@ -85,10 +90,13 @@ def test_lists_runs_and_evaluates_the_validation_split(qtbot, panel, run_dir):
     assert grid.loaded_count == grid.count()
 
 
-def test_the_test_split_that_does_not_exist_is_reported(qtbot, panel):
-    panel.split_combo.setCurrentIndex(panel.split_combo.findData("test"))
+def test_the_selector_offers_what_the_run_has_and_a_missing_split_is_reported(qtbot, panel, run_dir):
+    evaluate(qtbot, panel)
+    offered = [panel.split_combo.itemData(i) for i in range(panel.split_combo.count())]
+    assert offered == ["val"] and panel.split_combo.currentText().startswith("Validation split (")
+    assert "validation split" in panel.summary_label.text()       # the figure names where it comes from
     with qtbot.waitSignal(panel.loadFailed, timeout=TIMEOUT_MS) as blocker:
-        panel.load_selected()
+        panel.load_run(run_dir, "test")
     assert "test split is empty" in blocker.args[0]
     assert "Could not evaluate" in panel.status_label.text()
     assert panel.confusion.matrix is None
@@ -107,7 +115,8 @@ def test_clicking_a_cell_shows_its_images(qtbot, panel):
                 if p["true"] == result["classes"][row] and p["predicted"] == result["classes"][col]]
     assert grid.paths() == [p["path"] for p in expected]
     assert all(caption.endswith("%") for caption in grid.captions())
-    assert panel.tabs.currentWidget() is panel.cell_stack and panel.cell_stack.currentWidget() is grid
+    assert panel.tabs.currentIndex() == 1 and panel.cell_stack.currentWidget() is grid
+    assert panel.cell_note.text().startswith("True class")
     assert panel.confusion.cell_at(-0.6, 0) is None and panel.confusion.cell_at(5.4, 5.4) == (5, 5)
 
 
@@ -124,16 +133,31 @@ def test_try_images_shows_top_k_predictions(qtbot, panel, tmp_path):
     assert all(len(p["top_k"]) == 3 for p in predictions[:2])
     assert "error" in predictions[2]
     captions = panel.try_grid.captions()
-    assert captions[0].splitlines()[0].startswith(predictions[0]["label"])
-    assert len(captions[0].splitlines()) == 3 and captions[2] == "unreadable"
+    assert captions[0].startswith(predictions[0]["label"]) and captions[2] == "unreadable"
+    # The table beside the images spells out the top 3 in full: "<class> <probability>" per column.
+    rows = panel.try_view.image_table.visible_rows()
+    assert rows[0] == ("000.png", *[f"{t['label']} {t['probability']:.1%}" for t in predictions[0]["top_k"]])
+    assert rows[2][:2] == ("broken.png", "unreadable")
+
+
+def test_an_empty_matrix_cell_says_no_samples(qtbot, panel):
+    result = evaluate(qtbot, panel)
+    matrix = panel.confusion.matrix
+    row, col = next((r, c) for r in range(6) for c in range(6) if matrix[r, c] == 0)
+    panel.show_cell(row, col)
+    assert panel.cell_grid.count() == 0
+    assert panel.cell_note.text() == (f"No samples of class '{result['classes'][row]}' were predicted as "
+                                      f"'{result['classes'][col]}'.")
 
 
 def test_open_images_button_uses_a_file_dialog(qtbot, panel, monkeypatch):
+    assert not panel.try_view.open_images_button.isEnabled()
+    assert "Load a run first" in panel.try_view.open_images_button.toolTip()
     evaluate(qtbot, panel)
     image = str(paths.demo_data_dir() / "dress" / "001.png")
     monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([image], ""))
     with qtbot.waitSignal(panel.predicted, timeout=TIMEOUT_MS) as blocker:
-        panel.open_images_button.click()
+        panel.try_view.open_images_button.click()
     assert blocker.args[0][0]["path"] == image
 
 

@@ -117,3 +117,31 @@ def test_an_empty_curve_chart_shows_a_hint_not_tiny_axes(qtbot):
     assert not chart.is_empty() and chart.ax.get_ylim()[1] >= 3.0
     chart.clear()
     assert chart.is_empty() and chart.ax.get_ylim() == (0.0, 1.0)
+
+
+def test_save_and_export_are_disabled_on_the_start_page_and_say_why(qtbot, dialogs):
+    window = make_window(qtbot)
+    assert window.is_start_page_shown()
+    for action in (window.save_action, window.save_as_action, window.export_action):
+        assert not action.isEnabled() and "Open or create a project first" in action.toolTip()
+    window.new_project("image")
+    assert window.save_action.isEnabled() and not window.export_action.isEnabled()
+    assert "Train a model first" in window.export_action.toolTip()       # no run yet
+    window.state.add_run("/runs/run-1", {"name": "run-1", "val_accuracy": 0.5})
+    assert window.export_action.isEnabled()
+    # Ctrl+1…6 do nothing on the start page (there are no tabs to show).
+    window.show_start_page()
+    window.tab_actions[2].trigger()
+    assert window.is_start_page_shown()
+    close_window(window)
+
+
+def test_help_lists_the_keyboard_shortcuts(qtbot, dialogs):
+    window = make_window(qtbot)
+    window.shortcuts_action.trigger()
+    kind, title, text = dialogs.calls[-1]
+    assert title == "Keyboard shortcuts"
+    for keys, what in (("Ctrl+1", "Show the Data tab"), ("Ctrl+6", "Show the Audit tab"),
+                       ("Ctrl+S", "Save"), ("Ctrl+Shift+N", "New text project"), ("F1", "Keyboard shortcuts")):
+        assert f"<b>{keys}</b>" in text and what in text, (keys, what)
+    close_window(window)

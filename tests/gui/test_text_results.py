@@ -4,7 +4,7 @@ import threading
 import time
 
 from tlstudio.core.project import Project
-from tlstudio.gui.panels import results_panel
+from tlstudio.gui.jobs import results_jobs
 from tlstudio.gui.panels.results_panel import ResultsPanel
 from tlstudio.gui.state import ProjectState
 
@@ -57,7 +57,7 @@ def test_try_a_text_predicts_the_last_text_typed_off_the_gui_thread(qtbot, monke
         return [{"text": text, "top_k": [{"label": f"class of {text}", "probability": 0.75},
                                          {"label": "other", "probability": 0.25}]}]
 
-    monkeypatch.setattr(results_panel, "predict_text_job", fake_predict)
+    monkeypatch.setattr(results_jobs, "predict_text_job", fake_predict)
     panel = make_panel(qtbot)
     panel.loaded = object()
     panel._set_model_actions_enabled(True)

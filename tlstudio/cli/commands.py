@@ -21,6 +21,7 @@ from tlstudio.core.data.curation import apply_curation
 from tlstudio.core.data.modality import modality_for, task_default_model
 from tlstudio.core.device import DEVICE_CHOICES
 from tlstudio.core.errors import DatasetError, ProjectError, TLStudioError, TrainingError, WeightsError
+from tlstudio.core.runs.metric_names import accuracy_text, metrics_line
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -239,13 +240,10 @@ def cmd_train(args) -> int:
     else:
         acc = metrics.get("val_accuracy")
         print(f"Run folder: {run_dir}")
-        if isinstance(metrics.get("test_accuracy"), (int, float)):
-            print(f"Test accuracy: {metrics['test_accuracy']:.4f}")
         if isinstance(acc, (int, float)):
-            if metrics.get("accuracy_source"):
-                print(f"Held-out accuracy: {acc:.4f} ({metrics['accuracy_source']})")
-            else:
-                print(f"Best val accuracy: {acc:.4f}")
+            print(f"Accuracy: {accuracy_text(acc, metrics.get('accuracy_source') or 'validation split')}")
+        if isinstance(metrics.get("test_accuracy"), (int, float)):
+            print(f"Accuracy: {accuracy_text(metrics['test_accuracy'], 'test split')}")
     return EXIT_INTERRUPTED if metrics.get("cancelled") else 0
 
 
@@ -276,8 +274,7 @@ def cmd_evaluate(args) -> int:
     classes = result["classes"]
     noun = modality_for(loaded.task).noun
     print(f"Evaluated on {result['samples']} {noun} ({result['source']})")
-    print(f"Accuracy: {result['accuracy']:.4f}   top-{result['top_k']}: {result['top_k_accuracy']:.4f}   "
-          f"macro F1: {result['macro_f1']:.4f}")
+    print(metrics_line(result, noun))
     width = max(len(c) for c in classes)
     print(f"{'class':<{width}}  precision  recall     f1  support")
     for name, m in result["per_class"].items():

@@ -139,10 +139,14 @@ class RunRecord:
         return bool(self.error)
 
     def label(self) -> str:
-        """"run-3 · val 91.0%", marked when the run failed or was stopped."""
+        """"run-3 · accuracy 91.0% (out-of-fold)", marked when the run failed or was stopped. The source is
+        the run's ``accuracy_source`` (kept in ``extra``); an older record without one names none."""
+        from tlstudio.core.runs.metric_names import accuracy_text
+
         name = self.name or Path(self.run_dir).name
         acc = self.val_accuracy
-        text = f"{name} · val {acc:.1%}" if isinstance(acc, (int, float)) else name
+        source = self.extra.get("accuracy_source")
+        text = f"{name} · accuracy {accuracy_text(acc, source)}" if isinstance(acc, (int, float)) else name
         if self.error:
             text += " (failed)"
         elif self.cancelled:

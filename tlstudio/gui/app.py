@@ -17,10 +17,10 @@ from PySide6.QtWidgets import QApplication
 from tlstudio.core.errors import TLStudioError
 from tlstudio.gui.demos import demo_project, text_demo_project
 from tlstudio.gui.icons import app_icon
-from tlstudio.gui.jobs.tasks import install_error_log
-from tlstudio.gui.main_window import MainWindow
+from tlstudio.gui.jobs.tasks import install_error_log, wait_for_all
+from tlstudio.gui.main_window import MainWindow, recent_files
 from tlstudio.gui.platform_check import startup_problem
-from tlstudio.gui.splash import show_loading
+from tlstudio.gui.splash import project_is_text, show_loading
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +96,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_error_log()
     app = ensure_application()
-    splash = show_loading(app)        # torch & co. load here, so the window never waits for their imports
+    text = project_is_text(args.project, args.text_demo and not args.demo, [] if args.demo else recent_files())
+    splash = show_loading(app, text)  # torch & co. load here, so the window never waits for their imports
     try:
         window = build_main_window(args.project, demo=args.demo, text_demo=args.text_demo)
     except TLStudioError:
         window = build_main_window(demo=args.demo, text_demo=args.text_demo)   # open_project already said why
     window.show()
     splash.finish(window)
-    return app.exec()
+    code = app.exec()
+    # A job a late signal started after the window's close (a model load queued behind the dataset
+    # scan) is joined here: a QThread destroyed while running aborts the process at exit.
+    wait_for_all(30000)
+    return code

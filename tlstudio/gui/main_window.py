@@ -47,6 +47,26 @@ def settings() -> QSettings:
     return QSettings()
 
 
+def recent_files() -> list[str]:
+    """The recent project files, newest first."""
+    value = settings().value("recentFiles", [])
+    if isinstance(value, str):   # QSettings hands back a bare string for a one-item list
+        value = [value]
+    return [str(v) for v in value or []]
+
+
+def shortcut_list(window) -> list[tuple[str, str]]:
+    """(keys, what) of every menu and tab shortcut, in the platform's notation."""
+    rows = []
+    for action in [*window.menuBar().actions(), *window.actions()]:
+        menu = action.menu()
+        for item in (menu.actions() if menu is not None else [action]):
+            if not item.shortcut().isEmpty():
+                rows.append((item.shortcut().toString(QKeySequence.SequenceFormat.NativeText),
+                             item.text().replace("&", "").rstrip("…")))
+    return rows
+
+
 class MainWindow(QMainWindow):
     def __init__(self, state: ProjectState | None = None) -> None:
         super().__init__()
@@ -83,9 +103,12 @@ class MainWindow(QMainWindow):
         self.state.modelChanged.connect(self._update_status)
         self.state.runFinished.connect(self._on_run_finished)
         self.state.projectReplaced.connect(self.show_project)
+        self.state.projectReplaced.connect(self._reset_panels)
+        self.state.changed.connect(lambda section: section == "runs" and self._update_actions())
         self.model_panel.loadingChanged.connect(lambda _l: self._update_status())
         self._restore_geometry()
         self._update_title()
+        self._update_actions()
 
     # -- actions and menus -----------------------------------------------------------------
     def _action(self, text: str, slot, shortcut=None, icon_name: str | None = None) -> QAction:
@@ -121,10 +144,15 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addActions([self.start_action, self.quit_action])
         help_menu = self.menuBar().addMenu("&Help")
+        self.shortcuts_action = self._action("&Keyboard shortcuts", self.show_shortcuts, "F1")
+        help_menu.addAction(self.shortcuts_action)
         help_menu.addAction(self._action("&About TL Studio", self.about))
+        self.tab_actions = []
         for i in range(self.tabs.count()):
-            action = self._action(f"Tab {i + 1}", lambda i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
+            action = self._action(f"Show the {self.tabs.tabText(i)} tab", lambda i=i: self.show_tab(i),
+                                  f"Ctrl+{i + 1}")
             self.addAction(action)
+            self.tab_actions.append(action)
         toolbar = QToolBar("Main", objectName="mainToolbar")
         toolbar.setMovable(False)
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -212,10 +240,16 @@ class MainWindow(QMainWindow):
         self.pages.setCurrentWidget(self.start_page)
         self.setWindowTitle("TL Studio")
         self.setWindowModified(False)
+        self._update_actions()
 
     def show_project(self) -> None:
         self.pages.setCurrentWidget(self.tabs)
         self._update_title()
+        self._update_actions()
+
+    def show_tab(self, index: int) -> None:
+        if not self.is_start_page_shown():
+            self.tabs.setCurrentIndex(index)
 
     def is_start_page_shown(self) -> bool:
         return self.pages.currentWidget() is self.start_page
@@ -288,10 +322,7 @@ class MainWindow(QMainWindow):
 
     # -- recent files ---------------------------------------------------------------------------------
     def recent_files(self) -> list[str]:
-        value = settings().value("recentFiles", [])
-        if isinstance(value, str):   # QSettings hands back a bare string for a one-item list
-            value = [value]
-        return [str(v) for v in value or []]
+        return recent_files()
 
     def _add_recent(self, path: str) -> None:
         files = [path] + [p for p in self.recent_files() if p != path]
@@ -311,23 +342,40 @@ class MainWindow(QMainWindow):
 
     # -- export and about --------------------------------------------------------------------------------
     def export_model(self) -> None:
-        run_dir = self.results_panel.run_dir
-        if not run_dir and self.state.project.runs:
-            run_dir = self.state.project.runs[-1].run_dir
-        if not run_dir:
-            QMessageBox.information(self, "Export model", "Train a model first (Train tab); then export it here.")
+        """File › Export model: the Results tab's Export page (the one export path and naming rule)."""
+        panel = self.results_panel
+        self.tabs.setCurrentWidget(panel)
+        panel.tabs.setCurrentWidget(panel.export_tab)
+        if panel.loaded is None:
+            self.statusBar().showMessage("Evaluating the run first; then export it from this page.", 8000)
+            if panel.run_combo.count() and panel.run_dir is None:
+                panel.load_selected()
             return
-        out = QFileDialog.getExistingDirectory(self, "Export the trained model into a folder", self._last_dir())
-        if not out:
-            return
-        from tlstudio.gui.panels.export_tab import export_job
+        panel.export_tab.ask_export("bundle")
 
-        target = str(Path(out) / f"{Path(run_dir).name}-model")
-        self.statusBar().showMessage("Exporting…")
-        tasks.run_task(export_job, "bundle", run_dir, target, [], parent=self,
-                       on_finished=lambda info: self.statusBar().showMessage(
-                           f"Model exported to {info['path']}", 10000),
-                       on_failed=lambda msg: QMessageBox.warning(self, "Export failed", msg))
+    def _update_actions(self) -> None:
+        """Save and Export act on an open project (Export: one with a run); the tooltip says why not."""
+        on_start = self.is_start_page_shown()
+        has_run = bool(self.state.project.runs)
+        for action in (self.save_action, self.save_as_action):
+            action.setEnabled(not on_start)
+            action.setToolTip("Open or create a project first." if on_start else action.text().replace("&", ""))
+        self.export_action.setEnabled(not on_start and has_run)
+        self.export_action.setToolTip("Open or create a project first." if on_start else
+                                      "Train a model first (Train tab); then export it." if not has_run
+                                      else "Export the trained model (Results tab › Export)")
+
+    def _reset_panels(self) -> None:
+        """The "project changed" path: every panel forgets the old project. Panels that own a state
+        connection reset themselves; the Train tab's reset (when it has one) is called from here."""
+        reset = getattr(self.training_panel, "reset_for_new_project", None)
+        if reset is not None:
+            reset()
+        self._update_actions()
+
+    def show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td><b>{key}</b></td><td>&nbsp;&nbsp;{what}</td></tr>" for key, what in shortcut_list(self))
+        QMessageBox.information(self, "Keyboard shortcuts", f"<table>{rows}</table>")
 
     def about(self) -> None:
         from tlstudio import __version__

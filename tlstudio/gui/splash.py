@@ -10,8 +10,10 @@ the window never waits for them; the splash says what is loading meanwhile.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import sys
+from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QRect, Qt
@@ -24,26 +26,53 @@ log = logging.getLogger(__name__)
 
 # In import order; what the trainer, the model tree and the charts' workers need first.
 HEAVY_MODULES = (("torch", "PyTorch"), ("torchvision", "torchvision"), ("timm", "the model zoo (timm)"))
+# Loaded as well when the project opening is a text project: its model load and its token-length count
+# both need transformers, in two workers (core/heavy_imports.py keeps them from importing it at once).
+TEXT_MODULES = (("transformers", "the text models (transformers)"),)
 SPLASH_SIZE = (440, 180)
 
 
-def preload_libraries(report: Callable[[str], None] | None = None) -> list[str]:
-    """Import the heavy libraries not imported yet, telling ``report`` each one's name first.
-    Returns the modules it imported. A library that fails to import is logged and skipped: the
-    window still opens, and the first job that needs it reports the error as before."""
+def _import(module: str) -> None:
+    if module == "transformers":
+        from tlstudio.core.heavy_imports import preload_transformers
+
+        preload_transformers()       # the import and the lazy names the engine uses, under the core's lock
+    else:
+        importlib.import_module(module)
+
+
+def preload_libraries(report: Callable[[str], None] | None = None, text: bool = False) -> list[str]:
+    """Import the heavy libraries not imported yet (with ``text``, transformers too), telling
+    ``report`` each one's name first. Returns the modules it imported. A library that fails to
+    import is logged and skipped: the window still opens, and the first job that needs it reports
+    the error as before."""
     loaded = []
-    for module, label in HEAVY_MODULES:
-        if module in sys.modules:
+    for module, label in HEAVY_MODULES + (TEXT_MODULES if text else ()):
+        if module in sys.modules and module != "transformers":
             continue
-        if report is not None:
+        if report is not None and module not in sys.modules:
             report(label)
         try:
-            importlib.import_module(module)
+            _import(module)
         except Exception:      # noqa: BLE001 - start-up must go on; the job that needs it says why
             log.error("Could not import %s at start-up", module, exc_info=True)
             break
         loaded.append(module)
     return loaded
+
+
+def project_is_text(project_path: str | None, text_demo: bool, recent: list[str]) -> bool:
+    """Whether the project the app is about to open is a text project: the text demo, a project file
+    whose task is text, or (with neither) the most recent project, which the start page offers first."""
+    if text_demo:
+        return True
+    path = project_path or (recent[0] if recent else None)
+    if not path:
+        return False
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8")).get("task") == "text"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def make_splash() -> QSplashScreen:
@@ -71,8 +100,9 @@ def make_splash() -> QSplashScreen:
     return QSplashScreen(pixmap)
 
 
-def show_loading(app: QApplication) -> QSplashScreen:
-    """Show the splash and load the heavy libraries under it; ``finish(window)`` hides it."""
+def show_loading(app: QApplication, text: bool = False) -> QSplashScreen:
+    """Show the splash and load the heavy libraries under it (``text``: transformers too);
+    ``finish(window)`` hides it."""
     splash = make_splash()
     splash.show()
 
@@ -82,5 +112,5 @@ def show_loading(app: QApplication) -> QSplashScreen:
         app.processEvents()
 
     app.processEvents()
-    preload_libraries(report)
+    preload_libraries(report, text)
     return splash

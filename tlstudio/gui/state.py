@@ -8,6 +8,7 @@ project by the Data and Model panels, in workers.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -159,7 +160,16 @@ class ProjectState(QObject):
         return target
 
     def add_run(self, run_dir: str, info: dict | None = None, announce: bool = True) -> None:
-        """Record a finished run in the project; ``announce`` also emits ``runFinished``."""
+        """Record a finished run in the project; ``announce`` also emits ``runFinished``. The run's
+        ``accuracy_source`` (how its accuracy was measured) is copied from its metrics when not given."""
+        info = dict(info or {})
+        if "accuracy_source" not in info:
+            try:                           # a few hundred bytes; runs/folder.py would import torch here
+                metrics = json.loads((Path(run_dir) / "metrics.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                metrics = None
+            if isinstance(metrics, dict) and metrics.get("accuracy_source"):
+                info["accuracy_source"] = str(metrics["accuracy_source"])
         self.project.add_run(str(run_dir), info)
         self.mark_changed("runs")
         if announce:

@@ -67,11 +67,11 @@ class TextPreprocessing:
 
 @lru_cache(maxsize=8)
 def _load_tokenizer(folder: str, model_type: str, mtime: int):
-    from transformers import AutoTokenizer
-
+    from tlstudio.core.heavy_imports import transformers_api
     from tlstudio.core.zoo.text_encoder import prepare_tokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+    auto_tokenizer = transformers_api().AutoTokenizer
+    tokenizer = auto_tokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
     return prepare_tokenizer(tokenizer, model_type)
 
 
@@ -230,10 +230,10 @@ class TextModality:
         return text_identity(sample)
 
     def library_versions(self) -> dict[str, str]:
-        import tokenizers
-        import transformers
+        from tlstudio.core.heavy_imports import transformers_api
 
-        return {"transformers": transformers.__version__, "tokenizers": tokenizers.__version__}
+        hf = transformers_api()
+        return {"transformers": hf.transformers.__version__, "tokenizers": hf.tokenizers.__version__}
 
     def model_card(self, model_settings: Any):
         from tlstudio.core.zoo.text_cards import text_card_for

@@ -25,6 +25,7 @@ from tlstudio.core.runs.predict import iter_sample_probabilities
 from tlstudio.core.runs.folder import HELDOUT_NAME, LoadedModel, read_json
 
 SPLITS = ("train", "val", "test")
+HELDOUT = "heldout"      # a refit run's out-of-fold (held-out) predictions, evaluated as they were stored
 
 
 def map_classes(samples: Sequence[Sample], classes: Sequence[str], model_classes: Sequence[str]) -> list[Sample]:
@@ -199,13 +200,35 @@ def evaluate_run(loaded: LoadedModel, run_dir: str | os.PathLike, data_dir: str 
 
     A run whose final head was refit on its validation split has no untouched validation data:
     its "val" evaluation is the out-of-fold report (``source`` says so), never the final
-    model's predictions on samples it trained on.
+    model's predictions on samples it trained on. ``split="heldout"`` asks for that report
+    (``evaluation_choices`` lists what a run has).
     """
-    if data_dir is None and split == "val" and trained_on_validation(run_dir):
+    if data_dir is None and (split == HELDOUT or split == "val" and trained_on_validation(run_dir)):
         report = heldout_report(run_dir)
         if report is not None:
             return report
+        split = "val"
     samples = evaluation_samples(loaded, run_dir, data_dir, split, task)
     result = evaluate(loaded, samples, None, batch_size, top_k, task)
     result["source"] = str(data_dir) if data_dir is not None else f"{split} split"
     return result
+
+
+def evaluation_choices(run_dir: str | os.PathLike) -> list[tuple[str, str]]:
+    """[(key, label)] of what exists for this run: its held-out (out-of-fold) predictions when its
+    final head was refit on the validation data, else its validation split; its test split when it
+    has one. Labels name the source and count the samples ("Out-of-fold (300)")."""
+    from tlstudio.core.runs.metric_names import source_name
+
+    choices = []
+    heldout = read_json(Path(run_dir) / HELDOUT_NAME)
+    split = read_json(Path(run_dir) / "split.json")
+    split = split if isinstance(split, dict) else {}
+    if trained_on_validation(run_dir) and isinstance(heldout, dict):
+        where = source_name(str(heldout.get("source", ""))) or "held-out predictions"
+        choices.append((HELDOUT, f"{where[0].upper()}{where[1:]} ({len(heldout.get('predictions') or [])})"))
+    elif split.get("val"):
+        choices.append(("val", f"Validation split ({len(split['val'])})"))
+    if split.get("test"):
+        choices.append(("test", f"Test split ({len(split['test'])})"))
+    return choices

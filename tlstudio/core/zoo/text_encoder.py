@@ -7,6 +7,7 @@ from is ``text_sources``' concern, the cards and the pooling per family are in
 """
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +17,13 @@ import torch
 from torch import nn
 
 from tlstudio.core.errors import ModelError, WeightsError
+from tlstudio.core.heavy_imports import transformers_api
 from tlstudio.core.zoo.text_cards import (DEFAULT_MAX_LENGTH, DEFAULT_TEXT_MODEL, POOLING_MODES, TextModelCard,
                                           family_for, get_text_card, looks_like_path, pooling_for, read_json,
                                           sentence_transformers_pooling)
-from tlstudio.core.zoo.weights import read_failure
 from tlstudio.core.zoo.text_sources import model_folder_for, resolve_model_folder, text_weight_source
+
+log = logging.getLogger(__name__)
 
 
 def create_text_base(card: TextModelCard, weights: Any = "auto", folder: str | os.PathLike | None = None
@@ -40,18 +43,23 @@ def create_text_base(card: TextModelCard, weights: Any = "auto", folder: str | o
                            f"({source.path}); choose the folder as the model instead.")
     where = Path(folder) if folder is not None else model_folder_for(card)
     try:
-        from transformers import AutoConfig, AutoModel
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        config = AutoConfig.from_pretrained(where, local_files_only=True, trust_remote_code=False)
+        hf = transformers_api()
+        hf.hf_logging.disable_progress_bar()
+        config = hf.AutoConfig.from_pretrained(where, local_files_only=True, trust_remote_code=False)
         if source.kind == NONE:
-            base = AutoModel.from_config(config, trust_remote_code=False)
+            base = hf.AutoModel.from_config(config, trust_remote_code=False)
         else:
-            base = AutoModel.from_pretrained(where, config=config, local_files_only=True, trust_remote_code=False)
+            base = hf.AutoModel.from_pretrained(where, config=config, local_files_only=True, trust_remote_code=False)
     except Exception as exc:
-        raise WeightsError(f"Could not load the text model from '{where}': {read_failure(exc)}") from exc
+        raise unreadable_model(Path(where).name, exc) from exc
     return base.eval()
+
+
+def unreadable_model(name: str, exc: BaseException) -> WeightsError:
+    """The user's sentence for a model folder transformers could not read; the cause goes to the log."""
+    log.error("Could not load the text model %s", name, exc_info=exc)
+    return WeightsError(f"Could not load the text model '{name}': its files are missing, incomplete or of a kind "
+                        "this version cannot read (details are in the log).")
 
 
 class Pooling(nn.Module):
@@ -283,16 +291,14 @@ def load_text_model(name_or_folder: str | os.PathLike = DEFAULT_TEXT_MODEL, *, p
     source = text_weight_source(name_or_folder)
     folder = resolve_model_folder(name_or_folder, allow_download=allow_download)
     try:
-        from transformers import AutoConfig, AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
+        hf = transformers_api()
+        hf.hf_logging.disable_progress_bar()   # the front-ends show their own progress
 
-        hf_logging.disable_progress_bar()   # the front-ends show their own progress
-
-        config = AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
-        base = AutoModel.from_pretrained(folder, config=config, local_files_only=True, trust_remote_code=False)
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+        config = hf.AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+        base = hf.AutoModel.from_pretrained(folder, config=config, local_files_only=True, trust_remote_code=False)
+        tokenizer = hf.AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
     except Exception as exc:
-        raise WeightsError(f"Could not load the text model from '{folder}': {read_failure(exc)}") from exc
+        raise unreadable_model(Path(folder).name, exc) from exc
     card = None
     if source != "folder" or not looks_like_path(name_or_folder):
         try:

@@ -75,10 +75,11 @@ def load_tokenizer(model_name: str):
     folder = str(resolve_model_folder(model_name, allow_download=False))
     with _TOKENIZERS_LOCK:
         if folder not in _TOKENIZERS:
-            from transformers import AutoConfig, AutoTokenizer
+            from tlstudio.core.heavy_imports import transformers_api
 
-            config = AutoConfig.from_pretrained(folder, local_files_only=True)
-            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            hf = transformers_api()
+            config = hf.AutoConfig.from_pretrained(folder, local_files_only=True)
+            tokenizer = hf.AutoTokenizer.from_pretrained(folder, local_files_only=True)
             _TOKENIZERS[folder] = prepare_tokenizer(tokenizer, str(getattr(config, "model_type", "")))
         return _TOKENIZERS[folder]
 

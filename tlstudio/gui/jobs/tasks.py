@@ -80,9 +80,9 @@ def error_message(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
         return "Out of memory: try a smaller model, batch size or image size."
-    text = (str(exc).strip() or type(exc).__name__).rstrip(".")
+    # The exception's own text can hold file paths and library internals: it goes to the log only.
     where = f" Details are in the log: {_error_log}" if _error_log is not None else ""
-    return f"Unexpected error ({type(exc).__name__}): {text}.{where}"
+    return f"Unexpected error ({type(exc).__name__}): this step could not finish.{where}"
 
 
 def report_failure(exc: BaseException, what: str = "A background task") -> str:

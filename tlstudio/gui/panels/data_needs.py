@@ -41,7 +41,7 @@ class CurvesChart(FigureCanvasQTAgg):
         self.setParent(parent)
         self.setObjectName("curvesChart")
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(260, 180)
+        self.setMinimumSize(260, 120)   # the Results tab must fit 1024×700 with the matrix above
         self.ax = self.figure.add_subplot(1, 1, 1)
         self.lines: dict[str, object] = {}
         self.clear()
@@ -120,6 +120,11 @@ class DataNeedsView(ProjectJobView):
 
     def show_result(self, result) -> None:
         self.show_curves(result)
+
+    def clear_result(self) -> None:
+        self.curves = None
+        self.chart.clear()
+        self.sentences.setText("")
 
     def show_curves(self, curves) -> None:
         self.curves = curves

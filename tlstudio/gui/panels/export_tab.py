@@ -15,6 +15,18 @@ from tlstudio.gui.jobs.tasks import Task, run_task
 
 KIND_NAMES = {"bundle": "Bundle", "torchscript": "TorchScript", "onnx": "ONNX"}
 EXPORT_KINDS = (("bundle", "Export bundle…"), ("torchscript", "Export TorchScript…"), ("onnx", "Export ONNX…"))
+NO_RUN_TIP = "Load or train a run first: the export writes that run's model."
+
+
+def export_name(run_dir: str, kind: str) -> str:
+    """The one naming rule for what an export writes: "<run>-bundle" (a folder), "<run>.pt", "<run>.onnx"."""
+    name = Path(run_dir).name
+    return {"bundle": f"{name}-bundle", "torchscript": f"{name}.pt", "onnx": f"{name}.onnx"}[kind]
+
+
+def describe(noun: str) -> str:
+    return ("A bundle is a folder TL Studio and the CLI reload; TorchScript and ONNX files are checked against "
+            f"PyTorch on a few validation {noun}.")
 
 
 def export_job(kind: str, run_dir: str, target: str, sample_paths: list[str], task=None) -> dict:
@@ -53,8 +65,8 @@ class ExportTab(QWidget):
             self.buttons[kind] = button
             row.addWidget(button)
         row.addStretch(1)
-        self.label = QLabel("A bundle is a folder TL Studio and the CLI reload; TorchScript and ONNX "
-                            "files are checked against PyTorch on validation images.")
+        self._noun = "images"
+        self.label = QLabel(describe(self._noun))
         self.label.setObjectName("exportLabel")
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -69,18 +81,27 @@ class ExportTab(QWidget):
         busy = self.task is not None and self.task.is_running()
         for button in self.buttons.values():
             button.setEnabled(on and not busy)
+            button.setToolTip("" if on else NO_RUN_TIP)
+
+    def set_task(self, text: bool) -> None:
+        """Text runs are checked on texts: the page says so."""
+        noun = "texts" if text else "images"
+        if noun != self._noun and (self.task is None or not self.task.is_running()):
+            self._noun = noun
+            self.label.setStyleSheet("")
+            self.label.setText(describe(noun))
 
     def ask_export(self, kind: str) -> None:
         run_dir, _ = self._context()
         if not run_dir:
             return
-        name = Path(run_dir).name
+        suggested = export_name(run_dir, kind)
         if kind == "bundle":
-            target, _ = QFileDialog.getSaveFileName(self, "Export bundle as folder", f"{name}-bundle")
+            target, _ = QFileDialog.getSaveFileName(self, "Export bundle as folder", suggested)
         elif kind == "torchscript":
-            target, _ = QFileDialog.getSaveFileName(self, "Export TorchScript", f"{name}.pt", "TorchScript (*.pt)")
+            target, _ = QFileDialog.getSaveFileName(self, "Export TorchScript", suggested, "TorchScript (*.pt)")
         else:
-            target, _ = QFileDialog.getSaveFileName(self, "Export ONNX", f"{name}.onnx", "ONNX (*.onnx)")
+            target, _ = QFileDialog.getSaveFileName(self, "Export ONNX", suggested, "ONNX (*.onnx)")
         if target:
             self.export(kind, target)
 
@@ -104,7 +125,7 @@ class ExportTab(QWidget):
             text = f"Bundle written to {info['path']} (weights copied byte for byte)."
         else:
             text = (f"{KIND_NAMES[info['kind']]} file written to {info['path']}; parity with PyTorch: max difference "
-                    f"{info['max_abs_diff']:.2e} on {info.get('samples') or '?'} images.")
+                    f"{info['max_abs_diff']:.2e} on {info.get('samples') or '?'} {self._noun}.")
         self.label.setText(text)
         self.exported.emit(info)
 

@@ -13,7 +13,6 @@ swaps it in.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -21,106 +20,15 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroup
                                QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox,
                                QSplitter, QTableWidget, QTableWidgetItem, QTreeView, QVBoxLayout, QWidget)
 
-from tlstudio.core.zoo.sources import AUTO_SOURCE, NONE, WeightsSource
+from tlstudio.core.zoo.sources import AUTO_SOURCE, WeightsSource
 from tlstudio.gui.icons import icon
-from tlstudio.gui.itemmodels.layer_tree import COL_NAME, LayerTreeModel, format_count, head_subtree
+from tlstudio.gui.itemmodels.layer_tree import LayerTreeModel, format_count, head_subtree
 from tlstudio.gui.state import MAX_LENGTH_RANGE, ProjectState
+from tlstudio.gui.jobs.model_jobs import SOURCE_TEXT, LoadedModel, build_head_job, catalog_job, load_model_job
 from tlstudio.gui.jobs.tasks import run_task
 
-SOURCE_TEXT = {"bundled": "bundled with the app", "cached": "in the local cache", "folder": "model folder",
-               "download": "download (needs network)", "unavailable": "unavailable — import a file…"}
 WEIGHT_FILTER = "Weights (*.pth *.pt *.safetensors);;All files (*)"
 HEAD_REBUILD_DEBOUNCE_MS = 300     # one head build once the head editor's edits settle
-
-
-def build_head_job(head_dict: dict, feature_dim: int, num_classes: int):
-    """Worker job: the head modules for a spec."""
-    from tlstudio.core.model.head import HeadSpec
-
-    return HeadSpec.from_dict(head_dict).build(feature_dim, num_classes)
-
-
-@dataclass
-class LoadedModel:
-    card: object
-    model: object
-    tree: object
-    input_size: int
-    source: str
-    note: str
-    # The frozen set the model really got when the saved one did not fit it
-    # (the project must record it, or training would look for missing layers).
-    replaced_frozen: list[str] | None = None
-
-
-def load_model_job(name: str, weights: WeightsSource, head_dict: dict, num_classes: int,
-                   frozen: list[str], image_size: int | None, task: str = "image") -> LoadedModel:
-    """Worker side: build the transfer model, apply the frozen set, build its layer tree."""
-    from tlstudio.core.model.head import HeadSpec
-    from tlstudio.core.model.layers import build_layer_tree
-    from tlstudio.core.model.build import create_transfer_model
-    from tlstudio.core.zoo.cards import get_card
-    from tlstudio.core.zoo.weights import weight_source
-
-    if task == "text":
-        return load_text_model_job(name, weights, head_dict, num_classes, frozen)
-    card = get_card(name)
-    weights = WeightsSource.parse(weights)
-    head = HeadSpec.from_dict(head_dict)
-    model = create_transfer_model(card, head, num_classes, weights=weights)
-    note, replaced = apply_saved_frozen(model, frozen, "base")
-    size = image_size or card.preprocessing.input_size
-    if weights.is_file:
-        source = weights.path
-    elif weights.kind == NONE:
-        source = "random initialisation"
-    else:
-        source = weight_source(card)
-    return LoadedModel(card, model, build_layer_tree(model, size), size, source, note, replaced)
-
-
-def apply_saved_frozen(model, frozen: list[str], base_word: str) -> tuple[str, list[str] | None]:
-    """Apply the Project's frozen list; one from another network falls back to the frozen base.
-
-    Returns (a note for the user, the frozen list to write back or None).
-    """
-    from tlstudio.core.errors import ModelError
-    from tlstudio.core.model.layers import apply_frozen, freeze_base, frozen_modules
-
-    try:
-        apply_frozen(model, frozen)
-    except ModelError:
-        freeze_base(model)
-        return (f"The saved frozen layers do not match this model; the whole {base_word} is frozen instead.",
-                frozen_modules(model))
-    return "", None
-
-
-def load_text_model_job(name: str, weights: WeightsSource, head_dict: dict, num_classes: int,
-                        frozen: list[str]) -> LoadedModel:
-    """Worker side for a text model: the encoder from its card or Hugging Face folder, cut and given
-    a head through the same family registry as images; the layer tree from a dummy token batch."""
-    from tlstudio.core.model.head import HeadSpec
-    from tlstudio.core.model.layers import build_layer_tree
-    from tlstudio.core.model.build import card_for, create_transfer_model
-    from tlstudio.core.zoo.text_sources import text_weight_source
-
-    card = card_for(name, "text")
-    model = create_transfer_model(card, HeadSpec.from_dict(head_dict), num_classes, weights=weights)
-    note, replaced = apply_saved_frozen(model, frozen, "encoder")
-    source = "random initialisation" if WeightsSource.parse(weights).kind == NONE else text_weight_source(name)
-    return LoadedModel(card, model, build_layer_tree(model, 0), card.max_length, source, note, replaced)
-
-
-def catalog_job() -> dict[str, list[tuple[object, str]]]:
-    """Both catalogs with where each model's weights would come from: {"image": ..., "text": ...}."""
-    from tlstudio.core.zoo.cards import list_cards
-    from tlstudio.core.zoo.text_cards import list_text_cards
-    from tlstudio.core.zoo.text_sources import text_weight_source
-    from tlstudio.core.zoo.weights import weight_source
-
-    return {"image": [(card, weight_source(card)) for card in list_cards()],
-            "text": [(card, text_weight_source(card.name)) for card in list_text_cards()]}
 
 
 class ModelPanel(QWidget):
@@ -154,7 +62,7 @@ class ModelPanel(QWidget):
         self.family.addItem("All families", "")
         self.table = QTableWidget(0, 5)
         self.table.setObjectName("modelCatalog")
-        self.table.setHorizontalHeaderLabels(["Model", "Family", "Params", "Input", "Weights"])
+        self.table.setHorizontalHeaderLabels(["Model", "Family", "Params", "Trained at", "Weights"])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -209,9 +117,10 @@ class ModelPanel(QWidget):
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
         header = self.tree.header()
-        header.setStretchLastSection(False)
+        # Every column fits its contents (the Layer column is what a user reads to decide what to freeze:
+        # it never shrinks to "…"); the last one takes what is left, and a narrow window scrolls.
+        header.setStretchLastSection(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(60)
         self.freeze_button = QPushButton(icon("freeze"), "Freeze whole base")
         self.unfreeze_spin = QSpinBox(minimum=1, maximum=99, value=2)
@@ -272,7 +181,7 @@ class ModelPanel(QWidget):
     def _show_task_widgets(self) -> None:
         """The catalog, its family filter and the size/length setting of the project's task."""
         text = self.task() == "text"
-        self.table.setHorizontalHeaderLabels(["Model", "Family", "Params", "Max length" if text else "Input",
+        self.table.setHorizontalHeaderLabels(["Model", "Family", "Params", "Max length" if text else "Trained at",
                                               "Weights"])
         self.import_button.setVisible(not text)
         for widget in (self.size_label, self.size_spin):

@@ -18,6 +18,8 @@ from tlstudio.gui.widgets.heatmap_view import GridHeatmaps, TextHighlight
 
 IMAGE_LABEL = "Show where the model looks"
 TEXT_LABEL = "Show the words that decide"
+TOOLTIP = ("Image runs: Grad-CAM heat maps over the images (red: where the evidence for the predicted class "
+           "lies). Text runs: words coloured by how much they pushed the prediction.")
 
 
 class ExplainControls(QObject):
@@ -26,9 +28,7 @@ class ExplainControls(QObject):
         self.panel = panel
         self.model: ExplainModel | None = None
         self.toggle = QCheckBox(IMAGE_LABEL, objectName="explainToggle")
-        self.toggle.setToolTip("Image runs: Grad-CAM heat maps over the images (red: where the evidence for the "
-                               "predicted class lies). Text runs: words coloured by how much they pushed the "
-                               "prediction.")
+        self.toggle.setToolTip(TOOLTIP)
         self.toggle.toggled.connect(self._on_toggled)
         panel.tabs.setCornerWidget(self.toggle, Qt.Corner.TopRightCorner)
         self.grids = [GridHeatmaps(grid, self) for grid in (panel.misclassified_grid, panel.cell_grid,
@@ -48,6 +48,22 @@ class ExplainControls(QObject):
         panel.predicted.connect(self._on_predicted)
 
     # -- state -----------------------------------------------------------------------
+    def set_available(self, on: bool) -> None:
+        """The toggle acts only on a loaded run; before one, it is off and says why."""
+        self.toggle.setEnabled(on)
+        self.toggle.setToolTip(TOOLTIP if on else "Load or train a run first: this shows where that run's model "
+                               "looks (images) or which words decide (texts).")
+
+    def reset_for_new_project(self) -> None:
+        """A new project: the toggle is off, labelled for the project's task, and nothing is highlighted."""
+        self.toggle.blockSignals(True)
+        self.toggle.setChecked(False)
+        self.toggle.blockSignals(False)
+        self._on_toggled(False)
+        self._set_model(None)
+        self.toggle.setText(TEXT_LABEL if self.panel.state.project.task == "text" else IMAGE_LABEL)
+        self.set_available(False)
+
     def _is_text(self) -> bool:
         return self.panel.is_text_run()
 

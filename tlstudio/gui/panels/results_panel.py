@@ -2,9 +2,11 @@
 
 Every heavy step (loading weights, evaluating, predicting, exporting,
 decoding thumbnails) runs through ``tasks.run_task``; this panel only arranges
-what comes back. A text run shows its mistakes as a table of texts, and "Try a
-text" predicts as the user types: debounced, in a worker, and a prediction for
-text that has since changed is dropped.
+what comes back. A text run shows its mistakes as a table of texts; "Try an
+image" / "Try a text" is ``results_try.TryView``. The evaluation selector lists
+what the run has (out-of-fold predictions, validation split, test split) and the
+summary names the one shown. ``reset_for_new_project`` forgets everything of the
+old project (run, tables, galleries, map, curves, what was tried).
 """
 from __future__ import annotations
 
@@ -13,25 +15,25 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit,
-                               QProgressBar, QPushButton, QSplitter, QStackedWidget, QTableView, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea,
+                               QSplitter, QStackedWidget, QTableView, QTabWidget, QVBoxLayout, QWidget)
 
 from tlstudio.gui.widgets.run_curves import RunCurvesView
 from tlstudio.gui.widgets.charts import ConfusionMatrixChart
 from tlstudio.gui.panels.data_needs import DataNeedsView
 from tlstudio.gui.panels.export_tab import ExportTab
 from tlstudio.gui.panels.results_explain import ExplainControls
+from tlstudio.gui.panels.results_try import TryView
 from tlstudio.gui.widgets.embedding_map import EmbeddingMapView
 from tlstudio.gui.widgets.image_grid import GridItem, ImageGrid
 from tlstudio.gui.widgets.text_widgets import TextTable
-from tlstudio.gui.jobs.results_jobs import TOP_K, load_and_evaluate, predict_text_job
+from tlstudio.core.runs.metric_names import metrics_line
+from tlstudio.gui.jobs.results_jobs import load_and_evaluate
 from tlstudio.gui.jobs.tasks import run_task
 
-SPLIT_LABELS = (("val", "Validation split"), ("test", "Test split"))
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp)"
 PARITY_SAMPLES = 8
-TRY_TEXT_DEBOUNCE_MS = 300      # predict once typing pauses this long
+NO_RUN = "Train a model to see its results here."
+MATRIX_MIN_PX = 34              # per class: below it the matrix scrolls instead of overlapping its labels
 
 
 class ResultsPanel(QWidget):
@@ -52,12 +54,11 @@ class ResultsPanel(QWidget):
         self._load_task = None
         self._tasks: list = []
         self._pending_load = False
-        self._try_task = None
-        self.try_text_result: list[dict] | None = None   # the top-k shown for the text now in the box
+        self._choices_task = None
         self._texts_of: tuple = (None, {})   # (dataset, {locator: text}) for texts of predictions
         self._build()
         self.refresh_runs()
-        state.projectReplaced.connect(self._on_project_replaced)
+        state.projectReplaced.connect(self.reset_for_new_project)
         state.changed.connect(self._on_section_changed)
         state.runFinished.connect(self.show_run)
 
@@ -69,8 +70,10 @@ class ResultsPanel(QWidget):
         self.run_combo.activated.connect(lambda _i: self.load_selected())
         self.split_combo = QComboBox()
         self.split_combo.setObjectName("splitCombo")
-        for value, label in SPLIT_LABELS:
-            self.split_combo.addItem(label, value)
+        self.split_combo.setToolTip("What the figures below are measured on: out-of-fold predictions (each "
+                                    "sample predicted by a head that never saw it), the validation split or "
+                                    "the test split. Only what this run has is listed.")
+        self.split_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.split_combo.activated.connect(lambda _i: self.load_selected())
         self.reload_button = QPushButton("Evaluate")
         self.reload_button.clicked.connect(self.load_selected)
@@ -81,11 +84,12 @@ class ResultsPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(QLabel("Run:"))
         top.addWidget(self.run_combo, 1)
+        top.addWidget(QLabel("Evaluate on:"))
         top.addWidget(self.split_combo)
         top.addWidget(self.reload_button)
         top.addWidget(self.busy)
 
-        self.status_label = QLabel("Train a model to see its results here.")
+        self.status_label = QLabel(NO_RUN)
         self.status_label.setObjectName("resultsStatus")
         self.status_label.setWordWrap(True)
 
@@ -100,8 +104,9 @@ class ResultsPanel(QWidget):
         self.metrics_table.verticalHeader().hide()
         self.metrics_table.setEditTriggers(QTableView.EditTrigger.NoEditTriggers)
         header = self.metrics_table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # Every column fits its contents once the rows are in (class names are never cut to "…"; a
+        # narrow window scrolls); the last column takes what is left.
+        header.setStretchLastSection(True)
         metrics = QWidget()
         col = QVBoxLayout(metrics)
         col.setContentsMargins(0, 0, 0, 0)
@@ -110,9 +115,12 @@ class ResultsPanel(QWidget):
 
         self.confusion = ConfusionMatrixChart(self)
         self.confusion.cellClicked.connect(self.show_cell)
+        self.confusion_scroll = QScrollArea(objectName="confusionScroll")
+        self.confusion_scroll.setWidgetResizable(True)
+        self.confusion_scroll.setWidget(self.confusion)
         upper = QSplitter(Qt.Orientation.Horizontal)
         upper.addWidget(metrics)
-        upper.addWidget(self.confusion)
+        upper.addWidget(self.confusion_scroll)
         upper.setStretchFactor(0, 2)
         upper.setStretchFactor(1, 3)
 
@@ -120,17 +128,27 @@ class ResultsPanel(QWidget):
         self.misclassified_grid.setObjectName("misclassifiedGrid")
         self.cell_grid = ImageGrid()
         self.cell_grid.setObjectName("cellGrid")
-        self.try_grid = ImageGrid()
-        self.try_grid.setObjectName("tryGrid")
+        self.cell_note = QLabel("Click a cell of the confusion matrix to see its samples here.",
+                                objectName="cellNote")
+        self.try_view = TryView(lambda: self.loaded, self._track)
+        self.try_view.predicted.connect(self.predicted)
+        self.try_view.failed.connect(lambda message: self.status_label.setText(f"Prediction failed: {message}"))
+        self.try_grid, self.try_text_edit, self.try_text_table = (self.try_view.grid, self.try_view.text_edit,
+                                                                  self.try_view.text_table)
         headers = ["True", "Predicted", "Probability", "Text"]
         self.misclassified_texts = TextTable(headers, "misclassifiedTexts", "Search the misclassified texts…")
         self.cell_texts = TextTable(headers, "cellTexts", "Search the texts of this cell…")
         self.misclassified_stack = self._stack(self.misclassified_grid, self.misclassified_texts)
+        cell_page = QWidget()
+        cell_col = QVBoxLayout(cell_page)
+        cell_col.setContentsMargins(0, 0, 0, 0)
+        cell_col.addWidget(self.cell_note)
         self.cell_stack = self._stack(self.cell_grid, self.cell_texts)
-        self.try_stack = self._stack(self._build_try_tab(), self._build_try_text_tab())
+        cell_col.addWidget(self.cell_stack, 1)
+        self.try_stack = self.try_view
         self.tabs = QTabWidget()
         self.tabs.addTab(self.misclassified_stack, "Misclassified")
-        self.tabs.addTab(self.cell_stack, "Cell")
+        self.tabs.addTab(cell_page, "Cell")
         self.tabs.addTab(self.try_stack, "Try an image")
         self.export_tab = ExportTab(self._export_context)
         self.export_tab.exported.connect(self.exported)
@@ -146,32 +164,16 @@ class ResultsPanel(QWidget):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(upper)
         splitter.addWidget(self.tabs)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([400, 330])   # the galleries need room for thumbnails and captions
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setSizes([440, 300])   # the matrix first; the galleries need room for thumbnails and captions
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.status_label)
         layout.addWidget(splitter, 1)
-        self._set_model_actions_enabled(False)
         self.explain_controls = ExplainControls(self)     # "Show where the model looks"
-
-    def _build_try_tab(self) -> QWidget:
-        page = QWidget()
-        self.open_images_button = QPushButton("Open images…")
-        self.open_images_button.setObjectName("openImagesButton")
-        self.open_images_button.clicked.connect(self._open_images)
-        hint = QLabel("…or drop image files anywhere on this tab. Shows the top "
-                      f"{TOP_K} predictions of the loaded run.")
-        hint.setWordWrap(True)
-        row = QHBoxLayout()
-        row.addWidget(self.open_images_button)
-        row.addWidget(hint, 1)
-        col = QVBoxLayout(page)
-        col.addLayout(row)
-        col.addWidget(self.try_grid, 1)
-        return page
+        self._set_model_actions_enabled(False)
 
     @staticmethod
     def _stack(image_page: QWidget, text_page: QWidget) -> QStackedWidget:
@@ -179,24 +181,6 @@ class ResultsPanel(QWidget):
         stack.addWidget(image_page)
         stack.addWidget(text_page)
         return stack
-
-    def _build_try_text_tab(self) -> QWidget:
-        page = QWidget()
-        self.try_text_edit = QPlainTextEdit(objectName="tryTextEdit")
-        self.try_text_edit.setPlaceholderText("Type or paste a text: its top classes appear as you type.")
-        self.try_text_edit.setMaximumHeight(90)
-        self.try_text_table = TextTable(["Class", "Probability"], "tryTextTable")
-        self.try_text_table.search.hide()
-        self.try_text_note = QLabel(objectName="tryTextNote")
-        self.try_text_note.setStyleSheet("color: #666666;")
-        self._try_timer = QTimer(self, singleShot=True, interval=TRY_TEXT_DEBOUNCE_MS)
-        self._try_timer.timeout.connect(self._predict_typed_text)
-        self.try_text_edit.textChanged.connect(self._on_try_text_edited)
-        col = QVBoxLayout(page)
-        col.addWidget(self.try_text_edit)
-        col.addWidget(self.try_text_note)
-        col.addWidget(self.try_text_table, 1)
-        return page
 
     def is_text_run(self) -> bool:
         info = getattr(self.loaded, "info", None) or {}
@@ -210,9 +194,10 @@ class ResultsPanel(QWidget):
         self.tabs.setTabText(2, "Try a text" if text else "Try an image")
 
     def _set_model_actions_enabled(self, on: bool) -> None:
-        self.open_images_button.setEnabled(on)
-        self.try_text_edit.setEnabled(on)
+        self.try_view.set_available(on)
         self.export_tab.set_available(on)
+        self.export_tab.set_task(self.is_text_run())
+        self.explain_controls.set_available(on)
 
     def _export_context(self) -> tuple[str | None, list[str]]:
         """The run to export and a few of its evaluated images for the parity check."""
@@ -238,10 +223,22 @@ class ResultsPanel(QWidget):
         self.reload_button.setEnabled(self.run_combo.count() > 0)
 
     @Slot()
-    def _on_project_replaced(self) -> None:
+    def reset_for_new_project(self) -> None:
+        """Another project was opened or created: nothing of the old one stays (the "project changed"
+        path every panel follows)."""
+        if self._load_task is not None:
+            self._load_task.cancel()
+            self._load_task = None
+        self.run_dir = None
         self.refresh_runs()
         self._clear_results()
-        self.status_label.setText("Train a model to see its results here." if not self.run_combo.count()
+        self.split_combo.clear()
+        self.embedding_map.reset_for_new_project()
+        self.data_needs.reset_for_new_project()
+        self.explain_controls.reset_for_new_project()
+        self.tabs.setCurrentIndex(0)
+        self.status_label.setStyleSheet("")
+        self.status_label.setText(NO_RUN if not self.run_combo.count()
                                   else "Choose a run and press Evaluate, or open this tab to evaluate the latest.")
         self._pending_load = self.run_combo.count() > 0
 
@@ -265,18 +262,19 @@ class ResultsPanel(QWidget):
     def load_selected(self) -> None:
         run_dir = self.run_combo.currentData()
         if run_dir:
-            self.load_run(run_dir)
+            same_run = str(run_dir) == self.run_dir
+            self.load_run(run_dir, self.split_combo.currentData() if same_run else None)
 
     def load_run(self, run_dir: str, split: str | None = None) -> None:
-        """Load ``run_dir`` and evaluate it on a split, in a worker."""
+        """Load ``run_dir`` and evaluate it on ``split`` (None: the first thing it has), in a worker."""
         self._pending_load = False
-        split = split or self.split_combo.currentData()
         if self._load_task is not None:
             self._load_task.cancel()
         self.run_dir = str(run_dir)
         self.loaded = None
         self._set_model_actions_enabled(False)
-        self.status_label.setText(f"Loading and evaluating {Path(run_dir).name} on the {split} split…")
+        where = self.split_combo.currentText() if split else "what it has"
+        self.status_label.setText(f"Loading and evaluating {Path(run_dir).name} on {where}…")
         self.status_label.setStyleSheet("")
         self.confusion.show_message(f"Loading and evaluating {Path(run_dir).name}…")
         self.curves_view.show_run(run_dir)
@@ -303,6 +301,7 @@ class ResultsPanel(QWidget):
         self._load_task = None
         self.loaded, result = payload
         self.result = result
+        self._show_choices(result.get("choices") or [], result.get("evaluated_on"))
         self._show_summary(result)
         self._set_model_actions_enabled(True)
         # The parts that start Python work in workers (the matrix render, thumbnails, the map) wait
@@ -327,18 +326,31 @@ class ResultsPanel(QWidget):
         self.status_label.setStyleSheet("color: #a40000;")
         self.loadFailed.emit(message)
 
+    def _show_choices(self, choices: list, shown: str | None) -> None:
+        self.split_combo.clear()
+        for key, label in choices:
+            self.split_combo.addItem(label, key)
+        index = self.split_combo.findData(shown)
+        if index < 0 and shown:
+            self.split_combo.addItem(str(shown), shown)
+            index = self.split_combo.count() - 1
+        self.split_combo.setCurrentIndex(index)
+
     def _clear_results(self) -> None:
         self.result = None
         self.loaded = None
         self.metrics_model.removeRows(0, self.metrics_model.rowCount())
         self.summary_label.setText("")
         self.confusion.clear()
+        self._size_matrix([])
         for grid in (self.misclassified_grid, self.cell_grid):
             grid.set_items([])
-        for table in (self.misclassified_texts, self.cell_texts, self.try_text_table):
+        for table in (self.misclassified_texts, self.cell_texts):
             table.set_rows([])
-        self._try_task = None
-        self.try_text_result = None
+        self.try_view.clear()
+        self.tabs.setTabText(0, "Misclassified")
+        self.tabs.setTabText(1, "Cell")
+        self.cell_note.setText("Click a cell of the confusion matrix to see its samples here.")
         self._show_task_pages()
         self._set_model_actions_enabled(False)
 
@@ -356,20 +368,21 @@ class ResultsPanel(QWidget):
         noun = "texts" if self.is_text_run() else "images"
         self.status_label.setText(f"{Path(self.run_dir).name}: evaluated on {n} {noun} ({source})."
                                   + (f" {len(skipped)} unreadable {noun[:-1]}(s) skipped." if skipped else ""))
-        what = "Out-of-fold accuracy" if result.get("heldout") else "Accuracy"
-        self.summary_label.setText(
-            f"<b>{what} {result['accuracy']:.1%}</b> · top-{result.get('top_k', 5)} "
-            f"{result.get('top_k_accuracy', 0):.1%} · macro F1 {result.get('macro_f1', 0):.3f}")
+        self.summary_label.setText(f"<b>{metrics_line(result, noun)}</b>")
+        self.summary_label.setToolTip(f"Measured on: {source}")
         model = self.metrics_model
         model.removeRows(0, model.rowCount())
         for name, m in result["per_class"].items():
             model.appendRow(self._metric_row(name, m["precision"], m["recall"], m["f1"], m["support"]))
+        self.metrics_table.resizeColumnsToContents()
         self.tabs.setTabText(0, f"Misclassified ({len(result['misclassified'])})")
         self.tabs.setTabText(1, "Cell (click the matrix)")
+        self.cell_note.setText("Click a cell of the confusion matrix to see its samples here.")
 
     def _show_views(self, result: dict) -> None:
         """The confusion matrix and the galleries (their images are made in workers)."""
         self.confusion.set_matrix(result["confusion_matrix"], result["classes"])
+        self._size_matrix(result["classes"])
         self._show_task_pages()
         self.misclassified_texts.set_rows(*(self._text_rows(result["misclassified"]) if self.is_text_run()
                                             else ([], [])))
@@ -379,6 +392,16 @@ class ResultsPanel(QWidget):
                      f"{p['path']}\ntrue: {p['true']}\npredicted: {p['predicted']} ({p['confidence']:.0%})")
             for p in result["misclassified"]])
         self.cell_grid.set_items([])
+
+    def _size_matrix(self, classes: list[str]) -> None:
+        """Room for every cell and label: a window too small for it scrolls the matrix instead of
+        drawing numbers and names over each other."""
+        if not classes:
+            self.confusion.setMinimumSize(0, 0)
+            return
+        label_px = max(self.fontMetrics().horizontalAdvance(str(c)) for c in classes)
+        side = len(classes) * MATRIX_MIN_PX
+        self.confusion.setMinimumSize(side + label_px + 90, side + label_px + 70)
 
     @staticmethod
     def _metric_row(name, precision, recall, f1, support) -> list[QStandardItem]:
@@ -418,6 +441,8 @@ class ResultsPanel(QWidget):
         true_name, predicted_name = classes[true_index], classes[predicted_index]
         hits = [p for p in self.result["predictions"]
                 if p["true"] == true_name and p["predicted"] == predicted_name]
+        self.cell_note.setText(f"No samples of class '{true_name}' were predicted as '{predicted_name}'."
+                               if not hits else f"True class '{true_name}', predicted '{predicted_name}':")
         if self.is_text_run():
             self.cell_texts.set_rows(*self._text_rows(hits))
         else:
@@ -426,80 +451,22 @@ class ResultsPanel(QWidget):
         self.tabs.setTabText(1, f"{true_name} → {predicted_name} ({len(hits)})")
         self.tabs.setCurrentIndex(1)
 
-    # -- try an image -------------------------------------------------------------------
-    def _open_images(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Images to classify", "", IMAGE_FILTER)
-        if paths:
-            self.try_images(paths)
-
+    # -- try an image or a text ----------------------------------------------------------
     def try_images(self, paths: list[str]) -> None:
         """Predict the loaded model's top classes for these files, in a worker."""
-        if self.loaded is None:
+        if not self.try_view.try_images(paths):
             self.status_label.setText("Load a run first; then images can be classified.")
             return
-        from tlstudio.core.runs.predict import predict_images
-
         self.tabs.setCurrentIndex(2)
-        task = run_task(predict_images, self.loaded, [str(p) for p in paths], TOP_K, with_progress=True)
-        task.finished.connect(self._on_predicted)
-        task.failed.connect(lambda message: self.status_label.setText(f"Prediction failed: {message}"))
-        self._track(task)
-
-    @Slot(object)
-    def _on_predicted(self, predictions: list) -> None:
-        items = []
-        for p in predictions:
-            if "error" in p:
-                items.append(GridItem(p["path"], "unreadable", p["error"]))
-            else:
-                lines = [f"{t['label']} {t['probability']:.0%}" for t in p["top_k"]]
-                items.append(GridItem(p["path"], "\n".join(lines), f"{p['path']}\n" + "\n".join(lines)))
-        self.try_grid.set_items(items)
-        self.predicted.emit(predictions)
-
-    # -- try a text ----------------------------------------------------------------------------
-    def _on_try_text_edited(self) -> None:
-        self._try_task = None               # whatever is on its way is for an older text
-        self._try_timer.start()
 
     def try_text(self, text: str) -> None:
-        """Put ``text`` in the box; its prediction follows once the debounce ends."""
+        """Put ``text`` in the "Try a text" box; its prediction follows once the debounce ends."""
         self.tabs.setCurrentIndex(2)
-        self.try_text_edit.setPlainText(text)
+        self.try_view.try_text(text)
 
-    @Slot()
-    def _predict_typed_text(self) -> None:
-        text = self.try_text_edit.toPlainText().strip()
-        if not text:
-            self.try_text_table.set_rows([])
-            self.try_text_note.setText("")
-            self.try_text_result = None
-            return
-        if self.loaded is None:
-            self.try_text_note.setText("Load a run first; then texts can be classified.")
-            return
-        self.try_text_note.setText("Predicting…")
-        task = run_task(predict_text_job, self.loaded, text, TOP_K)
-        self._try_task = task
-        task.finished.connect(lambda result: self._on_text_predicted(task, text, result))
-        task.failed.connect(lambda message: task is self._try_task and self.try_text_note.setText(
-            f"Prediction failed: {message}"))
-        self._track(task)
-
-    def _on_text_predicted(self, task, text: str, result: list) -> None:
-        if task is not self._try_task or text != self.try_text_edit.toPlainText().strip():
-            return                                # the text changed meanwhile: a newer prediction follows
-        self._try_task = None
-        if result and "error" in result[0]:
-            self.try_text_result = []
-            self.try_text_table.set_rows([])
-            self.try_text_note.setText(result[0]["error"])
-            return
-        top = result[0].get("top_k", []) if result else []
-        self.try_text_result = top
-        self.try_text_table.set_rows([(t["label"], f"{t['probability']:.1%}") for t in top])
-        self.try_text_note.setText(f"Top {len(top)} classes of the text above")
-        self.predicted.emit(result)
+    @property
+    def try_text_result(self) -> list[dict] | None:
+        return self.try_view.text_result
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls() and self.loaded is not None and not self.is_text_run():

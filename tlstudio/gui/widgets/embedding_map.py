@@ -56,7 +56,7 @@ class MapCanvas(FigureCanvasQTAgg):
         self.setParent(parent)
         self.setObjectName("embeddingCanvas")
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(260, 220)
+        self.setMinimumSize(260, 140)   # the Results tab must fit 1024×700 with the matrix above
         self.ax = self.figure.add_subplot(1, 1, 1)
 
 
@@ -83,7 +83,6 @@ class EmbeddingMapView(ProjectJobView):
         self.lasso_button = QPushButton("Lasso")
         self.lasso_button.setObjectName("lassoButton")
         self.lasso_button.setCheckable(True)
-        self.lasso_button.setToolTip("Draw a loop around points to select them")
         self.lasso_button.toggled.connect(self._set_lasso)
         self.exclude_button = QPushButton("Exclude selected")
         self.exclude_button.setObjectName("excludeSelectedButton")
@@ -109,6 +108,7 @@ class EmbeddingMapView(ProjectJobView):
         col.addWidget(self.status)
         col.addWidget(self.canvas, 1)
         col.addWidget(self.details)
+        self._update_lasso_enabled()
         self._draw_empty()
 
     # -- computing -----------------------------------------------------------------
@@ -118,6 +118,25 @@ class EmbeddingMapView(ProjectJobView):
 
     def show_result(self, result) -> None:
         self.show_map(result)
+
+    def clear_result(self) -> None:
+        self.data = None
+        self._predictions = {}
+        self._flagged = set()
+        self.wrong = self.selected = np.zeros(0, dtype=bool)
+        self.lasso_button.setChecked(False)
+        self.details.setText("")
+        self._update_lasso_enabled()
+        self._draw_empty()
+
+    def _update_lasso_enabled(self) -> None:
+        """Lasso and Exclude act on a map's points: off until there is one, and say so."""
+        ready = self.data is not None
+        self.lasso_button.setEnabled(ready)
+        self.lasso_button.setToolTip("Draw a loop around points to select them" if ready
+                                     else "Compute the map first: the lasso selects its points.")
+        if not ready:
+            self.exclude_button.setEnabled(False)
 
     # -- predictions of the loaded run ------------------------------------------------------
     def set_predictions(self, predictions: list[dict] | None) -> None:
@@ -153,6 +172,7 @@ class EmbeddingMapView(ProjectJobView):
 
     def show_map(self, data: dict) -> None:
         self.data = data
+        self._update_lasso_enabled()
         n = len(data["keys"])
         self.selected = np.zeros(n, dtype=bool)
         self._mark_wrong()

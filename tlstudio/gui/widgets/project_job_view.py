@@ -21,6 +21,7 @@ class ProjectJobView(QWidget):
 
     def make_controls(self, compute_text: str, compute_name: str, progress_width: int, status_text: str) -> None:
         self.task = None
+        self.initial_status = status_text
         self.compute_button = QPushButton(compute_text)
         self.compute_button.setObjectName(compute_name)
         self.compute_button.clicked.connect(self.compute)
@@ -88,6 +89,17 @@ class ProjectJobView(QWidget):
         if self._end(task):
             self.status.setText(self.fail_text.format(message=message))
             self.failed.emit(message)
+
+    def clear_result(self) -> None:
+        """Forget the shown result (subclasses drop what they drew)."""
+
+    def reset_for_new_project(self) -> None:
+        """Another project: the running computation is dropped and the view is as new."""
+        if self.task is not None:
+            self.task.cancel()
+            self._end(self.task)
+        self.status.setText(self.initial_status)
+        self.clear_result()
 
     def stop_and_wait(self, timeout_ms: int = 30000) -> bool:
         if self.task is None:

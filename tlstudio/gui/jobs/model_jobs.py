@@ -1,0 +1,100 @@
+"""Worker jobs of the Model tab (they run torch): load a vision or text model with its head and layer
+tree, build a head, list the catalogs with where each model's weights would come from."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tlstudio.core.zoo.sources import NONE, WeightsSource
+
+SOURCE_TEXT = {"bundled": "bundled with the app", "cached": "in the local cache", "folder": "model folder",
+               "download": "download (needs network)", "unavailable": "unavailable — import a file…"}
+
+
+def build_head_job(head_dict: dict, feature_dim: int, num_classes: int):
+    """Worker job: the head modules for a spec."""
+    from tlstudio.core.model.head import HeadSpec
+
+    return HeadSpec.from_dict(head_dict).build(feature_dim, num_classes)
+
+
+@dataclass
+class LoadedModel:
+    card: object
+    model: object
+    tree: object
+    input_size: int
+    source: str
+    note: str
+    # The frozen set the model really got when the saved one did not fit it
+    # (the project must record it, or training would look for missing layers).
+    replaced_frozen: list[str] | None = None
+
+
+def load_model_job(name: str, weights: WeightsSource, head_dict: dict, num_classes: int,
+                   frozen: list[str], image_size: int | None, task: str = "image") -> LoadedModel:
+    """Worker side: build the transfer model, apply the frozen set, build its layer tree."""
+    from tlstudio.core.model.head import HeadSpec
+    from tlstudio.core.model.layers import build_layer_tree
+    from tlstudio.core.model.build import create_transfer_model
+    from tlstudio.core.zoo.cards import get_card
+    from tlstudio.core.zoo.weights import weight_source
+
+    if task == "text":
+        return load_text_model_job(name, weights, head_dict, num_classes, frozen)
+    card = get_card(name)
+    weights = WeightsSource.parse(weights)
+    head = HeadSpec.from_dict(head_dict)
+    model = create_transfer_model(card, head, num_classes, weights=weights)
+    note, replaced = apply_saved_frozen(model, frozen, "base")
+    size = image_size or card.preprocessing.input_size
+    if weights.is_file:
+        source = weights.path
+    elif weights.kind == NONE:
+        source = "random initialisation"
+    else:
+        source = weight_source(card)
+    return LoadedModel(card, model, build_layer_tree(model, size), size, source, note, replaced)
+
+
+def apply_saved_frozen(model, frozen: list[str], base_word: str) -> tuple[str, list[str] | None]:
+    """Apply the Project's frozen list; one from another network falls back to the frozen base.
+
+    Returns (a note for the user, the frozen list to write back or None).
+    """
+    from tlstudio.core.errors import ModelError
+    from tlstudio.core.model.layers import apply_frozen, freeze_base, frozen_modules
+
+    try:
+        apply_frozen(model, frozen)
+    except ModelError:
+        freeze_base(model)
+        return (f"The saved frozen layers do not match this model; the whole {base_word} is frozen instead.",
+                frozen_modules(model))
+    return "", None
+
+
+def load_text_model_job(name: str, weights: WeightsSource, head_dict: dict, num_classes: int,
+                        frozen: list[str]) -> LoadedModel:
+    """Worker side for a text model: the encoder from its card or Hugging Face folder, cut and given
+    a head through the same family registry as images; the layer tree from a dummy token batch."""
+    from tlstudio.core.model.head import HeadSpec
+    from tlstudio.core.model.layers import build_layer_tree
+    from tlstudio.core.model.build import card_for, create_transfer_model
+    from tlstudio.core.zoo.text_sources import text_weight_source
+
+    card = card_for(name, "text")
+    model = create_transfer_model(card, HeadSpec.from_dict(head_dict), num_classes, weights=weights)
+    note, replaced = apply_saved_frozen(model, frozen, "encoder")
+    source = "random initialisation" if WeightsSource.parse(weights).kind == NONE else text_weight_source(name)
+    return LoadedModel(card, model, build_layer_tree(model, 0), card.max_length, source, note, replaced)
+
+
+def catalog_job() -> dict[str, list[tuple[object, str]]]:
+    """Both catalogs with where each model's weights would come from: {"image": ..., "text": ...}."""
+    from tlstudio.core.zoo.cards import list_cards
+    from tlstudio.core.zoo.text_cards import list_text_cards
+    from tlstudio.core.zoo.text_sources import text_weight_source
+    from tlstudio.core.zoo.weights import weight_source
+
+    return {"image": [(card, weight_source(card)) for card in list_cards()],
+            "text": [(card, text_weight_source(card.name)) for card in list_text_cards()]}
