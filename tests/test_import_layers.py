@@ -19,11 +19,11 @@ import tlstudio
 
 PACKAGE = Path(tlstudio.__file__).parent
 BASE = {"tlstudio.core", "tlstudio.core.errors", "tlstudio.core.atomic", "tlstudio.core.paths",
-        "tlstudio.core.progress", "tlstudio.core.device"}
+        "tlstudio.core.progress", "tlstudio.core.device", "tlstudio.core.heavy_imports"}
 # (importing module prefix) -> the module prefixes it may import
 LAYERS = {
     "tlstudio.core.errors": BASE, "tlstudio.core.atomic": BASE, "tlstudio.core.paths": BASE,
-    "tlstudio.core.progress": BASE, "tlstudio.core.device": BASE,
+    "tlstudio.core.progress": BASE, "tlstudio.core.device": BASE, "tlstudio.core.heavy_imports": BASE,
     "tlstudio.core.zoo": BASE | {"tlstudio.core.zoo"},
     "tlstudio.core.model": BASE | {"tlstudio.core.zoo", "tlstudio.core.model"},
     "tlstudio.core.data": BASE | {"tlstudio.core.zoo", "tlstudio.core.data"},
