@@ -172,7 +172,7 @@ def cmd_train(args) -> int:
         raise DatasetError("Give a DATA_DIR or --project FILE.json to train.")
     if args.project is None and args.out is None:
         raise ProjectError("Give --out RUN_DIR: the folder the run is written to.")
-    from tlstudio.core.runs.status import check_target
+    from tlstudio.core.runs.run_folder import RunFolder
 
     from tlstudio.cli import distributed_launch
 
@@ -184,7 +184,7 @@ def cmd_train(args) -> int:
         run_dir, resume = (Path(args.out).absolute() if args.out else _default_run_dir(args, project)), bool(args.resume)
         # At once, before the (slow) scan: a folder another training writes to, someone else's files,
         # a finished run. The trainer checks again under the folder's lock.
-        check_target(run_dir, resume)
+        RunFolder(run_dir).check_target(resume)
     bar = TerminalProgress(quiet=args.quiet or (launch is not None and not launch.dist.is_main))
     try:
         index = validate_for_training(project, task=bar.scan_task(), labels=_option_labels(args))
@@ -240,6 +240,9 @@ def cmd_train(args) -> int:
     else:
         acc = metrics.get("val_accuracy")
         print(f"Run folder: {run_dir}")
+        if metrics.get("cancelled"):
+            stopped = RunFolder(run_dir).interruption() or "run stopped"
+            print(f"The {stopped}; continue it with the same command and --resume.")
         if isinstance(metrics.get("test_accuracy"), (int, float)):
             print(f"Test accuracy: {metrics['test_accuracy']:.4f}")
         if isinstance(acc, (int, float)):
@@ -264,6 +267,7 @@ def cmd_evaluate(args) -> int:
     from tlstudio.core.runs.folder import load_model
 
     loaded = load_model(args.run_dir, device=_device(args.device))
+    warn_if_unfinished(args.run_dir)
     bar = TerminalProgress(quiet=args.quiet)
     try:
         task = None if args.data_dir is None else bar.scan_task()
@@ -297,6 +301,7 @@ def cmd_predict(args) -> int:
 
     if args.run_dir != "imagenet":
         loaded = load_model(args.run_dir, device=_device(args.device))
+        warn_if_unfinished(args.run_dir)
         if loaded.task == "text":
             return predict_text_command(args, loaded)
     if args.text or args.file:
@@ -322,13 +327,26 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def warn_if_unfinished(run_dir) -> str | None:
+    """One line on stderr when ``run_dir`` holds an unfinished run: its weights are the best epoch so far."""
+    from tlstudio.core.runs.run_folder import RunFolder
+
+    unfinished = RunFolder(run_dir).interruption()
+    if unfinished:
+        print(f"warning: {run_dir}: {unfinished}; these are its best weights so far "
+              "(finish it with train ... --resume).", file=sys.stderr)
+    return unfinished
+
+
 def cmd_export(args) -> int:
     from tlstudio.core.runs import export
+
+    unfinished = warn_if_unfinished(args.run_dir)
 
     if args.format == "bundle":
         path = export.export_bundle(args.run_dir, args.out, torchscript=args.with_torchscript,
                                     onnx=args.with_onnx, force=args.force)
-        print(f"Bundle written to {path}")
+        print(f"Bundle written to {path}" + (f" (marked: {unfinished})" if unfinished else ""))
         return 0
     fn = export.export_torchscript if args.format == "torchscript" else export.export_onnx
     result = fn(args.run_dir, args.out, sample_paths=args.samples or None, force=args.force)

@@ -20,7 +20,8 @@ from tlstudio.core.data.modality import Modality, modality_for
 from tlstudio.core.errors import DatasetError, RunFolderError
 from tlstudio.core.progress import TaskState
 from tlstudio.core.runs.predict import iter_sample_probabilities
-from tlstudio.core.runs.folder import HELDOUT_NAME, LoadedModel, read_json
+from tlstudio.core.runs.folder import LoadedModel
+from tlstudio.core.runs.run_folder import HELDOUT, RunFolder
 
 SPLITS = ("train", "val", "test")
 
@@ -39,7 +40,7 @@ def split_samples(run_dir: str | os.PathLike, split: str = "val") -> list[Sample
     """The samples of one split a run recorded in split.json (labels index the run's classes)."""
     if split not in SPLITS:
         raise DatasetError(f"Unknown split {split!r}; use one of {', '.join(SPLITS)}.")
-    data = read_json(Path(run_dir) / "split.json")
+    data = RunFolder(run_dir).split_rows()
     if not isinstance(data, dict):
         raise RunFolderError(f"The run {run_dir} has no split.json; give a data folder to evaluate on.")
     rows = data.get(split) or []
@@ -143,8 +144,8 @@ def heldout_report(run_dir: str | os.PathLike) -> dict | None:
     The shape of ``evaluate``'s result, with ``source`` saying how they were measured and
     ``top_k`` 1 (only the predicted class is stored).
     """
-    data = read_json(Path(run_dir) / HELDOUT_NAME)
-    if not isinstance(data, dict):
+    data = RunFolder(run_dir).read(HELDOUT)
+    if not isinstance(data, dict) or not data.get("predictions"):
         return None
     try:
         classes = [str(c) for c in data["classes"]]
@@ -159,7 +160,7 @@ def heldout_report(run_dir: str | os.PathLike) -> dict | None:
                                 "confidence": float(row["confidence"])})
         source = str(data["source"])
     except (KeyError, TypeError, ValueError, IndexError):
-        raise RunFolderError(f"Invalid {HELDOUT_NAME} in {run_dir}.") from None
+        raise RunFolderError(f"Invalid {HELDOUT} in {run_dir}.") from None
     result = _metrics(cm, classes, int(cm.trace()), 1, predictions)
     result["source"] = source
     result["heldout"] = True
@@ -168,8 +169,7 @@ def heldout_report(run_dir: str | os.PathLike) -> dict | None:
 
 def trained_on_validation(run_dir: str | os.PathLike) -> bool:
     """Whether the run's final head trained on its validation split (a refit after the head search)."""
-    search = read_json(Path(run_dir) / "search.json")
-    return isinstance(search, dict) and bool(search.get("refit"))
+    return RunFolder(run_dir).head_trained_on_val()
 
 
 def evaluate_run(loaded: LoadedModel, run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None,
@@ -182,8 +182,11 @@ def evaluate_run(loaded: LoadedModel, run_dir: str | os.PathLike, data_dir: str 
     """
     if data_dir is None and split == "val" and trained_on_validation(run_dir):
         report = heldout_report(run_dir)
-        if report is not None:
-            return report
+        if report is None:
+            raise RunFolderError(f"The final head of {run_dir} trained on its validation split and the run's "
+                                 f"out-of-fold figures ({HELDOUT}) are missing or empty, so the val split "
+                                 "cannot score it; evaluate on --split test or on a data folder it never saw.")
+        return report
     samples = evaluation_samples(loaded, run_dir, data_dir, split, task)
     result = evaluate(loaded, samples, None, batch_size, top_k, task)
     result["source"] = str(data_dir) if data_dir is not None else f"{split} split"
