@@ -191,6 +191,7 @@ def cmd_train(args) -> int:
     finally:
         bar.close()
     noun = "texts" if project.task == "text" else "images"
+    bar.rate_unit = f"{noun if noun == 'texts' else 'img'}/s"
     bar.line(f"Training {project.model.name} on {len(index.samples)} {noun} of "
              f"{len(index.classes)} classes -> {run_dir}")
     if launch is not None:
