@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Sequence
 
 from tlstudio.cli.models import cmd_models, print_json
-from tlstudio.cli.text_predict import add_column_options, column_value, predict_text_command
+from tlstudio.cli.run_commands import EXIT_BAD_INPUT, _device, cmd_evaluate, cmd_export, cmd_predict
+from tlstudio.cli.text_predict import add_column_options, column_value
 from tlstudio.core.data.curation import apply_curation
 from tlstudio.core.errors import DatasetError, ProjectError, TLStudioError, TrainingError, WeightsError
 
-EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 
@@ -252,108 +252,6 @@ def cmd_train(args) -> int:
             else:
                 print(f"Best val accuracy: {acc:.4f}")
     return EXIT_INTERRUPTED if metrics.get("cancelled") else 0
-
-
-def _device(name: str):
-    from tlstudio.core.train.trainer import resolve_device
-
-    return resolve_device(name)
-
-
-# -- evaluate / predict / export ------------------------------------------------------------
-
-def cmd_evaluate(args) -> int:
-    from tlstudio.cli.progress import TerminalProgress
-    from tlstudio.core.runs.evaluate import evaluate_run
-    from tlstudio.core.runs.folder import load_model
-
-    loaded = load_model(args.run_dir, device=_device(args.device))
-    warn_if_unfinished(args.run_dir)
-    bar = TerminalProgress(quiet=args.quiet)
-    try:
-        task = None if args.data_dir is None else bar.scan_task()
-        result = evaluate_run(loaded, args.run_dir, args.data_dir, split=args.split, batch_size=args.batch_size,
-                              top_k=args.top_k, task=task)
-    finally:
-        bar.close()
-    if args.json:
-        print_json(result)
-        return 0
-    classes = result["classes"]
-    noun = "texts" if loaded.task == "text" else "images"
-    print(f"Evaluated on {result['samples']} {noun} ({result['source']})")
-    print(f"Accuracy: {result['accuracy']:.4f}   top-{result['top_k']}: {result['top_k_accuracy']:.4f}   "
-          f"macro F1: {result['macro_f1']:.4f}")
-    width = max(len(c) for c in classes)
-    print(f"{'class':<{width}}  precision  recall     f1  support")
-    for name, m in result["per_class"].items():
-        print(f"{name:<{width}}  {m['precision']:9.3f}  {m['recall']:6.3f}  {m['f1']:5.3f}  {m['support']:7d}")
-    print("Confusion matrix (rows: true, columns: predicted):")
-    for name, row in zip(classes, result["confusion_matrix"]):
-        print(f"{name:<{width}}  " + " ".join(f"{v:5d}" for v in row))
-    if result["skipped"]:
-        print(f"Skipped {len(result['skipped'])} unreadable {noun}.")
-    return 0
-
-
-def cmd_predict(args) -> int:
-    from tlstudio.core.runs.predict import predict_images, predict_imagenet
-    from tlstudio.core.runs.folder import load_model
-
-    if args.run_dir != "imagenet":
-        loaded = load_model(args.run_dir, device=_device(args.device))
-        warn_if_unfinished(args.run_dir)
-        if loaded.task == "text":
-            return predict_text_command(args, loaded)
-    if args.text or args.file:
-        raise DatasetError("This model classifies images; --text and --file are for text models.")
-    if not args.images:
-        raise DatasetError("No images to classify; give one or more IMAGE paths.")
-    if args.run_dir == "imagenet":
-        results = predict_imagenet(args.images, top_k=args.top_k)
-    else:
-        results = predict_images(loaded, args.images, top_k=args.top_k)
-    if args.json:
-        print_json(results)
-    else:
-        for r in results:
-            if "error" in r:
-                print(f"{r['path']}: ERROR {r['error']}")
-            else:
-                others = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top_k"][1:])
-                print(f"{r['path']}: {r['label']} {r['probability']:.3f}" + (f"  ({others})" if others else ""))
-    if results and all("error" in r for r in results):
-        print(f"error: none of the {len(results)} image(s) could be read.", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return 0
-
-
-def warn_if_unfinished(run_dir) -> str | None:
-    """One line on stderr when ``run_dir`` holds an unfinished run: its weights are the best epoch so far."""
-    from tlstudio.core.runs.run_folder import RunFolder
-
-    unfinished = RunFolder(run_dir).interruption()
-    if unfinished:
-        print(f"warning: {run_dir}: {unfinished}; these are its best weights so far "
-              "(finish it with train ... --resume).", file=sys.stderr)
-    return unfinished
-
-
-def cmd_export(args) -> int:
-    from tlstudio.core.runs import export
-
-    unfinished = warn_if_unfinished(args.run_dir)
-
-    if args.format == "bundle":
-        path = export.export_bundle(args.run_dir, args.out, torchscript=args.with_torchscript,
-                                    onnx=args.with_onnx, force=args.force)
-        print(f"Bundle written to {path}" + (f" (marked: {unfinished})" if unfinished else ""))
-        return 0
-    fn = export.export_torchscript if args.format == "torchscript" else export.export_onnx
-    result = fn(args.run_dir, args.out, sample_paths=args.samples or None, force=args.force)
-    print(f"{args.format} export written to {result['path']} "
-          f"(max |diff| vs PyTorch {result['max_abs_diff']:.2e} on {result['samples']} {result['inputs']} inputs)")
-    return 0
 
 
 # -- parser ------------------------------------------------------------------------------

@@ -172,11 +172,14 @@ class RunFolder:
 
     # -- resume -------------------------------------------------------------------------------
     def resume_project(self, project):
-        """The Project a resume runs: the run's own saved one (the head and settings its search chose).
+        """The Project a resume runs: ``project`` with the run's own head when the search chose it.
 
-        What the caller asked for may differ only in the device; another model, image size, weights,
-        frozen set or (for a head not chosen by the search) head is refused, files untouched.
+        The training numbers given now (more epochs, another device) apply; another model, image
+        size, weights, task, frozen set or (for a head not chosen by the search) head is refused,
+        files untouched.
         """
+        import copy
+
         from tlstudio.core.errors import ProjectError
         from tlstudio.core.project import Project
 
@@ -184,27 +187,25 @@ class RunFolder:
         if snap is None:
             return project
         try:
-            given = snap.get("training_as_given")       # before the search wrote its choice
-            saved = Project.from_dict(dict(snap, training=given) if isinstance(given, dict) else snap)
+            saved = Project.from_dict(snap)
         except ProjectError as exc:
             raise RunFolderError(f"Cannot resume: the run's {PROJECT} in {self.path} is invalid ({exc}).") from None
-        changes = []
-        for what, was, now in (("model", saved.model.name, project.model.name),
-                               ("image size", saved.model.image_size, project.model.image_size),
-                               ("weights", saved.model.weights, project.model.weights),
-                               ("task", saved.task, project.task), ("frozen layers", saved.frozen, project.frozen)):
-            if was != now:
-                changes.append(what)
-        if "search_chose" in snap:
-            saved.head = Project.from_dict(snap).head      # the head the search chose
-        elif saved.head.to_dict() != project.head.to_dict():
+        changes = [what for what, was, now in (
+            ("model", saved.model.name, project.model.name),
+            ("image size", saved.model.image_size, project.model.image_size),
+            ("weights", saved.model.weights, project.model.weights),
+            ("task", saved.task, project.task), ("frozen layers", saved.frozen, project.frozen)) if was != now]
+        searched = "search_chose" in snap
+        if not searched and saved.head.to_dict() != project.head.to_dict():
             changes.append("head")
         if changes:
             raise TrainingError(f"Cannot resume: the {', '.join(changes)} differ from the run in {self.path}; "
                                 "resume with the run's own settings or start a new run.")
-        saved.training.device = project.training.device     # where it runs may change; what it trains may not
-        saved.data.path = project.data.path or saved.data.path
-        return saved
+        if not searched:
+            return project
+        resumed = copy.deepcopy(project)
+        resumed.head = saved.head            # the head the run's search chose, not today's default
+        return resumed
 
     def check_model_info(self, info: dict) -> None:
         """The model a resume builds must be the one model.json describes."""

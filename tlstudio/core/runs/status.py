@@ -148,7 +148,7 @@ def check_target(run_dir: str | os.PathLike, resume: bool, lock_held_here: bool 
     found = describe(run_dir, lock_held_here)
     if run_dir.exists() and not run_dir.is_dir():
         raise RunFolderError(f"The run folder {run_dir} is a file, not a folder; choose another --out.")
-    if found.status == RUNNING:
+    if found.status == RUNNING or (not lock_held_here and found.status == EMPTY and is_locked(run_dir)):
         raise RunFolderError(f"Another training is writing to {run_dir}; wait for it to end or choose another "
                              "run folder.")
     if resume:

@@ -75,8 +75,6 @@ def _finish_search(trainer, model, split, result, finetunes: bool) -> dict:
     folder.write(rf.HELDOUT, {"source": heldout_source(report), "classes": classes, "predictions": heldout})
     # The run's project.json records what was chosen, so running it again reproduces this head.
     snap = folder.project_dict() or {}
-    # What the run was given: a resume (stage 2's learning rate, the schedule) continues with it.
-    snap.setdefault("training_as_given", dict(snap.get("training") or {}))
     snap.setdefault("training", {}).update({"lr": best.config.lr, "weight_decay": best.config.weight_decay,
                                             "epochs": best.epochs, "auto": []})
     snap["head"] = spec.to_dict()
