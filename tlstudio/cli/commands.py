@@ -165,6 +165,15 @@ def _default_run_dir(args, project) -> Path:
     return new_run_dir(project.name, base / "runs")
 
 
+def _print_split_warnings(project, index) -> None:
+    """What the split will lack (a class too small to validate, a tiny validation set, case twins)."""
+    from tlstudio.core.data.index import split_dataset
+
+    d = project.data
+    for warning in split_dataset(index, d.val_fraction, d.test_fraction, seed=d.seed).warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 def cmd_train(args) -> int:
     from tlstudio.cli.progress import TerminalProgress
 
@@ -190,6 +199,8 @@ def cmd_train(args) -> int:
         index = validate_for_training(project, task=bar.scan_task(), labels=_option_labels(args))
     finally:
         bar.close()
+    if launch is None or launch.dist.is_main:
+        _print_split_warnings(project, index)
     noun = "texts" if project.task == "text" else "images"
     bar.rate_unit = f"{noun if noun == 'texts' else 'img'}/s"
     bar.line(f"Training {project.model.name} on {len(index.samples)} {noun} of "

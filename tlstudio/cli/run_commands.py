@@ -40,7 +40,9 @@ def cmd_evaluate(args) -> int:
     if args.json:
         print_json(result)
         return 0
-    classes = result["classes"]
+    from tlstudio.core.data.index import printable
+
+    classes = [printable(c) for c in result["classes"]]
     noun = "texts" if loaded.task == "text" else "images"
     print(f"Evaluated on {result['samples']} {noun} ({result['source']})")
     print(f"Accuracy: {result['accuracy']:.4f}   top-{result['top_k']}: {result['top_k_accuracy']:.4f}   "
@@ -48,6 +50,7 @@ def cmd_evaluate(args) -> int:
     width = max(len(c) for c in classes)
     print(f"{'class':<{width}}  precision  recall     f1  support")
     for name, m in result["per_class"].items():
+        name = printable(name)
         print(f"{name:<{width}}  {m['precision']:9.3f}  {m['recall']:6.3f}  {m['f1']:5.3f}  {m['support']:7d}")
     print("Confusion matrix (rows: true, columns: predicted):")
     for name, row in zip(classes, result["confusion_matrix"]):

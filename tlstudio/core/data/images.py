@@ -171,6 +171,9 @@ def scan_csv(csv_path: str | os.PathLike, *, task: TaskState | None = None) -> D
                 row_start = reader.line_num + 1
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(f"Cannot read the dataset CSV file '{csv_file}': {exc}.") from exc
+    if not any(any(c.strip() for c in row) for row in rows):
+        raise DatasetError(f"The dataset CSV file '{csv_file}' is empty: it needs one 'path,label' row per image "
+                           "(or a text column and a label column for a text dataset).")
     base = csv_file.parent
     skipped: list[SkippedFile] = []
     entries: list[tuple[str, str]] = []
