@@ -1,7 +1,7 @@
 """Stage 1 by head search: the search on cached features, then its record in the run folder.
 
-``run_search_stage(trainer, model, split)`` runs ``head_search.search_head``
-on the trainer's stored features, puts the winning head (calibrated unless
+``run_search_stage(project, folder, data, state, classes, emit, model, split)`` runs ``head_search.search_head``
+on the run's stored features (``data``: the run's ``StageData``), puts the winning head (calibrated unless
 fine-tuning follows) on the model, and writes search.json, the out-of-fold
 predictions, the chosen settings into the run's project and the checkpoints.
 When the final head was refit on train + val, model.json says so
@@ -28,17 +28,16 @@ def heldout_source(search: dict) -> str:
         "validation split, measured before the final refit"
 
 
-def run_search_stage(trainer, model, split) -> dict:
+def run_search_stage(project, folder, data, state, classes, emit, model, split) -> dict:
     """Fit the head by search; the search report (what the metrics quote)."""
-    t, ft = trainer.project.training, trainer.project.finetune
-    source = trainer._data.source(1, cached=True, stage_epochs=0)
+    t, ft = project.training, project.finetune
+    source = data.source(1, cached=True, stage_epochs=0)
     entry = source.entry
 
     def rows(part) -> torch.Tensor:
         return gather_rows(part, torch.arange(part.shape[0])).cpu()
 
     auto = set(t.auto)
-    classes = trainer._classes
     weights = (torch.tensor(class_weights(split.train, len(classes)), dtype=torch.float32)
                if t.class_weighted else None)
     finetunes = bool(ft.enabled and ft.epochs > 0)
@@ -49,21 +48,20 @@ def run_search_stage(trainer, model, split) -> dict:
         rows(entry.train_view(0)), source.train_labels, rows(entry.val_rows()), source.val_labels,
         len(classes), lr=None if "lr" in auto else t.lr,
         weight_decay=None if "weight_decay" in auto else t.weight_decay,
-        epochs=None if "epochs" in auto else t.epochs, head=None if "head" in auto else trainer.project.head,
+        epochs=None if "epochs" in auto else t.epochs, head=None if "head" in auto else project.head,
         refit=refit, batch_size=t.batch_size, seed=t.seed, label_smoothing=float(t.label_smoothing),
         class_weight=weights, train_views=[rows(entry.train_view(v)) for v in range(1, entry.views)],
-        check=trainer.run_state.check)      # picks its threads
-    return _finish_search(trainer, model, split, result, finetunes)
+        check=state.check)      # picks its threads
+    return _finish_search(folder, data.device, state, classes, emit, model, split, result, finetunes)
 
 
-def _finish_search(trainer, model, split, result, finetunes: bool) -> dict:
-    folder, classes, state = trainer.folder, trainer._classes, trainer.run_state
+def _finish_search(folder, device, state, classes, emit, model, split, result, finetunes: bool) -> dict:
     best = result.best
     spec = HeadSpec(layers=list(best.config.head.layers), num_classes=len(classes))
     head = result.head
     if not finetunes:      # calibrated probabilities for prediction and export: logits / T
         head_search.fold_temperature(head, result.temperature)
-    model.head = head.to(trainer._data.device)
+    model.head = head.to(device)
     report = result.to_dict()
     report["calibration_applied"] = not finetunes
     labelled = list(split.train) + list(split.val)
@@ -94,5 +92,5 @@ def _finish_search(trainer, model, split, result, finetunes: bool) -> dict:
                        "early_stopping": {"best": None, "bad": 0, "stopped": True}, "rng": rng_state(),
                        "optimizer": {}, "schedule": {}})
     writer.flush()
-    trainer._emit(ev.HeadSearchFinished(search=report, table=head_search.format_table(report)))
+    emit(ev.HeadSearchFinished(search=report, table=head_search.format_table(report)))
     return report

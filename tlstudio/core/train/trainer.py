@@ -268,7 +268,8 @@ class Trainer:
                 self._data.prepare_cache()      # every rank extracts its share; rank 0 fits the head
             if self.dist.is_main or not cached:
                 if self._searches(model, state):
-                    self._search = run_search_stage(self, model, split)
+                    self._search = run_search_stage(p, self.folder, self._data, self.run_state, self._classes,
+                                                    self._emit, model, split)
                 else:
                     self._stage(1, stage1_epochs, model, state)
         if ft.enabled and ft.epochs > 0:
