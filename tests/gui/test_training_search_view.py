@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtWidgets import QWidget
 
 from tlstudio.core.project import Project
-from tlstudio.core.runs.folder import SEARCH_CURVES_NAME
+from tlstudio.core.runs.run_folder import SEARCH_CURVES as SEARCH_CURVES_NAME
 from tlstudio.gui.demos import demo_text_data
 from tlstudio.gui.panels.training_panel import TrainingPanel
 from tlstudio.gui.state import ProjectState

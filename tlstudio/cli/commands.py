@@ -16,14 +16,14 @@ from typing import Sequence
 
 from tlstudio.cli.data_options import ENCODING_HELP, add_data_options, detected_task
 from tlstudio.cli.models import cmd_models, print_json
-from tlstudio.cli.text_predict import add_column_options, column_value, predict_text_command
+from tlstudio.cli.run_commands import EXIT_BAD_INPUT, _device, cmd_evaluate, cmd_export, cmd_predict
+from tlstudio.cli.text_predict import add_column_options, column_value
 from tlstudio.core.data.curation import apply_curation
 from tlstudio.core.data.modality import modality_for, task_default_model
 from tlstudio.core.device import DEVICE_CHOICES
 from tlstudio.core.errors import DatasetError, ProjectError, TLStudioError, TrainingError, WeightsError
 from tlstudio.core.runs.metric_names import accuracy_text, metrics_line
 
-EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 
@@ -165,6 +165,15 @@ def _default_run_dir(args, project) -> Path:
     return new_run_dir(project.name, base / "runs")
 
 
+def _print_split_warnings(project, index) -> None:
+    """What the split will lack (a class too small to validate, a tiny validation set, case twins)."""
+    from tlstudio.core.data.index import split_dataset
+
+    d = project.data
+    for warning in split_dataset(index, d.val_fraction, d.test_fraction, seed=d.seed).warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 def cmd_train(args) -> int:
     from tlstudio.cli.progress import TerminalProgress
 
@@ -172,7 +181,7 @@ def cmd_train(args) -> int:
         raise DatasetError("Give a DATA_DIR or --project FILE.json to train.")
     if args.project is None and args.out is None:
         raise ProjectError("Give --out RUN_DIR: the folder the run is written to.")
-    from tlstudio.core.runs.status import check_target
+    from tlstudio.core.runs.run_folder import RunFolder
 
     from tlstudio.cli import distributed_launch
 
@@ -184,13 +193,16 @@ def cmd_train(args) -> int:
         run_dir, resume = (Path(args.out).absolute() if args.out else _default_run_dir(args, project)), bool(args.resume)
         # At once, before the (slow) scan: a folder another training writes to, someone else's files,
         # a finished run. The trainer checks again under the folder's lock.
-        check_target(run_dir, resume)
+        RunFolder(run_dir).check_target(resume)
     bar = TerminalProgress(quiet=args.quiet or (launch is not None and not launch.dist.is_main))
     try:
         index = validate_for_training(project, task=bar.scan_task(), labels=_option_labels(args))
     finally:
         bar.close()
+    if launch is None or launch.dist.is_main:
+        _print_split_warnings(project, index)
     noun = modality_for(project.task).noun
+    bar.rate_unit = f"{noun if noun == 'texts' else 'img'}/s"
     bar.line(f"Training {project.model.name} on {len(index.samples)} {noun} of "
              f"{len(index.classes)} classes -> {run_dir}")
     if launch is not None:
@@ -240,97 +252,14 @@ def cmd_train(args) -> int:
     else:
         acc = metrics.get("val_accuracy")
         print(f"Run folder: {run_dir}")
+        if metrics.get("cancelled"):
+            stopped = RunFolder(run_dir).interruption() or "run stopped"
+            print(f"The {stopped}; continue it with the same command and --resume.")
         if isinstance(acc, (int, float)):
             print(f"Accuracy: {accuracy_text(acc, metrics.get('accuracy_source') or 'validation split')}")
         if isinstance(metrics.get("test_accuracy"), (int, float)):
             print(f"Accuracy: {accuracy_text(metrics['test_accuracy'], 'test split')}")
     return EXIT_INTERRUPTED if metrics.get("cancelled") else 0
-
-
-def _device(name: str):
-    from tlstudio.core.device import resolve_device
-
-    return resolve_device(name)
-
-
-# -- evaluate / predict / export ------------------------------------------------------------
-
-def cmd_evaluate(args) -> int:
-    from tlstudio.cli.progress import TerminalProgress
-    from tlstudio.core.runs.evaluate import evaluate_run
-    from tlstudio.core.runs.folder import load_model
-
-    loaded = load_model(args.run_dir, device=_device(args.device))
-    bar = TerminalProgress(quiet=args.quiet)
-    try:
-        task = None if args.data_dir is None else bar.scan_task()
-        result = evaluate_run(loaded, args.run_dir, args.data_dir, split=args.split, batch_size=args.batch_size,
-                              top_k=args.top_k, task=task)
-    finally:
-        bar.close()
-    if args.json:
-        print_json(result)
-        return 0
-    classes = result["classes"]
-    noun = modality_for(loaded.task).noun
-    print(f"Evaluated on {result['samples']} {noun} ({result['source']})")
-    print(metrics_line(result, noun))
-    width = max(len(c) for c in classes)
-    print(f"{'class':<{width}}  precision  recall     f1  support")
-    for name, m in result["per_class"].items():
-        print(f"{name:<{width}}  {m['precision']:9.3f}  {m['recall']:6.3f}  {m['f1']:5.3f}  {m['support']:7d}")
-    print("Confusion matrix (rows: true, columns: predicted):")
-    for name, row in zip(classes, result["confusion_matrix"]):
-        print(f"{name:<{width}}  " + " ".join(f"{v:5d}" for v in row))
-    if result["skipped"]:
-        print(f"Skipped {len(result['skipped'])} unreadable {noun}.")
-    return 0
-
-
-def cmd_predict(args) -> int:
-    from tlstudio.core.runs.predict import predict_images, predict_imagenet
-    from tlstudio.core.runs.folder import load_model
-
-    if args.run_dir != "imagenet":
-        loaded = load_model(args.run_dir, device=_device(args.device))
-        if loaded.task == "text":
-            return predict_text_command(args, loaded)
-    if args.text or args.file:
-        raise DatasetError("This model classifies images; --text and --file are for text models.")
-    if not args.images:
-        raise DatasetError("No images to classify; give one or more IMAGE paths.")
-    if args.run_dir == "imagenet":
-        results = predict_imagenet(args.images, top_k=args.top_k)
-    else:
-        results = predict_images(loaded, args.images, top_k=args.top_k)
-    if args.json:
-        print_json(results)
-    else:
-        for r in results:
-            if "error" in r:
-                print(f"{r['path']}: ERROR {r['error']}")
-            else:
-                others = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top_k"][1:])
-                print(f"{r['path']}: {r['label']} {r['probability']:.3f}" + (f"  ({others})" if others else ""))
-    if results and all("error" in r for r in results):
-        print(f"error: none of the {len(results)} image(s) could be read.", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return 0
-
-
-def cmd_export(args) -> int:
-    from tlstudio.core.runs import export
-
-    if args.format == "bundle":
-        path = export.export_bundle(args.run_dir, args.out, torchscript=args.with_torchscript,
-                                    onnx=args.with_onnx, force=args.force)
-        print(f"Bundle written to {path}")
-        return 0
-    fn = export.export_torchscript if args.format == "torchscript" else export.export_onnx
-    result = fn(args.run_dir, args.out, sample_paths=args.samples or None, force=args.force)
-    print(f"{args.format} export written to {result['path']} "
-          f"(max |diff| vs PyTorch {result['max_abs_diff']:.2e} on {result['samples']} {result['inputs']} inputs)")
-    return 0
 
 
 # -- parser ------------------------------------------------------------------------------

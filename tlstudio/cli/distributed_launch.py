@@ -43,8 +43,7 @@ def prepare(args, project, default_run_dir) -> Launch | None:
     if not distributed.launched():
         return None
     from tlstudio.core.project import Project
-    from tlstudio.core.runs.status import check_target
-    from tlstudio.core.train.checkpoints import LAST_NAME
+    from tlstudio.core.runs.run_folder import LAST, PROJECT, RunFolder
     from tlstudio.core.device import resolve_device
 
     dist = distributed.init_from_env(resolve_device(project.training.device).type == "cuda")
@@ -54,11 +53,11 @@ def prepare(args, project, default_run_dir) -> Launch | None:
 
     def decide() -> tuple[str, bool, dict | None]:
         run_dir = Path(args.out).absolute() if args.out else noted_run_dir(default_run_dir, restart)
-        resume = bool(args.resume) or (restart > 0 and (run_dir / LAST_NAME).is_file())
+        resume = bool(args.resume) or (restart > 0 and RunFolder(run_dir).file(LAST).is_file())
         snapshot = None
         if resume and restart > 0:
-            snapshot = Project.load(run_dir / "project.json").to_dict()
-        check_target(run_dir, resume)
+            snapshot = Project.load(RunFolder(run_dir).file(PROJECT)).to_dict()
+        RunFolder(run_dir).check_target(resume)
         return str(run_dir), resume, snapshot
 
     run_dir, resume, snapshot = dist.on_main(decide)

@@ -36,6 +36,7 @@ class TerminalProgress:
     def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.quiet = quiet
+        self.rate_unit = "img/s"      # "texts/s" on a text run
         self._redraw = Throttle(REDRAW_SECONDS)
         self._line_open = False
         self._epochs: dict[int, int] = {}
@@ -98,12 +99,12 @@ class TerminalProgress:
 
     def on_feature_extraction_progress(self, event: ev.FeatureExtractionProgress) -> None:
         self._draw(f"Extracting features {bar(event.done, event.total)} {event.done}/{event.total} "
-                   f"{event.images_per_second:.0f} img/s ETA {format_seconds(event.eta_seconds)}",
+                   f"{event.images_per_second:.0f} {self.rate_unit} ETA {format_seconds(event.eta_seconds)}",
                    force=event.done >= event.total)
 
     def on_batch_progress(self, event: ev.BatchProgress) -> None:
         self._draw(f"Epoch {event.epoch}{self._of(event.stage)} {bar(event.batch, event.batches)} "
-                   f"loss {event.loss:.4f} {event.images_per_second:.0f} img/s "
+                   f"loss {event.loss:.4f} {event.images_per_second:.0f} {self.rate_unit} "
                    f"ETA {format_seconds(event.eta_seconds)}", force=event.batch >= event.batches)
 
     def on_epoch_ended(self, event: ev.EpochEnded) -> None:

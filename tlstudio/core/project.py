@@ -504,7 +504,7 @@ class Project:
     def load(cls, path: str | os.PathLike) -> "Project":
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")     # a byte-order mark (Notepad's UTF-8) is fine
         except FileNotFoundError:
             raise ProjectError(f"Project file not found: {path}.") from None
         except (OSError, UnicodeDecodeError) as exc:

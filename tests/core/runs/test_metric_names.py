@@ -1,7 +1,7 @@
 """One name per metric with its source, and the evaluation choices a run really has."""
 import json
 
-from tlstudio.core.runs.evaluate import HELDOUT, evaluation_choices
+from tlstudio.core.runs.evaluate import HELDOUT_SPLIT as HELDOUT, evaluation_choices
 from tlstudio.core.runs.metric_names import accuracy_text, metrics_line, source_name
 
 OOF = "out-of-fold predictions (5-fold cross-validation; each sample predicted by a head that never saw it)"

@@ -105,7 +105,8 @@ def test_cli_explicit_values_leave_the_search(tmp_path):
 
 def test_trainer_refits_on_all_labelled_samples_and_never_the_test_split(tmp_path):
     from tlstudio.core.train import events as ev
-    from tlstudio.core.train.trainer import HELDOUT_NAME, Trainer
+    from tlstudio.core.runs.run_folder import HELDOUT as HELDOUT_NAME
+    from tlstudio.core.train.trainer import Trainer
 
     p = Project(name="t")
     p.data.path = str(DEMO)

@@ -75,7 +75,12 @@ def test_an_interrupted_run_can_be_reused_or_resumed(data, tmp_path):
     _, metrics, token_events = run(project, run_dir, resume=True)     # nothing saved: starts over
     assert metrics["error"] is None and [e.epoch for e in of_type(token_events, ev.EpochEnded)] == [1, 2]
     status.write_state(run_dir, status.RUNNING)
-    _, metrics, _ = run(project, run_dir)                # a new run may take an interrupted run's folder
+    _, metrics, events = run(project, run_dir)           # a resume point is never thrown away by a new run
+    message = of_type(events, ev.RunFailed)[0].message
+    assert "stopped at epoch 2" in message and "--resume" in message and "\n" not in message
+    assert (run_dir / "last.pt").is_file()
+    (run_dir / "last.pt").unlink()
+    _, metrics, _ = run(project, run_dir)                # ... without one, a new run may take the folder
     assert metrics["error"] is None and status.describe(run_dir).status == status.COMPLETE
     _, metrics, events = run(project, run_dir)           # ... but never a finished one
     assert "already exists and is not empty" in of_type(events, ev.RunFailed)[0].message

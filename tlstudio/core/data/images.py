@@ -18,6 +18,7 @@ Cancel and progress: ``scan_folder``/``scan_csv`` take an optional
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -50,7 +51,10 @@ def check_image_file(path: str | os.PathLike) -> str | None:
         fh.close()
         return "empty file (0 bytes)"
     try:
-        with fh, Image.open(fh) as im:
+        # PIL warns (once, on stderr) between MAX_IMAGE_PIXELS and twice that: such an image is
+        # skipped with a one-line reason like the larger ones it raises an error for.
+        with fh, Image.open(fh) as im, warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
             if im.format == "JPEG":
                 # DCT-domain downscaling still reads every byte, so truncation is
                 # caught at a fraction of the full decode cost.
@@ -58,7 +62,7 @@ def check_image_file(path: str | os.PathLike) -> str | None:
             im.load()
     except UnidentifiedImageError:
         return "not an image"
-    except Image.DecompressionBombError:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return "image too large (possible decompression bomb)"
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         return f"truncated or corrupt image data: {exc}"
@@ -82,6 +86,11 @@ def _validate(candidates: list[tuple[str, int]], task: TaskState | None,
             skipped.append(SkippedFile(path, reason))
         set_progress(task, done, total)
     return samples, skipped
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether ``path``, links resolved, stays inside ``root`` (a resolved folder)."""
+    return Path(os.path.realpath(path)).is_relative_to(root)
 
 
 def _extension_reason(path: Path) -> str | None:
@@ -108,7 +117,9 @@ def scan_folder(root: str | os.PathLike, *, task: TaskState | None = None) -> Da
     for entry in sorted(root_path.iterdir(), key=lambda p: p.name):
         if entry.name.startswith("."):
             continue
-        if entry.is_dir():
+        if entry.is_dir() and not _inside(entry, root_path):
+            skipped.append(SkippedFile(str(entry), "a link that leads outside the dataset folder (not followed)"))
+        elif entry.is_dir():
             class_dirs.append(entry)
         elif entry.suffix.lower() in IMAGE_EXTENSIONS:
             # A README or licence beside the class folders is normal; a stray image is worth a note.
@@ -123,7 +134,8 @@ def scan_folder(root: str | os.PathLike, *, task: TaskState | None = None) -> Da
                 if name.startswith("."):
                     continue
                 path = Path(dirpath) / name
-                reason = _extension_reason(path)
+                reason = _extension_reason(path) or (None if _inside(path, root_path) else
+                                                     "a link that leads outside the dataset folder (not followed)")
                 if reason:
                     skipped.append(SkippedFile(str(path), reason))
                 else:
@@ -160,6 +172,9 @@ def scan_csv(csv_path: str | os.PathLike, *, task: TaskState | None = None, enco
         if any("\n" in c or "\r" in c for c in row):
             unclosed(line_no, line_no)
         rows.append((line_no, row))
+    if not any(any(c.strip() for c in row) for _, row in rows):
+        raise DatasetError(f"The dataset CSV file '{csv_file}' is empty: it needs one 'path,label' row per image "
+                           "(or a text column and a label column for a text dataset).")
     base = csv_file.parent
     skipped: list[SkippedFile] = []
     entries: list[tuple[str, str]] = []

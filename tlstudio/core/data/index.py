@@ -126,13 +126,39 @@ def drop_empty_classes(classes: list[str], samples: list[Sample], skipped: list[
     return [classes[i] for i in present], [dataclasses.replace(s, label=remap[s.label]) for s in samples]
 
 
+_UNSAFE = {0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}     # bidi controls
+
+
+def printable(name: str) -> str:
+    """``name`` for a terminal table: control and text-direction characters escaped (\\n, \\u202e)."""
+    if name.isprintable() and not any(ord(c) in _UNSAFE for c in name):
+        return name
+    return "".join(c.encode("unicode_escape").decode("ascii") if not c.isprintable() or ord(c) in _UNSAFE
+                   else c for c in name)
+
+
+def case_twins(classes: Sequence[str]) -> list[str]:
+    """Warnings for class names that differ only in letter case ('animal' and 'ANIMAL')."""
+    groups: dict[str, list[str]] = {}
+    for name in classes:
+        groups.setdefault(name.casefold(), []).append(name)
+    return [f"Classes {' and '.join(repr(printable(n)) for n in names)} differ only in letter case; they are "
+            "trained as separate classes (rename one to merge them)." for names in groups.values() if len(names) > 1]
+
+
+# A validation split this small gives figures such as 1.000 that say little.
+FEW_VALIDATION = 10
+
+
 def format_report(index: DatasetIndex, max_skipped: int = 20, noun: str = "images") -> str:
     """A short human-readable summary for the command line."""
     counts = index.counts()
     width = max((len(c) for c in counts), default=5)
     lines = [f"Dataset: {index.root}",
              f"{len(index.classes)} classes, {len(index.samples)} {noun}"]
-    lines += [f"  {name:<{width}}  {n:>6}" for name, n in counts.items()]
+    names = {name: printable(name) for name in counts}
+    width = max((len(n) for n in names.values()), default=5)
+    lines += [f"  {names[name]:<{width}}  {n:>6}" for name, n in counts.items()]
     if index.skipped:
         lines.append(f"Skipped {len(index.skipped)} file(s):")
         lines += [f"  {s.path}: {s.reason}" for s in index.skipped[:max_skipped]]
@@ -166,7 +192,7 @@ def split_dataset(index: DatasetIndex, val_fraction: float = 0.2, test_fraction:
             name = index.classes[label] if label < len(index.classes) else str(label)
             missing = [part for part, got, want in (("validation", n_val, want_val), ("test", n_test, want_test))
                        if want and not got]
-            split.warnings.append(f"Class '{name}' has only {n} image(s), too few to split; "
+            split.warnings.append(f"Class '{printable(name)}' has only {n} image(s), too few to split; "
                                   f"it has no {' or '.join(missing)} images.")
         while n_val + n_test > n - 1:   # keep at least one training image
             if n_test >= n_val and n_test > 0:
@@ -178,6 +204,10 @@ def split_dataset(index: DatasetIndex, val_fraction: float = 0.2, test_fraction:
         split.train += items[n_val + n_test:]
     for part in (split.train, split.val, split.test):
         part.sort(key=lambda s: (s.label, s.path))
+    if want_val and 0 < len(split.val) < FEW_VALIDATION:
+        split.warnings.append(f"The validation split has only {len(split.val)} sample(s): its accuracy says "
+                              "little; add data or raise the validation fraction.")
+    split.warnings += case_twins(index.classes)
     return split
 
 

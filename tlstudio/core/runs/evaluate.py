@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -22,10 +21,11 @@ from tlstudio.core.data.modality import Modality, modality_for
 from tlstudio.core.errors import DatasetError, RunFolderError
 from tlstudio.core.progress import TaskState
 from tlstudio.core.runs.predict import iter_sample_probabilities
-from tlstudio.core.runs.folder import HELDOUT_NAME, LoadedModel, read_json
+from tlstudio.core.runs.folder import LoadedModel
+from tlstudio.core.runs.run_folder import HELDOUT, SPLIT, RunFolder
 
 SPLITS = ("train", "val", "test")
-HELDOUT = "heldout"      # a refit run's out-of-fold (held-out) predictions, evaluated as they were stored
+HELDOUT_SPLIT = "heldout"      # a refit run's out-of-fold (held-out) predictions, evaluated as they were stored
 
 
 def map_classes(samples: Sequence[Sample], classes: Sequence[str], model_classes: Sequence[str]) -> list[Sample]:
@@ -42,7 +42,7 @@ def split_samples(run_dir: str | os.PathLike, split: str = "val") -> list[Sample
     """The samples of one split a run recorded in split.json (labels index the run's classes)."""
     if split not in SPLITS:
         raise DatasetError(f"Unknown split {split!r}; use one of {', '.join(SPLITS)}.")
-    data = read_json(Path(run_dir) / "split.json")
+    data = RunFolder(run_dir).split_rows()
     if not isinstance(data, dict):
         raise RunFolderError(f"The run {run_dir} has no split.json; give a data folder to evaluate on.")
     rows = data.get(split) or []
@@ -77,7 +77,7 @@ def project_data_for(run_dir: str | os.PathLike, data_dir: str | os.PathLike):
     that project's dataset, so evaluating on it leaves out and relabels what the project does; else None."""
     from tlstudio.core.project import Project, ProjectError
 
-    snap = read_json(Path(run_dir) / "project.json", default=None)
+    snap = RunFolder(run_dir).project_dict()
     path = snap.get("data", {}).get("path") if isinstance(snap, dict) and isinstance(snap.get("data"), dict) else None
     if not path or Path(path).absolute().resolve() != Path(data_dir).absolute().resolve():
         return None
@@ -165,8 +165,8 @@ def heldout_report(run_dir: str | os.PathLike) -> dict | None:
     The shape of ``evaluate``'s result, with ``source`` saying how they were measured and
     ``top_k`` 1 (only the predicted class is stored).
     """
-    data = read_json(Path(run_dir) / HELDOUT_NAME)
-    if not isinstance(data, dict):
+    data = RunFolder(run_dir).read(HELDOUT)
+    if not isinstance(data, dict) or not data.get("predictions"):
         return None
     try:
         classes = [str(c) for c in data["classes"]]
@@ -181,7 +181,7 @@ def heldout_report(run_dir: str | os.PathLike) -> dict | None:
                                 "confidence": float(row["confidence"])})
         source = str(data["source"])
     except (KeyError, TypeError, ValueError, IndexError):
-        raise RunFolderError(f"Invalid {HELDOUT_NAME} in {run_dir}.") from None
+        raise RunFolderError(f"Invalid {HELDOUT} in {run_dir}.") from None
     result = _metrics(cm, classes, int(cm.trace()), 1, predictions)
     result["source"] = source
     result["heldout"] = True
@@ -190,8 +190,7 @@ def heldout_report(run_dir: str | os.PathLike) -> dict | None:
 
 def trained_on_validation(run_dir: str | os.PathLike) -> bool:
     """Whether the run's final head trained on its validation split (a refit after the head search)."""
-    search = read_json(Path(run_dir) / "search.json")
-    return isinstance(search, dict) and bool(search.get("refit"))
+    return RunFolder(run_dir).head_trained_on_val()
 
 
 def evaluate_run(loaded: LoadedModel, run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None,
@@ -203,11 +202,13 @@ def evaluate_run(loaded: LoadedModel, run_dir: str | os.PathLike, data_dir: str 
     model's predictions on samples it trained on. ``split="heldout"`` asks for that report
     (``evaluation_choices`` lists what a run has).
     """
-    if data_dir is None and (split == HELDOUT or split == "val" and trained_on_validation(run_dir)):
+    if data_dir is None and (split == HELDOUT_SPLIT or split == "val" and trained_on_validation(run_dir)):
         report = heldout_report(run_dir)
-        if report is not None:
-            return report
-        split = "val"
+        if report is None:
+            raise RunFolderError(f"The final head of {run_dir} trained on its validation split and the run's "
+                                 f"out-of-fold figures ({HELDOUT}) are missing or empty, so the val split "
+                                 "cannot score it; evaluate on --split test or on a data folder it never saw.")
+        return report
     samples = evaluation_samples(loaded, run_dir, data_dir, split, task)
     result = evaluate(loaded, samples, None, batch_size, top_k, task)
     result["source"] = str(data_dir) if data_dir is not None else f"{split} split"
@@ -221,12 +222,13 @@ def evaluation_choices(run_dir: str | os.PathLike) -> list[tuple[str, str]]:
     from tlstudio.core.runs.metric_names import source_name
 
     choices = []
-    heldout = read_json(Path(run_dir) / HELDOUT_NAME)
-    split = read_json(Path(run_dir) / "split.json")
+    folder = RunFolder(run_dir)
+    heldout = folder.read(HELDOUT)
+    split = folder.read(SPLIT)
     split = split if isinstance(split, dict) else {}
     if trained_on_validation(run_dir) and isinstance(heldout, dict):
         where = source_name(str(heldout.get("source", ""))) or "held-out predictions"
-        choices.append((HELDOUT, f"{where[0].upper()}{where[1:]} ({len(heldout.get('predictions') or [])})"))
+        choices.append((HELDOUT_SPLIT, f"{where[0].upper()}{where[1:]} ({len(heldout.get('predictions') or [])})"))
     elif split.get("val"):
         choices.append(("val", f"Validation split ({len(split['val'])})"))
     if split.get("test"):

@@ -30,6 +30,7 @@ from tlstudio.core.progress import TaskState, check, set_progress
 from tlstudio.core.runs.predict import read_image_input
 from tlstudio.core.data.text_modality import TEXT_MODEL_DIR
 from tlstudio.core.data.transforms import eval_transform
+from tlstudio.core.runs.run_folder import METRICS, MODEL, SPLIT, RunFolder
 from tlstudio.core.runs.folder import (MODEL_FORMAT, MODEL_FORMAT_VERSION, LoadedModel, load_model, read_json, read_model_info,
                    weights_file)
 
@@ -49,7 +50,7 @@ def library_versions() -> dict[str, str]:
 
 def _split_paths(run_dir: Path) -> list[str]:
     try:
-        split = read_json(run_dir / "split.json", default={}) or {}
+        split = RunFolder(run_dir).read(SPLIT, {}) or {}
     except TLStudioError:
         return []
     rows = (split.get("val") or []) + (split.get("test") or []) + (split.get("train") or [])
@@ -62,7 +63,7 @@ PARITY_TEXTS = ("A short text.", "A somewhat longer sentence, so that the batch 
 
 def _split_texts(run_dir: Path) -> list[str]:
     try:
-        split = read_json(run_dir / "split.json", default={}) or {}
+        split = RunFolder(run_dir).read(SPLIT, {}) or {}
     except TLStudioError:
         return []
     rows = (split.get("val") or []) + (split.get("test") or []) + (split.get("train") or [])
@@ -299,17 +300,20 @@ def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = F
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = atomic.new_temp_dir(out_dir.parent, out_dir.name)
     try:
-        metrics = read_json(run_dir / "metrics.json", default=None)
+        metrics = RunFolder(run_dir).read(METRICS)
         bundle_info = {k: v for k, v in info.items() if k not in ("format", "version")}
         bundle_info.update({"weights_file": "model.safetensors", "metrics": metrics,
                             "versions": library_versions()})
+        unfinished = RunFolder(run_dir).interruption()
+        if unfinished:      # the bundle says it holds an unfinished run's best weights so far
+            bundle_info["unfinished_run"] = unfinished
         atomic.write_bytes(staging / "model.safetensors", source_weights.read_bytes())
         if loaded.task == "text":       # the tokenizer and config travel with the weights
             from tlstudio.core.data.modality import modality_for
 
             bundle_info["preprocessing"] = modality_for("text").save_preprocessing(loaded.preprocessing, staging)
         if metrics is not None:
-            atomic.write_json(staging / "metrics.json", metrics)
+            atomic.write_json(staging / METRICS, metrics)
         exports = {}
         steps = 1 + int(torchscript) + int(onnx)
         set_progress(task, 0, steps)
@@ -334,7 +338,7 @@ def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = F
             bundle_info["exports"] = exports
         full = {"format": MODEL_FORMAT, "version": MODEL_FORMAT_VERSION}
         full.update(bundle_info)
-        atomic.write_json(staging / "model.json", full)
+        atomic.write_json(staging / MODEL, full)
         files = sorted(p.name for p in staging.iterdir())
         atomic.write_json(staging / EXPORT_MANIFEST, {"kind": "bundle", "files": files})   # last: marks it complete
         _place_bundle(staging, out_dir, previous)

@@ -24,18 +24,14 @@ from tlstudio.core.errors import RunFolderError, TLStudioError
 from tlstudio.core.model.head import MAX_CLASSES, HeadSpec
 from tlstudio.core.model.transfer import TransferModel
 from tlstudio.core.runs.naming import new_run_dir  # noqa: F401 - re-exported (torch-free home)
+from tlstudio.core.runs.run_folder import BEST, MODEL, check_temperature
+from tlstudio.core.runs.run_folder import read_json  # noqa: F401 - re-exported for bundles
 
 MODEL_FORMAT = "tlstudio-model"
 MODEL_FORMAT_VERSION = 1
 REQUIRED_KEYS = ("model_name", "classes", "head", "preprocessing")
 # Weights file names looked for, in order, when model.json does not name one.
-WEIGHTS_CANDIDATES = ("best.safetensors", "model.safetensors")
-# Written by the head search: each labelled sample predicted by a head that never trained on it
-# (out-of-fold), with how they were measured; the honest numbers of a head refit on train + val.
-HELDOUT_NAME = "heldout_predictions.json"
-# Written by the head search: every candidate's held-out curves, the winner, the refit's loss
-# (``core/train/search_curves.py``); the charts of a search run, drawn again when it is reopened.
-SEARCH_CURVES_NAME = "search_curves.json"
+WEIGHTS_CANDIDATES = (BEST, "model.safetensors")
 
 
 @dataclass
@@ -65,7 +61,7 @@ def state_dict_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def write_model_files(folder: str | os.PathLike, model: torch.nn.Module, info: dict,
-                      weights_name: str = "best.safetensors") -> Path:
+                      weights_name: str = BEST) -> Path:
     """Write the weights and model.json atomically; returns the weights path.
 
     ``info`` must hold model_name, classes, head and preprocessing (plain JSON);
@@ -82,14 +78,14 @@ def write_model_files(folder: str | os.PathLike, model: torch.nn.Module, info: d
     full.update({k: v for k, v in info.items() if k not in ("format", "version")})
     full["weights_file"] = weights_name
     # model.json last: its presence means the weights beside it are complete.
-    atomic.write_json(folder / "model.json", full)
+    atomic.write_json(folder / MODEL, full)
     return weights_path
 
 
 def read_model_info(folder: str | os.PathLike) -> dict:
     """model.json of a run or bundle, validated; RunFolderError otherwise."""
     folder = Path(folder)
-    info_path = folder / "model.json"
+    info_path = folder / MODEL
     if not folder.is_dir() or not info_path.is_file():
         raise RunFolderError(f"Not a TL Studio run or model folder: {folder} (model.json missing).")
     try:
@@ -111,6 +107,16 @@ def read_model_info(folder: str | os.PathLike) -> dict:
         raise RunFolderError(f"Invalid model.json in {folder}: 'classes' must list at least two class names.")
     if len(classes) > MAX_CLASSES:
         raise RunFolderError(f"Invalid model.json in {folder}: {len(classes)} classes (at most {MAX_CLASSES}).")
+    if not all(c.strip() for c in classes):
+        raise RunFolderError(f"Invalid model.json in {folder}: a class name is empty.")
+    twice = sorted({c for c in classes if classes.count(c) > 1})
+    if twice:
+        raise RunFolderError(f"Invalid model.json in {folder}: class {twice[0]!r} is listed twice.")
+    calibration = info.get("calibration")
+    if calibration is not None and not (isinstance(calibration, dict)
+                                        and check_temperature(calibration.get("temperature", 1.0))):
+        raise RunFolderError(f"Invalid model.json in {folder}: the calibration temperature must be a "
+                             "number above 0.")
     return info
 
 
@@ -186,16 +192,3 @@ def load_model(run_or_bundle_dir: str | os.PathLike, device: str | torch.device 
     model.to(torch.device(device))
     model.eval()
     return LoadedModel(model=model, classes=classes, preprocessing=preprocessing, info=info, folder=folder)
-
-
-def read_json(path: str | os.PathLike, default: Any = None) -> Any:
-    """A run folder's optional JSON file (metrics, split, history); default when absent."""
-    path = Path(path)
-    if not path.is_file():
-        return default
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunFolderError(f"Cannot read {path.name} in {path.parent}: {exc}.") from None
-
-

@@ -5,7 +5,10 @@
 Windows). A second training into the same folder fails at once with a clear
 ``RunFolderError``. The OS drops the lock when its process ends, however it
 ends (kill -9 included), so a stale lock file never blocks a later run.
-The lock file itself stays; it holds the owner's pid for the message only.
+The lock file itself stays; it holds the owner's pid. Processes forked by
+the owner (DataLoader workers) share its lock and may outlive a killed owner
+for a few seconds: a lock whose owner is dead is stale, and is broken by
+replacing the lock file (the orphans keep the old file's lock, nobody waits).
 """
 from __future__ import annotations
 
@@ -54,13 +57,25 @@ class RunLock:
         if not _try_lock(fd):
             os.close(fd)
             owner = _read_owner(self.path)
-            who = f" (process {owner})" if owner else ""
-            raise RunFolderError(f"Another training{who} is writing to {self.run_dir}; wait for it to end "
-                                 "or choose another run folder.")
+            fd = self._replace_stale() if owner and not _alive(int(owner)) else None
+            if fd is None or not _try_lock(fd):
+                if fd is not None:
+                    os.close(fd)
+                who = f" (process {owner})" if owner else ""
+                raise RunFolderError(f"Another training{who} is writing to {self.run_dir}; wait for it to end "
+                                     "or choose another run folder.")
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd
         return self
+
+    def _replace_stale(self) -> int | None:
+        """A fresh lock file in place of one held only by a dead owner's orphans; its descriptor."""
+        try:
+            os.unlink(self.path)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+        except OSError:
+            return None      # another process replaced it first: it is that one's lock now
 
     def release(self) -> None:
         if self._fd is None:
@@ -94,7 +109,8 @@ def is_locked(run_dir: str | os.PathLike) -> bool:
         return False
     try:
         if not _try_lock(fd):
-            return True
+            owner = _read_owner(path)
+            return not owner or _alive(int(owner))     # a dead owner's orphaned workers hold no run
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_UN)
         return False
@@ -108,3 +124,22 @@ def _read_owner(path: Path) -> str:
     except OSError:
         return ""
     return text if text.isdigit() else ""
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, killed but not yet reaped, does not)."""
+    if pid <= 0:
+        return False
+    if fcntl is None:
+        return True        # Windows: os.kill would end the process; its workers are spawned, not forked
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True        # exists, owned by someone else
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True        # no /proc (macOS, Windows): the process exists

@@ -23,15 +23,15 @@ from pathlib import Path
 
 from tlstudio.core import atomic
 from tlstudio.core.runs.lock import LOCK_NAME, is_locked
+from tlstudio.core.runs.run_folder import FILES as RUN_FILES
+from tlstudio.core.runs.run_folder import FOLDERS as RUN_FOLDERS
+from tlstudio.core.runs.run_folder import LAST
+from tlstudio.core.runs.run_folder import STATE as STATE_NAME
 
-STATE_NAME = "run_state.json"
 RUNNING, COMPLETE, CANCELLED, FAILED = "running", "complete", "cancelled", "failed"
 INTERRUPTED = "interrupted"      # "running" on disk, but no process holds the lock
 EMPTY, FOREIGN = "empty", "foreign"
 WRITTEN_STATES = (RUNNING, COMPLETE, CANCELLED, FAILED)
-# Every file the trainer writes into a run folder (plus atomic.py's temporary files).
-RUN_FILES = frozenset({"project.json", "split.json", "model.json", "best.safetensors", "last.pt",
-                       "history.json", "metrics.json", STATE_NAME, LOCK_NAME})
 _TEMP = re.compile(r"^\.(.+)\.[0-9a-f]{8}\.tmp$")
 
 
@@ -54,9 +54,6 @@ def read_state(run_dir: str | os.PathLike) -> dict | None:
     return data if isinstance(data, dict) and data.get("status") in WRITTEN_STATES else None
 
 
-RUN_FOLDERS = frozenset({"text_model"})     # a text run's copy of its tokenizer and config files
-
-
 def _is_run_file(name: str) -> bool:
     m = _TEMP.match(name)
     return (m.group(1) if m else name) in RUN_FILES
@@ -76,7 +73,8 @@ class RunStatus:
     status: str                  # complete / cancelled / failed / interrupted / running / empty / foreign
     message: str = ""
     resumable: bool = False      # a last.pt to continue from
-    reusable: bool = False       # --out may clear it: an incomplete run made only of the trainer's files
+    reusable: bool = False       # --out may clear it: an incomplete run made only of the trainer's files,
+    #                              with no resume point to lose
 
     @property
     def incomplete(self) -> bool:
@@ -114,8 +112,8 @@ def describe(run_dir: str | os.PathLike, lock_held_here: bool = False) -> RunSta
     status = state["status"]
     if status == RUNNING and (lock_held_here or not is_locked(run_dir)):
         status = INTERRUPTED
-    resumable = status in (CANCELLED, FAILED, INTERRUPTED) and (run_dir / "last.pt").is_file()
-    reusable = own and status in (CANCELLED, FAILED, INTERRUPTED)
+    resumable = status in (CANCELLED, FAILED, INTERRUPTED) and (run_dir / LAST).is_file()
+    reusable = own and status in (CANCELLED, FAILED, INTERRUPTED) and not resumable
     return RunStatus(status, str(state.get("message") or ""), resumable, reusable)
 
 
@@ -133,13 +131,16 @@ def clear_run_files(run_dir: str | os.PathLike) -> None:
             path.unlink()
 
 
-def check_target(run_dir: str | os.PathLike, resume: bool, lock_held_here: bool = False) -> RunStatus:
+def check_target(run_dir: str | os.PathLike, resume: bool, lock_held_here: bool = False,
+                 stopped_at: tuple[int, int] | None = None) -> RunStatus:
     """Whether a training may write to ``run_dir``; RunFolderError with the reason when not.
 
     A new run takes an empty (or missing) folder, or one holding only an
     incomplete run of TL Studio's own (the caller clears it with
-    ``clear_run_files``). ``resume`` takes an incomplete run (cancelled,
-    failed or interrupted); one without a ``last.pt`` starts over.
+    ``clear_run_files``) with no resume point: one with a ``last.pt`` is never
+    thrown away by a new run, the message says how to resume it. ``resume``
+    takes an incomplete run (cancelled, failed or interrupted); one without a
+    ``last.pt`` starts over. ``stopped_at`` (stage, epoch) names where it stopped.
     """
     from tlstudio.core.errors import RunFolderError
 
@@ -147,7 +148,7 @@ def check_target(run_dir: str | os.PathLike, resume: bool, lock_held_here: bool 
     found = describe(run_dir, lock_held_here)
     if run_dir.exists() and not run_dir.is_dir():
         raise RunFolderError(f"The run folder {run_dir} is a file, not a folder; choose another --out.")
-    if found.status == RUNNING:
+    if found.status == RUNNING or (not lock_held_here and found.status == EMPTY and is_locked(run_dir)):
         raise RunFolderError(f"Another training is writing to {run_dir}; wait for it to end or choose another "
                              "run folder.")
     if resume:
@@ -160,6 +161,10 @@ def check_target(run_dir: str | os.PathLike, resume: bool, lock_held_here: bool 
         return found
     if found.status == EMPTY or found.reusable:
         return found
+    if found.resumable:
+        where = f" at epoch {stopped_at[1]}" + (" of fine-tuning" if stopped_at[0] == 2 else "") if stopped_at else ""
+        raise RunFolderError(f"{run_dir} holds a run that stopped{where} before it finished ({found.status}); "
+                             "pass --resume to continue it, or choose a new --out.")
     hint = " or pass --resume to continue it" if found.incomplete else ""
     raise RunFolderError(f"The run folder {run_dir} already exists and is not empty: {found.sentence(run_dir)} "
                          f"Choose a new --out{hint}.")

@@ -22,9 +22,8 @@ import torch
 from tlstudio.core import atomic
 from tlstudio.core.errors import RunFolderError
 from tlstudio.core.runs.folder import state_dict_tensors, write_model_files
-
-LAST_NAME = "last.pt"
-BEST_NAME = "best.safetensors"
+from tlstudio.core.runs.run_folder import BEST as BEST_NAME
+from tlstudio.core.runs.run_folder import LAST as LAST_NAME
 
 
 class Snapshotter:

@@ -2,7 +2,7 @@
 and the refit's training loss, gathered from search events (torch-free).
 
 ``SearchCurves`` is an event sink (``events.dispatch``): the trainer feeds it and saves
-``to_dict()`` in the run folder (``runs.folder.SEARCH_CURVES_NAME``); the Train tab feeds it live
+``to_dict()`` in the run folder (``runs.run_folder.SEARCH_CURVES``); the Train tab feeds it live
 and draws it, and draws a saved one again when a run is reopened.
 """
 from __future__ import annotations
@@ -144,14 +144,13 @@ def _plain(value: float) -> float | None:
 def read_run_curves(run_dir) -> "SearchCurves | list[dict] | None":
     """What a run folder's charts show: its epoch history (epoch loop, fine-tuning) when it has one,
     else its head search's curves; None when it has neither."""
-    from pathlib import Path
-
-    from tlstudio.core.runs.folder import SEARCH_CURVES_NAME, read_json
+    from tlstudio.core.runs.run_folder import HISTORY, SEARCH_CURVES, RunFolder
     from tlstudio.core.errors import TLStudioError
 
+    folder = RunFolder(run_dir)
     try:
-        history = read_json(Path(run_dir) / "history.json", default=[])
-        saved = read_json(Path(run_dir) / SEARCH_CURVES_NAME, default=None)
+        history = folder.read(HISTORY, [])
+        saved = folder.read(SEARCH_CURVES, None)
     except TLStudioError:
         return None
     if isinstance(history, list) and history and all(isinstance(h, dict) for h in history):

@@ -21,7 +21,6 @@ sharded and stages that run the base use DDP (``docs/scaling.md``).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import random
 import time
@@ -32,19 +31,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from tlstudio.core import atomic
 from tlstudio.core.train import events as ev
 from tlstudio.core.model import layers
 from tlstudio.core.train import head_search
-from tlstudio.core.runs.folder import HELDOUT_NAME, SEARCH_CURVES_NAME
-from tlstudio.core.train.search_curves import SearchCurves
-from tlstudio.core.train.checkpoints import (BEST_NAME, LAST_NAME, CheckpointWriter, Snapshotter, load_last,
-                                             restore_rng, rng_state)
-from tlstudio.core.train.feature_cache import gather_rows
-from tlstudio.core.model.head import HeadSpec
+from tlstudio.core.train.checkpoints import CheckpointWriter, Snapshotter, load_last, restore_rng
+from tlstudio.core.runs import run_folder as rf
 from tlstudio.core.runs import status as run_status
-from tlstudio.core.runs.folder import read_json
-from tlstudio.core.runs.lock import RunLock
+from tlstudio.core.runs.run_folder import RunFolder
 from tlstudio.core.data.curation import apply_curation
 from tlstudio.core.data.index import class_weights, sample_row, split_dataset
 from tlstudio.core.data.modality import modality_for
@@ -59,15 +52,8 @@ from tlstudio.core.train.distributed_stage import ShardedSampleBatches
 from tlstudio.core.progress import Cancelled, TaskState
 from tlstudio.core.train.loop import LoopContext, RunState, StageLoop
 
+from tlstudio.core.train.search_stage import heldout_source, run_search_stage
 from tlstudio.core.project import EARLY_STOPPING_METRICS  # noqa: E402,F401 - re-exported
-
-
-def heldout_source(search: dict) -> str:
-    """How the reported accuracy of a searched head was measured, for labels."""
-    if search["folds"] > 1:
-        return f"out-of-fold predictions ({search['method']}; each sample predicted by a head that never saw it)"
-    return "validation split (the final head did not train on it)" if not search["refit"] else \
-        "validation split, measured before the final refit"
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -137,6 +123,7 @@ class Trainer:
         # scanning decodes every image, so it is not done twice.
         self.dataset = dataset
         self.run_dir = Path(run_dir)
+        self.folder = RunFolder(run_dir)      # the run folder's layout, claims and resume checks
         self.callback = callback
         self.token = token if token is not None else TaskState()
         self.resume = resume
@@ -165,7 +152,7 @@ class Trainer:
         self._search = None
         self._test = {}
         self._folder_written = False
-        self._lock = RunLock(self.run_dir)     # one writer per run folder; taken just before writing
+        self._lock = self.folder.lock()        # one writer per run folder; taken just before writing
         cancelled, failure = False, None
         try:
             try:
@@ -221,11 +208,11 @@ class Trainer:
         if "test_accuracy" in self.metrics:
             self.metrics["headline"] = "test_accuracy"
         if self._folder_written:     # a refused resume leaves the earlier run's files alone
-            atomic.write_json(self.run_dir / "history.json", state.history)
-            atomic.write_json(self.run_dir / "metrics.json", self.metrics)
+            self.folder.write(rf.HISTORY, state.history)
+            self.folder.write(rf.METRICS, self.metrics)
             # Last: only now is the folder a complete (or cleanly stopped / failed) run.
             outcome = run_status.FAILED if error else run_status.CANCELLED if cancelled else run_status.COMPLETE
-            run_status.write_state(self.run_dir, outcome, error)
+            self.folder.write_state(outcome, error)
         if error is not None:
             self._emit(ev.RunFailed(message=error))
         else:
@@ -244,6 +231,8 @@ class Trainer:
         return apply_curation(index, self.project.data)      # exclusions and label overrides
 
     def _run(self) -> None:
+        if self.resume:      # the run's own saved settings (the head its search chose), not today's defaults
+            self.project = self.dist.on_main(lambda: self.folder.resume_project(self.project))
         p, t = self.project, self.project.training
         self._validate_settings()
         modality = modality_for(p.task)
@@ -279,13 +268,14 @@ class Trainer:
                 self._data.prepare_cache()      # every rank extracts its share; rank 0 fits the head
             if self.dist.is_main or not cached:
                 if self._searches(model, state):
-                    self._search_stage(model, split)
+                    self._search = run_search_stage(p, self.folder, self._data, self.run_state, self._classes,
+                                                    self._emit, model, split)
                 else:
                     self._stage(1, stage1_epochs, model, state)
         if ft.enabled and ft.epochs > 0:
             model.base_batchnorm_frozen = not ft.train_batchnorm
             if start_stage != 2 and self.dist.is_main:
-                best_path = self.run_dir / BEST_NAME
+                best_path = self.folder.file(rf.BEST)
                 self.run_state.writer.flush()
                 if best_path.is_file():       # fine-tune from the best head, not the last
                     from safetensors.torch import load_file
@@ -324,52 +314,28 @@ class Trainer:
     def _claim_run_dir(self, modality, card, pre, model) -> dict | None:
         """Lock the run folder and check it may take this run; the resume state, if resuming."""
         self._lock.acquire()
-        found = run_status.check_target(self.run_dir, self.resume, lock_held_here=True)
-        if self.resume and (self.run_dir / LAST_NAME).is_file():
-            self._check_same_run(self._model_info(modality, card, pre, model))
+        if self.folder.claim(self.resume):
+            self.folder.check_model_info(self._model_info(modality, card, pre, model))
             return self._load_resume_state()
-        if found.incomplete and not found.reusable:
-            raise TrainingError(f"Cannot start over in {self.run_dir}: it also holds files that are not "
-                                "TL Studio's; choose a new run folder.")
-        run_status.clear_run_files(self.run_dir)     # an incomplete run's own files only (or nothing)
         return None
-
-    def _check_same_run(self, info: dict) -> None:
-        """A resume continues the same model on the same data; anything else is refused, files untouched."""
-        old = read_json(self.run_dir / "model.json", default=None)
-        snap = read_json(self.run_dir / "project.json", default=None)
-        changes = []
-        if isinstance(old, dict):
-            for key, what in (("model_name", "model"), ("preprocessing", "image size / preprocessing"),
-                              ("head", "head"), ("classes", "classes"), ("task", "task")):
-                if key in old and old[key] != info[key]:
-                    changes.append(what)
-        if isinstance(snap, dict):
-            was_model = snap.get("model") if isinstance(snap.get("model"), dict) else {}
-            now_model = self.project.model.to_dict()
-            for key, what in (("name", "model"), ("image_size", "image size"), ("weights", "weights")):
-                if key in was_model and was_model[key] != now_model[key] and what not in changes:
-                    changes.append(what)
-            if "frozen" in snap and snap["frozen"] != list(self.project.frozen):
-                changes.append("frozen layers")
-        if changes:
-            raise TrainingError(f"Cannot resume: the {', '.join(changes)} differ from the run in {self.run_dir}; "
-                                "resume with the run's own settings or start a new run.")
 
     def _write_run_start(self, modality, card, pre, model) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._folder_written = True
-        run_status.write_state(self.run_dir, run_status.RUNNING)     # until the last write says otherwise
+        self.folder.write_state(run_status.RUNNING)     # until the last write says otherwise
         snap = self.project.to_dict()
         snap["data"]["path"] = os.path.abspath(snap["data"]["path"])
-        atomic.write_json(self.run_dir / "project.json", snap)
-        atomic.write_json(self.run_dir / "split.json", self._split_json)
+        saved = self.folder.project_dict() if self.resume else None
+        if saved and "search_chose" in saved:      # a resumed run keeps the record of the search's choice
+            snap = saved
+        self.folder.write(rf.PROJECT, snap)
+        self.folder.write(rf.SPLIT, self._split_json)
         info = self._model_info(modality, card, pre, model)
         info["preprocessing"] = modality.save_preprocessing(pre, self.run_dir)   # text: the tokenizer files go along
         self.run_state.writer = CheckpointWriter(self.run_dir, info, self.checkpoint_interval, self._on_saved)
 
     def _on_saved(self, path: str, stage: int, epoch: int, val_acc: float) -> None:
-        atomic.write_json(self.run_dir / "history.json", self.run_state.history)
+        self.folder.write(rf.HISTORY, self.run_state.history)
         self._emit(ev.CheckpointSaved(path=path, stage=stage, epoch=epoch, val_acc=val_acc))
 
     def _load_resume_state(self) -> dict:
@@ -388,83 +354,6 @@ class Trainer:
         if t.head_fit != "search" or not t.use_cache or not base_is_frozen(model) or state is not None:
             return False
         return "head" in t.auto or head_search.searchable(self.project.head)
-
-    def _search_stage(self, model, split) -> None:
-        p, t, ft = self.project, self.project.training, self.project.finetune
-        source = self._data.source(1, cached=True, stage_epochs=0)
-        entry = source.entry
-
-        def rows(part) -> torch.Tensor:
-            return gather_rows(part, torch.arange(part.shape[0])).cpu()
-
-        auto = set(t.auto)
-        weights = (torch.tensor(class_weights(split.train, len(self._classes)), dtype=torch.float32)
-                   if t.class_weighted else None)
-        finetunes = bool(ft.enabled and ft.epochs > 0)
-        # Fine-tuning validates (and keeps its best epoch) on the validation split: the head it starts
-        # from must not have trained on it.
-        refit = bool(t.refit) and not finetunes
-        result = self._run_search(source, entry, rows, auto, weights, refit, split)    # picks its threads
-        self._finish_search(model, split, result, finetunes)
-
-    def _search_event(self, event: ev.Event) -> None:
-        ev.dispatch(self._curves, event)
-        self._emit(event)
-
-    def _run_search(self, source, entry, rows, auto, weights, refit, split):
-        p, t = self.project, self.project.training
-        self._curves = SearchCurves()
-        return head_search.search_head(
-            rows(entry.train_view(0)), source.train_labels, rows(entry.val_rows()), source.val_labels,
-            len(self._classes), lr=None if "lr" in auto else t.lr,
-            weight_decay=None if "weight_decay" in auto else t.weight_decay,
-            epochs=None if "epochs" in auto else t.epochs, head=None if "head" in auto else p.head,
-            refit=refit, batch_size=t.batch_size, seed=t.seed, label_smoothing=float(t.label_smoothing),
-            class_weight=weights, train_views=[rows(entry.train_view(v)) for v in range(1, entry.views)],
-            check=self.run_state.check, report=self._search_event)
-
-    def _finish_search(self, model, split, result, finetunes: bool) -> None:
-        best = result.best
-        spec = HeadSpec(layers=list(best.config.head.layers), num_classes=len(self._classes))
-        head = result.head
-        if not finetunes:      # calibrated probabilities for prediction and export: logits / T
-            head_search.fold_temperature(head, result.temperature)
-        model.head = head.to(self._data.device)
-        report = result.to_dict()
-        report["calibration_applied"] = not finetunes
-        labelled = list(split.train) + list(split.val)
-        probs = torch.softmax(result.heldout_logits / result.temperature, dim=1)
-        heldout = [{"path": labelled[int(i)].path, "true": int(result.heldout_labels[j]),
-                    "predicted": int(probs[j].argmax()), "confidence": float(probs[j].max())}
-                   for j, i in enumerate(result.heldout_index)]
-        atomic.write_json(self.run_dir / "search.json", report)
-        atomic.write_json(self.run_dir / HELDOUT_NAME, {
-            "source": heldout_source(report), "classes": self._classes, "predictions": heldout})
-        self._search = report
-        # The run's project.json records what was chosen, so running it again reproduces this head.
-        snap = json.loads((self.run_dir / "project.json").read_text(encoding="utf-8"))
-        snap["training"].update({"lr": best.config.lr, "weight_decay": best.config.weight_decay,
-                                 "epochs": best.epochs, "auto": []})
-        snap["head"] = spec.to_dict()
-        snap["search_chose"] = report["winner"]
-        atomic.write_json(self.run_dir / "project.json", snap)
-        writer = self.run_state.writer
-        writer.model_info["head"] = spec.to_dict()
-        writer.model_info["calibration"] = {"temperature": result.temperature if not finetunes else 1.0,
-                                            "fitted_on": report["method"]}
-        acc, loss = result.heldout_accuracy, result.heldout_loss
-        self.run_state.best = {"val_acc": acc, "val_loss": loss, "epoch": best.epochs, "stage": 1}
-        state = Snapshotter(model, True)()
-        writer.offer_best(state, 1, best.epochs, acc)
-        writer.offer_last({"model": state, "stage": 1, "epoch": best.epochs, "history": [],
-                           "best": dict(self.run_state.best), "split": self.run_state.split_hash,
-                           "early_stopping": {"best": None, "bad": 0, "stopped": True}, "rng": rng_state(),
-                           "optimizer": {}, "schedule": {}})
-        writer.flush()
-        finished = ev.HeadSearchFinished(search=report, table=head_search.format_table(report))
-        ev.dispatch(self._curves, finished)
-        atomic.write_json(self.run_dir / SEARCH_CURVES_NAME, self._curves.to_dict())
-        self._emit(finished)
 
     def _evaluate_test(self, model, modality, pre, samples) -> None:
         """The test split, untouched until now: accuracy and calibration of the final model."""

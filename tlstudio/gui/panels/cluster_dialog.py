@@ -133,19 +133,20 @@ def run_on_cluster(window) -> ClusterDialog:
 
 def run_folder_info(run_dir: Path) -> dict | None:
     """The run record of a finished run folder (from its metrics), or None when it is not a run folder."""
-    import json
+    from tlstudio.core.errors import RunFolderError
+    from tlstudio.core.runs.run_folder import MODEL, RunFolder
 
-    if not (run_dir / "model.json").is_file():
+    folder = RunFolder(run_dir)
+    if not folder.file(MODEL).is_file():
         return None
     try:
-        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        metrics = folder.metrics()
+    except RunFolderError:
         metrics = {}
-    metrics = metrics if isinstance(metrics, dict) else {}
     info = {key: metrics.get(key) for key in ("val_accuracy", "epochs_run", "cancelled")}
     try:
-        info["model"] = json.loads((run_dir / "model.json").read_text(encoding="utf-8")).get("model_name")
-    except (OSError, ValueError, AttributeError):
+        info["model"] = folder.read(MODEL).get("model_name")
+    except (RunFolderError, AttributeError):
         pass
     if metrics.get("error"):
         info["error"] = metrics["error"]

@@ -425,8 +425,9 @@ class TrainingPanel(QWidget):
         self.log(f"ERROR: {message}")
 
     def _has_checkpoint(self) -> bool:
-        return self._run_dir is not None and (self._run_dir / "best.safetensors").is_file() \
-            and (self._run_dir / "model.json").is_file()
+        from tlstudio.core.runs.run_folder import RunFolder
+
+        return self._run_dir is not None and RunFolder(self._run_dir).has_checkpoint()
 
     @Slot()
     def _on_thread_finished(self) -> None:
