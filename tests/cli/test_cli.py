@@ -250,7 +250,11 @@ def test_default_train_prints_the_head_search_table_and_writes_search_json(tmp_p
     proc = _run_cli("train", data, "--out", tmp_path / "run", "--image-size", "64", "--lr", "0.002")
     assert proc.returncode == 0, proc.stderr
     assert "Head search (" in proc.stderr and "<- winner" in proc.stderr
+    assert "candidates" in proc.stderr and "Head search [" in proc.stderr          # the search's progress bar
+    assert "Finished: head chosen by " in proc.stderr and "lr 2e-3" in proc.stderr
     assert "out-of-fold" in proc.stdout
+    curves = json.loads((tmp_path / "run" / "search_curves.json").read_text())
+    assert curves["winner"] is not None and all(c["val_loss"] for c in curves["candidates"])
     search = json.loads((tmp_path / "run" / "search.json").read_text())
     assert {row["lr"] for row in search["trials"]} == {0.002}          # --lr is explicit: not searched
     assert sum(row["winner"] for row in search["trials"]) == 1

@@ -59,7 +59,7 @@ class HeadSearchTable(QTableWidget):
         score = [str(event.epochs), f"{event.cv_acc:.1%}", f"{event.cv_loss:.3f}", ""] if event.finished else \
             ["", "", "", "training…"]
         self._set_row(event.candidate, [str(event.candidate + 1), head, lr, wd] + score)
-        if event.finished and event.done >= event.candidates or not event.finished and event.candidate == 0:
+        if not event.finished or event.done >= event.candidates:      # a new head shape starts, or the end
             self.resizeColumnsToContents()
 
     def finished(self, search: dict) -> None:
