@@ -71,8 +71,11 @@ def test_reencoded_and_exact_copies_are_duplicates(image_audit):
     for copy, original in (("bag/copy-a.jpg", "bag/005.png"), ("dress/copy-b.jpg", "dress/007.png"),
                            ("trouser/copy-c.png", "trouser/009.png")):
         assert original in by_member.get(copy, {"keys": []})["keys"], (copy, groups.keys())
-    assert by_member["trouser/copy-c.png"]["kind"] == "exact"
-    assert by_member["bag/copy-a.jpg"]["kind"] in ("near", "feature")
+    assert (by_member["trouser/copy-c.png"]["kind"], by_member["trouser/copy-c.png"]["reason"]) == ("exact",
+                                                                                                  "same bytes")
+    assert (by_member["bag/copy-a.jpg"]["kind"], by_member["bag/copy-a.jpg"]["reason"]) == ("near", "resized copy")
+    assert by_member["bag/copy-a.jpg"]["why"].startswith("resized copy, mean pixel difference ")
+    assert all(g["tier"] == "duplicate" for g in groups.values()) and len(groups) == 3     # nothing else
     for g in groups.values():
         assert g["straddles_split"] == (len(set(g["splits"])) > 1)
         assert g["labels_differ"] is False
@@ -133,5 +136,5 @@ def test_duplicate_flags_leakage_and_label_conflicts():
                Sample("a.csv:4", 0, "a green pear"), Sample("a.csv:5", 0, "A green pear!")]
     feats = np.eye(4, dtype=np.float32)
     groups = find_duplicates(samples, np.array([0, 1, 0, 0]), ["train", "val", "train", "train"], feats, task="text")
-    assert [(g.members, g.kind, g.straddles_split, g.labels_differ) for g in groups] == [
-        ((0, 1), "exact", True, True), ((2, 3), "exact", False, False)]
+    assert [(g.members, g.kind, g.straddles_split, g.labels_differ, g.reason) for g in groups] == [
+        ((0, 1), "exact", True, True, "same text"), ((2, 3), "exact", False, False, "same text")]

@@ -123,3 +123,22 @@ def test_planted_text_edits_found_and_different_definitions_not_grouped():
     by_pair = {frozenset(g.members): g for g in groups}
     assert by_pair[frozenset(planted[0])].reason == SAME_TEXT
     assert by_pair[frozenset(planted[1])].reason == NEAR_TEXT
+
+
+def test_similar_tier_is_off_in_the_json_duplicates_unless_asked():
+    from tlstudio.core.insight.features import DatasetFeatures
+    from tlstudio.core.insight.report import AuditReport, format_report
+
+    texts = ["A red apple.", "a red  APPLE", "a small green pear", "a tall old oak tree"]
+    samples = [Sample(f"a.csv:{i + 2}", 0, t) for i, t in enumerate(texts)]
+    feats = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0.999, 0.02]], dtype=np.float32)
+    labels, splits = np.zeros(4, dtype=np.int64), ["train"] * 4
+    groups = find_duplicates(samples, labels, splits, feats, task="text")
+    data = DatasetFeatures(samples, [s.path for s in samples], labels, ["fruit"], feats, splits, "m", task="text")
+    report = AuditReport(data, [], groups, [])
+    plain, full = report.to_json(), report.to_json(similar=True)
+    assert [g["keys"] for g in plain["duplicates"]] == [["a.csv:2", "a.csv:3"]] and "similar" not in plain
+    assert plain["duplicates"][0]["why"] == "same text" and plain["counts"]["similar"] == 1
+    assert [(g["keys"], g["tier"], g["reason"]) for g in full["similar"]] == [
+        (["a.csv:4", "a.csv:5"], "similar", "near in feature space")]
+    assert "a.csv:4" not in format_report(report) and "a.csv:4" in format_report(report, similar=True)

@@ -94,14 +94,19 @@ def test_metrics_agree_with_predictions(run, loaded):
     assert single["probability"] == pytest.approx(preds[0]["confidence"], abs=1e-6)
 
 
-def test_test_split_and_folder_evaluation(run, loaded, tmp_path):
-    assert evaluate_run(loaded, run, split="test")["samples"] == 6
-    # A folder with a subset of classes (in another order) maps by name.
-    folder = tmp_path / "data"
+def trousers_and_bags(folder):
+    """Three demo trousers and three bags in class folders."""
     for name in ("trouser", "bag"):
         (folder / name).mkdir(parents=True)
         for src in sorted((demo_data_dir() / name).iterdir())[:3]:
             shutil.copy(src, folder / name / src.name)
+    return folder
+
+
+def test_test_split_and_folder_evaluation(run, loaded, tmp_path):
+    assert evaluate_run(loaded, run, split="test")["samples"] == 6
+    # A folder with a subset of classes (in another order) maps by name.
+    folder = trousers_and_bags(tmp_path / "data")
     result = evaluate_run(loaded, run, data_dir=folder)
     assert result["samples"] == 6
     assert result["per_class"]["sneaker"]["support"] == 0
@@ -224,11 +229,7 @@ def test_evaluating_the_projects_own_dataset_applies_its_curation(run, loaded, t
     the same files elsewhere are evaluated as they are."""
     from tlstudio.core.project import Project
 
-    folder = tmp_path / "data"
-    for name in ("trouser", "bag"):
-        (folder / name).mkdir(parents=True)
-        for src in sorted((demo_data_dir() / name).iterdir())[:3]:
-            shutil.copy(src, folder / name / src.name)
+    folder = trousers_and_bags(tmp_path / "data")
     plain = evaluate_run(loaded, run, data_dir=folder)
     keys = sorted(f"{p.parent.name}/{p.name}" for p in folder.glob("*/*.png"))
     project = Project()

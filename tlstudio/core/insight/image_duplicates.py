@@ -13,7 +13,7 @@ thumbnails (0-255) is at most ``min(SAME_MAD, SAME_REL * contrast)``, where
 (a flat picture needs a smaller difference). The grid is ``GRID`` px, or the
 smaller image's shorter side when that is less (a 14 px copy is compared with
 its original at 14 px, not enlarged). Measured at 16 px on real images
-(``benchmarks/bench_audit.py`` sets; ``tests/planted_copies.py`` makes the copies):
+(the sets of ``benchmarks/bench_duplicates.py``; ``tests/planted_copies.py`` makes the copies):
 
 d at 16 px (0-255), range; d / contrast   28 px Fashion-MNIST (1 000)   64 px photo tiles (653)
 JPEG q85 re-encode, same size            0.47-1.32; <= 0.038           0.02-1.13

@@ -30,7 +30,7 @@ def audit_job(project_dict: dict, task=None) -> dict:
     from tlstudio.core.project import Project
 
     report = run_audit(Project.from_dict(project_dict), task=task)
-    out = report.to_json()
+    out = report.to_json(similar=True)
     keys = report.data.keys
     for items, source in ((out["label_issues"], report.label_issues), (out["outliers"], report.outliers)):
         for item, finding in zip(items, source):
@@ -125,7 +125,7 @@ class AuditPanel(QWidget):
         self.restore_button.clicked.connect(lambda: self.restore_selected(self.issues))
         issue_page = self._page(self.issues, [self.exclude_button, self.relabel_button, self.restore_button])
 
-        self.dups = _table(["Kind", "Samples", "Classes", "Splits", "Warning"])
+        self.dups = _table(["Tier", "Why", "Samples", "Classes", "Splits", "Warning"])
         self.dup_button = QPushButton("Exclude all but the first")
         self.dup_button.clicked.connect(self.exclude_duplicates)
         dup_page = self._page(self.dups, [self.dup_button])
@@ -262,7 +262,8 @@ class AuditPanel(QWidget):
         noun = modality_for(report["task"]).noun
         self._say(f"{report['samples']:,} {noun} checked with {report['model']} in "
                   f"{report['seconds'].get('total', 0):.1f} s: {c['label_issues']} likely label errors, "
-                  f"{c['duplicates']} duplicate groups ({c['leaking_duplicates']} across train/val/test), "
+                  f"{c['duplicates']} duplicate groups ({c['leaking_duplicates']} across train/val/test; "
+                  f"{c.get('similar', 0)} more only similar), "
                   f"{c['outliers']} outliers.")
         self.tabs.setTabText(0, f"Likely label errors ({c['label_issues']})")
         self.tabs.setTabText(1, f"Duplicates ({c['duplicates']})")
@@ -275,14 +276,19 @@ class AuditPanel(QWidget):
             self._set_row(self.issues, r, ["", x.get("text") or x["key"], x["given"], x["suggested"],
                                            f"{x['score']:.2f}", ""], x["key"])
             self.issues.item(r, 3).setData(KEY_ROLE, x["suggested"])
-        self.dups.setRowCount(len(report["duplicates"]))
-        for r, g in enumerate(report["duplicates"]):
+        groups = report["duplicates"] + report.get("similar", [])      # verified first, then the lower tier
+        self.dups.setRowCount(len(groups))
+        for r, g in enumerate(groups):
             warn = ", ".join(w for w, on in (("in train and val/test", g["straddles_split"]),
                                              ("labels differ", g["labels_differ"])) if on)
-            self._set_row(self.dups, r, [g["kind"], ", ".join(g["keys"]), ", ".join(sorted(set(g["labels"]))),
-                                         ", ".join(sorted(set(g["splits"]))), warn], g["keys"])
+            self._set_row(self.dups, r, [g.get("tier", "duplicate"), g.get("why", g["kind"]), ", ".join(g["keys"]),
+                                         ", ".join(sorted(set(g["labels"]))), ", ".join(sorted(set(g["splits"]))),
+                                         warn], g["keys"])
             if warn:
-                self.dups.item(r, 4).setForeground(QColor("#b03a2e"))
+                self.dups.item(r, 5).setForeground(QColor("#b03a2e"))
+            if g.get("tier") == "similar":
+                for c in range(2):
+                    self.dups.item(r, c).setForeground(QColor("#6b6b6b"))
         self.outliers.setRowCount(len(report["outliers"]))
         for r, o in enumerate(report["outliers"]):
             self._set_row(self.outliers, r, [o.get("text") or o["key"], o["label"], o["nearest"],
@@ -360,7 +366,8 @@ class AuditPanel(QWidget):
     def exclude_duplicates(self) -> None:
         from tlstudio.core.insight.actions import exclude
 
-        rows = sorted({i.row() for i in self.dups.selectedIndexes()}) or range(self.dups.rowCount())
+        rows = (sorted({i.row() for i in self.dups.selectedIndexes()})     # nothing selected: the verified tier
+                or [r for r in range(self.dups.rowCount()) if self.dups.item(r, 0).text() == "duplicate"])
         keys = [k for r in rows for k in self.dups.item(r, 0).data(KEY_ROLE)[1:]]
         if exclude(self.state.project.data, keys):
             self._changed()
