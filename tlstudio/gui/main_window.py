@@ -367,10 +367,8 @@ class MainWindow(QMainWindow):
 
     def _reset_panels(self) -> None:
         """The "project changed" path: every panel forgets the old project. Panels that own a state
-        connection reset themselves; the Train tab's reset (when it has one) is called from here."""
-        reset = getattr(self.training_panel, "reset_for_new_project", None)
-        if reset is not None:
-            reset()
+        connection reset themselves; the Train tab's charts, search table and log are reset from here."""
+        self.training_panel.reset_for_new_project()
         self._update_actions()
 
     def show_shortcuts(self) -> None:

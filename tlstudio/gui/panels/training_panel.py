@@ -63,7 +63,6 @@ class TrainingPanel(QWidget):
         self.preload_task = run_task(importlib.import_module, "tlstudio.core.train.trainer")
         self.devices_task = run_task(available_devices, on_finished=self._set_devices, parent=self)
         state.projectReplaced.connect(self.reload)
-        state.projectReplaced.connect(self.reset_for_new_project)
         state.changed.connect(self._on_section_changed)
 
     # -- layout ------------------------------------------------------------------
