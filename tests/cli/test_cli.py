@@ -240,7 +240,8 @@ def test_train_from_project_file(trained, tmp_path):
     project.save(tmp_path / "p.json")
     proc = _run_cli("train", "--project", tmp_path / "p.json", "--out", tmp_path / "run", "-q", "--json")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""                      # --quiet: no progress output
+    # --quiet: no progress output; warnings about the data (a 9-image validation split here) still show
+    assert all(line.startswith("warning: ") for line in proc.stderr.splitlines()), proc.stderr
     assert json.loads(proc.stdout)["epochs_run"] == 1
     assert Project.load(tmp_path / "run" / "project.json").name == "From file"
 
