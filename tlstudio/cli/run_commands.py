@@ -14,7 +14,7 @@ from tlstudio.core.errors import DatasetError
 EXIT_BAD_INPUT = 2
 
 
-def _device(name: str):
+def torch_device(name: str):
     """The torch device for ``--device`` (CUDA asked for but absent -> TrainingError)."""
     from tlstudio.core.train.trainer import resolve_device
 
@@ -28,7 +28,7 @@ def cmd_evaluate(args) -> int:
     from tlstudio.core.runs.evaluate import evaluate_run
     from tlstudio.core.runs.folder import load_model
 
-    loaded = load_model(args.run_dir, device=_device(args.device))
+    loaded = load_model(args.run_dir, device=torch_device(args.device))
     warn_if_unfinished(args.run_dir)
     bar = TerminalProgress(quiet=args.quiet)
     try:
@@ -65,7 +65,7 @@ def cmd_predict(args) -> int:
     from tlstudio.core.runs.folder import load_model
 
     if args.run_dir != "imagenet":
-        loaded = load_model(args.run_dir, device=_device(args.device))
+        loaded = load_model(args.run_dir, device=torch_device(args.device))
         warn_if_unfinished(args.run_dir)
         if loaded.task == "text":
             return predict_text_command(args, loaded)
