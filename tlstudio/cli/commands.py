@@ -16,7 +16,7 @@ from typing import Sequence
 
 from tlstudio.cli.data_options import ENCODING_HELP, add_data_options, detected_task
 from tlstudio.cli.models import cmd_models, print_json
-from tlstudio.cli.run_commands import EXIT_BAD_INPUT, _device, cmd_evaluate, cmd_export, cmd_predict
+from tlstudio.cli.run_commands import EXIT_BAD_INPUT, torch_device, cmd_evaluate, cmd_export, cmd_predict
 from tlstudio.cli.text_predict import add_column_options, column_value
 from tlstudio.core.data.curation import apply_curation
 from tlstudio.core.data.modality import modality_for, task_default_model
@@ -112,7 +112,7 @@ def _validate_text(project, task=None, labels=None):
     project.validate(labels)
     if project.data.augment != "none":
         raise ProjectError(f"Text projects have no augmentation; --augment {project.data.augment} applies to images.")
-    _device(project.training.device)
+    torch_device(project.training.device)
     modality = modality_for("text")
     if project.model.weights.is_file:
         raise WeightsError("A text model's weights come from its Hugging Face folder; pass the folder as "
@@ -146,7 +146,7 @@ def validate_for_training(project, task=None, labels: dict[str, str] | None = No
     from tlstudio.core.zoo.weights import load_weights_file
 
     project.validate(labels)
-    _device(project.training.device)                   # CUDA asked for but absent -> TrainingError
+    torch_device(project.training.device)                   # CUDA asked for but absent -> TrainingError
     get_card(project.model.name)                       # unknown model -> ModelError
     weights = project.model.weights
     if weights.is_file:

@@ -16,7 +16,7 @@ from tlstudio.core.runs.metric_names import metrics_line
 EXIT_BAD_INPUT = 2
 
 
-def _device(name: str):
+def torch_device(name: str):
     """The torch device for ``--device`` (CUDA asked for but absent -> TrainingError)."""
     from tlstudio.core.device import resolve_device
 
@@ -30,7 +30,7 @@ def cmd_evaluate(args) -> int:
     from tlstudio.core.runs.evaluate import evaluate_run
     from tlstudio.core.runs.folder import load_model
 
-    loaded = load_model(args.run_dir, device=_device(args.device))
+    loaded = load_model(args.run_dir, device=torch_device(args.device))
     warn_if_unfinished(args.run_dir)
     bar = TerminalProgress(quiet=args.quiet)
     try:
@@ -66,7 +66,7 @@ def cmd_predict(args) -> int:
     from tlstudio.core.runs.folder import load_model
 
     if args.run_dir != "imagenet":
-        loaded = load_model(args.run_dir, device=_device(args.device))
+        loaded = load_model(args.run_dir, device=torch_device(args.device))
         warn_if_unfinished(args.run_dir)
         if loaded.task == "text":
             return predict_text_command(args, loaded)

@@ -147,7 +147,7 @@ def case_twins(classes: Sequence[str]) -> list[str]:
 
 
 # A validation split this small gives figures such as 1.000 that say little.
-FEW_VALIDATION = 10
+FEW_VALIDATION = 5
 
 
 def format_report(index: DatasetIndex, max_skipped: int = 20, noun: str = "images") -> str:
