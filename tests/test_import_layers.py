@@ -31,11 +31,7 @@ LAYERS = {
 FORBIDDEN = {"tlstudio.core": ("tlstudio.gui", "tlstudio.cli"),
              "tlstudio.gui.jobs": ("tlstudio.gui.widgets", "tlstudio.gui.panels", "tlstudio.gui.main_window")}
 # Each with its reason; keep it short.
-ALLOWED = {
-    # the one-line shim left until core/train/trainer.py and core/runs/folder.py import
-    # tlstudio.core.model.build (files another change owns); then zoo/build.py goes
-    ("tlstudio.core.zoo.build", "tlstudio.core.model.build"),
-}
+ALLOWED: set[tuple[str, str]] = set()
 
 
 def _module_name(path: Path, root: Path) -> str:

@@ -28,6 +28,7 @@ from tlstudio.core import atomic
 from tlstudio.core.errors import ExportError, TLStudioError
 from tlstudio.core.progress import TaskState, check, set_progress
 from tlstudio.core.runs.predict import read_image_input
+from tlstudio.core.data.modality import modality_for
 from tlstudio.core.data.text_modality import TEXT_MODEL_DIR
 from tlstudio.core.data.transforms import eval_transform
 from tlstudio.core.runs.run_folder import METRICS, MODEL, SPLIT, RunFolder
@@ -303,14 +304,12 @@ def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = F
         metrics = RunFolder(run_dir).read(METRICS)
         bundle_info = {k: v for k, v in info.items() if k not in ("format", "version")}
         bundle_info.update({"weights_file": "model.safetensors", "metrics": metrics,
-                            "versions": library_versions()})
+                            "versions": {**library_versions(), **modality_for(loaded.task).library_versions()}})
         unfinished = RunFolder(run_dir).interruption()
         if unfinished:      # the bundle says it holds an unfinished run's best weights so far
             bundle_info["unfinished_run"] = unfinished
         atomic.write_bytes(staging / "model.safetensors", source_weights.read_bytes())
         if loaded.task == "text":       # the tokenizer and config travel with the weights
-            from tlstudio.core.data.modality import modality_for
-
             bundle_info["preprocessing"] = modality_for("text").save_preprocessing(loaded.preprocessing, staging)
         if metrics is not None:
             atomic.write_json(staging / METRICS, metrics)

@@ -145,7 +145,7 @@ def weights_file(folder: str | os.PathLike, info: dict) -> Path:
 def load_model(run_or_bundle_dir: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
     """Rebuild the trained TransferModel from a run folder or exported bundle."""
     from tlstudio.core.data.modality import modality_for
-    from tlstudio.core.zoo.build import create_transfer_model  # the zoo is heavy; import on use
+    from tlstudio.core.model.build import create_transfer_model  # the zoo is heavy; import on use
 
     folder = Path(run_or_bundle_dir)
     info = read_model_info(folder)

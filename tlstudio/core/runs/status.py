@@ -23,10 +23,10 @@ from pathlib import Path
 
 from tlstudio.core import atomic
 from tlstudio.core.runs.lock import LOCK_NAME, is_locked
-from tlstudio.core.runs.run_folder import FILES as RUN_FILES
-from tlstudio.core.runs.run_folder import FOLDERS as RUN_FOLDERS
-from tlstudio.core.runs.run_folder import LAST
-from tlstudio.core.runs.run_folder import STATE as STATE_NAME
+from tlstudio.core.runs.run_files import FILES as RUN_FILES
+from tlstudio.core.runs.run_files import FOLDERS as RUN_FOLDERS
+from tlstudio.core.runs.run_files import LAST
+from tlstudio.core.runs.run_files import STATE as STATE_NAME
 
 RUNNING, COMPLETE, CANCELLED, FAILED = "running", "complete", "cancelled", "failed"
 INTERRUPTED = "interrupted"      # "running" on disk, but no process holds the lock

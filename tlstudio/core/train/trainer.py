@@ -42,7 +42,7 @@ from tlstudio.core.data.curation import apply_curation
 from tlstudio.core.data.index import class_weights, sample_row, split_dataset
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.errors import DatasetError, TLStudioError, TrainingError
-from tlstudio.core.zoo.build import create_transfer_model
+from tlstudio.core.model.build import create_transfer_model
 from tlstudio.core.model.transfer import base_is_frozen
 from tlstudio.core.train.schedules import Schedule, build_optimizer, param_groups
 from tlstudio.core.train.stage_data import StageData
@@ -50,35 +50,11 @@ from tlstudio.core.train.threads import intra_op_threads, threads_for_step
 from tlstudio.core.train import distributed
 from tlstudio.core.train.distributed_stage import ShardedSampleBatches
 from tlstudio.core.progress import Cancelled, TaskState
+from tlstudio.core.device import resolve_device
 from tlstudio.core.train.loop import LoopContext, RunState, StageLoop
 
 from tlstudio.core.train.search_stage import heldout_source, run_search_stage
-from tlstudio.core.project import EARLY_STOPPING_METRICS  # noqa: E402,F401 - re-exported
 
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """"auto": CUDA, then Apple MPS, then CPU; an explicit device must exist."""
-    name = (name or "auto").strip().lower()
-    mps = getattr(torch.backends, "mps", None)
-    mps_ok = bool(mps is not None and mps.is_available())
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("mps") if mps_ok else torch.device("cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise TrainingError("CUDA was requested but no CUDA GPU is available; choose 'auto' or 'cpu'.")
-        dev = torch.device(name)
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise TrainingError(f"There is no GPU {dev.index}; this computer has {torch.cuda.device_count()}.")
-        return dev
-    if name == "mps":
-        if not mps_ok:
-            raise TrainingError("Apple MPS was requested but is not available; choose 'auto' or 'cpu'.")
-        return torch.device("mps")
-    raise TrainingError(f"Unknown device {name!r}; use auto, cpu, cuda or mps.")
 
 
 def seed_everything(seed: int) -> None:
