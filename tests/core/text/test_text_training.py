@@ -130,6 +130,8 @@ def test_text_bundle_carries_the_tokenizer_and_reloads_without_the_model_folder(
     assert (bundle / "text_model" / "tokenizer.json").is_file() and not (bundle / "text_model" / "model.safetensors").exists()
     manifest = json.loads((bundle / export.EXPORT_MANIFEST).read_text())
     assert "text_model" in manifest["files"]
+    versions = json.loads((bundle / "model.json").read_text())["versions"]
+    assert {"torch", "tlstudio", "transformers", "tokenizers"} <= set(versions)     # what a text model needs
     reloaded = load_model(bundle)
     original = load_model(tmp_path / "run")
     texts = ["cat and dog", "cold rain"]
