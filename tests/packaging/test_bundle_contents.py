@@ -4,13 +4,12 @@ The default installer once failed to load the bundled MiniLM ("Cannot load depen
 `kernels` correctly installed?"): transformers imported its optional `kernels` integration, whose
 package reads a JSON file PyInstaller never collected. These tests load the encoder the way the
 bundle does (the spec's EXCLUDES unimportable) and check that every package that load imports
-either ships its data files or needs none; and that the files the spec drops are loaded by nothing.
+either ships its data files or needs none.
 """
 from __future__ import annotations
 
 import fnmatch
 import json
-import mmap
 import subprocess
 import sys
 import sysconfig
@@ -116,43 +115,3 @@ def test_data_check_sees_the_kernels_case(tmp_path):
     (pkg / "_internals" / "python_depends.json").write_text("{}")
     assert data_files(pkg) == [str(Path("_internals") / "python_depends.json")]
 
-
-def drop_matches() -> tuple[list[Path], list[Path]]:
-    """(files of this venv the spec drops, shared libraries it keeps) under site-packages."""
-    patterns = spec_lists()["DROP_FILES"]
-    dropped, kept = [], []
-    for top in ("torch", "torchvision", "nvidia", "onnxruntime", "cuda", "tokenizers", "PySide6"):
-        for path in (SITE / top).rglob("*"):
-            if not path.is_file() or path.is_symlink():
-                continue
-            rel = path.relative_to(SITE).as_posix()
-            if any(fnmatch.fnmatch(rel, pat) for pat in patterns):
-                dropped.append(path)
-            elif ".so" in path.name or path.suffix in (".dll", ".dylib", ".pyd"):
-                kept.append(path)
-    return dropped, kept
-
-
-def test_dropped_files_are_loaded_by_nothing_kept():
-    dropped, kept = drop_matches()
-    libraries = sorted({p.name.split(".so")[0] + ".so" for p in dropped if ".so" in p.name})
-    if not libraries:
-        pytest.skip("this venv has none of the libraries DROP_FILES names (CPU torch)")
-    users = {}
-    for path in kept:
-        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            for lib in libraries:
-                # a NEEDED entry or a dlopen() argument holds the file name as a string
-                if data.find(lib.encode()) != -1 and not (lib.startswith("libnvrtc-builtins.alt")
-                                                          and "libnvrtc.alt" in path.name):
-                    users.setdefault(lib, []).append(path.relative_to(SITE).as_posix())
-    assert not users, f"DROP_FILES leaves out libraries that kept ones load: {users}"
-
-
-def test_drop_patterns_keep_what_torch_links():
-    patterns = spec_lists()["DROP_FILES"]
-    for needed in ("nvidia/cu13/lib/libnvrtc.so.13", "nvidia/cu13/lib/libcusolver.so.12",
-                   "nvidia/cu13/lib/libcublasLt.so.13", "nvidia/cudnn/lib/libcudnn_cnn.so.9",
-                   "torch/lib/libtorch_cuda.so", "torch/lib/libtorch_cpu.so", "torch/bin/torch_shm_manager"):
-        assert not any(fnmatch.fnmatch(needed, pat) for pat in patterns), needed
-    assert any(fnmatch.fnmatch("nvidia/cu13/lib/libnvrtc.alt.so.13", pat) for pat in patterns)
