@@ -21,6 +21,12 @@ trap 'rm -rf "$STAGE"' EXIT
 mkdir "$STAGE/$NAME"
 # Hard links when on the same file system: the bundle is gigabytes.
 cp -al "$BUNDLE" "$STAGE/$NAME/TLStudio" 2>/dev/null || cp -a "$BUNDLE" "$STAGE/$NAME/TLStudio"
+# The two executables are byte-identical on Linux (the same bootloader and embedded Python archive,
+# ~75 MB; the entry script picks GUI or CLI by name): one hard link in the stage, so tar stores it once.
+# (cp -a in install.sh keeps the link.)
+if cmp -s "$STAGE/$NAME/TLStudio/TLStudio" "$STAGE/$NAME/TLStudio/tlstudio-cli"; then
+    ln -f "$STAGE/$NAME/TLStudio/TLStudio" "$STAGE/$NAME/TLStudio/tlstudio-cli"
+fi
 cp "$ROOT/packaging/linux/install.sh" "$ROOT/packaging/linux/tlstudio.desktop" \
    "$ROOT/packaging/linux/org.tlstudio.TLStudio.metainfo.xml" "$STAGE/$NAME/"
 cp "$ICON" "$STAGE/$NAME/tlstudio.png"
