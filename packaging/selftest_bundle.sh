@@ -61,8 +61,8 @@ if [ "$(uname -s)" = Linux ]; then
         "$BUNDLE/TLStudio" > "$LISTING/first" 2>&1 &
     GUI_PID=$!
     SHOT_RC=0
-    if DISPLAY=":$DISPLAY_NUM" timeout 180 xdotool search --sync --onlyvisible --name '^Untitled' > "$LISTING/wid"; then
-        sleep 3
+    if DISPLAY=":$DISPLAY_NUM" timeout 180 xdotool search --sync --onlyvisible --name '^TL Studio$' > "$LISTING/wid"; then
+        sleep 5   # the splash closes, the start page paints
         DISPLAY=":$DISPLAY_NUM" import -window root "$SHOT.part.png" && mv "$SHOT.part.png" "$SHOT" || SHOT_RC=$?
     else
         SHOT_RC=1
