@@ -45,7 +45,7 @@ clean:
 
 # ---- Packaging (see packaging/README.md) -------------------------------------
 # `make package` builds dist/TLStudio (one folder, GUI + tlstudio-cli) and its
-# tar.gz; `make package-test` starts the built bundle in a clean environment and
+# tar.zst; `make package-test` starts the built bundle in a clean environment and
 # runs its self-test. Neither is part of `make test` (a build takes minutes).
 PKG_STAMP   := $(VENV)/.package-installed
 PYINSTALLER  = $(1)/bin/python -m PyInstaller --noconfirm --log-level WARN

@@ -3,14 +3,20 @@
 # a clean environment (no venv, no PYTHONPATH, an empty HOME), no network when
 # possible, a check that the bundle folder is unchanged after (path, size, mtime),
 # and a quick run of the bundled command line.
+# On Linux it also starts the GUI on a real X server (Xvfb) twice: the self-test with the xcb
+# platform, and a plain first start (a fresh HOME) whose window is saved as a screenshot,
+# <bundle>/../first-start.png (or $TLSTUDIO_SCREENSHOT). Debian packages this needs:
+# xvfb, xdotool, imagemagick.
 # Usage: packaging/selftest_bundle.sh [dist/TLStudio] [extra self-test args...]
 set -euo pipefail
 BUNDLE=$(cd "${1:-dist/TLStudio}" && pwd)
 shift || true
 [ -x "$BUNDLE/TLStudio" ] || { echo "selftest_bundle.sh: $BUNDLE/TLStudio not found; run make package" >&2; exit 1; }
 FAKE_HOME=$(mktemp -d)
+FIRST_HOME=$(mktemp -d)
 LISTING=$(mktemp -d)
-trap 'rm -rf "$FAKE_HOME" "$LISTING"' EXIT
+trap 'rm -rf "$FAKE_HOME" "$FIRST_HOME" "$LISTING"' EXIT
+SHOT=${TLSTUDIO_SCREENSHOT:-$(dirname "$BUNDLE")/first-start.png}
 
 listing() { (cd "$BUNDLE" && find . -printf '%p %s %T@\n' | LC_ALL=C sort); }
 listing > "$LISTING/before"
@@ -36,10 +42,13 @@ CLI_RC=0
 # not only offscreen: the bundle must carry the X11 helper libraries Qt's xcb plugin loads.
 XCB_RC=0
 if [ "$(uname -s)" = Linux ]; then
-    if ! command -v Xvfb >/dev/null 2>&1; then
-        echo "self-test: FAILED - Xvfb is needed to start the bundle on a real X server (sudo apt install xvfb)" >&2
-        exit 1
-    fi
+    for tool in Xvfb:xvfb xdotool:xdotool import:imagemagick; do
+        if ! command -v "${tool%%:*}" >/dev/null 2>&1; then
+            echo "self-test: FAILED - ${tool%%:*} is needed to start the bundle on a real X server" \
+                 "(sudo apt install xvfb xdotool imagemagick)" >&2
+            exit 1
+        fi
+    done
     exec 3<> "$LISTING/displayfd"
     Xvfb -displayfd 3 -nolisten tcp -screen 0 1280x800x24 > "$LISTING/xvfb" 2>&1 &
     XVFB_PID=$!
@@ -47,6 +56,19 @@ if [ "$(uname -s)" = Linux ]; then
     DISPLAY_NUM=$(head -n 1 "$LISTING/displayfd" | tr -dc 0-9)
     "${NONET[@]}" env -i PATH=/usr/bin:/bin HOME="$FAKE_HOME" DISPLAY=":$DISPLAY_NUM" QT_QPA_PLATFORM=xcb \
         "$BUNDLE/TLStudio" --self-test --epochs 1 --no-text > "$LISTING/xcb" 2>> "$LISTING/err" || XCB_RC=$?
+    # A user's first start: the plain GUI, fresh HOME; wait for the main window, let it paint, save the screen.
+    "${NONET[@]}" env -i PATH=/usr/bin:/bin HOME="$FIRST_HOME" DISPLAY=":$DISPLAY_NUM" \
+        "$BUNDLE/TLStudio" > "$LISTING/first" 2>&1 &
+    GUI_PID=$!
+    SHOT_RC=0
+    if DISPLAY=":$DISPLAY_NUM" timeout 180 xdotool search --sync --onlyvisible --name '^TL Studio$' > "$LISTING/wid"; then
+        sleep 5   # the splash closes, the start page paints
+        DISPLAY=":$DISPLAY_NUM" import -window root "$SHOT.part.png" && mv "$SHOT.part.png" "$SHOT" || SHOT_RC=$?
+    else
+        SHOT_RC=1
+    fi
+    kill "$GUI_PID" 2>/dev/null || true
+    wait "$GUI_PID" 2>/dev/null || true
     kill "$XVFB_PID" 2>/dev/null || true
     wait "$XVFB_PID" 2>/dev/null || true
     exec 3>&-
@@ -74,5 +96,11 @@ if [ "$(uname -s)" = Linux ]; then
         exit 1
     fi
     echo "self-test: GUI on a real X server (Xvfb, xcb platform): ok" >&2
+    if [ "$SHOT_RC" != 0 ]; then
+        echo "self-test: FAILED - the plain first start showed no main window on Xvfb within 180 s:" >&2
+        tail -n 5 "$LISTING/first" >&2
+        exit 1
+    fi
+    echo "self-test: first start on Xvfb, screenshot: $SHOT" >&2
 fi
 exit $RC

@@ -3,6 +3,7 @@
 #   the app folder    -> ~/.local/opt/TLStudio
 #   the menu entry    -> ~/.local/share/applications/tlstudio.desktop
 #   the icon          -> ~/.local/share/icons/hicolor/256x256/apps/tlstudio.png
+#   AppStream data    -> ~/.local/share/metainfo/org.tlstudio.TLStudio.metainfo.xml
 #   the command line  -> ~/.local/bin/tlstudio-cli (a link)
 # Run it from the unpacked archive: ./install.sh   (./install.sh --uninstall removes it all)
 set -eu
@@ -12,22 +13,24 @@ OPT=$HOME/.local/opt/TLStudio
 BIN=$HOME/.local/bin
 DESKTOP=$PREFIX/applications/tlstudio.desktop
 ICON=$PREFIX/icons/hicolor/256x256/apps/tlstudio.png
+METAINFO=$PREFIX/metainfo/org.tlstudio.TLStudio.metainfo.xml
 
 if [ "${1:-}" = "--uninstall" ]; then
-    rm -rf "$OPT" "$DESKTOP" "$ICON"
+    rm -rf "$OPT" "$DESKTOP" "$ICON" "$METAINFO"
     [ -L "$BIN/tlstudio-cli" ] && rm -f "$BIN/tlstudio-cli"
     echo "TL Studio removed (your projects and caches are left alone)."
     exit 0
 fi
 
 [ -x "$HERE/TLStudio/TLStudio" ] || { echo "install.sh: run me from the unpacked archive (TLStudio/ missing)" >&2; exit 1; }
-mkdir -p "$(dirname "$OPT")" "$BIN" "$(dirname "$DESKTOP")" "$(dirname "$ICON")"
+mkdir -p "$(dirname "$OPT")" "$BIN" "$(dirname "$DESKTOP")" "$(dirname "$ICON")" "$(dirname "$METAINFO")"
 rm -rf "$OPT.new"
 cp -a "$HERE/TLStudio" "$OPT.new"
 rm -rf "$OPT"
 mv "$OPT.new" "$OPT"
 sed "s#@BUNDLE@#$OPT#g" "$HERE/tlstudio.desktop" > "$DESKTOP"
 cp "$HERE/tlstudio.png" "$ICON"
+[ -f "$HERE/org.tlstudio.TLStudio.metainfo.xml" ] && cp "$HERE/org.tlstudio.TLStudio.metainfo.xml" "$METAINFO"
 ln -sf "$OPT/tlstudio-cli" "$BIN/tlstudio-cli"
 command -v update-desktop-database >/dev/null 2>&1 && update-desktop-database -q "$(dirname "$DESKTOP")" 2>/dev/null || true
 command -v gtk-update-icon-cache >/dev/null 2>&1 && gtk-update-icon-cache -q "$PREFIX/icons/hicolor" 2>/dev/null || true

@@ -9,6 +9,7 @@ import fnmatch
 import glob
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -166,13 +167,46 @@ def test_snapshot_changes_names_added_removed_and_changed_files(tmp_path):
     assert changes == ["added c.txt", "removed a.txt", f"changed {os.path.join('sub', 'b.txt')}"]
 
 
-@pytest.mark.parametrize("name", ["packaging/linux/tlstudio.desktop"])
-def test_desktop_entry_is_valid(name):
-    lines = (ROOT / name).read_text().splitlines()
+# The freedesktop main categories: an entry must name exactly one, or menus list it several times.
+MAIN_CATEGORIES = {"AudioVideo", "Audio", "Video", "Development", "Education", "Game", "Graphics", "Network",
+                   "Office", "Science", "Settings", "System", "Utility"}
+
+
+def test_desktop_entry_is_valid():
+    path = ROOT / "packaging" / "linux" / "tlstudio.desktop"
+    lines = path.read_text().splitlines()
     assert lines[0] == "[Desktop Entry]"
     keys = dict(line.split("=", 1) for line in lines[1:] if "=" in line)
     assert keys["Type"] == "Application" and keys["Icon"] == "tlstudio"
     assert keys["Exec"].startswith("@BUNDLE@/TLStudio")  # install.sh substitutes the install folder
+    assert keys["Version"] in ("1.0", "1.1", "1.2", "1.3", "1.4")  # what desktop-file-utils 0.26 knows
+    categories = [c for c in keys["Categories"].split(";") if c]
+    assert len(set(categories) & MAIN_CATEGORIES) == 1, categories
+    if shutil.which("desktop-file-validate"):   # Debian's desktop-file-utils
+        out = subprocess.run(["desktop-file-validate", str(path)], capture_output=True, text=True)
+        assert out.returncode == 0 and not (out.stdout + out.stderr).strip(), out.stdout + out.stderr
+
+
+def test_appstream_metainfo_matches_the_desktop_entry():
+    path = ROOT / "packaging" / "linux" / "org.tlstudio.TLStudio.metainfo.xml"
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(path).getroot()
+    assert root.tag == "component" and root.get("type") == "desktop-application"
+    assert root.findtext("launchable") == "tlstudio.desktop"
+    assert root.findtext("id") == selftest_bundle_id()
+    assert "org.tlstudio.TLStudio.metainfo.xml" in (ROOT / "packaging" / "linux" / "make_archive.sh").read_text()
+    if shutil.which("appstreamcli"):             # Debian's appstream
+        out = subprocess.run(["appstreamcli", "validate", "--no-net", str(path)], capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout + out.stderr
+
+
+def selftest_bundle_id() -> str:
+    """The spec's BUNDLE_ID (also the macOS bundle identifier)."""
+    for node in ast.parse(SPEC.read_text()).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "BUNDLE_ID":
+            return ast.literal_eval(node.value)
+    raise AssertionError("the spec lost BUNDLE_ID")
 
 
 def test_text_mode_is_collected():

@@ -1,7 +1,10 @@
 """The text encoder: a pretrained base (``transformers``' ``AutoModel``: no language-model
 or pretraining head) + pooling, its tokenizer, and loading from a local folder only.
 
-Loading never touches the network (``local_files_only``); where a folder comes
+Loading never touches the network (``local_files_only``) and never swaps layers for compute
+kernels from the Hugging Face Hub (``use_kernels=False``: transformers >= 5.25 turns its
+``kernels`` integration on by default, which downloads code, and the installers leave the
+``kernels`` package out); where a folder comes
 from is ``text_sources``' concern, the cards and the pooling per family are in
 ``text_cards``.
 """
@@ -49,7 +52,8 @@ def create_text_base(card: TextModelCard, weights: Any = "auto", folder: str | o
         if source.kind == NONE:
             base = hf.AutoModel.from_config(config, trust_remote_code=False)
         else:
-            base = hf.AutoModel.from_pretrained(where, config=config, local_files_only=True, trust_remote_code=False)
+            base = hf.AutoModel.from_pretrained(where, config=config, local_files_only=True, trust_remote_code=False,
+                                                use_kernels=False)
     except Exception as exc:
         raise unreadable_model(Path(where).name, exc) from exc
     return base.eval()
@@ -295,7 +299,8 @@ def load_text_model(name_or_folder: str | os.PathLike = DEFAULT_TEXT_MODEL, *, p
         hf.hf_logging.disable_progress_bar()   # the front-ends show their own progress
 
         config = hf.AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
-        base = hf.AutoModel.from_pretrained(folder, config=config, local_files_only=True, trust_remote_code=False)
+        base = hf.AutoModel.from_pretrained(folder, config=config, local_files_only=True, trust_remote_code=False,
+                                            use_kernels=False)
         tokenizer = hf.AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
     except Exception as exc:
         raise unreadable_model(Path(folder).name, exc) from exc
