@@ -6,7 +6,7 @@ import os
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
-from tlstudio.gui import demos
+from tlstudio.core.data.modality import modality_for
 from tlstudio.gui.app import build_main_window
 
 from tests.core.data.spreadsheet_samples import SPANISH, table_text, write_variant
@@ -47,7 +47,7 @@ def test_a_semicolon_file_dropped_on_the_start_page_trains_as_text(qtbot, tmp_pa
     _drop(window, data)
     state = window.state
     qtbot.waitUntil(lambda: state.dataset is not None, timeout=60000)
-    assert state.project.task == "text" and state.project.model.name == demos.DEFAULT_TEXT_MODEL
+    assert state.project.task == "text" and state.project.model.name == modality_for("text").default_model
     assert state.dataset.counts() == {"adiós": 10, "hola": 10}
     browser = window.dataset_browser
     report = browser.report_label.text()

@@ -29,7 +29,11 @@ def _imagenet_run(folder: Path) -> Path:
     with torch.no_grad():
         model.head[0].weight.copy_(classifier.weight)
         model.head[0].bias.copy_(classifier.bias)
-    info = {"model_name": card.name, "classes": imagenet_class_names(), "head": head.to_dict(),
+    names, seen = [], set()
+    for name in imagenet_class_names():        # ImageNet lists 'crane' and 'maillot' twice; model.json may not
+        names.append(name if name not in seen else f"{name} ({len(names)})")
+        seen.add(name)
+    info = {"model_name": card.name, "classes": names, "head": head.to_dict(),
             "feature_dim": model.feature_dim, "preprocessing": card.preprocessing.to_dict()}
     write_model_files(folder, model, info)
     return folder

@@ -5,7 +5,7 @@ import torch
 import torchvision
 from torch import nn
 
-from tlstudio.core.model import layers
+from tlstudio.core.model import blocks, layers
 from tlstudio.core.errors import ModelError
 from tlstudio.core.model.head import HeadLayer, HeadSpec
 from tlstudio.core.model.transfer import TransferModel
@@ -220,9 +220,9 @@ def test_set_trainable_refreshes_batchnorm_mode_in_training():
 
 # -- blocks ---------------------------------------------------------------------
 def test_block_names_timm_and_torchvision():
-    assert layers.block_names(effnet_model()) == ["base.conv_stem"] + [f"base.blocks.{i}" for i in range(7)]
-    assert layers.block_groups(effnet_model())[-1] == ["base.blocks.6", "base.conv_head", "base.bn2"]
-    assert layers.block_names(resnet_model()) == ["base.conv1", "base.layer1", "base.layer2",
+    assert blocks.block_names(effnet_model()) == ["base.conv_stem"] + [f"base.blocks.{i}" for i in range(7)]
+    assert blocks.block_groups(effnet_model())[-1] == ["base.blocks.6", "base.conv_head", "base.bn2"]
+    assert blocks.block_names(resnet_model()) == ["base.conv1", "base.layer1", "base.layer2",
                                                   "base.layer3", "base.layer4"]
 
 
@@ -239,7 +239,7 @@ def test_block_names_generic_fallback_descends_single_child():
             return self.body(x)
 
     model = TransferModel(Wrapped(), nn.Linear(4, 2), model_name="custom", feature_dim=4)
-    assert layers.block_names(model) == ["base.body.0", "base.body.2"]
+    assert blocks.block_names(model) == ["base.body.0", "base.body.2"]
 
 
 def test_unfreeze_last_blocks_counts_and_validation():

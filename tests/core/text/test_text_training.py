@@ -7,7 +7,7 @@ from safetensors.torch import load_file
 
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.errors import ExportError, ProjectError
-from tlstudio.core.model import layers
+from tlstudio.core.model import blocks
 from tlstudio.core.paths import resources_dir
 from tlstudio.core.project import Project, detect_task
 from tlstudio.core.runs import export
@@ -97,8 +97,8 @@ def test_tiny_families_freeze_train_finetune_predict_and_export_onnx(tmp_path, f
     last = f"{layer_prefix}2."
     changed = {k for k, v in start.items() if k.startswith("base.") and not torch.equal(trained[k], v)}
     assert changed and all(k.startswith(last) or ".ln_f." in k or "layer_norm" in k for k in changed), changed
-    assert layers.block_names(loaded.model)[-1] == f"{layer_prefix}2"
-    assert len(layers.block_groups(loaded.model)) == 4               # embeddings + 3 transformer layers
+    assert blocks.block_names(loaded.model)[-1] == f"{layer_prefix}2"
+    assert len(blocks.block_groups(loaded.model)) == 4               # embeddings + 3 transformer layers
 
     results = predict_texts(loaded, ["rain and cold wind", "cat", "sweet cake with apple", "  "])
     assert [r.get("label") in loaded.classes for r in results[:3]] == [True] * 3 and "error" in results[3]

@@ -127,12 +127,12 @@ def test_network_without_a_linear_classifier_is_refused():
 
 def test_zoo_modules_import_without_a_cycle_and_the_catalog_without_torch():
     # Each module imports first in a fresh process: a cycle would fail on one of them.
-    for module in ("bundled", "cards", "weights", "families", "build", "sources"):
-        code = (f"import sys, tlstudio.core.zoo.{module} as m; "
+    for module in ("zoo.bundled", "zoo.cards", "zoo.weights", "zoo.families", "model.build", "zoo.sources"):
+        code = (f"import sys, tlstudio.core.{module} as m; "
                 "print('torch' in sys.modules, hasattr(m, '__getattr__'))")
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
         torch_loaded, lazy = proc.stdout.split()
         assert lazy == "False"
-        if module in ("bundled", "cards", "families", "sources"):
+        if module in ("zoo.bundled", "zoo.cards", "zoo.families", "zoo.sources"):
             assert torch_loaded == "False", module
