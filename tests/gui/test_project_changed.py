@@ -44,7 +44,7 @@ def test_text_demo_then_new_image_project_leaves_nothing_of_the_old_project(qtbo
     assert results.tabs.tabText(0) == "Misclassified (2)" and results.tabs.tabText(1) == "food → animal (1)"
     assert results.metrics_model.rowCount() == 2 and results.misclassified_texts.model.rowCount() == 2
     assert results.explain_controls.toggle.text() != IMAGE_LABEL and results.embedding_map.lasso_button.isEnabled()
-    assert window.dataset_browser.lengths_box.isVisibleTo(window.dataset_browser)
+    assert window.dataset_browser.pages["text"].lengths_box.isVisibleTo(window.dataset_browser)
 
     window.new_action.trigger()                      # File › New image project (the project is not modified)
 
@@ -72,7 +72,7 @@ def test_text_demo_then_new_image_project_leaves_nothing_of_the_old_project(qtbo
     # Data: no texts, no token lengths; the image page.
     browser = window.dataset_browser
     assert window.state.dataset is None and browser.summary.text() == ""
-    assert not browser.lengths_box.isVisibleTo(browser) and browser.items_stack.currentWidget() is browser.thumb_view
+    assert not browser.pages["text"].lengths_box.isVisibleTo(browser) and browser.items_stack.currentWidget() is browser.pages["image"].thumb_view
     # Model: the image default model and no text-only max length.
     qtbot.waitUntil(lambda: not window.model_panel.is_loading(), timeout=120_000)
     assert not window.model_panel.max_length_spin.isVisibleTo(window.model_panel)

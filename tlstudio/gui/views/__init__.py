@@ -1,0 +1,16 @@
+"""The per-modality GUI views, chosen by the modality's name (``Project.task``), in the spirit of
+napari's layer controls: a panel lays out the slots once and shows the page of the data's modality,
+so no panel branches on image versus text. A new modality adds its pages here."""
+from __future__ import annotations
+
+from tlstudio.gui.views.image_data import ImageDataPage
+from tlstudio.gui.views.text_data import TextDataPage
+
+# The Data tab's page per modality: ``page(browser)`` gives ``items``, ``side``, ``top``, ``report``
+# widgets (None when it has none) and takes show_dataset / show_class / on_scan_failed / on_model_changed.
+DATA_PAGES = {"image": ImageDataPage, "text": TextDataPage}
+
+
+def data_pages(browser) -> dict:
+    """One Data-tab page per modality, built for ``browser``."""
+    return {name: page(browser) for name, page in DATA_PAGES.items()}
