@@ -11,6 +11,7 @@ from typing import Callable
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from tlstudio.core.data.modality import modality_for
 from tlstudio.gui.jobs.tasks import Task, run_task
 
 KIND_NAMES = {"bundle": "Bundle", "torchscript": "TorchScript", "onnx": "ONNX"}
@@ -83,9 +84,9 @@ class ExportTab(QWidget):
             button.setEnabled(on and not busy)
             button.setToolTip("" if on else NO_RUN_TIP)
 
-    def set_task(self, text: bool) -> None:
-        """Text runs are checked on texts: the page says so."""
-        noun = "texts" if text else "images"
+    def set_task(self, task: str) -> None:
+        """A run is checked on its modality's samples (texts, images): the page says so."""
+        noun = modality_for(task).noun
         if noun != self._noun and (self.task is None or not self.task.is_running()):
             self._noun = noun
             self.label.setStyleSheet("")
