@@ -258,7 +258,7 @@ class AuditPanel(QWidget):
 
     def show_report(self, report: dict) -> None:
         self.report = report
-        c, text = report["counts"], report["task"] == "text"
+        c, text = report["counts"], not modality_for(report["task"]).shown_as_thumbnails
         noun = modality_for(report["task"]).noun
         self._say(f"{report['samples']:,} {noun} checked with {report['model']} in "
                   f"{report['seconds'].get('total', 0):.1f} s: {c['label_issues']} likely label errors, "
@@ -325,7 +325,7 @@ class AuditPanel(QWidget):
                 status = "excluded" if key in excluded else (f"→ {overrides[key]}" if key in overrides else "")
                 table.item(r, col).setText(status)
         self.curation.setText(f"Project: {len(data.exclusions)} excluded, {len(overrides)} relabelled")
-        self.apply_button.setEnabled(bool(overrides) and self.state.project.task == "image")
+        self.apply_button.setEnabled(bool(overrides) and modality_for(self.state.project.task).curation_on_disk)
         self._update_actions()
 
     # -- actions (the project only) --------------------------------------------------------------
