@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QFi
                                QSplitter, QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from tlstudio.core.data.modality import modality_for
-from tlstudio.gui.jobs.data_jobs import Undecided, scan_dataset
+from tlstudio.gui.jobs.data_jobs import Undecided, scan_dataset, split_summary
 from tlstudio.gui.widgets.data_reading import DataReading
 from tlstudio.gui.widgets.dataset_widgets import ClassBarChart, imbalance_warning
 from tlstudio.gui.icons import icon
@@ -32,33 +32,6 @@ DATA_FILTER = ("Data files (*.csv *.tsv *.jsonl *.ndjson);;CSV of image paths or
                "Tab-separated texts (*.tsv);;JSON Lines (*.jsonl *.ndjson);;All files (*)")
 NO_DATASET = ("No dataset: open a folder with one sub-folder per class (images or .txt files), a CSV/TSV or "
               "JSON Lines file of texts, or drop one here.")
-
-
-def split_summary(index, val_fraction: float, test_fraction: float, seed: int, search: bool = False) -> str:
-    """The split the run will use (and warnings) as rich text; runs in a worker. With ``search`` (Automatic
-    head fitting) the head is scored by k-fold cross-validation on train + validation, as the trainer does."""
-    from tlstudio.core.data.index import split_dataset
-
-    split = split_dataset(index, val_fraction, test_fraction, seed)
-    counts = f"Train {len(split.train):,} · Validation {len(split.val):,} · Test {len(split.test):,}"
-    text = f"<b>{counts}</b>"
-    if search:
-        from collections import Counter
-
-        from tlstudio.core.train.head_search import CV_MAX_SAMPLES, FOLDS
-
-        labelled = list(split.train) + list(split.val)
-        smallest = min(Counter(s.label for s in labelled).values(), default=0)
-        if len(labelled) <= CV_MAX_SAMPLES and smallest >= 2:
-            how = f"{min(FOLDS, smallest)}-fold cross-validation on all {len(labelled):,} labelled samples"
-        else:
-            how = f"the validation split ({len(split.val):,}) scores the head search (more than {CV_MAX_SAMPLES:,})"
-        text = (f"<b>Automatic head fitting: {how}</b>; test {len(split.test):,} held out. "
-                f"The validation fraction applies to Fixed epochs and fine-tuning ({counts}).")
-    if split.warnings:
-        text += "<br><span style='color:#9a5b00'>" + "<br>".join(split.warnings[:5]) + "</span>"
-    return text
-
 
 
 class DatasetBrowser(QWidget):
