@@ -37,9 +37,9 @@ def test_bad_files_are_listed_with_reasons(tmp_path, qtbot):
     assert browser.summary.text() == "8 images in 2 classes"
     assert browser.class_combo.count() == 2
     # Thumbnails of the first class arrive from the thread pool.
-    qtbot.waitUntil(lambda: all(not browser.thumb_model.item(r).icon().isNull()
-                                for r in range(browser.thumb_model.rowCount())), timeout=10000)
-    assert browser.thumb_model.rowCount() == 4
+    qtbot.waitUntil(lambda: all(not browser.pages["image"].thumb_model.item(r).icon().isNull()
+                                for r in range(browser.pages["image"].thumb_model.rowCount())), timeout=10000)
+    assert browser.pages["image"].thumb_model.rowCount() == 4
 
 
 def test_split_settings_show_counts_and_imbalance(tmp_path, qtbot):
@@ -67,12 +67,12 @@ def test_augmentation_previews_of_the_selected_image(tmp_path, qtbot):
     root = make_folder(tmp_path / "data", {"a": 3, "b": 3})
     state, browser = open_browser(qtbot, root)
     state.project.model.image_size = 48
-    browser.augment_combo.setCurrentIndex(browser.augment_combo.findData("light"))
+    browser.pages["image"].augment_combo.setCurrentIndex(browser.pages["image"].augment_combo.findData("light"))
     assert state.project.data.augment == "light"
-    browser.thumb_view.setCurrentIndex(browser.thumb_model.index(1, 0))
+    browser.pages["image"].thumb_view.setCurrentIndex(browser.pages["image"].thumb_model.index(1, 0))
     qtbot.waitUntil(lambda: all(label.pixmap() is not None and not label.pixmap().isNull()
-                                for label in browser.preview_labels), timeout=30000)
-    assert "preset 'light'" in browser.preview_note.text()
+                                for label in browser.pages["image"].preview_labels), timeout=30000)
+    assert "preset 'light'" in browser.pages["image"].preview_note.text()
 
 
 def test_split_is_computed_once_per_burst_of_spin_box_ticks_off_the_gui_thread(tmp_path, qtbot, monkeypatch):

@@ -47,11 +47,11 @@ def test_the_toggle_shows_heat_maps_made_in_a_worker_and_puts_the_thumbnails_bac
     monkeypatch.setattr(explain, "explain_image", recording)
 
     panel = _panel(qtbot, image_run)
-    grid = panel.misclassified_grid
+    grid = panel.samples["image"].misclassified
     assert grid.count() > 0
     qtbot.waitUntil(lambda: not grid.is_running(), timeout=TIMEOUT_MS)
     plain = [_icon_image(grid, i) for i in range(grid.count())]
-    heatmaps = panel.explain_controls.grids[0]
+    heatmaps = panel.explain_controls.views["image"].grids[0]
     toggle = panel.explain_controls.toggle
     assert toggle.text() == "Show where the model looks" and panel.tabs.cornerWidget() is toggle
     with qtbot.waitSignal(heatmaps.overlaysShown, timeout=TIMEOUT_MS):
@@ -67,7 +67,7 @@ def test_the_toggle_shows_heat_maps_made_in_a_worker_and_puts_the_thumbnails_bac
 
     # "Try an image" with the toggle on: the new gallery gets overlays once its thumbnails are in.
     toggle.setChecked(True)
-    try_heatmaps = panel.explain_controls.grids[2]
+    try_heatmaps = panel.explain_controls.views["image"].grids[2]
     with qtbot.waitSignal(try_heatmaps.overlaysShown, timeout=TIMEOUT_MS):
         panel.try_images(grid.paths()[:2])
     assert try_heatmaps.shown == 2 == panel.try_grid.count()
@@ -75,10 +75,10 @@ def test_the_toggle_shows_heat_maps_made_in_a_worker_and_puts_the_thumbnails_bac
     # A matrix cell's gallery too.
     matrix = panel.result["confusion_matrix"]
     true_index, predicted_index = next((i, j) for i, row in enumerate(matrix) for j, n in enumerate(row) if n)
-    cell_heatmaps = panel.explain_controls.grids[1]
+    cell_heatmaps = panel.explain_controls.views["image"].grids[1]
     with qtbot.waitSignal(cell_heatmaps.overlaysShown, timeout=TIMEOUT_MS):
         panel.show_cell(true_index, predicted_index)
-    assert cell_heatmaps.shown == panel.cell_grid.count() == matrix[true_index][predicted_index]
+    assert cell_heatmaps.shown == panel.samples["image"].cell.count() == matrix[true_index][predicted_index]
     panel.stop_and_wait()
 
 
@@ -96,7 +96,7 @@ def test_text_runs_highlight_the_deciding_words(qtbot, text_run, tmp_path):
     assert controls.toggle.text() == "Show the words that decide"
     controls.toggle.setChecked(True)
     panel.tabs.setCurrentIndex(2)
-    highlight = controls.try_highlight
+    highlight = controls.views["text"].try_highlight
     with qtbot.waitSignal(panel.predicted, timeout=TIMEOUT_MS):
         panel.try_text("the big red cat is very small")
     qtbot.waitUntil(lambda: highlight.result is not None, timeout=TIMEOUT_MS)
@@ -108,8 +108,8 @@ def test_text_runs_highlight_the_deciding_words(qtbot, text_run, tmp_path):
 
     # A matrix cell's text: select a row and its words are highlighted for its predicted class.
     panel.show_cell(1, 1)
-    table = panel.cell_texts
-    cell_highlight = controls.table_highlights[table]
+    table = panel.samples["text"].cell
+    cell_highlight = controls.views["text"].table_highlights[table]
     table.view.setCurrentIndex(table.proxy.index(0, 0))
     qtbot.waitUntil(lambda: cell_highlight.result is not None, timeout=TIMEOUT_MS)
     assert cell_highlight.result["class_name"] == table.visible_rows()[0][1]

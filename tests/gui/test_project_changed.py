@@ -3,7 +3,7 @@ File › New image project leaves nothing of it on any tab."""
 import numpy as np
 
 from tlstudio.gui import app
-from tlstudio.gui.panels.results_explain import IMAGE_LABEL
+from tlstudio.gui.views.image_results import ImageExplain
 
 from tests.gui.conftest import wait_ready
 from tests.gui.test_text_results import RESULT
@@ -42,9 +42,9 @@ def test_text_demo_then_new_image_project_leaves_nothing_of_the_old_project(qtbo
     results.embedding_map.show_map(fake_map())
     results.explain_controls.toggle.setChecked(True)
     assert results.tabs.tabText(0) == "Misclassified (2)" and results.tabs.tabText(1) == "food → animal (1)"
-    assert results.metrics_model.rowCount() == 2 and results.misclassified_texts.model.rowCount() == 2
-    assert results.explain_controls.toggle.text() != IMAGE_LABEL and results.embedding_map.lasso_button.isEnabled()
-    assert window.dataset_browser.lengths_box.isVisibleTo(window.dataset_browser)
+    assert results.metrics_model.rowCount() == 2 and results.samples["text"].misclassified.model.rowCount() == 2
+    assert results.explain_controls.toggle.text() != ImageExplain.label and results.embedding_map.lasso_button.isEnabled()
+    assert window.dataset_browser.pages["text"].lengths_box.isVisibleTo(window.dataset_browser)
 
     window.new_action.trigger()                      # File › New image project (the project is not modified)
 
@@ -54,15 +54,15 @@ def test_text_demo_then_new_image_project_leaves_nothing_of_the_old_project(qtbo
     assert results.run_combo.count() == 0 and results.split_combo.count() == 0 and results.run_dir is None
     assert results.result is None and results.loaded is None and results.confusion.matrix is None
     assert results.metrics_model.rowCount() == 0 and results.summary_label.text() == ""
-    assert results.misclassified_texts.model.rowCount() == 0 and results.cell_texts.model.rowCount() == 0
-    assert results.misclassified_grid.count() == 0 and results.cell_grid.count() == 0
+    assert results.samples["text"].misclassified.model.rowCount() == 0 and results.samples["text"].cell.model.rowCount() == 0
+    assert results.samples["image"].misclassified.count() == 0 and results.samples["image"].cell.count() == 0
     assert [results.tabs.tabText(i) for i in range(3)] == ["Misclassified", "Cell", "Try an image"]
-    assert results.misclassified_stack.currentWidget() is results.misclassified_grid
+    assert results.misclassified_stack.currentWidget() is results.samples["image"].misclassified
     assert results.embedding_map.data is None and not results.embedding_map.lasso_button.isEnabled()
     assert "Compute the map first" in results.embedding_map.lasso_button.toolTip()
     assert results.data_needs.curves is None
     toggle = results.explain_controls.toggle
-    assert toggle.text() == IMAGE_LABEL and not toggle.isChecked() and not toggle.isEnabled()
+    assert toggle.text() == ImageExplain.label and not toggle.isChecked() and not toggle.isEnabled()
     assert "run first" in toggle.toolTip()
     assert results.try_text_edit.toPlainText() == "" and not results.try_view.open_images_button.isEnabled()
     assert results.status_label.text() == "Train a model to see its results here."
@@ -72,7 +72,7 @@ def test_text_demo_then_new_image_project_leaves_nothing_of_the_old_project(qtbo
     # Data: no texts, no token lengths; the image page.
     browser = window.dataset_browser
     assert window.state.dataset is None and browser.summary.text() == ""
-    assert not browser.lengths_box.isVisibleTo(browser) and browser.items_stack.currentWidget() is browser.thumb_view
+    assert not browser.pages["text"].lengths_box.isVisibleTo(browser) and browser.items_stack.currentWidget() is browser.pages["image"].thumb_view
     # Model: the image default model and no text-only max length.
     qtbot.waitUntil(lambda: not window.model_panel.is_loading(), timeout=120_000)
     assert not window.model_panel.max_length_spin.isVisibleTo(window.model_panel)

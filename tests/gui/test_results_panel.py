@@ -82,7 +82,7 @@ def test_lists_runs_and_evaluates_the_validation_split(qtbot, panel, run_dir):
         widest = max(table.fontMetrics().horizontalAdvance(model.item(r, col).text()) for r in range(6))
         assert table.horizontalHeader().sectionSize(col) >= widest, col
     # Every misclassified image is in the gallery, captioned "true → predicted (NN%)".
-    grid = panel.misclassified_grid
+    grid = panel.samples["image"].misclassified
     assert grid.count() == len(result["misclassified"])
     for caption, miss in zip(grid.captions(), result["misclassified"]):
         assert caption.startswith(f"{miss['true']} →") and f"{miss['confidence']:.0%}" in caption
@@ -109,7 +109,7 @@ def test_clicking_a_cell_shows_its_images(qtbot, panel):
     with qtbot.waitSignal(panel.confusion.cellClicked, timeout=5000) as blocker:
         click_cell(panel.confusion, row, col)
     assert blocker.args == [row, col]
-    grid = panel.cell_grid
+    grid = panel.samples["image"].cell
     assert grid.count() == matrix[row, col]
     expected = [p for p in result["predictions"]
                 if p["true"] == result["classes"][row] and p["predicted"] == result["classes"][col]]
@@ -145,7 +145,7 @@ def test_an_empty_matrix_cell_says_no_samples(qtbot, panel):
     matrix = panel.confusion.matrix
     row, col = next((r, c) for r in range(6) for c in range(6) if matrix[r, c] == 0)
     panel.show_cell(row, col)
-    assert panel.cell_grid.count() == 0
+    assert panel.samples["image"].cell.count() == 0
     assert panel.cell_note.text() == (f"No samples of class '{result['classes'][row]}' were predicted as "
                                       f"'{result['classes'][col]}'.")
 

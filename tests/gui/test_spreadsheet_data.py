@@ -50,7 +50,7 @@ def test_a_semicolon_file_dropped_on_the_start_page_trains_as_text(qtbot, tmp_pa
     assert state.project.task == "text" and state.project.model.name == modality_for("text").default_model
     assert state.dataset.counts() == {"adiós": 10, "hola": 10}
     browser = window.dataset_browser
-    report = browser.report_label.text()
+    report = browser.pages["text"].report_label.text()
     assert "semicolon" in report and "'Texto'" in report and "'Categoría'" in report
     assert browser.reading.encoding_choice.encoding() == ""
     _shot(window, tmp_path, "spreadsheet-data-tab.png")
@@ -98,5 +98,5 @@ def test_the_encoding_choice_reads_a_windows_1252_file(qtbot, tmp_path):
     qtbot.waitUntil(lambda: window.state.dataset is not None, timeout=60000)
     assert window.state.project.data.encoding == "cp1252" and len(window.state.dataset.samples) == 20
     assert "Adiós, nos vemos mañana." in {s.text for s in window.state.dataset.samples}
-    assert "cp1252" in browser.report_label.text()
+    assert "cp1252" in browser.pages["text"].report_label.text()
     close_window(window)

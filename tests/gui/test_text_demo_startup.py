@@ -27,11 +27,11 @@ def poll():
         if PRELOADED is None:     # the window exists only after the splash: was transformers loaded under it?
             PRELOADED = "transformers" in sys.modules
         browser = win.dataset_browser
-        counted = browser.state.dataset is not None and not browser.is_counting_tokens()
-        if counted and browser.histogram.stats is not None or time.monotonic() - started > 240:
-            report.update(histogram=browser.histogram.stats is not None,
-                          texts=len(browser.histogram.stats.lengths) if browser.histogram.stats else 0,
-                          note=browser.truncation_label.text(), transformers_preloaded=PRELOADED)
+        counted = browser.state.dataset is not None and not browser.pages["text"].is_counting_tokens()
+        if counted and browser.pages["text"].histogram.stats is not None or time.monotonic() - started > 240:
+            report.update(histogram=browser.pages["text"].histogram.stats is not None,
+                          texts=len(browser.pages["text"].histogram.stats.lengths) if browser.pages["text"].histogram.stats else 0,
+                          note=browser.pages["text"].truncation_label.text(), transformers_preloaded=PRELOADED)
             win.state.set_dirty(False)
             win.close()
             return

@@ -38,13 +38,13 @@ def make_panel(qtbot):
 
 def test_a_text_run_shows_its_mistakes_as_texts_and_a_cell_click_lists_them(qtbot):
     panel = make_panel(qtbot)
-    assert panel.is_text_run() and panel.tabs.tabText(2) == "Try a text"
-    assert panel.misclassified_stack.currentWidget() is panel.misclassified_texts
-    rows = panel.misclassified_texts.visible_rows()
+    assert panel.run_modality() == "text" and panel.tabs.tabText(2) == "Try a text"
+    assert panel.misclassified_stack.currentWidget() is panel.samples["text"].misclassified
+    rows = panel.samples["text"].misclassified.visible_rows()
     assert rows == [("food", "animal", "60%", "a sweet baked dessert"), ("animal", "food", "70%", "a large striped cat")]
     assert "evaluated on 4 texts" in panel.status_label.text()
     panel.show_cell(1, 1)
-    assert panel.cell_texts.visible_rows() == [("food", "food", "80%", "a thick vegetable soup")]
+    assert panel.samples["text"].cell.visible_rows() == [("food", "food", "80%", "a thick vegetable soup")]
     assert panel.tabs.tabText(1) == "food → food (1)"
 
 

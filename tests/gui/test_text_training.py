@@ -35,8 +35,8 @@ def test_the_gui_trains_a_text_project_and_tries_a_text(qtbot, tmp_path, monkeyp
     results = window.results_panel
     # Real transfer on real text: far above chance (1/6) on held-out definitions.
     assert result["accuracy"] > 0.5, result["accuracy"]
-    assert results.is_text_run() and results.tabs.tabText(2) == "Try a text"
-    rows = results.misclassified_texts.visible_rows()
+    assert results.run_modality() == "text" and results.tabs.tabText(2) == "Try a text"
+    rows = results.samples["text"].misclassified.visible_rows()
     assert len(rows) == len(result["misclassified"])
     texts = {s.text for s in state.dataset.samples}
     assert all(r[3] in texts for r in rows)                     # the texts themselves, not locators

@@ -287,7 +287,7 @@ def test_full_run_in_the_main_window(qtbot, demo_window):
     qtbot.waitUntil(lambda: all(c.image is not None and not c.busy() for c in charts), timeout=30_000)
     training.grab().save(f"{SHOTS}/train.png")
     window.tabs.setCurrentWidget(results)
-    qtbot.waitUntil(lambda: not results.misclassified_grid.is_running() and not results.confusion.busy(),
+    qtbot.waitUntil(lambda: not results.samples["image"].misclassified.is_running() and not results.confusion.busy(),
                     timeout=30_000)
     results.grab().save(f"{SHOTS}/results.png")
     window.grab().save(f"{SHOTS}/window_results.png")

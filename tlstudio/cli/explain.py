@@ -110,4 +110,4 @@ def cmd_explain(args) -> int:
     from tlstudio.core.device import resolve_device
 
     loaded = load_model(args.run_dir, device=resolve_device(args.device))
-    return _explain_text(args, loaded) if loaded.task == "text" else _explain_image(args, loaded)
+    return {"image": _explain_image, "text": _explain_text}[loaded.task](args, loaded)

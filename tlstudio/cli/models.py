@@ -50,8 +50,10 @@ def _print_models(rows: list[dict], as_json: bool, extra: list[tuple[str, str, s
 
 
 def cmd_models(args) -> int:
-    if args.task == "text":
-        return _text_models(args)
+    return {"image": _image_models, "text": _text_models}[args.task](args)
+
+
+def _image_models(args) -> int:
     from tlstudio.core.zoo.cards import list_cards
     from tlstudio.core.zoo.weights import weight_source
 

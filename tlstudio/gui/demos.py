@@ -37,6 +37,10 @@ def text_demo_project() -> Project:
     return project
 
 
+# The demo project per modality (the start page's "Try the demo" buttons).
+DEMOS = {"image": demo_project, "text": text_demo_project}
+
+
 def new_project(task: str = "image") -> Project:
     """An empty project for ``task``, with that task's default model."""
     project = Project(task=task)

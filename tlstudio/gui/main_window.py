@@ -257,7 +257,7 @@ class MainWindow(QMainWindow):
     def open_demo(self, task: str = "image") -> bool:
         if not self.maybe_save():
             return False
-        self.state.replace_project(demos.text_demo_project() if task == "text" else demos.demo_project())
+        self.state.replace_project(demos.DEMOS[task]())
         self.tabs.setCurrentIndex(0)
         return True
 

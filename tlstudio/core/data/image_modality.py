@@ -43,6 +43,8 @@ class ImageModality:
     name = "image"
     noun = "images"
     needs_workers = True
+    shown_as_thumbnails = True
+    curation_on_disk = True
     default_model = DEFAULT_MODEL
     default_lr = 1e-3                 # the epoch loop's head lr when the user left lr to the defaults
     max_length_range = None           # images have no token length

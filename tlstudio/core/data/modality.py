@@ -22,6 +22,11 @@ subclass it):
     The (lowest, highest) input length in tokens a project may set, and the
     length used when it sets none (None for a modality without token lengths;
     a model card's own limit applies on top).
+``shown_as_thumbnails``
+    Whether a sample is shown as a picture (the Audit tab's thumbnail column).
+``curation_on_disk``
+    Whether exclusions and relabels may be applied to the dataset's files (moved
+    into class folders); otherwise they stay in the project.
 ``needs_workers``
     Whether reading a batch is heavy enough for DataLoader worker processes
     (image decoding: yes; text, tokenised once up front: no).
@@ -117,6 +122,8 @@ class Modality(Protocol):
     max_length_range: tuple[int, int] | None
     default_max_length: int | None
     needs_workers: bool
+    shown_as_thumbnails: bool
+    curation_on_disk: bool
 
     def scan(self, path: Any, *, task: Any = None, data: Any = None) -> DatasetIndex: ...
 

@@ -196,6 +196,8 @@ class TextModality:
     name = "text"
     noun = "texts"
     needs_workers = False
+    shown_as_thumbnails = False
+    curation_on_disk = False     # rows of a CSV are not files to move
     default_model = DEFAULT_TEXT_MODEL
     # The epoch loop's head lr when the user left lr to the defaults: heads on sentence features learn
     # ~10x faster than the image default allows (demo text data, MiniLM, mean of 3 seeds: 1e-3 -> 0.870

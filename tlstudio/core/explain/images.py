@@ -93,7 +93,7 @@ def explain_image(loaded, image: str | os.PathLike | Image.Image, class_name: in
                   ) -> ImageExplanation:
     """Where ``loaded`` (a run's LoadedModel) looks in ``image`` (a path or a PIL image) for a class:
     the predicted one by default, or ``class_name`` (a name or index)."""
-    if loaded.task != "image":
+    if not isinstance(loaded.preprocessing, Preprocessing):     # no pixels in: a text model
         raise ExplainError("This model classifies texts; explain a text instead.")
     wanted = class_index_for(loaded.classes, class_name)
     picture = image if isinstance(image, Image.Image) else load_image_rgb(image)

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from tlstudio.core.data.text_modality import tokenizer_for
+from tlstudio.core.data.text_modality import TextPreprocessing, tokenizer_for
 from tlstudio.core.explain.gradcam import ExplainError
 from tlstudio.core.explain.hooks import eval_with_grad
 from tlstudio.core.explain.images import class_index_for
@@ -153,7 +153,7 @@ def explain_text(loaded, text: str, class_name: int | str | None = None, steps: 
                  ) -> TextExplanation:
     """Which tokens of ``text`` pushed ``loaded`` (a text run's LoadedModel) towards a class:
     the predicted one by default, or ``class_name`` (a name or index)."""
-    if loaded.task != "text":
+    if not isinstance(loaded.preprocessing, TextPreprocessing):     # no tokens in: an image model
         raise ExplainError("This model classifies images; explain an image instead.")
     text = str(text)
     if not text.strip():

@@ -81,7 +81,9 @@ def _inside(path: Path, root: Path) -> Path:
 
 def planned_moves(project) -> list[Move]:
     """The moves ``apply_to_disk`` would make (checked, nothing touched)."""
-    if project.task != "image":
+    from tlstudio.core.data.modality import modality_for
+
+    if not modality_for(project.task).curation_on_disk:
         raise DatasetError("Text datasets are never changed on disk: the exclusions and label overrides stay "
                            "in the project and apply to every training and audit.")
     root = Path(project.data.path).expanduser()

@@ -281,7 +281,9 @@ def learning_curves(features, labels, classes: list[str], *, fractions=FRACTIONS
 def dataset_curves(data, *, seed: int = 0, task: TaskState | None = None) -> LearningCurves:
     """``learning_curves`` of a ``features.DatasetFeatures``: its train and validation samples (not test)."""
     keep = np.array([i for i, split in enumerate(data.splits) if split != "test"], dtype=np.int64)
-    noun = "texts" if getattr(data, "task", "image") == "text" else "images"
+    from tlstudio.core.data.modality import modality_for
+
+    noun = modality_for(getattr(data, "task", "image")).noun
     return learning_curves(data.features[keep], data.labels[keep], list(data.classes), seed=seed, noun=noun,
                            task=task)
 

@@ -184,10 +184,9 @@ def find_duplicates(samples, labels: np.ndarray, splits: Sequence[str], features
     check = check or (lambda: None)
     if neighbours is None:
         neighbours = nearest_neighbours(features, NEIGHBOURS, check)
-    if task == "image":
-        links = _verified_image_links(samples, neighbours, check, progress)
-    else:
-        links = _verified_text_links(samples, neighbours, check)
+    verify = {"image": lambda: _verified_image_links(samples, neighbours, check, progress),   # by pixels
+              "text": lambda: _verified_text_links(samples, neighbours, check)}                # by words
+    links = verify[task]()
     same = _Groups(len(samples))
     for i, j, reason, closeness in links:
         same.join(i, j, reason, closeness)

@@ -17,6 +17,7 @@ from tlstudio.core.insight.label_issues import LabelIssue, find_label_issues
 from tlstudio.core.insight.neighbours import nearest_neighbours
 from tlstudio.core.insight.outliers import NEIGHBOURS as OUTLIER_NEIGHBOURS
 from tlstudio.core.insight.outliers import Outlier, find_outliers
+from tlstudio.core.data.modality import modality_for
 from tlstudio.core.progress import TaskState
 
 
@@ -32,7 +33,7 @@ class AuditReport:
     def where(self, i: int) -> dict[str, Any]:
         """``{"path": file}`` for an image, ``{"row": locator, "text": text}`` for a text."""
         s = self.data.samples[i]
-        if self.data.task == "text":
+        if s.text is not None:         # a text sample: its row locator and text
             return {"row": self.data.keys[i], "text": s.text or ""}
         return {"path": s.path, "key": self.data.keys[i]}
 
@@ -124,15 +125,14 @@ def format_report(report: AuditReport, top: int = 10, similar: bool = False) -> 
     asked for), outliers."""
     j = report.to_json(top, similar=similar)
     c = j["counts"]
-    name = "row" if j["task"] == "text" else "key"
-    lines = [f"Audit of {j['samples']} {'texts' if j['task'] == 'text' else 'images'} in {len(j['classes'])} "
+    lines = [f"Audit of {j['samples']} {modality_for(j['task']).noun} in {len(j['classes'])} "
              f"classes with {j['model']} ({j['seconds'].get('total', 0):.1f} s)",
              f"Likely label errors: {c['label_issues']} (top {min(top, c['label_issues'])} shown)"]
     if j["label_issues"]:
         width = max(len(x["given"]) for x in j["label_issues"] + [{"given": "given"}])
         lines.append(f"  {'score':>5}  {'given':<{width}}  suggested -> sample")
         for x in j["label_issues"]:
-            where = x[name] + (f"  {_short(x['text'], 50)}" if j["task"] == "text" else "")
+            where = f"{x['row']}  {_short(x['text'], 50)}" if "row" in x else x["key"]
             lines.append(f"  {x['score']:5.2f}  {x['given']:<{width}}  {x['suggested']} -> {where}")
     lines.append(f"Duplicate groups: {c['duplicates']} ({c['leaking_duplicates']} across train/val/test); "
                  f"{c['similar']} more groups only similar in feature space")
@@ -143,5 +143,5 @@ def format_report(report: AuditReport, top: int = 10, similar: bool = False) -> 
                      f"  ({g['why']})" + (f"  [{flags}]" if flags else ""))
     lines.append(f"Outliers: {c['outliers']}")
     for o in j["outliers"]:
-        lines.append(f"  {o['score']:5.1f}  {o['label']} (nearest: {o['nearest']}) -> {o[name]}")
+        lines.append(f"  {o['score']:5.1f}  {o['label']} (nearest: {o['nearest']}) -> {o.get('row', o.get('key'))}")
     return "\n".join(lines)

@@ -27,7 +27,7 @@ AnyCard = ModelCard | TextModelCard
 
 def card_for(name: str | os.PathLike, task: str = "image") -> AnyCard:
     """The card of a model name for a Project task: a vision card, or a text card / HF folder."""
-    return text_card_for(name) if task == "text" else as_card(str(name))
+    return {"image": lambda: as_card(str(name)), "text": lambda: text_card_for(name)}[task]()
 
 
 def _as_any_card(card: AnyCard | str) -> AnyCard:

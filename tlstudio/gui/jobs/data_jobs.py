@@ -1,5 +1,5 @@
 """Worker jobs of the Data tab: scanning a dataset (image or text), reading a text file's
-columns, token-length statistics. Each runs through ``tasks.run_task``, never on the GUI thread
+columns, token-length statistics, the split's summary and augmentation previews. Each runs through ``tasks.run_task``, never on the GUI thread
 (the text modules import torch and transformers)."""
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from PySide6.QtGui import QImage
+
+from tlstudio.gui.qimages import pil_to_qimage
 
 # Tokenizers already loaded, by model folder (loading one reads its files: ~0.3 s).
 _TOKENIZERS: dict[str, object] = {}
@@ -92,3 +96,41 @@ def token_stats(index, model_name: str, max_length: int, task=None):
     if task is not None:
         task.check()
     return token_length_stats(index.samples, index.classes, tokenizer, int(max_length))
+
+
+def split_summary(index, val_fraction: float, test_fraction: float, seed: int, search: bool = False) -> str:
+    """The split the run will use (and warnings) as rich text; runs in a worker. With ``search`` (Automatic
+    head fitting) the head is scored by k-fold cross-validation on train + validation, as the trainer does."""
+    from tlstudio.core.data.index import split_dataset
+
+    split = split_dataset(index, val_fraction, test_fraction, seed)
+    counts = f"Train {len(split.train):,} · Validation {len(split.val):,} · Test {len(split.test):,}"
+    text = f"<b>{counts}</b>"
+    if search:
+        from collections import Counter
+
+        from tlstudio.core.train.head_search import CV_MAX_SAMPLES, FOLDS
+
+        labelled = list(split.train) + list(split.val)
+        smallest = min(Counter(s.label for s in labelled).values(), default=0)
+        if len(labelled) <= CV_MAX_SAMPLES and smallest >= 2:
+            how = f"{min(FOLDS, smallest)}-fold cross-validation on all {len(labelled):,} labelled samples"
+        else:
+            how = f"the validation split ({len(split.val):,}) scores the head search (more than {CV_MAX_SAMPLES:,})"
+        text = (f"<b>Automatic head fitting: {how}</b>; test {len(split.test):,} held out. "
+                f"The validation fraction applies to Fixed epochs and fine-tuning ({counts}).")
+    if split.warnings:
+        text += "<br><span style='color:#9a5b00'>" + "<br>".join(split.warnings[:5]) + "</span>"
+    return text
+
+
+def preview_job(path: str, model_name: str, image_size: int | None, preset: str, n: int) -> list[QImage]:
+    """Worker side: augmented views of one image, as QImages."""
+    from tlstudio.core.zoo.cards import get_card
+    from tlstudio.core.data.images import load_image_rgb
+    from tlstudio.core.data.transforms import augment_previews
+
+    pre = get_card(model_name).preprocessing
+    if image_size:
+        pre = pre.with_input_size(image_size)
+    return [pil_to_qimage(im) for im in augment_previews(load_image_rgb(path), pre, preset, n=n)]

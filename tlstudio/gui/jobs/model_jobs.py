@@ -32,15 +32,21 @@ class LoadedModel:
 
 def load_model_job(name: str, weights: WeightsSource, head_dict: dict, num_classes: int,
                    frozen: list[str], image_size: int | None, task: str = "image") -> LoadedModel:
-    """Worker side: build the transfer model, apply the frozen set, build its layer tree."""
+    """Worker side: build the transfer model of the ``task`` modality, apply the frozen set, build its layer
+    tree."""
+    loader = {"image": load_image_model_job, "text": load_text_model_job}[task]
+    return loader(name, weights, head_dict, num_classes, frozen, image_size)
+
+
+def load_image_model_job(name: str, weights: WeightsSource, head_dict: dict, num_classes: int,
+                         frozen: list[str], image_size: int | None) -> LoadedModel:
+    """Worker side: a vision model (see ``load_model_job``)."""
     from tlstudio.core.model.head import HeadSpec
     from tlstudio.core.model.layers import build_layer_tree
     from tlstudio.core.model.build import create_transfer_model
     from tlstudio.core.zoo.cards import get_card
     from tlstudio.core.zoo.weights import weight_source
 
-    if task == "text":
-        return load_text_model_job(name, weights, head_dict, num_classes, frozen)
     card = get_card(name)
     weights = WeightsSource.parse(weights)
     head = HeadSpec.from_dict(head_dict)
@@ -74,9 +80,10 @@ def apply_saved_frozen(model, frozen: list[str], base_word: str) -> tuple[str, l
 
 
 def load_text_model_job(name: str, weights: WeightsSource, head_dict: dict, num_classes: int,
-                        frozen: list[str]) -> LoadedModel:
+                        frozen: list[str], image_size: int | None = None) -> LoadedModel:
     """Worker side for a text model: the encoder from its card or Hugging Face folder, cut and given
-    a head through the same family registry as images; the layer tree from a dummy token batch."""
+    a head through the same family registry as images; the layer tree from a dummy token batch.
+    ``image_size`` is not used (a text model has a max length instead)."""
     from tlstudio.core.model.head import HeadSpec
     from tlstudio.core.model.layers import build_layer_tree
     from tlstudio.core.model.build import card_for, create_transfer_model

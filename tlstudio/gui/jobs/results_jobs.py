@@ -1,4 +1,4 @@
-"""Worker jobs of the Results tab: load and evaluate a run, predict one text (they run torch)."""
+"""Worker jobs of the Results tab: load and evaluate a run, predict one text, export a run (they run torch)."""
 from __future__ import annotations
 
 TOP_K = 3
@@ -30,3 +30,20 @@ def load_and_evaluate(run_dir: str, split: str | None, task=None):
     result["evaluated_on"] = split
     result["choices"] = choices
     return loaded, result
+
+
+def export_job(kind: str, run_dir: str, target: str, sample_paths: list[str], task=None) -> dict:
+    """Worker job: one export; returns {"kind", "path", "max_abs_diff" (None for a bundle), "samples"}."""
+    from tlstudio.core.progress import check
+    from tlstudio.core.runs import export
+
+    if kind == "bundle":
+        path = export.export_bundle(run_dir, target, task=task)
+        return {"kind": kind, "path": str(path), "max_abs_diff": None, "samples": None}
+    check(task)
+    fn = export.export_torchscript if kind == "torchscript" else export.export_onnx
+    # the save dialog has already asked before replacing a file; the core still refuses anything
+    # that is not an earlier export of this kind
+    result = fn(run_dir, target, sample_paths or None, force=True)
+    return {"kind": kind, "path": result["path"], "max_abs_diff": float(result["max_abs_diff"]),
+            "samples": result.get("samples")}

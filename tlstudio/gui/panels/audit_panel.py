@@ -16,47 +16,13 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QPushButton, QSizePolicy, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from tlstudio.core.data.modality import modality_for
+from tlstudio.gui.jobs.audit_jobs import apply_job, audit_job, undo_job
 from tlstudio.gui.jobs.tasks import run_task
 from tlstudio.gui.widgets.dataset_widgets import ThumbnailLoader
 
 ISSUE_ROWS = 200          # label issues listed at most
 THUMB = 48
 KEY_ROLE = Qt.ItemDataRole.UserRole
-
-
-def audit_job(project_dict: dict, task=None) -> dict:
-    """Worker job: audit a snapshot of the project; the report as JSON (plus the keys of each finding)."""
-    from tlstudio.core.insight.report import run_audit
-    from tlstudio.core.project import Project
-
-    report = run_audit(Project.from_dict(project_dict), task=task)
-    out = report.to_json(similar=True)
-    keys = report.data.keys
-    for items, source in ((out["label_issues"], report.label_issues), (out["outliers"], report.outliers)):
-        for item, finding in zip(items, source):
-            item["key"] = keys[finding.index]
-    return out
-
-
-def apply_job(project_dict: dict, project_path: str) -> tuple[str, dict]:
-    """Worker job: move relabelled images on disk; (undo record, the overrides left)."""
-    from tlstudio.core.insight.actions import apply_to_disk
-    from tlstudio.core.project import Project
-
-    project = Project.from_dict(project_dict)
-    record = apply_to_disk(project, project_path)
-    return str(record), dict(project.data.label_overrides)
-
-
-def undo_job(project_path: str) -> dict:
-    """Worker job: undo the latest apply beside the project; the overrides to restore."""
-    from tlstudio.core.errors import DatasetError
-    from tlstudio.core.insight.actions import latest_undo_record, undo_apply
-
-    record = latest_undo_record(project_path)
-    if record is None:
-        raise DatasetError("There is no change on disk to undo.")
-    return undo_apply(record)
 
 
 def flagged_keys(report: dict) -> list[str]:
@@ -258,7 +224,7 @@ class AuditPanel(QWidget):
 
     def show_report(self, report: dict) -> None:
         self.report = report
-        c, text = report["counts"], report["task"] == "text"
+        c, text = report["counts"], not modality_for(report["task"]).shown_as_thumbnails
         noun = modality_for(report["task"]).noun
         self._say(f"{report['samples']:,} {noun} checked with {report['model']} in "
                   f"{report['seconds'].get('total', 0):.1f} s: {c['label_issues']} likely label errors, "
@@ -325,7 +291,7 @@ class AuditPanel(QWidget):
                 status = "excluded" if key in excluded else (f"→ {overrides[key]}" if key in overrides else "")
                 table.item(r, col).setText(status)
         self.curation.setText(f"Project: {len(data.exclusions)} excluded, {len(overrides)} relabelled")
-        self.apply_button.setEnabled(bool(overrides) and self.state.project.task == "image")
+        self.apply_button.setEnabled(bool(overrides) and modality_for(self.state.project.task).curation_on_disk)
         self._update_actions()
 
     # -- actions (the project only) --------------------------------------------------------------

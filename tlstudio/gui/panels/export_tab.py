@@ -11,6 +11,8 @@ from typing import Callable
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from tlstudio.core.data.modality import modality_for
+from tlstudio.gui.jobs.results_jobs import export_job
 from tlstudio.gui.jobs.tasks import Task, run_task
 
 KIND_NAMES = {"bundle": "Bundle", "torchscript": "TorchScript", "onnx": "ONNX"}
@@ -27,23 +29,6 @@ def export_name(run_dir: str, kind: str) -> str:
 def describe(noun: str) -> str:
     return ("A bundle is a folder TL Studio and the CLI reload; TorchScript and ONNX files are checked against "
             f"PyTorch on a few validation {noun}.")
-
-
-def export_job(kind: str, run_dir: str, target: str, sample_paths: list[str], task=None) -> dict:
-    """Worker job: one export; returns {"kind", "path", "max_abs_diff" (None for a bundle), "samples"}."""
-    from tlstudio.core.progress import check
-    from tlstudio.core.runs import export
-
-    if kind == "bundle":
-        path = export.export_bundle(run_dir, target, task=task)
-        return {"kind": kind, "path": str(path), "max_abs_diff": None, "samples": None}
-    check(task)
-    fn = export.export_torchscript if kind == "torchscript" else export.export_onnx
-    # the save dialog has already asked before replacing a file; the core still refuses anything
-    # that is not an earlier export of this kind
-    result = fn(run_dir, target, sample_paths or None, force=True)
-    return {"kind": kind, "path": result["path"], "max_abs_diff": float(result["max_abs_diff"]),
-            "samples": result.get("samples")}
 
 
 class ExportTab(QWidget):
@@ -83,9 +68,9 @@ class ExportTab(QWidget):
             button.setEnabled(on and not busy)
             button.setToolTip("" if on else NO_RUN_TIP)
 
-    def set_task(self, text: bool) -> None:
-        """Text runs are checked on texts: the page says so."""
-        noun = "texts" if text else "images"
+    def set_task(self, task: str) -> None:
+        """A run is checked on its modality's samples (texts, images): the page says so."""
+        noun = modality_for(task).noun
         if noun != self._noun and (self.task is None or not self.task.is_running()):
             self._noun = noun
             self.label.setStyleSheet("")

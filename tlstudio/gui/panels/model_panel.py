@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroup
                                QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox,
                                QSplitter, QTableWidget, QTableWidgetItem, QTreeView, QVBoxLayout, QWidget)
 
+from tlstudio.core.data.modality import modality_for
 from tlstudio.core.zoo.sources import AUTO_SOURCE, WeightsSource
 from tlstudio.gui.icons import icon
 from tlstudio.gui.itemmodels.layer_tree import LayerTreeModel, format_count, head_subtree
@@ -170,6 +171,10 @@ class ModelPanel(QWidget):
     def task(self) -> str:
         return self.state.project.task
 
+    def _by_length(self) -> bool:
+        """Models of the project's modality take a max length in tokens, not an image size in pixels."""
+        return modality_for(self.task()).max_length_range is not None
+
     def cards(self) -> list[tuple[object, str]]:
         """The catalog of the project's task: (card, weights source) pairs."""
         return self._catalogs.get(self.task(), [])
@@ -180,7 +185,7 @@ class ModelPanel(QWidget):
 
     def _show_task_widgets(self) -> None:
         """The catalog, its family filter and the size/length setting of the project's task."""
-        text = self.task() == "text"
+        text = self._by_length()
         self.table.setHorizontalHeaderLabels(["Model", "Family", "Params", "Max length" if text else "Trained at",
                                               "Weights"])
         self.import_button.setVisible(not text)
@@ -199,11 +204,11 @@ class ModelPanel(QWidget):
 
     def _card_limit(self) -> int:
         """The selected text model's own longest input (the upper end of the max length)."""
-        if self.task() != "text":
+        if not self._by_length():
             return MAX_LENGTH_RANGE[1]
         name = self.state.project.model.name
         limit = next((c.max_length for c, _ in self.cards() if c.name == name), None)
-        if limit is None and self._loaded is not None and self.task() == "text":
+        if limit is None and self._loaded is not None and self._by_length():
             limit = getattr(self._loaded.card, "max_length", None)
         return int(limit or MAX_LENGTH_RANGE[1])
 
@@ -226,7 +231,7 @@ class ModelPanel(QWidget):
                 if (not fam or c.family == fam) and all(w in f"{c.name} {c.family}".lower() for w in words)]
         self.table.setRowCount(len(rows))
         for r, (card, source) in enumerate(rows):
-            size = f"{card.max_length} tokens" if self.task() == "text" else f"{card.preprocessing.input_size} px"
+            size = f"{card.max_length} tokens" if self._by_length() else f"{card.preprocessing.input_size} px"
             cells = [card.name, card.family, format_count(card.params), size, SOURCE_TEXT.get(source, source)]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -357,7 +362,7 @@ class ModelPanel(QWidget):
             self.footer.setText("")
             return
         src = SOURCE_TEXT.get(loaded.source, loaded.source)
-        size = (f"max length {self.state.max_length()} of {loaded.input_size} tokens" if self.task() == "text"
+        size = (f"max length {self.state.max_length()} of {loaded.input_size} tokens" if self._by_length()
                 else f"input {loaded.input_size} px")
         self.current.setText(f"<b>{loaded.card.name}</b> ({loaded.card.family}) · weights: {src} · "
                              f"{size} · {self.state.model.feature_dim} features")
@@ -404,7 +409,7 @@ class ModelPanel(QWidget):
         elif section == "model":
             self._load_max_length()
             if self.state.project.model.name != getattr(getattr(self._loaded, "card", None), "name", None) \
-                    or self.task() != "text" or self.state.model is None:
+                    or not self._by_length() or self.state.model is None:
                 self.reload_model()   # a new max length alone needs no new model
         elif section == "head":
             self.rebuild_head()

@@ -25,8 +25,8 @@ from tlstudio.gui.panels.export_tab import ExportTab
 from tlstudio.gui.panels.results_explain import ExplainControls
 from tlstudio.gui.panels.results_try import TryView
 from tlstudio.gui.widgets.embedding_map import EmbeddingMapView
-from tlstudio.gui.widgets.image_grid import GridItem, ImageGrid
-from tlstudio.gui.widgets.text_widgets import TextTable
+from tlstudio.gui.views import result_samples
+from tlstudio.core.data.modality import modality_for
 from tlstudio.core.runs.metric_names import metrics_line
 from tlstudio.gui.jobs.results_jobs import load_and_evaluate
 from tlstudio.gui.jobs.tasks import run_task
@@ -55,7 +55,6 @@ class ResultsPanel(QWidget):
         self._tasks: list = []
         self._pending_load = False
         self._choices_task = None
-        self._texts_of: tuple = (None, {})   # (dataset, {locator: text}) for texts of predictions
         self._build()
         self.refresh_runs()
         state.projectReplaced.connect(self.reset_for_new_project)
@@ -124,10 +123,6 @@ class ResultsPanel(QWidget):
         upper.setStretchFactor(0, 2)
         upper.setStretchFactor(1, 3)
 
-        self.misclassified_grid = ImageGrid()
-        self.misclassified_grid.setObjectName("misclassifiedGrid")
-        self.cell_grid = ImageGrid()
-        self.cell_grid.setObjectName("cellGrid")
         self.cell_note = QLabel("Click a cell of the confusion matrix to see its samples here.",
                                 objectName="cellNote")
         self.try_view = TryView(lambda: self.loaded, self._track)
@@ -135,15 +130,16 @@ class ResultsPanel(QWidget):
         self.try_view.failed.connect(lambda message: self.status_label.setText(f"Prediction failed: {message}"))
         self.try_grid, self.try_text_edit, self.try_text_table = (self.try_view.grid, self.try_view.text_edit,
                                                                   self.try_view.text_table)
-        headers = ["True", "Predicted", "Probability", "Text"]
-        self.misclassified_texts = TextTable(headers, "misclassifiedTexts", "Search the misclassified texts…")
-        self.cell_texts = TextTable(headers, "cellTexts", "Search the texts of this cell…")
-        self.misclassified_stack = self._stack(self.misclassified_grid, self.misclassified_texts)
+        # The predictions' galleries (images) or tables (texts): one view per modality (gui/views).
+        self.samples = result_samples(self)
+        self.misclassified_stack, self.cell_stack = QStackedWidget(), QStackedWidget()
+        for view in self.samples.values():
+            self.misclassified_stack.addWidget(view.misclassified)
+            self.cell_stack.addWidget(view.cell)
         cell_page = QWidget()
         cell_col = QVBoxLayout(cell_page)
         cell_col.setContentsMargins(0, 0, 0, 0)
         cell_col.addWidget(self.cell_note)
-        self.cell_stack = self._stack(self.cell_grid, self.cell_texts)
         cell_col.addWidget(self.cell_stack, 1)
         self.try_stack = self.try_view
         self.tabs = QTabWidget()
@@ -175,28 +171,26 @@ class ResultsPanel(QWidget):
         self.explain_controls = ExplainControls(self)     # "Show where the model looks"
         self._set_model_actions_enabled(False)
 
-    @staticmethod
-    def _stack(image_page: QWidget, text_page: QWidget) -> QStackedWidget:
-        stack = QStackedWidget()
-        stack.addWidget(image_page)
-        stack.addWidget(text_page)
-        return stack
-
-    def is_text_run(self) -> bool:
+    def run_modality(self) -> str:
+        """The modality of the run shown (else the project's): its name picks the views."""
         info = getattr(self.loaded, "info", None) or {}
-        task = (self.result or {}).get("task") or info.get("task")
-        return (task or self.state.project.task) == "text"
+        return (self.result or {}).get("task") or info.get("task") or self.state.project.task
+
+    def samples_view(self):
+        return self.samples[self.run_modality()]
 
     def _show_task_pages(self) -> None:
-        text = self.is_text_run()
-        for stack in (self.misclassified_stack, self.cell_stack, self.try_stack):
-            stack.setCurrentIndex(1 if text else 0)
-        self.tabs.setTabText(2, "Try a text" if text else "Try an image")
+        name = self.run_modality()
+        view = self.samples[name]
+        self.misclassified_stack.setCurrentWidget(view.misclassified)
+        self.cell_stack.setCurrentWidget(view.cell)
+        self.try_view.show_modality(name)
+        self.tabs.setTabText(2, view.try_title)
 
     def _set_model_actions_enabled(self, on: bool) -> None:
         self.try_view.set_available(on)
         self.export_tab.set_available(on)
-        self.export_tab.set_task(self.is_text_run())
+        self.export_tab.set_task(self.run_modality())
         self.explain_controls.set_available(on)
 
     def _export_context(self) -> tuple[str | None, list[str]]:
@@ -343,10 +337,8 @@ class ResultsPanel(QWidget):
         self.summary_label.setText("")
         self.confusion.clear()
         self._size_matrix([])
-        for grid in (self.misclassified_grid, self.cell_grid):
-            grid.set_items([])
-        for table in (self.misclassified_texts, self.cell_texts):
-            table.set_rows([])
+        for view in self.samples.values():
+            view.clear()
         self.try_view.clear()
         self.tabs.setTabText(0, "Misclassified")
         self.tabs.setTabText(1, "Cell")
@@ -365,7 +357,7 @@ class ResultsPanel(QWidget):
         source = result.get("source", "")
         skipped = result.get("skipped") or []
         self.status_label.setStyleSheet("")
-        noun = "texts" if self.is_text_run() else "images"
+        noun = modality_for(self.run_modality()).noun
         self.status_label.setText(f"{Path(self.run_dir).name}: evaluated on {n} {noun} ({source})."
                                   + (f" {len(skipped)} unreadable {noun[:-1]}(s) skipped." if skipped else ""))
         self.summary_label.setText(f"<b>{metrics_line(result, noun)}</b>")
@@ -384,14 +376,11 @@ class ResultsPanel(QWidget):
         self.confusion.set_matrix(result["confusion_matrix"], result["classes"])
         self._size_matrix(result["classes"])
         self._show_task_pages()
-        self.misclassified_texts.set_rows(*(self._text_rows(result["misclassified"]) if self.is_text_run()
-                                            else ([], [])))
-        self.cell_texts.set_rows([])
-        self.misclassified_grid.set_items([
-            GridItem(p["path"], f"{p['true']} →\n{p['predicted']} ({p['confidence']:.0%})",
-                     f"{p['path']}\ntrue: {p['true']}\npredicted: {p['predicted']} ({p['confidence']:.0%})")
-            for p in result["misclassified"]])
-        self.cell_grid.set_items([])
+        shown = self.samples_view()
+        for view in self.samples.values():
+            if view is not shown:
+                view.clear()
+        shown.show_misclassified(result["misclassified"])
 
     def _size_matrix(self, classes: list[str]) -> None:
         """Room for every cell and label: a window too small for it scrolls the matrix instead of
@@ -413,25 +402,6 @@ class ResultsPanel(QWidget):
             cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return cells
 
-    def _text_of(self, prediction: dict) -> str:
-        """A prediction's text: carried by the prediction, else looked up in the open dataset."""
-        if prediction.get("text"):
-            return str(prediction["text"])
-        dataset = self.state.dataset
-        if dataset is not None and self._texts_of[0] is not dataset:
-            self._texts_of = (dataset, {s.path: s.text for s in dataset.samples})
-        found = self._texts_of[1].get(prediction.get("path"))
-        return found if found is not None else str(prediction.get("path", ""))
-
-    def _text_rows(self, predictions: list[dict]) -> tuple[list[tuple], list[str]]:
-        rows, tips = [], []
-        for p in predictions:
-            text = self._text_of(p)
-            rows.append((str(p["true"]), str(p["predicted"]), f"{p['confidence']:.0%}", text))
-            tips.append(f"{p.get('path', '')}\ntrue: {p['true']} · predicted: {p['predicted']} "
-                        f"({p['confidence']:.0%})\n\n{text}")
-        return rows, tips
-
     @Slot(int, int)
     def show_cell(self, true_index: int, predicted_index: int) -> None:
         """Show the images of one confusion-matrix cell with their confidence."""
@@ -443,11 +413,7 @@ class ResultsPanel(QWidget):
                 if p["true"] == true_name and p["predicted"] == predicted_name]
         self.cell_note.setText(f"No samples of class '{true_name}' were predicted as '{predicted_name}'."
                                if not hits else f"True class '{true_name}', predicted '{predicted_name}':")
-        if self.is_text_run():
-            self.cell_texts.set_rows(*self._text_rows(hits))
-        else:
-            self.cell_grid.set_items([GridItem(p["path"], f"{p['confidence']:.0%}",
-                                               f"{p['path']}\n{true_name} → {predicted_name}") for p in hits])
+        self.samples_view().show_cell(hits, true_name, predicted_name)
         self.tabs.setTabText(1, f"{true_name} → {predicted_name} ({len(hits)})")
         self.tabs.setCurrentIndex(1)
 
@@ -469,7 +435,7 @@ class ResultsPanel(QWidget):
         return self.try_view.text_result
 
     def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasUrls() and self.loaded is not None and not self.is_text_run():
+        if event.mimeData().hasUrls() and self.loaded is not None and self.samples_view().accepts_drops:
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:
@@ -483,7 +449,7 @@ class ResultsPanel(QWidget):
     def is_running(self) -> bool:
         if self.export_tab.task is not None and self.export_tab.task.is_running():
             return True
-        grids = (self.misclassified_grid, self.cell_grid, self.try_grid)
+        grids = (*self.samples.values(), self.try_grid)
         if self.explain_controls.is_running():
             return True
         views = (self.data_needs, self.embedding_map)
@@ -496,7 +462,7 @@ class ResultsPanel(QWidget):
         for task in self._tasks:
             task.cancel()
             ok = task.wait(timeout_ms) and ok
-        for grid in (self.misclassified_grid, self.cell_grid, self.try_grid):
+        for grid in (*self.samples.values(), self.try_grid):
             ok = grid.stop_and_wait(timeout_ms) and ok
         for view in (self.data_needs, self.embedding_map):
             ok = view.stop_and_wait(timeout_ms) and ok

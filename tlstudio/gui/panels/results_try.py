@@ -28,7 +28,7 @@ RANKS = ("1st", "2nd", "3rd", "4th", "5th")
 
 
 class TryView(QStackedWidget):
-    """Page 0: try images; page 1: try a text. ``loaded()`` is the run's model (or None)."""
+    """One page per modality (``pages``): try images, try a text. ``loaded()`` is the run's model (or None)."""
 
     predicted = Signal(list)            # the predictions shown (images or the one text)
     failed = Signal(str)
@@ -39,9 +39,14 @@ class TryView(QStackedWidget):
         self._track = track
         self._try_task = None
         self.text_result: list[dict] | None = None   # the top-k shown for the text now in the box
-        self.addWidget(self._build_image_page())
-        self.addWidget(self._build_text_page())
+        self.pages = {"image": self._build_image_page(), "text": self._build_text_page()}   # by modality
+        for page in self.pages.values():
+            self.addWidget(page)
         self.set_available(False)
+
+    def show_modality(self, name: str) -> None:
+        """Show the page that tries samples of modality ``name``."""
+        self.setCurrentWidget(self.pages[name])
 
     # -- layout ---------------------------------------------------------------------------
     def _build_image_page(self) -> QWidget:

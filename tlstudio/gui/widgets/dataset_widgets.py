@@ -34,18 +34,6 @@ def load_thumbnail(path: str, size: int = THUMB_PX) -> QImage:
     return pil_to_qimage(image.resize(target, Image.Resampling.BICUBIC if scale > 1 else Image.Resampling.LANCZOS))
 
 
-def preview_job(path: str, model_name: str, image_size: int | None, preset: str, n: int) -> list[QImage]:
-    """Worker side: augmented views of one image, as QImages."""
-    from tlstudio.core.zoo.cards import get_card
-    from tlstudio.core.data.images import load_image_rgb
-    from tlstudio.core.data.transforms import augment_previews
-
-    pre = get_card(model_name).preprocessing
-    if image_size:
-        pre = pre.with_input_size(image_size)
-    return [pil_to_qimage(im) for im in augment_previews(load_image_rgb(path), pre, preset, n=n)]
-
-
 def imbalance_warning(counts: dict[str, int], noun: str = "images") -> str:
     if len(counts) < 2:
         return ""

@@ -244,7 +244,7 @@ class EmbeddingMapView(ProjectJobView):
         predicted = self._predictions.get(d["paths"][i])
         if predicted is not None and predicted != name:
             lines.append(f"predicted: <b>{html.escape(predicted)}</b>")
-        if d.get("task") == "text":
+        if d["texts"][i] is not None:          # a text sample
             text = d["texts"][i] or ""
             short = text if len(text) <= TEXT_TIP_CHARS else text[:TEXT_TIP_CHARS] + "…"
             lines.append(html.escape(short))
@@ -274,7 +274,7 @@ class EmbeddingMapView(ProjectJobView):
         """Show the sample below the map; an image also opens in the system's viewer."""
         d = self.data
         key, name = d["keys"][i], d["classes"][int(d["labels"][i])]
-        if d.get("task") == "text":
+        if d["texts"][i] is not None:          # a text sample
             self.details.setText(f"<b>{html.escape(name)}</b> · {html.escape(key)}<br>{html.escape(d['texts'][i] or '')}")
         else:
             self.details.setText(f"<b>{html.escape(name)}</b> · {html.escape(d['paths'][i])}")
