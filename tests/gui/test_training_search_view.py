@@ -10,6 +10,7 @@ from tlstudio.core.project import Project
 from tlstudio.core.runs.run_folder import SEARCH_CURVES as SEARCH_CURVES_NAME
 from tlstudio.gui.demos import demo_text_data
 from tlstudio.gui.panels.training_panel import TrainingPanel
+from tlstudio.gui.widgets.charts import EMPTY_HINT, RUNNING_HINT
 from tlstudio.gui.state import ProjectState
 from tests.demo_subset import make_subset
 
@@ -56,7 +57,11 @@ def test_a_default_search_run_draws_both_charts_marks_the_chosen_values_and_reop
     panel.show()
     lr = panel.widget_for("training", "lr")
     assert lr.text() == "auto" and panel.settings.marks["lr"].isHidden()     # before any run: "auto"
+    hints = [panel.charts.loss.hint.get_text()]
+    panel.trainingStarted.connect(lambda _: hints.append(panel.charts.accuracy.hint.get_text()))
     result = run(qtbot, panel)
+    # Empty charts say what comes: before a run, and while it prepares (model, features) — never "press Start".
+    assert hints == [EMPTY_HINT, RUNNING_HINT]
     run_dir = Path(result["run_dir"])
     search = json.loads((run_dir / "search.json").read_text())
     # Both charts hold the winner's held-out curve; the loss chart also the refit's training loss.

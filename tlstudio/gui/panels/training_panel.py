@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar
 
 from tlstudio.core.train import events as ev
 from tlstudio.core.train.search_curves import SearchCurves, describe_search
-from tlstudio.gui.widgets.charts import TrainingCharts
+from tlstudio.gui.widgets.charts import EMPTY_HINT, RUNNING_HINT, TrainingCharts
 from tlstudio.core.device import available_devices
 from tlstudio.gui.widgets.search_table import HeadSearchTable
 from tlstudio.gui.widgets.settings_widgets import format_eta
@@ -193,6 +193,7 @@ class TrainingPanel(QWidget):
         if self.is_running():
             return
         self.charts.reset()
+        self.charts.set_hint(EMPTY_HINT)
         self.search_table.reset()
         self.log_view.clear()
         self.settings.set_chosen(None)
@@ -239,6 +240,7 @@ class TrainingPanel(QWidget):
         self._search_report = None
         self.error_label.hide()
         self.charts.reset()
+        self.charts.set_hint(RUNNING_HINT)
         self.search_table.reset()
         self.progress.setRange(0, 0)      # busy until the first progress event
         self.progress.setFormat("Preparing…")
@@ -440,6 +442,7 @@ class TrainingPanel(QWidget):
     @Slot(dict)
     def _on_worker_finished(self, metrics: dict) -> None:
         self._set_running_ui(False)
+        self.charts.set_hint(EMPTY_HINT)        # shown only if the run ended before drawing anything
         finished = self._finished_event
         cancelled = bool(finished.cancelled) if finished else bool(metrics.get("cancelled", False))
         self.progress.setRange(0, 100)

@@ -24,6 +24,8 @@ from tlstudio.gui.widgets.search_charts import SearchChartPainter
 
 STAGGER_MS = 40
 EMPTY_HINT = "Curves appear here once training starts (Train tab → Start)."
+# While a run prepares (the model loads, the base's features are computed) nothing can be drawn yet.
+RUNNING_HINT = "Computing the base's features… the curves follow."
 TRAIN_COLOR = "#1f77b4"
 VAL_COLOR = "#d62728"
 
@@ -85,6 +87,12 @@ class CurveChart(ThreadedChartCanvas):
 
     def is_empty(self) -> bool:
         return not self._points["x"] and not (self.search_series and self.search_series["val"])
+
+    def set_hint(self, text: str) -> None:
+        """What an empty chart says (before a run, or while one prepares)."""
+        self.mutate(lambda: self.hint.set_text(text))
+        if self.is_empty():
+            self.draw_idle()
 
     def set_empty(self, empty: bool) -> None:
         def change():
@@ -197,6 +205,10 @@ class TrainingCharts:
         self.accuracy.set_ylim(0.0, 1.0)
         self.epochs_plotted = 0
         self.search = SearchChartPainter(self, self.loss)
+
+    def set_hint(self, text: str) -> None:
+        for chart in (self.loss, self.accuracy):
+            chart.set_hint(text)
 
     def reset(self) -> None:
         """Empty both charts (redrawn only when they showed an earlier run)."""
