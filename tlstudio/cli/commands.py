@@ -16,11 +16,11 @@ from typing import Sequence
 
 from tlstudio.cli.data_options import ENCODING_HELP, add_data_options, detected_task
 from tlstudio.cli.models import cmd_models, print_json
-from tlstudio.cli.run_commands import EXIT_BAD_INPUT, torch_device, cmd_evaluate, cmd_export, cmd_predict
+from tlstudio.cli.run_commands import EXIT_BAD_INPUT, cmd_evaluate, cmd_export, cmd_predict
 from tlstudio.cli.text_predict import add_column_options, column_value
 from tlstudio.core.data.curation import apply_curation
 from tlstudio.core.data.modality import modality_for, task_default_model
-from tlstudio.core.device import DEVICE_CHOICES
+from tlstudio.core.device import DEVICE_CHOICES, resolve_device
 from tlstudio.core.errors import DatasetError, ProjectError, TLStudioError, TrainingError, WeightsError
 from tlstudio.core.runs.metric_names import accuracy_text, metrics_line
 
@@ -112,7 +112,7 @@ def _validate_text(project, task=None, labels=None):
     project.validate(labels)
     if project.data.augment != "none":
         raise ProjectError(f"Text projects have no augmentation; --augment {project.data.augment} applies to images.")
-    torch_device(project.training.device)
+    resolve_device(project.training.device)
     modality = modality_for("text")
     if project.model.weights.is_file:
         raise WeightsError("A text model's weights come from its Hugging Face folder; pass the folder as "
@@ -146,7 +146,7 @@ def validate_for_training(project, task=None, labels: dict[str, str] | None = No
     from tlstudio.core.zoo.weights import load_weights_file
 
     project.validate(labels)
-    torch_device(project.training.device)                   # CUDA asked for but absent -> TrainingError
+    resolve_device(project.training.device)                   # CUDA asked for but absent -> TrainingError
     get_card(project.model.name)                       # unknown model -> ModelError
     weights = project.model.weights
     if weights.is_file:

@@ -10,17 +10,12 @@ import sys
 from tlstudio.cli.models import print_json
 from tlstudio.cli.text_predict import predict_text_command
 from tlstudio.core.data.modality import modality_for
+from tlstudio.core.device import resolve_device
 from tlstudio.core.errors import DatasetError
 from tlstudio.core.runs.metric_names import metrics_line
 
 EXIT_BAD_INPUT = 2
 
-
-def torch_device(name: str):
-    """The torch device for ``--device`` (CUDA asked for but absent -> TrainingError)."""
-    from tlstudio.core.device import resolve_device
-
-    return resolve_device(name)
 
 
 # -- evaluate / predict / export ------------------------------------------------------------
@@ -30,7 +25,7 @@ def cmd_evaluate(args) -> int:
     from tlstudio.core.runs.evaluate import evaluate_run
     from tlstudio.core.runs.folder import load_model
 
-    loaded = load_model(args.run_dir, device=torch_device(args.device))
+    loaded = load_model(args.run_dir, device=resolve_device(args.device))
     warn_if_unfinished(args.run_dir)
     bar = TerminalProgress(quiet=args.quiet)
     try:
@@ -66,7 +61,7 @@ def cmd_predict(args) -> int:
     from tlstudio.core.runs.folder import load_model
 
     if args.run_dir != "imagenet":
-        loaded = load_model(args.run_dir, device=torch_device(args.device))
+        loaded = load_model(args.run_dir, device=resolve_device(args.device))
         warn_if_unfinished(args.run_dir)
         if loaded.task == "text":
             return predict_text_command(args, loaded)

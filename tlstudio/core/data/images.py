@@ -27,7 +27,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from tlstudio.core.data.detect import IMAGE_EXTENSIONS
-from tlstudio.core.data.table_read import iter_records, read_table
+from tlstudio.core.data.table_read import empty_table_error, iter_records, read_table
 from tlstudio.core.data.index import DatasetIndex, Sample, SkippedFile, drop_empty_classes
 from tlstudio.core.errors import DatasetError
 from tlstudio.core.paths import NotARegularFile, open_regular_file
@@ -173,8 +173,7 @@ def scan_csv(csv_path: str | os.PathLike, *, task: TaskState | None = None, enco
             unclosed(line_no, line_no)
         rows.append((line_no, row))
     if not any(any(c.strip() for c in row) for _, row in rows):
-        raise DatasetError(f"The dataset CSV file '{csv_file}' is empty: it needs one 'path,label' row per image "
-                           "(or a text column and a label column for a text dataset).")
+        raise empty_table_error(csv_file)
     base = csv_file.parent
     skipped: list[SkippedFile] = []
     entries: list[tuple[str, str]] = []

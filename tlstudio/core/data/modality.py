@@ -211,11 +211,11 @@ def detect(path: Any, *, encoding: str | None = None) -> str:
     if best > NOT and len(winners) == 1:
         return winners[0]
     from tlstudio.core.data.detect import peek_table
+    from tlstudio.core.data.table_read import empty_table_error
 
     peek = peek_table(target, encoding)
     if peek is not None and not any(any(cell.strip() for cell in row) for row in peek.rows):
-        raise DatasetError(f"The data file '{target.name}' is empty: it needs one 'path,label' row per image "
-                           "(or a text column and a label column for a text dataset).")
+        raise empty_table_error(target.name)
     found = peek.describe(target.name) if peek is not None else f"'{target.name}'"
     why = "; ".join(f"as {_REGISTERED[name].noun}: {claims[name].reason}" for name in claims)
     raise UndecidedDataError(f"{found} ({why})", sorted(winners if best > NOT else claims))

@@ -152,3 +152,9 @@ def read_table(path, *, encoding: str | None = None, preferred: str = ",",
     decoded = read_decoded(path, encoding)
     lines = physical_lines(decoded.text)
     return decoded, sniff_delimiter(lines, preferred, header_hint), lines
+
+
+def empty_table_error(name) -> DatasetError:
+    """The one message for a data table with no cell filled (scan of a manifest, detection of a table)."""
+    return DatasetError(f"The data file '{name}' is empty: it needs one 'path,label' row per image "
+                        "(or a text column and a label column for a text dataset).")
