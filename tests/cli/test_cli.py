@@ -259,3 +259,19 @@ def test_default_train_prints_the_head_search_table_and_writes_search_json(tmp_p
     search = json.loads((tmp_path / "run" / "search.json").read_text())
     assert {row["lr"] for row in search["trials"]} == {0.002}          # --lr is explicit: not searched
     assert sum(row["winner"] for row in search["trials"]) == 1
+
+
+def test_a_frozen_set_saved_for_another_network_falls_back_to_the_frozen_base(trained, tmp_path, capsys):
+    """The CLI repairs a stale frozen list as the Model tab does (a note, then the frozen base), not an error."""
+    project = Project(name="Stale frozen set")
+    project.data.path = str(trained["data"])
+    project.model.image_size = 64
+    project.training.epochs = 1
+    project.training.batch_size = 16
+    project.training.head_fit = "epochs"
+    project.frozen = ["base.layer4.1.conv2"]          # a ResNet layer: tf_efficientnet_lite0 has no such layer
+    project.save(tmp_path / "p.json")
+    assert _main(["train", "--project", tmp_path / "p.json", "--out", tmp_path / "run", "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "Note: The saved frozen layers do not match this model; the whole base is frozen instead." in err
+    assert Project.load(tmp_path / "run" / "project.json").frozen == ["base"]

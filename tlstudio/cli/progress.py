@@ -97,6 +97,9 @@ class TerminalProgress:
         self.line(f"Stage {event.stage}: {what} for {event.epochs} epoch(s), "
                   f"{event.trainable_params:,} trainable parameters{cache}")
 
+    def on_run_note(self, event: ev.RunNote) -> None:
+        self.line(f"Note: {event.message}")
+
     def on_feature_extraction_progress(self, event: ev.FeatureExtractionProgress) -> None:
         self._draw(f"Extracting features {bar(event.done, event.total)} {event.done}/{event.total} "
                    f"{event.images_per_second:.0f} {self.rate_unit} ETA {format_seconds(event.eta_seconds)}",

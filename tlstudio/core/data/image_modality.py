@@ -42,6 +42,7 @@ class ImageReader:
 class ImageModality:
     name = "image"
     noun = "images"
+    base_word = "base"
     needs_workers = True
     shown_as_thumbnails = True
     curation_on_disk = True

@@ -14,6 +14,8 @@ subclass it):
     ``model.json`` as ``task`` so evaluation and prediction pick it again.
 ``noun``
     What one sample is called in messages, plural ("images", "texts").
+``base_word``
+    What the pretrained part of the model is called in messages ("base", "encoder").
 ``default_model``
     The catalog name of the model a new project of this task starts with.
 ``default_lr``
@@ -117,6 +119,7 @@ from tlstudio.core.errors import DatasetError, UndecidedDataError
 class Modality(Protocol):
     name: str
     noun: str
+    base_word: str
     default_model: str
     default_lr: float
     max_length_range: tuple[int, int] | None

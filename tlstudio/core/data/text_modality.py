@@ -195,6 +195,7 @@ def copy_tokenizer_files(source: str | os.PathLike, dest: str | os.PathLike) -> 
 class TextModality:
     name = "text"
     noun = "texts"
+    base_word = "encoder"
     needs_workers = False
     shown_as_thumbnails = False
     curation_on_disk = False     # rows of a CSV are not files to move

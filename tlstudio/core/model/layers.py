@@ -254,6 +254,20 @@ def apply_frozen(model: nn.Module, names: list[str]) -> None:
     _refresh_batchnorm(model)
 
 
+def apply_frozen_or_base(model: nn.Module, names: list[str], base_word: str = "base"
+                         ) -> tuple[str, list[str] | None]:
+    """Apply a saved frozen set; one that names layers this model does not have (a set saved for another
+    network) falls back to the frozen base. Returns (a note for the user, the frozen set to record instead)
+    -- ("", None) when the saved set applied."""
+    try:
+        apply_frozen(model, names)
+    except ModelError:
+        freeze_base(model)
+        return (f"The saved frozen layers do not match this model; the whole {base_word} is frozen instead.",
+                frozen_modules(model))
+    return "", None
+
+
 def count_params(model: nn.Module) -> tuple[int, int]:
     """(trainable, frozen) parameter counts."""
     trainable = frozen = 0

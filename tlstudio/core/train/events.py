@@ -116,6 +116,12 @@ class HeadSearchFinished(Event):
 
 
 @dataclass(frozen=True)
+class RunNote(Event):
+    """Something the user should read before the run goes on (e.g. a frozen set that did not fit)."""
+    message: str
+
+
+@dataclass(frozen=True)
 class RunFinished(Event):
     run_dir: str
     best_val_acc: float

@@ -226,7 +226,10 @@ class Trainer:
         pre = modality.preprocessing(card, p.model)
         seed_everything(t.seed)     # the head's initial weights depend only on the seed
         model = create_transfer_model(card, p.head, len(self._classes), weights=p.model.weights)
-        layers.apply_frozen(model, list(p.frozen))
+        note, replaced = layers.apply_frozen_or_base(model, list(p.frozen), modality.base_word)
+        if replaced is not None:          # a frozen set saved for another network: the GUI repairs it on load
+            p.frozen = replaced
+            self._emit(ev.RunNote(message=note))
         self.model = model
         self._split_json = {part: [sample_row(s) for s in getattr(split, part)]
                             for part in ("train", "val", "test")}

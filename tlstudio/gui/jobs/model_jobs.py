@@ -42,7 +42,7 @@ def load_image_model_job(name: str, weights: WeightsSource, head_dict: dict, num
                          frozen: list[str], image_size: int | None) -> LoadedModel:
     """Worker side: a vision model (see ``load_model_job``)."""
     from tlstudio.core.model.head import HeadSpec
-    from tlstudio.core.model.layers import build_layer_tree
+    from tlstudio.core.model.layers import apply_frozen_or_base, build_layer_tree
     from tlstudio.core.model.build import create_transfer_model
     from tlstudio.core.zoo.cards import get_card
     from tlstudio.core.zoo.weights import weight_source
@@ -51,7 +51,7 @@ def load_image_model_job(name: str, weights: WeightsSource, head_dict: dict, num
     weights = WeightsSource.parse(weights)
     head = HeadSpec.from_dict(head_dict)
     model = create_transfer_model(card, head, num_classes, weights=weights)
-    note, replaced = apply_saved_frozen(model, frozen, "base")
+    note, replaced = apply_frozen_or_base(model, frozen, "base")
     size = image_size or card.preprocessing.input_size
     if weights.is_file:
         source = weights.path
@@ -62,36 +62,19 @@ def load_image_model_job(name: str, weights: WeightsSource, head_dict: dict, num
     return LoadedModel(card, model, build_layer_tree(model, size), size, source, note, replaced)
 
 
-def apply_saved_frozen(model, frozen: list[str], base_word: str) -> tuple[str, list[str] | None]:
-    """Apply the Project's frozen list; one from another network falls back to the frozen base.
-
-    Returns (a note for the user, the frozen list to write back or None).
-    """
-    from tlstudio.core.errors import ModelError
-    from tlstudio.core.model.layers import apply_frozen, freeze_base, frozen_modules
-
-    try:
-        apply_frozen(model, frozen)
-    except ModelError:
-        freeze_base(model)
-        return (f"The saved frozen layers do not match this model; the whole {base_word} is frozen instead.",
-                frozen_modules(model))
-    return "", None
-
-
 def load_text_model_job(name: str, weights: WeightsSource, head_dict: dict, num_classes: int,
                         frozen: list[str], image_size: int | None = None) -> LoadedModel:
     """Worker side for a text model: the encoder from its card or Hugging Face folder, cut and given
     a head through the same family registry as images; the layer tree from a dummy token batch.
     ``image_size`` is not used (a text model has a max length instead)."""
     from tlstudio.core.model.head import HeadSpec
-    from tlstudio.core.model.layers import build_layer_tree
+    from tlstudio.core.model.layers import apply_frozen_or_base, build_layer_tree
     from tlstudio.core.model.build import card_for, create_transfer_model
     from tlstudio.core.zoo.text_sources import text_weight_source
 
     card = card_for(name, "text")
     model = create_transfer_model(card, HeadSpec.from_dict(head_dict), num_classes, weights=weights)
-    note, replaced = apply_saved_frozen(model, frozen, "encoder")
+    note, replaced = apply_frozen_or_base(model, frozen, "encoder")
     source = "random initialisation" if WeightsSource.parse(weights).kind == NONE else text_weight_source(name)
     return LoadedModel(card, model, build_layer_tree(model, 0), card.max_length, source, note, replaced)
 
