@@ -65,14 +65,24 @@ class TextPreprocessing:
                    str(d.get("tokenizer_sha256", "")))
 
 
-@lru_cache(maxsize=8)
-def _load_tokenizer(folder: str, model_type: str, mtime: int):
+def load_prepared_tokenizer(folder: str, model_type: str | None = None):
+    """A fresh tokenizer from a Hugging Face folder (local files only), with a pad token and the family's
+    padding side (``model_type`` read from the folder's config when not given). Callers cache it: a fast
+    tokenizer must not be used from two threads at once (its truncation settings change per call), so the
+    GUI's token-length counter keeps an instance of its own rather than sharing this module's."""
     from tlstudio.core.heavy_imports import transformers_api
     from tlstudio.core.zoo.text_encoder import prepare_tokenizer
 
-    auto_tokenizer = transformers_api().AutoTokenizer
-    tokenizer = auto_tokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+    hf = transformers_api()
+    if model_type is None:
+        model_type = str(getattr(hf.AutoConfig.from_pretrained(folder, local_files_only=True), "model_type", ""))
+    tokenizer = hf.AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
     return prepare_tokenizer(tokenizer, model_type)
+
+
+@lru_cache(maxsize=8)
+def _load_tokenizer(folder: str, model_type: str, mtime: int):
+    return load_prepared_tokenizer(folder, model_type)
 
 
 def tokenizer_for(pre: TextPreprocessing):

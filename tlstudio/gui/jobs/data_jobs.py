@@ -72,19 +72,15 @@ def data_columns(path: str, encoding: str = "") -> list[str]:
 
 
 def load_tokenizer(model_name: str):
-    """The tokenizer of a text model (bundled, cached or a folder), from local files only."""
-    from tlstudio.core.zoo.text_encoder import prepare_tokenizer
+    """The tokenizer of a text model (bundled, cached or a folder), from local files only; this job's own
+    instance (see ``text_modality.load_prepared_tokenizer``)."""
+    from tlstudio.core.data.text_modality import load_prepared_tokenizer
     from tlstudio.core.zoo.text_sources import resolve_model_folder
 
     folder = str(resolve_model_folder(model_name, allow_download=False))
     with _TOKENIZERS_LOCK:
         if folder not in _TOKENIZERS:
-            from tlstudio.core.heavy_imports import transformers_api
-
-            hf = transformers_api()
-            config = hf.AutoConfig.from_pretrained(folder, local_files_only=True)
-            tokenizer = hf.AutoTokenizer.from_pretrained(folder, local_files_only=True)
-            _TOKENIZERS[folder] = prepare_tokenizer(tokenizer, str(getattr(config, "model_type", "")))
+            _TOKENIZERS[folder] = load_prepared_tokenizer(folder)
         return _TOKENIZERS[folder]
 
 
