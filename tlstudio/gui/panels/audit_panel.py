@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
 from tlstudio.core.data.modality import modality_for
 from tlstudio.gui.jobs.audit_jobs import apply_job, audit_job, undo_job
 from tlstudio.gui.jobs.tasks import run_task
-from tlstudio.gui.widgets.dataset_widgets import ThumbnailLoader
+from tlstudio.gui.jobs.thumbnail_jobs import ThumbnailLoader
 
 ISSUE_ROWS = 200          # label issues listed at most
 THUMB = 48

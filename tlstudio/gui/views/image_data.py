@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QGridLayout, QGroupBox, QL
 from tlstudio.gui.icons import icon
 from tlstudio.gui.jobs.tasks import run_task
 from tlstudio.gui.jobs.data_jobs import preview_job
-from tlstudio.gui.widgets.dataset_widgets import THUMB_PX, ThumbnailLoader
+from tlstudio.gui.jobs.thumbnail_jobs import THUMB_PX, ThumbnailLoader
 
 MAX_THUMBS = 300          # per class; enough to judge a class at a glance
 PREVIEWS = 6

@@ -12,7 +12,7 @@ from PySide6.QtCore import QSize, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem
 
-from tlstudio.gui.widgets.dataset_widgets import THUMB_PX, load_thumbnail
+from tlstudio.gui.jobs.thumbnail_jobs import THUMB_PX, load_thumbnails
 from tlstudio.gui.jobs.tasks import Task, run_task
 
 
@@ -21,18 +21,6 @@ class GridItem:
     path: str
     caption: str
     tooltip: str = ""
-
-
-def load_thumbnails(paths: list[str], size: int, task=None) -> list[QImage] | None:
-    """Worker job: thumbnails for ``paths`` in order (None when ``task``, a TaskState, is cancelled)."""
-    images = []
-    for done, path in enumerate(paths, 1):
-        if task is not None and task.is_cancelled:
-            return None
-        images.append(load_thumbnail(path, size))
-        if task is not None:
-            task.set_progress(done, len(paths))
-    return images
 
 
 class ImageGrid(QListWidget):
