@@ -48,6 +48,21 @@ class LoadedModel:
         return str((self.info or {}).get("task", "image"))
 
     @property
+    def task_type(self) -> str:
+        """"single", or "multilabel" (sigmoid outputs, a threshold per label)."""
+        return str((self.info or {}).get("task_type", "single"))
+
+    @property
+    def thresholds(self) -> list[float] | None:
+        """A multi-label model's per-label thresholds (model.json; 0.5 each until the run chose them);
+        None for a single-label model. Where it is not None the outputs are sigmoid probabilities."""
+        if self.task_type != "multilabel":
+            return None
+        th = (self.info or {}).get("thresholds")
+        return [float(t) for t in th] if isinstance(th, list) and len(th) == len(self.classes) \
+            else [0.5] * len(self.classes)
+
+    @property
     def device(self) -> torch.device:
         try:
             return next(self.model.parameters()).device
