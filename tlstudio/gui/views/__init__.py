@@ -4,7 +4,10 @@ so no panel branches on image versus text. A new modality adds its pages here.""
 from __future__ import annotations
 
 from tlstudio.gui.views.image_data import ImageDataPage
+from tlstudio.core.runs.multilabel_metrics import TASK_TYPE as MULTILABEL
 from tlstudio.gui.views.image_results import ImageExplain, ImageSamples
+from tlstudio.gui.views.multilabel_results import MultiLabelResults
+from tlstudio.gui.views.single_label_results import SingleLabelResults
 from tlstudio.gui.views.text_data import TextDataPage
 from tlstudio.gui.views.text_results import TextExplain, TextSamples
 
@@ -29,3 +32,18 @@ def result_samples(panel) -> dict:
 
 def result_explainers(controls, samples: dict) -> dict:
     return {name: RESULT_EXPLAIN[name](controls, samples[name]) for name in RESULT_EXPLAIN}
+
+# The Results tab's pages per task type (single-label: one class per sample; multi-label: several),
+# chosen by an evaluation result's ``task_type``: ``view(panel)`` gives ``upper`` (above the tabs),
+# ``first_tab`` and ``second_tab`` (the tabs' first two pages) and show_summary / show_views / clear.
+SINGLE_LABEL = "single"
+RESULT_TASKS = {SINGLE_LABEL: SingleLabelResults, MULTILABEL: MultiLabelResults}
+
+
+def result_task_views(panel) -> dict:
+    return {name: view(panel) for name, view in RESULT_TASKS.items()}
+
+
+def result_task_type(result: dict | None) -> str:
+    """The task type an evaluation result is of (results without one are single-label)."""
+    return str((result or {}).get("task_type") or SINGLE_LABEL)
