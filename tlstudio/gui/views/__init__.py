@@ -8,6 +8,8 @@ from tlstudio.core.runs.multilabel_metrics import TASK_TYPE as MULTILABEL
 from tlstudio.gui.views.image_results import ImageExplain, ImageSamples
 from tlstudio.gui.views.multilabel_results import MultiLabelResults
 from tlstudio.gui.views.single_label_results import SingleLabelResults
+from tlstudio.gui.views.task_data import MultiLabelData, SingleLabelData
+from tlstudio.gui.views.task_words import MULTILABEL_WORDS, SINGLE_WORDS, TaskWords
 from tlstudio.gui.views.text_data import TextDataPage
 from tlstudio.gui.views.text_results import TextExplain, TextSamples
 
@@ -47,3 +49,33 @@ def result_task_views(panel) -> dict:
 def result_task_type(result: dict | None) -> str:
     """The task type an evaluation result is of (results without one are single-label)."""
     return str((result or {}).get("task_type") or SINGLE_LABEL)
+
+
+# The Data tab's part per task type: ``view(browser)`` gives ``widget`` (None: nothing to add under the
+# class counts), ``summary(index, noun)`` and ``show(index)``.
+DATA_TASKS = {SINGLE_LABEL: SingleLabelData, MULTILABEL: MultiLabelData}
+
+
+def data_task_views(browser) -> dict:
+    return {name: view(browser) for name, view in DATA_TASKS.items()}
+
+
+def dataset_task_type(index) -> str:
+    """The task type of a scanned dataset (indexes without one are single-label)."""
+    return str(getattr(index, "task_type", None) or SINGLE_LABEL)
+
+
+# What the Model and Train tabs say about the task type.
+TASK_WORDS = {SINGLE_LABEL: SINGLE_WORDS, MULTILABEL: MULTILABEL_WORDS}
+
+
+def project_task_type(state) -> str:
+    """The open project's task type: its scanned dataset's, else the project's explicit choice."""
+    if state.dataset is not None:
+        return dataset_task_type(state.dataset)
+    chosen = getattr(state.project.data, "task_type", None)
+    return chosen if chosen in TASK_WORDS else SINGLE_LABEL
+
+
+def task_words(state) -> TaskWords:
+    return TASK_WORDS[project_task_type(state)]
