@@ -27,6 +27,7 @@ from tlstudio.core.model.head import MAX_CLASSES, HeadSpec
 from tlstudio.core.data.transforms import AUGMENT_PRESETS
 from tlstudio.core.train.choices import OPTIMIZERS, SCHEDULES
 from tlstudio.core.zoo.sources import AUTO_SOURCE, WeightsSource
+from tlstudio.core.data.label_sets import TASK_TYPES
 from tlstudio.core.project_sections import (EARLY_STOPPING_METRICS, FROZEN_BASE, MAX_JSON_DEPTH, NUMBER_LIMITS,
                                             SCHEMA_VERSION, TASKS, DataSettings, FinetuneSettings, ModelSettings,
                                             RunRecord, TrainingSettings, check_auto, check_curation,
@@ -145,7 +146,7 @@ class Project:
                    ("training.optimizer", "optimizer", t.optimizer, OPTIMIZERS),
                    ("training.schedule", "schedule", t.schedule, SCHEDULES),
                    ("training.early_stopping_metric", "early-stopping metric", t.early_stopping_metric,
-                    EARLY_STOPPING_METRICS))
+                    EARLY_STOPPING_METRICS), ("data.task_type", "task type", d.task_type, TASK_TYPES))
         for setting, what, value, allowed in choices:
             if value not in allowed:
                 raise ProjectError(f"Unknown {what} {value!r} ({labels.get(setting, setting)}); "
@@ -209,7 +210,7 @@ class Project:
         except (HeadSpecError, TypeError, ValueError) as exc:
             raise ProjectError(f"Invalid project file: bad 'head': {exc}") from exc
         training = section_from_dict(TrainingSettings, d.get("training"), "training")
-        data = section_from_dict(DataSettings, d.get("data"), "data")
+        data = section_from_dict(DataSettings, d.get("data"), "data", {"task_type": "single"})
         check_curation(data)
         check_auto(training, d.get("training"), head_data)
         return cls(

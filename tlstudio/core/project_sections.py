@@ -75,6 +75,9 @@ class DataSettings:
     text_column: str | None = None     # text CSV/TSV/JSONL: the user's column choice (None: detected)
     label_column: str | None = None
     encoding: str | None = None        # a table's encoding when named (None: UTF-8, or UTF-16/32 by its BOM)
+    # One label per sample ("single"), a label set ("multilabel"), or "auto": multi-label when a row
+    # carries several (core.data.label_sets). A file without it is "single" (Project.from_dict).
+    task_type: str = "auto"
     # Curation (tlstudio.core.data.curation), by sample key (tlstudio.core.data.index.sample_key):
     # samples left out, and samples given another class. Never touches the data's files.
     exclusions: list[str] = field(default_factory=list)
@@ -86,6 +89,8 @@ class DataSettings:
         for name in ("text_column", "label_column", "encoding", "exclusions", "label_overrides"):
             if not d[name]:
                 del d[name]
+        if d["task_type"] == "single":      # what a file without the key means
+            del d["task_type"]
         return d
 
 

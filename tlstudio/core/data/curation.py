@@ -15,6 +15,7 @@ import dataclasses
 from typing import Any
 
 from tlstudio.core.data.index import DatasetIndex, sample_keys
+from tlstudio.core.data.label_sets import MULTILABEL, override_names, relabel
 from tlstudio.core.errors import DatasetError
 
 
@@ -33,7 +34,9 @@ def apply_curation(index: DatasetIndex, data: Any) -> DatasetIndex:
     if not excluded and not overrides:
         return index
     label_of = {name: i for i, name in enumerate(index.classes)}
-    unknown = sorted({name for name in overrides.values() if name not in label_of})
+    multilabel = index.task_type == MULTILABEL      # an override is then a label cell ("a;b")
+    unknown = sorted({name for value in overrides.values() for name in override_names(value, multilabel)
+                      if name not in label_of})
     if unknown:
         raise DatasetError(f"A label override names class {', '.join(repr(u) for u in unknown)}, which the "
                            f"dataset does not have; its classes are {', '.join(index.classes)}.")
@@ -42,7 +45,7 @@ def apply_curation(index: DatasetIndex, data: Any) -> DatasetIndex:
         if key in excluded:
             continue
         if key in overrides:
-            sample = dataclasses.replace(sample, label=label_of[overrides[key]])
+            sample = relabel(sample, overrides[key], label_of)
         samples.append(sample)
     if not samples:
         raise DatasetError("Every sample of the dataset is excluded; include some again to train.")

@@ -53,7 +53,8 @@ class ImageModality:
     def scan(self, path: str | os.PathLike, *, task: Any = None, data: Any = None) -> DatasetIndex:
         from tlstudio.core.data import images
 
-        return images.scan(path, task=task, encoding=getattr(data, "encoding", None) or None)
+        return images.scan(path, task=task, encoding=getattr(data, "encoding", None) or None,
+                           task_type=getattr(data, "task_type", None) or None)
 
     def claim(self, path: str | os.PathLike, *, encoding: str | None = None) -> Claim:
         """Class folders of images, or a table with a column of existing image paths."""

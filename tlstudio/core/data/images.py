@@ -29,6 +29,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from tlstudio.core.data.detect import IMAGE_EXTENSIONS
 from tlstudio.core.data.table_read import empty_table_error, iter_records, read_table
 from tlstudio.core.data.index import DatasetIndex, Sample, SkippedFile, drop_empty_classes
+from tlstudio.core.data.label_sets import MULTILABEL, NO_LABEL, decide_task_type, label_set_samples
 from tlstudio.core.errors import DatasetError
 from tlstudio.core.paths import NotARegularFile, open_regular_file
 from tlstudio.core.progress import TaskState, check, set_progress
@@ -147,15 +148,17 @@ def scan_folder(root: str | os.PathLike, *, task: TaskState | None = None) -> Da
 
 
 _HEADER_PATHS = {"path", "file", "filename", "file_name", "image", "image_path", "filepath"}
-_HEADER_LABELS = {"label", "class", "category", "target", "class_name"}
+_HEADER_LABELS = {"label", "class", "category", "target", "class_name", "labels", "tags"}
 
 
 def _names_manifest_columns(cells) -> bool:
     return len(cells) >= 2 and cells[0].strip().lower() in _HEADER_PATHS
 
 
-def scan_csv(csv_path: str | os.PathLike, *, task: TaskState | None = None, encoding: str | None = None) -> DatasetIndex:
-    """Index a CSV of ``path,label`` rows (header optional)."""
+def scan_csv(csv_path: str | os.PathLike, *, task: TaskState | None = None, encoding: str | None = None,
+             task_type: str | None = None) -> DatasetIndex:
+    """Index a CSV of ``path,label`` rows (header optional). The label cell may hold a label set
+    (``task_type``: "auto"/None, "single", "multilabel"; see ``core.data.label_sets``)."""
     csv_file = Path(csv_path).expanduser().resolve()
     if not csv_file.is_file():
         raise DatasetError(f"The dataset CSV file '{csv_path}' does not exist.")
@@ -185,6 +188,9 @@ def scan_csv(csv_path: str | os.PathLike, *, task: TaskState | None = None, enco
                 and cells[1].lower() in _HEADER_LABELS:
             continue
         where = f"{csv_file}:{line_no}"
+        if len(cells) == 2 and cells[0] and not cells[1]:
+            skipped.append(SkippedFile(where, NO_LABEL))
+            continue
         if len(cells) != 2 or not cells[0] or not cells[1]:
             skipped.append(SkippedFile(where, "malformed row (expected 'path,label')"))
             continue
@@ -198,6 +204,9 @@ def scan_csv(csv_path: str | os.PathLike, *, task: TaskState | None = None, enco
             skipped.append(SkippedFile(str(path), reason))
             continue
         entries.append((str(path.resolve()), cells[1]))
+    kind = decide_task_type((c for _, c in entries), task_type)
+    if kind == MULTILABEL:
+        return _label_set_index(csv_file, entries, skipped, task)
     classes = sorted({label for _, label in entries})
     label_of = {name: i for i, name in enumerate(classes)}
     samples, bad = _validate([(p, label_of[c]) for p, c in entries], task)
@@ -206,7 +215,18 @@ def scan_csv(csv_path: str | os.PathLike, *, task: TaskState | None = None, enco
     return DatasetIndex(str(csv_file), classes, samples, skipped)
 
 
-def scan(path: str | os.PathLike, *, task: TaskState | None = None, encoding: str | None = None) -> DatasetIndex:
+def _label_set_index(csv_file: Path, entries: list[tuple[str, str]], skipped: list[SkippedFile],
+                     task: TaskState | None) -> DatasetIndex:
+    """A multi-label manifest: the files are validated, then the label sets of the good ones read."""
+    cell_of = dict(entries)
+    good, bad = _validate([(p, 0) for p, _ in entries], task)
+    skipped.extend(bad)
+    classes, samples, _ = label_set_samples([(s.path, cell_of[s.path], None) for s in good])
+    return DatasetIndex(str(csv_file), classes, samples, skipped, task_type=MULTILABEL)
+
+
+def scan(path: str | os.PathLike, *, task: TaskState | None = None, encoding: str | None = None,
+         task_type: str | None = None) -> DatasetIndex:
     """Scan a folder or a .csv file (``encoding``: the CSV's, when named) and check that it can train
     a classifier."""
     if not str(path).strip():
@@ -217,7 +237,7 @@ def scan(path: str | os.PathLike, *, task: TaskState | None = None, encoding: st
     if target.is_dir():
         index = scan_folder(target, task=task)
     elif target.suffix.lower() == ".csv":
-        index = scan_csv(target, task=task, encoding=encoding)
+        index = scan_csv(target, task=task, encoding=encoding, task_type=task_type)
     else:
         raise DatasetError(f"'{path}' is neither a folder nor a .csv file; TL Studio cannot read it as a dataset.")
     if not index.samples:

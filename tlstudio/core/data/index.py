@@ -12,7 +12,11 @@ key the Project's exclusions and label overrides are stored under, see
 ``tlstudio.core.data.curation``).
 
 Samples serialise as ``[path, label]`` rows (``[path, label, text]`` when
-they carry a text): the layout of a run's ``split.json``.
+they carry a text; ``[path, label, text or null, [labels]]`` for a multi-label
+sample): the layout of a run's ``split.json``.
+
+``DatasetIndex.task_type`` says whether a sample has one label ("single") or a
+set of them ("multilabel", ``Sample.labels``); ``core.data.label_sets`` decides it.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ class Sample:
     path: str                  # absolute path of a file, or a locator such as "file.csv:12"
     label: int                 # index into DatasetIndex.classes
     text: str | None = None    # the text itself, for text datasets
+    labels: tuple[int, ...] | None = None    # a multi-label sample's label set (sorted; label == labels[0])
 
 
 @dataclass(frozen=True)
@@ -45,15 +50,23 @@ class DatasetIndex:
     classes: list[str]
     samples: list[Sample]
     skipped: list[SkippedFile] = field(default_factory=list)
+    task_type: str = "single"          # "single" | "multilabel" (core.data.label_sets)
 
     def counts(self) -> dict[str, int]:
-        per_label = Counter(s.label for s in self.samples)
+        """Samples per class (multi-label: samples carrying each label)."""
+        per_label = Counter(i for s in self.samples for i in (s.labels if s.labels is not None else (s.label,)))
         return {name: per_label.get(i, 0) for i, name in enumerate(self.classes)}
 
     def to_report(self) -> dict[str, Any]:
-        return {"root": self.root, "classes": list(self.classes), "counts": self.counts(),
-                "total": len(self.samples),
-                "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped]}
+        report = {"root": self.root, "classes": list(self.classes), "counts": self.counts(),
+                  "total": len(self.samples),
+                  "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped]}
+        if self.task_type != "single":
+            from tlstudio.core.data.label_sets import multilabel_report
+
+            report["task_type"] = self.task_type
+            report["multilabel"] = multilabel_report(self)
+        return report
 
 
 @dataclass
@@ -65,21 +78,29 @@ class Split:
 
 
 def sample_row(sample: Sample) -> list:
-    """``[path, label]``, or ``[path, label, text]`` for a sample that carries a text."""
+    """``[path, label]``, or ``[path, label, text]`` for a sample that carries a text; a multi-label
+    sample adds its label set: ``[path, label, text or None, [labels]]``."""
     row: list = [sample.path, sample.label]
-    if sample.text is not None:
+    if sample.text is not None or sample.labels is not None:
         row.append(sample.text)
+    if sample.labels is not None:
+        row.append(list(sample.labels))
     return row
 
 
 def sample_from_row(row: Sequence) -> Sample:
     """The inverse of ``sample_row``; raises TypeError/ValueError on a malformed row."""
-    if isinstance(row, (str, bytes)) or len(row) not in (2, 3):
-        raise ValueError(f"a sample row has 2 or 3 items, not {row!r}")
-    text = row[2] if len(row) == 3 else None
+    if isinstance(row, (str, bytes)) or len(row) not in (2, 3, 4):
+        raise ValueError(f"a sample row has 2 to 4 items, not {row!r}")
+    text = row[2] if len(row) >= 3 else None
     if text is not None and not isinstance(text, str):
         raise TypeError(f"a sample's text must be a string, not {type(text).__name__}")
-    return Sample(str(row[0]), int(row[1]), text)
+    labels = None
+    if len(row) == 4:
+        if isinstance(row[3], (str, bytes)) or not row[3]:
+            raise ValueError(f"a multi-label row needs a non-empty list of labels, not {row[3]!r}")
+        labels = tuple(sorted(int(i) for i in row[3]))
+    return Sample(str(row[0]), int(row[1]), text, labels)
 
 
 def key_base(root: str) -> str:
@@ -159,6 +180,10 @@ def format_report(index: DatasetIndex, max_skipped: int = 20, noun: str = "image
     names = {name: printable(name) for name in counts}
     width = max((len(n) for n in names.values()), default=5)
     lines += [f"  {names[name]:<{width}}  {n:>6}" for name, n in counts.items()]
+    if index.task_type != "single":
+        from tlstudio.core.data.label_sets import format_multilabel_report, multilabel_report
+
+        lines.append(format_multilabel_report(multilabel_report(index), index.classes))
     if index.skipped:
         lines.append(f"Skipped {len(index.skipped)} file(s):")
         lines += [f"  {s.path}: {s.reason}" for s in index.skipped[:max_skipped]]
@@ -169,10 +194,19 @@ def format_report(index: DatasetIndex, max_skipped: int = 20, noun: str = "image
 
 def split_dataset(index: DatasetIndex, val_fraction: float = 0.2, test_fraction: float = 0.0,
                   seed: int = 0) -> Split:
-    """Stratified, deterministic train/val/test split; each class is split on its own."""
+    """Stratified, deterministic train/val/test split; each class is split on its own (a multi-label
+    index: ``label_sets.iterative_split``)."""
     if not (0.0 <= val_fraction < 1.0 and 0.0 <= test_fraction < 1.0 and val_fraction + test_fraction < 1.0):
         raise DatasetError("The validation and test fractions must each be between 0 and 1 "
                            "and leave some images for training.")
+    if index.task_type != "single":
+        from tlstudio.core.data.label_sets import iterative_split
+
+        split = iterative_split(index, val_fraction, test_fraction, seed)
+        if val_fraction > 0 and 0 < len(split.val) < FEW_VALIDATION:
+            split.warnings.append(f"The validation split has only {len(split.val)} sample(s): its figures say "
+                                  "little; add data or raise the validation fraction.")
+        return split
     by_label: dict[int, list[Sample]] = {}
     for s in index.samples:
         by_label.setdefault(s.label, []).append(s)

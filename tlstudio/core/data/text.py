@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from tlstudio.core.data.index import DatasetIndex, Sample, SkippedFile
+from tlstudio.core.data.label_sets import (MULTILABEL, decide_task_type, format_multilabel_report, label_set_samples,
+                                          multilabel_report)
 from tlstudio.core.data.table_read import DELIMITER_NAMES, NAME_ANOTHER
 from tlstudio.core.data.text_files import (ISSUE_KINDS, TEXT_COLUMN_NAMES, RowCollector, TextIssue,
                                            read_delimited, read_jsonl, read_text_folder)
@@ -81,6 +83,8 @@ def format_text_report(index: TextDatasetIndex, max_issues: int = 20) -> str:
         lines.append(f"Read as {', '.join(how + [''])}text column '{index.text_column}', "
                      f"label column '{index.label_column}'")
     lines += [f"  {name}: {count}" for name, count in index.counts().items()]
+    if index.task_type == MULTILABEL:
+        lines.append(format_multilabel_report(multilabel_report(index), index.classes))
     lines += [f"Note: {note}" for note in index.notes]
     if index.issues:
         summary = ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in index.issue_counts().items())
@@ -98,12 +102,25 @@ def _class_order(labels: Iterable[str]) -> list[str]:
     return sorted(names)
 
 
+def _single_label_samples(collector: RowCollector, min_per_class: int) -> tuple[list[str], list[Sample]]:
+    counts = Counter(label for _, _, label in collector.rows)
+    for name in _class_order(counts):
+        if counts[name] < min_per_class:
+            collector.issue("small_class", name, f"class '{name}' has {counts[name]} text(s), fewer than "
+                                                 f"{min_per_class}; it was left out")
+    classes = [n for n in _class_order(counts) if counts[n] >= min_per_class]
+    label_of = {name: i for i, name in enumerate(classes)}
+    return classes, [Sample(where, label_of[label], text) for where, text, label in collector.rows
+                     if label in label_of]
+
+
 def scan_text(path: str | os.PathLike, *, text_column: str | int | None = None,
               label_column: str | int | None = None, min_per_class: int = MIN_PER_CLASS,
-              encoding: str | None = None) -> TextDatasetIndex:
+              encoding: str | None = None, task_type: str | None = None) -> TextDatasetIndex:
     """Read and validate a text dataset (see the module docstring); raises DatasetError only
     when nothing usable is left (no file, no columns, fewer than two classes) or the file cannot
-    be decoded in the ``encoding`` named (None: UTF-8, or UTF-16/32 by its byte-order mark)."""
+    be decoded in the ``encoding`` named (None: UTF-8, or UTF-16/32 by its byte-order mark).
+    ``task_type`` ("auto"/None, "single", "multilabel") as ``label_sets.decide_task_type``."""
     source = Path(path).expanduser()
     if not source.exists():
         raise DatasetError(f"The text dataset '{path}' does not exist.")
@@ -127,19 +144,20 @@ def scan_text(path: str | os.PathLike, *, text_column: str | int | None = None,
     if undecodable:
         notes.append(f"{undecodable} row(s) hold bytes that are not UTF-8: the file was read as UTF-8; "
                      f"{NAME_ANOTHER}.")
-    counts = Counter(label for _, _, label in collector.rows)
-    for name in _class_order(counts):
-        if counts[name] < min_per_class:
-            collector.issue("small_class", name, f"class '{name}' has {counts[name]} text(s), fewer than "
-                                                 f"{min_per_class}; it was left out")
-    classes = [n for n in _class_order(counts) if counts[n] >= min_per_class]
-    label_of = {name: i for i, name in enumerate(classes)}
-    samples = [Sample(where, label_of[label], text) for where, text, label in collector.rows if label in label_of]
+    kind = decide_task_type((label for _, _, label in collector.rows), task_type)
+    if kind == MULTILABEL:
+        classes, samples, dropped = label_set_samples([(w, label, text) for w, text, label in collector.rows],
+                                                      _class_order, min_per_class)
+        for name in dropped:
+            collector.issue("small_class", name, f"label '{name}' is on fewer than {min_per_class} texts; "
+                                                 "it was left out")
+    else:
+        classes, samples = _single_label_samples(collector, min_per_class)
     index = TextDatasetIndex(str(source), classes, samples,
                              [SkippedFile(i.where, i.message) for i in collector.issues],
                              source_format=fmt, encoding=collector.encoding, delimiter=collector.delimiter,
                              text_column=t_name, label_column=l_name,
-                             issues=list(collector.issues), notes=notes)
+                             issues=list(collector.issues), notes=notes, task_type=kind)
     if len(classes) < 2:
         raise DatasetError(f"The text dataset '{source.name}' needs at least two classes with "
                            f"{min_per_class} or more texts each; it has {len(classes)}.\n"

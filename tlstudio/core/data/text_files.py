@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from tlstudio.core.data.label_sets import cell_text
 from tlstudio.core.data.table_read import decode_bytes, iter_records, read_decoded, read_table
 from tlstudio.core.errors import DatasetError
 
@@ -259,10 +260,10 @@ def read_jsonl(path: Path, text_column: str | None, label_column: str | None,
             collector.issue("bad_row", where, f"'{keys[0]}' is not a string")
             continue
         label = obj.get(keys[1])
-        if isinstance(label, (list, dict)):
-            collector.issue("bad_row", where, f"'{keys[1]}' is not a single label")
+        if isinstance(label, dict):
+            collector.issue("bad_row", where, f"'{keys[1]}' is not a label")
             continue
-        collector.add(where, value, label)
+        collector.add(where, value, cell_text(label))      # a list: a label set (core.data.label_sets)
     if keys is None:
         raise DatasetError(f"The file '{path.name}' has no rows.")
     return keys[0], keys[1], []

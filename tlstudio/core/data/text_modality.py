@@ -214,7 +214,8 @@ class TextModality:
         check(task)
         index = scan_text(path, text_column=getattr(data, "text_column", None) or None,
                           label_column=getattr(data, "label_column", None) or None,
-                          encoding=getattr(data, "encoding", None) or None)
+                          encoding=getattr(data, "encoding", None) or None,
+                          task_type=getattr(data, "task_type", None) or None)
         check(task)
         return index
 
