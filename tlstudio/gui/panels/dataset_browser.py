@@ -99,7 +99,7 @@ class DatasetBrowser(QWidget):
             if page.report is not None:
                 sbox.addWidget(page.report)
         sbox.addWidget(self.skipped_table)
-        left = QSplitter(Qt.Orientation.Vertical)
+        self.left_split = left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(classes_box)
         left.addWidget(skipped_box)
         left.setStretchFactor(0, 3)
@@ -318,6 +318,9 @@ class DatasetBrowser(QWidget):
         self.summary.setText(task_view.summary(index, noun) if index is not None else "")
         for view in self.task_views.values():
             if view.widget is not None:
+                if view is task_view and view.widget.isHidden():     # a taller report: the skipped list gives way
+                    total = sum(self.left_split.sizes()) or self.height()
+                    self.left_split.setSizes([total * 4 // 5, total - total * 4 // 5])
                 view.widget.setVisible(view is task_view)
             view.show(index if view is task_view else None)
         self._show_page()

@@ -7,11 +7,11 @@ import html
 
 from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 
-from tlstudio.gui.views.task_words import MULTILABEL_WORDS
 from tlstudio.gui.widgets.charts import ConfusionMatrixChart, MatrixTitles
 
 COOCCURRENCE = MatrixTitles("Labels on the same sample (diagonal: each label's count)", "label", "label")
-CELL_PX = 30                 # per label: below it the matrix scrolls
+MAX_MATRIX_PX = 260           # taller matrices scroll
+CELL_PX = 24                 # per label: below it the matrix scrolls
 MAX_PAIRS = 5
 
 
@@ -41,7 +41,6 @@ class MultiLabelData:
         self.matrix.cellClicked.connect(lambda row, _column: browser.class_combo.setCurrentIndex(row))
         self.scroll = QScrollArea(objectName="cooccurrenceScroll", widgetResizable=True)
         self.scroll.setWidget(self.matrix)
-        self.scroll.setMinimumHeight(220)
         self.widget = QWidget()
         col = QVBoxLayout(self.widget)
         col.setContentsMargins(0, 0, 0, 0)
@@ -61,11 +60,12 @@ class MultiLabelData:
         from tlstudio.core.data.label_sets import format_multilabel_report
 
         names = list(index.classes)
-        text = format_multilabel_report(report, names, top=MAX_PAIRS)
-        self.report.setText("<br>".join([MULTILABEL_WORDS.line] + [html.escape(line) for line in
-                                                                           text.splitlines()]))
+        lines = [html.escape(line) for line in format_multilabel_report(report, names, top=MAX_PAIRS).splitlines()]
+        head, _, rest = lines[0].partition(":")           # "Multi-label: 1.78 labels per sample …"
+        self.report.setText("<br>".join([f"<b>{head}</b>:{rest}"] + lines[1:]))
         co = report["cooccurrence"]
         self.matrix.set_matrix(co, names, COOCCURRENCE)
         label_px = max((self.matrix.fontMetrics().horizontalAdvance(n) for n in names), default=0)
         side = len(names) * CELL_PX
         self.matrix.setMinimumSize(side + label_px + 80, side + label_px + 60)
+        self.scroll.setMinimumHeight(min(MAX_MATRIX_PX, side + label_px + 64))
