@@ -190,7 +190,9 @@ class ResultsPanel(QWidget):
 
     def task_view(self):
         """The views of the shown result's task type (single-label, multi-label)."""
-        view = self.task_views[result_task_type(self.result)]
+        name = result_task_type(self.result)
+        view = self.task_views[name]
+        self.try_view.show_task_type(name)
         self.upper_stack.setCurrentWidget(view.upper)
         self.first_tab_stack.setCurrentWidget(view.first_tab)
         self.second_tab_stack.setCurrentWidget(view.second_tab)

@@ -9,6 +9,7 @@ from tlstudio.gui.views.image_results import ImageExplain, ImageSamples
 from tlstudio.gui.views.multilabel_results import MultiLabelResults
 from tlstudio.gui.views.single_label_results import SingleLabelResults
 from tlstudio.gui.views.task_data import MultiLabelData, SingleLabelData
+from tlstudio.gui.views.task_try import MultiLabelTry, SingleLabelTry
 from tlstudio.gui.views.task_words import MULTILABEL_WORDS, SINGLE_WORDS, TaskWords
 from tlstudio.gui.views.text_data import TextDataPage
 from tlstudio.gui.views.text_results import TextExplain, TextSamples
@@ -49,6 +50,14 @@ def result_task_views(panel) -> dict:
 def result_task_type(result: dict | None) -> str:
     """The task type an evaluation result is of (results without one are single-label)."""
     return str((result or {}).get("task_type") or SINGLE_LABEL)
+
+
+# "Try an image / a text" per task type: the top classes, or every label against its threshold.
+TRY_TASKS = {SINGLE_LABEL: SingleLabelTry, MULTILABEL: MultiLabelTry}
+
+
+def try_tasks() -> dict:
+    return {name: view() for name, view in TRY_TASKS.items()}
 
 
 # The Data tab's part per task type: ``view(browser)`` gives ``widget`` (None: nothing to add under the
