@@ -48,6 +48,17 @@ class LoadedModel:
         return str((self.info or {}).get("task", "image"))
 
     @property
+    def task_type(self) -> str:
+        """"single", or "multilabel" (sigmoid outputs, a threshold per label)."""
+        return str((self.info or {}).get("task_type", "single"))
+
+    @property
+    def thresholds(self) -> list[float] | None:
+        """A multi-label model's per-label thresholds (model.json), else None."""
+        th = (self.info or {}).get("thresholds")
+        return [float(t) for t in th] if isinstance(th, list) and len(th) == len(self.classes) else None
+
+    @property
     def device(self) -> torch.device:
         try:
             return next(self.model.parameters()).device

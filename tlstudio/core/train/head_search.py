@@ -56,6 +56,7 @@ from tlstudio.core.train.calibration import expected_calibration_error, fit_temp
 from tlstudio.core.train import events as ev
 from tlstudio.core.train.search_curves import config_label
 from tlstudio.core.train.search_results import SearchConfig, SearchResult, Trial, format_table
+from tlstudio.core.train.task_types import SingleLabelTask
 
 # The fields of a Project the search may choose (``TrainingSettings.auto`` names those left to it).
 SEARCHABLE = ("lr", "weight_decay", "epochs", "head")
@@ -83,15 +84,7 @@ PCA_OVERSAMPLE, PCA_POWER_STEPS = 16, 3      # the randomised principal basis (s
 
 def stratified_folds(labels: torch.Tensor, k: int, seed: int) -> torch.Tensor:
     """A fold number in [0, k) for each sample, classes spread evenly over the folds."""
-    g = torch.Generator().manual_seed(int(seed) + 7919)
-    fold = torch.empty(labels.numel(), dtype=torch.long)
-    offset = 0
-    for c in torch.unique(labels).tolist():
-        idx = torch.nonzero(labels == c).flatten()
-        idx = idx[torch.randperm(idx.numel(), generator=g)]
-        fold[idx] = (torch.arange(idx.numel()) + offset) % k
-        offset += idx.numel()
-    return fold
+    return SingleLabelTask(0).folds(labels, k, seed)
 
 
 # --------------------------------------------------------------------------- the search
@@ -168,7 +161,8 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
                 class_weight: torch.Tensor | None = None, train_views: Sequence[torch.Tensor] = (),
                 check: Callable[[], None] | None = None,
                 progress: Callable[[int, int], None] | None = None,
-                report: Callable[[ev.Event], None] | None = None) -> SearchResult:
+                report: Callable[[ev.Event], None] | None = None,
+                task: SingleLabelTask | None = None) -> SearchResult:
     """Search, refit and calibrate a head on features; see the module docstring.
 
     ``train_x``/``val_x`` are [n, d] float features of the train and validation
@@ -177,21 +171,25 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
     ``epochs`` and ``head`` are explicit user values (``None``: searched).
     ``progress(done, total)`` is told after each group of heads; ``report`` gets the search's
     events (``HeadSearchStarted``, ``HeadSearchTrial``, ``HeadSearchEpoch``, ``HeadRefitEpoch``).
+    ``task`` (``task_types``, single-label by default) gives the targets' loss, the folds and the score
+    candidates are ranked by (multi-label: out-of-fold micro-F1 at per-label tuned thresholds);
+    ``train_y``/``val_y`` hold its targets.
     """
     check = check or (lambda: None)
+    task = task if task is not None else SingleLabelTask(num_classes)
     t0 = time.perf_counter()
     if head is not None and not searchable(head):
         raise TrainingError("The head search fits linear, activation and dropout layers only.")
     x_all = torch.cat([train_x.float(), val_x.float()])
-    y_all = torch.cat([train_y.long(), val_y.long()])
+    y_all = torch.cat([train_y, val_y])
     n_train, n = train_x.shape[0], x_all.shape[0]
     explicit = [name for name, v in (("lr", lr), ("weight_decay", weight_decay), ("epochs", epochs),
                                      ("head", head)) if v is not None]
     configs = configs_for(lr=lr, weight_decay=weight_decay, head=head)
-    if n <= CV_MAX_SAMPLES and int(torch.bincount(y_all).min()) >= 2:
-        k = min(FOLDS, int(torch.bincount(y_all, minlength=num_classes)[torch.unique(y_all)].min()))
-        fold = stratified_folds(y_all, max(k, 2), seed)
+    k = task.fold_count(y_all, FOLDS) if n <= CV_MAX_SAMPLES else 0
+    if k:
         k = max(k, 2)
+        fold = task.folds(y_all, k, seed)
         method = f"{k}-fold cross-validation"
     else:
         k = 1
@@ -226,7 +224,8 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
         fit = train_group(inputs, y_all, tm, vm, shape, lrs, wds, epochs=max_epochs, early_stop=epochs is None,
                           batch_size=batch, seed=seed + gi, num_classes=num_classes, class_weight=class_weight,
                           label_smoothing=label_smoothing, check=check, stop_share=GROUP_STOP_SHARE,
-                          average=SEARCH_AVERAGE, on_epoch=_fold_reporter(emit, members, k) if report else None)
+                          average=SEARCH_AVERAGE, on_epoch=_fold_reporter(emit, members, k) if report else None,
+                          task=task)
         for j, i in enumerate(members):
             logits = torch.zeros(n, num_classes)
             for f in range(k):
@@ -234,7 +233,7 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
                 logits[held] = fit.best_logits[j * k + f][held]
             losses = [float(fit.best_loss[j * k + f]) for f in range(k)]
             chosen = int(statistics.median_low([int(fit.best_epoch[j * k + f]) for f in range(k)]))
-            acc = float((logits[heldout_mask].argmax(1) == y_all[heldout_mask]).float().mean())
+            acc = task.tuned_score(logits[heldout_mask], y_all[heldout_mask])
             trials[i] = Trial(configs[i], sum(losses) / k, acc, chosen, fit.seconds / len(members))
             heldout[i] = logits[heldout_mask]
         done_now = sum(t is not None for t in trials)
@@ -253,7 +252,7 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
     fx, fy = x_all, y_all
     if train_views:      # extra augmented views of the train rows join the refit
         fx = torch.cat([x_all] + [v.float() for v in train_views])
-        fy = torch.cat([y_all] + [train_y.long()] * len(train_views))
+        fy = torch.cat([y_all] + [train_y] * len(train_views))
         fit_mask = torch.cat([fit_mask] + [torch.ones(n_train, dtype=torch.bool)] * len(train_views))
     if bool(fit_mask.all()) and fx is x_all:      # the refit sees the very samples the search did
         fmean, fstd, fxs, fbasis = mean, std, xs, basis
@@ -266,7 +265,7 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
                          torch.tensor([best.config.lr]), torch.tensor([best.config.weight_decay]),
                          epochs=max(1, best.epochs), early_stop=False, batch_size=batch, seed=seed + 101,
                          num_classes=num_classes, class_weight=class_weight, label_smoothing=label_smoothing,
-                         check=check, average=SEARCH_AVERAGE,
+                         check=check, average=SEARCH_AVERAGE, task=task,
                          on_epoch=(lambda e, _live, train_loss, _vl, _va: emit(ev.HeadRefitEpoch(
                              epoch=e, epochs=max(1, best.epochs), train_loss=float(train_loss[0]))))
                          if report else None)
@@ -277,14 +276,13 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
     if progress is not None:
         progress(len(shapes) + 1, len(shapes) + 1)
     logits, labels = heldout[configs.index(best.config)], y_all[heldout_mask]
-    temperature = fit_temperature(logits, labels)
+    temperature, ece_before, ece_after = task.calibrate(logits, labels)
     result = SearchResult(
         trials=done, winner=winner, method=method, folds=k, refit=refit, fit_samples=int(fit_mask[:n].sum()),
         heldout_index=torch.nonzero(heldout_mask).flatten(), heldout_logits=logits, heldout_labels=labels,
         head=head_module, temperature=temperature,
-        ece_before=expected_calibration_error(logits, labels),
-        ece_after=expected_calibration_error(logits / temperature, labels),
-        seconds=time.perf_counter() - t0, explicit=explicit)
+        ece_before=ece_before, ece_after=ece_after,
+        seconds=time.perf_counter() - t0, explicit=explicit, task=task)
     return result
 
 

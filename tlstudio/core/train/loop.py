@@ -24,6 +24,7 @@ from tlstudio.core.train.distributed import SINGLE, Dist
 from tlstudio.core.train.checkpoints import CheckpointWriter, Snapshotter, copy_tree, rng_state
 from tlstudio.core.errors import TrainingError
 from tlstudio.core.train.feature_cache import CachedFeatures, gather_rows
+from tlstudio.core.train.task_types import SingleLabelTask
 from tlstudio.core.data.loaders import EpochOrder, make_loader, to_device
 from tlstudio.core.progress import Cancelled, Throttle
 
@@ -62,18 +63,22 @@ def epoch_order(n: int, seed: int, stage: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=g)
 
 
+def _targets(labels) -> torch.Tensor:
+    return labels if isinstance(labels, torch.Tensor) else torch.tensor(list(labels), dtype=torch.long)
+
+
 class FeatureBatches:
     """Batches of stored features; training cycles through the cached views by epoch."""
 
     runs_base = False      # the base does not run on these batches
 
-    def __init__(self, entry: CachedFeatures, train_labels: list[int], val_labels: list[int],
-                 batch_size: int, device: torch.device):
+    def __init__(self, entry: CachedFeatures, train_labels, val_labels, batch_size: int, device: torch.device):
+        """``train_labels``/``val_labels``: class indices (a list or tensor), or a task's target tensor."""
         self.entry = entry.to(device)
         self.device = device
         self.batch_size = batch_size
-        self.train_labels = torch.tensor(list(train_labels), dtype=torch.long)
-        self.val_labels = torch.tensor(list(val_labels), dtype=torch.long)
+        self.train_labels = _targets(train_labels)
+        self.val_labels = _targets(val_labels)
         self.n_train, self.n_val = len(self.train_labels), len(self.val_labels)
 
     @staticmethod
@@ -155,7 +160,9 @@ class LoopContext:
     """What stays fixed during a stage: model, optimizer, schedule, loss, device, precision."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, schedule, criterion: nn.Module,
-                 device: torch.device, autocast_dtype: torch.dtype | None, channels_last: bool):
+                 device: torch.device, autocast_dtype: torch.dtype | None, channels_last: bool,
+                 task: SingleLabelTask | None = None):
+        self.task = task if task is not None else SingleLabelTask(0)     # task_types: accuracy and plain loss
         self.model = model
         self.optimizer = optimizer
         self.schedule = schedule
@@ -190,7 +197,7 @@ def train_epoch(ctx: LoopContext, source, batches: Iterator, *, stage: int, epoc
     ``check()`` after each step raises ``Cancelled`` to stop."""
     opt = ctx.optimizer
     loss_sum = torch.zeros((), device=ctx.device)
-    correct = torch.zeros((), dtype=torch.long, device=ctx.device)
+    correct = torch.zeros((), dtype=torch.float64, device=ctx.device)
     seen = 0
     lr = ctx.schedule.lr
     for i, (x, y) in enumerate(batches, start=1):
@@ -213,32 +220,35 @@ def train_epoch(ctx: LoopContext, source, batches: Iterator, *, stage: int, epoc
         n = y.shape[0]
         seen += n
         loss_sum += loss.detach() * n
-        correct += (logits.detach().argmax(1) == y).sum()
+        correct += ctx.task.hits(logits.detach().float(), y).sum()
         on_batch(i, value, seen)
         check()
     if seen == 0:
         raise TrainingError("There are no training images in this split.")
-    return EpochStats(float(loss_sum) / seen, int(correct) / seen, lr, seen)
+    return EpochStats(float(loss_sum) / seen, float(correct) / seen, lr, seen)
 
 
 def evaluate_batches(ctx: LoopContext, source, batches: Iterator, check: Callable[[], None]) -> tuple[float, float]:
-    """(loss, accuracy) with plain cross-entropy: comparable across loss settings.
+    """(loss, score) with the plain loss (cross-entropy; multi-label: binary cross-entropy), comparable
+    across loss settings; the score is the task's (accuracy; multi-label: micro-F1 at 0.5).
 
     Leaves the running module in eval mode; the trainer sets train mode again each epoch.
     """
     source.module(ctx.model).eval()
-    loss_sum, correct, seen = 0.0, 0, 0
+    loss_sum, seen = 0.0, 0
+    all_logits, all_y = [], []
     with torch.inference_mode():
         for x, y in batches:
             check()
             x, y = ctx.move(x, y)
             logits = ctx.call(source.forward, x).float()
-            loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
-            correct += int((logits.argmax(1) == y).sum())
+            loss_sum += float(ctx.task.per_sample_loss(logits, y).sum())
+            all_logits.append(logits.cpu())
+            all_y.append(y.cpu())
             seen += y.shape[0]
     if seen == 0:
         return float("nan"), float("nan")
-    return loss_sum / seen, correct / seen
+    return loss_sum / seen, ctx.task.score(torch.cat(all_logits), torch.cat(all_y))
 
 
 class StageLoop:

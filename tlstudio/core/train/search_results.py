@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from tlstudio.core.model.head import HeadSpec
+from tlstudio.core.train.task_types import SingleLabelTask
 
 
 @dataclass
@@ -63,6 +63,11 @@ class SearchResult:
     ece_after: float = float("nan")
     seconds: float = 0.0
     explicit: list[str] = field(default_factory=list)
+    task: SingleLabelTask | None = None     # task_types' object the search used (None: single-label)
+
+    @property
+    def task_object(self) -> SingleLabelTask:
+        return self.task if self.task is not None else SingleLabelTask(self.heldout_logits.shape[-1])
 
     @property
     def best(self) -> Trial:
@@ -70,11 +75,11 @@ class SearchResult:
 
     @property
     def heldout_accuracy(self) -> float:
-        return float((self.heldout_logits.argmax(1) == self.heldout_labels).float().mean())
+        return self.task_object.tuned_score(self.heldout_logits, self.heldout_labels)
 
     @property
     def heldout_loss(self) -> float:
-        return float(F.cross_entropy(self.heldout_logits, self.heldout_labels))
+        return float(self.task_object.per_sample_loss(self.heldout_logits, self.heldout_labels).mean())
 
     def table(self) -> list[dict]:
         return [{**trial.to_dict(), "winner": i == self.winner} for i, trial in enumerate(self.trials)]
@@ -86,7 +91,7 @@ class SearchResult:
                 "seconds": round(self.seconds, 3), "explicit": list(self.explicit),
                 "winner": {**best.config.to_dict(), "epochs": best.epochs},
                 "heldout_accuracy": self.heldout_accuracy, "heldout_loss": self.heldout_loss,
-                "heldout_samples": int(self.heldout_labels.numel()),
+                "heldout_samples": int(self.heldout_labels.shape[0]), "score": self.task_object.score_name,
                 "temperature": self.temperature, "ece_before": self.ece_before, "ece_after": self.ece_after,
                 "trials": self.table()}
 
@@ -94,8 +99,9 @@ class SearchResult:
 def format_table(search: dict) -> str:
     """The search as a compact text table (from ``SearchResult.to_dict()`` or search.json)."""
     score = "CV" if search.get("folds", 1) > 1 else "val"
+    metric = " F1" if search.get("score") == "micro-F1" else " acc"
     lines = [f"Head search ({search['method']}, {search['seconds']:.1f} s):",
-             f"  {'head':<11} {'lr':>7} {'wd':>7} {'epochs':>6} {score + ' acc':>7} {score + ' loss':>8} {'time':>6}"]
+             f"  {'head':<11} {'lr':>7} {'wd':>7} {'epochs':>6} {score + metric:>7} {score + ' loss':>8} {'time':>6}"]
     for row in search["trials"]:
         mark = "  <- winner" if row["winner"] else ""
         lines.append(f"  {row['head']:<11} {row['lr']:>7.0e} {row['weight_decay']:>7.0e} {row['epochs']:>6d} "

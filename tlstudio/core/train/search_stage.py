@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import torch
 
-from tlstudio.core.data.index import class_weights
 from tlstudio.core.model.head import HeadSpec
 from tlstudio.core.runs import run_folder as rf
 from tlstudio.core.train import events as ev
@@ -29,8 +28,11 @@ def heldout_source(search: dict) -> str:
         "validation split, measured before the final refit"
 
 
-def run_search_stage(project, folder, data, state, classes, emit, model, split) -> dict:
-    """Fit the head by search; the search report (what the metrics quote)."""
+def run_search_stage(project, folder, data, state, classes, emit, model, split, task=None) -> dict:
+    """Fit the head by search; the search report (what the metrics quote). ``task``: the run's
+    ``task_types`` object (single-label when None); a multi-label run also gets per-label thresholds
+    chosen on the out-of-fold predictions (model.json ``thresholds``; the report's ``label_report``)."""
+    task = task if task is not None else data.task
     t, ft = project.training, project.finetune
     source = data.source(1, cached=True, stage_epochs=0)
     entry = source.entry
@@ -39,8 +41,7 @@ def run_search_stage(project, folder, data, state, classes, emit, model, split) 
         return gather_rows(part, torch.arange(part.shape[0])).cpu()
 
     auto = set(t.auto)
-    weights = (torch.tensor(class_weights(split.train, len(classes)), dtype=torch.float32)
-               if t.class_weighted else None)
+    weights = task.loss_weight(split.train, bool(t.class_weighted))
     finetunes = bool(ft.enabled and ft.epochs > 0)
     # Fine-tuning validates (and keeps its best epoch) on the validation split: the head it starts
     # from must not have trained on it.
@@ -58,12 +59,12 @@ def run_search_stage(project, folder, data, state, classes, emit, model, split) 
         epochs=None if "epochs" in auto else t.epochs, head=None if "head" in auto else project.head,
         refit=refit, batch_size=t.batch_size, seed=t.seed, label_smoothing=float(t.label_smoothing),
         class_weight=weights, train_views=[rows(entry.train_view(v)) for v in range(1, entry.views)],
-        check=state.check, report=report)      # picks its threads
-    return _finish_search(folder, data.device, state, classes, emit, model, split, result, finetunes, curves)
+        check=state.check, report=report, task=task)      # picks its threads
+    return _finish_search(folder, data.device, state, classes, emit, model, split, result, finetunes, curves, task)
 
 
 def _finish_search(folder, device, state, classes, emit, model, split, result, finetunes: bool,
-                   curves: SearchCurves) -> dict:
+                   curves: SearchCurves, task) -> dict:
     best = result.best
     spec = HeadSpec(layers=list(best.config.head.layers), num_classes=len(classes))
     head = result.head
@@ -73,12 +74,16 @@ def _finish_search(folder, device, state, classes, emit, model, split, result, f
     report = result.to_dict()
     report["calibration_applied"] = not finetunes
     labelled = list(split.train) + list(split.val)
-    probs = torch.softmax(result.heldout_logits / result.temperature, dim=1)
-    heldout = [{"path": labelled[int(i)].path, "true": int(result.heldout_labels[j]),
-                "predicted": int(probs[j].argmax()), "confidence": float(probs[j].max())}
+    probs = task.probabilities(result.heldout_logits / result.temperature)
+    heldout = [task.heldout_row(labelled[int(i)].path, probs[j], result.heldout_labels[j])
                for j, i in enumerate(result.heldout_index)]
+    thresholds = task.thresholds(probs, result.heldout_labels)
+    if thresholds is not None:       # chosen on the out-of-fold predictions, kept by model.json
+        report["thresholds"] = thresholds
+        report["label_report"] = task.label_report(probs, result.heldout_labels, thresholds, classes)
     folder.write(rf.SEARCH, report)
-    folder.write(rf.HELDOUT, {"source": heldout_source(report), "classes": classes, "predictions": heldout})
+    folder.write(rf.HELDOUT, {"source": heldout_source(report), "classes": classes, "predictions": heldout,
+                              **({"thresholds": thresholds, **task.info_fields()} if thresholds is not None else {})})
     # The run's project.json records what was chosen, so running it again reproduces this head.
     snap = folder.project_dict() or {}
     snap.setdefault("training", {}).update({"lr": best.config.lr, "weight_decay": best.config.weight_decay,
@@ -91,6 +96,8 @@ def _finish_search(folder, device, state, classes, emit, model, split, result, f
     writer.model_info["calibration"] = {"temperature": result.temperature if not finetunes else 1.0,
                                         "fitted_on": report["method"]}
     writer.model_info["trained_on"] = ["train", "val"] if report["refit"] else ["train"]
+    if thresholds is not None:
+        writer.model_info["thresholds"] = thresholds
     acc, loss = result.heldout_accuracy, result.heldout_loss
     state.best = {"val_acc": acc, "val_loss": loss, "epoch": best.epochs, "stage": 1}
     weights = Snapshotter(model, True)()

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import ConcatDataset
 
+from tlstudio.core.train.task_types import SingleLabelTask
 from tlstudio.core.model.layers import count_params
 from tlstudio.core.train import events as ev
 from tlstudio.core.train.feature_cache import (FeatureCache, base_key_parts, build_entry, cache_key,
@@ -59,8 +60,10 @@ class StageData:
     ``augment`` its augmentation preset.
     """
 
-    def __init__(self, run: RunState, modality, split, pre, model: nn.Module, training, augment: str):
+    def __init__(self, run: RunState, modality, split, pre, model: nn.Module, training, augment: str,
+                 task: SingleLabelTask | None = None):
         self.run = run
+        self.task = task if task is not None else SingleLabelTask(0)     # task_types: the samples' targets
         self.modality = modality
         self.split = split
         self.pre = pre
@@ -110,19 +113,20 @@ class StageData:
                 self.run.cached_features = True
             if self._features is None:
                 entry = self._entry if self._entry is not None else self._cached_entry()
-                self._features = FeatureBatches(entry, [s.label for s in self.split.train],
-                                                [s.label for s in self.split.val], t.batch_size, self.device)
+                self._features = FeatureBatches(entry, self.task.targets(self.split.train),
+                                                self.task.targets(self.split.val), t.batch_size, self.device)
             return self._features
         if self._samples is None:
-            train = self._train_dataset()
-            val = self.modality.eval_dataset(self.pre, self.split.val)
+            train = self.task.wrap_dataset(self._train_dataset(), self.split.train)
+            val = self.task.wrap_dataset(self.modality.eval_dataset(self.pre, self.split.val), self.split.val)
             workers, pin = self._workers(len(train)), self.device.type == "cuda"
+            collate = self.task.wrap_collate(self.modality.collate)
             if self.run.dist.active:          # torchrun: DDP, each rank its share of every global batch
                 self._samples = ShardedSampleBatches(train, val, t.batch_size, workers=workers, pin_memory=pin,
-                                                     collate=self.modality.collate)
+                                                     collate=collate)
             else:
                 self._samples = SampleBatches(train, val, t.batch_size, workers=workers, pin_memory=pin,
-                                              collate=self.modality.collate, arrange=self._arrange(train))
+                                              collate=collate, arrange=self._arrange(train))
         return self._samples
 
     def _arrange(self, train):

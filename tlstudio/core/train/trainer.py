@@ -29,7 +29,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch import nn
 
 from tlstudio.core.train import events as ev
 from tlstudio.core.model import layers
@@ -39,7 +38,7 @@ from tlstudio.core.runs import run_folder as rf
 from tlstudio.core.runs import status as run_status
 from tlstudio.core.runs.run_folder import RunFolder
 from tlstudio.core.data.curation import apply_curation
-from tlstudio.core.data.index import class_weights, sample_row, split_dataset
+from tlstudio.core.data.index import sample_row, split_dataset
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.errors import DatasetError, TLStudioError, TrainingError
 from tlstudio.core.model.build import create_transfer_model
@@ -54,6 +53,8 @@ from tlstudio.core.device import resolve_device
 from tlstudio.core.train.loop import LoopContext, RunState, StageLoop
 
 from tlstudio.core.train.search_stage import heldout_source, run_search_stage
+from tlstudio.core.train.task_types import SingleLabelTask, task_for
+from tlstudio.core.runs.folder import write_model_files
 
 
 
@@ -127,6 +128,8 @@ class Trainer:
         self._data = None
         self._search = None
         self._test = {}
+        self._task = SingleLabelTask(0)
+        self._thresholds = None
         self._folder_written = False
         self._lock = self.folder.lock()        # one writer per run folder; taken just before writing
         cancelled, failure = False, None
@@ -179,6 +182,9 @@ class Trainer:
                 "ece_before": search["ece_before"], "ece_after": search["ece_after"],
                 "calibration_applied": search["calibration_applied"]})
         self.metrics.update(getattr(self, "_test", {}))
+        if getattr(self, "_thresholds", None) is not None:
+            self.metrics.update({"task_type": self._task.name, "thresholds": list(self._thresholds),
+                                 **self._label_metrics})
         if getattr(self, "_ranks", None):
             self.metrics["ranks"] = self._ranks
         if "test_accuracy" in self.metrics:
@@ -221,6 +227,7 @@ class Trainer:
         if not split.val:
             raise DatasetError(f"Training needs validation {modality.noun}; set a validation fraction above 0.")
         self._classes = list(index.classes)
+        self._task = task_for(index.task_type, len(self._classes))     # single-label or multi-label (task_types)
         self._sizes = {"train": len(split.train), "val": len(split.val), "test": len(split.test)}
         card = modality.model_card(p.model)
         pre = modality.preprocessing(card, p.model)
@@ -235,7 +242,7 @@ class Trainer:
         state = self.dist.on_main(lambda: self._start_folder(modality, card, pre, model))
         if not self.dist.is_main:
             self.run_state.writer = distributed.NoWrites(self._model_info(modality, card, pre, model))
-        self._data = StageData(self.run_state, modality, split, pre, model, t, p.data.augment)
+        self._data = StageData(self.run_state, modality, split, pre, model, t, p.data.augment, task=self._task)
         stage1_epochs, ft = t.epochs, p.finetune
         start_stage = int(state["stage"]) if state else 1
         if start_stage == 1:
@@ -245,7 +252,7 @@ class Trainer:
             if self.dist.is_main or not cached:
                 if self._searches(model, state):
                     self._search = run_search_stage(p, self.folder, self._data, self.run_state, self._classes,
-                                                    self._emit, model, split)
+                                                    self._emit, model, split, self._task)
                 else:
                     self._stage(1, stage1_epochs, model, state)
         if ft.enabled and ft.epochs > 0:
@@ -262,6 +269,8 @@ class Trainer:
         if self.dist.active:
             self._ranks = {"world_size": self.dist.world_size,
                            "base_forward_images": self.dist.all_gather_object(self.run_state.base_forward_images)}
+        if self._task.needs_thresholds and self.dist.is_main:
+            self._choose_thresholds(model, modality, pre, split)
         if split.test and self.dist.is_main:
             self._evaluate_test(model, modality, pre, split.test)
 
@@ -285,7 +294,8 @@ class Trainer:
         head["num_classes"] = len(self._classes)
         return {"model_name": card.name, "library": card.library, "arch": card.arch, "classes": self._classes,
                 "head": head, "feature_dim": int(model.feature_dim),
-                "preprocessing": modality.describe_preprocessing(pre), "task": modality.name}
+                "preprocessing": modality.describe_preprocessing(pre), "task": modality.name,
+                **self._task.info_fields()}
 
     def _claim_run_dir(self, modality, card, pre, model) -> dict | None:
         """Lock the run folder and check it may take this run; the resume state, if resuming."""
@@ -331,11 +341,13 @@ class Trainer:
             return False
         return "head" in t.auto or head_search.searchable(self.project.head)
 
-    def _evaluate_test(self, model, modality, pre, samples) -> None:
-        """The test split, untouched until now: accuracy and calibration of the final model."""
+    def _logits_on(self, model, modality, pre, samples) -> tuple[torch.Tensor, torch.Tensor]:
+        """The whole model's logits on ``samples`` and their targets (the task's)."""
         from tlstudio.core.data.loaders import make_loader, to_device
 
-        loader = make_loader(modality.eval_dataset(pre, samples), 64, num_workers=0, collate=modality.collate)
+        task = self._task
+        loader = make_loader(task.wrap_dataset(modality.eval_dataset(pre, samples), samples), 64, num_workers=0,
+                             collate=task.wrap_collate(modality.collate))
         device = self._data.device
         model.to(device).eval()
         logits, labels = [], []
@@ -345,10 +357,36 @@ class Trainer:
                 logits.append(model(to_device(x, device)).float().cpu())
                 labels.append(y)
         self.run_state.base_forward_images += len(samples)
-        logits, labels = torch.cat(logits), torch.cat(labels)
-        self._test = {"test_accuracy": float((logits.argmax(1) == labels).float().mean()),
-                      "test_loss": float(nn.functional.cross_entropy(logits, labels)),
-                      "test_ece": head_search.expected_calibration_error(logits, labels)}
+        return torch.cat(logits), torch.cat(labels)
+
+    def _evaluate_test(self, model, modality, pre, samples) -> None:
+        """The test split, untouched until now: accuracy and calibration of the final model
+        (multi-label: micro/macro F1, mAP, subset accuracy at its thresholds)."""
+        logits, labels = self._logits_on(model, modality, pre, samples)
+        self._test = self._task.test_figures(logits, labels, self._thresholds)
+
+    def _choose_thresholds(self, model, modality, pre, split) -> None:
+        """Per-label thresholds: the head search chose them on out-of-fold predictions; otherwise (epoch
+        loop, fine-tuning) they are chosen on the validation split with the best weights, and model.json
+        is written again with them."""
+        info = self.run_state.writer.model_info
+        if self._search is not None and "thresholds" in self._search and not (
+                self.project.finetune.enabled and self.project.finetune.epochs > 0):
+            self._thresholds = list(self._search["thresholds"])
+            self._label_metrics = {"thresholds_chosen_on": self._search["method"], **self._search["label_report"]}
+            return
+        self.run_state.writer.flush()
+        best_path = self.folder.file(rf.BEST)
+        if best_path.is_file():
+            from safetensors.torch import load_file
+            model.load_state_dict(load_file(str(best_path)))
+        logits, labels = self._logits_on(model, modality, pre, split.val)
+        probs = self._task.probabilities(logits)
+        self._thresholds = self._task.thresholds(probs, labels)
+        self._label_metrics = {"thresholds_chosen_on": "validation split",
+                               **self._task.label_report(probs, labels, self._thresholds, self._classes)}
+        info["thresholds"] = self._thresholds
+        write_model_files(self.run_dir, model, info, weights_name=rf.BEST)
 
     # -- one stage ------------------------------------------------------------------
     def _stage(self, stage: int, epochs: int, model, state: dict | None) -> None:
@@ -369,14 +407,12 @@ class Trainer:
             optimizer.load_state_dict(state["optimizer"])
             schedule.load_state_dict(state["schedule"])
             restore_rng(state["rng"])
-        weights = None
-        if t.class_weighted:
-            weights = torch.tensor(class_weights(self._data.split.train, len(self._classes)), dtype=torch.float32)
-        criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=float(t.label_smoothing)).to(self._data.device)
+        weights = self._task.loss_weight(self._data.split.train, bool(t.class_weighted))
+        criterion = self._task.criterion(weights, float(t.label_smoothing)).to(self._data.device)
         if isinstance(source, ShardedSampleBatches):     # torchrun: DDP, each rank its share of each batch
             criterion = source.attach(model, criterion, [s.label for s in self._data.split.train], frozen_base)
         ctx = LoopContext(model, optimizer, schedule, criterion, self._data.device, self._data.autocast_dtype,
-                          self._data.channels_last and source.runs_base)
+                          self._data.channels_last and source.runs_base, task=self._task)
         if frozen_base:
             model.eval()      # a frozen base behaves as at inference (dropout, drop-path off)
         loop = StageLoop(self.run_state, t, stage, epochs, n_batches, ctx, source, es, Snapshotter(model, frozen_base))
