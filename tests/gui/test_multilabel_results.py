@@ -1,4 +1,4 @@
-"""The Results tab of a multi-label run (arrays in the shape an evaluation returns): the per-label
+"""The Results tab of a multi-label run (a result in the shape core.runs.label_set_evaluation gives): the per-label
 table, the threshold slider recomputing that label's figures as core computes them, the matrix, the
 galleries of a label's false positives and misses (texts and images), and that a single-label
 result still gets the single-label pages."""
@@ -32,12 +32,13 @@ def multilabel_result(task="text", paths=None):
     predictions = []
     for i, true in enumerate(TRUE):
         entry = {"path": paths[i] if paths else f"tickets.csv:{i + 2}", "true": true,
-                 "probabilities": PROBS[i].tolist()}
+                 "probabilities": dict(zip(LABELS, PROBS[i].tolist()))}
         if task == "text":
             entry["text"] = TEXTS[i]
         predictions.append(entry)
-    return dict(metrics, task=task, source="out-of-fold predictions", samples=len(TRUE), predictions=predictions,
-                skipped=[])
+    # the shape of core.runs.label_set_evaluation's result
+    return dict(metrics, task=task, source="out-of-fold predictions", predictions=predictions, skipped=[],
+                probabilities=PROBS.tolist(), targets=targets.astype(int).tolist(), classes=LABELS)
 
 
 def make_panel(qtbot, result, task="text"):

@@ -40,15 +40,11 @@ class LabelArrays:
 
 
 def label_arrays(result: dict) -> LabelArrays:
-    """The arrays of an evaluation result of a multi-label run."""
+    """The arrays of a multi-label evaluation result (``core.runs.label_set_evaluation``)."""
     labels = [str(x) for x in result["labels"]]
-    index = {name: j for j, name in enumerate(labels)}
-    rows = result["predictions"]
-    probs = np.array([p["probabilities"] for p in rows], dtype=np.float64).reshape(len(rows), len(labels))
-    targets = np.zeros(probs.shape, dtype=bool)
-    for i, p in enumerate(rows):
-        targets[i, [index[name] for name in p["true"]]] = True
-    samples = [{k: p[k] for k in ("path", "text") if k in p} for p in rows]
+    probs = np.asarray(result["probabilities"], dtype=np.float64).reshape(-1, len(labels))
+    targets = np.asarray(result["targets"]).astype(bool).reshape(probs.shape)
+    samples = [{k: p[k] for k in ("path", "text") if k in p} for p in result["predictions"]]
     return LabelArrays(labels, probs, targets, np.asarray(result["thresholds"], dtype=np.float64), samples)
 
 
