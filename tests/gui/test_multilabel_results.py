@@ -53,7 +53,7 @@ def make_panel(qtbot, result, task="text"):
 
 def table_rows(view):
     model = view.thresholds.model
-    return [tuple(model.item(r, c).text() for c in range(model.columnCount())) for r in range(model.rowCount())]
+    return [tuple(model.data(model.index(r, c)) for c in range(model.columnCount())) for r in range(model.rowCount())]
 
 
 def test_the_table_shows_every_label_with_its_figures_at_the_tuned_thresholds(qtbot):
@@ -155,3 +155,22 @@ def test_a_single_label_result_keeps_the_single_label_pages_and_back(qtbot):
     panel._clear_results()
     assert panel.upper_stack.currentWidget() is panel.class_results
     assert panel.task_views["multilabel"].thresholds.model.rowCount() == 0
+
+
+def test_a_large_run_recomputes_in_a_worker_and_ends_at_the_last_thresholds(qtbot):
+    from tlstudio.gui.widgets.label_thresholds import INLINE_CELLS, LabelThresholds
+
+    rng = np.random.default_rng(1)
+    n, labels = INLINE_CELLS // 8 + 1, [f"l{j}" for j in range(8)]
+    targets = rng.random((n, 8)) < 0.2
+    probs = np.clip(np.where(targets, rng.beta(4, 2, targets.shape), rng.beta(1.5, 5, targets.shape)), 0, 1)
+    widget = LabelThresholds()
+    qtbot.addWidget(widget)
+    widget.set_data(labels, probs, targets, np.full(8, 0.5))
+    for value in (0.3, 0.35, 0.4, 0.62):                 # quick steps: the newest thresholds win
+        widget.slider.setValue(int(value * SLIDER_STEPS))
+    assert widget.is_computing() and widget.figure("l0", "threshold") == 0.5    # not yet: a worker computes
+    qtbot.waitUntil(lambda: not widget.is_computing(), timeout=10_000)
+    expected = multilabel_metrics(probs, targets, [0.62] + [0.5] * 7, labels)
+    assert widget.figure("l0", "threshold") == 0.62 and widget.figure("l0", "f1") == expected.per_label["l0"]["f1"]
+    assert widget.metrics.micro_f1 == expected.micro_f1

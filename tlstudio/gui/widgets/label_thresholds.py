@@ -1,24 +1,29 @@
 """A multi-label run's per-label table with a threshold slider for the selected label.
 
 The figures come from ``core.runs.multilabel_metrics`` on the run's probabilities and true labels
-(plain N×L arrays). Moving the slider recomputes them on the GUI thread: the whole set for a few
-thousand samples and a few dozen labels takes about a millisecond (benchmarks/bench_label_thresholds.py),
-far under a frame. What costs more (galleries, the matrix image) listens to ``thresholdsSettled``,
-sent once the slider rests.
+(plain N×L arrays). A slider step recomputes them on the GUI thread while the arrays are small
+(``INLINE_CELLS``: well under a millisecond), else in a worker (the newest thresholds win; a step
+taken meanwhile is computed next) -- benchmarks/bench_label_thresholds.py has the figures. What
+costs more (galleries, the matrix image) listens to ``thresholdsSettled``, sent once the slider
+rests. A step makes a handful of Qt calls, not one per cell: the table is a model whose ``data``
+reads the figures (PySide6 6.12 on Python 3.11 loses a reference to None or True on every call
+into Qt that returns nothing or a bool, so calls in a tight loop are kept few).
 """
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QLabel, QPushButton, QSlider, QTableView,
                                QVBoxLayout, QWidget)
 
 from tlstudio.core.runs.multilabel_metrics import DEFAULT_THRESHOLD, MultilabelMetrics, multilabel_metrics
+from tlstudio.gui.jobs.tasks import run_task
 
 HEADERS = ["Label", "Support", "Precision", "Recall", "F1", "AP", "Threshold"]
 THRESHOLD_COLUMN = HEADERS.index("Threshold")
 SLIDER_STEPS = 1000                  # thresholds to 0.001
+INLINE_CELLS = 20_000                # samples × labels recomputed on the GUI thread; more go to a worker
 SETTLE_MS = 250                      # galleries and the matrix follow once the slider rests this long
 TUNED_COLOR = "#1a5fb4"
 
@@ -35,6 +40,64 @@ def comparison_html(at_default: MultilabelMetrics, tuned: MultilabelMetrics, now
                     f"<td align='right'>{m.macro_f1:.3f}</td></tr>" for name, m in rows)
     return ("<table cellspacing='0' cellpadding='2'><tr><th align='left'>Thresholds</th>"
             "<th align='right'>micro-F1</th><th align='right'>macro-F1</th></tr>" + cells + "</table>")
+
+
+class LabelTableModel(QAbstractTableModel):
+    """The table's rows, read from the figures now shown (``owner.metrics``) and the thresholds."""
+
+    RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    def __init__(self, owner: "LabelThresholds") -> None:
+        super().__init__(owner)
+        self.owner = owner
+        self._italic = QFont()
+        self._italic.setItalic(True)
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() or self.owner.metrics is None else len(self.owner.labels)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return HEADERS[section]
+        return None
+
+    def text(self, row: int, column: int) -> str:
+        owner = self.owner
+        name = owner.labels[row]
+        if column == 0:
+            return name
+        if column == THRESHOLD_COLUMN:
+            return f"{owner.thresholds[row]:.3f}"
+        m = owner.metrics.per_label[name]
+        key = HEADERS[column].lower()
+        if key == "support":
+            return str(m["support"])
+        return "—" if m[key] is None else f"{m[key]:.3f}"
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or self.owner.metrics is None:
+            return None
+        row, column = index.row(), index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.text(row, column)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column > 0:
+            return self.RIGHT
+        if column == THRESHOLD_COLUMN and role in (Qt.ItemDataRole.FontRole, Qt.ItemDataRole.ToolTipRole):
+            tuned = self.owner.is_tuned(row)
+            if role == Qt.ItemDataRole.FontRole:
+                return None if tuned else self._italic
+            return "tuned on the run's predictions" if tuned else f"tuned: {self.owner.tuned[row]:.3f}"
+        return None
+
+    def refresh(self, reset: bool = False) -> None:
+        if reset:
+            self.beginResetModel()
+            self.endResetModel()
+        elif self.rowCount():
+            self.dataChanged.emit(self.index(0, 1), self.index(self.rowCount() - 1, len(HEADERS) - 1))
 
 
 class LabelThresholds(QWidget):
@@ -54,6 +117,8 @@ class LabelThresholds(QWidget):
         self.metrics: MultilabelMetrics | None = None
         self._baselines: tuple[MultilabelMetrics, MultilabelMetrics] | None = None
         self.selected = -1
+        self._task = None                    # the worker computing the figures (large runs)
+        self._pending: np.ndarray | None = None
         self._settle = QTimer(self, singleShot=True, interval=SETTLE_MS)
         self._settle.timeout.connect(self.thresholdsSettled)
         self._build()
@@ -62,8 +127,7 @@ class LabelThresholds(QWidget):
         self.comparison = QLabel(objectName="thresholdComparison", textFormat=Qt.TextFormat.RichText)
         self.comparison.setToolTip("F1 over all (sample, label) decisions (micro) and the mean of the labels' "
                                    "F1 (macro), with one threshold for every label and with each label's own")
-        self.model = QStandardItemModel(0, len(HEADERS), self)
-        self.model.setHorizontalHeaderLabels(HEADERS)
+        self.model = LabelTableModel(self)
         self.table = QTableView(objectName="labelTable")
         self.table.setModel(self.model)
         self.table.verticalHeader().hide()
@@ -119,13 +183,9 @@ class LabelThresholds(QWidget):
         self.thresholds = self.tuned.copy()
         self._baselines = (self._compute(np.full(len(self.labels), DEFAULT_THRESHOLD)), self._compute(self.tuned))
         self.metrics = self._baselines[1]
-        self.model.removeRows(0, self.model.rowCount())
-        for name in self.labels:
-            cells = [QStandardItem(name)] + [QStandardItem("") for _ in HEADERS[1:]]
-            for cell in cells[1:]:
-                cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            self.model.appendRow(cells)
-        self._fill_all()
+        self._task, self._pending = None, None
+        self.model.refresh(reset=True)
+        self._show_comparison()
         self.table.resizeColumnsToContents()
         self._enable(bool(self.labels))
         self.selected = -1
@@ -135,7 +195,8 @@ class LabelThresholds(QWidget):
     def clear(self) -> None:
         self.labels, self.metrics, self._baselines, self.selected = [], None, None, -1
         self.thresholds = self.tuned = np.zeros(0)
-        self.model.removeRows(0, self.model.rowCount())
+        self._task, self._pending = None, None
+        self.model.refresh(reset=True)
         self.comparison.setText("")
         self.counts_label.setText("")
         self.value_label.setText("")
@@ -186,33 +247,52 @@ class LabelThresholds(QWidget):
         self.value_label.setText(f"{value:.3f}")
 
     def _recompute(self) -> None:
-        self.metrics = self._compute(self.thresholds)
-        self._fill_all()
+        """The figures at the thresholds now: at once for a small run, else from a worker."""
+        if self.probs.size <= INLINE_CELLS:
+            self._show_metrics(self._compute(self.thresholds))
+            return
+        self._pending = self.thresholds.copy()
+        if self._task is None:
+            self._start_worker()
+
+    def _start_worker(self) -> None:
+        thresholds, self._pending = self._pending, None
+        task = run_task(multilabel_metrics, self.probs, self.targets, thresholds, self.labels)
+        self._task = task
+        task.finished.connect(lambda metrics: self._on_computed(task, thresholds, metrics))
+        task.failed.connect(lambda _message: self._on_computed(task, thresholds, None))
+
+    def _on_computed(self, task, thresholds: np.ndarray, metrics: MultilabelMetrics | None) -> None:
+        if task is not self._task:
+            return                               # the run shown changed meanwhile
+        self._task = None
+        if self._pending is not None:            # the slider moved on: compute the newest thresholds
+            self._start_worker()
+        elif metrics is not None and np.array_equal(thresholds, self.thresholds):
+            self._show_metrics(metrics)
+
+    def _show_metrics(self, metrics: MultilabelMetrics) -> None:
+        self.metrics = metrics
+        self.model.refresh()
+        self._show_comparison()
         self._show_counts()
         self.thresholdsChanged.emit()
         self._settle.start()
+
+    def is_computing(self) -> bool:
+        return self._task is not None
 
     # -- showing ------------------------------------------------------------------------------------
     def changed(self) -> bool:
         """Whether any threshold differs from the tuned one."""
         return bool(len(self.labels)) and not np.array_equal(self.thresholds, self.tuned)
 
-    def _fill_all(self) -> None:
-        if self.metrics is None or self._baselines is None:
-            return
-        for row, name in enumerate(self.labels):
-            m = self.metrics.per_label[name]
-            values = [str(m["support"]), f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}",
-                      "—" if m["ap"] is None else f"{m['ap']:.3f}", f"{self.thresholds[row]:.3f}"]
-            for column, value in enumerate(values, 1):
-                self.model.item(row, column).setText(value)
-            tuned = bool(np.isclose(self.thresholds[row], self.tuned[row]))
-            cell = self.model.item(row, THRESHOLD_COLUMN)
-            cell.setToolTip("tuned on the run's predictions" if tuned else f"tuned: {self.tuned[row]:.3f}")
-            font = QFont()
-            font.setItalic(not tuned)
-            cell.setFont(font)
-        self.comparison.setText(comparison_html(*self._baselines, self.metrics, self.changed()))
+    def is_tuned(self, row: int) -> bool:
+        return bool(np.isclose(self.thresholds[row], self.tuned[row]))
+
+    def _show_comparison(self) -> None:
+        if self.metrics is not None and self._baselines is not None:
+            self.comparison.setText(comparison_html(*self._baselines, self.metrics, self.changed()))
 
     def _show_counts(self) -> None:
         if self.metrics is None or self.selected < 0:
