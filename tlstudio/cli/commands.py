@@ -41,7 +41,7 @@ def cmd_scan(args) -> int:
     kind = args.task or ("text" if args.text_column or args.label_column else
                          detected_task(args.data_dir, args.encoding))
     data = SimpleNamespace(text_column=column_value(args.text_column), label_column=column_value(args.label_column),
-                           encoding=args.encoding)
+                           encoding=args.encoding, task_type=args.task_type)
     bar = TerminalProgress(quiet=args.quiet)
     try:
         index = scan(args.data_dir, kind, data=data, task=bar.scan_task())
@@ -67,6 +67,8 @@ def build_project(args):
         raise DatasetError("No dataset given; pass DATA_DIR or a project file whose data.path is set.")
     if args.encoding is not None:
         project.data.encoding = args.encoding or None
+    if args.task_type is not None:
+        project.data.task_type = args.task_type
     if args.task is not None:
         project.task = args.task
     elif getattr(args, "text_column", None) or getattr(args, "label_column", None):
@@ -255,7 +257,15 @@ def cmd_train(args) -> int:
         if metrics.get("cancelled"):
             stopped = RunFolder(run_dir).interruption() or "run stopped"
             print(f"The {stopped}; continue it with the same command and --resume.")
-        if isinstance(acc, (int, float)):
+        labels = metrics.get("multilabel")
+        if isinstance(labels, dict):      # a multi-label run: F1 and mAP at its per-label thresholds
+            print(f"Micro F1 {labels['micro_f1']:.3f} · macro F1 {labels['macro_f1']:.3f} · "
+                  f"mAP {labels['mean_ap']:.3f} ({metrics.get('thresholds_chosen_on')}, per-label thresholds "
+                  "chosen there)")
+            if isinstance(metrics.get("test_micro_f1"), (int, float)):
+                print(f"Test split: micro F1 {metrics['test_micro_f1']:.3f} · macro F1 "
+                      f"{metrics['test_macro_f1']:.3f} · mAP {metrics['test_mean_ap']:.3f}")
+        elif isinstance(acc, (int, float)):
             print(f"Accuracy: {accuracy_text(acc, metrics.get('accuracy_source') or 'validation split')}")
         if isinstance(metrics.get("test_accuracy"), (int, float)):
             print(f"Accuracy: {accuracy_text(metrics['test_accuracy'], 'test split')}")

@@ -17,6 +17,9 @@ def add_data_options(parser: argparse.ArgumentParser, what: str = "DATA") -> Non
     parser.add_argument("--task", choices=("image", "text"),
                         help=f"what {what} holds (default: detected; asked for when it cannot be told)")
     parser.add_argument("--encoding", metavar="NAME", help=ENCODING_HELP)
+    parser.add_argument("--task-type", choices=("auto", "single", "multilabel"),
+                        help="one label per sample, or a set of labels per sample (a label cell such as "
+                             "'a;b', 'a|b' or a JSON list); default: multi-label when a row carries several")
 
 
 def detected_task(path, encoding: str | None = None) -> str:

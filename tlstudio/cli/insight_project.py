@@ -22,6 +22,8 @@ def insight_project(args, name: str, verb: str):
         project.data.path = str(Path(args.data).absolute())
     if getattr(args, "encoding", None) is not None:
         project.data.encoding = args.encoding or None
+    if getattr(args, "task_type", None) is not None:
+        project.data.task_type = args.task_type
     if getattr(args, "task", None) is not None:
         project.task = args.task
     elif args.data is not None and not args.project:

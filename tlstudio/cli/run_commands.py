@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from tlstudio.cli.models import print_json
-from tlstudio.cli.text_predict import predict_text_command
+from tlstudio.cli.text_predict import predict_text_command, prediction_text
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.device import resolve_device
 from tlstudio.core.errors import DatasetError
@@ -41,6 +41,9 @@ def cmd_evaluate(args) -> int:
 
     classes = [printable(c) for c in result["classes"]]
     noun = modality_for(loaded.task).noun
+    if "per_label" in result:        # a multi-label model
+        print_label_set_metrics(result, noun)
+        return 0
     print(f"Evaluated on {result['samples']} {noun} ({result['source']})")
     print(metrics_line(result, noun))
     width = max(len(c) for c in classes)
@@ -54,6 +57,24 @@ def cmd_evaluate(args) -> int:
     if result["skipped"]:
         print(f"Skipped {len(result['skipped'])} unreadable {noun}.")
     return 0
+
+
+def print_label_set_metrics(result: dict, noun: str) -> None:
+    """A multi-label evaluation: the summary line and a per-label table with each label's threshold."""
+    from tlstudio.core.data.index import printable
+
+    print(f"Evaluated on {result['samples']} {noun} ({result['source']})")
+    print(f"Micro F1 {result['micro_f1']:.3f} · macro F1 {result['macro_f1']:.3f} · mAP {result['mean_ap']:.3f} · "
+          f"subset accuracy {result['subset_accuracy']:.1%} · Hamming loss {result['hamming_loss']:.3f}")
+    names = {name: printable(name) for name in result["per_label"]}
+    width = max(5, *(len(n) for n in names.values()))
+    print(f"{'label':<{width}}  threshold  precision  recall     f1     AP  support")
+    for name, m in result["per_label"].items():
+        ap = f"{m['ap']:6.3f}" if m["ap"] is not None else "     -"
+        print(f"{names[name]:<{width}}  {m['threshold']:9.3f}  {m['precision']:9.3f}  {m['recall']:6.3f}  "
+              f"{m['f1']:5.3f} {ap}  {m['support']:7d}")
+    if result["skipped"]:
+        print(f"Skipped {len(result['skipped'])} unreadable {noun}.")
 
 
 def cmd_predict(args) -> int:
@@ -80,8 +101,7 @@ def cmd_predict(args) -> int:
             if "error" in r:
                 print(f"{r['path']}: ERROR {r['error']}")
             else:
-                others = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top_k"][1:])
-                print(f"{r['path']}: {r['label']} {r['probability']:.3f}" + (f"  ({others})" if others else ""))
+                print(f"{r['path']}: {prediction_text(r)}")
     if results and all("error" in r for r in results):
         print(f"error: none of the {len(results)} image(s) could be read.", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -50,6 +50,16 @@ def gather_texts(args) -> list[tuple[str | None, str | None, str | None]]:
     return out
 
 
+def prediction_text(r: dict) -> str:
+    """One prediction for a terminal: "label 0.912  (other 0.050, ...)"; a multi-label model's
+    label set: "labels: a 0.91 (>= 0.42), b 0.64 (>= 0.35)" ("no label above its threshold")."""
+    if "labels" in r:
+        chosen = ", ".join(f"{t['label']} {t['probability']:.3f} (>= {t['threshold']:.2f})" for t in r["labels"])
+        return f"labels: {chosen}" if chosen else "labels: none above its threshold"
+    others = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top_k"][1:])
+    return f"{r['label']} {r['probability']:.3f}" + (f"  ({others})" if others else "")
+
+
 def _shown(text: str) -> str:
     return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 3] + "..."
 
@@ -78,8 +88,7 @@ def predict_text_command(args, loaded) -> int:
             if "error" in r:
                 print(f"{where}ERROR {r['error']}{source}")
             else:
-                others = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in r["top_k"][1:])
-                print(f"{where}{r['label']} {r['probability']:.3f}" + (f"  ({others})" if others else "") + source)
+                print(f"{where}{prediction_text(r)}{source}")
     if all("error" in r for r in results):
         print(f"error: none of the {len(results)} text(s) could be classified.", file=sys.stderr)
         return EXIT_BAD_INPUT

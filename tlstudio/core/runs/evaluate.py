@@ -18,6 +18,8 @@ import torch
 
 from tlstudio.core.data.curation import apply_curation
 from tlstudio.core.data.index import Sample, sample_from_row
+from tlstudio.core.data.label_sets import sample_labels
+from tlstudio.core.runs.label_set_evaluation import evaluate_label_sets, heldout_label_sets
 from tlstudio.core.data.modality import Modality, modality_for
 from tlstudio.core.errors import DatasetError, RunFolderError
 from tlstudio.core.progress import TaskState
@@ -30,13 +32,18 @@ HELDOUT_SPLIT = "heldout"      # a refit run's out-of-fold (held-out) prediction
 
 
 def map_classes(samples: Sequence[Sample], classes: Sequence[str], model_classes: Sequence[str]) -> list[Sample]:
-    """Relabel samples from their dataset's class list onto the model's class indices."""
+    """Relabel samples from their dataset's class list onto the model's class indices (a multi-label
+    sample: each label of its set)."""
     index = {name: i for i, name in enumerate(model_classes)}
-    unknown = sorted({classes[s.label] for s in samples if classes[s.label] not in index})
+    unknown = sorted({classes[i] for s in samples for i in sample_labels(s) if classes[i] not in index})
     if unknown:
         raise DatasetError(f"The model does not know the class(es) {', '.join(unknown)}; "
                            f"it was trained on {', '.join(model_classes)}.")
-    return [dataclasses.replace(s, label=index[classes[s.label]]) for s in samples]
+    out = []
+    for s in samples:
+        labels = None if s.labels is None else tuple(sorted(index[classes[i]] for i in s.labels))
+        out.append(dataclasses.replace(s, label=labels[0] if labels else index[classes[s.label]], labels=labels))
+    return out
 
 
 def split_samples(run_dir: str | os.PathLike, split: str = "val") -> list[Sample]:
@@ -61,7 +68,7 @@ def evaluation_samples(loaded: LoadedModel, run_dir: str | os.PathLike, data_dir
     """Samples labelled with the model's class indices, from a data folder or the run's split."""
     if data_dir is None:
         samples = split_samples(run_dir, split)
-        bad = [s for s in samples if not 0 <= s.label < len(loaded.classes)]
+        bad = [s for s in samples if not all(0 <= i < len(loaded.classes) for i in sample_labels(s))]
         if bad:
             raise RunFolderError(f"split.json in {run_dir} does not match the model's {len(loaded.classes)} classes.")
         return samples
@@ -169,6 +176,8 @@ def heldout_report(run_dir: str | os.PathLike) -> dict | None:
     data = RunFolder(run_dir).read(HELDOUT)
     if not isinstance(data, dict) or not data.get("predictions"):
         return None
+    if "thresholds" in data:       # a multi-label run: probabilities per label, not one class
+        return heldout_label_sets(data, run_dir)
     try:
         classes = [str(c) for c in data["classes"]]
         rows = list(data["predictions"])
@@ -211,7 +220,10 @@ def evaluate_run(loaded: LoadedModel, run_dir: str | os.PathLike, data_dir: str 
                                  "cannot score it; evaluate on --split test or on a data folder it never saw.")
         return report
     samples = evaluation_samples(loaded, run_dir, data_dir, split, task)
-    result = evaluate(loaded, samples, None, batch_size, top_k, task)
+    if loaded.thresholds is not None:      # a multi-label model (model.json's task_type and thresholds)
+        result = evaluate_label_sets(loaded, samples, batch_size, task)
+    else:
+        result = evaluate(loaded, samples, None, batch_size, top_k, task)
     result["source"] = str(data_dir) if data_dir is not None else f"{split} split"
     return result
 

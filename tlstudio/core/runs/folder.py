@@ -54,9 +54,13 @@ class LoadedModel:
 
     @property
     def thresholds(self) -> list[float] | None:
-        """A multi-label model's per-label thresholds (model.json), else None."""
+        """A multi-label model's per-label thresholds (model.json; 0.5 each until the run chose them);
+        None for a single-label model. Where it is not None the outputs are sigmoid probabilities."""
+        if self.task_type != "multilabel":
+            return None
         th = (self.info or {}).get("thresholds")
-        return [float(t) for t in th] if isinstance(th, list) and len(th) == len(self.classes) else None
+        return [float(t) for t in th] if isinstance(th, list) and len(th) == len(self.classes) \
+            else [0.5] * len(self.classes)
 
     @property
     def device(self) -> torch.device:

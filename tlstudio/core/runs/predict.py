@@ -43,12 +43,16 @@ def _read_sample(reader: Callable[[Sample], object], sample: Sample) -> tuple[ob
 
 @torch.inference_mode()
 def iter_sample_probabilities(model: torch.nn.Module, modality: Modality, preprocessing, samples: Sequence[Sample],
-                              batch_size: int = 32, task: TaskState | None = None
+                              batch_size: int = 32, task: TaskState | None = None,
+                              probabilities: Callable[[torch.Tensor], torch.Tensor] | None = None
                               ) -> Iterator[tuple[Sample, torch.Tensor | None, str | None]]:
-    """(sample, softmax probabilities on CPU, None) or (sample, None, error) for each sample, in order.
+    """(sample, probabilities on CPU, None) or (sample, None, error) for each sample, in order.
 
-    ``task`` is checked before each batch (cancel raises ``Cancelled``) and told the progress after it.
+    ``probabilities`` turns a batch of logits into probabilities (default: softmax over the classes;
+    a multi-label model: ``torch.sigmoid``, see ``output_probabilities``). ``task`` is checked before
+    each batch (cancel raises ``Cancelled``) and told the progress after it.
     """
+    activation = probabilities or (lambda logits: torch.softmax(logits, dim=1))
     model.eval()
     device = next(model.parameters()).device
     reader = modality.input_reader(preprocessing)
@@ -63,42 +67,66 @@ def iter_sample_probabilities(model: torch.nn.Module, modality: Modality, prepro
         probs: dict[int, torch.Tensor] = {}
         if good:
             inputs, _ = modality.collate([(read[i][0], 0) for i in good])
-            rows = torch.softmax(model(to_device(inputs, device)).float(), dim=1).cpu()
+            rows = activation(model(to_device(inputs, device)).float()).cpu()
             probs = dict(zip(good, rows))
         for i, sample in enumerate(chunk):
             yield sample, probs.get(i), read[i][1]
         set_progress(task, start + len(chunk), len(samples))
 
 
+def output_probabilities(loaded) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """How ``loaded``'s logits become probabilities: sigmoid per label for a multi-label model, else
+    None (softmax, ``iter_sample_probabilities``' default)."""
+    return torch.sigmoid if getattr(loaded, "thresholds", None) is not None else None
+
+
 def iter_probabilities(model: torch.nn.Module, preprocessing: Preprocessing, paths: Sequence[str],
-                       batch_size: int = 32, task: TaskState | None = None
+                       batch_size: int = 32, task: TaskState | None = None,
+                       probabilities: Callable[[torch.Tensor], torch.Tensor] | None = None
                        ) -> Iterator[tuple[str, torch.Tensor | None, str | None]]:
-    """(path, softmax probabilities on CPU, None) or (path, None, error) for each image path, in order."""
+    """(path, probabilities on CPU, None) or (path, None, error) for each image path, in order."""
     samples = [Sample(str(path), -1) for path in paths]
     for sample, probs, error in iter_sample_probabilities(model, modality_for("image"), preprocessing, samples,
-                                                          batch_size, task):
+                                                          batch_size, task, probabilities):
         yield sample.path, probs, error
 
 
-def _entry(path: str, probs: torch.Tensor, classes: Sequence[str], top_k: int) -> dict:
+def _entry(path: str, probs: torch.Tensor, classes: Sequence[str], top_k: int,
+           thresholds: Sequence[float] | None = None) -> dict:
+    """A prediction: the top-k classes; a multi-label model adds ``labels``, every label at or above
+    its threshold ``[{label, probability, threshold}]``, most probable first (``label`` is then the
+    first of them, "" when none passes)."""
     k = max(1, min(int(top_k), len(classes)))
     values, indices = torch.topk(probs, k)
     top = [{"label": classes[int(i)], "probability": float(v)} for v, i in zip(values, indices)]
-    return {"path": str(path), "label": top[0]["label"], "probability": top[0]["probability"], "top_k": top}
+    entry = {"path": str(path), "label": top[0]["label"], "probability": top[0]["probability"], "top_k": top}
+    if thresholds is not None:
+        from tlstudio.core.runs.multilabel_metrics import label_sets
+
+        labels = label_sets(probs.numpy()[None, :], thresholds, classes)[0]
+        entry.update({"labels": labels, "label": labels[0]["label"] if labels else "",
+                      "probability": labels[0]["probability"] if labels else 0.0})
+    return entry
 
 
 def _predict(model: torch.nn.Module, preprocessing: Preprocessing, classes: Sequence[str],
-             paths: Sequence[str | os.PathLike], top_k: int, batch_size: int, task: TaskState | None) -> list[dict]:
+             paths: Sequence[str | os.PathLike], top_k: int, batch_size: int, task: TaskState | None,
+             thresholds: Sequence[float] | None = None) -> list[dict]:
     out = []
-    for path, probs, error in iter_probabilities(model, preprocessing, [str(p) for p in paths], batch_size, task):
-        out.append({"path": path, "error": error} if probs is None else _entry(path, probs, classes, top_k))
+    activation = torch.sigmoid if thresholds is not None else None
+    for path, probs, error in iter_probabilities(model, preprocessing, [str(p) for p in paths], batch_size, task,
+                                                 activation):
+        out.append({"path": path, "error": error} if probs is None
+                   else _entry(path, probs, classes, top_k, thresholds))
     return out
 
 
 def predict_images(loaded, paths: Sequence[str | os.PathLike], top_k: int = 5,
                    batch_size: int = 32, task: TaskState | None = None) -> list[dict]:
-    """[{path, label, probability, top_k: [{label, probability}]}]; unreadable -> {path, error}."""
-    return _predict(loaded.model, loaded.preprocessing, loaded.classes, paths, top_k, batch_size, task)
+    """[{path, label, probability, top_k: [{label, probability}]}] (a multi-label model: with
+    ``labels``, see ``_entry``); unreadable -> {path, error}."""
+    return _predict(loaded.model, loaded.preprocessing, loaded.classes, paths, top_k, batch_size, task,
+                    loaded.thresholds)
 
 
 def predict_texts(loaded, texts: Sequence[str], top_k: int = 5, batch_size: int = 32,
@@ -115,7 +143,7 @@ def predict_texts(loaded, texts: Sequence[str], top_k: int = 5, batch_size: int 
     good = [s for s in samples if s.text.strip()]
     found = {}
     for sample, probs, error in iter_sample_probabilities(loaded.model, modality_for("text"), loaded.preprocessing,
-                                                          good, batch_size, task):
+                                                          good, batch_size, task, output_probabilities(loaded)):
         found[sample.path] = (probs, error)
     out = []
     for sample in samples:
@@ -123,7 +151,7 @@ def predict_texts(loaded, texts: Sequence[str], top_k: int = 5, batch_size: int 
         if probs is None:
             out.append({"text": sample.text, "error": error or "The text could not be read."})
         else:
-            entry = _entry(sample.path, probs, loaded.classes, top_k)
+            entry = _entry(sample.path, probs, loaded.classes, top_k, loaded.thresholds)
             del entry["path"]
             out.append({"text": sample.text, **entry})
     return out
