@@ -134,7 +134,6 @@ class LabelThresholds(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.horizontalHeader().setStretchLastSection(True)
         self.table.selectionModel().currentRowChanged.connect(lambda current, _prev: self.select(current.row()))
 
         self.slider_title = QLabel("Threshold:", objectName="thresholdTitle")
