@@ -32,6 +32,8 @@ class TextSamples:
     def show_label_mistakes(self, label: str, false_positives: list[dict], false_negatives: list[dict]) -> None:
         """A multi-label run's mistakes on one label: ``misclassified`` lists the texts it was wrongly
         given, ``cell`` those it missed (the probability column is this label's)."""
+        self.misclassified.search.setPlaceholderText(f"Search the texts wrongly given '{label}'…")
+        self.cell.search.setPlaceholderText(f"Search the texts that miss '{label}'…")
         self.misclassified.set_rows(*self._rows(false_positives))
         self.cell.set_rows(*self._rows(false_negatives))
 
