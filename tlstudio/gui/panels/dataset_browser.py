@@ -25,7 +25,7 @@ from tlstudio.gui.widgets.dataset_widgets import ClassBarChart, imbalance_warnin
 from tlstudio.gui.icons import icon
 from tlstudio.gui.state import ProjectState
 from tlstudio.gui.jobs.tasks import run_task
-from tlstudio.gui.views import data_pages
+from tlstudio.gui.views import data_pages, data_task_views, dataset_task_type
 
 SPLIT_DEBOUNCE_MS = 250   # the split is recomputed once the split spin boxes settle
 DATA_FILTER = ("Data files (*.csv *.tsv *.jsonl *.ndjson);;CSV of image paths or texts (*.csv);;"
@@ -45,6 +45,11 @@ class DatasetBrowser(QWidget):
         self.reading = DataReading(self.state, self.rescan, self)    # encoding box; "images or texts?"
         self.pages = data_pages(self)       # one page per modality (gui/views), the dataset's one shown
         self._build_ui()
+        self.task_views = data_task_views(self)     # per task type: single- or multi-label report
+        for view in self.task_views.values():
+            if view.widget is not None:
+                self.classes_box.layout().addWidget(view.widget, 1)
+                view.widget.hide()
         state.projectReplaced.connect(self._on_project_replaced)
         state.changed.connect(self._on_changed)
         state.datasetChanged.connect(self._show_dataset)
@@ -71,7 +76,7 @@ class DatasetBrowser(QWidget):
         self.message.hide()
 
         # Left: classes and skipped files.
-        classes_box = QGroupBox("Classes")
+        self.classes_box = classes_box = QGroupBox("Classes")
         self.summary = QLabel(objectName="datasetSummary")
         self.chart = ClassBarChart()
         chart_scroll = QScrollArea(widgetResizable=True)
@@ -94,7 +99,7 @@ class DatasetBrowser(QWidget):
             if page.report is not None:
                 sbox.addWidget(page.report)
         sbox.addWidget(self.skipped_table)
-        left = QSplitter(Qt.Orientation.Vertical)
+        self.left_split = left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(classes_box)
         left.addWidget(skipped_box)
         left.setStretchFactor(0, 3)
@@ -309,8 +314,15 @@ class DatasetBrowser(QWidget):
         counts = index.counts() if index is not None else {}
         self.chart.set_counts(list(counts.items()))
         self.imbalance.setText(imbalance_warning(counts, noun))
-        self.summary.setText(f"{len(index.samples):,} {noun} in {len(index.classes)} classes"
-                             if index is not None else "")
+        task_view = self.task_views[dataset_task_type(index)]
+        self.summary.setText(task_view.summary(index, noun) if index is not None else "")
+        for view in self.task_views.values():
+            if view.widget is not None:
+                if view is task_view and view.widget.isHidden():     # a taller report: the skipped list gives way
+                    total = sum(self.left_split.sizes()) or self.height()
+                    self.left_split.setSizes([total * 4 // 5, total - total * 4 // 5])
+                view.widget.setVisible(view is task_view)
+            view.show(index if view is task_view else None)
         self._show_page()
         for page in self.pages.values():
             if page is not shown:

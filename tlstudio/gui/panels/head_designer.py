@@ -18,6 +18,7 @@ from tlstudio.core.model.head import HeadLayer
 
 from tlstudio.gui.icons import icon
 from tlstudio.gui.state import ProjectState
+from tlstudio.gui.views import task_words
 
 # (type, menu text, defaults) in the order the "Add" menu offers them.
 LAYER_CHOICES = (
@@ -242,7 +243,7 @@ class HeadDesigner(QWidget):
         n = self.state.num_classes()
         spec = self.state.project.head
         source = "set by the dataset" if self.state.dataset is not None else "open a dataset to set it"
-        self.output_label.setText(f"<b>Output: Linear({n})</b> — one unit per class, {source}")
+        self.output_label.setText(task_words(self.state).output.format(n=n, source=source))
         dim = self.feature_dim()
         parts = [str(dim) if dim is not None else "features"] + [short_name(layer) for layer in spec.layers]
         self.diagram.setText(" → ".join(parts + [f"Linear({n})"]))

@@ -25,7 +25,7 @@ from tlstudio.gui.panels.export_tab import ExportTab
 from tlstudio.gui.panels.results_explain import ExplainControls
 from tlstudio.gui.panels.results_try import TryView
 from tlstudio.gui.widgets.embedding_map import EmbeddingMapView
-from tlstudio.gui.views import result_samples
+from tlstudio.gui.views import result_samples, result_task_type, result_task_views
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.runs.metric_names import metrics_line
 from tlstudio.gui.jobs.results_jobs import load_and_evaluate
@@ -117,7 +117,7 @@ class ResultsPanel(QWidget):
         self.confusion_scroll = QScrollArea(objectName="confusionScroll")
         self.confusion_scroll.setWidgetResizable(True)
         self.confusion_scroll.setWidget(self.confusion)
-        upper = QSplitter(Qt.Orientation.Horizontal)
+        self.class_results = upper = QSplitter(Qt.Orientation.Horizontal)
         upper.addWidget(metrics)
         upper.addWidget(self.confusion_scroll)
         upper.setStretchFactor(0, 2)
@@ -141,10 +141,19 @@ class ResultsPanel(QWidget):
         cell_col.setContentsMargins(0, 0, 0, 0)
         cell_col.addWidget(self.cell_note)
         cell_col.addWidget(self.cell_stack, 1)
+        self.cell_page = cell_page
+        # What differs per task type (single- or multi-label): the upper half and the first two tabs.
+        self.task_views = result_task_views(self)
+        self.upper_stack, self.first_tab_stack, self.second_tab_stack = (QStackedWidget(), QStackedWidget(),
+                                                                         QStackedWidget())
+        for view in self.task_views.values():
+            self.upper_stack.addWidget(view.upper)
+            self.first_tab_stack.addWidget(view.first_tab)
+            self.second_tab_stack.addWidget(view.second_tab)
         self.try_stack = self.try_view
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.misclassified_stack, "Misclassified")
-        self.tabs.addTab(cell_page, "Cell")
+        self.tabs.addTab(self.first_tab_stack, "Misclassified")
+        self.tabs.addTab(self.second_tab_stack, "Cell")
         self.tabs.addTab(self.try_stack, "Try an image")
         self.export_tab = ExportTab(self._export_context)
         self.export_tab.exported.connect(self.exported)
@@ -158,7 +167,7 @@ class ResultsPanel(QWidget):
         self.tabs.addTab(self.curves_view, "Training curves")
 
         splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(upper)
+        splitter.addWidget(self.upper_stack)
         splitter.addWidget(self.tabs)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
@@ -178,6 +187,16 @@ class ResultsPanel(QWidget):
 
     def samples_view(self):
         return self.samples[self.run_modality()]
+
+    def task_view(self):
+        """The views of the shown result's task type (single-label, multi-label)."""
+        name = result_task_type(self.result)
+        view = self.task_views[name]
+        self.try_view.show_task_type(name)
+        self.upper_stack.setCurrentWidget(view.upper)
+        self.first_tab_stack.setCurrentWidget(view.first_tab)
+        self.second_tab_stack.setCurrentWidget(view.second_tab)
+        return view
 
     def _show_task_pages(self) -> None:
         name = self.run_modality()
@@ -296,7 +315,7 @@ class ResultsPanel(QWidget):
         self.loaded, result = payload
         self.result = result
         self._show_choices(result.get("choices") or [], result.get("evaluated_on"))
-        self._show_summary(result)
+        self.task_view().show_summary(result)
         self._set_model_actions_enabled(True)
         # The parts that start Python work in workers (the matrix render, thumbnails, the map) wait
         # for the next event-loop turn: the summary's layout and paint run first without competing
@@ -306,8 +325,7 @@ class ResultsPanel(QWidget):
     def _show_details(self, result: dict) -> None:
         if self.result is not result:
             return                              # cleared or replaced meanwhile
-        self._show_views(result)
-        self.embedding_map.set_predictions(result.get("predictions"))
+        self.task_view().show_views(result)
         self.evaluated.emit(result)
 
     @Slot(str)
@@ -337,8 +355,9 @@ class ResultsPanel(QWidget):
         self.summary_label.setText("")
         self.confusion.clear()
         self._size_matrix([])
-        for view in self.samples.values():
+        for view in (*self.samples.values(), *self.task_views.values()):
             view.clear()
+        self.task_view()
         self.try_view.clear()
         self.tabs.setTabText(0, "Misclassified")
         self.tabs.setTabText(1, "Cell")
@@ -348,11 +367,13 @@ class ResultsPanel(QWidget):
 
     # -- showing a result ---------------------------------------------------------------
     def _show_result(self, result: dict) -> None:
-        self._show_summary(result)
-        self._show_views(result)
+        self.result = result
+        view = self.task_view()
+        view.show_summary(result)
+        view.show_views(result)
 
-    def _show_summary(self, result: dict) -> None:
-        """The status line, the headline numbers and the per-class table."""
+    def _show_status(self, result: dict) -> None:
+        """The status line: the run, how many samples, measured on what."""
         n = result.get("samples", len(result["predictions"]))
         source = result.get("source", "")
         skipped = result.get("skipped") or []
@@ -360,6 +381,12 @@ class ResultsPanel(QWidget):
         noun = modality_for(self.run_modality()).noun
         self.status_label.setText(f"{Path(self.run_dir).name}: evaluated on {n} {noun} ({source})."
                                   + (f" {len(skipped)} unreadable {noun[:-1]}(s) skipped." if skipped else ""))
+
+    def _show_summary(self, result: dict) -> None:
+        """The status line, the headline numbers and the per-class table."""
+        self._show_status(result)
+        noun = modality_for(self.run_modality()).noun
+        source = result.get("source", "")
         self.summary_label.setText(f"<b>{metrics_line(result, noun)}</b>")
         self.summary_label.setToolTip(f"Measured on: {source}")
         model = self.metrics_model
@@ -449,7 +476,7 @@ class ResultsPanel(QWidget):
     def is_running(self) -> bool:
         if self.export_tab.task is not None and self.export_tab.task.is_running():
             return True
-        grids = (*self.samples.values(), self.try_grid)
+        grids = (*self.samples.values(), *self.task_views.values(), self.try_grid)
         if self.explain_controls.is_running():
             return True
         views = (self.data_needs, self.embedding_map)
@@ -462,7 +489,7 @@ class ResultsPanel(QWidget):
         for task in self._tasks:
             task.cancel()
             ok = task.wait(timeout_ms) and ok
-        for grid in (*self.samples.values(), self.try_grid):
+        for grid in (*self.samples.values(), *self.task_views.values(), self.try_grid):
             ok = grid.stop_and_wait(timeout_ms) and ok
         for view in (self.data_needs, self.embedding_map):
             ok = view.stop_and_wait(timeout_ms) and ok

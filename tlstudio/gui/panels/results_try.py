@@ -16,15 +16,15 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit,
                                QStackedWidget, QVBoxLayout, QWidget)
 
 from tlstudio.gui.jobs import results_jobs
-from tlstudio.gui.jobs.results_jobs import TOP_K
 from tlstudio.gui.jobs.tasks import run_task
 from tlstudio.gui.widgets.image_grid import GridItem, ImageGrid
 from tlstudio.gui.widgets.text_widgets import TextTable
+from tlstudio.gui.views import try_tasks
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp)"
 TRY_TEXT_DEBOUNCE_MS = 300      # predict once typing pauses this long
+IMAGE_HINT = "…or drop image files anywhere on this tab. "
 NO_RUN_TIP = "Load a run first (the Run list above); then its model can classify new {noun}."
-RANKS = ("1st", "2nd", "3rd", "4th", "5th")
 
 
 class TryView(QStackedWidget):
@@ -39,6 +39,8 @@ class TryView(QStackedWidget):
         self._track = track
         self._try_task = None
         self.text_result: list[dict] | None = None   # the top-k shown for the text now in the box
+        self.tasks = try_tasks()                     # by task type: what a prediction is shown as
+        self.task = self.tasks[next(iter(self.tasks))]
         self.pages = {"image": self._build_image_page(), "text": self._build_text_page()}   # by modality
         for page in self.pages.values():
             self.addWidget(page)
@@ -48,20 +50,26 @@ class TryView(QStackedWidget):
         """Show the page that tries samples of modality ``name``."""
         self.setCurrentWidget(self.pages[name])
 
+    def show_task_type(self, name: str) -> None:
+        """Show predictions as task type ``name`` reads them (the top classes; every label)."""
+        if self.task is not self.tasks[name]:
+            self.task = self.tasks[name]
+            self.image_table.model.set_headers(self.task.image_headers)
+            self.text_table.model.set_headers(self.task.text_headers)
+            self.image_hint.setText(IMAGE_HINT + self.task.image_hint)
+
     # -- layout ---------------------------------------------------------------------------
     def _build_image_page(self) -> QWidget:
         page = QWidget()
         self.open_images_button = QPushButton("Open images…", objectName="openImagesButton")
         self.open_images_button.clicked.connect(self._open_images)
-        hint = QLabel(f"…or drop image files anywhere on this tab. Shows the top {TOP_K} predictions of the "
-                      "loaded run.")
-        hint.setWordWrap(True)
+        self.image_hint = hint = QLabel(IMAGE_HINT + self.task.image_hint, wordWrap=True)
         row = QHBoxLayout()
         row.addWidget(self.open_images_button)
         row.addWidget(hint, 1)
         self.grid = ImageGrid()
         self.grid.setObjectName("tryGrid")
-        self.image_table = TextTable(["Image"] + [f"{RANKS[i]} class" for i in range(TOP_K)], "tryImageTable")
+        self.image_table = TextTable(self.task.image_headers, "tryImageTable")
         self.image_table.search.hide()
         split = QSplitter()
         split.addWidget(self.grid)
@@ -78,7 +86,7 @@ class TryView(QStackedWidget):
         self.text_edit = QPlainTextEdit(objectName="tryTextEdit")
         self.text_edit.setPlaceholderText("Type or paste a text: its top classes appear as you type.")
         self.text_edit.setMaximumHeight(64)     # the top 3 below stay in view at 1024×700
-        self.text_table = TextTable(["Class", "Probability"], "tryTextTable")
+        self.text_table = TextTable(self.task.text_headers, "tryTextTable")
         self.text_table.search.hide()
         self.text_note = QLabel(objectName="tryTextNote")
         self.text_note.setStyleSheet("color: #666666;")
@@ -123,7 +131,7 @@ class TryView(QStackedWidget):
             return False
         from tlstudio.core.runs.predict import predict_images
 
-        task = run_task(predict_images, loaded, [str(p) for p in paths], TOP_K, with_progress=True)
+        task = run_task(predict_images, loaded, [str(p) for p in paths], self.task.top_k(loaded), with_progress=True)
         task.finished.connect(self._on_predicted)
         task.failed.connect(self.failed)
         self._track(task)
@@ -131,20 +139,21 @@ class TryView(QStackedWidget):
 
     @Slot(object)
     def _on_predicted(self, predictions: list) -> None:
-        items, rows, tips = [], [], []
+        items, rows, tips, muted = [], [], [], set()
+        width = len(self.task.image_headers)
         for p in predictions:
-            name = Path(p["path"]).name
             if "error" in p:
                 items.append(GridItem(p["path"], "unreadable", p["error"]))
-                rows.append((name, "unreadable") + ("",) * (TOP_K - 1))
+                rows.append((Path(p["path"]).name, "unreadable") + ("",) * (width - 2))
                 tips.append(p["error"])
                 continue
-            cells = [f"{t['label']} {t['probability']:.1%}" for t in p["top_k"]][:TOP_K]
-            items.append(GridItem(p["path"], cells[0] if cells else "", f"{p['path']}\n" + "\n".join(cells)))
-            rows.append(tuple([name] + cells + [""] * (TOP_K - len(cells))))
-            tips.append(p["path"])
+            shown = self.task.images([p], self._loaded())
+            items.append(GridItem(p["path"], *shown.captions[0]))
+            muted.update(len(rows) + r for r in shown.muted)
+            rows += shown.rows
+            tips += shown.tips
         self.grid.set_items(items)
-        self.image_table.set_rows(rows, tips)
+        self.image_table.set_rows(rows, tips, muted)
         self.predicted.emit(predictions)
 
     # -- a text ----------------------------------------------------------------------------------
@@ -169,7 +178,7 @@ class TryView(QStackedWidget):
             self.text_note.setText("Load a run first; then texts can be classified.")
             return
         self.text_note.setText("Predicting…")
-        task = run_task(results_jobs.predict_text_job, loaded, text, TOP_K)
+        task = run_task(results_jobs.predict_text_job, loaded, text, self.task.top_k(loaded))
         self._try_task = task
         task.finished.connect(lambda result: self._on_text_predicted(task, text, result))
         task.failed.connect(lambda message: task is self._try_task and self.text_note.setText(
@@ -185,8 +194,8 @@ class TryView(QStackedWidget):
             self.text_table.set_rows([])
             self.text_note.setText(result[0]["error"])
             return
-        top = result[0].get("top_k", []) if result else []
-        self.text_result = top
-        self.text_table.set_rows([(t["label"], f"{t['probability']:.1%}") for t in top])
-        self.text_note.setText(f"Top {len(top)} classes of the text above")
+        self.text_result = result[0].get("top_k", []) if result else []
+        shown = self.task.text(result[0] if result else {}, self._loaded())
+        self.text_table.set_rows(shown.rows, None, shown.muted)
+        self.text_note.setText(shown.note)
         self.predicted.emit(result)

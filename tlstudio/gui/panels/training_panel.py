@@ -29,6 +29,7 @@ from tlstudio.core.device import available_devices
 from tlstudio.gui.widgets.search_table import HeadSearchTable
 from tlstudio.gui.widgets.settings_widgets import format_eta
 from tlstudio.gui.widgets.training_settings import TrainingSettingsForm
+from tlstudio.gui.views import task_words
 from tlstudio.gui.jobs.tasks import report_failure, run_task
 from tlstudio.gui.jobs.training import TrainingWorker, default_run_dir, start_on_thread
 
@@ -63,6 +64,7 @@ class TrainingPanel(QWidget):
         self.preload_task = run_task(importlib.import_module, "tlstudio.core.train.trainer")
         self.devices_task = run_task(available_devices, on_finished=self._set_devices, parent=self)
         state.projectReplaced.connect(self.reload)
+        state.datasetChanged.connect(self._show_task_type)
         state.changed.connect(self._on_section_changed)
 
     # -- layout ------------------------------------------------------------------
@@ -93,6 +95,9 @@ class TrainingPanel(QWidget):
             buttons.addWidget(b)
 
         left = QVBoxLayout()
+        self.task_label = QLabel(objectName="trainingTaskType", wordWrap=True)    # shown for multi-label only
+        self.task_label.setMaximumWidth(460)
+        left.addWidget(self.task_label)
         left.addWidget(self.settings_area, 1)
         left.addLayout(buttons)
 
@@ -157,6 +162,13 @@ class TrainingPanel(QWidget):
         """Show the project's values in the widgets (without writing them back)."""
         self.settings.reload()
         self._update_start_enabled()
+        self._show_task_type()
+
+    def _show_task_type(self) -> None:
+        """The task line (multi-label: a sigmoid per label); a single-label project shows none."""
+        line = task_words(self.state).line
+        self.task_label.setText(line or "")
+        self.task_label.setVisible(bool(line))
 
     def _set_devices(self, devices: list[tuple[str, str]]) -> None:
         """The worker's device list (with GPU names) replaces the placeholder one."""

@@ -9,6 +9,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QIcon, QImage, QPixmap, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QFormLayout, QGridLayout, QGroupBox, QLabel, QListView, QVBoxLayout, QWidget
 
+from tlstudio.core.data.label_sets import sample_labels
 from tlstudio.gui.icons import icon
 from tlstudio.gui.jobs.tasks import run_task
 from tlstudio.gui.jobs.data_jobs import preview_job
@@ -102,7 +103,7 @@ class ImageDataPage:
         if index is None or row < 0:
             self._update_previews()
             return ""
-        paths = [s.path for s in index.samples if s.label == row]
+        paths = [s.path for s in index.samples if row in sample_labels(s)]
         shown = paths[:MAX_THUMBS]
         for path in shown:
             item = QStandardItem(icon("data"), Path(path).name)

@@ -29,6 +29,16 @@ class ImageSamples:
         self.cell.set_items([GridItem(p["path"], f"{p['confidence']:.0%}",
                                       f"{p['path']}\n{true_name} → {predicted_name}") for p in hits])
 
+    def show_label_mistakes(self, label: str, false_positives: list[dict], false_negatives: list[dict]) -> None:
+        """A multi-label run's mistakes on one label: ``misclassified`` shows the samples it was wrongly
+        given, ``cell`` those it missed; entries carry ``true`` and ``predicted`` as "a; b" and the
+        label's probability as ``confidence``."""
+        for grid, entries in ((self.misclassified, false_positives), (self.cell, false_negatives)):
+            grid.set_items([GridItem(p["path"], f"{label} {p['confidence']:.0%}\n{p['true']}",
+                                     f"{p['path']}\ntrue: {p['true']}\n"
+                                     f"predicted: {p['predicted']}\n{label}: {p['confidence']:.1%}")
+                            for p in entries])
+
     def clear(self) -> None:
         self.misclassified.set_items([])
         self.cell.set_items([])

@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from tlstudio.core.data.label_sets import sample_labels
 from tlstudio.core.data.table_read import DELIMITER_NAMES
 from tlstudio.gui.jobs.data_jobs import data_columns, token_stats
 from tlstudio.gui.jobs.tasks import run_task
@@ -107,7 +108,7 @@ class TextDataPage:
         return os.path.relpath(path, index.root)
 
     def show_class(self, index, row: int) -> str:
-        samples = [s for s in index.samples if s.label == row] if index is not None and row >= 0 else []
+        samples = [s for s in index.samples if row in sample_labels(s)] if index is not None and row >= 0 else []
         self.text_table.set_rows([(row_locator(s.path), s.text or "") for s in samples],
                                  [f"{s.path}\n\n{s.text or ''}" for s in samples])
         return ""

@@ -29,6 +29,14 @@ class TextSamples:
     def show_cell(self, hits: list[dict], true_name: str, predicted_name: str) -> None:
         self.cell.set_rows(*self._rows(hits))
 
+    def show_label_mistakes(self, label: str, false_positives: list[dict], false_negatives: list[dict]) -> None:
+        """A multi-label run's mistakes on one label: ``misclassified`` lists the texts it was wrongly
+        given, ``cell`` those it missed (the probability column is this label's)."""
+        self.misclassified.search.setPlaceholderText(f"Search the texts wrongly given '{label}'…")
+        self.cell.search.setPlaceholderText(f"Search the texts that miss '{label}'…")
+        self.misclassified.set_rows(*self._rows(false_positives))
+        self.cell.set_rows(*self._rows(false_negatives))
+
     def clear(self) -> None:
         self.misclassified.set_rows([])
         self.cell.set_rows([])

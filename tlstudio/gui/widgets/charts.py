@@ -9,6 +9,7 @@ artists (dozens of labels) in the worker as well.
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import NamedTuple
 
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
@@ -267,6 +268,15 @@ class TrainingCharts:
             self.epoch_ended(SimpleNamespace(**entry))
 
 
+class MatrixTitles(NamedTuple):
+    title: str
+    rows: str
+    columns: str
+
+
+CONFUSION_TITLES = MatrixTitles("Confusion matrix (click a cell)", "true", "predicted")
+
+
 class ConfusionMatrixChart(ThreadedChartCanvas):
     """Annotated confusion matrix; a click on a cell emits (true index, predicted index).
 
@@ -301,13 +311,14 @@ class ConfusionMatrixChart(ThreadedChartCanvas):
         self.pending_text = text
         self._show_empty(text)
 
-    def set_matrix(self, matrix, classes: list[str]) -> None:
-        """Show a matrix: built and drawn in a worker once the chart is visible."""
+    def set_matrix(self, matrix, classes: list[str], titles: MatrixTitles | None = None) -> None:
+        """Show a matrix: built and drawn in a worker once the chart is visible. ``titles`` names what
+        the rows, columns and cells are (default: a confusion matrix)."""
         self.matrix, self.classes = np.asarray(matrix, dtype=np.int64), list(classes)
-        m, names = self.matrix.copy(), list(self.classes)
-        self.pending_text = "Drawing the confusion matrix…"     # until the worker's image arrives
+        m, names, titles = self.matrix.copy(), list(self.classes), titles or CONFUSION_TITLES
+        self.pending_text = f"Drawing the {titles.title.split(' (')[0].lower()}…"   # until the image arrives
         self.update()
-        self.set_prepare(lambda: build_confusion(self.ax, m, names))
+        self.set_prepare(lambda: build_confusion(self.ax, m, names, titles))
         self.draw_idle()
 
     def _on_rendered(self, rendered) -> None:
@@ -349,8 +360,9 @@ def build_empty(ax, text: str = "No run loaded") -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#777777")
 
 
-def build_confusion(ax, m: np.ndarray, classes: list[str]) -> None:
+def build_confusion(ax, m: np.ndarray, classes: list[str], titles: MatrixTitles | None = None) -> None:
     """The confusion-matrix plot on ``ax`` (runs in the render worker)."""
+    titles = titles or CONFUSION_TITLES
     ax.clear()
     ax.set_axis_on()
     ax.imshow(m, cmap="Blues", interpolation="nearest", vmin=0)
@@ -361,9 +373,9 @@ def build_confusion(ax, m: np.ndarray, classes: list[str]) -> None:
     ax.set_xticks(ticks, labels=classes, fontsize=8, rotation=45 if rotate else 0,
                   ha="right" if rotate else "center", **family)
     ax.set_yticks(ticks, labels=classes, fontsize=8, **family)
-    ax.set_xlabel("predicted", fontsize=9)
-    ax.set_ylabel("true", fontsize=9)
-    ax.set_title("Confusion matrix (click a cell)", fontsize=10)
+    ax.set_xlabel(titles.columns, fontsize=9)
+    ax.set_ylabel(titles.rows, fontsize=9)
+    ax.set_title(titles.title, fontsize=10)
     threshold = m.max() / 2.0 if m.size else 0
     font = 8 if n <= 10 else 6
     for i in range(n):

@@ -3,27 +3,37 @@ token-length histogram."""
 from __future__ import annotations
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout,
                                QWidget)
 
 from tlstudio.gui.widgets.charts import ChartCanvas
 
+MUTED_COLOR = "#9a9a9a"
 PREVIEW_CHARS = 400          # longer texts are cut in the table; the tooltip shows the whole text
 
 
 class RowsModel(QAbstractTableModel):
-    """Read-only rows of strings (or numbers, shown as given) with a tooltip per row."""
+    """Read-only rows of strings (or numbers, shown as given) with a tooltip per row; ``muted`` rows are
+    greyed (a multi-label prediction's labels below their threshold)."""
 
     def __init__(self, headers: list[str], parent=None) -> None:
         super().__init__(parent)
         self.headers = list(headers)
         self.rows: list[tuple] = []
         self.tooltips: list[str] = []
+        self.muted: set[int] = set()
 
-    def set_rows(self, rows: list[tuple], tooltips: list[str] | None = None) -> None:
+    def set_rows(self, rows: list[tuple], tooltips: list[str] | None = None, muted: set[int] | None = None) -> None:
         self.beginResetModel()
         self.rows = [tuple(r) for r in rows]
         self.tooltips = list(tooltips) if tooltips is not None else ["" for _ in rows]
+        self.muted = set(muted or ())
+        self.endResetModel()
+
+    def set_headers(self, headers: list[str]) -> None:
+        self.beginResetModel()
+        self.headers = list(headers)
         self.endResetModel()
 
     def rowCount(self, parent=QModelIndex()) -> int:
@@ -43,6 +53,8 @@ class RowsModel(QAbstractTableModel):
             return value
         if role == Qt.ItemDataRole.ToolTipRole:
             return self.tooltips[index.row()] or None
+        if role == Qt.ItemDataRole.ForegroundRole and index.row() in self.muted:
+            return QColor(MUTED_COLOR)
         if role == Qt.ItemDataRole.TextAlignmentRole and not isinstance(value, str):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -90,8 +102,8 @@ class TextTable(QWidget):
         box.addWidget(self.view, 1)
         box.addWidget(self.note)
 
-    def set_rows(self, rows: list[tuple], tooltips: list[str] | None = None) -> None:
-        self.model.set_rows(rows, tooltips)
+    def set_rows(self, rows: list[tuple], tooltips: list[str] | None = None, muted: set[int] | None = None) -> None:
+        self.model.set_rows(rows, tooltips, muted)
         self._update_note()
 
     def visible_rows(self) -> list[tuple]:
