@@ -107,7 +107,7 @@ def test_labelling_a_pool_sample_moves_it_into_the_data_and_leaves_files_alone(t
     assert tree(data) == before
 
 
-def test_unlabeled_folder_name_is_configurable_and_old_projects_load_unchanged(tmp_path):
+def test_unlabeled_folder_name_is_configurable_and_old_projects_load_unchanged(tmp_path, capsys):
     data = image_folder(tmp_path / "data", {0: 3, 1: 3}, unlabeled=3)
     old = {"name": "old", "task": "image", "data": {"path": str(data), "val_fraction": 0.2,
                                                     "test_fraction": 0.0, "seed": 0, "augment": "none"}}
@@ -122,6 +122,8 @@ def test_unlabeled_folder_name_is_configurable_and_old_projects_load_unchanged(t
     loaded.save(tmp_path / "new.json")
     again = Project.load(tmp_path / "new.json")
     assert again.data.unlabeled_folder == "to-label" and len(scan(data, data=again.data).pool) == 3
+    assert cli.main(["scan", str(data), "--unlabeled-folder", "to-label", "--json", "-q"]) == 0
+    assert json.loads(capsys.readouterr().out)["unlabeled"] == 3
     bad = dict(old, data={**old["data"], "unlabeled_folder": "../x"})
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     with pytest.raises(Exception, match="unlabeled_folder"):

@@ -102,8 +102,10 @@ def token_stats(index, model_name: str, max_length: int, task=None):
 def split_summary(index, val_fraction: float, test_fraction: float, seed: int, search: bool = False) -> str:
     """The split the run will use (and warnings) as rich text; runs in a worker. With ``search`` (Automatic
     head fitting) the head is scored by k-fold cross-validation on train + validation, as the trainer does."""
-    from tlstudio.core.data.index import split_dataset
+    from tlstudio.core.data.index import require_labels, split_dataset
+    from tlstudio.core.data.modality import modality_for
 
+    require_labels(index, modality_for(getattr(index, "task", "image")).noun)   # an unlabeled pool only: say so
     split = split_dataset(index, val_fraction, test_fraction, seed)
     counts = f"Train {len(split.train):,} · Validation {len(split.val):,} · Test {len(split.test):,}"
     text = f"<b>{counts}</b>"
