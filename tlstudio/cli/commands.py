@@ -14,11 +14,12 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
-from tlstudio.cli.data_options import ENCODING_HELP, add_data_options, detected_task
+from tlstudio.cli.data_options import ENCODING_HELP, add_data_options, apply_data_options, detected_task
 from tlstudio.cli.models import cmd_models, print_json
 from tlstudio.cli.run_commands import EXIT_BAD_INPUT, cmd_evaluate, cmd_export, cmd_predict
 from tlstudio.cli.text_predict import add_column_options, column_value
 from tlstudio.core.data.curation import apply_curation
+from tlstudio.core.data.index import require_labels
 from tlstudio.core.data.modality import modality_for, task_default_model
 from tlstudio.core.device import DEVICE_CHOICES, resolve_device
 from tlstudio.core.errors import DatasetError, ProjectError, TLStudioError, TrainingError, WeightsError
@@ -41,7 +42,8 @@ def cmd_scan(args) -> int:
     kind = args.task or ("text" if args.text_column or args.label_column else
                          detected_task(args.data_dir, args.encoding))
     data = SimpleNamespace(text_column=column_value(args.text_column), label_column=column_value(args.label_column),
-                           encoding=args.encoding, task_type=args.task_type)
+                           encoding=args.encoding, task_type=args.task_type,
+                           unlabeled_folder=args.unlabeled_folder)
     bar = TerminalProgress(quiet=args.quiet)
     try:
         index = scan(args.data_dir, kind, data=data, task=bar.scan_task())
@@ -67,8 +69,7 @@ def build_project(args):
         raise DatasetError("No dataset given; pass DATA_DIR or a project file whose data.path is set.")
     if args.encoding is not None:
         project.data.encoding = args.encoding or None
-    if args.task_type is not None:
-        project.data.task_type = args.task_type
+    apply_data_options(args, project.data)
     if args.task is not None:
         project.task = args.task
     elif getattr(args, "text_column", None) or getattr(args, "label_column", None):
@@ -122,6 +123,7 @@ def _validate_text(project, task=None, labels=None):
     card = modality.model_card(project.model)          # unknown name / not a model folder -> error
     modality.preprocessing(card, project.model)        # max length out of range, model not here -> error
     index = apply_curation(scan(project.data.path, "text", task=task, data=project.data), project.data)
+    require_labels(index, modality.noun)
     project.adopt_classes(index.classes)
     return index
 
@@ -156,6 +158,7 @@ def validate_for_training(project, task=None, labels: dict[str, str] | None = No
             raise WeightsError(f"Weights file not found: {weights.path}.")
         load_weights_file(weights.path)                # unreadable -> WeightsError
     index = apply_curation(scan(project.data.path, project.task, task=task, data=project.data), project.data)
+    require_labels(index, "images")
     project.adopt_classes(index.classes)
     return index
 

@@ -1,4 +1,5 @@
-"""What a dataset is, on the command line: ``--task`` and ``--encoding`` (scan, train, audit, curves).
+"""What a dataset is, on the command line: ``--task``, ``--encoding`` and ``--unlabeled-folder`` (scan, train,
+audit, curves).
 
 Without ``--task`` the kind of data is detected (``core.data.modality.detect``); when it cannot be
 told, the one error line says what was found and how to choose.
@@ -20,6 +21,17 @@ def add_data_options(parser: argparse.ArgumentParser, what: str = "DATA") -> Non
     parser.add_argument("--task-type", choices=("auto", "single", "multilabel"),
                         help="one label per sample, or a set of labels per sample (a label cell such as "
                              "'a;b', 'a|b' or a JSON list); default: multi-label when a row carries several")
+    parser.add_argument("--unlabeled-folder", metavar="NAME",
+                        help="the folder beside the class folders whose images (or .txt files) are unlabeled: "
+                             "the pool, never trained on (default: unlabeled; \"\" for none)")
+
+
+def apply_data_options(args, data) -> None:
+    """Put the options given (``--task-type``, ``--unlabeled-folder``) into the Project's ``data`` section."""
+    if getattr(args, "task_type", None) is not None:
+        data.task_type = args.task_type
+    if getattr(args, "unlabeled_folder", None) is not None:
+        data.unlabeled_folder = args.unlabeled_folder.strip()
 
 
 def detected_task(path, encoding: str | None = None) -> str:

@@ -1,5 +1,6 @@
 """Multi-label data: label cells, detection, the scan report, split.json rows, the iterative split."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -26,9 +27,11 @@ def test_label_cells_split_on_separators_and_json_lists():
 
 def test_image_manifest_is_read_as_label_sets(tmp_path):
     manifest = compose_images(demo_image_items(6), tmp_path, 40)
+    (tmp_path / "images" / "extra.png").write_bytes((tmp_path / "images" / "0000.png").read_bytes())
     with open(manifest, "a", encoding="utf-8") as fh:
-        fh.write("images/0000.png,\n")            # a row without a label
+        fh.write("images/extra.png,\n")           # a row without a label: the unlabeled pool
     index = scan(manifest)
+    assert [Path(s.path).name for s in index.pool] == ["extra.png"]
     assert index.task_type == "multilabel"
     assert index.classes == ["ankle_boot", "bag", "dress", "sneaker", "t-shirt_top", "trouser"]
     rows = [line.split(",") for line in manifest.read_text().splitlines()[1:41]]

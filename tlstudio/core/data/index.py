@@ -11,6 +11,19 @@ index; reading the data itself is the modality's business
 key the Project's exclusions and label overrides are stored under, see
 ``tlstudio.core.data.curation``).
 
+The unlabeled POOL: samples the data gives no label (images in the
+``unlabeled/`` folder beside the class folders, rows with an empty label cell
+in a CSV/TSV/JSONL, ``.txt`` files in ``unlabeled/`` of a text folder) are
+never an error and never in ``samples``: they are ``DatasetIndex.pool``, each
+with ``label == UNLABELED`` (-1), so no consumer of ``samples`` (split, class
+counts, training, evaluation) ever sees one. A label given in the app is a
+label override on the pool sample's key; ``curation.apply_curation`` moves
+such a sample into ``samples``. ``DatasetIndex.empty_classes`` names classes
+the data declares without a labelled sample (an empty class folder): a pool
+sample may be labelled with one. A dataset may be all pool (no class at all):
+scanning and browsing work; ``require_labels`` is the one check that training
+has enough labels.
+
 Samples serialise as ``[path, label]`` rows (``[path, label, text]`` when
 they carry a text; ``[path, label, text or null, [labels]]`` for a multi-label
 sample): the layout of a run's ``split.json``.
@@ -30,10 +43,21 @@ from typing import Any, Callable, Sequence
 from tlstudio.core.errors import DatasetError
 
 
+UNLABELED = -1                 # the label of a pool sample (DatasetIndex.pool)
+DEFAULT_UNLABELED_FOLDER = "unlabeled"   # the folder of pool samples beside the class folders
+
+
+def unlabeled_folder(data: Any) -> str:
+    """The pool folder's name for the Project's ``DataSettings`` ``data`` (None: the default;
+    "" when the project turned the pool folder off)."""
+    name = getattr(data, "unlabeled_folder", None)
+    return DEFAULT_UNLABELED_FOLDER if name is None else str(name).strip()
+
+
 @dataclass(frozen=True)
 class Sample:
     path: str                  # absolute path of a file, or a locator such as "file.csv:12"
-    label: int                 # index into DatasetIndex.classes
+    label: int                 # index into DatasetIndex.classes; UNLABELED (-1) in DatasetIndex.pool
     text: str | None = None    # the text itself, for text datasets
     labels: tuple[int, ...] | None = None    # a multi-label sample's label set (sorted; label == labels[0])
 
@@ -51,15 +75,27 @@ class DatasetIndex:
     samples: list[Sample]
     skipped: list[SkippedFile] = field(default_factory=list)
     task_type: str = "single"          # "single" | "multilabel" (core.data.label_sets)
+    pool: list[Sample] = field(default_factory=list)        # unlabeled samples (label UNLABELED), never trained on
+    empty_classes: list[str] = field(default_factory=list)  # classes declared with no labelled sample yet
 
     def counts(self) -> dict[str, int]:
         """Samples per class (multi-label: samples carrying each label)."""
         per_label = Counter(i for s in self.samples for i in (s.labels if s.labels is not None else (s.label,)))
         return {name: per_label.get(i, 0) for i, name in enumerate(self.classes)}
 
+    def members(self, label: int) -> list[Sample]:
+        """The samples of class ``label``; ``UNLABELED``: the pool."""
+        if label == UNLABELED:
+            return list(self.pool)
+        return [s for s in self.samples if label in (s.labels if s.labels is not None else (s.label,))]
+
+    def label_choices(self) -> list[str]:
+        """The class names a pool sample can be given: the classes, then the empty declared ones."""
+        return list(self.classes) + [c for c in self.empty_classes if c not in set(self.classes)]
+
     def to_report(self) -> dict[str, Any]:
         report = {"root": self.root, "classes": list(self.classes), "counts": self.counts(),
-                  "total": len(self.samples),
+                  "total": len(self.samples), "unlabeled": len(self.pool),
                   "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped]}
         if self.task_type != "single":
             from tlstudio.core.data.label_sets import multilabel_report
@@ -129,6 +165,24 @@ def sample_keys(index: DatasetIndex) -> list[str]:
     return [_key(s.path, base) for s in index.samples]
 
 
+def pool_keys(index: DatasetIndex) -> list[str]:
+    """``sample_key`` of every pool sample of ``index``, in order."""
+    base = key_base(index.root)
+    return [_key(s.path, base) for s in index.pool]
+
+
+def require_labels(index: DatasetIndex, noun: str = "samples") -> None:
+    """Raise a one-line ``DatasetError`` unless ``index`` (curated) can train: labelled samples in at
+    least two classes. Says how many labels there are, how many it needs and how many wait in the pool."""
+    present = sum(1 for n in index.counts().values() if n > 0)
+    if present >= 2:
+        return
+    pool = f" and {len(index.pool)} unlabeled" if index.pool else ""
+    raise DatasetError(f"Training needs labelled {noun} in at least 2 classes (2 or more per class for a "
+                       f"validation split, so 4 labels at least); this dataset has {len(index.samples)} labelled "
+                       f"in {present} class(es){pool}: label more in the Data tab.")
+
+
 def _key(path: str, base: str) -> str:
     if os.path.isabs(path):
         path = os.path.relpath(path, base)
@@ -184,6 +238,8 @@ def format_report(index: DatasetIndex, max_skipped: int = 20, noun: str = "image
         from tlstudio.core.data.label_sets import format_multilabel_report, multilabel_report
 
         lines.append(format_multilabel_report(multilabel_report(index), index.classes))
+    if index.pool:
+        lines.append(f"{len(index.pool)} unlabeled {noun} (the pool: label them in the app; never trained on)")
     if index.skipped:
         lines.append(f"Skipped {len(index.skipped)} file(s):")
         lines += [f"  {s.path}: {s.reason}" for s in index.skipped[:max_skipped]]
