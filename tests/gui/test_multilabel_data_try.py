@@ -67,12 +67,13 @@ def test_the_model_and_train_tabs_say_multi_label_and_single_label_stays_as_it_w
     for widget in (designer, training):
         qtbot.addWidget(widget)
     assert designer.output_label.text().startswith("<b>Output: Linear(") and "one unit per class" in designer.output_label.text()
-    assert training.task_label.isHidden()
+    assert training.task_label.isHidden() and not designer.diagram.text().endswith("sigmoid")
     state.project.data.task_type = "multilabel"
     state.project.head.num_classes = 6
     state.mark_changed("data")
     state.set_dataset(None)            # datasetChanged: the views read the task type again
     assert "+ sigmoid</b> — one unit per label" in designer.output_label.text()
+    assert designer.diagram.text().endswith("→ Linear(6) → sigmoid")
     assert not training.task_label.isHidden() and "Multi-label: sigmoid per label" in training.task_label.text()
 
 

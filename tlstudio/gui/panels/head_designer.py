@@ -243,10 +243,11 @@ class HeadDesigner(QWidget):
         n = self.state.num_classes()
         spec = self.state.project.head
         source = "set by the dataset" if self.state.dataset is not None else "open a dataset to set it"
-        self.output_label.setText(task_words(self.state).output.format(n=n, source=source))
+        words = task_words(self.state)
+        self.output_label.setText(words.output.format(n=n, source=source))
         dim = self.feature_dim()
         parts = [str(dim) if dim is not None else "features"] + [short_name(layer) for layer in spec.layers]
-        self.diagram.setText(" → ".join(parts + [f"Linear({n})"]))
+        self.diagram.setText(" → ".join(parts + [f"Linear({n})"] + ([words.activation] if words.activation else [])))
         try:
             spec.validate(n)
         except HeadSpecError as exc:

@@ -53,7 +53,8 @@ class MultiLabelTry:
 
     image_headers = ["Image", "Label", "Probability", "Threshold"]
     text_headers = ["Label", "Probability", "Threshold"]
-    image_hint = "Lists every label of the loaded run: those at or above their threshold are predicted, the rest greyed."
+    image_hint = ("Lists every label of the loaded run: those at or above the threshold stored in the run are "
+                  "predicted, the rest greyed.")
 
     def top_k(self, loaded) -> int:
         return len(loaded.classes)
