@@ -19,6 +19,7 @@ from tlstudio.cli.models import cmd_models, print_json
 from tlstudio.cli.run_commands import EXIT_BAD_INPUT, cmd_evaluate, cmd_export, cmd_predict
 from tlstudio.cli.text_predict import add_column_options, column_value
 from tlstudio.core.data.curation import apply_curation
+from tlstudio.core.data.index import require_labels
 from tlstudio.core.data.modality import modality_for, task_default_model
 from tlstudio.core.device import DEVICE_CHOICES, resolve_device
 from tlstudio.core.errors import DatasetError, ProjectError, TLStudioError, TrainingError, WeightsError
@@ -120,6 +121,7 @@ def _validate_text(project, task=None, labels=None):
     card = modality.model_card(project.model)          # unknown name / not a model folder -> error
     modality.preprocessing(card, project.model)        # max length out of range, model not here -> error
     index = apply_curation(scan(project.data.path, "text", task=task, data=project.data), project.data)
+    require_labels(index, modality.noun)
     project.adopt_classes(index.classes)
     return index
 
@@ -154,6 +156,7 @@ def validate_for_training(project, task=None, labels: dict[str, str] | None = No
             raise WeightsError(f"Weights file not found: {weights.path}.")
         load_weights_file(weights.path)                # unreadable -> WeightsError
     index = apply_curation(scan(project.data.path, project.task, task=task, data=project.data), project.data)
+    require_labels(index, "images")
     project.adopt_classes(index.classes)
     return index
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tlstudio.core.data.index import DEFAULT_UNLABELED_FOLDER
 from tlstudio.core.errors import ProjectError
 from tlstudio.core.model.head import HeadSpec
 from tlstudio.core.zoo.cards import DEFAULT_MODEL
@@ -78,7 +79,9 @@ class DataSettings:
     # Curation (tlstudio.core.data.curation), by sample key (tlstudio.core.data.index.sample_key):
     # samples left out, and samples given another class. Never touches the data's files.
     exclusions: list[str] = field(default_factory=list)
-    label_overrides: dict[str, str] = field(default_factory=dict)
+    label_overrides: dict[str, str] = field(default_factory=dict)   # also: labels given to pool samples
+    # The folder beside the class folders whose files are the unlabeled pool ("" for none).
+    unlabeled_folder: str = DEFAULT_UNLABELED_FOLDER
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -86,6 +89,8 @@ class DataSettings:
         for name in ("text_column", "label_column", "encoding", "exclusions", "label_overrides"):
             if not d[name]:
                 del d[name]
+        if d["unlabeled_folder"] == DEFAULT_UNLABELED_FOLDER:
+            del d["unlabeled_folder"]
         return d
 
 
@@ -253,7 +258,8 @@ def section_from_dict(cls, data: Any, section: str, defaults: dict[str, Any] | N
 
 
 def check_curation(data: DataSettings) -> None:
-    """Exclusions must be a list of sample keys, label overrides an object of key -> class name."""
+    """Exclusions must be a list of sample keys, label overrides an object of key -> class name, the
+    unlabeled folder a plain folder name."""
     if not isinstance(data.exclusions, list) or not all(isinstance(k, str) for k in data.exclusions):
         raise ProjectError("Invalid project file: 'data.exclusions' must be a list of sample keys (strings).")
     overrides = data.label_overrides
@@ -263,6 +269,10 @@ def check_curation(data: DataSettings) -> None:
                            "(non-empty strings).")
     data.exclusions = list(data.exclusions)
     data.label_overrides = dict(overrides)
+    folder = data.unlabeled_folder
+    if not isinstance(folder, str) or "/" in folder or "\\" in folder or folder.strip() in (".", ".."):
+        raise ProjectError("Invalid project file: 'data.unlabeled_folder' must be a folder name (\"\" for none), "
+                           f"not {json.dumps(folder)}.")
 
 
 def check_auto(training: TrainingSettings, data: Any, head_data: Any) -> None:

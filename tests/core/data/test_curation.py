@@ -77,7 +77,7 @@ def test_apply_curation(tmp_path):
     assert cur.samples[keys.index("bag/001.png")].label == cur.classes.index("trouser")
     assert cur.counts() == {"bag": 1, "sneaker": 3, "trouser": 4}
     assert apply_curation(cur, p.data).counts() == cur.counts()       # idempotent
-    assert curation_summary(index, p.data) == {"excluded": 1, "relabelled": 1, "unmatched": 1}
+    assert curation_summary(index, p.data) == {"excluded": 1, "relabelled": 1, "labelled": 0, "unmatched": 1}
     p.data.label_overrides = {"bag/001.png": "boot"}
     with pytest.raises(DatasetError, match="'boot'.*classes are bag, sneaker, trouser"):
         apply_curation(index, p.data)

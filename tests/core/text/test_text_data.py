@@ -37,7 +37,7 @@ def test_bad_rows_are_reported_and_good_rows_load(tmp_path):
                   b"bad \xff byte,b\n"        # 6 not UTF-8
                   b"hello   there,a\n"        # 7 duplicate (white space differs)
                   b"hello there,b\n"          # 8 duplicate, other label
-                  b"no label,\n"              # 9
+                  b"no label,\n"              # 9 empty label cell: the unlabeled pool
                   b"short row\n"              # 10
                   b"more text,b\n"            # 11
                   b"more a,a\n"               # 12
@@ -48,12 +48,13 @@ def test_bad_rows_are_reported_and_good_rows_load(tmp_path):
         ("data.csv:11", "more text", "b"), ("data.csv:12", "more a", "a")]
     assert _kinds(index) == {("unterminated_quote", "data.csv:3"), ("empty", "data.csv:5"),
                              ("undecodable", "data.csv:6"), ("duplicate", "data.csv:7"),
-                             ("duplicate", "data.csv:8"), ("missing_label", "data.csv:9"),
-                             ("missing_label", "data.csv:10"), ("small_class", "c")}
+                             ("duplicate", "data.csv:8"), ("missing_label", "data.csv:10"),
+                             ("small_class", "c")}
+    assert [(s.path, s.text, s.label) for s in index.pool] == [("data.csv:9", "no label", -1)]
     assert "0xff" in next(i.message for i in index.issues if i.kind == "undecodable")
     report = td.format_text_report(index)
     assert "1 unterminated quote" in report and "2 duplicate" in report
-    assert index.to_report()["issue_counts"]["missing_label"] == 2
+    assert index.to_report()["issue_counts"]["missing_label"] == 1 and index.to_report()["unlabeled"] == 1
     assert {s.path for s in index.skipped} >= {"data.csv:3", "data.csv:6"}
 
 

@@ -12,7 +12,7 @@ import os
 from typing import Any, Callable, Sequence
 
 from tlstudio.core.data.detect import MAYBE, Claim, claim_for_table_or_folder, image_folder_claim, image_table_claim
-from tlstudio.core.data.index import DatasetIndex, Sample
+from tlstudio.core.data.index import DatasetIndex, Sample, unlabeled_folder
 from tlstudio.core.data.transforms import eval_transform, train_transform
 from tlstudio.core.zoo.cards import DEFAULT_MODEL
 from tlstudio.core.zoo.preprocessing import Preprocessing
@@ -53,7 +53,8 @@ class ImageModality:
     def scan(self, path: str | os.PathLike, *, task: Any = None, data: Any = None) -> DatasetIndex:
         from tlstudio.core.data import images
 
-        return images.scan(path, task=task, encoding=getattr(data, "encoding", None) or None)
+        return images.scan(path, task=task, encoding=getattr(data, "encoding", None) or None,
+                           unlabeled_folder=unlabeled_folder(data))
 
     def claim(self, path: str | os.PathLike, *, encoding: str | None = None) -> Claim:
         """Class folders of images, or a table with a column of existing image paths."""

@@ -2,6 +2,9 @@
 
 A dataset is either a folder with one sub-folder per class (nested folders
 allowed; the first level names the class) or a CSV of ``path,label`` rows.
+Images in the folder named ``unlabeled`` (``DataSettings.unlabeled_folder``;
+"" for none) beside the class folders, and CSV rows with an empty label cell,
+are the unlabeled pool (``DatasetIndex.pool``), validated like the rest.
 Every candidate file is opened and fully decoded once while scanning, because
 ``PIL.Image.verify()`` does not notice truncated JPEG/PNG data and a bad file
 found mid-training is far more annoying than a slower scan. Bad files are
@@ -28,7 +31,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from tlstudio.core.data.detect import IMAGE_EXTENSIONS
 from tlstudio.core.data.table_read import empty_table_error, iter_records, read_table
-from tlstudio.core.data.index import DatasetIndex, Sample, SkippedFile, drop_empty_classes
+from tlstudio.core.data.index import (DEFAULT_UNLABELED_FOLDER, UNLABELED, DatasetIndex, Sample, SkippedFile,
+                                      drop_empty_classes)
 from tlstudio.core.errors import DatasetError
 from tlstudio.core.paths import NotARegularFile, open_regular_file
 from tlstudio.core.progress import TaskState, check, set_progress
@@ -102,12 +106,20 @@ def _extension_reason(path: Path) -> str | None:
 
 # --------------------------------------------------------------------------- scanning
 
-def scan_folder(root: str | os.PathLike, *, task: TaskState | None = None) -> DatasetIndex:
+def _split_pool(samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
+    """(labelled, pool): validated samples apart by their label."""
+    return [s for s in samples if s.label != UNLABELED], [s for s in samples if s.label == UNLABELED]
+
+
+def scan_folder(root: str | os.PathLike, *, task: TaskState | None = None,
+                unlabeled_folder: str = DEFAULT_UNLABELED_FOLDER) -> DatasetIndex:
     """Index a folder-per-class tree.
 
     Hidden files and folders are ignored, and so are non-image files beside the
     class folders (README, licence); anything else that is not a usable image
-    is reported in ``skipped``.
+    is reported in ``skipped``. The folder named ``unlabeled_folder`` (exactly;
+    "" for none) is no class: its images are the pool. Class folders without a
+    usable image are left out of ``classes`` and named in ``empty_classes``.
     """
     root_path = Path(root).expanduser().resolve()
     if not root_path.is_dir():
@@ -124,9 +136,11 @@ def scan_folder(root: str | os.PathLike, *, task: TaskState | None = None) -> Da
         elif entry.suffix.lower() in IMAGE_EXTENSIONS:
             # A README or licence beside the class folders is normal; a stray image is worth a note.
             skipped.append(SkippedFile(str(entry), "not inside a class folder"))
+    pool_dirs = [d for d in class_dirs if unlabeled_folder and d.name == unlabeled_folder]
+    class_dirs = [d for d in class_dirs if d not in pool_dirs]
     classes = [d.name for d in class_dirs]
     candidates: list[tuple[str, int]] = []
-    for label, class_dir in enumerate(class_dirs):
+    for label, class_dir in [*enumerate(class_dirs), *((UNLABELED, d) for d in pool_dirs)]:
         for dirpath, dirnames, filenames in os.walk(class_dir):
             check(task)
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -142,8 +156,11 @@ def scan_folder(root: str | os.PathLike, *, task: TaskState | None = None) -> Da
                     candidates.append((str(path), label))
     samples, bad = _validate(candidates, task)
     skipped.extend(bad)
+    samples, pool = _split_pool(samples)
+    declared = classes
     classes, samples = drop_empty_classes(classes, samples, skipped, lambda name: str(root_path / name))
-    return DatasetIndex(str(root_path), classes, samples, sorted(skipped, key=lambda s: s.path))
+    return DatasetIndex(str(root_path), classes, samples, sorted(skipped, key=lambda s: s.path), pool=pool,
+                        empty_classes=[c for c in declared if c not in set(classes)])
 
 
 _HEADER_PATHS = {"path", "file", "filename", "file_name", "image", "image_path", "filepath"}
@@ -185,7 +202,7 @@ def scan_csv(csv_path: str | os.PathLike, *, task: TaskState | None = None, enco
                 and cells[1].lower() in _HEADER_LABELS:
             continue
         where = f"{csv_file}:{line_no}"
-        if len(cells) != 2 or not cells[0] or not cells[1]:
+        if len(cells) != 2 or not cells[0]:        # an empty label cell: a pool image
             skipped.append(SkippedFile(where, "malformed row (expected 'path,label')"))
             continue
         path = Path(cells[0]).expanduser()
@@ -198,28 +215,35 @@ def scan_csv(csv_path: str | os.PathLike, *, task: TaskState | None = None, enco
             skipped.append(SkippedFile(str(path), reason))
             continue
         entries.append((str(path.resolve()), cells[1]))
-    classes = sorted({label for _, label in entries})
+    classes = sorted({label for _, label in entries if label})
     label_of = {name: i for i, name in enumerate(classes)}
-    samples, bad = _validate([(p, label_of[c]) for p, c in entries], task)
+    samples, bad = _validate([(p, label_of.get(c, UNLABELED)) for p, c in entries], task)
     skipped.extend(bad)
+    samples, pool = _split_pool(samples)
+    declared = classes
     classes, samples = drop_empty_classes(classes, samples, skipped, lambda name: f"{csv_file} (label '{name}')")
-    return DatasetIndex(str(csv_file), classes, samples, skipped)
+    return DatasetIndex(str(csv_file), classes, samples, skipped, pool=pool,
+                        empty_classes=[c for c in declared if c not in set(classes)])
 
 
-def scan(path: str | os.PathLike, *, task: TaskState | None = None, encoding: str | None = None) -> DatasetIndex:
+def scan(path: str | os.PathLike, *, task: TaskState | None = None, encoding: str | None = None,
+         unlabeled_folder: str = DEFAULT_UNLABELED_FOLDER) -> DatasetIndex:
     """Scan a folder or a .csv file (``encoding``: the CSV's, when named) and check that it can train
-    a classifier."""
+    a classifier, or holds a pool to label (then fewer than two classes, or none, is no error here:
+    ``index.require_labels`` says so when training)."""
     if not str(path).strip():
         raise DatasetError("No dataset chosen; pick a folder of class sub-folders or a CSV file.")
     target = Path(path).expanduser()
     if not target.exists():
         raise DatasetError(f"The dataset '{path}' does not exist.")
     if target.is_dir():
-        index = scan_folder(target, task=task)
+        index = scan_folder(target, task=task, unlabeled_folder=unlabeled_folder)
     elif target.suffix.lower() == ".csv":
         index = scan_csv(target, task=task, encoding=encoding)
     else:
         raise DatasetError(f"'{path}' is neither a folder nor a .csv file; TL Studio cannot read it as a dataset.")
+    if index.pool:
+        return index
     if not index.samples:
         extra = f" ({len(index.skipped)} files were skipped)" if index.skipped else ""
         raise DatasetError(f"No usable images were found in '{index.root}'{extra}.")

@@ -11,6 +11,19 @@ index; reading the data itself is the modality's business
 key the Project's exclusions and label overrides are stored under, see
 ``tlstudio.core.data.curation``).
 
+The unlabeled POOL: samples the data gives no label (images in the
+``unlabeled/`` folder beside the class folders, rows with an empty label cell
+in a CSV/TSV/JSONL, ``.txt`` files in ``unlabeled/`` of a text folder) are
+never an error and never in ``samples``: they are ``DatasetIndex.pool``, each
+with ``label == UNLABELED`` (-1), so no consumer of ``samples`` (split, class
+counts, training, evaluation) ever sees one. A label given in the app is a
+label override on the pool sample's key; ``curation.apply_curation`` moves
+such a sample into ``samples``. ``DatasetIndex.empty_classes`` names classes
+the data declares without a labelled sample (an empty class folder): a pool
+sample may be labelled with one. A dataset may be all pool (no class at all):
+scanning and browsing work; ``require_labels`` is the one check that training
+has enough labels.
+
 Samples serialise as ``[path, label]`` rows (``[path, label, text]`` when
 they carry a text): the layout of a run's ``split.json``.
 """
@@ -26,10 +39,21 @@ from typing import Any, Callable, Sequence
 from tlstudio.core.errors import DatasetError
 
 
+UNLABELED = -1                 # the label of a pool sample (DatasetIndex.pool)
+DEFAULT_UNLABELED_FOLDER = "unlabeled"   # the folder of pool samples beside the class folders
+
+
+def unlabeled_folder(data: Any) -> str:
+    """The pool folder's name for the Project's ``DataSettings`` ``data`` (None: the default;
+    "" when the project turned the pool folder off)."""
+    name = getattr(data, "unlabeled_folder", None)
+    return DEFAULT_UNLABELED_FOLDER if name is None else str(name).strip()
+
+
 @dataclass(frozen=True)
 class Sample:
     path: str                  # absolute path of a file, or a locator such as "file.csv:12"
-    label: int                 # index into DatasetIndex.classes
+    label: int                 # index into DatasetIndex.classes; UNLABELED (-1) in DatasetIndex.pool
     text: str | None = None    # the text itself, for text datasets
 
 
@@ -45,14 +69,20 @@ class DatasetIndex:
     classes: list[str]
     samples: list[Sample]
     skipped: list[SkippedFile] = field(default_factory=list)
+    pool: list[Sample] = field(default_factory=list)        # unlabeled samples (label UNLABELED), never trained on
+    empty_classes: list[str] = field(default_factory=list)  # classes declared with no labelled sample yet
 
     def counts(self) -> dict[str, int]:
         per_label = Counter(s.label for s in self.samples)
         return {name: per_label.get(i, 0) for i, name in enumerate(self.classes)}
 
+    def label_choices(self) -> list[str]:
+        """The class names a pool sample can be given: the classes, then the empty declared ones."""
+        return list(self.classes) + [c for c in self.empty_classes if c not in set(self.classes)]
+
     def to_report(self) -> dict[str, Any]:
         return {"root": self.root, "classes": list(self.classes), "counts": self.counts(),
-                "total": len(self.samples),
+                "total": len(self.samples), "unlabeled": len(self.pool),
                 "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped]}
 
 
@@ -108,6 +138,24 @@ def sample_keys(index: DatasetIndex) -> list[str]:
     return [_key(s.path, base) for s in index.samples]
 
 
+def pool_keys(index: DatasetIndex) -> list[str]:
+    """``sample_key`` of every pool sample of ``index``, in order."""
+    base = key_base(index.root)
+    return [_key(s.path, base) for s in index.pool]
+
+
+def require_labels(index: DatasetIndex, noun: str = "samples") -> None:
+    """Raise a one-line ``DatasetError`` unless ``index`` (curated) can train: labelled samples in at
+    least two classes. Says how many labels there are, how many it needs and how many wait in the pool."""
+    present = sum(1 for n in index.counts().values() if n > 0)
+    if present >= 2:
+        return
+    pool = f" and {len(index.pool)} unlabeled" if index.pool else ""
+    raise DatasetError(f"Training needs labelled {noun} in at least 2 classes (2 or more per class for a "
+                       f"validation split, so 4 labels at least); this dataset has {len(index.samples)} labelled "
+                       f"in {present} class(es){pool}: label more in the Data tab.")
+
+
 def _key(path: str, base: str) -> str:
     if os.path.isabs(path):
         path = os.path.relpath(path, base)
@@ -159,6 +207,8 @@ def format_report(index: DatasetIndex, max_skipped: int = 20, noun: str = "image
     names = {name: printable(name) for name in counts}
     width = max((len(n) for n in names.values()), default=5)
     lines += [f"  {names[name]:<{width}}  {n:>6}" for name, n in counts.items()]
+    if index.pool:
+        lines.append(f"{len(index.pool)} unlabeled {noun} (the pool: label them in the app; never trained on)")
     if index.skipped:
         lines.append(f"Skipped {len(index.skipped)} file(s):")
         lines += [f"  {s.path}: {s.reason}" for s in index.skipped[:max_skipped]]

@@ -14,13 +14,17 @@ load:
 - ``undecodable``: bytes that are not UTF-8;
 - ``duplicate``: a text seen before (the first one is kept; a copy with another
   label is reported as a conflict);
-- ``missing_label``: no label, or a row too short to have the label column;
+- ``missing_label``: a row too short to have the label column;
 - ``bad_row``: a JSON Lines line that is not a JSON object with the columns;
 - ``unterminated_quote``: a quote never properly closed (the file ends inside
   it, or text follows the quote that closes it), which would otherwise swallow
   the lines after it (that line is left out and the lines after it are read as
   rows again);
 - ``small_class``: a class with fewer than ``min_per_class`` texts.
+
+A row whose label cell is empty (a JSON Lines object without the label, or
+with null or "") is no issue: it joins the unlabeled pool (``DatasetIndex.pool``),
+and so do the ``.txt`` files of a text folder's ``unlabeled/`` folder.
 
 A row's ``Sample.path`` is a locator, ``"<file name>:<line>"`` (first line 1),
 or the path of the ``.txt`` file.
@@ -34,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from tlstudio.core.data.index import DatasetIndex, Sample, SkippedFile
+from tlstudio.core.data.index import DEFAULT_UNLABELED_FOLDER, UNLABELED, DatasetIndex, Sample, SkippedFile
 from tlstudio.core.data.table_read import DELIMITER_NAMES, NAME_ANOTHER
 from tlstudio.core.data.text_files import (ISSUE_KINDS, TEXT_COLUMN_NAMES, RowCollector, TextIssue,
                                            read_delimited, read_jsonl, read_text_folder)
@@ -74,6 +78,8 @@ class TextDatasetIndex(DatasetIndex):
 def format_text_report(index: TextDatasetIndex, max_issues: int = 20) -> str:
     """A short readable summary: counts per class, then what was left out and why."""
     lines = [f"{len(index.samples)} texts in {len(index.classes)} classes from {index.root}"]
+    if index.pool:
+        lines.append(f"{len(index.pool)} unlabeled texts (the pool: label them in the app; never trained on)")
     if index.source_format != "folder":
         how = [index.encoding] if index.encoding else []
         if index.delimiter:
@@ -100,10 +106,11 @@ def _class_order(labels: Iterable[str]) -> list[str]:
 
 def scan_text(path: str | os.PathLike, *, text_column: str | int | None = None,
               label_column: str | int | None = None, min_per_class: int = MIN_PER_CLASS,
-              encoding: str | None = None) -> TextDatasetIndex:
+              encoding: str | None = None, unlabeled_folder: str = DEFAULT_UNLABELED_FOLDER) -> TextDatasetIndex:
     """Read and validate a text dataset (see the module docstring); raises DatasetError only
-    when nothing usable is left (no file, no columns, fewer than two classes) or the file cannot
-    be decoded in the ``encoding`` named (None: UTF-8, or UTF-16/32 by its byte-order mark)."""
+    when nothing usable is left (no file, no columns, fewer than two classes and no unlabeled
+    pool) or the file cannot be decoded in the ``encoding`` named (None: UTF-8, or UTF-16/32 by
+    its byte-order mark). ``unlabeled_folder``: a text folder's pool folder ("" for none)."""
     source = Path(path).expanduser()
     if not source.exists():
         raise DatasetError(f"The text dataset '{path}' does not exist.")
@@ -112,7 +119,7 @@ def scan_text(path: str | os.PathLike, *, text_column: str | int | None = None,
     notes: list[str] = []
     if source.is_dir():
         fmt, t_name, l_name = "folder", "file", "folder"
-        read_text_folder(source, collector, encoding)
+        read_text_folder(source, collector, encoding, unlabeled_folder)
     else:
         ext = source.suffix.lower()
         if ext in (".jsonl", ".ndjson"):
@@ -127,6 +134,7 @@ def scan_text(path: str | os.PathLike, *, text_column: str | int | None = None,
     if undecodable:
         notes.append(f"{undecodable} row(s) hold bytes that are not UTF-8: the file was read as UTF-8; "
                      f"{NAME_ANOTHER}.")
+    pool = [Sample(where, UNLABELED, text) for where, text in collector.pool_rows()]
     counts = Counter(label for _, _, label in collector.rows)
     for name in _class_order(counts):
         if counts[name] < min_per_class:
@@ -139,8 +147,9 @@ def scan_text(path: str | os.PathLike, *, text_column: str | int | None = None,
                              [SkippedFile(i.where, i.message) for i in collector.issues],
                              source_format=fmt, encoding=collector.encoding, delimiter=collector.delimiter,
                              text_column=t_name, label_column=l_name,
-                             issues=list(collector.issues), notes=notes)
-    if len(classes) < 2:
+                             issues=list(collector.issues), notes=notes, pool=pool,
+                             empty_classes=[n for n in _class_order(counts) if n not in label_of])
+    if len(classes) < 2 and not pool:
         raise DatasetError(f"The text dataset '{source.name}' needs at least two classes with "
                            f"{min_per_class} or more texts each; it has {len(classes)}.\n"
                            + format_text_report(index))

@@ -82,12 +82,17 @@ def pick_column(header: Sequence[str], wanted: str | int | None, names: Sequence
 
 
 class RowCollector:
-    """Turns (locator, text, label) rows into samples, finding empties and duplicates."""
+    """Turns (locator, text, label) rows into samples, finding empties and duplicates.
+
+    A row with an empty label goes to ``pool`` (the unlabeled pool, as (locator, text)); call
+    ``pool_rows()`` once all rows are in: a pool text that repeats a labelled or an earlier pool
+    text is reported as a duplicate there (the labelled copy always wins)."""
 
     def __init__(self) -> None:
         self.encoding = ""      # how the file was decoded, and a table's delimiter: for the report
         self.delimiter = ""
         self.rows: list[tuple[str, str, str]] = []
+        self.pool: list[tuple[str, str]] = []
         self.issues: list[TextIssue] = []
         self._seen: dict[str, tuple[str, str]] = {}
 
@@ -105,7 +110,7 @@ class RowCollector:
             self.issue("empty", where, "empty text")
             return
         if not label:
-            self.issue("missing_label", where, "no label")
+            self.pool.append((where, clean))
             return
         key = " ".join(clean.split())
         if key in self._seen:
@@ -118,6 +123,19 @@ class RowCollector:
             return
         self._seen[key] = (where, label)
         self.rows.append((where, clean, label))
+
+    def pool_rows(self) -> list[tuple[str, str]]:
+        """The pool's (locator, text) rows without duplicates (reported as issues)."""
+        kept: list[tuple[str, str]] = []
+        for where, clean in self.pool:
+            key = " ".join(clean.split())
+            if key in self._seen:
+                self.issue("duplicate", where, f"unlabeled copy of {self._seen[key][0]}")
+                continue
+            self._seen[key] = (where, "")
+            kept.append((where, clean))
+        self.pool = []
+        return kept
 
 
 _SURROGATE = re.compile("[\udc80-\udcff]")     # how undecodable bytes are kept (surrogateescape)
@@ -268,7 +286,9 @@ def read_jsonl(path: Path, text_column: str | None, label_column: str | None,
     return keys[0], keys[1], []
 
 
-def read_text_folder(root: Path, collector: RowCollector, encoding: str | None = None) -> None:
+def read_text_folder(root: Path, collector: RowCollector, encoding: str | None = None,
+                     unlabeled_folder: str = "") -> None:
+    """The ``.txt`` files of each class folder; those of ``unlabeled_folder`` (when named) get no label."""
     class_dirs = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
                         key=lambda d: d.name)
     for class_dir in class_dirs:
@@ -286,4 +306,5 @@ def read_text_folder(root: Path, collector: RowCollector, encoding: str | None =
                 except DatasetError as exc:      # not in the encoding named, or UTF-16 without a BOM
                     collector.issue("undecodable", str(path), str(exc))
                     continue
-                collector.add(str(path), text, class_dir.name)
+                collector.add(str(path), text, "" if unlabeled_folder and class_dir.name == unlabeled_folder
+                              else class_dir.name)

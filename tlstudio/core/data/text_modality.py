@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from tlstudio.core.data.index import DatasetIndex, Sample
+from tlstudio.core.data.index import DatasetIndex, Sample, unlabeled_folder
 from tlstudio.core.errors import DatasetError, ProjectError
 from tlstudio.core.zoo.text_cards import DEFAULT_MAX_LENGTH, DEFAULT_TEXT_MODEL
 
@@ -214,7 +214,8 @@ class TextModality:
         check(task)
         index = scan_text(path, text_column=getattr(data, "text_column", None) or None,
                           label_column=getattr(data, "label_column", None) or None,
-                          encoding=getattr(data, "encoding", None) or None)
+                          encoding=getattr(data, "encoding", None) or None,
+                          unlabeled_folder=unlabeled_folder(data))
         check(task)
         return index
 

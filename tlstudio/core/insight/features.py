@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from tlstudio.core.data.curation import apply_curation
-from tlstudio.core.data.index import Sample, sample_keys, split_dataset
+from tlstudio.core.data.index import Sample, require_labels, sample_keys, split_dataset
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.errors import DatasetError
 from tlstudio.core.model.head import HeadSpec
@@ -107,6 +107,7 @@ def collect_features(project, *, task: TaskState | None = None, device=None) -> 
         raise DatasetError("Choose a dataset folder or file first.")
     modality = modality_for(project.task)
     index = apply_curation(modality.scan(project.data.path, task=task, data=project.data), project.data)
+    require_labels(index, modality.noun)
     d = project.data
     split = split_dataset(index, d.val_fraction, d.test_fraction, seed=d.seed)
     parts = {"train": split.train, "val": split.val, "test": split.test}

@@ -39,7 +39,7 @@ from tlstudio.core.runs import run_folder as rf
 from tlstudio.core.runs import status as run_status
 from tlstudio.core.runs.run_folder import RunFolder
 from tlstudio.core.data.curation import apply_curation
-from tlstudio.core.data.index import class_weights, sample_row, split_dataset
+from tlstudio.core.data.index import class_weights, require_labels, sample_row, split_dataset
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.errors import DatasetError, TLStudioError, TrainingError
 from tlstudio.core.model.build import create_transfer_model
@@ -204,7 +204,9 @@ class Trainer:
             index = given
         else:
             index = modality.scan(path, task=self.token, data=self.project.data)
-        return apply_curation(index, self.project.data)      # exclusions and label overrides
+        index = apply_curation(index, self.project.data)      # exclusions, label overrides, pool labels
+        require_labels(index, modality.noun)                   # an all-pool dataset: one line, how many needed
+        return index
 
     def _run(self) -> None:
         if self.resume:      # the run's own saved settings (the head its search chose), not today's defaults
