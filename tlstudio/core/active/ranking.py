@@ -26,6 +26,7 @@ from tlstudio.core.active.quick_head import estimate_accuracy, fit_quick_head, r
 from tlstudio.core.insight.neighbours import unit_features
 
 UNCERTAINTY_POWER = 1.0      # how much uncertainty weighs against spread (see benchmarks/bench_active.py)
+CANDIDATES = None            # when set: only the CANDIDATES x top most uncertain samples are spread over
 KMEANS_ITERATIONS = 20
 
 
@@ -125,8 +126,8 @@ def kmeans_representatives(unit_pool: np.ndarray, k: int, *, seed: int = 0,
 
 
 def rank_pool(labelled: np.ndarray, labels: np.ndarray, num_classes: int, pool: np.ndarray, top: int = 20, *,
-              seed: int = 0, uncertainty_power: float = UNCERTAINTY_POWER, estimate: bool = True,
-              check: Callable[[], None] | None = None) -> PoolRanking:
+              seed: int = 0, uncertainty_power: float = UNCERTAINTY_POWER, candidates: float | None = CANDIDATES,
+              estimate: bool = True, check: Callable[[], None] | None = None) -> PoolRanking:
     """The ``top`` pool rows to label next (see the module docstring).
 
     ``labelled`` [n, d] features with ``labels`` in [0, num_classes); ``pool`` [m, d] features of
@@ -150,7 +151,12 @@ def rank_pool(labelled: np.ndarray, labels: np.ndarray, num_classes: int, pool: 
     head = fit_quick_head(labelled, labels, num_classes, scale=scale)
     probs = head.probabilities(pool)
     uncertainty = (1.0 - margins(probs)) ** uncertainty_power
-    picks = weighted_k_centre(unit_pool, unit_features(labelled), uncertainty, top, check)
+    if candidates is not None and len(pool) > candidates * top:   # only the most uncertain compete for spread
+        keep = np.argsort(-uncertainty, kind="stable")[:int(candidates * top)]
+        picks = [(int(keep[i]), s) for i, s in
+                 weighted_k_centre(unit_pool[keep], unit_features(labelled), uncertainty[keep], top, check)]
+    else:
+        picks = weighted_k_centre(unit_pool, unit_features(labelled), uncertainty, top, check)
     guess = probs.argmax(1)
     suggestions = [Suggestion(i, int(guess[i]), float(probs[i, guess[i]]), s) for i, s in picks]
     how = (f"Ranked by how unsure a head fitted on the {len(labels)} labels is (margin), spread over the pool "
