@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tlstudio.gui.views.image_data import ImageDataPage
 from tlstudio.gui.views.image_results import ImageExplain, ImageSamples
+from tlstudio.gui.views.label_rows import ImageLabelRows, TextLabelRows
 from tlstudio.gui.views.text_data import TextDataPage
 from tlstudio.gui.views.text_results import TextExplain, TextSamples
 
@@ -29,3 +30,10 @@ def result_samples(panel) -> dict:
 
 def result_explainers(controls, samples: dict) -> dict:
     return {name: RESULT_EXPLAIN[name](controls, samples[name]) for name in RESULT_EXPLAIN}
+
+# The Label-next tab's rows per modality: ``rows(table, parent)`` with activate / fill(rows) / stop.
+LABEL_ROWS = {"image": ImageLabelRows, "text": TextLabelRows}
+
+
+def label_rows(table, parent) -> dict:
+    return {name: rows(table, parent) for name, rows in LABEL_ROWS.items()}
