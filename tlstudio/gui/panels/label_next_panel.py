@@ -71,9 +71,9 @@ class LabelNextPanel(QWidget):
             w.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
             top.addWidget(w)
         top.addWidget(self.progress, 1)
+        top.addStretch(0)
         self.counts = QLabel(FIRST_HINT, wordWrap=True, objectName="labelNextCounts")
         self.how = QLabel(wordWrap=True, objectName="labelNextHow")
-        self.how.setStyleSheet("color: palette(mid);")
         self.table = QTableWidget(0, len(COLUMNS), objectName="labelNextTable")
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -118,7 +118,9 @@ class LabelNextPanel(QWidget):
         self.class_row.addWidget(self.other_button)
         self.class_row.addStretch(1)
         self.keys_hint.setText("Enter or a click on the suggestion accepts it; keys 1–9 give the class of that number; "
-                               "labels are kept in the project, never written to your files." if classes else "")
+                               "labels are kept in the project, never written to your files." if classes else
+                               "No classes yet: select a sample and name its class with Other class… (the first "
+                               "class becomes key 1)." if self.data is not None else "")
         self._update_actions()
 
     def _update_actions(self) -> None:
