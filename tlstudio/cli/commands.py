@@ -1,7 +1,7 @@
 """tlstudio-cli: the TL Studio core, headless.
 
 Subcommands: models, scan, train, evaluate, predict, export, explain (cli/explain.py), audit
-(cli/audit.py), curves (cli/curves.py); each works for
+(cli/audit.py), curves (cli/curves.py), suggest (cli/suggest.py); each works for
 image and text projects (a text run is detected from its data or model.json). Bad input ends
 with one readable line on stderr and exit status 2, never a traceback.
 """
@@ -371,10 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
     from tlstudio.cli.audit import add_audit_parser
     from tlstudio.cli.curves import add_curves_parser
     from tlstudio.cli.explain import add_explain_parser
+    from tlstudio.cli.suggest import add_suggest_parser
 
     add_explain_parser(sub)
     add_audit_parser(sub)
     add_curves_parser(sub)
+    add_suggest_parser(sub)
     return parser
 
 

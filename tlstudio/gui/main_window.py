@@ -22,6 +22,7 @@ from tlstudio.gui import demos
 from tlstudio.gui.jobs import tasks
 from tlstudio.gui.panels import cluster_dialog
 from tlstudio.gui.panels.audit_panel import AuditPanel
+from tlstudio.gui.panels.label_next_panel import LabelNextPanel
 from tlstudio.gui.panels.dataset_browser import DatasetBrowser
 from tlstudio.gui.panels.head_designer import HeadDesigner
 from tlstudio.gui.icons import app_icon, icon
@@ -83,10 +84,12 @@ class MainWindow(QMainWindow):
         self.results_panel = ResultsPanel(self.state, self)
         self.audit_panel = AuditPanel(self.state, self)
         self.audit_panel.flaggedChanged.connect(self.results_panel.embedding_map.set_flagged)
+        self.label_next_panel = LabelNextPanel(self.state, self)
         for widget, title, icon_name in ((self.dataset_browser, "Data", "data"), (self.model_panel, "Model", "model"),
                                          (self.head_designer, "Head", "head"), (self.training_panel, "Train", "train"),
                                          (self.results_panel, "Results", "results"),
-                                         (self.audit_panel, "Audit", "audit")):
+                                         (self.audit_panel, "Audit", "audit"),
+                                         (self.label_next_panel, "Label next", "label")):
             self.tabs.addTab(widget, icon(icon_name), title)
         self.start_page = StartPage(self)
         self.pages = QStackedWidget(objectName="mainPages")

@@ -58,9 +58,10 @@ class DatasetFeatures:
         return len(self.samples)
 
 
-def _extract(model: nn.Module, pre, modality, parts: list[list[Sample]], *, device: torch.device, training,
-             task: TaskState | None) -> tuple[np.ndarray, int]:
-    """Rows for ``parts[0] + parts[1]`` (one cache entry keyed like a run's train/val rows)."""
+def extract_rows(model: nn.Module, pre, modality, parts: list[list[Sample]], *, device: torch.device, training,
+                 task: TaskState | None) -> tuple[np.ndarray, int]:
+    """Rows for ``parts[0] + parts[1]`` (one cache entry keyed like a run's train/val rows; the active
+    learning pool keys its all-samples entry the same way, core/active/pool_features.py)."""
     has_conv = any(isinstance(m, nn.Conv2d) for m in model.base.modules())
     autocast = autocast_dtype_for(device, bool(training.amp))
     channels_last = bool(training.channels_last and device.type in ("cpu", "cuda") and has_conv)
@@ -117,12 +118,12 @@ def collect_features(project, *, task: TaskState | None = None, device=None) -> 
     model = create_transfer_model(card, HeadSpec(layers=[]), len(index.classes), weights=project.model.weights)
     if task is not None:
         task.phase = "extracting features"
-    rows, forwards = _extract(model, pre, modality, [split.train, split.val], device=device,
-                              training=project.training, task=task)
+    rows, forwards = extract_rows(model, pre, modality, [split.train, split.val], device=device,
+                                  training=project.training, task=task)
     blocks = [rows]
     if split.test:
-        test_rows, more = _extract(model, pre, modality, [split.test, []], device=device,
-                                   training=project.training, task=task)
+        test_rows, more = extract_rows(model, pre, modality, [split.test, []], device=device,
+                                       training=project.training, task=task)
         blocks.append(test_rows)
         forwards += more
     samples = split.train + split.val + split.test

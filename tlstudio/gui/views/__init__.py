@@ -11,6 +11,7 @@ from tlstudio.gui.views.single_label_results import SingleLabelResults
 from tlstudio.gui.views.task_data import MultiLabelData, SingleLabelData
 from tlstudio.gui.views.task_try import MultiLabelTry, SingleLabelTry
 from tlstudio.gui.views.task_words import MULTILABEL_WORDS, SINGLE_WORDS, TaskWords
+from tlstudio.gui.views.label_rows import ImageLabelRows, TextLabelRows
 from tlstudio.gui.views.text_data import TextDataPage
 from tlstudio.gui.views.text_results import TextExplain, TextSamples
 
@@ -88,3 +89,9 @@ def project_task_type(state) -> str:
 
 def task_words(state) -> TaskWords:
     return TASK_WORDS[project_task_type(state)]
+# The Label-next tab's rows per modality: ``rows(table, parent)`` with activate / fill(rows) / stop.
+LABEL_ROWS = {"image": ImageLabelRows, "text": TextLabelRows}
+
+
+def label_rows(table, parent) -> dict:
+    return {name: rows(table, parent) for name, rows in LABEL_ROWS.items()}

@@ -1,0 +1,182 @@
+"""Benchmark: active selection (uncertainty x spread) vs random selection, simulated labelling.
+
+Two real labelled sets, their features extracted once through the app's own
+path (``core.insight.features.collect_features``, the feature cache):
+
+* images: 4 000 Fashion-MNIST training images (seeded draw, written as 28 px
+  PNGs), the bundled EfficientNet-Lite0 at ``--image-size`` (96 px default:
+  small inputs keep the extraction at about a minute on 2 cores).
+  Needs Debian's ``dataset-fashion-mnist`` (or FASHION_MNIST_DIR).
+* texts: 1 800 WordNet definitions, 300 in each of the text demo's six topics
+  (``resources/make_demo_text_data.py``'s selection with more per class; the
+  bundled demo's 360 are too few for a 400-label budget), the bundled
+  all-MiniLM-L6-v2. Needs Debian's ``wordnet-base``.
+
+Per set and seed: 1/4 of the samples are a held-out test, never selectable;
+the rest is the pool. Random selection draws labels uniformly; active
+selection starts from the k-means cold start (``--warm`` labels; ``--warm-random``
+draws them at random instead) and then asks ``core.active.ranking.rank_pool``
+for ``--batch`` labels at a time, refitting in between. After 20, 50, 100,
+200 and 400 labels, the same quick head (``core.active.quick_head``) is fitted
+on each labelled set and scored on the test. Means over ``--seeds`` seeds.
+
+    python benchmarks/bench_active.py [--seeds 3] [--batch 10] [--power 1.0] [--only image|text]
+
+Features are cached under ``--cache`` (default: a folder in the temp dir, kept,
+so a second run with other strategy settings extracts nothing).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+BUDGETS = (20, 50, 100, 200, 400)
+FASHION_NAMES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"]
+N_IMAGES, TEXT_PER_CLASS, TEST_SHARE = 4000, 300, 0.25
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fashion_folder(out: Path) -> Path:
+    from PIL import Image
+
+    folder = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
+    images, labels = folder / "train-images-idx3-ubyte.gz", folder / "train-labels-idx1-ubyte.gz"
+    if not images.is_file():
+        sys.exit(f"Fashion-MNIST not found in {folder}: apt-get install dataset-fashion-mnist, or set "
+                 "FASHION_MNIST_DIR")
+    if out.is_dir():
+        return out
+    x = np.frombuffer(gzip.open(images).read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    y = np.frombuffer(gzip.open(labels).read(), np.uint8, offset=8).astype(int)
+    tmp = out.with_name(out.name + ".part")
+    for j, i in enumerate(np.random.default_rng(0).permutation(len(y))[:N_IMAGES]):
+        (tmp / FASHION_NAMES[y[i]]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(x[i]).save(tmp / FASHION_NAMES[y[i]] / f"{j:05d}.png")
+    tmp.rename(out)
+    return out
+
+
+def wordnet_csv(out: Path) -> Path:
+    import random
+
+    sys.path.insert(0, str(ROOT / "resources"))
+    import make_demo_text_data as demo
+
+    if not demo.SOURCE.is_file():
+        sys.exit(f"{demo.SOURCE} not found: apt-get install wordnet-base")
+    if out.is_file():
+        return out
+    rng = random.Random(demo.SEED)
+    rows = [(text, topic) for topic, texts in sorted(demo.definitions(demo.SOURCE).items())
+            for text in rng.sample(texts, TEXT_PER_CLASS)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([("text", "label"), *rows])
+    return out
+
+
+def features_of(path: Path, task: str, image_size: int | None):
+    from tlstudio.core.data.modality import task_default_model
+    from tlstudio.core.insight.features import collect_features
+    from tlstudio.core.project import Project
+
+    project = Project(name="bench active")
+    project.task = task
+    project.data.path = str(path)
+    project.model.name = task_default_model(task, project.model.name)
+    project.model.image_size = image_size if task == "image" else None
+    project.training.device = "cpu"
+    t0 = time.perf_counter()
+    data = collect_features(project)
+    print(f"  {task}: {len(data)} samples, {len(data.classes)} classes, features {data.features.shape[1]}-d, "
+          f"{data.base_forwards} through the base in {time.perf_counter() - t0:.0f} s")
+    return data.features, data.labels, len(data.classes)
+
+
+def accuracy(x, y, k, chosen, test, scale) -> float:
+    from tlstudio.core.active.quick_head import fit_quick_head
+
+    head = fit_quick_head(x[chosen], y[chosen], k, scale=scale)
+    return float((head.probabilities(x[test]).argmax(1) == y[test]).mean())
+
+
+def simulate(x, y, k, seed: int, args) -> tuple[list[float], list[float], float]:
+    from tlstudio.core.active.quick_head import reference_scale
+    from tlstudio.core.active.ranking import kmeans_representatives, rank_pool
+    from tlstudio.core.insight.neighbours import unit_features
+
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(y))
+    n_test = int(len(y) * TEST_SHARE)
+    test, pool = order[:n_test], order[n_test:]
+    scale = reference_scale(x[pool])
+    random_pick = rng.permutation(pool)
+    random_acc = [accuracy(x, y, k, random_pick[:b], test, scale) for b in BUDGETS]
+    if args.warm_random:
+        chosen = list(rng.permutation(pool)[:args.warm])
+    else:
+        chosen = [int(pool[i]) for i, _ in kmeans_representatives(unit_features(x[pool]), args.warm, seed=seed)]
+    active_acc, t0 = [], time.perf_counter()
+    for budget in BUDGETS:
+        while len(chosen) < budget:
+            left = np.setdiff1d(pool, chosen)
+            want = min(args.batch, budget - len(chosen))
+            ranking = rank_pool(x[chosen], y[chosen], k, x[left], want, seed=seed, uncertainty_power=args.power,
+                                estimate=False)
+            chosen += [int(left[s.index]) for s in ranking.suggestions]
+        active_acc.append(accuracy(x, y, k, np.array(chosen[:budget]), test, scale))
+    return random_acc, active_acc, time.perf_counter() - t0
+
+
+def report(name: str, x, y, k, args) -> None:
+    runs = [simulate(x, y, k, seed, args) for seed in range(args.seeds)]
+    rnd, act = np.mean([r[0] for r in runs], 0), np.mean([r[1] for r in runs], 0)
+    print(f"\n{name}: test accuracy after N labels, mean of {args.seeds} seeds "
+          f"(pool {len(y) - int(len(y) * TEST_SHARE)}, test {int(len(y) * TEST_SHARE)})")
+    print("  labels   " + "".join(f"{b:>8}" for b in BUDGETS))
+    print("  random   " + "".join(f"{v:8.3f}" for v in rnd))
+    print("  active   " + "".join(f"{v:8.3f}" for v in act))
+    print("  per seed active-random at 200: " + ", ".join(f"{r[1][3] - r[0][3]:+.3f}" for r in runs))
+    target = rnd[-1]
+    reached = [b for b, v in zip(BUDGETS, act) if v >= target]
+    print(f"  random's 400-label accuracy {target:.3f}: active reaches it with "
+          f"{reached[0] if reached else 'more than 400'} labels -> {'PASS' if reached and reached[0] <= 200 else 'FAIL'}"
+          f" (selection time per 400-label run {np.mean([r[2] for r in runs]):.1f} s)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=10, help="labels picked per refit")
+    ap.add_argument("--power", type=float, default=None, help="uncertainty power (default: the app's)")
+    ap.add_argument("--warm", type=int, default=10, help="labels picked before the first refit")
+    ap.add_argument("--warm-random", action="store_true", help="draw the warm start at random, not by k-means")
+    ap.add_argument("--image-size", type=int, default=96)
+    ap.add_argument("--only", choices=("image", "text"))
+    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "tlstudio-bench-active")
+    args = ap.parse_args()
+    os.environ["TLSTUDIO_CACHE_DIR"] = str(args.cache / "cache")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from tlstudio.core.active.ranking import UNCERTAINTY_POWER
+
+    args.power = UNCERTAINTY_POWER if args.power is None else args.power
+    print(f"bench_active: batch {args.batch}, warm start {args.warm} ({'random' if args.warm_random else 'k-means'}),"
+          f" uncertainty power {args.power}; load average {os.getloadavg()[0]:.2f}")
+    if args.only != "text":
+        x, y, k = features_of(fashion_folder(args.cache / "fashion"), "image", args.image_size)
+        report(f"Fashion-MNIST ({args.image_size} px, EfficientNet-Lite0)", x, y, k, args)
+    if args.only != "image":
+        x, y, k = features_of(wordnet_csv(args.cache / "wordnet" / "definitions.csv"), "text", None)
+        report("WordNet definitions (6 topics, MiniLM)", x, y, k, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Ranking the unlabeled pool on real features (EfficientNet-Lite0 on the demo images): the active
+picks are samples the head is unsure about, spread out; the cold start covers the data's groups."""
+from __future__ import annotations
+
+import numpy as np
+
+from tests.core.insight.real_features import demo_features
+from tlstudio.core.active.quick_head import estimate_accuracy, fit_quick_head, reference_scale
+from tlstudio.core.active.ranking import margins, rank_pool
+from tlstudio.core.insight.neighbours import unit_features
+
+
+def split(per_class: int, seed: int = 0):
+    """``per_class`` labelled samples of each class; the rest is the pool."""
+    x, y, classes, _ = demo_features()
+    rng = np.random.default_rng(seed)
+    labelled = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:per_class] for c in range(len(classes))])
+    pool = np.setdiff1d(np.arange(len(y)), labelled)
+    return x, y, classes, labelled, pool
+
+
+def test_quick_head_learns_the_real_classes():
+    x, y, classes, labelled, pool = split(5)
+    head = fit_quick_head(x[labelled], y[labelled], len(classes), scale=reference_scale(x))
+    accuracy = float((head.probabilities(x[pool]).argmax(1) == y[pool]).mean())
+    assert accuracy > 2.5 / len(classes)                      # far above chance (1/6) with 5 labels a class
+    estimate = estimate_accuracy(x[labelled], y[labelled], len(classes), scale=reference_scale(x))
+    assert estimate is not None and estimate > 1.5 / len(classes)
+    assert estimate_accuracy(x[labelled[:5]], y[labelled[:5]], len(classes)) is None     # too few to say
+
+
+def test_active_picks_are_the_uncertain_ones():
+    x, y, classes, labelled, pool = split(3)
+    ranking = rank_pool(x[labelled], y[labelled], len(classes), x[pool], 15)
+    assert not ranking.cold_start and ranking.labelled == len(labelled) and ranking.unlabeled == len(pool)
+    m = margins(ranking.probabilities)
+    picked = [s.index for s in ranking.suggestions]
+    assert len(set(picked)) == 15
+    # The picks' margins are well below the pool's typical margin: the head is unsure about them.
+    assert np.median(m[picked]) < np.median(m)
+    assert np.mean(m[picked] < np.median(m)) >= 0.7
+    # Suggestions carry the head's class and its probability; scores fall as the picks go.
+    for s in ranking.suggestions:
+        assert s.suggested == int(ranking.probabilities[s.index].argmax())
+        assert abs(s.confidence - ranking.probabilities[s.index].max()) < 1e-6
+    scores = [s.score for s in ranking.suggestions]
+    assert scores[0] >= scores[-1] and scores[0] > 0
+
+
+def test_spread_keeps_picks_apart_compared_with_margin_alone():
+    x, y, classes, labelled, pool = split(3)
+    ranking = rank_pool(x[labelled], y[labelled], len(classes), x[pool], 12)
+    by_margin = np.argsort(margins(ranking.probabilities))[:12]
+    unit = unit_features(x[pool])
+
+    def closest_pair(rows) -> float:
+        sim = unit[rows] @ unit[rows].T
+        np.fill_diagonal(sim, -1)
+        return float(sim.max())
+
+    assert closest_pair([s.index for s in ranking.suggestions]) < closest_pair(by_margin)
+
+
+def test_cold_start_spreads_across_the_classes():
+    x, y, classes, _, _ = split(0)
+    ranking = rank_pool(np.zeros((0, x.shape[1]), np.float32), np.zeros(0, np.int64), len(classes), x, 12)
+    assert ranking.cold_start and "Nothing is labelled" in ranking.how
+    assert all(s.suggested is None for s in ranking.suggestions)
+    covered = {int(y[s.index]) for s in ranking.suggestions}
+    # Twelve typical samples of twelve groups reach (nearly) every one of the six real classes; the first six
+    # alone already reach most of them.
+    assert len(covered) >= 5
+    assert len({int(y[s.index]) for s in ranking.suggestions[:6]}) >= 4
+
+
+def test_one_labelled_class_is_still_a_cold_start_away_from_it():
+    x, y, classes, _, _ = split(0)
+    first = np.flatnonzero(y == 0)[:4]
+    rest = np.setdiff1d(np.arange(len(y)), first)
+    ranking = rank_pool(x[first], y[first], len(classes), x[rest], 10)
+    assert ranking.cold_start and "one class" in ranking.how
+    # Spread away from the labelled class: few picks are of that class.
+    assert sum(int(y[rest][s.index]) == 0 for s in ranking.suggestions) <= 2
