@@ -166,14 +166,15 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
                 epochs: int | None = None, head: HeadSpec | None = None, refit: bool = True,
                 batch_size: int = 32, seed: int = 0, label_smoothing: float = 0.0,
                 class_weight: torch.Tensor | None = None, train_views: Sequence[torch.Tensor] = (),
-                check: Callable[[], None] | None = None,
+                cross_validate: bool = True, check: Callable[[], None] | None = None,
                 progress: Callable[[int, int], None] | None = None,
                 report: Callable[[ev.Event], None] | None = None) -> SearchResult:
     """Search, refit and calibrate a head on features; see the module docstring.
 
     ``train_x``/``val_x`` are [n, d] float features of the train and validation
     split (never the test split); ``train_views`` optional extra augmented views
-    of the train rows (the search holds out view 0). ``lr``, ``weight_decay``,
+    of the train rows (the search holds out view 0). ``cross_validate=False`` scores on the
+    validation split even when k-fold cross-validation would be used. ``lr``, ``weight_decay``,
     ``epochs`` and ``head`` are explicit user values (``None``: searched).
     ``progress(done, total)`` is told after each group of heads; ``report`` gets the search's
     events (``HeadSearchStarted``, ``HeadSearchTrial``, ``HeadSearchEpoch``, ``HeadRefitEpoch``).
@@ -188,7 +189,7 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
     explicit = [name for name, v in (("lr", lr), ("weight_decay", weight_decay), ("epochs", epochs),
                                      ("head", head)) if v is not None]
     configs = configs_for(lr=lr, weight_decay=weight_decay, head=head)
-    if n <= CV_MAX_SAMPLES and int(torch.bincount(y_all).min()) >= 2:
+    if cross_validate and n <= CV_MAX_SAMPLES and int(torch.bincount(y_all).min()) >= 2:
         k = min(FOLDS, int(torch.bincount(y_all, minlength=num_classes)[torch.unique(y_all)].min()))
         fold = stratified_folds(y_all, max(k, 2), seed)
         k = max(k, 2)

@@ -29,8 +29,9 @@ def heldout_source(search: dict) -> str:
         "validation split, measured before the final refit"
 
 
-def run_search_stage(project, folder, data, state, classes, emit, model, split) -> dict:
-    """Fit the head by search; the search report (what the metrics quote)."""
+def run_search_stage(project, folder, data, state, classes, emit, model, split, cross_validate: bool = True) -> dict:
+    """Fit the head by search; the search report (what the metrics quote). ``cross_validate=False``
+    scores on the validation split (a base tuned on the training split would flatter their folds)."""
     t, ft = project.training, project.finetune
     source = data.source(1, cached=True, stage_epochs=0)
     entry = source.entry
@@ -58,7 +59,7 @@ def run_search_stage(project, folder, data, state, classes, emit, model, split) 
         epochs=None if "epochs" in auto else t.epochs, head=None if "head" in auto else project.head,
         refit=refit, batch_size=t.batch_size, seed=t.seed, label_smoothing=float(t.label_smoothing),
         class_weight=weights, train_views=[rows(entry.train_view(v)) for v in range(1, entry.views)],
-        check=state.check, report=report)      # picks its threads
+        cross_validate=cross_validate, check=state.check, report=report)      # picks its threads
     return _finish_search(folder, data.device, state, classes, emit, model, split, result, finetunes, curves)
 
 
