@@ -10,7 +10,7 @@ probabilities need a temperature: ``softmax(cos / T)``. How ``T`` is set (``cali
   changes, so the accuracy on those samples is still a zero-shot figure; only one number
   is fitted on them);
 * without, ``DEFAULT_TEMPERATURE``, fitted the same way on the demo texts and on the Debian
-  package descriptions of ``benchmarks/bench_fewshot.py`` (both gave 0.02-0.04).
+  package descriptions of ``benchmarks/bench_fewshot.py`` (0.04 and 0.06-0.07).
 
 Pure torch on feature tensors: the encoders that make the vectors live in
 ``text_zero_shot.py`` (sentence encoder) and ``clip_zero_shot.py`` (CLIP-style models).
@@ -24,7 +24,7 @@ from torch import nn
 
 from tlstudio.core.train.calibration import expected_calibration_error, fit_temperature
 
-DEFAULT_TEMPERATURE = 0.03
+DEFAULT_TEMPERATURE = 0.05
 SCALE = 1.0 / DEFAULT_TEMPERATURE      # fit_temperature searches a factor of this scale in [0.25, 10]
 MIN_LABELLED_TO_FIT = 10
 

@@ -75,6 +75,9 @@ def zero_shot(index: DatasetIndex, modality, *, descriptions: dict[str, str] | N
     pool = list(getattr(index, "pool", []) or [])
     everything = list(index.samples) + pool
 
+    if task is not None:
+        task.phase = f"embedding {modality.noun}"
+
     def progress(done: int, total: int) -> None:
         check_task(task)
         if task is not None:
