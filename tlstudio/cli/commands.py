@@ -1,7 +1,7 @@
 """tlstudio-cli: the TL Studio core, headless.
 
 Subcommands: models, scan, train, evaluate, predict, export, explain (cli/explain.py), audit
-(cli/audit.py), curves (cli/curves.py), suggest (cli/suggest.py); each works for
+(cli/audit.py), curves (cli/curves.py), suggest (cli/suggest.py), zeroshot (cli/zeroshot.py); each works for
 image and text projects (a text run is detected from its data or model.json). Bad input ends
 with one readable line on stderr and exit status 2, never a traceback.
 """
@@ -95,6 +95,8 @@ def build_project(args):
     if args.weight_decay is not None:
         project.training.weight_decay = args.weight_decay
         project.training.set_explicit("weight_decay")
+    if getattr(args, "few_shot", None) is not None:
+        project.training.few_shot = args.few_shot
     if args.no_search:
         project.training.head_fit = "epochs"
     if args.keep_val:
@@ -313,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--no-search", action="store_true",
                    help="train the head with the plain epoch loop instead of the automatic head search")
+    p.add_argument("--few-shot", choices=("auto", "contrastive", "off"),
+                   help="text, few labels: tune the encoder contrastively on the labelled pairs before the head "
+                        "(auto: when the median class has <= 32 training labels and the model is a sentence encoder)")
     p.add_argument("--keep-val", action="store_true",
                    help="after the head search, train the final head on the train split only")
     p.add_argument("--image-size", type=int, metavar="PX")
@@ -372,11 +377,13 @@ def build_parser() -> argparse.ArgumentParser:
     from tlstudio.cli.curves import add_curves_parser
     from tlstudio.cli.explain import add_explain_parser
     from tlstudio.cli.suggest import add_suggest_parser
+    from tlstudio.cli.zeroshot import add_zeroshot_parser
 
     add_explain_parser(sub)
     add_audit_parser(sub)
     add_curves_parser(sub)
     add_suggest_parser(sub)
+    add_zeroshot_parser(sub)
     return parser
 
 

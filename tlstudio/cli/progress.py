@@ -105,6 +105,10 @@ class TerminalProgress:
                    f"{event.images_per_second:.0f} {self.rate_unit} ETA {format_seconds(event.eta_seconds)}",
                    force=event.done >= event.total)
 
+    def on_base_tuning_progress(self, event: ev.BaseTuningProgress) -> None:
+        self._draw(f"Contrastive tuning (few labels) {bar(event.step, event.steps)} step {event.step}/{event.steps} "
+                   f"loss {event.loss:.4f} ETA {format_seconds(event.eta_seconds)}", force=event.step >= event.steps)
+
     def on_batch_progress(self, event: ev.BatchProgress) -> None:
         self._draw(f"Epoch {event.epoch}{self._of(event.stage)} {bar(event.batch, event.batches)} "
                    f"loss {event.loss:.4f} {event.images_per_second:.0f} {self.rate_unit} "

@@ -28,7 +28,8 @@ from tlstudio.core.data.transforms import AUGMENT_PRESETS
 from tlstudio.core.train.choices import OPTIMIZERS, SCHEDULES
 from tlstudio.core.zoo.sources import AUTO_SOURCE, WeightsSource
 from tlstudio.core.data.label_sets import TASK_TYPES
-from tlstudio.core.project_sections import (EARLY_STOPPING_METRICS, FROZEN_BASE, MAX_JSON_DEPTH, NUMBER_LIMITS,
+from tlstudio.core.project_sections import (EARLY_STOPPING_METRICS, FEW_SHOT_MODES, FROZEN_BASE, MAX_JSON_DEPTH,
+                                            NUMBER_LIMITS,
                                             SCHEMA_VERSION, TASKS, DataSettings, FinetuneSettings, ModelSettings,
                                             RunRecord, TrainingSettings, check_auto, check_curation,
                                             check_number, section_from_dict)
@@ -146,7 +147,8 @@ class Project:
                    ("training.optimizer", "optimizer", t.optimizer, OPTIMIZERS),
                    ("training.schedule", "schedule", t.schedule, SCHEDULES),
                    ("training.early_stopping_metric", "early-stopping metric", t.early_stopping_metric,
-                    EARLY_STOPPING_METRICS), ("data.task_type", "task type", d.task_type, TASK_TYPES))
+                    EARLY_STOPPING_METRICS), ("data.task_type", "task type", d.task_type, TASK_TYPES),
+                   ("training.few_shot", "few-label mode", t.few_shot, FEW_SHOT_MODES))
         for setting, what, value, allowed in choices:
             if value not in allowed:
                 raise ProjectError(f"Unknown {what} {value!r} ({labels.get(setting, setting)}); "

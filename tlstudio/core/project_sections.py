@@ -61,6 +61,9 @@ def check_number(label: str, value: Any, low, high, whole: bool, low_open: bool,
         raise ProjectError(f"{label} must be {kind} in {lo}, {hi}; got {value!r}.")
 AUTO_FIELDS = ("lr", "weight_decay", "epochs", "head")     # what the head search may choose
 HEAD_FITS = ("search", "epochs")
+# What a run does to the base before the head when labels are few (core/train/few_label_stage.py): "auto"
+# asks the modality (text: contrastive tuning with <= 32 labels per class), or the user's choice.
+FEW_SHOT_MODES = ("auto", "contrastive", "off")
 # The values files written before ``training.auto`` existed had for each field by default.
 _OLD_DEFAULTS = {"lr": 1e-3, "weight_decay": 1e-4, "epochs": 10}
 TASKS = ("image", "text")     # what a Project classifies; core/data/modality.py maps each to its Modality
@@ -85,11 +88,17 @@ class DataSettings:
     label_overrides: dict[str, str] = field(default_factory=dict)   # also: labels given to pool samples
     # The folder beside the class folders whose files are the unlabeled pool ("" for none).
     unlabeled_folder: str = DEFAULT_UNLABELED_FOLDER
+    # Zero-shot (tlstudio.core.zeroshot): a one-line description per class name, embedded with it;
+    # suggested labels for pool samples by key ({label, confidence, source}), stored only after the
+    # user confirmed: suggestions, never labels.
+    class_descriptions: dict[str, str] = field(default_factory=dict)
+    suggestions: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         # written only when set or used: older files stay as they were
-        for name in ("text_column", "label_column", "encoding", "exclusions", "label_overrides"):
+        for name in ("text_column", "label_column", "encoding", "exclusions", "label_overrides",
+                     "class_descriptions", "suggestions"):
             if not d[name]:
                 del d[name]
         if d["task_type"] == "single":      # what a file without the key means
@@ -201,6 +210,7 @@ class TrainingSettings:
     head_fit: str = "search"
     auto: list[str] = field(default_factory=lambda: list(AUTO_FIELDS))
     refit: bool = True
+    few_shot: str = "auto"
 
     def set_explicit(self, name: str) -> None:
         """The user chose ``name`` (lr, weight_decay, epochs or head): the search keeps it."""
@@ -278,6 +288,19 @@ def check_curation(data: DataSettings) -> None:
     if not isinstance(folder, str) or "/" in folder or "\\" in folder or folder.strip() in (".", ".."):
         raise ProjectError("Invalid project file: 'data.unlabeled_folder' must be a folder name (\"\" for none), "
                            f"not {json.dumps(folder)}.")
+    descriptions = data.class_descriptions
+    if not isinstance(descriptions, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                     for k, v in descriptions.items()):
+        raise ProjectError("Invalid project file: 'data.class_descriptions' must map class names to one-line "
+                           "descriptions (strings).")
+    suggestions = data.suggestions
+    if not isinstance(suggestions, dict) or not all(
+            isinstance(k, str) and isinstance(v, dict) and isinstance(v.get("label"), str)
+            and isinstance(v.get("confidence"), (int, float)) for k, v in suggestions.items()):
+        raise ProjectError("Invalid project file: 'data.suggestions' must map sample keys to "
+                           "{\"label\": class name, \"confidence\": number}.")
+    data.class_descriptions = dict(descriptions)
+    data.suggestions = {k: dict(v) for k, v in suggestions.items()}
 
 
 def check_auto(training: TrainingSettings, data: Any, head_data: Any) -> None:

@@ -50,6 +50,12 @@ class ImageModality:
     default_lr = 1e-3                 # the epoch loop's head lr when the user left lr to the defaults
     max_length_range = None           # images have no token length
     default_max_length = None
+    zero_shot = "clip"                # core/zeroshot: class names against images needs a CLIP-style model
+    few_label_tunings = ()            # no contrastive tuning of an image base (core/train/contrastive.py)
+
+    def few_label_tuning(self, per_class: Sequence[int], card: Any) -> str:
+        """Image runs always fit the head on the pretrained base."""
+        return "off"
 
     def scan(self, path: str | os.PathLike, *, task: Any = None, data: Any = None) -> DatasetIndex:
         from tlstudio.core.data import images

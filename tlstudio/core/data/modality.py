@@ -32,6 +32,13 @@ subclass it):
 ``needs_workers``
     Whether reading a batch is heavy enough for DataLoader worker processes
     (image decoding: yes; text, tokenised once up front: no).
+``zero_shot``
+    The kind of zero-shot classifier that serves this modality (``core/zeroshot``'s registry:
+    "sentence-encoder" for text, "clip" for images).
+``few_label_tunings`` / ``few_label_tuning(per_class, card) -> str``
+    The base tunings a Project may ask for before the head ("contrastive": ``core/train/
+    contrastive.py``; none for images), and the one "auto" picks for a run whose classes have
+    ``per_class`` training labels with model ``card`` ("off" or one of the tunings).
 ``scan(path, *, task=None, data=None) -> DatasetIndex``
     Index a dataset (folder, CSV, ...) and validate every sample. Bad samples
     go to ``DatasetIndex.skipped``; raises ``DatasetError`` when nothing can
@@ -127,6 +134,10 @@ class Modality(Protocol):
     needs_workers: bool
     shown_as_thumbnails: bool
     curation_on_disk: bool
+    zero_shot: str
+    few_label_tunings: tuple[str, ...]
+
+    def few_label_tuning(self, per_class: Sequence[int], card: Any) -> str: ...
 
     def scan(self, path: Any, *, task: Any = None, data: Any = None) -> DatasetIndex: ...
 

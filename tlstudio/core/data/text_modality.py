@@ -216,6 +216,22 @@ class TextModality:
     default_lr = 1e-2
     max_length_range = (MIN_MAX_LENGTH, MAX_MAX_LENGTH)    # tokens, before the card's own limit
     default_max_length = DEFAULT_MAX_LENGTH
+    zero_shot = "sentence-encoder"      # core/zeroshot: class names embedded by the bundled sentence encoder
+    few_label_tunings = ("contrastive",)
+    # "auto" tunes the encoder contrastively (core/train/contrastive.py) when the median class has at most
+    # this many training labels: at 8 and 16 per class it beat the frozen encoder + searched head, while
+    # with ~50 per class the head on frozen features is as good (benchmarks/bench_fewshot.py).
+    few_labels_per_class = 32
+
+    def few_label_tuning(self, per_class: Sequence[int], card: Any) -> str:
+        """What a run whose classes have ``per_class`` training labels does to the encoder when the
+        Project leaves it to "auto": "contrastive" for a sentence encoder (mean pooling, as
+        sentence-transformers models declare) with few labels, else "off" (GPT-2 or XLNet states
+        pooled from one token are not what the pairwise cosine loss shapes)."""
+        counts = sorted(int(n) for n in per_class if n > 0)
+        if not counts or getattr(card, "pooling", "") != "mean":
+            return "off"
+        return "contrastive" if counts[len(counts) // 2] <= self.few_labels_per_class else "off"
 
     def scan(self, path: str | os.PathLike, *, task: Any = None, data: Any = None) -> DatasetIndex:
         """``data``: the Project's DataSettings; its text/label column choice (when set) is used."""

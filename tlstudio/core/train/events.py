@@ -38,6 +38,15 @@ class FeatureExtractionProgress(Event):
 
 
 @dataclass(frozen=True)
+class BaseTuningProgress(Event):
+    """A step of the contrastive tuning of the base before the head (few labels)."""
+    step: int
+    steps: int
+    loss: float
+    eta_seconds: float
+
+
+@dataclass(frozen=True)
 class BatchProgress(Event):
     stage: int
     epoch: int            # 1-based

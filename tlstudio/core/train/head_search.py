@@ -159,7 +159,7 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
                 epochs: int | None = None, head: HeadSpec | None = None, refit: bool = True,
                 batch_size: int = 32, seed: int = 0, label_smoothing: float = 0.0,
                 class_weight: torch.Tensor | None = None, train_views: Sequence[torch.Tensor] = (),
-                check: Callable[[], None] | None = None,
+                cross_validate: bool = True, check: Callable[[], None] | None = None,
                 progress: Callable[[int, int], None] | None = None,
                 report: Callable[[ev.Event], None] | None = None,
                 task: SingleLabelTask | None = None) -> SearchResult:
@@ -167,7 +167,8 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
 
     ``train_x``/``val_x`` are [n, d] float features of the train and validation
     split (never the test split); ``train_views`` optional extra augmented views
-    of the train rows (the search holds out view 0). ``lr``, ``weight_decay``,
+    of the train rows (the search holds out view 0). ``cross_validate=False`` scores on the
+    validation split even when k-fold cross-validation would be used. ``lr``, ``weight_decay``,
     ``epochs`` and ``head`` are explicit user values (``None``: searched).
     ``progress(done, total)`` is told after each group of heads; ``report`` gets the search's
     events (``HeadSearchStarted``, ``HeadSearchTrial``, ``HeadSearchEpoch``, ``HeadRefitEpoch``).
@@ -186,7 +187,7 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
     explicit = [name for name, v in (("lr", lr), ("weight_decay", weight_decay), ("epochs", epochs),
                                      ("head", head)) if v is not None]
     configs = configs_for(lr=lr, weight_decay=weight_decay, head=head)
-    k = task.fold_count(y_all, FOLDS) if n <= CV_MAX_SAMPLES else 0
+    k = task.fold_count(y_all, FOLDS) if cross_validate and n <= CV_MAX_SAMPLES else 0
     if k:
         k = max(k, 2)
         fold = task.folds(y_all, k, seed)

@@ -28,10 +28,13 @@ def heldout_source(search: dict) -> str:
         "validation split, measured before the final refit"
 
 
-def run_search_stage(project, folder, data, state, classes, emit, model, split, task=None) -> dict:
+def run_search_stage(project, folder, data, state, classes, emit, model, split, task=None,
+                     cross_validate: bool = True) -> dict:
     """Fit the head by search; the search report (what the metrics quote). ``task``: the run's
     ``task_types`` object (single-label when None); a multi-label run also gets per-label thresholds
-    chosen on the out-of-fold predictions (model.json ``thresholds``; the report's ``label_report``)."""
+    chosen on the out-of-fold predictions (model.json ``thresholds``; the report's ``label_report``).
+    ``cross_validate=False`` scores on the validation split (a base tuned on the training split would
+    flatter their folds)."""
     task = task if task is not None else data.task
     t, ft = project.training, project.finetune
     source = data.source(1, cached=True, stage_epochs=0)
@@ -59,7 +62,7 @@ def run_search_stage(project, folder, data, state, classes, emit, model, split, 
         epochs=None if "epochs" in auto else t.epochs, head=None if "head" in auto else project.head,
         refit=refit, batch_size=t.batch_size, seed=t.seed, label_smoothing=float(t.label_smoothing),
         class_weight=weights, train_views=[rows(entry.train_view(v)) for v in range(1, entry.views)],
-        check=state.check, report=report, task=task)      # picks its threads
+        cross_validate=cross_validate, check=state.check, report=report, task=task)      # picks its threads
     return _finish_search(folder, data.device, state, classes, emit, model, split, result, finetunes, curves, task)
 
 

@@ -55,6 +55,7 @@ from tlstudio.core.train.loop import LoopContext, RunState, StageLoop
 from tlstudio.core.train.search_stage import heldout_source, run_search_stage
 from tlstudio.core.train.task_types import SingleLabelTask, task_for
 from tlstudio.core.runs.folder import write_model_files
+from tlstudio.core.train.few_label_stage import few_label_mode, run_few_label_stage
 
 
 
@@ -127,6 +128,7 @@ class Trainer:
                                   num_workers=self.num_workers, dist=self.dist)
         self._data = None
         self._search = None
+        self._tuning = None
         self._test = {}
         self._task = SingleLabelTask(0)
         self._thresholds = None
@@ -185,6 +187,8 @@ class Trainer:
         if getattr(self, "_thresholds", None) is not None:
             self.metrics.update({"task_type": self._task.name, "thresholds": list(self._thresholds),
                                  **self._label_metrics})
+        if getattr(self, "_tuning", None):
+            self.metrics["few_shot"] = self._tuning
         if getattr(self, "_ranks", None):
             self.metrics["ranks"] = self._ranks
         if "test_accuracy" in self.metrics:
@@ -247,6 +251,7 @@ class Trainer:
         state = self.dist.on_main(lambda: self._start_folder(modality, card, pre, model))
         if not self.dist.is_main:
             self.run_state.writer = distributed.NoWrites(self._model_info(modality, card, pre, model))
+        self._tuning = self._few_label_stage(modality, card, pre, model, split, state)
         self._data = StageData(self.run_state, modality, split, pre, model, t, p.data.augment, task=self._task)
         stage1_epochs, ft = t.epochs, p.finetune
         start_stage = int(state["stage"]) if state else 1
@@ -257,7 +262,8 @@ class Trainer:
             if self.dist.is_main or not cached:
                 if self._searches(model, state):
                     self._search = run_search_stage(p, self.folder, self._data, self.run_state, self._classes,
-                                                    self._emit, model, split, self._task)
+                                                    self._emit, model, split, self._task,
+                                                    cross_validate=self._tuning is None)
                 else:
                     self._stage(1, stage1_epochs, model, state)
         if ft.enabled and ft.epochs > 0:
@@ -283,6 +289,22 @@ class Trainer:
         state = self._claim_run_dir(modality, card, pre, model)
         self._write_run_start(modality, card, pre, model)
         return state
+
+    def _few_label_stage(self, modality, card, pre, model, split, state: dict | None) -> dict | None:
+        """Tune the base on the training split when labels are few (``few_label_stage``); what was done."""
+        mode = few_label_mode(self.project, modality, card, split.train, len(self._classes))
+        if mode == "off":
+            return None
+        if state is not None:       # resuming: the tuned base is part of the resume point
+            model.load_state_dict(state["model"])
+            return {"method": mode, "resumed": True}
+        report = run_few_label_stage(mode, modality, pre, model, split.train, self.run_state.device,
+                                     self.project.training.seed, self._emit, self._check).to_dict()
+        self.run_state.base_forward_images += 2 * len(split.train)      # the separation before and after
+        info = getattr(self.run_state.writer, "model_info", None)
+        if isinstance(info, dict):
+            info["base_tuning"] = report       # model.json says the base is not the pretrained one
+        return report
 
     def _cached_stage1(self, model, state: dict | None) -> bool:
         """Whether stage 1 still has to train, on cached features (what ``_stage`` and the search decide)."""

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QFi
 from tlstudio.core.data.index import UNLABELED
 from tlstudio.core.data.modality import modality_for
 from tlstudio.gui.jobs.data_jobs import Undecided, scan_dataset, split_summary
+from tlstudio.gui.widgets.class_descriptions import ClassDescriptions
 from tlstudio.gui.widgets.data_reading import DataReading
 from tlstudio.gui.widgets.dataset_widgets import ClassBarChart, imbalance_warning
 from tlstudio.gui.icons import icon
@@ -104,8 +105,11 @@ class DatasetBrowser(QWidget):
         self.left_split = left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(classes_box)
         left.addWidget(skipped_box)
+        self.class_descriptions = ClassDescriptions(self.state)     # what zero-shot embeds with each name
+        left.addWidget(self.class_descriptions)
         left.setStretchFactor(0, 3)
         left.setStretchFactor(1, 1)
+        left.setStretchFactor(2, 1)
 
         # Middle: the samples of one class, as the modality's page shows them.
         self.items_box = items_box = QGroupBox("Images")

@@ -25,6 +25,7 @@ from tlstudio.gui.panels.export_tab import ExportTab
 from tlstudio.gui.panels.results_explain import ExplainControls
 from tlstudio.gui.panels.results_try import TryView
 from tlstudio.gui.widgets.embedding_map import EmbeddingMapView
+from tlstudio.gui.widgets.zero_shot_baseline import ZeroShotBaseline
 from tlstudio.gui.views import result_samples, result_task_type, result_task_views
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.runs.metric_names import metrics_line
@@ -176,6 +177,8 @@ class ResultsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.status_label)
+        self.zero_shot = ZeroShotBaseline(self.state, self)      # what the class names alone achieve
+        layout.addWidget(self.zero_shot)
         layout.addWidget(splitter, 1)
         self.explain_controls = ExplainControls(self)     # "Show where the model looks"
         self._set_model_actions_enabled(False)

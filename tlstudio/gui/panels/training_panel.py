@@ -334,6 +334,12 @@ class TrainingPanel(QWidget):
         self.speed_label.setText(f"{event.images_per_second:.0f} images/s · "
                                  f"ETA {format_eta(event.eta_seconds)}")
 
+    def on_base_tuning_progress(self, event: ev.BaseTuningProgress) -> None:
+        self.progress.setRange(0, max(1, event.steps))
+        self.progress.setValue(event.step)
+        self.progress.setFormat("Few labels: tuning the encoder %v/%m")
+        self.speed_label.setText(f"pair loss {event.loss:.4f} · ETA {format_eta(event.eta_seconds)}")
+
     # The head search: curves, table and progress from its events.
     def on_head_search_started(self, event: ev.HeadSearchStarted) -> None:
         self.charts.reset()

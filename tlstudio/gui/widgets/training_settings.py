@@ -26,6 +26,11 @@ CHOSEN_STYLE = "QLabel { color: #1b6e20; font-weight: bold; }"
 PINNED_STYLE = "QLabel { color: #0b4f9c; font-weight: bold; }"
 
 TOOLTIPS = {
+    ("training", "few_shot"): "Few labels (text): before the head, tune the sentence encoder on pairs of your "
+                              "labelled texts\n(same class pulled together, other classes pushed apart), then "
+                              "fit the head on its features.\nAutomatic: when the median class has at most 32 "
+                              "training labels and the model is a sentence encoder.\nThe head is then scored on "
+                              "the validation split, which the encoder never saw.",
     ("training", "head_fit"): "Automatic search: the head's learning rate, weight decay, epochs and shape are "
                               "chosen by\ntrying a few candidates with 5-fold cross-validation on all labelled "
                               "samples (CV),\nthen the best is trained again on all of them. Needs a frozen base "
@@ -121,6 +126,9 @@ class TrainingSettingsForm(QWidget):
         self.fit_note.setWordWrap(True)
         self.fit_note.setStyleSheet("QLabel { color: #555555; }")
         form.addRow(self.fit_note)
+        self._add(form, "Few labels", "training", "few_shot",
+                  self._combo([("auto", "Automatic (text: contrastive with ≤ 32 labels per class)"),
+                               ("contrastive", "Contrastive encoder tuning"), ("off", "Off (frozen encoder)")]))
 
         head = QGroupBox("Stage 1 · train the head")
         form = QFormLayout(head)
