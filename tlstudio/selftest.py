@@ -87,11 +87,17 @@ def check_model() -> dict:
     from tlstudio.core.zoo.cards import DEFAULT_MODEL, get_card
     from tlstudio.core.zoo.weights import weight_source
 
+    from tlstudio.core.zoo.bundled import BUNDLED
+
     card = get_card(DEFAULT_MODEL)
     source = weight_source(card)
     if source != "bundled":
         raise SelfTestError(f"the default model's weights resolve to {source!r}, not to the bundled file")
-    return {"model": card.name, "weights": source}
+    # The other bundled image models (compare candidates) must be in the bundle too.
+    missing = [arch for arch in BUNDLED if weight_source(arch) != "bundled"]
+    if missing:
+        raise SelfTestError(f"the bundled weights of {', '.join(missing)} are missing from the bundle")
+    return {"model": card.name, "weights": source, "bundled_models": sorted(BUNDLED)}
 
 
 def train_demo(run_dir: Path, image_size: int, epochs: int, device: str) -> dict:

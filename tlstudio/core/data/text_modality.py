@@ -271,6 +271,14 @@ class TextModality:
 
         return text_card_for(model_settings.name)
 
+    def offline_models(self) -> list[str]:
+        """Catalog models whose folder is on this computer (bundled, in the Hugging Face cache, imported)."""
+        from tlstudio.core.zoo.text_cards import list_text_cards
+        from tlstudio.core.zoo.text_sources import text_weight_source
+
+        return [card.name for card in list_text_cards() if text_weight_source(card.name) in ("bundled", "cached",
+                                                                                               "folder")]
+
     def preprocessing(self, card: Any, model_settings: Any) -> TextPreprocessing:
         """The card's folder, the Project's max_length (checked against the model's limit) and pooling."""
         from tlstudio.core.zoo.text_sources import model_folder_for

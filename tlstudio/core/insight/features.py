@@ -53,6 +53,7 @@ class DatasetFeatures:
     root: str = ""
     task: str = "image"
     base_forwards: int = 0
+    extract_seconds: float = 0.0     # time in the base (or reading the cache), model building excluded
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -96,40 +97,54 @@ def extract_rows(model: nn.Module, pre, modality, parts: list[list[Sample]], *, 
     return rows, forwards
 
 
-def collect_features(project, *, task: TaskState | None = None, device=None) -> DatasetFeatures:
+def scan_curated(project, task: TaskState | None = None):
+    """The project's dataset, scanned and with its curation applied (what ``collect_features`` reads)."""
+    if not project.data.path:
+        raise DatasetError("Choose a dataset folder or file first.")
+    return apply_curation(modality_for(project.task).scan(project.data.path, task=task, data=project.data),
+                          project.data)
+
+
+def collect_features(project, *, task: TaskState | None = None, device=None, index=None, model=None,
+                     with_test: bool = True) -> DatasetFeatures:
     """The frozen features of every labelled sample of ``project`` (see the module docstring).
 
     ``device``: a torch device or its name (default: the project's training device).
     ``task`` reports progress (the scan's, then the extraction's) and can cancel.
+    ``index``: the project's ``scan_curated`` dataset when the caller already has it (no second scan);
+    ``model``: the project's model already built (its base is used); ``with_test=False`` leaves the
+    test split out (a caller that fits heads only).
     """
+    import time
+
     from tlstudio.core.device import resolve_device
 
-    if not project.data.path:
-        raise DatasetError("Choose a dataset folder or file first.")
     modality = modality_for(project.task)
-    index = apply_curation(modality.scan(project.data.path, task=task, data=project.data), project.data)
+    index = index if index is not None else scan_curated(project, task)
     require_labels(index, modality.noun)
     d = project.data
     split = split_dataset(index, d.val_fraction, d.test_fraction, seed=d.seed)
-    parts = {"train": split.train, "val": split.val, "test": split.test}
+    parts = {"train": split.train, "val": split.val, "test": split.test if with_test else []}
     device = device if isinstance(device, torch.device) else resolve_device(device or project.training.device)
     card = modality.model_card(project.model)
     pre = modality.preprocessing(card, project.model)
-    model = create_transfer_model(card, HeadSpec(layers=[]), len(index.classes), weights=project.model.weights)
+    if model is None:
+        model = create_transfer_model(card, HeadSpec(layers=[]), len(index.classes), weights=project.model.weights)
     if task is not None:
         task.phase = "extracting features"
+    started = time.perf_counter()
     rows, forwards = extract_rows(model, pre, modality, [split.train, split.val], device=device,
                                   training=project.training, task=task)
     blocks = [rows]
-    if split.test:
+    if parts["test"]:
         test_rows, more = extract_rows(model, pre, modality, [split.test, []], device=device,
-                                       training=project.training, task=task)
+                                           training=project.training, task=task)
         blocks.append(test_rows)
         forwards += more
-    samples = split.train + split.val + split.test
+    samples = split.train + split.val + parts["test"]
     ordered = dataclasses.replace(index, samples=samples)
     return DatasetFeatures(
         samples=samples, keys=sample_keys(ordered), labels=np.array([s.label for s in samples], dtype=np.int64),
         classes=list(index.classes), features=np.concatenate(blocks).astype(np.float32, copy=False),
         splits=[name for name in SPLIT_NAMES for _ in parts[name]], model_name=model.model_name,
-        root=index.root, task=project.task, base_forwards=forwards)
+        root=index.root, task=project.task, base_forwards=forwards, extract_seconds=time.perf_counter() - started)

