@@ -58,14 +58,6 @@ class Candidate:
     fp32_bytes: int | None = None
 
 
-def report_path(export_path: str | os.PathLike) -> Path:
-    """Where an export's report goes: inside a bundle folder, or ``NAME.export_report.json`` beside a file."""
-    export_path = Path(export_path)
-    if export_path.is_dir() or not export_path.suffix:
-        return export_path / REPORT_NAME
-    return export_path.with_name(f"{export_path.stem}.{REPORT_NAME}")
-
-
 def is_report(path: Path) -> bool:
     """Whether ``path`` is a report TL Studio wrote (and so may be replaced by a new export)."""
     try:
@@ -109,13 +101,13 @@ def evaluation_source(run_dir: Path) -> tuple[list[Sample], str, int]:
     return [], "", 0
 
 
-def _batches(loaded: LoadedModel, samples: Sequence[Sample]):
+def sample_batches(loaded: LoadedModel, samples: Sequence[Sample], batch_size: int = BATCH):
     """(collated inputs, labels, the items read) per batch of readable samples."""
     modality = modality_for(loaded.task)
     reader = modality.input_reader(loaded.preprocessing)
-    for start in range(0, len(samples), BATCH):
+    for start in range(0, len(samples), batch_size):
         items = []
-        for sample in samples[start:start + BATCH]:
+        for sample in samples[start:start + batch_size]:
             try:
                 items.append((reader(sample), sample.label))
             except (TLStudioError, OSError, ValueError):
@@ -142,7 +134,7 @@ def verify(loaded: LoadedModel, run_dir: str | os.PathLike, candidates: Sequence
     seen = ref_correct = 0
     labelled = bool(samples)
     timing_items: list = []
-    batches = _batches(loaded, samples) if samples else [(fallback_inputs, None, None)]
+    batches = sample_batches(loaded, samples) if samples else [(fallback_inputs, None, None)]
     for inputs, labels, items in batches:
         check(task)
         ref_probs = torch.softmax(reference(inputs), 1)
@@ -319,4 +311,4 @@ def format_report(report: dict) -> list[str]:
 
 
 __all__ = ["AGREEMENT_TARGET", "Candidate", "MAX_REPORT_SAMPLES", "REPORT_NAME", "format_report", "is_report",
-           "onnx_runner", "report_path", "summary_line", "table_rows", "torch_runner", "verify", "write_report"]
+           "onnx_runner", "sample_batches", "summary_line", "table_rows", "torch_runner", "verify", "write_report"]

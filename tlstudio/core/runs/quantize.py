@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from tlstudio.core import atomic
-from tlstudio.core.errors import ExportError
+from tlstudio.core.errors import ExportError, TLStudioError
 
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_PRECISION = "fp32"
@@ -44,6 +44,14 @@ def check_precision(precision: str | None) -> str:
         raise ExportError(f"Unknown precision {precision!r}; use one of {', '.join(PRECISIONS)} "
                           "(fp16 and int8 are for ONNX exports).")
     return value
+
+
+def require_onnx(precision: str, onnx: bool) -> str:
+    """``precision``, when the export can have it: FP16 and INT8 exist for ONNX files only."""
+    if precision != DEFAULT_PRECISION and not onnx:
+        raise ExportError(f"Precision {precision} is for ONNX exports; use --format onnx, or a bundle with "
+                          "--with-onnx (TorchScript files and bundle weights stay FP32).")
+    return precision
 
 
 def precision_file_name(stem: str, precision: str, suffix: str = ".onnx") -> str:
@@ -64,29 +72,63 @@ def _quiet():
     return stack
 
 
-def takes_only_float_inputs(path: Path) -> bool:
+def _session(path: Path):
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return all(i.type == FLOAT_INPUT for i in session.get_inputs())
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def takes_only_float_inputs(path: Path) -> bool:
+    return all(i.type == FLOAT_INPUT for i in _session(path).get_inputs())
 
 
 class _Feeds:
-    """onnxruntime's CalibrationDataReader over an iterable of {input name: array} feeds."""
+    """onnxruntime's CalibrationDataReader over model inputs (a tensor, or a dict of tensors by input name)."""
 
-    def __init__(self, feeds: Iterable[dict]):
-        self._feeds = iter(feeds)
+    def __init__(self, inputs: Iterable, names: list[str]):
+        self._inputs, self._names = iter(inputs), names
 
     def get_next(self):
-        return next(self._feeds, None)
+        batch = next(self._inputs, None)
+        if batch is None:
+            return None
+        if isinstance(batch, dict):
+            return {name: batch[name].numpy() for name in self._names}
+        return {self._names[0]: batch.numpy()}
+
+
+def calibration_inputs(loaded, run_dir, fallback_inputs) -> tuple[list, str]:
+    """(batches of real model inputs, what they are): up to CALIBRATION_SAMPLES of the run's training
+    split, evenly spread; its other splits when it has no training rows; ``fallback_inputs`` (the
+    parity batch) when it has no split at all (a bundle)."""
+    from tlstudio.core.data.modality import modality_for
+    from tlstudio.core.runs.evaluate import split_samples
+    from tlstudio.core.runs.export_report import sample_batches
+
+    noun = modality_for(loaded.task).noun
+    for split, name in (("train", "training"), ("val", "validation"), ("test", "test")):
+        try:
+            samples = split_samples(run_dir, split)
+        except TLStudioError:
+            continue
+        step = max(1, len(samples) // CALIBRATION_SAMPLES)
+        chosen = samples[::step][:CALIBRATION_SAMPLES]
+        batches = [inputs for inputs, _, _ in sample_batches(loaded, chosen, batch_size=8)]
+        if batches:
+            return batches, f"{sum(_rows(b) for b in batches)} {name} {noun}"
+    return [fallback_inputs], f"{_rows(fallback_inputs)} sample {noun}"
+
+
+def _rows(inputs) -> int:
+    return int((inputs["input_ids"] if isinstance(inputs, dict) else inputs).shape[0])
 
 
 def convert_precision(fp32_path: Path, out_path: Path, precision: str,
                       calibration: Callable[[], tuple[Iterable[dict], str]] | None = None) -> str:
     """Write ``out_path`` as ``precision`` from the FP32 file; returns how (one phrase for the report).
 
-    ``calibration()`` gives (feeds of real inputs, what they are, e.g. "64 training images"); it is
-    called only for static INT8.
+    ``calibration()`` gives (batches of real model inputs, what they are, e.g. "64 training images");
+    it is called only for static INT8 (``calibration_inputs`` makes them from a run).
     """
     precision = check_precision(precision)
     fp32_path, out_path = Path(fp32_path), Path(out_path)
@@ -129,9 +171,10 @@ def _to_int8(fp32_path: Path, out_path: Path, calibration) -> str:
         if takes_only_float_inputs(prepared):
             if calibration is None:
                 raise ExportError("Static INT8 quantization needs calibration inputs and none were given.")
-            feeds, what = calibration()
+            inputs, what = calibration()
+            names = [i.name for i in _session(prepared).get_inputs()]
             with _quiet():
-                quantize_static(str(prepared), str(result), _Feeds(feeds), quant_format=QuantFormat.QDQ,
+                quantize_static(str(prepared), str(result), _Feeds(inputs, names), quant_format=QuantFormat.QDQ,
                                 per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                                 calibrate_method=CalibrationMethod.MinMax)
             method = (f"static INT8 (QDQ; int8 weights per channel; uint8 activations, min/max ranges "
@@ -148,5 +191,5 @@ def _to_int8(fp32_path: Path, out_path: Path, calibration) -> str:
     return method
 
 
-__all__ = ["CALIBRATION_SAMPLES", "DEFAULT_PRECISION", "PRECISIONS", "check_precision", "convert_precision",
-           "precision_file_name", "takes_only_float_inputs"]
+__all__ = ["CALIBRATION_SAMPLES", "calibration_inputs", "DEFAULT_PRECISION", "PRECISIONS", "check_precision", "convert_precision",
+           "precision_file_name", "require_onnx", "takes_only_float_inputs"]
