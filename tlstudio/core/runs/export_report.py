@@ -291,7 +291,9 @@ def table_rows(report: dict) -> tuple[list[str], list[list[str]]]:
 def summary_line(report: dict) -> str:
     load = (report.get("machine") or {}).get("load_average")
     where = report.get("evaluated_on") or "sample inputs"
+    accuracy = report.get("pytorch_accuracy")
     return (f"Verified against PyTorch on {report['samples']} samples of the {where}"
+            + (f", where PyTorch's accuracy is {100 * accuracy:.1f} %" if accuracy is not None else "")
             + (f" (load average {load[0]:.1f}: timings are noisy on a busy machine)" if load else ""))
 
 
