@@ -368,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="PATH", required=True)
     p.add_argument("--with-torchscript", action="store_true", help="bundle: also embed a TorchScript file")
     p.add_argument("--with-onnx", action="store_true", help="bundle: also embed an ONNX file")
+    p.add_argument("--precision", default="fp32", metavar="fp32|fp16|int8",
+                   help="ONNX (also a bundle's --with-onnx): fp16 halves the file; int8 quantizes it "
+                        "(static, calibrated on training images; dynamic for text models). Default fp32")
     p.add_argument("--samples", nargs="*", metavar="IMAGE|TEXT",
                    help="images (or, for a text run, texts) for the parity check")
     p.add_argument("--force", action="store_true",

@@ -121,16 +121,22 @@ def warn_if_unfinished(run_dir) -> str | None:
 
 def cmd_export(args) -> int:
     from tlstudio.core.runs import export
+    from tlstudio.core.runs.export_documents import document_paths
+    from tlstudio.core.runs.export_report import format_report
+    from tlstudio.core.runs.folder import read_json
 
     unfinished = warn_if_unfinished(args.run_dir)
 
     if args.format == "bundle":
         path = export.export_bundle(args.run_dir, args.out, torchscript=args.with_torchscript,
-                                    onnx=args.with_onnx, force=args.force)
+                                    onnx=args.with_onnx, force=args.force, precision=args.precision)
         print(f"Bundle written to {path}" + (f" (marked: {unfinished})" if unfinished else ""))
+        print("\n".join(format_report(read_json(document_paths(path, bundle=True)[0], {}))))
         return 0
     fn = export.export_torchscript if args.format == "torchscript" else export.export_onnx
-    result = fn(args.run_dir, args.out, sample_paths=args.samples or None, force=args.force)
+    result = fn(args.run_dir, args.out, sample_paths=args.samples or None, force=args.force, precision=args.precision)
     print(f"{args.format} export written to {result['path']} "
           f"(max |diff| vs PyTorch {result['max_abs_diff']:.2e} on {result['samples']} {result['inputs']} inputs)")
+    print("\n".join(format_report(result["report"])))
+    print(f"Report: {result['report']['report_file']}; model card: {result['report']['card_file']}")
     return 0

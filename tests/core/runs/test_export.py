@@ -33,9 +33,12 @@ def _images(n=4):
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 def test_bundle_reloads_with_identical_predictions(run, tmp_path):
     out = export.export_bundle(run, tmp_path / "bundle", torchscript=True)
-    assert sorted(p.name for p in out.iterdir()) == [".tlstudio-export.json", "metrics.json", "model.json",
-                                                     "model.safetensors",
+    assert sorted(p.name for p in out.iterdir()) == [".tlstudio-export.json", "MODEL_CARD.md", "export_report.json",
+                                                     "metrics.json", "model.json", "model.safetensors",
                                                      "model.torchscript.pt"]
+    report = json.loads((out / "export_report.json").read_text())
+    assert [e["file"] for e in report["exports"]] == ["model.safetensors", "model.torchscript.pt"]
+    assert report["exports"][0]["top1_agreement"] == 1.0 and report["exports"][0]["max_probability_difference"] == 0
     info = json.loads((out / "model.json").read_text())
     assert info["classes"] == ["bag", "sneaker", "trouser"]
     assert info["metrics"]["val_accuracy"] == 0.5
@@ -160,7 +163,7 @@ def test_onnx_parity_and_dynamic_batch(run, tmp_path):
         out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
         with torch.no_grad():
             assert abs(out - model(x).numpy()).max() < 1e-3
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.MODEL_CARD.md", "m.export_report.json", "m.onnx"]
 
 
 def test_parity_failure_removes_the_file(run, tmp_path, monkeypatch):
@@ -190,4 +193,5 @@ def test_bundle_with_both_exports_loads_the_model_once(run, tmp_path, monkeypatc
     info = json.loads((out / "model.json").read_text())
     assert set(info["exports"]) == {"torchscript", "onnx"}
     assert (out / "model.onnx").is_file() and (out / "model.torchscript.pt").is_file()
-    assert len(loads) == 1
+    # the run's model is loaded once for both exports; the bundle's own reload verifies it
+    assert [Path(a[0]) for a in loads][0] == Path(run) and len(loads) == 2 and Path(loads[1][0]) != Path(run)

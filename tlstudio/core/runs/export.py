@@ -1,4 +1,4 @@
-"""Exports of a trained run: a reloadable bundle, TorchScript and ONNX.
+"""Exports of a trained run: a reloadable bundle, TorchScript and ONNX (FP32, FP16 or INT8).
 
 Every export is checked against the PyTorch model on sample images (the run's
 validation images, given paths, or random tensors) before it is kept; a text
@@ -10,6 +10,10 @@ config files (``text_model/``). A file
 whose outputs drift from PyTorch is removed and ExportError is raised. Files
 are written atomically; a bundle is assembled in a temporary sibling folder
 and renamed into place, so a failed export never leaves a half-written folder.
+
+An FP16 or INT8 ONNX file is converted from the checked FP32 graph (quantize.py). Every export then
+writes its verification report and model card (export_documents.py): the exported files against
+PyTorch on the run's held-out split — agreement, accuracy delta, sizes, latency, throughput.
 """
 from __future__ import annotations
 
@@ -32,6 +36,10 @@ from tlstudio.core.data.modality import modality_for
 from tlstudio.core.data.text_modality import TEXT_MODEL_DIR
 from tlstudio.core.data.transforms import eval_transform
 from tlstudio.core.runs.run_folder import METRICS, MODEL, SPLIT, RunFolder
+from tlstudio.core.runs.export_documents import check_documents, write_documents
+from tlstudio.core.runs.export_report import Candidate, onnx_runner, torch_runner
+from tlstudio.core.runs.quantize import (DEFAULT_PRECISION, calibration_inputs, check_precision, convert_precision,
+                                         precision_file_name, require_onnx)
 from tlstudio.core.runs.folder import (MODEL_FORMAT, MODEL_FORMAT_VERSION, LoadedModel, load_model, read_json, read_model_info,
                    weights_file)
 
@@ -174,12 +182,32 @@ def _prepare(run_dir, sample_paths: Sequence[str] | None) -> tuple[LoadedModel, 
     return loaded, inputs, source, _reference(loaded, inputs)
 
 
-def export_torchscript(run_dir, out_path, sample_paths: Sequence[str] | None = None, force: bool = False) -> dict:
-    """Trace the model to TorchScript; returns {path, max_abs_diff, samples, inputs}."""
+def export_torchscript(run_dir, out_path, sample_paths: Sequence[str] | None = None, force: bool = False,
+                       precision: str = DEFAULT_PRECISION, task: TaskState | None = None) -> dict:
+    """Trace the model to TorchScript; returns {path, max_abs_diff, samples, inputs, report}."""
+    require_onnx(check_precision(precision), onnx=False)
     out_path = check_file_target(out_path, "torchscript", force)
+    check_documents(out_path, bundle=False)
     if read_model_info(run_dir).get("task", "image") == "text":
         raise ExportError("TorchScript export is for image models; export a text model as ONNX or a bundle.")
-    return _write_torchscript(_prepare(run_dir, sample_paths), out_path)
+    prepared = _prepare(run_dir, sample_paths)
+    result = _write_torchscript(prepared, out_path)
+    candidate = Candidate(out_path.name, "torchscript", "fp32", out_path, _torchscript_runner(out_path))
+    result["report"] = _document_file(prepared, run_dir, out_path, candidate, task)
+    return result
+
+
+def _torchscript_runner(path: Path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # torch.jit.load's deprecation notice is not for the user
+        return torch_runner(torch.jit.load(str(path), map_location="cpu"))
+
+
+def _document_file(prepared, run_dir, out_path: Path, candidate: Candidate, task: TaskState | None) -> dict:
+    """The report and model card beside an exported file; returns the report."""
+    loaded, inputs, source, _ = prepared
+    return write_documents(loaded, run_dir, out_path, False, [candidate], inputs, f"{source} for the export check",
+                           RunFolder(run_dir).interruption(), task)
 
 
 def _write_torchscript(prepared, out_path) -> dict:
@@ -210,14 +238,30 @@ def _onnxruntime():
     return ort
 
 
-def export_onnx(run_dir, out_path, sample_paths: Sequence[str] | None = None, force: bool = False) -> dict:
-    """Export to ONNX with a dynamic batch axis, checked with onnxruntime."""
+def export_onnx(run_dir, out_path, sample_paths: Sequence[str] | None = None, force: bool = False,
+                precision: str = DEFAULT_PRECISION, task: TaskState | None = None) -> dict:
+    """Export to ONNX with a dynamic batch axis, checked with onnxruntime; FP16 or INT8 when asked.
+
+    Returns {path, max_abs_diff (of the FP32 graph), samples, inputs, precision, method, report}.
+    """
+    precision = check_precision(precision)
     out_path = check_file_target(out_path, "onnx", force)
+    check_documents(out_path, bundle=False)
     _onnxruntime()
-    return _write_onnx(_prepare(run_dir, sample_paths), out_path)
+    prepared = _prepare(run_dir, sample_paths)
+    result = _write_onnx(prepared, out_path, precision, run_dir)
+    result["report"] = _document_file(prepared, run_dir, out_path, _onnx_candidate(out_path.name, out_path, result),
+                                      task)
+    return result
 
 
-def _write_onnx(prepared, out_path) -> dict:
+def _onnx_candidate(name: str, path: Path, result: dict) -> Candidate:
+    smaller = result["precision"] != DEFAULT_PRECISION
+    return Candidate(name, "onnx", result["precision"], path, onnx_runner(path), result["method"],
+                     result["fp32_bytes"] if smaller else None)
+
+
+def _write_onnx(prepared, out_path, precision: str = DEFAULT_PRECISION, run_dir=None) -> dict:
     ort = _onnxruntime()
     loaded, inputs, source, reference = prepared
     out_path = Path(out_path)
@@ -235,7 +279,11 @@ def _write_onnx(prepared, out_path) -> dict:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ExportError(f"The ONNX file could not be run by onnxruntime: {exc}") from None
         diff = _check(reference, outputs, "ONNX")
-    return {"path": str(out_path), "max_abs_diff": diff, "samples": _batch_size(inputs), "inputs": source}
+        fp32_bytes = tmp.stat().st_size
+        # FP16 / INT8 from the checked FP32 graph; INT8 calibrates on the run's own training samples
+        method = convert_precision(tmp, tmp, precision, lambda: calibration_inputs(loaded, run_dir, inputs))
+    return {"path": str(out_path), "max_abs_diff": diff, "samples": _batch_size(inputs), "inputs": source,
+            "precision": precision, "method": method, "fp32_bytes": fp32_bytes}
 
 
 def _first_line(exc: Exception) -> str:
@@ -308,32 +356,36 @@ def _onnx_write(model: torch.nn.Module, inputs, path: Path, output: str = "logit
                               dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},))
             return
         except Exception as exc:  # fall back below
-            errors.append(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            errors.append(_first_line(exc))
         try:
             torch.onnx.export(model, (example,), str(path), dynamo=False, input_names=["input"],
                               output_names=[output], dynamic_axes={"input": {0: "batch"}, output: {0: "batch"}})
             return
         except Exception as exc:
-            errors.append(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            errors.append(_first_line(exc))
     raise ExportError(f"ONNX export failed: {' / '.join(errors)}")
 
 
 def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = False,
                   sample_paths: Sequence[str] | None = None, force: bool = False,
-                  task: TaskState | None = None) -> Path:
+                  task: TaskState | None = None, precision: str = DEFAULT_PRECISION) -> Path:
     """A self-contained folder load_model() reloads without the dataset.
 
     model.safetensors + model.json (architecture, classes, preprocessing, head,
     metrics, library versions) + metrics.json; optionally model.torchscript.pt
-    and model.onnx, each parity-checked. The weights are loaded into the model
+    and model.onnx (model.fp16.onnx / model.int8.onnx with ``precision``), each parity-checked; the
+    verification report and MODEL_CARD.md (export_documents.py). The weights are loaded into the model
     before they are shipped. ``out_dir`` must be new or empty; a previous bundle
     there is replaced only with ``force``, and then only its own files go. ``task`` is checked
     between the steps (a cancel leaves no bundle behind) and told the steps done.
     """
     run_dir, out_dir = Path(run_dir), Path(out_dir).absolute()
+    precision = require_onnx(check_precision(precision), onnx)
     info = read_model_info(run_dir)
     source_weights = weights_file(run_dir, info)
     previous = _check_bundle_target(out_dir, force)
+    if previous:
+        check_documents(out_dir, bundle=True)
     loaded = load_model(run_dir, device="cpu")          # verifies the weights really are this model's
     if torchscript and loaded.task == "text":
         raise ExportError("TorchScript export is for image models; export a text model as ONNX or a bundle.")
@@ -353,14 +405,13 @@ def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = F
         if metrics is not None:
             atomic.write_json(staging / METRICS, metrics)
         exports = {}
-        steps = 1 + int(torchscript) + int(onnx)
+        steps = 2 + int(torchscript) + int(onnx)
         set_progress(task, 0, steps)
         if onnx:
             _onnxruntime()      # fail before any work when onnxruntime is missing
         check(task)
-        if torchscript or onnx:  # loaded once for both
-            inputs, source = parity_inputs(loaded, run_dir, sample_paths)
-            prepared = (loaded, inputs, source, _reference(loaded, inputs))
+        inputs, source = parity_inputs(loaded, run_dir, sample_paths)   # loaded once for every check
+        prepared = (loaded, inputs, source, _reference(loaded, inputs) if torchscript or onnx else None)
         set_progress(task, 1, steps)
         if torchscript:
             check(task)
@@ -369,14 +420,26 @@ def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = F
             set_progress(task, 1 + int(torchscript), steps)
         if onnx:
             check(task)
-            result = _write_onnx(prepared, staging / "model.onnx")
-            exports["onnx"] = {"file": "model.onnx", "max_abs_diff": result["max_abs_diff"]}
+            name = precision_file_name("model", precision)
+            onnx_result = _write_onnx(prepared, staging / name, precision, run_dir)
+            exports["onnx"] = {"file": name, "max_abs_diff": onnx_result["max_abs_diff"], "precision": precision}
         check(task)
         if exports:
             bundle_info["exports"] = exports
         full = {"format": MODEL_FORMAT, "version": MODEL_FORMAT_VERSION}
         full.update(bundle_info)
         atomic.write_json(staging / MODEL, full)
+        set_progress(task, steps - 1, steps)
+        candidates = [Candidate("model.safetensors", "bundle", DEFAULT_PRECISION, staging / "model.safetensors",
+                                torch_runner(load_model(staging, device="cpu").model))]   # the bundle reloads
+        if torchscript:
+            candidates.append(Candidate("model.torchscript.pt", "torchscript", DEFAULT_PRECISION,
+                                        staging / "model.torchscript.pt",
+                                        _torchscript_runner(staging / "model.torchscript.pt")))
+        if onnx:
+            candidates.append(_onnx_candidate(name, staging / name, onnx_result))
+        write_documents(loaded, run_dir, staging, True, candidates, inputs, f"{source} for the export check",
+                        unfinished, task)
         files = sorted(p.name for p in staging.iterdir())
         atomic.write_json(staging / EXPORT_MANIFEST, {"kind": "bundle", "files": files})   # last: marks it complete
         _place_bundle(staging, out_dir, previous)

@@ -32,18 +32,41 @@ def load_and_evaluate(run_dir: str, split: str | None, task=None):
     return loaded, result
 
 
-def export_job(kind: str, run_dir: str, target: str, sample_paths: list[str], task=None) -> dict:
-    """Worker job: one export; returns {"kind", "path", "max_abs_diff" (None for a bundle), "samples"}."""
+def export_job(kind: str, run_dir: str, target: str, sample_paths: list[str], task=None,
+               precision: str = "fp32") -> dict:
+    """Worker job: one export; returns {"kind", "path", "max_abs_diff" (None for a bundle), "samples",
+    "precision", "report"} where "report" holds what the Export tab shows of the verification report:
+    {"summary", "headers", "rows", "notes", "files"} (plain strings, so the GUI thread imports no torch)."""
     from tlstudio.core.progress import check
     from tlstudio.core.runs import export
+    from tlstudio.core.runs.export_documents import document_paths
+    from tlstudio.core.runs.folder import read_json
 
     if kind == "bundle":
         path = export.export_bundle(run_dir, target, task=task)
-        return {"kind": kind, "path": str(path), "max_abs_diff": None, "samples": None}
+        report_file, card_file = document_paths(path, bundle=True)
+        report = {**read_json(report_file, {}), "report_file": str(report_file), "card_file": str(card_file)}
+        return {"kind": kind, "path": str(path), "max_abs_diff": None, "samples": None, "precision": "fp32",
+                "report": report_view(report)}
     check(task)
     fn = export.export_torchscript if kind == "torchscript" else export.export_onnx
     # the save dialog has already asked before replacing a file; the core still refuses anything
     # that is not an earlier export of this kind
-    result = fn(run_dir, target, sample_paths or None, force=True)
+    result = fn(run_dir, target, sample_paths or None, force=True, precision=precision, task=task)
     return {"kind": kind, "path": result["path"], "max_abs_diff": float(result["max_abs_diff"]),
-            "samples": result.get("samples")}
+            "samples": result.get("samples"), "precision": precision, "report": report_view(result["report"])}
+
+
+def report_view(report: dict) -> dict:
+    """The verification report as the Export tab's table: summary line, headers, rows, notes, files."""
+    from tlstudio.core.runs.export_report import summary_line, table_rows
+
+    headers, rows = table_rows(report)
+    notes = [f"{e['file']}: {e['method']}." for e in report.get("exports", [])
+             if e.get("method") and e.get("precision") != "fp32"]
+    notes += [f"{e['file']}: {w}" for e in report.get("exports", []) for w in e.get("warnings", [])]
+    if report.get("note"):
+        notes.append(report["note"])
+    return {"summary": summary_line(report), "headers": headers, "rows": rows, "notes": notes,
+            "warnings": sum(len(e.get("warnings", [])) for e in report.get("exports", [])),
+            "files": [report.get("report_file", ""), report.get("card_file", "")]}
