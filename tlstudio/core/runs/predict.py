@@ -32,13 +32,25 @@ def read_image_input(path: str, transform) -> tuple[torch.Tensor | None, str | N
         return None, f"Cannot read image {path}: {exc}."
 
 
-def _read_sample(reader: Callable[[Sample], object], sample: Sample) -> tuple[object | None, str | None]:
+def read_sample(reader: Callable[[Sample], object], sample: Sample) -> tuple[object | None, str | None]:
+    """(model input, None) for ``sample`` read by ``reader``, or (None, why it could not be read)."""
     try:
         return reader(sample), None
     except TLStudioError as exc:
         return None, str(exc)
     except (OSError, ValueError) as exc:
         return None, f"Cannot read {sample.path}: {exc}."
+
+
+@torch.inference_mode()
+def batch_probabilities(model: torch.nn.Module, modality: Modality, read: Sequence[tuple[object | None, object]],
+                        device: torch.device) -> dict[int, torch.Tensor]:
+    """{position: probabilities on CPU} for the items of ``read`` (``read_sample`` results) that were read."""
+    good = [i for i, (x, _) in enumerate(read) if x is not None]
+    if not good:
+        return {}
+    inputs, _ = modality.collate([(read[i][0], 0) for i in good])
+    return dict(zip(good, torch.softmax(model(to_device(inputs, device)).float(), dim=1).cpu()))
 
 
 @torch.inference_mode()
@@ -58,13 +70,8 @@ def iter_sample_probabilities(model: torch.nn.Module, modality: Modality, prepro
     for start in range(0, len(samples), batch_size):
         check(task)
         chunk = samples[start:start + batch_size]
-        read = [_read_sample(reader, sample) for sample in chunk]
-        good = [i for i, (x, _) in enumerate(read) if x is not None]
-        probs: dict[int, torch.Tensor] = {}
-        if good:
-            inputs, _ = modality.collate([(read[i][0], 0) for i in good])
-            rows = torch.softmax(model(to_device(inputs, device)).float(), dim=1).cpu()
-            probs = dict(zip(good, rows))
+        read = [read_sample(reader, sample) for sample in chunk]
+        probs = batch_probabilities(model, modality, read, device)
         for i, sample in enumerate(chunk):
             yield sample, probs.get(i), read[i][1]
         set_progress(task, start + len(chunk), len(samples))
@@ -80,7 +87,8 @@ def iter_probabilities(model: torch.nn.Module, preprocessing: Preprocessing, pat
         yield sample.path, probs, error
 
 
-def _entry(path: str, probs: torch.Tensor, classes: Sequence[str], top_k: int) -> dict:
+def prediction_entry(path: str, probs: torch.Tensor, classes: Sequence[str], top_k: int) -> dict:
+    """{path, label, probability, top_k: [{label, probability}]} of one sample's probabilities."""
     k = max(1, min(int(top_k), len(classes)))
     values, indices = torch.topk(probs, k)
     top = [{"label": classes[int(i)], "probability": float(v)} for v, i in zip(values, indices)]
@@ -91,7 +99,7 @@ def _predict(model: torch.nn.Module, preprocessing: Preprocessing, classes: Sequ
              paths: Sequence[str | os.PathLike], top_k: int, batch_size: int, task: TaskState | None) -> list[dict]:
     out = []
     for path, probs, error in iter_probabilities(model, preprocessing, [str(p) for p in paths], batch_size, task):
-        out.append({"path": path, "error": error} if probs is None else _entry(path, probs, classes, top_k))
+        out.append({"path": path, "error": error} if probs is None else prediction_entry(path, probs, classes, top_k))
     return out
 
 
@@ -123,7 +131,7 @@ def predict_texts(loaded, texts: Sequence[str], top_k: int = 5, batch_size: int 
         if probs is None:
             out.append({"text": sample.text, "error": error or "The text could not be read."})
         else:
-            entry = _entry(sample.path, probs, loaded.classes, top_k)
+            entry = prediction_entry(sample.path, probs, loaded.classes, top_k)
             del entry["path"]
             out.append({"text": sample.text, **entry})
     return out
