@@ -111,6 +111,7 @@ class FolderPredictor:
                     yield item
 
         chunks = _chunks(todo(), self.batch_size)
+        reported = [0]
         set_progress(task, 0, total)
         with ThreadPoolExecutor(self.threads, thread_name_prefix="tlstudio-predict") as pool:
             pending: deque = deque()
@@ -134,11 +135,13 @@ class FolderPredictor:
                             for i, (item, _, error) in enumerate(read)]
                     self.predicted += len(rows)
                     yield rows
-                    set_progress(task, self.skipped + self.predicted, total)
+                    reported[0] = self.skipped + self.predicted
+                    set_progress(task, reported[0], total)
             finally:        # a cancel drops what is queued; a batch being read finishes first
                 for future in pending:
                     future.cancel()
-        set_progress(task, total, total)
+        if reported[0] != total:           # the last inputs were skipped (or the folder changed meanwhile)
+            set_progress(task, total, total)
 
 
 def predict_folder(loaded, folder: str | os.PathLike, out: str | os.PathLike, *, fmt: str | None = None,
