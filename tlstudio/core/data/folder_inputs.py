@@ -40,16 +40,23 @@ def _same_file(path: str, excluded: Collection[str]) -> bool:
 def walk_files(folder: str | os.PathLike, suffixes: Collection[str],
                exclude: Collection[str | os.PathLike] = ()) -> Iterator[tuple[str, str]]:
     """(absolute path, key) of every file below ``folder`` whose lower-case suffix is in ``suffixes``,
-    in sorted order; hidden names and ``exclude`` left out; links to folders are not followed."""
+    ordered by key (a folder's files and sub-folders by name, depth first); hidden names and
+    ``exclude`` left out; links to folders are not followed."""
     root = checked_folder(folder)
     excluded = {os.path.abspath(p) for p in exclude} | {os.path.realpath(p) for p in exclude}
     excluded_names = {os.path.basename(p) for p in excluded}
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith(".") or os.path.splitext(name)[1].lower() not in suffixes:
-                continue
-            path = os.path.join(dirpath, name)
-            if name in excluded_names and _same_file(path, excluded):
-                continue
-            yield path, Path(path).relative_to(root).as_posix()
+
+    def walk(path: str, prefix: str) -> Iterator[tuple[str, str]]:
+        try:
+            with os.scandir(path) as it:
+                entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+        except OSError:
+            return                                   # an unreadable sub-folder lists nothing
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                yield from walk(entry.path, f"{prefix}{entry.name}/")
+            elif os.path.splitext(entry.name)[1].lower() in suffixes and \
+                    not (entry.name in excluded_names and _same_file(entry.path, excluded)):
+                yield entry.path, prefix + entry.name
+
+    yield from walk(str(root), "")
