@@ -77,6 +77,33 @@ def test_jsonl_by_format_with_the_default_name_and_a_json_summary(image_run, ima
     assert all(len(r["top_k"]) == 3 for r in lines if "label" in r)
 
 
+def test_ctrl_c_keeps_the_finished_batches_and_the_same_command_adds_the_rest(image_run, images, tmp_path, capsys,
+                                                                              monkeypatch):
+    from tlstudio.core.runs import predict_folder as core
+
+    out = tmp_path / "p.csv"
+    whole = tmp_path / "whole.csv"
+    assert _main(["predict", image_run, images, "--out", whole, "--quiet"]) == 0
+    original = core.FolderPredictor.batches
+
+    def interrupted(self, *args, **kwargs):            # Ctrl+C once two batches are written
+        batches = original(self, *args, **kwargs)
+        yield next(batches)
+        yield next(batches)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(core.FolderPredictor, "batches", interrupted)
+    monkeypatch.setattr(core, "extraction_batch_size", lambda device: 2)
+    capsys.readouterr()
+    assert _main(["predict", image_run, images, "--out", out, "--quiet"]) == 130
+    assert "run the same command again" in _one_error_line(capsys)
+    assert len(_csv_rows(out)) == 4
+    monkeypatch.setattr(core.FolderPredictor, "batches", original)
+    assert _main(["predict", image_run, images, "--out", out, "--quiet"]) == 0
+    assert "Already in the file, skipped: 4" in capsys.readouterr().out
+    assert [(r["path"], r["label"]) for r in _csv_rows(out)] == [(r["path"], r["label"]) for r in _csv_rows(whole)]
+
+
 @pytest.mark.parametrize("case, fragment", [
     ("foreign", "is not a TL Studio CSV prediction file"),
     ("other_kind", "is not a TL Studio JSONL prediction file"),
