@@ -351,7 +351,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="classify images or texts with a run or bundle ('imagenet' for the "
                                        "bundled image model)")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("images", metavar="IMAGE", nargs="*")
+    p.add_argument("images", metavar="IMAGE", nargs="*", help="image files, or one FOLDER: every image (text run: "
+                                                               ".txt file and CSV/TSV/JSONL row) below it")
+    p.add_argument("--out", metavar="FILE", help="FOLDER: the prediction file, appended to when re-run "
+                                                 "(default: predictions.csv or .jsonl)")
+    p.add_argument("--format", choices=("csv", "jsonl"), help="FOLDER: the file's format (default: from --out)")
+    p.add_argument("--quiet", "-q", action="store_true", help="FOLDER: no progress bar")
     p.add_argument("--text", action="append", metavar="TEXT", help="a text to classify (repeatable)")
     p.add_argument("--file", action="append", metavar="FILE",
                    help="a text file: one text per line, or a CSV/TSV/JSONL whose text column is read")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 from tlstudio.cli.models import print_json
+from tlstudio.cli.predict_folder import folder_request, imagenet_model, predict_folder_command
 from tlstudio.cli.text_predict import predict_text_command, prediction_text
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.device import resolve_device
@@ -84,8 +85,12 @@ def cmd_predict(args) -> int:
     if args.run_dir != "imagenet":
         loaded = load_model(args.run_dir, device=resolve_device(args.device))
         warn_if_unfinished(args.run_dir)
+        if folder_request(args):
+            return predict_folder_command(args, loaded)
         if loaded.task == "text":
             return predict_text_command(args, loaded)
+    if folder_request(args):
+        return predict_folder_command(args, imagenet_model())
     if args.text or args.file:
         raise DatasetError("This model classifies images; --text and --file are for text models.")
     if not args.images:

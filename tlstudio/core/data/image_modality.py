@@ -9,9 +9,10 @@ on its GUI thread.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
-from tlstudio.core.data.detect import MAYBE, Claim, claim_for_table_or_folder, image_folder_claim, image_table_claim
+from tlstudio.core.data.detect import IMAGE_EXTENSIONS, MAYBE, Claim, claim_for_table_or_folder, image_folder_claim, image_table_claim
+from tlstudio.core.data.folder_inputs import FolderInput, walk_files
 from tlstudio.core.data.index import DatasetIndex, Sample, unlabeled_folder
 from tlstudio.core.data.transforms import eval_transform, train_transform
 from tlstudio.core.zoo.cards import DEFAULT_MODEL
@@ -128,6 +129,12 @@ class ImageModality:
 
     def input_reader(self, pre: Preprocessing) -> Callable[[Sample], Any]:
         return ImageReader(pre)
+
+    def folder_inputs(self, folder: str | os.PathLike, *, data: Any = None,
+                      exclude: Sequence[str | os.PathLike] = ()) -> Iterator[FolderInput]:
+        """Every file with an image extension below ``folder``; other files are not inputs."""
+        for path, key in walk_files(folder, IMAGE_EXTENSIONS, exclude):
+            yield FolderInput(key, Sample(path, -1))
 
     def preview(self, sample: Sample, size: int = 256):
         """A PIL RGB image fitting ``size`` px."""

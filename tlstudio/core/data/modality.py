@@ -101,6 +101,13 @@ subclass it):
     Reads one sample for prediction/evaluation as a model input (one item as
     the datasets give it); raises ``TLStudioError``, ``OSError`` or
     ``ValueError`` for an unreadable sample, which is then reported and skipped.
+``folder_inputs(folder, *, data=None, exclude=()) -> Iterator[FolderInput]``
+    What a trained model of this modality predicts below ``folder`` ("Predict a
+    folder"), lazily and in a stable order, each named by its path relative to
+    the folder (images: every image file; text: each .txt file, each row of each
+    CSV/TSV/JSONL). An input that cannot even be listed (an unreadable table)
+    comes with its error instead of a sample. ``data`` as in ``scan``;
+    ``exclude``: files never listed (the prediction file being written).
 ``preview(sample, size=256)``
     A small preview for the GUI: a PIL RGB image fitting ``size`` px (image)
     or the text (text).
@@ -114,7 +121,7 @@ through it.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Iterator, Protocol, Sequence, runtime_checkable
 
 from pathlib import Path
 
@@ -173,6 +180,8 @@ class Modality(Protocol):
     def collate(self, items: list) -> Any: ...
 
     def input_reader(self, pre: Any) -> Callable[[Sample], Any]: ...
+
+    def folder_inputs(self, folder: Any, *, data: Any = None, exclude: Sequence[Any] = ()) -> Iterator[Any]: ...
 
     def preview(self, sample: Sample, size: int = 256) -> Any: ...
 

@@ -343,5 +343,14 @@ class TextModality:
     def input_reader(self, pre: TextPreprocessing) -> Callable[[Sample], Any]:
         return TextReader(pre)
 
+    def folder_inputs(self, folder: str | os.PathLike, *, data: Any = None,
+                      exclude: Sequence[str | os.PathLike] = ()):
+        """Each .txt file below ``folder`` is one text; each CSV/TSV/JSON Lines file gives one per row
+        (``data``: its text_column / encoding choice, as in ``scan``)."""
+        from tlstudio.core.data.text_rows import folder_texts
+
+        return folder_texts(folder, text_column=getattr(data, "text_column", None) or None,
+                            encoding=getattr(data, "encoding", None) or None, exclude=exclude)
+
     def preview(self, sample: Sample, size: int = 256) -> str:
         return sample.text or ""

@@ -14,7 +14,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
+from tlstudio.core.data.folder_inputs import FolderInput, walk_files
+from tlstudio.core.data.index import Sample
 from tlstudio.core.data.table_read import iter_records, physical_lines, read_decoded, read_table
 from tlstudio.core.data.text_files import (TEXT_COLUMN_NAMES, bad_bytes, column_key, has_undecodable,
                                            names_known_column, pick_column)
@@ -146,3 +149,39 @@ def read_text_lines(path: str | os.PathLike, encoding: str | None = None) -> lis
                            "with --encoding.")
     return [line.rstrip("\r\n") for line in physical_lines(text) if line.strip()]
 
+
+
+FOLDER_TEXT_SUFFIXES = frozenset((".txt",) + TABLE_SUFFIXES)
+
+
+def _file_text(path: str, key: str, encoding: str | None) -> FolderInput:
+    try:
+        text = read_decoded(path, encoding).text
+    except DatasetError as exc:
+        return FolderInput(key, None, str(exc))
+    if has_undecodable(text):
+        return FolderInput(key, None, f"bytes that are not UTF-8 ({bad_bytes(text)}); name the encoding")
+    if not text.strip():
+        return FolderInput(key, None, "The text is empty.")
+    return FolderInput(key, Sample(key, -1, text))
+
+
+def folder_texts(folder: str | os.PathLike, text_column: str | None = None, encoding: str | None = None,
+                 exclude=()) -> Iterator[FolderInput]:
+    """``FolderInput``s below ``folder``: one per .txt file (its whole text) and one per row of each
+    CSV/TSV/JSONL file (key ``"sub/data.csv:12"``); a table that cannot be read is one error input."""
+    for path, key in walk_files(folder, FOLDER_TEXT_SUFFIXES, exclude):
+        if not is_table_file(path):
+            yield _file_text(path, key, encoding)
+            continue
+        try:
+            rows = read_text_rows(path, text_column, encoding).rows
+        except DatasetError as exc:
+            yield FolderInput(key, None, str(exc))
+            continue
+        for row in rows:
+            where = f"{key}:{row.where.rsplit(':', 1)[1]}"
+            if row.error is not None or not (row.text or "").strip():
+                yield FolderInput(where, None, row.error or "The text is empty.")
+            else:
+                yield FolderInput(where, Sample(where, -1, row.text))

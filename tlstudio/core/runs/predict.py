@@ -32,13 +32,29 @@ def read_image_input(path: str, transform) -> tuple[torch.Tensor | None, str | N
         return None, f"Cannot read image {path}: {exc}."
 
 
-def _read_sample(reader: Callable[[Sample], object], sample: Sample) -> tuple[object | None, str | None]:
+def read_sample(reader: Callable[[Sample], object], sample: Sample) -> tuple[object | None, str | None]:
+    """(model input, None) for ``sample`` read by ``reader``, or (None, why it could not be read)."""
     try:
         return reader(sample), None
     except TLStudioError as exc:
         return None, str(exc)
     except (OSError, ValueError) as exc:
         return None, f"Cannot read {sample.path}: {exc}."
+
+
+@torch.inference_mode()
+def batch_probabilities(model: torch.nn.Module, modality: Modality, read: Sequence[tuple[object | None, object]],
+                        device: torch.device, probabilities: Callable[[torch.Tensor], torch.Tensor] | None = None
+                        ) -> dict[int, torch.Tensor]:
+    """{position: probabilities on CPU} for the items of ``read`` (``read_sample`` results) that were read;
+    ``probabilities`` turns logits into probabilities (default: softmax over the classes)."""
+    good = [i for i, (x, _) in enumerate(read) if x is not None]
+    if not good:
+        return {}
+    inputs, _ = modality.collate([(read[i][0], 0) for i in good])
+    logits = model(to_device(inputs, device)).float()
+    rows = probabilities(logits) if probabilities is not None else torch.softmax(logits, dim=1)
+    return dict(zip(good, rows.cpu()))
 
 
 @torch.inference_mode()
@@ -52,7 +68,7 @@ def iter_sample_probabilities(model: torch.nn.Module, modality: Modality, prepro
     a multi-label model: ``torch.sigmoid``, see ``output_probabilities``). ``task`` is checked before
     each batch (cancel raises ``Cancelled``) and told the progress after it.
     """
-    activation = probabilities or (lambda logits: torch.softmax(logits, dim=1))
+    activation = probabilities
     model.eval()
     device = next(model.parameters()).device
     reader = modality.input_reader(preprocessing)
@@ -62,13 +78,8 @@ def iter_sample_probabilities(model: torch.nn.Module, modality: Modality, prepro
     for start in range(0, len(samples), batch_size):
         check(task)
         chunk = samples[start:start + batch_size]
-        read = [_read_sample(reader, sample) for sample in chunk]
-        good = [i for i, (x, _) in enumerate(read) if x is not None]
-        probs: dict[int, torch.Tensor] = {}
-        if good:
-            inputs, _ = modality.collate([(read[i][0], 0) for i in good])
-            rows = activation(model(to_device(inputs, device)).float()).cpu()
-            probs = dict(zip(good, rows))
+        read = [read_sample(reader, sample) for sample in chunk]
+        probs = batch_probabilities(model, modality, read, device, activation)
         for i, sample in enumerate(chunk):
             yield sample, probs.get(i), read[i][1]
         set_progress(task, start + len(chunk), len(samples))
@@ -91,11 +102,11 @@ def iter_probabilities(model: torch.nn.Module, preprocessing: Preprocessing, pat
         yield sample.path, probs, error
 
 
-def _entry(path: str, probs: torch.Tensor, classes: Sequence[str], top_k: int,
-           thresholds: Sequence[float] | None = None) -> dict:
-    """A prediction: the top-k classes; a multi-label model adds ``labels``, every label at or above
-    its threshold ``[{label, probability, threshold}]``, most probable first (``label`` is then the
-    first of them, "" when none passes)."""
+def prediction_entry(path: str, probs: torch.Tensor, classes: Sequence[str], top_k: int,
+                     thresholds: Sequence[float] | None = None) -> dict:
+    """{path, label, probability, top_k: [{label, probability}]} of one sample's probabilities; a multi-label
+    model (``thresholds``) adds ``labels``, every label at or above its threshold ``[{label, probability,
+    threshold}]``, most probable first (``label`` is then the first of them, "" when none passes)."""
     k = max(1, min(int(top_k), len(classes)))
     values, indices = torch.topk(probs, k)
     top = [{"label": classes[int(i)], "probability": float(v)} for v, i in zip(values, indices)]
@@ -117,14 +128,14 @@ def _predict(model: torch.nn.Module, preprocessing: Preprocessing, classes: Sequ
     for path, probs, error in iter_probabilities(model, preprocessing, [str(p) for p in paths], batch_size, task,
                                                  activation):
         out.append({"path": path, "error": error} if probs is None
-                   else _entry(path, probs, classes, top_k, thresholds))
+                   else prediction_entry(path, probs, classes, top_k, thresholds))
     return out
 
 
 def predict_images(loaded, paths: Sequence[str | os.PathLike], top_k: int = 5,
                    batch_size: int = 32, task: TaskState | None = None) -> list[dict]:
     """[{path, label, probability, top_k: [{label, probability}]}] (a multi-label model: with
-    ``labels``, see ``_entry``); unreadable -> {path, error}."""
+    ``labels``, see ``prediction_entry``); unreadable -> {path, error}."""
     return _predict(loaded.model, loaded.preprocessing, loaded.classes, paths, top_k, batch_size, task,
                     loaded.thresholds)
 
@@ -151,7 +162,7 @@ def predict_texts(loaded, texts: Sequence[str], top_k: int = 5, batch_size: int 
         if probs is None:
             out.append({"text": sample.text, "error": error or "The text could not be read."})
         else:
-            entry = _entry(sample.path, probs, loaded.classes, top_k, loaded.thresholds)
+            entry = prediction_entry(sample.path, probs, loaded.classes, top_k, loaded.thresholds)
             del entry["path"]
             out.append({"text": sample.text, **entry})
     return out

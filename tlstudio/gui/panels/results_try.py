@@ -4,7 +4,8 @@ Images: open or drop files; a worker predicts the loaded run's top classes and
 the page shows each image (with its Grad-CAM overlay when "Show where the model
 looks" is on) above a table that spells out the top 3 in full. Texts: the top
 classes follow as the user types (debounced, in a worker; a prediction for a
-text that has since changed is dropped).
+text that has since changed is dropped). "Predict a folder…" on either page opens
+``predict_folder_dialog.PredictFolderDialog``.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit,
 
 from tlstudio.gui.jobs import results_jobs
 from tlstudio.gui.jobs.tasks import run_task
+from tlstudio.gui.panels.predict_folder_dialog import PredictFolderDialog
 from tlstudio.gui.widgets.image_grid import GridItem, ImageGrid
 from tlstudio.gui.widgets.text_widgets import TextTable
 from tlstudio.gui.views import try_tasks
@@ -25,6 +27,8 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp)"
 TRY_TEXT_DEBOUNCE_MS = 300      # predict once typing pauses this long
 IMAGE_HINT = "…or drop image files anywhere on this tab. "
 NO_RUN_TIP = "Load a run first (the Run list above); then its model can classify new {noun}."
+RANKS = ("1st", "2nd", "3rd", "4th", "5th")
+FOLDER_TIP = "Predict every file below a folder into a table you can sort and save as CSV."
 
 
 class TryView(QStackedWidget):
@@ -41,6 +45,8 @@ class TryView(QStackedWidget):
         self.text_result: list[dict] | None = None   # the top-k shown for the text now in the box
         self.tasks = try_tasks()                     # by task type: what a prediction is shown as
         self.task = self.tasks[next(iter(self.tasks))]
+        self.folder_buttons: list[QPushButton] = []
+        self.folder_dialog: PredictFolderDialog | None = None
         self.pages = {"image": self._build_image_page(), "text": self._build_text_page()}   # by modality
         for page in self.pages.values():
             self.addWidget(page)
@@ -66,6 +72,7 @@ class TryView(QStackedWidget):
         self.image_hint = hint = QLabel(IMAGE_HINT + self.task.image_hint, wordWrap=True)
         row = QHBoxLayout()
         row.addWidget(self.open_images_button)
+        row.addWidget(self._folder_button())
         row.addWidget(hint, 1)
         self.grid = ImageGrid()
         self.grid.setObjectName("tryGrid")
@@ -94,6 +101,10 @@ class TryView(QStackedWidget):
         self._timer.timeout.connect(self._predict_typed_text)
         self.text_edit.textChanged.connect(self._on_text_edited)
         col = QVBoxLayout(page)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self._folder_button())
+        folder_row.addStretch(1)
+        col.addLayout(folder_row)
         col.addWidget(self.text_edit)
         col.addWidget(self.text_note)
         col.addWidget(self.text_table, 1)
@@ -105,6 +116,9 @@ class TryView(QStackedWidget):
         self.text_edit.setEnabled(on)
         self.open_images_button.setToolTip("" if on else NO_RUN_TIP.format(noun="images"))
         self.text_edit.setToolTip("" if on else NO_RUN_TIP.format(noun="texts"))
+        for button in self.folder_buttons:
+            button.setEnabled(on)
+            button.setToolTip(FOLDER_TIP if on else NO_RUN_TIP.format(noun="folders"))
 
     def clear(self) -> None:
         """Forget what was tried (a new run or a new project)."""
@@ -117,6 +131,21 @@ class TryView(QStackedWidget):
         self.text_edit.blockSignals(True)
         self.text_edit.clear()
         self.text_edit.blockSignals(False)
+
+    # -- a whole folder ----------------------------------------------------------------------
+    def _folder_button(self) -> QPushButton:
+        button = QPushButton("Predict a folder…", objectName="predictFolderButton")
+        button.clicked.connect(self.open_predict_folder)
+        self.folder_buttons.append(button)
+        return button
+
+    def open_predict_folder(self) -> PredictFolderDialog:
+        """Show the "Predict a folder" dialog (one per page set; it keeps its last results)."""
+        if self.folder_dialog is None:
+            self.folder_dialog = PredictFolderDialog(self._loaded, self._track, self)
+        self.folder_dialog.show()
+        self.folder_dialog.raise_()
+        return self.folder_dialog
 
     # -- images -----------------------------------------------------------------------------
     def _open_images(self) -> None:
