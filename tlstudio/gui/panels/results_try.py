@@ -27,7 +27,6 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp)"
 TRY_TEXT_DEBOUNCE_MS = 300      # predict once typing pauses this long
 IMAGE_HINT = "…or drop image files anywhere on this tab. "
 NO_RUN_TIP = "Load a run first (the Run list above); then its model can classify new {noun}."
-RANKS = ("1st", "2nd", "3rd", "4th", "5th")
 FOLDER_TIP = "Predict every file below a folder into a table you can sort and save as CSV."
 
 
