@@ -6,7 +6,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QTableWidget, QTableWidgetItem
 
-from tlstudio.gui.widgets.dataset_widgets import ThumbnailLoader
+from tlstudio.gui.jobs.thumbnail_jobs import ThumbnailLoader
 
 THUMB = 72
 TEXT_ROW = 44
