@@ -17,7 +17,9 @@ on one batch, then times one pass:
             that memory does not grow with the number of files.
 
 Target: predict >= 0.9x the extraction throughput. The machine may be shared:
-the load average is printed next to the figures.
+the load average is printed next to the figures, and each pass's CPU time
+(user + system, all threads) beside its wall time, which other processes
+disturb less.
 
     python benchmarks/bench_predict_folder.py [--small 1000] [--large 4000] [--size 224] [--rounds 2]
 """
@@ -71,6 +73,11 @@ def make_run(run_dir: Path, size: int) -> None:
                                        "feature_dim": model.feature_dim, "preprocessing": pre.to_dict()})
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def child(kind: str, run_dir: str, folder: str, out: str) -> dict:
     import numpy as np
     import torch
@@ -90,6 +97,7 @@ def child(kind: str, run_dir: str, folder: str, out: str) -> dict:
     batch = extraction_batch_size(device)
     warm = FolderPredictor(loaded, folder)                       # warm-up: one batch through the model
     next(warm.batches())
+    cpu_start = _cpu_seconds()
     if kind == "extract":
         samples = [Sample(path, 0) for path, _ in walk_files(folder, {".png"})]
         dataset = modality.eval_dataset(loaded.preprocessing, samples)
@@ -106,8 +114,10 @@ def child(kind: str, run_dir: str, folder: str, out: str) -> dict:
         seconds = time.perf_counter() - start
         n = summary["new"]
         extra = {"threads": FolderPredictor(loaded, folder).threads, "errors": summary["errors"]}
+    cpu = _cpu_seconds() - cpu_start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"kind": kind, "n": n, "seconds": seconds, "per_second": n / seconds, "batch": batch,
+            "cpu_seconds": cpu, "per_cpu_second": n / cpu,
             "peak_rss_mb": peak_mb, "torch_threads": torch.get_num_threads(), **extra}
 
 
@@ -145,11 +155,12 @@ def main() -> None:
         for r in results:
             how = f"{r['workers']} decode workers" if "workers" in r else f"{r['threads']} decode threads"
             print(f"{r['kind']:8s} {r['n']:5d} images  {r['seconds']:7.1f} s  {r['per_second']:6.1f} images/s  "
+                  f"{r['per_cpu_second']:6.1f} images/CPU-s  "
                   f"peak RSS {r['peak_rss_mb']:6.0f} MB  (batch {r['batch']}, {how}, {r['torch_threads']} torch "
                   "threads)")
-        def mean_rate(kind: str) -> float:
+        def mean_rate(kind: str, seconds: str = "seconds") -> float:
             chosen = [r for r in results[:-1] if r["kind"] == kind]
-            return sum(r["n"] for r in chosen) / sum(r["seconds"] for r in chosen)
+            return sum(r["n"] for r in chosen) / sum(r[seconds] for r in chosen)
 
         ratio = mean_rate("predict") / mean_rate("extract")
         small_rss = max(r["peak_rss_mb"] for r in results[:-1] if r["kind"] == "predict")
@@ -158,6 +169,9 @@ def main() -> None:
         print(f"predict / extract throughput over {args.rounds} alternated rounds: {mean_rate('predict'):.1f} / "
               f"{mean_rate('extract'):.1f} images/s = {ratio:.2f}x (target >= 0.9x): "
               f"{'met' if ratio >= 0.9 else 'NOT met'}")
+        cpu_ratio = mean_rate("predict", "cpu_seconds") / mean_rate("extract", "cpu_seconds")
+        print(f"per CPU-second (less sensitive to other processes): {mean_rate('predict', 'cpu_seconds'):.1f} / "
+              f"{mean_rate('extract', 'cpu_seconds'):.1f} images/CPU-s = {cpu_ratio:.2f}x")
         print(f"peak RSS predicting {args.large} vs {args.small} files: {large_rss:.0f} vs {small_rss:.0f} MB "
               f"({large_rss - small_rss:+.0f} MB); {rows} rows in the {args.large}-file CSV")
     print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())

@@ -94,30 +94,31 @@ def _foreign(path: Path, fmt: str, why: str) -> ExportError:
                        "TL Studio will not overwrite it: choose another output file.")
 
 
-def _parse_csv(path: Path, lines: list[str], written: Written) -> None:
-    if not lines or lines[0] != _CSV_HEADER:
-        raise _foreign(path, "csv", "its first line is not the prediction header")
-    for number, cells in enumerate(csv.reader(lines[1:]), start=2):
+def _check_line(path: Path, fmt: str, number: int, line: str, written: Written) -> None:
+    """Count one complete line of an existing file in ``written``; ``ExportError`` when it is not ours."""
+    if fmt == "csv":
+        if number == 1:
+            if line != _CSV_HEADER:
+                raise _foreign(path, fmt, "its first line is not the prediction header")
+            return
+        cells = next(csv.reader([line]), [])
         if len(cells) != len(CSV_COLUMNS):
-            raise _foreign(path, "csv", f"line {number} has {len(cells)} cells")
+            raise _foreign(path, fmt, f"line {number} has {len(cells)} cells")
         written.add(cells[0], cells[1] or None, cells[4] or None)
+        return
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        raise _foreign(path, fmt, f"line {number} is not JSON") from None
+    if not isinstance(obj, dict) or "path" not in obj or not set(obj) <= _JSON_KEYS or \
+            ("label" not in obj and "error" not in obj):
+        raise _foreign(path, fmt, f"line {number} is not a prediction row")
+    written.add(str(obj["path"]), obj.get("label"), obj.get("error"))
 
 
-def _parse_jsonl(path: Path, lines: list[str], written: Written) -> None:
-    for number, line in enumerate(lines, start=1):
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            raise _foreign(path, "jsonl", f"line {number} is not JSON") from None
-        if not isinstance(obj, dict) or "path" not in obj or not set(obj) <= _JSON_KEYS or \
-                ("label" not in obj and "error" not in obj):
-            raise _foreign(path, "jsonl", f"line {number} is not a prediction row")
-        written.add(str(obj["path"]), obj.get("label"), obj.get("error"))
-
-
-def _looks_like_a_cut_row(tail: str, fmt: str) -> bool:
-    """Whether ``tail`` (text after the last line break) can be the start of one of our rows."""
-    return fmt == "csv" or tail.startswith('{"path": ')
+def _looks_like_a_cut_row(tail: bytes, fmt: str, after_header: bool) -> bool:
+    """Whether ``tail`` (bytes after the last line break) can be the start of one of our rows."""
+    return after_header if fmt == "csv" else tail.startswith(b'{"path": ')
 
 
 class PredictionFile:
@@ -141,22 +142,23 @@ class PredictionFile:
             return cls(path, fmt, written)
         if not path.is_file():
             raise ExportError(f"'{path}' is not a regular file; TL Studio will not write to it.")
-        data = path.read_bytes()
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise _foreign(path, fmt, "it is not UTF-8 text") from None
-        complete, _, tail = text.rpartition("\n")
-        lines = [line + "\n" for line in complete.split("\n")] if complete or text.startswith("\n") else []
-        if tail and not _looks_like_a_cut_row(tail, fmt):
-            raise _foreign(path, fmt, "its last line is not a prediction row")
-        if fmt == "csv":
-            _parse_csv(path, lines, written)
-        else:
-            _parse_jsonl(path, lines, written)
-        if tail:                                   # the partial last line of an interrupted write
+        kept, tail = 0, b""                         # bytes of checked, complete lines; a cut last line
+        with open(path, "rb") as fh:                # line by line: a large file is never held whole
+            for number, raw in enumerate(fh, start=1):
+                if not raw.endswith(b"\n"):
+                    tail = raw
+                    break
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise _foreign(path, fmt, f"line {number} is not UTF-8 text") from None
+                _check_line(path, fmt, number, line, written)
+                kept += len(raw)
+        if tail:                                    # the partial last line of an interrupted write
+            if not _looks_like_a_cut_row(tail, fmt, kept > 0):
+                raise _foreign(path, fmt, "its last line is not a prediction row")
             with open(path, "r+b") as fh:
-                fh.truncate(len(data) - len(tail.encode("utf-8")))
+                fh.truncate(kept)
         return cls(path, fmt, written)
 
     def append(self, rows: Iterable[dict]) -> None:

@@ -23,6 +23,7 @@ class PredictionRowsModel(QAbstractTableModel):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.rows: list[dict] = []
+        self.errors = 0                      # rows with an error
 
     def append_rows(self, rows: list[dict]) -> None:
         if not rows:
@@ -30,11 +31,12 @@ class PredictionRowsModel(QAbstractTableModel):
         first = len(self.rows)
         self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
         self.rows.extend(rows)
+        self.errors += sum(1 for r in rows if r.get("error"))
         self.endInsertRows()
 
     def clear(self) -> None:
         self.beginResetModel()
-        self.rows = []
+        self.rows, self.errors = [], 0
         self.endResetModel()
 
     def rowCount(self, parent=QModelIndex()) -> int:

@@ -161,7 +161,7 @@ class PredictFolderDialog(QDialog):
         self.status.setText(f"{done} of {total} predicted" + self._errors_note())
 
     def _errors_note(self) -> str:
-        errors = sum(1 for r in self.model.rows if r.get("error"))
+        errors = self.model.errors
         return f" · {errors} could not be read" if errors else ""
 
     @Slot(object)
