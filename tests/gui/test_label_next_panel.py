@@ -117,3 +117,13 @@ def test_text_rows_show_the_words_and_a_click_accepts(qtbot, tmp_path):
     assert panel.state.project.data.label_overrides == {key: guess}
     qtbot.waitUntil(lambda: not tasks.running_tasks(), timeout=30000)
     assert key not in {sample_key(r) for r in panel.rows}
+
+
+def test_the_main_window_has_the_tab(qtbot):
+    from tlstudio.gui.app import build_main_window
+
+    window = build_main_window(demo=False)
+    qtbot.addWidget(window)
+    i = window.tabs.indexOf(window.label_next_panel)
+    assert i >= 0 and window.tabs.tabText(i) == "Label next" and not window.tabs.tabIcon(i).isNull()
+    assert window.label_next_panel.table.rowCount() == 0 and "unlabeled" in window.label_next_panel.counts.text()
