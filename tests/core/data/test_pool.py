@@ -203,3 +203,15 @@ def test_a_run_trains_on_labelled_pool_samples_and_never_on_the_rest(tmp_path):
     rows = {Path(r[0]).relative_to(data).as_posix(): r[1] for part in split.values() for r in part}
     assert len(rows) == 11 and rows[keys[0]] == 1
     assert not set(keys[1:]) & set(rows) and all(label >= 0 for label in rows.values())
+
+
+def test_a_text_folder_has_its_pool_in_unlabeled(tmp_path):
+    texts = {"pos": ["a lovely day", "great food"], "neg": ["awful service", "cold soup"],
+             "unlabeled": ["the bus was late", "lovely view"]}
+    for folder, lines in texts.items():
+        (tmp_path / "t" / folder).mkdir(parents=True)
+        for i, line in enumerate(lines):
+            (tmp_path / "t" / folder / f"{i}.txt").write_text(line)
+    index = scan(tmp_path / "t", "text")
+    assert index.classes == ["neg", "pos"] and sorted(s.text for s in index.pool) == ["lovely view", "the bus was late"]
+    assert pool_keys(index) == ["unlabeled/0.txt", "unlabeled/1.txt"]
