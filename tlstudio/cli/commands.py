@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
-from tlstudio.cli.data_options import ENCODING_HELP, add_data_options, detected_task
+from tlstudio.cli.data_options import ENCODING_HELP, add_data_options, apply_data_options, detected_task
 from tlstudio.cli.models import cmd_models, print_json
 from tlstudio.cli.run_commands import EXIT_BAD_INPUT, cmd_evaluate, cmd_export, cmd_predict
 from tlstudio.cli.text_predict import add_column_options, column_value
@@ -42,7 +42,7 @@ def cmd_scan(args) -> int:
     kind = args.task or ("text" if args.text_column or args.label_column else
                          detected_task(args.data_dir, args.encoding))
     data = SimpleNamespace(text_column=column_value(args.text_column), label_column=column_value(args.label_column),
-                           encoding=args.encoding)
+                           encoding=args.encoding, unlabeled_folder=args.unlabeled_folder)
     bar = TerminalProgress(quiet=args.quiet)
     try:
         index = scan(args.data_dir, kind, data=data, task=bar.scan_task())
@@ -68,6 +68,7 @@ def build_project(args):
         raise DatasetError("No dataset given; pass DATA_DIR or a project file whose data.path is set.")
     if args.encoding is not None:
         project.data.encoding = args.encoding or None
+    apply_data_options(args, project.data)
     if args.task is not None:
         project.task = args.task
     elif getattr(args, "text_column", None) or getattr(args, "label_column", None):

@@ -1,4 +1,5 @@
-"""What a dataset is, on the command line: ``--task`` and ``--encoding`` (scan, train, audit, curves).
+"""What a dataset is, on the command line: ``--task``, ``--encoding`` and ``--unlabeled-folder`` (scan, train,
+audit, curves).
 
 Without ``--task`` the kind of data is detected (``core.data.modality.detect``); when it cannot be
 told, the one error line says what was found and how to choose.
@@ -17,6 +18,15 @@ def add_data_options(parser: argparse.ArgumentParser, what: str = "DATA") -> Non
     parser.add_argument("--task", choices=("image", "text"),
                         help=f"what {what} holds (default: detected; asked for when it cannot be told)")
     parser.add_argument("--encoding", metavar="NAME", help=ENCODING_HELP)
+    parser.add_argument("--unlabeled-folder", metavar="NAME",
+                        help="the folder beside the class folders whose images (or .txt files) are unlabeled: "
+                             "the pool, never trained on (default: unlabeled; \"\" for none)")
+
+
+def apply_data_options(args, data) -> None:
+    """Put the options given (``--unlabeled-folder``) into the Project's ``data`` section."""
+    if getattr(args, "unlabeled_folder", None) is not None:
+        data.unlabeled_folder = args.unlabeled_folder.strip()
 
 
 def detected_task(path, encoding: str | None = None) -> str:

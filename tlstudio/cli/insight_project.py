@@ -9,7 +9,7 @@ from tlstudio.core.errors import DatasetError
 def insight_project(args, name: str, verb: str):
     """The Project to look into (``audit``, ``curves``): --project (a DATA given overrides its data) or DATA
     with the defaults (the modality's default model); --task / --encoding / --model / --device applied."""
-    from tlstudio.cli.data_options import detected_task
+    from tlstudio.cli.data_options import apply_data_options, detected_task
     from tlstudio.core.data.modality import task_default_model
     from tlstudio.core.project import Project
 
@@ -22,6 +22,7 @@ def insight_project(args, name: str, verb: str):
         project.data.path = str(Path(args.data).absolute())
     if getattr(args, "encoding", None) is not None:
         project.data.encoding = args.encoding or None
+    apply_data_options(args, project.data)
     if getattr(args, "task", None) is not None:
         project.task = args.task
     elif args.data is not None and not args.project:

@@ -109,10 +109,22 @@ class ProjectState(QObject):
     # -- derived session objects ---------------------------------------------------
     def set_dataset(self, dataset: DatasetIndex | None) -> None:
         self.dataset = dataset
-        if dataset is not None and self.project.adopt_classes(dataset.classes):
+        if dataset is not None and self.project.adopt_classes(self.curated_dataset().classes):
             # Derived from the data, not a user edit: the panels update, the project stays clean.
             self.changed.emit("head")
         self.datasetChanged.emit()
+
+    def label_samples(self, keys: list[str], label: str | None) -> None:
+        """Give the pool samples ``keys`` class ``label`` in the project (None: back to the pool;
+        ``core.data.curation.label_pool_sample``); a new class also sizes the head."""
+        from tlstudio.core.data.curation import label_pool_sample
+
+        for key in keys:
+            label_pool_sample(self.project, key, label)
+        curated = self.curated_dataset()
+        if curated is not None and self.project.adopt_classes(curated.classes):
+            self.changed.emit("head")
+        self.mark_changed("curation")
 
     def curated_dataset(self) -> DatasetIndex | None:
         """``dataset`` with the project's exclusions and label overrides applied (what trains);

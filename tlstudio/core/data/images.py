@@ -158,7 +158,9 @@ def scan_folder(root: str | os.PathLike, *, task: TaskState | None = None,
     skipped.extend(bad)
     samples, pool = _split_pool(samples)
     declared = classes
-    classes, samples = drop_empty_classes(classes, samples, skipped, lambda name: str(root_path / name))
+    # Beside a pool, an empty class folder is a class waiting for labels (empty_classes), not a problem.
+    classes, samples = drop_empty_classes(classes, samples, [] if pool else skipped,
+                                          lambda name: str(root_path / name))
     return DatasetIndex(str(root_path), classes, samples, sorted(skipped, key=lambda s: s.path), pool=pool,
                         empty_classes=[c for c in declared if c not in set(classes)])
 

@@ -76,6 +76,10 @@ class DatasetIndex:
         per_label = Counter(s.label for s in self.samples)
         return {name: per_label.get(i, 0) for i, name in enumerate(self.classes)}
 
+    def members(self, label: int) -> list[Sample]:
+        """The samples of class ``label``; ``UNLABELED``: the pool."""
+        return list(self.pool) if label == UNLABELED else [s for s in self.samples if s.label == label]
+
     def label_choices(self) -> list[str]:
         """The class names a pool sample can be given: the classes, then the empty declared ones."""
         return list(self.classes) + [c for c in self.empty_classes if c not in set(self.classes)]

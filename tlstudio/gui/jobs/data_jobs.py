@@ -28,17 +28,18 @@ class Undecided:
 
 
 def scan_dataset(path: str, kind: str | None = None, text_column: str = "", label_column: str = "",
-                 encoding: str = "", task=None):
+                 encoding: str = "", task=None, unlabeled_folder: str | None = None):
     """Scan ``path`` through ``core.data.modality.scan`` as ``kind`` ("image", "text"; None: detected;
-    chosen text/label columns mean text). The index's ``task`` says which it was; ``Undecided`` when
-    the data does not say (the Data tab then asks)."""
+    chosen text/label columns mean text; ``unlabeled_folder``: the pool folder's name, None: the
+    default). The index's ``task`` says which it was; ``Undecided`` when the data does not say (the
+    Data tab then asks)."""
     from types import SimpleNamespace
 
     from tlstudio.core.data.modality import scan
     from tlstudio.core.errors import UndecidedDataError
 
     data = SimpleNamespace(text_column=text_column or None, label_column=label_column or None,
-                           encoding=encoding or None)
+                           encoding=encoding or None, unlabeled_folder=unlabeled_folder)
     try:
         return scan(path, kind or ("text" if text_column or label_column else None), data=data, task=task)
     except UndecidedDataError as exc:
@@ -101,8 +102,10 @@ def token_stats(index, model_name: str, max_length: int, task=None):
 def split_summary(index, val_fraction: float, test_fraction: float, seed: int, search: bool = False) -> str:
     """The split the run will use (and warnings) as rich text; runs in a worker. With ``search`` (Automatic
     head fitting) the head is scored by k-fold cross-validation on train + validation, as the trainer does."""
-    from tlstudio.core.data.index import split_dataset
+    from tlstudio.core.data.index import require_labels, split_dataset
+    from tlstudio.core.data.modality import modality_for
 
+    require_labels(index, modality_for(getattr(index, "task", "image")).noun)   # an unlabeled pool only: say so
     split = split_dataset(index, val_fraction, test_fraction, seed)
     counts = f"Train {len(split.train):,} · Validation {len(split.val):,} · Test {len(split.test):,}"
     text = f"<b>{counts}</b>"

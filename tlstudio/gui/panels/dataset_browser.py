@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QFi
                                QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QScrollArea, QSpinBox,
                                QSplitter, QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from tlstudio.core.data.index import UNLABELED
 from tlstudio.core.data.modality import modality_for
 from tlstudio.gui.jobs.data_jobs import Undecided, scan_dataset, split_summary
 from tlstudio.gui.widgets.data_reading import DataReading
@@ -25,6 +26,7 @@ from tlstudio.gui.widgets.dataset_widgets import ClassBarChart, imbalance_warnin
 from tlstudio.gui.icons import icon
 from tlstudio.gui.state import ProjectState
 from tlstudio.gui.jobs.tasks import run_task
+from tlstudio.gui.panels.pool_labelling import PoolLabeller
 from tlstudio.gui.views import data_pages
 
 SPLIT_DEBOUNCE_MS = 250   # the split is recomputed once the split spin boxes settle
@@ -111,9 +113,11 @@ class DatasetBrowser(QWidget):
         self.items_stack = QStackedWidget()
         for page in self.pages.values():
             self.items_stack.addWidget(page.items)
+        self.labeller = PoolLabeller(self)       # the unlabeled pool: label the selected samples
         tbox = QVBoxLayout(items_box)
         tbox.addLayout(row)
         tbox.addWidget(self.items_stack, 1)
+        tbox.addWidget(self.labeller)
 
         # Right: the split, then the modality's page (augmentation; token lengths).
         split_box = QGroupBox("Split")
@@ -199,7 +203,8 @@ class DatasetBrowser(QWidget):
         text_column, label_column = self.state.text_columns()
         self.scan_task = run_task(scan_dataset, path, self.reading.kind_for(path), text_column, label_column,
                                   self.reading.encoding(), with_progress=True, parent=self,
-                                  on_progress=self._on_scan_progress)
+                                  on_progress=self._on_scan_progress,
+                                  unlabeled_folder=self.state.project.data.unlabeled_folder)
         task = self.scan_task
         task.finished.connect(lambda index: self._on_scanned(task, index))
         task.failed.connect(lambda message: self._on_scan_failed(task, message))
@@ -307,10 +312,14 @@ class DatasetBrowser(QWidget):
         shown = self.page()
         noun = modality_for(self.modality_name()).noun
         counts = index.counts() if index is not None else {}
-        self.chart.set_counts(list(counts.items()))
+        pool = len(index.pool) if index is not None else 0
+        # The classes, then the unlabeled pool ("Unlabeled (N)") when the data has one.
+        entries = [(f"{name} ({n})", label) for label, (name, n) in enumerate(counts.items())]
+        entries += [(f"Unlabeled ({pool})", UNLABELED)] if pool else []
+        self.chart.set_counts(list(counts.items()) + ([("Unlabeled", pool)] if pool else []), muted=int(bool(pool)))
         self.imbalance.setText(imbalance_warning(counts, noun))
         self.summary.setText(f"{len(index.samples):,} {noun} in {len(index.classes)} classes"
-                             if index is not None else "")
+                             + (f" · {pool:,} unlabeled" if pool else "") if index is not None else "")
         self._show_page()
         for page in self.pages.values():
             if page is not shown:
@@ -326,23 +335,29 @@ class DatasetBrowser(QWidget):
                 item.setToolTip(skipped.path if c == 0 else text)
                 self.skipped_table.setItem(r, c, item)
         self.skipped_table.resizeColumnToContents(0)
+        before = self.class_combo.currentText().rpartition(" (")[0]     # stay on it after a relabel
         self.class_combo.blockSignals(True)
         self.class_combo.clear()
-        for name, count in counts.items():
-            self.class_combo.addItem(f"{name} ({count})", name)
+        for text, label in entries:
+            self.class_combo.addItem(text, label)
+        names = [text.rpartition(" (")[0] for text, _ in entries]
+        self.class_combo.setCurrentIndex(names.index(before) if before in names else 0 if entries else -1)
         self.class_combo.blockSignals(False)
-        self._show_class(0 if counts else -1)
+        self._show_class(self.class_combo.currentIndex())
         self._update_split()
         shown.show_dataset(index)
 
     def _show_class(self, row: int) -> None:
+        """Show combo entry ``row``: a class, or the unlabeled pool (its data is ``UNLABELED``)."""
         index = self.state.curated_dataset()
         self.chart.set_selected(row)
+        label = self.class_combo.itemData(row) if row >= 0 else None
         shown = self.page()
         for page in self.pages.values():
             if page is not shown:
                 page.show_class(None, -1)
-        self.thumb_note.setText(shown.show_class(index, row))
+        self.thumb_note.setText(shown.show_class(index if label is not None else None, label))
+        self.labeller.show_for(index, label)
 
     def _update_split(self) -> None:
         """Recompute the split counts in a worker (it sorts and shuffles every sample)."""

@@ -40,6 +40,7 @@ class ImageDataPage:
         self.thumb_view.setResizeMode(QListView.ResizeMode.Adjust)
         self.thumb_view.setMovement(QListView.Movement.Static)
         self.thumb_view.setUniformItemSizes(True)
+        self.thumb_view.setSelectionMode(QListView.SelectionMode.ExtendedSelection)   # label several at once
         self.thumb_view.setModel(self.thumb_model)
         self.thumbs = ThumbnailLoader(browser)
         self.thumbs.thumbnailReady.connect(self._on_thumbnail)
@@ -80,6 +81,10 @@ class ImageDataPage:
     def side(self) -> QWidget:         # right, under the split
         return self.aug_box
 
+    @property
+    def item_view(self) -> QWidget:    # where the samples are selected (the labelling context menu)
+        return self.thumb_view
+
     top = None                         # under the message: nothing for images
     report = None                      # above the skipped table: nothing for images
 
@@ -96,13 +101,14 @@ class ImageDataPage:
         return os.path.relpath(path, index.root)
 
     def show_class(self, index, row: int) -> str:
-        """Show class ``row`` of ``index`` (None or -1: nothing); return the note beside the class choice."""
+        """Show class ``row`` of ``index`` (``UNLABELED``: the pool; ``index`` None: nothing); return
+        the note beside the class choice."""
         self.thumbs.cancel()
         self.thumb_model.clear()
-        if index is None or row < 0:
+        if index is None:
             self._update_previews()
             return ""
-        paths = [s.path for s in index.samples if s.label == row]
+        paths = [s.path for s in index.members(row)]
         shown = paths[:MAX_THUMBS]
         for path in shown:
             item = QStandardItem(icon("data"), Path(path).name)
@@ -133,6 +139,11 @@ class ImageDataPage:
         self.state.project.data.augment = self.augment_combo.currentData()
         self.state.mark_changed("data")
         self._update_previews()
+
+    def selected_paths(self) -> list[str]:
+        """The paths of the selected thumbnails, in view order."""
+        rows = sorted(i.row() for i in self.thumb_view.selectionModel().selectedIndexes())
+        return [self.thumb_model.item(r).data(Qt.ItemDataRole.UserRole) for r in rows]
 
     def selected_image(self) -> str | None:
         current = self.thumb_view.currentIndex()

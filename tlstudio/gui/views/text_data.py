@@ -40,6 +40,7 @@ class TextDataPage:
         self._stats_task = None
         self._columns_task = None
         self.token_stats = None            # the TokenLengthStats shown
+        self._shown: list = []             # the samples in the table, in its source order
         self.text_table = TextTable(["Line", "Text"], "textTable", "Search the texts of this class…")
         self.report_label = QLabel(wordWrap=True, objectName="textReport")
         self.report_label.hide()
@@ -83,6 +84,10 @@ class TextDataPage:
         return self.lengths_box
 
     @property
+    def item_view(self) -> QWidget:    # where the samples are selected (the labelling context menu)
+        return self.text_table.view
+
+    @property
     def top(self) -> QWidget:          # under the message
         return self.columns_row
 
@@ -107,10 +112,18 @@ class TextDataPage:
         return os.path.relpath(path, index.root)
 
     def show_class(self, index, row: int) -> str:
-        samples = [s for s in index.samples if s.label == row] if index is not None and row >= 0 else []
+        """Show the texts of class ``row`` (``UNLABELED``: the pool; ``index`` None: nothing)."""
+        samples = index.members(row) if index is not None else []
+        self._shown = samples
         self.text_table.set_rows([(row_locator(s.path), s.text or "") for s in samples],
                                  [f"{s.path}\n\n{s.text or ''}" for s in samples])
         return ""
+
+    def selected_paths(self) -> list[str]:
+        """The locators of the selected rows, in table order."""
+        proxy = self.text_table.proxy
+        rows = sorted(proxy.mapToSource(i).row() for i in self.text_table.view.selectionModel().selectedRows())
+        return [self._shown[r].path for r in rows if r < len(self._shown)]
 
     def on_scan_failed(self, message: str) -> None:
         if COLUMNS_PROBLEM in message:

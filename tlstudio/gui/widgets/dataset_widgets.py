@@ -108,11 +108,14 @@ class ClassBarChart(QWidget):
         self.setObjectName("classChart")
         self._rows: list[tuple[str, int]] = []
         self._selected = -1
+        self._muted = 0
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
 
-    def set_counts(self, rows: list[tuple[str, int]]) -> None:
+    def set_counts(self, rows: list[tuple[str, int]], muted: int = 0) -> None:
+        """One bar per (name, count); the last ``muted`` rows (the unlabeled pool) are drawn grey."""
         self._rows = list(rows)
+        self._muted = max(0, int(muted))
         self._selected = min(self._selected, len(self._rows) - 1)
         self.setFixedHeight(max(1, len(self._rows)) * self.ROW + 8)
         self.update()
@@ -150,6 +153,7 @@ class ClassBarChart(QWidget):
             text = metrics.elidedText(name, Qt.TextElideMode.ElideRight, name_w - 8)
             painter.drawText(QRect(4, y, name_w - 4, self.ROW), Qt.AlignmentFlag.AlignVCenter, text)
             w = max(2, int(bar_w * count / top))
-            painter.fillRect(QRect(name_w, y + 4, w, self.ROW - 8), QColor("#2e86c1"))
+            muted = i >= len(self._rows) - self._muted
+            painter.fillRect(QRect(name_w, y + 4, w, self.ROW - 8), QColor("#a6acaf" if muted else "#2e86c1"))
             painter.drawText(QRect(name_w + w + 4, y, count_w, self.ROW), Qt.AlignmentFlag.AlignVCenter, f"{count:,}")
         painter.end()
