@@ -104,6 +104,17 @@ def extract_rows(model: nn.Module, pre, modality, parts: list[list[Sample]], *, 
     return rows, forwards
 
 
+def feature_model(project, modality, num_classes: int, device=None) -> tuple[torch.device, object, nn.Module]:
+    """``(device, preprocessing, model)`` that extract ``project``'s frozen features: its model with an
+    empty head (``device``: a torch device or its name; default: the project's training device)."""
+    from tlstudio.core.device import resolve_device
+
+    device = device if isinstance(device, torch.device) else resolve_device(device or project.training.device)
+    card = modality.model_card(project.model)
+    model = create_transfer_model(card, HeadSpec(layers=[]), max(2, num_classes), weights=project.model.weights)
+    return device, modality.preprocessing(card, project.model), model
+
+
 def collect_features(project, *, task: TaskState | None = None, device=None,
                      include_pool: bool = False) -> DatasetFeatures:
     """The frozen features of every labelled sample of ``project`` (see the module docstring), and of
@@ -112,8 +123,6 @@ def collect_features(project, *, task: TaskState | None = None, device=None,
     ``device``: a torch device or its name (default: the project's training device).
     ``task`` reports progress (the scan's, then the extraction's) and can cancel.
     """
-    from tlstudio.core.device import resolve_device
-
     if not project.data.path:
         raise DatasetError("Choose a dataset folder or file first.")
     modality = modality_for(project.task)
@@ -124,11 +133,7 @@ def collect_features(project, *, task: TaskState | None = None, device=None,
     d = project.data
     split = split_dataset(index, d.val_fraction, d.test_fraction, seed=d.seed)
     parts = {"train": split.train, "val": split.val, "test": split.test}
-    device = device if isinstance(device, torch.device) else resolve_device(device or project.training.device)
-    card = modality.model_card(project.model)
-    pre = modality.preprocessing(card, project.model)
-    model = create_transfer_model(card, HeadSpec(layers=[]), max(2, len(index.classes)),
-                                  weights=project.model.weights)
+    device, pre, model = feature_model(project, modality, len(index.classes), device)
     if task is not None:
         task.phase = "extracting features"
     blocks, forwards = [np.zeros((0, int(model.feature_dim)), np.float32)], 0
