@@ -48,7 +48,17 @@ def panel_for(qtbot, project: Project, path: Path) -> LabelNextPanel:
     return panel
 
 
-def test_keys_label_the_selected_sample_and_the_list_reranks(qtbot, tmp_path):
+def test_keys_label_the_selected_sample_and_the_list_reranks(qtbot, tmp_path, monkeypatch):
+    from tlstudio.gui.panels import label_next_panel
+
+    started, overlapping = [], []
+
+    def counting_run_task(fn, *args, **kwargs):         # records re-rankings started while another runs
+        overlapping.extend(t for t in started if t.is_running())
+        started.append(tasks.run_task(fn, *args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(label_next_panel, "run_task", counting_run_task)
     data = image_pool(tmp_path / "data")
     before = tree(data)
     p = Project(name="label next")
@@ -77,6 +87,7 @@ def test_keys_label_the_selected_sample_and_the_list_reranks(qtbot, tmp_path):
     second, guess = sample_key(panel.rows[0]), panel.rows[0]["suggested"]
     qtbot.keyClick(panel.table, Qt.Key.Key_Return)
     assert state.project.data.label_overrides[second] == guess
+    assert overlapping == []          # labels given during a re-ranking waited for it: one worker at a time
     # The re-ranking arrives from a worker and never lists a labelled sample.
     qtbot.waitUntil(lambda: not tasks.running_tasks() and panel.table.rowCount() == 20, timeout=30000)
     listed = {sample_key(r) for r in panel.rows}

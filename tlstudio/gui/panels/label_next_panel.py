@@ -248,17 +248,28 @@ class LabelNextPanel(ProjectJobView):
         self.rerank()
 
     def rerank(self) -> None:
-        """Refit and re-rank off the GUI thread; only the newest re-ranking is shown."""
+        """Refit and re-rank off the GUI thread; only the newest re-ranking is shown. Labels given while
+        one runs are re-ranked together when it ends (one worker at a time, however fast the keys)."""
         self.generation += 1
+        if self.rerank_task is None:    # else _on_rerank_done starts the next one, for the newest labels
+            self._start_rerank()
+
+    def _start_rerank(self) -> None:
         generation = self.generation
         task = run_task(rerank_job, self.data, TOP, int(self.state.project.data.seed), parent=self)
         self.rerank_task = task
         task.finished.connect(lambda out: self._on_reranked(generation, out))
         task.failed.connect(lambda message: generation == self.generation and self._say(message))
+        task.done.connect(lambda: self._on_rerank_done(generation))
 
     def _on_reranked(self, generation: int, out: dict) -> None:
         if generation == self.generation and self.data is not None:
             self.show_list(out)
+
+    def _on_rerank_done(self, generation: int) -> None:
+        self.rerank_task = None
+        if generation != self.generation and self.data is not None:
+            self._start_rerank()
 
     # -- project -----------------------------------------------------------------------------
     def _on_project_changed(self, section: str) -> None:
