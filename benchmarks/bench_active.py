@@ -23,6 +23,13 @@ on each labelled set and scored on the test. Means over ``--seeds`` seeds.
 
     python benchmarks/bench_active.py [--seeds 3] [--batch 10] [--power P] [--candidates C] [--only image|text]
 
+Measured (2 cores shared with other jobs, load average 17-30; 5 seeds, batch 10):
+Fashion-MNIST random 0.446/0.621/0.716/0.771/0.794, active 0.630/0.677/0.736/0.796/0.815
+(active reaches random's 400-label accuracy with 200 labels); WordNet random
+0.646/0.857/0.896/0.914/0.923, active 0.816/0.883/0.907/0.922/0.931 (at 200 labels
+0.001 short of random's 400: random is almost flat there, the tie is within noise;
+batch 5: active 0.920 at 200).
+
 Features are cached under ``--cache`` (default: a folder in the temp dir, kept,
 so a second run with other strategy settings extracts nothing).
 """

@@ -10,9 +10,11 @@ x distance``, where the distance (cosine, on unit feature rows) is to the
 nearest sample already labelled or already picked. The score shown is that
 product at the time of the pick. The candidate share was chosen with
 ``benchmarks/bench_active.py``: spreading over the whole pool (no candidate
-limit) drifts to samples that are far away but already clear, and on
+limit) drifts to samples that are far away but already clear: on
 Fashion-MNIST it did not reach random selection's 400-label accuracy with 200
-labels; two candidates per pick did, on images and texts.
+labels; two candidates per pick did (0.796 against 0.794, 5 seeds). On the
+WordNet texts random selection is nearly flat from 200 to 400 labels and
+active selection at 200 ties it within noise (0.922 against 0.923).
 
 Cold start (no labels, or labels of a single class): no head can be fitted, so
 the pick is diversity only -- k-means on the pool, and from each cluster the
