@@ -48,7 +48,17 @@ def panel_for(qtbot, project: Project, path: Path) -> LabelNextPanel:
     return panel
 
 
-def test_keys_label_the_selected_sample_and_the_list_reranks(qtbot, tmp_path):
+def test_keys_label_the_selected_sample_and_the_list_reranks(qtbot, tmp_path, monkeypatch):
+    from tlstudio.gui.panels import label_next_panel
+
+    started, overlapping = [], []
+
+    def counting_run_task(fn, *args, **kwargs):         # records re-rankings started while another runs
+        overlapping.extend(t for t in started if t.is_running())
+        started.append(tasks.run_task(fn, *args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(label_next_panel, "run_task", counting_run_task)
     data = image_pool(tmp_path / "data")
     before = tree(data)
     p = Project(name="label next")
@@ -57,12 +67,12 @@ def test_keys_label_the_selected_sample_and_the_list_reranks(qtbot, tmp_path):
     p.head = HeadSpec(layers=[])
     p.training.device = "cpu"
     panel = panel_for(qtbot, p, tmp_path / "p.json")
-    panel.find()
-    assert panel.job is not None and not panel.find_button.isEnabled()
-    qtbot.waitUntil(lambda: panel.job is None, timeout=120000)
-    assert panel.data is not None, panel.counts.text()
+    panel.compute()
+    assert panel.task is not None and not panel.compute_button.isEnabled()
+    qtbot.waitUntil(lambda: panel.task is None, timeout=120000)
+    assert panel.data is not None, panel.status.text()
     assert panel.table.rowCount() == len(panel.rows) == 20
-    assert "9 labelled, 24 unlabeled" in panel.counts.text()
+    assert "9 labelled, 24 unlabeled" in panel.status.text()
     assert all(r["suggested"] in CLASSES for r in panel.rows)
     assert [b.text() for b in panel.class_buttons] == [f"{i + 1} {c}" for i, c in enumerate(CLASSES)]
     # Key 2 labels the selected (first) sample 'sneaker': stored in the project, gone from the list at once.
@@ -72,16 +82,17 @@ def test_keys_label_the_selected_sample_and_the_list_reranks(qtbot, tmp_path):
     state = panel.state
     assert state.project.data.label_overrides == {first: "sneaker"} and state.dirty
     assert first not in [sample_key(r) for r in panel.rows] and panel.table.rowCount() == 19
-    assert "10 labelled, 23 unlabeled" in panel.counts.text()
+    assert "10 labelled, 23 unlabeled" in panel.status.text()
     # Enter accepts the suggestion of the sample selected next.
     second, guess = sample_key(panel.rows[0]), panel.rows[0]["suggested"]
     qtbot.keyClick(panel.table, Qt.Key.Key_Return)
     assert state.project.data.label_overrides[second] == guess
+    assert overlapping == []          # labels given during a re-ranking waited for it: one worker at a time
     # The re-ranking arrives from a worker and never lists a labelled sample.
     qtbot.waitUntil(lambda: not tasks.running_tasks() and panel.table.rowCount() == 20, timeout=30000)
     listed = {sample_key(r) for r in panel.rows}
     assert not listed & {first, second} and len(listed) == 20
-    assert "11 labelled, 22 unlabeled" in panel.counts.text()
+    assert "11 labelled, 22 unlabeled" in panel.status.text()
     # The labels live in the project: a scan with its curation sees them; the files are untouched.
     state.save()
     again = Project.load(tmp_path / "p.json")
@@ -106,9 +117,9 @@ def test_text_rows_show_the_words_and_a_click_accepts(qtbot, tmp_path):
     p.model.name = "all-MiniLM-L6-v2"
     p.training.device = "cpu"
     panel = panel_for(qtbot, p, tmp_path / "t.json")
-    panel.find()
-    qtbot.waitUntil(lambda: panel.job is None, timeout=120000)
-    assert panel.data is not None, panel.counts.text()
+    panel.compute()
+    qtbot.waitUntil(lambda: panel.task is None, timeout=120000)
+    assert panel.data is not None, panel.status.text()
     assert panel.table.isColumnHidden(0)
     texts = {t for t, _ in out[1:]}
     assert panel.table.item(0, 1).text() in texts and panel.rows[0]["row"].startswith("defs.csv:")
@@ -117,3 +128,13 @@ def test_text_rows_show_the_words_and_a_click_accepts(qtbot, tmp_path):
     assert panel.state.project.data.label_overrides == {key: guess}
     qtbot.waitUntil(lambda: not tasks.running_tasks(), timeout=30000)
     assert key not in {sample_key(r) for r in panel.rows}
+
+
+def test_the_main_window_has_the_tab(qtbot):
+    from tlstudio.gui.app import build_main_window
+
+    window = build_main_window(demo=False)
+    qtbot.addWidget(window)
+    i = window.tabs.indexOf(window.label_next_panel)
+    assert i >= 0 and window.tabs.tabText(i) == "Label next" and not window.tabs.tabIcon(i).isNull()
+    assert window.label_next_panel.table.rowCount() == 0 and "unlabeled" in window.label_next_panel.status.text()

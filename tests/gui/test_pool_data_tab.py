@@ -99,3 +99,23 @@ def test_text_rows_without_a_label_are_listed_and_labelled(qtbot, tmp_path):
     assert state.project.data.label_overrides == {"notes.csv:8": "animal"}
     assert combo.itemText(0) == "animal (4)" and combo.currentText() == "Unlabeled (2)"
     assert table.read_bytes() == before
+
+
+def test_the_context_menu_labels_the_selected_rows(qtbot, tmp_path):
+    state, browser = open_browser(qtbot, text_table(tmp_path / "notes.csv"), task="text")
+    choose(browser, "Unlabeled")
+    page = browser.pages["text"]
+    page.text_table.search.setText("train")
+    page.text_table.view.selectRow(0)
+    label_as = browser.labeller.context_menu(page.item_view).actions()[0].menu()
+    assert [a.text() for a in label_as.actions() if a.text()] == ["animal", "vehicle", "New class…"]
+    next(a for a in label_as.actions() if a.text() == "vehicle").trigger()
+    assert state.project.data.label_overrides == {"notes.csv:9": "vehicle"}
+    assert browser.class_combo.itemText(1) == "vehicle (4)"
+    choose(browser, "vehicle")                         # labelled here: the menu offers to undo it
+    page.text_table.search.setText("train")
+    page.text_table.view.selectRow(0)
+    menu = browser.labeller.context_menu(page.item_view)
+    assert [a.text() for a in menu.actions()] == ["Back to unlabeled"]
+    menu.actions()[0].trigger()
+    assert state.project.data.label_overrides == {} and browser.class_combo.itemText(1) == "vehicle (3)"

@@ -18,9 +18,7 @@ from __future__ import annotations
 import json
 import sys
 
-from tlstudio.cli.data_options import add_data_options
-from tlstudio.cli.insight_project import insight_project
-from tlstudio.core.device import DEVICE_CHOICES
+from tlstudio.cli.insight_project import add_insight_arguments, insight_project
 
 
 def curves_project(args):
@@ -69,12 +67,5 @@ def cmd_curves(args) -> int:
 
 def add_curves_parser(sub) -> None:
     p = sub.add_parser("curves", help="learning curves: how much more data would help, and for which class")
-    p.add_argument("data", metavar="DATA", nargs="?", help="dataset folder or file (default: the project's)")
-    p.add_argument("--project", metavar="FILE.json", help="a saved project (its model, split and curation)")
-    p.add_argument("--model", metavar="NAME|FOLDER", help="model whose features are used (default: the "
-                                                           "project's, or the bundled one)")
-    p.add_argument("--device", choices=DEVICE_CHOICES)
-    add_data_options(p)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    add_insight_arguments(p, "a saved project (its model, split and curation)")
     p.set_defaults(func=cmd_curves)

@@ -36,3 +36,18 @@ def insight_project(args, name: str, verb: str):
     if args.device is not None:
         project.training.device = args.device
     return project
+
+
+def add_insight_arguments(parser, project_help: str) -> None:
+    """DATA, --project, --model, --device, the data options, --json and --quiet: what ``insight_project`` reads."""
+    from tlstudio.cli.data_options import add_data_options
+    from tlstudio.core.device import DEVICE_CHOICES
+
+    parser.add_argument("data", metavar="DATA", nargs="?", help="dataset folder or file (default: the project's)")
+    parser.add_argument("--project", metavar="FILE.json", help=project_help)
+    parser.add_argument("--model", metavar="NAME|FOLDER", help="model whose features are used (default: the "
+                                                                "project's, or the bundled one)")
+    parser.add_argument("--device", choices=DEVICE_CHOICES)
+    add_data_options(parser)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")

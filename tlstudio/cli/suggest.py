@@ -16,9 +16,7 @@ from __future__ import annotations
 import json
 import sys
 
-from tlstudio.cli.data_options import add_data_options
-from tlstudio.cli.insight_project import insight_project
-from tlstudio.core.device import DEVICE_CHOICES
+from tlstudio.cli.insight_project import add_insight_arguments, insight_project
 from tlstudio.core.errors import ProjectError
 
 DEFAULT_TOP = 20
@@ -69,13 +67,6 @@ def cmd_suggest(args) -> int:
 def add_suggest_parser(sub) -> None:
     p = sub.add_parser("suggest", help="which unlabeled samples to label next (active learning), with the "
                                        "model's suggested label")
-    p.add_argument("data", metavar="DATA", nargs="?", help="dataset folder or file (default: the project's)")
-    p.add_argument("--project", metavar="FILE.json", help="a saved project (its model, curation and labels)")
+    add_insight_arguments(p, "a saved project (its model, curation and labels)")
     p.add_argument("--top", type=int, default=DEFAULT_TOP, metavar="K", help=f"how many (default {DEFAULT_TOP})")
-    p.add_argument("--model", metavar="NAME|FOLDER", help="model whose features are compared (default: the "
-                                                           "project's, or the bundled one)")
-    p.add_argument("--device", choices=DEVICE_CHOICES)
-    add_data_options(p)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_suggest)

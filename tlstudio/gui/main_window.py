@@ -193,7 +193,8 @@ class MainWindow(QMainWindow):
     def _update_status(self) -> None:
         ds = self.state.dataset
         noun = modality_for(getattr(ds, "task", "image")).noun
-        self.data_status.setText(f"{len(ds.samples):,} {noun} · {len(ds.classes)} classes" if ds else "No dataset")
+        self.data_status.setText(f"{len(ds.samples):,} {noun} · {len(ds.classes)} classes"
+                                 + (f" · {len(ds.pool):,} unlabeled" if ds.pool else "") if ds else "No dataset")
         if self.model_panel.is_loading():
             self.model_status.setText(f"Loading {self.state.project.model.name}…")
         elif self.state.model is not None:

@@ -97,14 +97,15 @@ def test_labelling_a_pool_sample_moves_it_into_the_data_and_leaves_files_alone(t
     split = split_dataset(cur, 0.25)
     assert {s.path for part in (split.train, split.val) for s in part} == {s.path for s in cur.samples}
     assert tree(data) == before                     # labels live in the project only
-    # Apply to disk: the labelled pool image moves into its class folder (one that exists); undo puts it back.
-    label_pool_sample(p, second, None)
+    # Apply to disk: the labelled pool images move into their class folders (a new class gets one); undo
+    # puts everything back.
     record = apply_to_disk(p, tmp_path / "p.json")
     assert (data / "trouser" / Path(first).name).is_file() and not (data / first).exists()
-    assert first not in p.data.label_overrides
-    assert apply_curation(scan(data, data=p.data), p.data).counts()["trouser"] == 5
+    assert (data / "coat" / Path(second).name).is_file() and not p.data.label_overrides
+    assert apply_curation(scan(data, data=p.data), p.data).counts() == {"coat": 1, "t-shirt": 4, "trouser": 5}
     p.data.label_overrides = {**p.data.label_overrides, **undo_apply(record)}
-    assert tree(data) == before
+    assert tree(data) == before and not (data / "coat").exists()
+    assert p.data.label_overrides == {first: "trouser", second: "coat"}
 
 
 def test_unlabeled_folder_name_is_configurable_and_old_projects_load_unchanged(tmp_path, capsys):
@@ -202,3 +203,15 @@ def test_a_run_trains_on_labelled_pool_samples_and_never_on_the_rest(tmp_path):
     rows = {Path(r[0]).relative_to(data).as_posix(): r[1] for part in split.values() for r in part}
     assert len(rows) == 11 and rows[keys[0]] == 1
     assert not set(keys[1:]) & set(rows) and all(label >= 0 for label in rows.values())
+
+
+def test_a_text_folder_has_its_pool_in_unlabeled(tmp_path):
+    texts = {"pos": ["a lovely day", "great food"], "neg": ["awful service", "cold soup"],
+             "unlabeled": ["the bus was late", "lovely view"]}
+    for folder, lines in texts.items():
+        (tmp_path / "t" / folder).mkdir(parents=True)
+        for i, line in enumerate(lines):
+            (tmp_path / "t" / folder / f"{i}.txt").write_text(line)
+    index = scan(tmp_path / "t", "text")
+    assert index.classes == ["neg", "pos"] and sorted(s.text for s in index.pool) == ["lovely view", "the bus was late"]
+    assert pool_keys(index) == ["unlabeled/0.txt", "unlabeled/1.txt"]

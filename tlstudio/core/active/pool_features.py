@@ -13,14 +13,11 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from tlstudio.core.data.curation import apply_curation
 from tlstudio.core.data.index import UNLABELED, Sample, pool_keys, sample_keys
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.errors import DatasetError
-from tlstudio.core.model.build import create_transfer_model
-from tlstudio.core.model.head import HeadSpec
 from tlstudio.core.progress import TaskState
 
 
@@ -61,8 +58,7 @@ def collect_pool_features(project, *, task: TaskState | None = None, device=None
     """Scan ``project``'s data, apply its curation, and return the features of its labelled samples
     and of its pool through the feature cache (see the module docstring). Raises ``DatasetError``
     when the data has no unlabeled sample."""
-    from tlstudio.core.device import resolve_device
-    from tlstudio.core.insight.features import extract_rows
+    from tlstudio.core.insight.features import extract_rows, feature_model
 
     if not project.data.path:
         raise DatasetError("Choose a dataset folder or file first.")
@@ -76,11 +72,7 @@ def collect_pool_features(project, *, task: TaskState | None = None, device=None
     every = sorted((dataclasses.replace(s, label=UNLABELED) for s in scanned.samples + scanned.pool),
                    key=lambda s: s.path)
     row_of = {key: r for r, key in enumerate(sample_keys(dataclasses.replace(scanned, samples=every)))}
-    device = device if isinstance(device, torch.device) else resolve_device(device or project.training.device)
-    card = modality.model_card(project.model)
-    pre = modality.preprocessing(card, project.model)
-    model = create_transfer_model(card, HeadSpec(layers=[]), max(2, len(index.classes)),
-                                  weights=project.model.weights)
+    device, pre, model = feature_model(project, modality, len(index.classes), device)
     if task is not None:
         task.phase = "extracting features"
     rows, forwards = extract_rows(model, pre, modality, [every, []], device=device, training=project.training,

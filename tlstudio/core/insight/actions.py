@@ -7,7 +7,10 @@ class folders of images: it moves each relabelled image into its new class's
 folder, writes an undo record (JSON in the project's folder) and drops the
 overrides that the folders now say. ``undo_apply`` moves the files back and
 returns the overrides. Nothing is ever overwritten: a name already taken in
-the new folder gets a suffix ("001.png" -> "001-1.png"). Both refuse, before
+the new folder gets a suffix ("001.png" -> "001-1.png"). A labelled image of
+the unlabeled pool moves from ``unlabeled/`` the same way; a class named only
+in the project gets its folder (noted in the undo record, removed by undo
+when empty). Both refuse, before
 moving anything, when a path would leave the dataset folder or a file is
 missing; undo also when a moved file changed since or its old place is
 taken. Text datasets are never
@@ -95,8 +98,9 @@ def planned_moves(project) -> list[Move]:
     for key, class_name in project.data.label_overrides.items():
         source = _inside(root / key, root)
         class_dir = _inside(root / class_name, root)
-        if class_dir.parent != root or not class_dir.is_dir():
-            raise DatasetError(f"There is no class folder '{class_name}' in {root}; nothing was moved.")
+        # A class named only in the project (a pool sample labelled with a new class) gets its folder.
+        if class_dir.parent != root or (class_dir.exists() and not class_dir.is_dir()):
+            raise DatasetError(f"'{class_name}' cannot be a class folder in {root}; nothing was moved.")
         if source.parent == class_dir:
             continue                      # already there
         if not source.is_file():
@@ -129,13 +133,17 @@ def apply_to_disk(project, project_path) -> Path:
     folder = _undo_dir(project_path)
     record = folder / f"{UNDO_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.json"
     root = Path(project.data.path).resolve()
+    new_dirs = sorted({m.target.parent for m in moves if not m.target.parent.is_dir()})
     entry = {"dataset": str(root), "created": time.time(),
              "moves": [{"from": m.source.relative_to(root).as_posix(), "to": m.target.relative_to(root).as_posix(),
                         "sha256": m.sha256} for m in moves],
-             "overrides": {m.key: project.data.label_overrides[m.key] for m in moves}}
+             "overrides": {m.key: project.data.label_overrides[m.key] for m in moves},
+             "new_folders": [d.relative_to(root).as_posix() for d in new_dirs]}
     atomic.write_json(record, entry)          # first: a crash mid-way still leaves the record to undo with
     done = []
     try:
+        for folder_path in new_dirs:
+            folder_path.mkdir()
         for m in moves:
             if m.target.exists():
                 raise DatasetError(f"'{m.target}' appeared meanwhile; TL Studio never overwrites a file.")
@@ -144,6 +152,7 @@ def apply_to_disk(project, project_path) -> Path:
     except (OSError, DatasetError):
         for m in reversed(done):              # put back what was moved, then report
             os.rename(m.target, m.source)
+        _remove_empty(new_dirs)
         record.unlink(missing_ok=True)
         raise
     overrides = dict(project.data.label_overrides)
@@ -173,6 +182,7 @@ def undo_apply(record_path) -> dict[str, str]:
         root = Path(entry["dataset"]).resolve()
         moves = [(root / m["from"], root / m["to"], str(m["sha256"])) for m in entry["moves"]]
         overrides = {str(k): str(v) for k, v in entry.get("overrides", {}).items()}
+        new_dirs = [_inside(root / d, root) for d in entry.get("new_folders", [])]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DatasetError(f"Cannot read the undo record {record_path.name}: {exc}.") from None
     for source, target, digest in moves:
@@ -184,5 +194,15 @@ def undo_apply(record_path) -> dict[str, str]:
             raise DatasetError(f"'{source}' exists again; TL Studio never overwrites a file, nothing was undone.")
     for source, target, _ in moves:
         os.rename(target, source)
+    _remove_empty(new_dirs)
     record_path.unlink()
     return overrides
+
+
+def _remove_empty(folders) -> None:
+    """Remove the class folders an apply created, when nothing else was put in them meanwhile."""
+    for folder_path in folders:
+        try:
+            folder_path.rmdir()
+        except OSError:
+            pass                              # not empty (or gone): the user's files stay

@@ -203,7 +203,9 @@ def find_duplicates(samples, labels: np.ndarray, splits: Sequence[str], features
         wanted = set(roots)
         members = tuple(i for i, r in enumerate(root_of) if r in wanted)
         found.append((members, "similar", SIMILAR, min(c for _, c in member_links)))
-    return [DuplicateGroup(tuple(sorted(m)), kind, straddles_split=len({splits[i] for i in m}) > 1,
-                           labels_differ=len({int(labels[i]) for i in m}) > 1, reason=reason, closeness=closeness)
+    # An unlabeled (pool) member neither leaks across the split nor disagrees on a label.
+    return [DuplicateGroup(tuple(sorted(m)), kind, straddles_split=len({splits[i] for i in m} - {"pool"}) > 1,
+                           labels_differ=len({int(labels[i]) for i in m} - {-1}) > 1, reason=reason,
+                           closeness=closeness)
             for m, kind, reason, closeness in found]
 

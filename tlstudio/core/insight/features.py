@@ -7,6 +7,12 @@ preprocessing (no augmentation). The rows are stored in the ``FeatureCache``
 under the same key a training run without augmentation uses for its train and
 validation rows, so features a run has already extracted (on the same device
 settings) are reused, and a second call runs no sample through the base.
+
+With ``include_pool=True`` (the audit) the unlabeled pool's rows follow the
+labelled ones, with label ``UNLABELED`` (-1) and split ``"pool"``, so the
+duplicates and outliers cover them; a dataset may then have no labels at all.
+Without it (curves, the embedding map) a dataset needs labels
+(``index.require_labels``).
 """
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ from tlstudio.core.train.stage_data import autocast_dtype_for, extraction_batch_
 from tlstudio.core.model.build import create_transfer_model
 
 SPLIT_NAMES = ("train", "val", "test")
+POOL_SPLIT = "pool"           # DatasetFeatures.splits of an unlabeled sample (include_pool=True)
 
 
 @dataclass
@@ -37,7 +44,8 @@ class DatasetFeatures:
 
     ``keys[i]`` is ``sample_key`` of ``samples[i]``; ``labels`` (int64) index
     ``classes`` (after curation); ``features`` is float32 [n, d]; ``splits[i]``
-    is "train", "val" or "test" as the project's split puts the sample.
+    is "train", "val" or "test" as the project's split puts the sample (with
+    ``include_pool``: the pool last, label -1, split "pool").
     ``root`` is the scanned dataset's root, ``task`` "image" or "text", and
     ``base_forwards`` how many samples this call ran through the base (0 when
     every row came from the cache).
@@ -105,9 +113,21 @@ def scan_curated(project, task: TaskState | None = None):
                           project.data)
 
 
+def feature_model(project, modality, num_classes: int, device=None) -> tuple[torch.device, object, nn.Module]:
+    """``(device, preprocessing, model)`` that extract ``project``'s frozen features: its model with an
+    empty head (``device``: a torch device or its name; default: the project's training device)."""
+    from tlstudio.core.device import resolve_device
+
+    device = device if isinstance(device, torch.device) else resolve_device(device or project.training.device)
+    card = modality.model_card(project.model)
+    model = create_transfer_model(card, HeadSpec(layers=[]), max(2, num_classes), weights=project.model.weights)
+    return device, modality.preprocessing(card, project.model), model
+
+
 def collect_features(project, *, task: TaskState | None = None, device=None, index=None, model=None,
-                     with_test: bool = True) -> DatasetFeatures:
-    """The frozen features of every labelled sample of ``project`` (see the module docstring).
+                     with_test: bool = True, include_pool: bool = False) -> DatasetFeatures:
+    """The frozen features of every labelled sample of ``project`` (see the module docstring), and of
+    the unlabeled pool after them when ``include_pool``.
 
     ``device``: a torch device or its name (default: the project's training device).
     ``task`` reports progress (the scan's, then the extraction's) and can cancel.
@@ -117,34 +137,36 @@ def collect_features(project, *, task: TaskState | None = None, device=None, ind
     """
     import time
 
-    from tlstudio.core.device import resolve_device
-
     modality = modality_for(project.task)
     index = index if index is not None else scan_curated(project, task)
-    require_labels(index, modality.noun)
+    pool = list(index.pool) if include_pool else []
+    if not pool:
+        require_labels(index, modality.noun)
     d = project.data
     split = split_dataset(index, d.val_fraction, d.test_fraction, seed=d.seed)
     parts = {"train": split.train, "val": split.val, "test": split.test if with_test else []}
-    device = device if isinstance(device, torch.device) else resolve_device(device or project.training.device)
-    card = modality.model_card(project.model)
-    pre = modality.preprocessing(card, project.model)
     if model is None:
-        model = create_transfer_model(card, HeadSpec(layers=[]), len(index.classes), weights=project.model.weights)
+        device, pre, model = feature_model(project, modality, len(index.classes), device)
+    else:
+        from tlstudio.core.device import resolve_device
+
+        device = device if isinstance(device, torch.device) else resolve_device(device or project.training.device)
+        pre = modality.preprocessing(modality.model_card(project.model), project.model)
     if task is not None:
         task.phase = "extracting features"
     started = time.perf_counter()
-    rows, forwards = extract_rows(model, pre, modality, [split.train, split.val], device=device,
-                                  training=project.training, task=task)
-    blocks = [rows]
-    if parts["test"]:
-        test_rows, more = extract_rows(model, pre, modality, [split.test, []], device=device,
-                                           training=project.training, task=task)
-        blocks.append(test_rows)
-        forwards += more
-    samples = split.train + split.val + parts["test"]
+    blocks, forwards = [np.zeros((0, int(model.feature_dim)), np.float32)], 0
+    for pair in ([split.train, split.val], [parts["test"], []], [pool, []]):     # a cache entry each
+        if pair[0] or pair[1]:
+            rows, more = extract_rows(model, pre, modality, pair, device=device, training=project.training,
+                                      task=task)
+            blocks.append(rows)
+            forwards += more
+    samples = split.train + split.val + parts["test"] + pool
     ordered = dataclasses.replace(index, samples=samples)
     return DatasetFeatures(
         samples=samples, keys=sample_keys(ordered), labels=np.array([s.label for s in samples], dtype=np.int64),
         classes=list(index.classes), features=np.concatenate(blocks).astype(np.float32, copy=False),
-        splits=[name for name in SPLIT_NAMES for _ in parts[name]], model_name=model.model_name,
-        root=index.root, task=project.task, base_forwards=forwards, extract_seconds=time.perf_counter() - started)
+        splits=[name for name in SPLIT_NAMES for _ in parts[name]] + [POOL_SPLIT] * len(pool),
+        model_name=model.model_name, root=index.root, task=project.task, base_forwards=forwards,
+        extract_seconds=time.perf_counter() - started)

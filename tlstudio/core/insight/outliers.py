@@ -32,13 +32,13 @@ NEIGHBOURS = 5
 class Outlier:
     index: int          # into DatasetFeatures.samples
     score: float        # standardised distance to the nearest class
-    nearest: int        # that class
+    nearest: int        # that class (-1: the data has no labelled class)
 
 
 def outlier_scores(features: np.ndarray, labels: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Per sample: the standardised distance to the nearest class, and that class."""
     unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-    scores = np.full((len(unit), num_classes), np.inf)
+    scores = np.full((len(unit), max(1, num_classes)), np.inf)     # no class: every score inf
     for c in range(num_classes):
         own = labels == c
         if not np.any(own):
@@ -74,6 +74,10 @@ def find_outliers(features: np.ndarray, labels: np.ndarray, num_classes: int,
                   threshold: float = OUTLIER_SCORE, neighbours: Neighbours | None = None) -> list[Outlier]:
     features = np.asarray(features, dtype=np.float32)
     class_score, nearest = outlier_scores(features, np.asarray(labels), num_classes)
-    score = (class_score + neighbour_scores(features, neighbours=neighbours)) / 2
+    data_score = neighbour_scores(features, neighbours=neighbours)
+    # No labelled class to measure against (a dataset of unlabeled samples only): the data alone.
+    known = np.isfinite(class_score)
+    score = np.where(known, (np.where(known, class_score, 0.0) + data_score) / 2, data_score)
+    nearest = np.where(known, nearest, -1)
     order = np.argsort(-score, kind="stable")
     return [Outlier(int(i), float(score[i]), int(nearest[i])) for i in order if score[i] >= threshold]

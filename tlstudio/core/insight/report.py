@@ -7,9 +7,12 @@ prints (``tlstudio-cli audit --json``) and ``format_report`` its table form.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from tlstudio.core.insight.duplicates import NEIGHBOURS, DuplicateGroup, find_duplicates
 from tlstudio.core.insight.features import DatasetFeatures, collect_features
@@ -19,12 +22,17 @@ from tlstudio.core.train.task_types import MultiLabelTask
 from tlstudio.core.insight.neighbours import nearest_neighbours
 from tlstudio.core.insight.outliers import NEIGHBOURS as OUTLIER_NEIGHBOURS
 from tlstudio.core.insight.outliers import Outlier, find_outliers
+from tlstudio.core.data.index import UNLABELED
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.progress import TaskState
+
+UNLABELED_NAME = "unlabeled"     # the label a pool sample shows in the report
 
 
 @dataclass
 class AuditReport:
+    """The audit of ``data`` (with the unlabeled pool when it has one: label -1, split "pool")."""
+
     data: DatasetFeatures
     label_issues: list[LabelIssue]
     duplicates: list[DuplicateGroup]
@@ -32,6 +40,7 @@ class AuditReport:
     seconds: dict[str, float] = field(default_factory=dict)
     # A multi-label dataset: per (sample, label) issues instead of one class per sample (label_set_issues.py)
     label_set_issues: list[LabelSetIssue] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)       # what was not analysed, and why
 
     # -- one sample, as the JSON and the GUI show it ---------------------------------
     def where(self, i: int) -> dict[str, Any]:
@@ -42,7 +51,8 @@ class AuditReport:
         return {"path": s.path, "key": self.data.keys[i]}
 
     def class_name(self, label: int) -> str:
-        return self.data.classes[label]
+        """The class of ``label``; "unlabeled" for a pool sample."""
+        return UNLABELED_NAME if label == UNLABELED else self.data.classes[label]
 
     def group_json(self, g: DuplicateGroup) -> dict[str, Any]:
         d = self.data
@@ -61,12 +71,13 @@ class AuditReport:
         alike = [g for g in self.duplicates if g.tier == "similar"]
         out = {
             "task": d.task, "root": d.root, "model": d.model_name, "samples": len(d), "classes": list(d.classes),
+            "unlabeled": int((d.labels == UNLABELED).sum()), "notes": list(self.notes),
             "label_issues": [{**self.where(x.index), "given": self.class_name(x.given),
                               "suggested": self.class_name(x.suggested), "score": round(x.score, 4),
                               "split": d.splits[x.index]} for x in cut(self.label_issues)],
             "duplicates": [self.group_json(g) for g in cut(dups)],
             "outliers": [{**self.where(o.index), "label": self.class_name(int(d.labels[o.index])),
-                          "nearest": self.class_name(o.nearest), "score": round(o.score, 3)}
+                          "nearest": self.class_name(o.nearest) if o.nearest >= 0 else "", "score": round(o.score, 3)}
                          for o in cut(self.outliers)],
             "counts": {"label_issues": len(self.label_issues), "duplicates": len(dups),
                        "leaking_duplicates": sum(g.straddles_split for g in dups), "similar": len(alike),
@@ -97,12 +108,12 @@ def audit_features(data: DatasetFeatures, *, seed: int = 0, task: TaskState | No
     seconds = {}
     t0 = time.perf_counter()
     _phase(task, "finding likely label errors")
-    issues, set_issues = [], []
+    issues, set_issues, notes = [], [], []
     if any(s.labels is not None for s in data.samples):      # label sets: per (sample, label)
         targets = MultiLabelTask(len(data.classes)).targets(data.samples).numpy()
         set_issues, _probs = find_label_set_issues(data.features, targets, seed=seed, check=check)
     else:
-        issues, _probs = find_label_issues(data.features, data.labels, len(data.classes), seed=seed, check=check)
+        issues, notes = _label_issues(data, seed, check)
     t1 = time.perf_counter()
     _phase(task, "finding nearest neighbours")
     neighbours = nearest_neighbours(data.features, max(NEIGHBOURS, OUTLIER_NEIGHBOURS), check, progress)
@@ -115,14 +126,30 @@ def audit_features(data: DatasetFeatures, *, seed: int = 0, task: TaskState | No
     outliers = find_outliers(data.features, data.labels, len(data.classes), neighbours=neighbours)
     t4 = time.perf_counter()
     seconds.update(label_issues=t1 - t0, neighbours=t2 - t1, duplicates=t3 - t2, outliers=t4 - t3)
-    return AuditReport(data, issues, groups, outliers, seconds, set_issues)
+    return AuditReport(data, issues, groups, outliers, seconds, label_set_issues=set_issues, notes=notes)
+
+
+def _label_issues(data: DatasetFeatures, seed: int, check) -> tuple[list[LabelIssue], list[str]]:
+    """Likely label errors among the labelled samples (the pool has no label to doubt); none, with a
+    note, when fewer than two classes have two labelled samples each."""
+    labelled = np.flatnonzero(data.labels != UNLABELED)
+    if len(labelled) == len(data.labels):
+        return find_label_issues(data.features, data.labels, len(data.classes), seed=seed, check=check)[0], []
+    per_class = np.bincount(data.labels[labelled], minlength=len(data.classes))
+    if (per_class >= 2).sum() < 2 or (per_class == 1).any():
+        return [], [f"Likely label errors need 2 or more labelled samples in each of 2 classes or more "
+                    f"({len(labelled)} labelled); the duplicates and outliers cover all "
+                    f"{len(data.labels)} samples, the unlabeled ones too."]
+    found, _ = find_label_issues(data.features[labelled], data.labels[labelled], len(data.classes), seed=seed,
+                                 check=check)
+    return [dataclasses.replace(x, index=int(labelled[x.index])) for x in found], []
 
 
 def run_audit(project, *, task: TaskState | None = None, device=None) -> AuditReport:
     """Collect the project's features (cached) and audit them."""
     t0 = time.perf_counter()
     _phase(task, "")
-    data = collect_features(project, task=task, device=device)
+    data = collect_features(project, task=task, device=device, include_pool=True)
     t1 = time.perf_counter()
     report = audit_features(data, seed=int(project.data.seed), task=task)
     report.seconds = {"features": t1 - t0, **report.seconds, "total": time.perf_counter() - t0}
@@ -139,8 +166,10 @@ def format_report(report: AuditReport, top: int = 10, similar: bool = False) -> 
     asked for), outliers."""
     j = report.to_json(top, similar=similar)
     c = j["counts"]
-    lines = [f"Audit of {j['samples']} {modality_for(j['task']).noun} in {len(j['classes'])} "
+    pool = f" ({j['unlabeled']} unlabeled)" if j["unlabeled"] else ""
+    lines = [f"Audit of {j['samples']} {modality_for(j['task']).noun}{pool} in {len(j['classes'])} "
              f"classes with {j['model']} ({j['seconds'].get('total', 0):.1f} s)",
+             *[f"Note: {note}" for note in j["notes"]],
              f"Likely label errors: {c['label_issues']} (top {min(top, c['label_issues'])} shown)"]
     if j["label_issues"]:
         width = max(len(x["given"]) for x in j["label_issues"] + [{"given": "given"}])
@@ -164,5 +193,6 @@ def format_report(report: AuditReport, top: int = 10, similar: bool = False) -> 
                      f"  ({g['why']})" + (f"  [{flags}]" if flags else ""))
     lines.append(f"Outliers: {c['outliers']}")
     for o in j["outliers"]:
-        lines.append(f"  {o['score']:5.1f}  {o['label']} (nearest: {o['nearest']}) -> {o.get('row', o.get('key'))}")
+        lines.append(f"  {o['score']:5.1f}  {o['label']} (nearest: {o['nearest'] or '-'}) -> "
+                     f"{o.get('row', o.get('key'))}")
     return "\n".join(lines)

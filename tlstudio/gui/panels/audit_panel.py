@@ -230,7 +230,7 @@ class AuditPanel(QWidget):
                   f"{report['seconds'].get('total', 0):.1f} s: {c['label_issues']} likely label errors, "
                   f"{c['duplicates']} duplicate groups ({c['leaking_duplicates']} across train/val/test; "
                   f"{c.get('similar', 0)} more only similar), "
-                  f"{c['outliers']} outliers.")
+                  f"{c['outliers']} outliers." + "".join(f" {note}" for note in report.get("notes", [])))
         self.tabs.setTabText(0, f"Likely label errors ({c['label_issues']})")
         self.tabs.setTabText(1, f"Duplicates ({c['duplicates']})")
         self.tabs.setTabText(2, f"Outliers ({c['outliers']})")

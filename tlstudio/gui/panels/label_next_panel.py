@@ -14,10 +14,10 @@ re-ranking that a newer label made stale is dropped.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QInputDialog, QLabel, QProgressBar,
-                               QPushButton, QSizePolicy, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QInputDialog, QLabel, QPushButton,
+                               QSizePolicy, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from tlstudio.core.data.curation import label_pool_sample
 from tlstudio.core.data.modality import modality_for
@@ -25,6 +25,7 @@ from tlstudio.core.errors import TLStudioError
 from tlstudio.gui.jobs.label_jobs import pool_job, rerank_job
 from tlstudio.gui.jobs.tasks import run_task
 from tlstudio.gui.views import label_rows
+from tlstudio.gui.widgets.project_job_view import ProjectJobView
 
 TOP = 20
 MAX_CLASS_KEYS = 9
@@ -40,7 +41,13 @@ def sample_key(row: dict) -> str:
     return row.get("key") or row["row"]
 
 
-class LabelNextPanel(QWidget):
+class LabelNextPanel(ProjectJobView):
+    """Find (``compute``: the pool job, Cancel, progress) and label; ``status`` shows the counts."""
+
+    failed = Signal(str)
+    busy_text = "Reading the samples and their features…"
+    fail_text = "{message}"
+
     def __init__(self, state, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("labelNextPanel")
@@ -48,31 +55,25 @@ class LabelNextPanel(QWidget):
         self.data = None              # core.active.pool_features.PoolFeatures, once found
         self.result: dict | None = None
         self.rows: list[dict] = []
-        self.job = None               # the pool job (scan + features)
         self.rerank_task = None
         self.generation = 0           # bumped by every label: older re-rankings are stale
         self._own_change = False
         self._build_ui()
         self.views = label_rows(self.table, self)
-        state.projectReplaced.connect(self.clear)
+        state.projectReplaced.connect(self.reset_for_new_project)
         state.changed.connect(self._on_project_changed)
 
     # -- layout ------------------------------------------------------------------------------
     def _build_ui(self) -> None:
-        self.find_button = QPushButton("Find samples to label", objectName="findToLabel")
-        self.find_button.clicked.connect(self.find)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(lambda: self.job is not None and self.job.cancel())
-        self.cancel_button.hide()
-        self.progress = QProgressBar()
-        self.progress.hide()
+        self.make_controls("Find samples to label", "findToLabel", 400, FIRST_HINT)
         top = QHBoxLayout()
-        for w in (self.find_button, self.cancel_button):
+        for w in (self.compute_button, self.cancel_button):
             w.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
             top.addWidget(w)
         top.addWidget(self.progress, 1)
         top.addStretch(0)
-        self.counts = QLabel(FIRST_HINT, wordWrap=True, objectName="labelNextCounts")
+        self.status.setWordWrap(True)
+        self.status.setObjectName("labelNextCounts")
         self.how = QLabel(wordWrap=True, objectName="labelNextHow")
         self.table = QTableWidget(0, len(COLUMNS), objectName="labelNextTable")
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -94,7 +95,7 @@ class LabelNextPanel(QWidget):
         self.other_button.clicked.connect(self.label_other)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addWidget(self.counts)
+        layout.addWidget(self.status)
         layout.addWidget(self.how)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.keys_hint)
@@ -130,52 +131,22 @@ class LabelNextPanel(QWidget):
         self.other_button.setVisible(self.data is not None)
 
     # -- finding ----------------------------------------------------------------------------
-    def find(self) -> None:
-        if self.job is not None:
-            return
-        if not self.state.project.data.path:
-            self._say("Open a dataset first (Data tab).")
-            return
-        self.find_button.setEnabled(False)
-        self.cancel_button.show()
-        self.progress.setRange(0, 0)
-        self.progress.show()
-        self._say(f"Reading the {modality_for(self.state.project.task).noun} and their features…")
-        job = self.job = run_task(pool_job, self.state.project.to_dict(), TOP, with_progress=True, parent=self,
-                                  on_progress=self._on_progress)
-        job.finished.connect(lambda result: self._on_found(job, result))
-        job.failed.connect(lambda message: self._on_failed(job, message))
+    @staticmethod
+    def job(project_dict: dict, task=None):
+        return pool_job(project_dict, TOP, task=task)
 
-    def _on_progress(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(1, total))
-        self.progress.setValue(done)
-
-    def _end(self, job) -> bool:
-        if job is not self.job:
-            return False
-        self.job = None
-        self.find_button.setEnabled(True)
-        self.cancel_button.hide()
-        self.progress.hide()
-        return True
-
-    def _on_found(self, job, result) -> None:
-        if not self._end(job):
-            return
+    def show_result(self, result) -> None:
+        """The pool job's ``(PoolFeatures, suggestions_json)``."""
         self.data, out = result
         self.generation += 1
         self._rebuild_class_buttons()
-        self.show_result(out)
-
-    def _on_failed(self, job, message: str) -> None:
-        if self._end(job):
-            self._say(message)
+        self.show_list(out)
 
     def _say(self, text: str) -> None:
-        self.counts.setText(text)
+        self.status.setText(text)
 
     # -- the list ---------------------------------------------------------------------------
-    def show_result(self, out: dict) -> None:
+    def show_list(self, out: dict) -> None:
         self.result = out
         self.rows = list(out["suggestions"])
         self.views[self.data.task].activate()
@@ -277,27 +248,36 @@ class LabelNextPanel(QWidget):
         self.rerank()
 
     def rerank(self) -> None:
-        """Refit and re-rank off the GUI thread; only the newest re-ranking is shown."""
+        """Refit and re-rank off the GUI thread; only the newest re-ranking is shown. Labels given while
+        one runs are re-ranked together when it ends (one worker at a time, however fast the keys)."""
         self.generation += 1
+        if self.rerank_task is None:    # else _on_rerank_done starts the next one, for the newest labels
+            self._start_rerank()
+
+    def _start_rerank(self) -> None:
         generation = self.generation
         task = run_task(rerank_job, self.data, TOP, int(self.state.project.data.seed), parent=self)
         self.rerank_task = task
         task.finished.connect(lambda out: self._on_reranked(generation, out))
         task.failed.connect(lambda message: generation == self.generation and self._say(message))
+        task.done.connect(lambda: self._on_rerank_done(generation))
 
     def _on_reranked(self, generation: int, out: dict) -> None:
         if generation == self.generation and self.data is not None:
-            self.show_result(out)
+            self.show_list(out)
+
+    def _on_rerank_done(self, generation: int) -> None:
+        self.rerank_task = None
+        if generation != self.generation and self.data is not None:
+            self._start_rerank()
 
     # -- project -----------------------------------------------------------------------------
     def _on_project_changed(self, section: str) -> None:
         if section in ("curation", "data") and not self._own_change and self.data is not None:
-            self.clear()
+            self.reset_for_new_project()
             self._say("The data or its labels changed: press Find samples to label again.")
 
-    def clear(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
+    def clear_result(self) -> None:
         self.generation += 1
         self.data, self.result, self.rows = None, None, []
         self.table.setRowCount(0)
@@ -305,4 +285,3 @@ class LabelNextPanel(QWidget):
         for view in self.views.values():
             view.stop()
         self._rebuild_class_buttons()
-        self._say(FIRST_HINT)

@@ -117,9 +117,16 @@ class PoolLabeller(QWidget):
         return set(pool_keys(raw)) & set(self.state.project.data.label_overrides)
 
     def _menu(self, view, pos) -> None:
+        menu = self.context_menu(view)
+        if menu is not None:
+            menu.exec(view.viewport().mapToGlobal(pos))
+
+    def context_menu(self, parent) -> QMenu | None:
+        """The menu for the selected samples: "Label as ▸ class" in the pool, "Back to unlabeled" for
+        samples labelled here; None when it would be empty."""
         if self._shown_label is None or not self.selected_keys():
-            return
-        menu = QMenu(view)
+            return None
+        menu = QMenu(parent)
         if self._shown_label == UNLABELED:
             sub = menu.addMenu("Label as")
             for name in (self.state.curated_dataset() or self.state.dataset).label_choices():
@@ -128,8 +135,7 @@ class PoolLabeller(QWidget):
             sub.addAction(NEW_CLASS, self._ask_new_class)
         elif set(self.selected_keys()) & self._labelled_here():
             menu.addAction("Back to unlabeled", lambda: self.label_selected(None))
-        if not menu.isEmpty():
-            menu.exec(view.viewport().mapToGlobal(pos))
+        return None if menu.isEmpty() else menu
 
     def _ask_new_class(self) -> None:
         name, ok = QInputDialog.getText(self, "New class", "Name of the new class:")
