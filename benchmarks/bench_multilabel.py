@@ -66,6 +66,7 @@ def run_set(name: str, data: Path, project_task: str, scratch: Path, image_size:
     from sklearn.linear_model import LogisticRegression
     from sklearn.multiclass import OneVsRestClassifier
 
+    from tlstudio.core.data.modality import task_default_model
     from tlstudio.core.insight.features import collect_features
     from tlstudio.core.project import Project
     from tlstudio.core.runs.evaluate import evaluate_run
@@ -74,6 +75,7 @@ def run_set(name: str, data: Path, project_task: str, scratch: Path, image_size:
     from tlstudio.core.train.trainer import Trainer
 
     project = Project(name=f"bench {name}", task=project_task)
+    project.model.name = task_default_model(project_task, project.model.name)      # the task's bundled model
     project.data.path = str(data)
     project.data.val_fraction, project.data.test_fraction = 0.15, 0.25
     project.model.image_size = image_size
@@ -118,8 +120,10 @@ def main() -> None:
 
     images = compose_images(fashion_items(60), scratch / "images", args.images, seed=0)
     texts = compose_texts(demo_text_items(), scratch / "texts", args.texts, seed=0)
-    rows = [run_set("images", images, "image", scratch, args.image_size or None),
-            run_set("texts", texts, "text", scratch)]
+    rows = []
+    for name, data, task, size in (("texts", texts, "text", None), ("images", images, "image", args.image_size or None)):
+        rows.append(run_set(name, data, task, scratch, size))
+        print(f"{name}: {rows[-1]}", flush=True)        # each set's figures as soon as they exist
     print(f"load average: {os.getloadavg()[0]:.1f} (2 cores, shared: the seconds are noisy)")
     print(f"{'set':<7} {'samples':>7} {'labels':>6} {'test':>5}  {'method':<34} {'micro-F1':>8} {'macro-F1':>8} "
           f"{'mAP':>6} {'seconds':>8}")
