@@ -187,9 +187,8 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
     explicit = [name for name, v in (("lr", lr), ("weight_decay", weight_decay), ("epochs", epochs),
                                      ("head", head)) if v is not None]
     configs = configs_for(lr=lr, weight_decay=weight_decay, head=head)
-    k = task.fold_count(y_all, FOLDS) if cross_validate and n <= CV_MAX_SAMPLES else 0
-    if k:
-        k = max(k, 2)
+    if cross_validate and n <= CV_MAX_SAMPLES and task.cross_validates(y_all):
+        k = max(task.fold_count(y_all, FOLDS), 2)
         fold = task.folds(y_all, k, seed)
         method = f"{k}-fold cross-validation"
     else:
@@ -348,7 +347,7 @@ def out_of_fold_probabilities(x: torch.Tensor, y: torch.Tensor, num_classes: int
     """
     task = task if task is not None else SingleLabelTask(num_classes)
     y = y if y.is_floating_point() else y.long()      # class indices, or multi-label 0/1 rows
-    k = max(2, task.fold_count(y, int(folds)) or 2)
+    k = max(2, task.fold_count(y, int(folds)))
     fold = task.folds(y, k, seed)
     mean, std = standardiser(x.float())
     xs = (x.float() - mean) / std

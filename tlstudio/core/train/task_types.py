@@ -65,11 +65,14 @@ class SingleLabelTask:
     def criterion(self, weight: torch.Tensor | None, label_smoothing: float) -> nn.Module:
         return nn.CrossEntropyLoss(weight=weight, label_smoothing=float(label_smoothing))
 
+    def cross_validates(self, y: torch.Tensor) -> bool:
+        """Whether ``y`` can be cross-validated: every class up to the highest has two samples."""
+        return int(torch.bincount(y).min()) >= 2
+
     def fold_count(self, y: torch.Tensor, wanted: int) -> int:
-        """Folds for cross-validation over ``y`` (0: too few samples of a class for any)."""
-        counts = torch.bincount(y, minlength=self.num_classes)
-        present = counts[counts > 0]
-        return min(wanted, int(present.min())) if int(present.min()) >= 2 else 0
+        """Folds for ``y``: ``wanted``, or fewer when the smallest class is smaller."""
+        counts = torch.bincount(y)
+        return min(wanted, int(counts[counts > 0].min()))
 
     def folds(self, y: torch.Tensor, k: int, seed: int) -> torch.Tensor:
         """A fold number in [0, k) for each sample, classes spread evenly over the folds."""
@@ -200,8 +203,11 @@ class MultiLabelTask(SingleLabelTask):
     def criterion(self, weight: torch.Tensor | None, label_smoothing: float) -> nn.Module:
         return LabelSetLoss(self, weight, label_smoothing)
 
+    def cross_validates(self, y: torch.Tensor) -> bool:
+        return y.shape[0] >= 4
+
     def fold_count(self, y: torch.Tensor, wanted: int) -> int:
-        return min(wanted, y.shape[0] // 2) if y.shape[0] >= 4 else 0
+        return max(1, min(wanted, y.shape[0] // 2))
 
     def folds(self, y: torch.Tensor, k: int, seed: int) -> torch.Tensor:
         """Samples ordered by their rarest label (seeded chance within), dealt round-robin: each
