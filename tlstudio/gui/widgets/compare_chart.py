@@ -13,6 +13,7 @@ from tlstudio.gui.widgets.figure_image import ThreadedChartCanvas
 
 FRONT_COLOR = "#d62728"
 OTHER_COLOR = "#7f7f7f"
+LOG_ABOVE = 10          # a log latency axis when the slowest model is this many times the fastest
 EMPTY_TEXT = "Press Compare: each model's accuracy against its latency appears here."
 
 
@@ -52,9 +53,15 @@ class ParetoChart(ThreadedChartCanvas):
                     fontsize=9, wrap=True)
             ax.tick_params(labelleft=False, labelbottom=False)
             return
+        from matplotlib.ticker import FuncFormatter, NullFormatter
+
+        ax.tick_params(labelleft=True, labelbottom=True)     # an empty chart hid them
         xs = [r["latency_ms"] for r in rows]
-        if max(xs) > 3 * min(xs):
+        if max(xs) > LOG_ABOVE * min(xs):
             ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.0%}"))
         front = sorted((r for r in rows if r.get("pareto")), key=lambda r: r["latency_ms"])
         others = [r for r in rows if not r.get("pareto")]
         if others:
@@ -65,12 +72,14 @@ class ParetoChart(ThreadedChartCanvas):
                     color=FRONT_COLOR, linewidth=1.2, alpha=0.7, zorder=2)
             ax.scatter([r["latency_ms"] for r in front], [r["accuracy"] for r in front], s=46, color=FRONT_COLOR,
                        label="Pareto front", zorder=4)
-        for r in rows:
+        # Labels alternate above and below along the latency axis, so neighbours do not print over each other.
+        for i, r in enumerate(sorted(rows, key=lambda r: (r["latency_ms"], -r["accuracy"]))):
             chosen = self.selected is not None and (r["model"], r["weights"]) == tuple(self.selected)
             if chosen:
                 ax.scatter([r["latency_ms"]], [r["accuracy"]], s=190, facecolors="none", edgecolors="#1f77b4",
                            linewidths=2, zorder=5)
-            ax.annotate(r["model"], (r["latency_ms"], r["accuracy"]), textcoords="offset points", xytext=(6, 5),
+            ax.annotate(r["model"], (r["latency_ms"], r["accuracy"]), textcoords="offset points",
+                        xytext=(6, 6 if i % 2 == 0 else -12),
                         fontsize=8, fontweight="bold" if chosen else "normal")
         low, high = min(r["accuracy"] for r in rows), max(r["accuracy"] for r in rows)
         pad = max(0.02, (high - low) * 0.25)
