@@ -32,7 +32,6 @@ import random
 import statistics
 import subprocess
 import time
-from pathlib import Path
 
 import torch
 

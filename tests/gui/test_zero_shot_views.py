@@ -1,35 +1,24 @@
 """Zero labels in the GUI: the Results tab's baseline row (real MiniLM, in a worker), pre-labelling the pool
 only after a yes, the Data tab's class descriptions, and the Train tab's few-label mode."""
-import dataclasses
-
 import pytest
 
-from tlstudio.core.data.text import scan_text
-from tlstudio.core.paths import resources_dir
 from tlstudio.core.project import Project
 from tlstudio.gui.state import ProjectState
 from tlstudio.gui.widgets.class_descriptions import ClassDescriptions
 from tlstudio.gui.widgets.training_settings import TrainingSettingsForm
 from tlstudio.gui.widgets.zero_shot_baseline import NOT_MEASURED, ZeroShotBaseline
 
+from tests.core.zeroshot.demo_pool import DEMO, demo_with_pool
+
 pytest.importorskip("transformers")
-DEMO = resources_dir() / "demo_text_data" / "wordnet_definitions.csv"
 
 
 def _state_with_pool(per_class=6, pool=2):
     project = Project(name="zero", task="text")
     project.data.path = str(DEMO)
     project.model.name = "all-MiniLM-L6-v2"
-    index = scan_text(DEMO)
-    labelled, unlabeled = [], []
-    for c in range(len(index.classes)):
-        members = [s for s in index.samples if s.label == c]
-        labelled += members[:per_class]
-        unlabeled += [dataclasses.replace(s, label=-1) for s in members[per_class:per_class + pool]]
-    index = dataclasses.replace(index, samples=labelled)
-    index.pool = unlabeled           # the unlabeled pool (DatasetIndex.pool)
     state = ProjectState(project)
-    state.set_dataset(index)
+    state.set_dataset(demo_with_pool(per_class, pool)[0])
     return state
 
 

@@ -1,18 +1,17 @@
 """Zero labels: class names against real texts (MiniLM), calibration, suggestions, and no fake CLIP."""
-import dataclasses
 import json
 
 import pytest
 import torch
 
 from tlstudio.core.data.modality import modality_for
-from tlstudio.core.paths import resources_dir
 from tlstudio.core.zeroshot.clip_zero_shot import ClipZeroShot, NoClipModel, find_clip_models, is_clip_folder
 from tlstudio.core.zeroshot.prototypes import DEFAULT_TEMPERATURE, calibrate, class_prompt
 from tlstudio.core.zeroshot.run import suggestions_for_project, zero_shot
 
+from tests.core.zeroshot.demo_pool import demo_with_pool
+
 pytest.importorskip("transformers")
-DEMO = resources_dir() / "demo_text_data" / "wordnet_definitions.csv"
 
 
 @pytest.fixture(scope="module")
@@ -23,23 +22,8 @@ def encoder():
     return SentenceEncoderZeroShot()
 
 
-def _subset(per_class: int, pool: int = 0):
-    """``per_class`` demo definitions of each class, and the next ``pool`` of each as unlabeled."""
-    from tlstudio.core.data.text import scan_text
-
-    index = scan_text(DEMO)
-    labelled, unlabeled = [], []
-    for c in range(len(index.classes)):
-        members = [s for s in index.samples if s.label == c]
-        labelled += members[:per_class]
-        unlabeled += [dataclasses.replace(s, label=-1) for s in members[per_class:per_class + pool]]
-    subset = dataclasses.replace(index, samples=labelled)
-    subset.pool = unlabeled          # what the unlabeled pool of the data gives (DatasetIndex.pool)
-    return subset, unlabeled
-
-
 def test_class_names_alone_beat_chance_by_far_on_real_texts_and_probabilities_are_calibrated(encoder):
-    index, _ = _subset(12, pool=3)
+    index, truth = demo_with_pool(12, pool=3)
     result = zero_shot(index, modality_for("text"), encoder=encoder)
     chance = 1 / len(index.classes)
     assert result.labelled == 72 and result.accuracy > 3 * chance, result.accuracy
@@ -47,7 +31,6 @@ def test_class_names_alone_beat_chance_by_far_on_real_texts_and_probabilities_ar
     assert cal["fitted_on"].startswith("labelled samples") and cal["ece_after"] <= cal["ece_before"] + 1e-9
     assert result.prompts == list(index.classes)
     # Every pool text gets a class of the dataset and a probability; most are right.
-    truth = {s.path: index.classes[s.label] for s in _true_pool()}
     assert len(result.pool) == 18 and all(p["label"] in index.classes and 0 < p["confidence"] <= 1
                                           for p in result.pool)
     right = sum(p["label"] == truth[p["path"]] for p in result.pool)
@@ -58,20 +41,10 @@ def test_class_names_alone_beat_chance_by_far_on_real_texts_and_probabilities_ar
     json.dumps(result.to_dict())
 
 
-def _true_pool():
-    from tlstudio.core.data.text import scan_text
-
-    index = scan_text(DEMO)
-    out = []
-    for c in range(len(index.classes)):
-        out += [s for s in index.samples if s.label == c][12:15]
-    return out
-
-
 def test_a_description_goes_into_the_class_prompt(encoder):
     assert class_prompt("body_part") == "body part"
     assert class_prompt("feeling", "  an emotion\n or mood ") == "feeling: an emotion or mood"
-    index, _ = _subset(4)
+    index, _ = demo_with_pool(4)
     result = zero_shot(index, modality_for("text"), descriptions={"feeling": "an emotion", "food": " "},
                        encoder=encoder)
     assert result.described and "feeling: an emotion" in result.prompts and "food" in result.prompts
