@@ -84,3 +84,21 @@ def test_a_clip_model_in_the_cache_is_found_and_a_text_model_is_not(tmp_path, mo
     found = find_clip_models()
     assert [p.parent.parent.name for p in found] == ["models--openai--clip-vit-base-patch32"]
     assert is_clip_folder(found[0]) and not is_clip_folder(tmp_path)
+
+
+def test_a_local_clip_model_classifies_images_by_their_class_names(tmp_path, monkeypatch):
+    """The image path end to end with a tiny random CLIP in the Hugging Face cache: every image gets one of
+    the class names from "a photo of a <class>" prompts (a random model: the plumbing, not the accuracy)."""
+    from tlstudio.core.data.images import scan
+
+    from tests.core.zeroshot.tiny_clip import save_tiny_clip
+    from tests.demo_subset import make_subset
+
+    hub = tmp_path / "hub"
+    save_tiny_clip(hub / "models--tiny--clip" / "snapshots" / "0")
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    index = scan(make_subset(tmp_path / "images", 2))
+    result = zero_shot(index, modality_for("image"))
+    assert result.method == "CLIP-style model tiny/clip" and result.labelled == len(index.samples)
+    assert result.prompts[0] == f"a photo of a {index.classes[0].replace('_', ' ')}"
+    assert 0 <= result.accuracy <= 1 and result.calibration["temperature"] > 0
