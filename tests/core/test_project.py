@@ -140,6 +140,7 @@ def test_a_project_file_saved_before_typed_runs_and_weights_loads_and_round_trip
     training = again["training"]
     assert training.pop("head_fit") == "search" and training.pop("refit") is True
     assert training.pop("auto") == ["lr", "weight_decay", "epochs"]
+    assert training.pop("few_shot") == "auto"          # and the few-label mode (the modality decides)
     assert again == json.loads(OLD_FILE.read_text())
 
 

@@ -1,13 +1,13 @@
 """``tlstudio-cli zeroshot``: classify a dataset from its class names alone (no training).
 
-    tlstudio-cli zeroshot DATA|--project P.json [--clip-model FOLDER] [--save-suggestions] [--json] [-q]
+    tlstudio-cli zeroshot DATA|--project P.json [--encoder FOLDER] [--save-suggestions] [--json] [-q]
 
 Prints the zero-shot baseline (accuracy on the labelled samples, with chance beside it),
 the temperature that calibrates its probabilities, and a suggested class with its
 probability for each unlabeled (pool) sample. Class descriptions come from the project's
 ``data.class_descriptions``. ``--save-suggestions`` (with ``--project``) stores the pool
 suggestions in the project file as suggestions (``data.suggestions``), never as labels.
-Images need a CLIP-style model (``--clip-model`` or the Hugging Face cache); without one
+Images need a CLIP-style model (``--encoder`` or the Hugging Face cache); without one
 the command says so and exits 2.
 """
 from __future__ import annotations
@@ -41,18 +41,19 @@ def cmd_zeroshot(args) -> int:
     from tlstudio.cli.progress import TerminalProgress
     from tlstudio.core.data.curation import apply_curation
     from tlstudio.core.data.modality import modality_for
-    from tlstudio.core.zeroshot.run import suggestions_for_project, zero_shot
+    from tlstudio.core.zeroshot.run import suggestions_for_project, zero_shot, zero_shot_encoder
 
     if args.save_suggestions and not args.project:
         raise ProjectError("--save-suggestions stores the pool's suggestions in a project: pass --project FILE.json.")
     project = insight_project(args, "CLI zero-shot", "classify it zero-shot")
     modality = modality_for(project.task)
+    encoder = zero_shot_encoder(modality, args.encoder)      # no model (images without CLIP): say so first
     bar = TerminalProgress(quiet=args.quiet or args.json)
     try:
         index = apply_curation(modality.scan(project.data.path, task=bar.scan_task(), data=project.data),
                                project.data)
-        result = zero_shot(index, modality, descriptions=project.data.class_descriptions,
-                           model_folder=args.clip_model, task=bar.scan_task())
+        result = zero_shot(index, modality, descriptions=project.data.class_descriptions, encoder=encoder,
+                           task=bar.scan_task())
     finally:
         bar.close()
     if args.save_suggestions:
@@ -73,8 +74,9 @@ def add_zeroshot_parser(sub) -> None:
                                         "and suggestions for unlabeled samples")
     p.add_argument("data", metavar="DATA", nargs="?", help="dataset folder or file (default: the project's)")
     p.add_argument("--project", metavar="FILE.json", help="a saved project (its class descriptions and curation)")
-    p.add_argument("--clip-model", metavar="FOLDER", help="images: a CLIP-style Hugging Face model folder "
-                                                          "(default: one in the Hugging Face cache)")
+    p.add_argument("--encoder", metavar="FOLDER", help="images: a CLIP-style Hugging Face model folder (default: one "
+                                                       "in the Hugging Face cache); texts: a sentence-transformers "
+                                                       "folder (default: the bundled all-MiniLM-L6-v2)")
     p.add_argument("--save-suggestions", action="store_true",
                    help="store the pool's suggested labels in --project (as suggestions, not labels)")
     add_data_options(p)

@@ -192,7 +192,7 @@ def test_a_text_project_trains_on_two_ranks_like_on_one(tmp_path):
     data = tmp_path / "texts.csv"
     data.write_text("\n".join([rows[0]] + rows[3::3]) + "\n", encoding="utf-8")        # 120 texts
     args = ["-m", "tlstudio.cli", "train", data, "--max-length", "32", "--epochs", "2", "--batch-size", "8",
-            "--finetune-epochs", "1", "--unfreeze-last", "1", "--json", "--quiet"]
+            "--finetune-epochs", "1", "--unfreeze-last", "1", "--few-shot", "off", "--json", "--quiet"]
     one = subprocess.run([sys.executable, *map(str, args), "--out", tmp_path / "one"], capture_output=True,
                          text=True, env=_env(tmp_path / "cache1"), timeout=600)
     assert one.returncode == 0, one.stderr

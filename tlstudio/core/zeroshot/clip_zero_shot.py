@@ -88,6 +88,7 @@ class ClipZeroShot:
         folder = clip_model_folder(model_folder)
         try:
             hf = transformers_api()
+            hf.hf_logging.disable_progress_bar()
             self.model = hf.AutoModel.from_pretrained(folder, local_files_only=True, trust_remote_code=False).eval()
             self.processor = hf.transformers.AutoProcessor.from_pretrained(folder, local_files_only=True,
                                                                              trust_remote_code=False)

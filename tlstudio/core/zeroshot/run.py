@@ -57,18 +57,22 @@ class ZeroShotResult:
                 f"(chance {100 / len(self.classes):.1f} %)")
 
 
+def zero_shot_encoder(modality, model_folder: str | None = None):
+    """The zero-shot classifier of ``modality`` (its model loaded; ``NoClipModel`` for images without one)."""
+    return ENCODERS[modality.zero_shot](model_folder)
+
+
 def zero_shot(index: DatasetIndex, modality, *, descriptions: dict[str, str] | None = None,
               model_folder: str | None = None, encoder: Any = None, task: Any = None) -> ZeroShotResult:
     """Score ``index``'s labelled and pool samples against its class names (see the module docstring).
 
     ``modality``: the task's Modality; ``model_folder``: a CLIP-style model folder for images
-    (None: found in the Hugging Face cache, else ``NoClipModel``); ``encoder``: an already built
+    (None: found in the Hugging Face cache, else ``NoClipModel``; texts: another sentence-transformers
+    folder instead of the bundled one); ``encoder``: an already built
     classifier of the right kind (tests, repeated calls); ``task``: a TaskState (progress, cancel)."""
     t0 = time.perf_counter()
     descriptions = {k: v for k, v in (descriptions or {}).items() if str(v).strip()}
-    if encoder is None:
-        factory = ENCODERS[modality.zero_shot]
-        encoder = factory(model_folder) if model_folder else factory()
+    encoder = encoder if encoder is not None else zero_shot_encoder(modality, model_folder)
     classes = list(getattr(index, "label_choices", lambda: index.classes)())
     prompts = encoder.prompts(classes, descriptions)
     prototypes = encoder.embed_prompts(prompts)

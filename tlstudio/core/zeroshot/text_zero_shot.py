@@ -22,10 +22,12 @@ MAX_LENGTH = 128
 class SentenceEncoderZeroShot:
     kind = "sentence-encoder"
 
-    def __init__(self, text_model=None, model_name: str = DEFAULT_TEXT_MODEL):
+    def __init__(self, model_folder: str | None = None, text_model=None):
+        """``model_folder``: another sentence-transformers folder (default: the bundled encoder)."""
         from tlstudio.core.zoo.text_encoder import load_text_model
 
-        self.model = text_model if text_model is not None else load_text_model(model_name, allow_download=False)
+        self.model = text_model if text_model is not None else \
+            load_text_model(model_folder or DEFAULT_TEXT_MODEL, allow_download=False)
         self.name = f"sentence encoder {self.model.name}"
 
     def prompts(self, classes: Sequence[str], descriptions: dict[str, str]) -> list[str]:
