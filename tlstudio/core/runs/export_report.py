@@ -201,20 +201,21 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def _timings(runner: Runner, single, full) -> dict:
-    for _ in range(LATENCY_WARMUP):
-        runner(single)
+def _timed(runner: Runner, inputs, warmup: int, runs: int) -> list[float]:
+    """Seconds per call of ``runner(inputs)``, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        runner(inputs)
     times = []
-    for _ in range(LATENCY_RUNS):
+    for _ in range(runs):
         start = time.perf_counter()
-        runner(single)
+        runner(inputs)
         times.append(time.perf_counter() - start)
-    runner(full)
-    batch_times = []
-    for _ in range(THROUGHPUT_RUNS):
-        start = time.perf_counter()
-        runner(full)
-        batch_times.append(time.perf_counter() - start)
+    return times
+
+
+def _timings(runner: Runner, single, full) -> dict:
+    times = _timed(runner, single, LATENCY_WARMUP, LATENCY_RUNS)
+    batch_times = _timed(runner, full, 1, THROUGHPUT_RUNS)
     return {"latency_ms_p50": 1000 * _percentile(times, 0.5), "latency_ms_p95": 1000 * _percentile(times, 0.95),
             "latency_runs": LATENCY_RUNS, "throughput_per_s": _size(full) / _percentile(batch_times, 0.5),
             "throughput_batch": _size(full)}
