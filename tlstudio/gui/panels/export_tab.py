@@ -80,7 +80,6 @@ class ExportTab(QWidget):
         self.report_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.report_table.verticalHeader().setVisible(False)
         self.report_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.report_table.horizontalHeader().setStretchLastSection(True)
         self.report_notes = QLabel()
         self.report_notes.setObjectName("exportReportNotes")
         self.report_notes.setWordWrap(True)
