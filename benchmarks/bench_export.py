@@ -59,7 +59,7 @@ def train(data: Path, run: Path) -> float:
     start = time.time()
     subprocess.run([sys.executable, "-m", "tlstudio.cli", "train", str(data), "--out", str(run),
                     "--test-split", TEST_SPLIT, "--quiet", "--json"], check=True, stdout=subprocess.DEVNULL,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+                   env={**os.environ, "PYTHONPATH": str(ROOT), "TLSTUDIO_CACHE_DIR": str(run.parent / "cache")})
     return time.time() - start
 
 

@@ -138,6 +138,7 @@ def test_precision_errors_are_one_line_and_write_nothing(image_run, tmp_path, ca
         export.export_onnx(image_run, tmp_path / "x.onnx", precision="half")
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")     # torch.jit's deprecation notices
 def test_users_files_beside_the_export_are_never_overwritten(image_run, tmp_path):
     mine = tmp_path / "m.MODEL_CARD.md"
     mine.write_text("# my own notes")
@@ -145,11 +146,12 @@ def test_users_files_beside_the_export_are_never_overwritten(image_run, tmp_path
         export.export_onnx(image_run, tmp_path / "m.onnx", precision="fp16")
     assert mine.read_text() == "# my own notes" and sorted(p.name for p in tmp_path.iterdir()) == ["m.MODEL_CARD.md"]
     # An earlier export's own documents are replaced with --force, like the file itself.
-    export.export_onnx(image_run, tmp_path / "n.onnx")
+    export.export_torchscript(image_run, tmp_path / "n.pt")
     before = (tmp_path / "n.export_report.json").read_text()
+    assert json.loads(before)["exports"][0]["kind"] == "torchscript"
     with pytest.raises(ExportError, match="--force"):
-        export.export_onnx(image_run, tmp_path / "n.onnx")
-    export.export_onnx(image_run, tmp_path / "n.onnx", force=True)
+        export.export_torchscript(image_run, tmp_path / "n.pt")
+    export.export_torchscript(image_run, tmp_path / "n.pt", force=True)
     assert (tmp_path / "n.export_report.json").read_text() != before     # a new report (new timings)
 
 

@@ -36,8 +36,9 @@ from tlstudio.core.data.modality import modality_for
 from tlstudio.core.data.text_modality import TEXT_MODEL_DIR
 from tlstudio.core.data.transforms import eval_transform
 from tlstudio.core.runs.run_folder import METRICS, MODEL, SPLIT, RunFolder
-from tlstudio.core.runs.export_documents import check_documents, write_documents
-from tlstudio.core.runs.export_report import Candidate, onnx_runner, torch_runner
+from tlstudio.core.runs.export_documents import (bundle_candidate, check_documents, onnx_candidate,
+                                                 torchscript_candidate, write_documents)
+from tlstudio.core.runs.export_report import Candidate
 from tlstudio.core.runs.quantize import (DEFAULT_PRECISION, calibration_inputs, check_precision, convert_precision,
                                          precision_file_name, require_onnx)
 from tlstudio.core.runs.folder import (MODEL_FORMAT, MODEL_FORMAT_VERSION, LoadedModel, load_model, read_json, read_model_info,
@@ -192,15 +193,8 @@ def export_torchscript(run_dir, out_path, sample_paths: Sequence[str] | None = N
         raise ExportError("TorchScript export is for image models; export a text model as ONNX or a bundle.")
     prepared = _prepare(run_dir, sample_paths)
     result = _write_torchscript(prepared, out_path)
-    candidate = Candidate(out_path.name, "torchscript", "fp32", out_path, _torchscript_runner(out_path))
-    result["report"] = _document_file(prepared, run_dir, out_path, candidate, task)
+    result["report"] = _document_file(prepared, run_dir, out_path, torchscript_candidate(out_path.name, out_path), task)
     return result
-
-
-def _torchscript_runner(path: Path):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")     # torch.jit.load's deprecation notice is not for the user
-        return torch_runner(torch.jit.load(str(path), map_location="cpu"))
 
 
 def _document_file(prepared, run_dir, out_path: Path, candidate: Candidate, task: TaskState | None) -> dict:
@@ -250,15 +244,9 @@ def export_onnx(run_dir, out_path, sample_paths: Sequence[str] | None = None, fo
     _onnxruntime()
     prepared = _prepare(run_dir, sample_paths)
     result = _write_onnx(prepared, out_path, precision, run_dir)
-    result["report"] = _document_file(prepared, run_dir, out_path, _onnx_candidate(out_path.name, out_path, result),
+    result["report"] = _document_file(prepared, run_dir, out_path, onnx_candidate(out_path.name, out_path, result),
                                       task)
     return result
-
-
-def _onnx_candidate(name: str, path: Path, result: dict) -> Candidate:
-    smaller = result["precision"] != DEFAULT_PRECISION
-    return Candidate(name, "onnx", result["precision"], path, onnx_runner(path), result["method"],
-                     result["fp32_bytes"] if smaller else None)
 
 
 def _write_onnx(prepared, out_path, precision: str = DEFAULT_PRECISION, run_dir=None) -> dict:
@@ -430,14 +418,11 @@ def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = F
         full.update(bundle_info)
         atomic.write_json(staging / MODEL, full)
         set_progress(task, steps - 1, steps)
-        candidates = [Candidate("model.safetensors", "bundle", DEFAULT_PRECISION, staging / "model.safetensors",
-                                torch_runner(load_model(staging, device="cpu").model))]   # the bundle reloads
+        candidates = [bundle_candidate(staging, load_model(staging, device="cpu"))]   # the bundle reloads
         if torchscript:
-            candidates.append(Candidate("model.torchscript.pt", "torchscript", DEFAULT_PRECISION,
-                                        staging / "model.torchscript.pt",
-                                        _torchscript_runner(staging / "model.torchscript.pt")))
+            candidates.append(torchscript_candidate("model.torchscript.pt", staging / "model.torchscript.pt"))
         if onnx:
-            candidates.append(_onnx_candidate(name, staging / name, onnx_result))
+            candidates.append(onnx_candidate(name, staging / name, onnx_result))
         write_documents(loaded, run_dir, staging, True, candidates, inputs, f"{source} for the export check",
                         unfinished, task)
         files = sorted(p.name for p in staging.iterdir())

@@ -9,12 +9,14 @@ with that name stops the export before any work, and nothing is changed.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Sequence
 
 from tlstudio.core.errors import ExportError
 from tlstudio.core.progress import TaskState
-from tlstudio.core.runs.export_report import REPORT_NAME, Candidate, is_report, verify, write_report
+from tlstudio.core.runs.export_report import (REPORT_NAME, Candidate, is_report, onnx_runner, torch_runner, verify,
+                                              write_report)
 from tlstudio.core.runs.folder import LoadedModel
 from tlstudio.core.runs.model_card import CARD_NAME, build_card, is_card, write_card
 
@@ -38,6 +40,27 @@ def check_documents(target: str | os.PathLike, bundle: bool) -> None:
                               "overwrite it. Choose another name (nothing was changed).")
 
 
+def bundle_candidate(folder: Path, reloaded: LoadedModel) -> Candidate:
+    """A bundle's weights, as ``load_model`` reloads them from the bundle itself."""
+    return Candidate("model.safetensors", "bundle", "fp32", folder / "model.safetensors", torch_runner(reloaded.model))
+
+
+def torchscript_candidate(name: str, path: Path) -> Candidate:
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # torch.jit.load's deprecation notice is not for the user
+        module = torch.jit.load(str(path), map_location="cpu")
+    return Candidate(name, "torchscript", "fp32", path, torch_runner(module))
+
+
+def onnx_candidate(name: str, path: Path, result: dict) -> Candidate:
+    """An ONNX file ``export_onnx`` wrote (``result``: its precision, method and FP32 size)."""
+    smaller = result["precision"] != "fp32"
+    return Candidate(name, "onnx", result["precision"], path, onnx_runner(path), result["method"],
+                     result["fp32_bytes"] if smaller else None)
+
+
 def write_documents(loaded: LoadedModel, run_dir: str | os.PathLike, target: str | os.PathLike, bundle: bool,
                     candidates: Sequence[Candidate], fallback_inputs=None, fallback_source: str = "",
                     unfinished: str | None = None, task: TaskState | None = None) -> dict:
@@ -50,4 +73,5 @@ def write_documents(loaded: LoadedModel, run_dir: str | os.PathLike, target: str
     return {**report, "report_file": str(report_file), "card_file": str(card_file)}
 
 
-__all__ = ["check_documents", "document_paths", "write_documents"]
+__all__ = ["bundle_candidate", "check_documents", "document_paths", "onnx_candidate", "torchscript_candidate",
+           "write_documents"]

@@ -112,6 +112,17 @@ def _metrics_section(metrics: dict, heldout: dict | None) -> tuple[list[str], li
     return lines, limits
 
 
+def _base_words(project: dict | None) -> str:
+    """How the base was used, from the project snapshot: pretrained or not, frozen or fine-tuned."""
+    if not isinstance(project, dict):
+        return "pretrained; how it was trained is not recorded with this model"
+    model, finetune = project.get("model") or {}, project.get("finetune") or {}
+    origin = "random initial weights" if model.get("weights") == "none" else "pretrained weights"
+    tuned = (f"its last {finetune.get('unfreeze_last')} blocks fine-tuned" if finetune.get("enabled")
+             else "frozen")
+    return f"{origin}, {tuned}"
+
+
 def _calibration_section(info: dict, metrics: dict) -> list[str]:
     lines = ["## Calibration", ""]
     calibration = info.get("calibration")
@@ -199,7 +210,7 @@ def build_card(loaded: LoadedModel, run_dir: str | os.PathLike, report: dict | N
     lines = [CARD_MARK, f"# Model card: {info.get('model_name', 'model')} → {len(classes)} classes", "",
              f"Written by TL Studio on {date} from the run `{Path(run_dir).absolute().name}`.", "",
              "## Model", "",
-             f"- Base network: `{info.get('model_name')}` (pretrained), with a new head "
+             f"- Base network: `{info.get('model_name')}` ({_base_words(project)}), with a new head "
              f"({len(head)} layers before the {len(classes)}-way output)",
              f"- Input ({noun}): " + ", ".join(f"{k} {v}" for k, v in modality.describe_preprocessing(
                  loaded.preprocessing).items() if k != "tokenizer_sha256"),
