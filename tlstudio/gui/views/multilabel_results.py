@@ -108,11 +108,11 @@ class MultiLabelResults:
         self.result = result
         self.data = label_arrays(result)
         d = self.data
-        self.panel._show_status(result)
+        self.panel.show_status(result)
         self.thresholds.set_data(d.labels, d.probs, d.targets, d.thresholds)
         self._show_line()
-        self.panel._show_task_pages()        # the modality's pages (Try, the panel's own galleries)
-        self._show_task_pages()
+        self.panel.show_task_pages()        # the modality's pages (Try, the panel's own galleries)
+        self.show_task_pages()
 
     def show_views(self, result: dict) -> None:
         self.panel.embedding_map.set_predictions(None)        # its rings mark single-label mistakes
@@ -137,7 +137,7 @@ class MultiLabelResults:
     def _noun(self) -> str:
         return modality_for(self.panel.run_modality()).noun
 
-    def _show_task_pages(self) -> None:
+    def show_task_pages(self) -> None:
         view = self.samples[self.panel.run_modality()]
         self.first_tab.setCurrentWidget(view.misclassified)
         self.second_tab.setCurrentWidget(view.cell)
