@@ -14,6 +14,8 @@ from typing import Any
 from tlstudio.core.insight.duplicates import NEIGHBOURS, DuplicateGroup, find_duplicates
 from tlstudio.core.insight.features import DatasetFeatures, collect_features
 from tlstudio.core.insight.label_issues import LabelIssue, find_label_issues
+from tlstudio.core.insight.label_set_issues import LabelSetIssue, find_label_set_issues
+from tlstudio.core.train.task_types import MultiLabelTask
 from tlstudio.core.insight.neighbours import nearest_neighbours
 from tlstudio.core.insight.outliers import NEIGHBOURS as OUTLIER_NEIGHBOURS
 from tlstudio.core.insight.outliers import Outlier, find_outliers
@@ -28,6 +30,8 @@ class AuditReport:
     duplicates: list[DuplicateGroup]
     outliers: list[Outlier]
     seconds: dict[str, float] = field(default_factory=dict)
+    # A multi-label dataset: per (sample, label) issues instead of one class per sample (label_set_issues.py)
+    label_set_issues: list[LabelSetIssue] = field(default_factory=list)
 
     # -- one sample, as the JSON and the GUI show it ---------------------------------
     def where(self, i: int) -> dict[str, Any]:
@@ -71,6 +75,11 @@ class AuditReport:
         }
         if similar:
             out["similar"] = [self.group_json(g) for g in cut(alike)]
+        if self.label_set_issues:
+            out["label_set_issues"] = [{**self.where(x.index), "label": self.class_name(x.label), "kind": x.kind,
+                                        "probability": round(x.probability, 4), "score": round(x.score, 4),
+                                        "split": d.splits[x.index]} for x in cut(self.label_set_issues)]
+            out["counts"]["label_set_issues"] = len(self.label_set_issues)
         return out
 
 
@@ -88,7 +97,12 @@ def audit_features(data: DatasetFeatures, *, seed: int = 0, task: TaskState | No
     seconds = {}
     t0 = time.perf_counter()
     _phase(task, "finding likely label errors")
-    issues, _probs = find_label_issues(data.features, data.labels, len(data.classes), seed=seed, check=check)
+    issues, set_issues = [], []
+    if any(s.labels is not None for s in data.samples):      # label sets: per (sample, label)
+        targets = MultiLabelTask(len(data.classes)).targets(data.samples).numpy()
+        set_issues, _probs = find_label_set_issues(data.features, targets, seed=seed, check=check)
+    else:
+        issues, _probs = find_label_issues(data.features, data.labels, len(data.classes), seed=seed, check=check)
     t1 = time.perf_counter()
     _phase(task, "finding nearest neighbours")
     neighbours = nearest_neighbours(data.features, max(NEIGHBOURS, OUTLIER_NEIGHBOURS), check, progress)
@@ -101,7 +115,7 @@ def audit_features(data: DatasetFeatures, *, seed: int = 0, task: TaskState | No
     outliers = find_outliers(data.features, data.labels, len(data.classes), neighbours=neighbours)
     t4 = time.perf_counter()
     seconds.update(label_issues=t1 - t0, neighbours=t2 - t1, duplicates=t3 - t2, outliers=t4 - t3)
-    return AuditReport(data, issues, groups, outliers, seconds)
+    return AuditReport(data, issues, groups, outliers, seconds, set_issues)
 
 
 def run_audit(project, *, task: TaskState | None = None, device=None) -> AuditReport:
@@ -134,6 +148,13 @@ def format_report(report: AuditReport, top: int = 10, similar: bool = False) -> 
         for x in j["label_issues"]:
             where = f"{x['row']}  {_short(x['text'], 50)}" if "row" in x else x["key"]
             lines.append(f"  {x['score']:5.2f}  {x['given']:<{width}}  {x['suggested']} -> {where}")
+    if j.get("label_set_issues"):
+        lines.append(f"Likely label-set errors: {c['label_set_issues']} (sample, label) pairs "
+                     f"(top {len(j['label_set_issues'])} shown; missing: likely present but not given; "
+                     "wrong: given but likely absent)")
+        for x in j["label_set_issues"]:
+            where = f"{x['row']}  {_short(x['text'], 50)}" if "row" in x else x["key"]
+            lines.append(f"  {x['score']:5.2f}  {x['kind']:<7}  {x['label']} -> {where}")
     lines.append(f"Duplicate groups: {c['duplicates']} ({c['leaking_duplicates']} across train/val/test); "
                  f"{c['similar']} more groups only similar in feature space")
     for g in j["duplicates"] + j.get("similar", []):

@@ -115,8 +115,29 @@ def parity_inputs(loaded: LoadedModel, run_dir: Path, sample_paths: Sequence[str
 
 
 @torch.inference_mode()
+class SigmoidOutputs(torch.nn.Module):
+    """A multi-label model as its exports see it: one sigmoid probability per label."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return torch.sigmoid(self.model(x))
+
+
+def exported_module(loaded: LoadedModel) -> torch.nn.Module:
+    """What an export runs: the model's logits, or (multi-label) its per-label sigmoid probabilities."""
+    return SigmoidOutputs(loaded.model).eval() if loaded.thresholds is not None else loaded.model
+
+
+def output_name(loaded: LoadedModel) -> str:
+    return "probabilities" if loaded.thresholds is not None else "logits"
+
+
 def _reference(loaded: LoadedModel, inputs) -> torch.Tensor:
-    return loaded.model(inputs).float()
+    with torch.no_grad():
+        return exported_module(loaded)(inputs).float()
 
 
 def _batch_size(inputs) -> int:
@@ -170,7 +191,7 @@ def _write_torchscript(prepared, out_path) -> dict:
         warnings.simplefilter("ignore")
         try:
             with torch.no_grad():
-                traced = torch.jit.trace(loaded.model, inputs[:1], check_trace=False)
+                traced = torch.jit.trace(exported_module(loaded), inputs[:1], check_trace=False)
         except Exception as exc:  # tracing errors come in many types
             raise ExportError(f"TorchScript export failed for {loaded.info['model_name']}: {exc}") from None
         with atomic.atomic_path(out_path) as tmp:
@@ -201,7 +222,9 @@ def _write_onnx(prepared, out_path) -> dict:
     loaded, inputs, source, reference = prepared
     out_path = Path(out_path)
     with atomic.atomic_path(out_path) as tmp:
-        _onnx_write(loaded.model, inputs, tmp)
+        _onnx_write(exported_module(loaded), inputs, tmp, output_name(loaded))
+        if loaded.thresholds is not None:
+            _label_metadata(tmp, loaded)
         try:
             session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
             if isinstance(inputs, dict):
@@ -219,7 +242,23 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _onnx_write_text(model: torch.nn.Module, inputs: dict, path: Path) -> None:
+def _label_metadata(path: Path, loaded: LoadedModel) -> None:
+    """A multi-label ONNX file says what its outputs are: metadata ``tlstudio.task_type``,
+    ``tlstudio.labels`` and ``tlstudio.thresholds`` (JSON lists, in output order)."""
+    import json
+
+    import onnx
+
+    proto = onnx.load_model(str(path), load_external_data=False)
+    for key, value in (("tlstudio.task_type", "multilabel"), ("tlstudio.output", "sigmoid probabilities"),
+                       ("tlstudio.labels", json.dumps(list(loaded.classes), ensure_ascii=False)),
+                       ("tlstudio.thresholds", json.dumps(list(loaded.thresholds)))):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save_model(proto, str(path))
+
+
+def _onnx_write_text(model: torch.nn.Module, inputs: dict, path: Path, output: str = "logits") -> None:
     """(input_ids, attention_mask) -> logits with dynamic batch and sequence axes.
 
     torch.export first; XLNet's graph does not decompose there (an ``aten.sub``
@@ -237,26 +276,26 @@ def _onnx_write_text(model: torch.nn.Module, inputs: dict, path: Path) -> None:
             batch = torch.export.Dim("batch", min=1, max=4096)
             seq = torch.export.Dim("sequence", min=1, max=100_000)
             torch.onnx.export(wrapper, (ids, mask), str(path), dynamo=True, verbose=False, external_data=False,
-                              input_names=names, output_names=["logits"],
+                              input_names=names, output_names=[output],
                               dynamic_shapes=({0: batch, 1: seq}, {0: batch, 1: seq}))
             return
         except Exception as exc:  # fall back below
             errors.append(_first_line(exc))
         try:
             axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
-                    "logits": {0: "batch"}}
+                    output: {0: "batch"}}
             torch.onnx.export(wrapper, (ids, mask), str(path), dynamo=False, input_names=names,
-                              output_names=["logits"], dynamic_axes=axes)
+                              output_names=[output], dynamic_axes=axes)
             return
         except Exception as exc:
             errors.append(_first_line(exc))
     raise ExportError(f"ONNX export failed: {' / '.join(errors)}")
 
 
-def _onnx_write(model: torch.nn.Module, inputs, path: Path) -> None:
+def _onnx_write(model: torch.nn.Module, inputs, path: Path, output: str = "logits") -> None:
     """torch.export-based exporter first; the TorchScript-based one if that fails."""
     if isinstance(inputs, dict):
-        _onnx_write_text(model, inputs, path)
+        _onnx_write_text(model, inputs, path, output)
         return
     example = inputs[:2] if inputs.shape[0] >= 2 else torch.cat([inputs, inputs])
     errors = []
@@ -265,14 +304,14 @@ def _onnx_write(model: torch.nn.Module, inputs, path: Path) -> None:
         warnings.simplefilter("ignore")
         try:
             torch.onnx.export(model, (example,), str(path), dynamo=True, verbose=False, external_data=False,
-                              input_names=["input"], output_names=["logits"],
+                              input_names=["input"], output_names=[output],
                               dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},))
             return
         except Exception as exc:  # fall back below
             errors.append(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         try:
             torch.onnx.export(model, (example,), str(path), dynamo=False, input_names=["input"],
-                              output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+                              output_names=[output], dynamic_axes={"input": {0: "batch"}, output: {0: "batch"}})
             return
         except Exception as exc:
             errors.append(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)

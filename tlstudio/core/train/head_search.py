@@ -335,29 +335,32 @@ def fit_heldout_logits(x: torch.Tensor, y: torch.Tensor, train_mask: torch.Tenso
 
 def out_of_fold_probabilities(x: torch.Tensor, y: torch.Tensor, num_classes: int, *, folds: int = FOLDS,
                               lr: float = 3e-3, weight_decay: float = 1e-2, epochs: int = 60, batch_size: int = 64,
-                              seed: int = 0, check: Callable[[], None] | None = None) -> torch.Tensor:
+                              seed: int = 0, check: Callable[[], None] | None = None,
+                              task: SingleLabelTask | None = None) -> torch.Tensor:
     """Each sample's class probabilities from a linear head that never saw it: [n, num_classes].
 
     The samples are split into stratified ``folds`` (fewer when a class is smaller); one
     linear head per fold, all trained at once on standardised features with early stopping on
     the held-out fold. For spotting labels the model does not believe (the data audit).
+    ``task`` (``task_types``; single-label by default): ``y`` holds its targets, and a multi-label
+    task gives per-label sigmoid probabilities.
     """
-    y = y.long()
-    counts = torch.bincount(y, minlength=num_classes)
-    k = max(2, min(int(folds), int(counts[counts > 0].min())))
-    fold = stratified_folds(y, k, seed)
+    task = task if task is not None else SingleLabelTask(num_classes)
+    y = y if y.is_floating_point() else y.long()      # class indices, or multi-label 0/1 rows
+    k = max(2, task.fold_count(y, int(folds)) or 2)
+    fold = task.folds(y, k, seed)
     mean, std = standardiser(x.float())
     xs = (x.float() - mean) / std
     train_mask = torch.stack([fold != f for f in range(k)])
     fit = train_group(xs, y, train_mask, ~train_mask, HeadSpec(layers=[]), torch.full((k,), float(lr)),
                        torch.full((k,), float(weight_decay)), epochs=int(epochs), early_stop=True,
                        batch_size=max(int(batch_size), MIN_BATCH), seed=seed, num_classes=num_classes,
-                       class_weight=None, label_smoothing=0.0, check=check or (lambda: None))
+                       class_weight=None, label_smoothing=0.0, check=check or (lambda: None), task=task)
     logits = torch.zeros(x.shape[0], num_classes)
     for f in range(k):
         held = ~train_mask[f]
         logits[held] = fit.best_logits[f][held]
-    return torch.softmax(logits, dim=1)
+    return task.probabilities(logits)
 
 
 # The calibration helpers, the batched trainer's names and the result types stay importable from here.

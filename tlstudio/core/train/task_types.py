@@ -52,7 +52,7 @@ class SingleLabelTask:
         return (logits.argmax(-1) == y).float()
 
     def score(self, logits: torch.Tensor, y: torch.Tensor) -> float:
-        return float(self.hits(logits, y).mean()) if y.shape[0] else float("nan")
+        return int((logits.argmax(-1) == y).sum()) / y.shape[0] if y.shape[0] else float("nan")
 
     tuned_score = score
 

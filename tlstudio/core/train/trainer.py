@@ -410,6 +410,9 @@ class Trainer:
         weights = self._task.loss_weight(self._data.split.train, bool(t.class_weighted))
         criterion = self._task.criterion(weights, float(t.label_smoothing)).to(self._data.device)
         if isinstance(source, ShardedSampleBatches):     # torchrun: DDP, each rank its share of each batch
+            if self._task.needs_thresholds:
+                raise TrainingError("Multi-label training that runs the base (fine-tuning, or no feature cache) "
+                                    "is not supported under torchrun yet; run it in one process.")
             criterion = source.attach(model, criterion, [s.label for s in self._data.split.train], frozen_base)
         ctx = LoopContext(model, optimizer, schedule, criterion, self._data.device, self._data.autocast_dtype,
                           self._data.channels_last and source.runs_base, task=self._task)
