@@ -38,6 +38,12 @@ class Sample:
     labels: tuple[int, ...] | None = None    # a multi-label sample's label set (sorted; label == labels[0])
 
 
+# The task types other than "single" (one label per sample), by name: an object with ``split(index,
+# val_fraction, test_fraction, seed) -> Split``, ``report(index) -> dict`` (added to ``to_report``) and
+# ``report_text(index) -> str``. ``core.data.label_sets`` registers "multilabel" (its scanners import it).
+TASK_TYPE_HANDLERS: dict[str, Any] = {}
+
+
 @dataclass(frozen=True)
 class SkippedFile:
     path: str
@@ -62,10 +68,7 @@ class DatasetIndex:
                   "total": len(self.samples),
                   "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped]}
         if self.task_type != "single":
-            from tlstudio.core.data.label_sets import multilabel_report
-
-            report["task_type"] = self.task_type
-            report["multilabel"] = multilabel_report(self)
+            report.update(TASK_TYPE_HANDLERS[self.task_type].report(self))
         return report
 
 
@@ -181,9 +184,7 @@ def format_report(index: DatasetIndex, max_skipped: int = 20, noun: str = "image
     width = max((len(n) for n in names.values()), default=5)
     lines += [f"  {names[name]:<{width}}  {n:>6}" for name, n in counts.items()]
     if index.task_type != "single":
-        from tlstudio.core.data.label_sets import format_multilabel_report, multilabel_report
-
-        lines.append(format_multilabel_report(multilabel_report(index), index.classes))
+        lines.append(TASK_TYPE_HANDLERS[index.task_type].report_text(index))
     if index.skipped:
         lines.append(f"Skipped {len(index.skipped)} file(s):")
         lines += [f"  {s.path}: {s.reason}" for s in index.skipped[:max_skipped]]
@@ -200,9 +201,7 @@ def split_dataset(index: DatasetIndex, val_fraction: float = 0.2, test_fraction:
         raise DatasetError("The validation and test fractions must each be between 0 and 1 "
                            "and leave some images for training.")
     if index.task_type != "single":
-        from tlstudio.core.data.label_sets import iterative_split
-
-        split = iterative_split(index, val_fraction, test_fraction, seed)
+        split = TASK_TYPE_HANDLERS[index.task_type].split(index, val_fraction, test_fraction, seed)
         if val_fraction > 0 and 0 < len(split.val) < FEW_VALIDATION:
             split.warnings.append(f"The validation split has only {len(split.val)} sample(s): its figures say "
                                   "little; add data or raise the validation fraction.")

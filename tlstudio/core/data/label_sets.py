@@ -20,7 +20,7 @@ import random
 from collections import Counter
 from typing import Any, Callable, Iterable, Sequence
 
-from tlstudio.core.data.index import DatasetIndex, Sample, Split, printable
+from tlstudio.core.data.index import TASK_TYPE_HANDLERS, DatasetIndex, Sample, Split, printable
 
 AUTO, SINGLE, MULTILABEL = "auto", "single", "multilabel"
 TASK_TYPES = (AUTO, SINGLE, MULTILABEL)
@@ -215,3 +215,20 @@ def _every_label_in_train(placed: dict[str, list[Sample]], n_labels: int) -> Non
                 placed[part].remove(movable[0])
                 placed["train"].append(movable[0])
                 break
+
+
+class LabelSetType:
+    """What ``core.data.index`` asks of the multi-label task type (registered in ``index.TASK_TYPE_HANDLERS``)."""
+
+    split = staticmethod(iterative_split)
+
+    @staticmethod
+    def report(index: DatasetIndex) -> dict:
+        return {"task_type": MULTILABEL, "multilabel": multilabel_report(index)}
+
+    @staticmethod
+    def report_text(index: DatasetIndex) -> str:
+        return format_multilabel_report(multilabel_report(index), index.classes)
+
+
+TASK_TYPE_HANDLERS[MULTILABEL] = LabelSetType

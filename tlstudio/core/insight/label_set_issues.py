@@ -4,14 +4,17 @@ Each sample's per-label probabilities come from a linear multi-label head fitted
 features of the other folds (``head_search.out_of_fold_probabilities`` with the multi-label task),
 so a label cannot vouch for itself. In the spirit of confident learning, each label ``j`` gets two
 reference levels: ``present_j``, the mean probability of ``j`` over the samples that carry it, and
-``absent_j``, the mean over the samples that do not. Then, for a sample and a label:
+``absent_j``, the mean over the samples that do not; their midpoint is the label's boundary. Then,
+for a sample and a label:
 
-- **likely missing**: the sample does not carry ``j`` but its probability reaches ``present_j``
-  (the model is as sure of ``j`` as on the label's own samples); score = the probability;
-- **likely wrong**: the sample carries ``j`` but its probability is at or below ``absent_j``
-  (as unlikely as on samples without it); score = 1 - the probability.
+- **likely missing**: the sample does not carry ``j`` but its probability is above the boundary
+  (nearer to what the label's own samples get); score = the probability;
+- **likely wrong**: the sample carries ``j`` but its probability is below the boundary (nearer to
+  what samples without it get); score = 1 - the probability.
 
-Issues are ranked by score, highest (most suspicious) first.
+(The stricter rule -- reaching ``present_j``, or falling to ``absent_j`` -- missed planted wrong
+labels whose probability stayed a little above the near-zero ``absent_j``.) Issues are ranked by
+score, highest (most suspicious) first.
 """
 from __future__ import annotations
 
@@ -44,10 +47,10 @@ def rank_label_set_issues(probs: np.ndarray, targets: np.ndarray) -> list[LabelS
         carriers, others = given[:, j], ~given[:, j]
         if not carriers.any() or not others.any():
             continue
-        present, absent = probs[carriers, j].mean(), probs[others, j].mean()
-        for i in np.flatnonzero(others & (probs[:, j] >= present)):
+        boundary = (probs[carriers, j].mean() + probs[others, j].mean()) / 2
+        for i in np.flatnonzero(others & (probs[:, j] > boundary)):
             issues.append(LabelSetIssue(int(i), j, MISSING, float(probs[i, j]), float(probs[i, j])))
-        for i in np.flatnonzero(carriers & (probs[:, j] <= absent)):
+        for i in np.flatnonzero(carriers & (probs[:, j] < boundary)):
             issues.append(LabelSetIssue(int(i), j, WRONG, float(probs[i, j]), float(1.0 - probs[i, j])))
     return sorted(issues, key=lambda x: (-x.score, x.index, x.label))
 
