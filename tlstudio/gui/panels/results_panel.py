@@ -201,7 +201,7 @@ class ResultsPanel(QWidget):
         self.second_tab_stack.setCurrentWidget(view.second_tab)
         return view
 
-    def _show_task_pages(self) -> None:
+    def show_task_pages(self) -> None:
         name = self.run_modality()
         view = self.samples[name]
         self.misclassified_stack.setCurrentWidget(view.misclassified)
@@ -365,7 +365,7 @@ class ResultsPanel(QWidget):
         self.tabs.setTabText(0, "Misclassified")
         self.tabs.setTabText(1, "Cell")
         self.cell_note.setText("Click a cell of the confusion matrix to see its samples here.")
-        self._show_task_pages()
+        self.show_task_pages()
         self._set_model_actions_enabled(False)
 
     # -- showing a result ---------------------------------------------------------------
@@ -375,7 +375,7 @@ class ResultsPanel(QWidget):
         view.show_summary(result)
         view.show_views(result)
 
-    def _show_status(self, result: dict) -> None:
+    def show_status(self, result: dict) -> None:
         """The status line: the run, how many samples, measured on what."""
         n = result.get("samples", len(result["predictions"]))
         source = result.get("source", "")
@@ -385,9 +385,9 @@ class ResultsPanel(QWidget):
         self.status_label.setText(f"{Path(self.run_dir).name}: evaluated on {n} {noun} ({source})."
                                   + (f" {len(skipped)} unreadable {noun[:-1]}(s) skipped." if skipped else ""))
 
-    def _show_summary(self, result: dict) -> None:
+    def show_class_summary(self, result: dict) -> None:
         """The status line, the headline numbers and the per-class table."""
-        self._show_status(result)
+        self.show_status(result)
         noun = modality_for(self.run_modality()).noun
         source = result.get("source", "")
         self.summary_label.setText(f"<b>{metrics_line(result, noun)}</b>")
@@ -401,11 +401,11 @@ class ResultsPanel(QWidget):
         self.tabs.setTabText(1, "Cell (click the matrix)")
         self.cell_note.setText("Click a cell of the confusion matrix to see its samples here.")
 
-    def _show_views(self, result: dict) -> None:
+    def show_class_views(self, result: dict) -> None:
         """The confusion matrix and the galleries (their images are made in workers)."""
         self.confusion.set_matrix(result["confusion_matrix"], result["classes"])
         self._size_matrix(result["classes"])
-        self._show_task_pages()
+        self.show_task_pages()
         shown = self.samples_view()
         for view in self.samples.values():
             if view is not shown:

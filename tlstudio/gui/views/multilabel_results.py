@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QLabel, QScrollArea, QSplitter, QStackedWidget, QV
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.runs.metric_names import source_name
 from tlstudio.core.runs.multilabel_metrics import MultilabelMetrics, cooccurrence, predicted_matrix
+from tlstudio.gui.jobs.tasks import run_task
 from tlstudio.gui.widgets.charts import ConfusionMatrixChart, MatrixTitles
 from tlstudio.gui.widgets.label_thresholds import LabelThresholds
 
@@ -75,6 +76,7 @@ class MultiLabelResults:
         self.panel = panel
         self.data: LabelArrays | None = None
         self.result: dict | None = None
+        self._matrix_task = None
         self._cell_row: int | None = None        # a matrix click's true label: the false positives among its samples
         self.summary_label = QLabel(objectName="multilabelSummary", wordWrap=True)
         self.thresholds = LabelThresholds()
@@ -108,18 +110,18 @@ class MultiLabelResults:
         self.result = result
         self.data = label_arrays(result)
         d = self.data
-        self.panel._show_status(result)
-        self.thresholds.set_data(d.labels, d.probs, d.targets, d.thresholds)
+        self.panel.show_status(result)
+        self.thresholds.set_data(d.labels, d.probs, d.targets, d.thresholds, MultilabelMetrics.from_dict(result))
         self._show_line()
-        self.panel._show_task_pages()        # the modality's pages (Try, the panel's own galleries)
-        self._show_task_pages()
+        self.panel.show_task_pages()        # the modality's pages (Try, the panel's own galleries)
+        self.show_task_pages()
 
     def show_views(self, result: dict) -> None:
         self.panel.embedding_map.set_predictions(None)        # its rings mark single-label mistakes
         self._show_settled()
 
     def clear(self) -> None:
-        self.result = self.data = None
+        self.result = self.data = self._matrix_task = None
         self.summary_label.setText("")
         self.thresholds.clear()
         self.matrix.clear()
@@ -128,16 +130,18 @@ class MultiLabelResults:
             view.clear()
 
     def is_running(self) -> bool:
-        return any(view.is_running() for view in self.samples.values())
+        return (any(view.is_running() for view in self.samples.values())
+                or (self._matrix_task is not None and self._matrix_task.is_running()))
 
     def stop_and_wait(self, timeout_ms: int) -> bool:
-        return all([view.stop_and_wait(timeout_ms) for view in self.samples.values()])
+        ok = self._matrix_task is None or self._matrix_task.wait(timeout_ms)
+        return all([view.stop_and_wait(timeout_ms) for view in self.samples.values()]) and ok
 
     # -- showing ----------------------------------------------------------------------------------
     def _noun(self) -> str:
         return modality_for(self.panel.run_modality()).noun
 
-    def _show_task_pages(self) -> None:
+    def show_task_pages(self) -> None:
         view = self.samples[self.panel.run_modality()]
         self.first_tab.setCurrentWidget(view.misclassified)
         self.second_tab.setCurrentWidget(view.cell)
@@ -154,8 +158,11 @@ class MultiLabelResults:
         """What follows the thresholds once they rest: the matrix and the selected label's galleries."""
         if self.data is None:
             return
-        self.matrix.set_matrix(label_confusion(self.data.targets, self._predicted()), self.data.labels,
-                               LABEL_CONFUSION)
+        # The counts are an N×L by L×N product: a worker's job on a large run (the image is drawn in one too).
+        task = run_task(label_confusion, self.data.targets, self._predicted())
+        self._matrix_task, labels = task, self.data.labels
+        task.finished.connect(lambda matrix: task is self._matrix_task and self.matrix.set_matrix(
+            matrix, labels, LABEL_CONFUSION))
         label_px = max(self.matrix.fontMetrics().horizontalAdvance(name) for name in self.data.labels)
         side = len(self.data.labels) * MATRIX_MIN_PX
         self.matrix.setMinimumSize(side + label_px + 90, side + label_px + 70)

@@ -14,10 +14,10 @@ class SingleLabelResults:
         self.second_tab = panel.cell_page
 
     def show_summary(self, result: dict) -> None:
-        self.panel._show_summary(result)
+        self.panel.show_class_summary(result)
 
     def show_views(self, result: dict) -> None:
-        self.panel._show_views(result)
+        self.panel.show_class_views(result)
         self.panel.embedding_map.set_predictions(result.get("predictions"))
 
     def clear(self) -> None:

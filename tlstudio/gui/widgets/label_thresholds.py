@@ -28,16 +28,17 @@ SETTLE_MS = 250                      # galleries and the matrix follow once the 
 TUNED_COLOR = "#1a5fb4"
 
 
-def comparison_html(at_default: MultilabelMetrics, tuned: MultilabelMetrics, now: MultilabelMetrics,
+def comparison_html(at_default: MultilabelMetrics | None, tuned: MultilabelMetrics, now: MultilabelMetrics,
                     changed: bool) -> str:
     """The small table that answers "do the tuned thresholds pay?": micro/macro F1 at one threshold of
-    0.5 for every label, at the tuned thresholds, and (once a slider moved) at the thresholds set now."""
+    0.5 for every label (None: still being computed), at the tuned thresholds, and (once a slider
+    moved) at the thresholds set now."""
     rows = [(f"one threshold {DEFAULT_THRESHOLD:g} for every label", at_default),
             ("tuned per label (stored in the run)", tuned)]
     if changed:
         rows.append(("as set now", now))
-    cells = "".join(f"<tr><td>{name}</td><td align='right'>{m.micro_f1:.3f}</td>"
-                    f"<td align='right'>{m.macro_f1:.3f}</td></tr>" for name, m in rows)
+    cells = "".join(f"<tr><td>{name}</td><td align='right'>{'…' if m is None else f'{m.micro_f1:.3f}'}</td>"
+                    f"<td align='right'>{'…' if m is None else f'{m.macro_f1:.3f}'}</td></tr>" for name, m in rows)
     return ("<table cellspacing='0' cellpadding='2'><tr><th align='left'>Thresholds</th>"
             "<th align='right'>micro-F1</th><th align='right'>macro-F1</th></tr>" + cells + "</table>")
 
@@ -115,7 +116,9 @@ class LabelThresholds(QWidget):
         self.tuned = np.zeros(0)
         self.thresholds = np.zeros(0)
         self.metrics: MultilabelMetrics | None = None
-        self._baselines: tuple[MultilabelMetrics, MultilabelMetrics] | None = None
+        self.at_tuned: MultilabelMetrics | None = None           # the run's figures
+        self.at_default: MultilabelMetrics | None = None         # one threshold of 0.5 for every label
+        self._default_task = None
         self.selected = -1
         self._task = None                    # the worker computing the figures (large runs)
         self._pending: np.ndarray | None = None
@@ -173,16 +176,24 @@ class LabelThresholds(QWidget):
             widget.setEnabled(on)
 
     # -- data ------------------------------------------------------------------------------
-    def set_data(self, labels: list[str], probs, targets, tuned) -> None:
-        """A run's N×L probabilities and 0/1 targets, and its L tuned thresholds."""
+    def set_data(self, labels: list[str], probs, targets, tuned, at_tuned: MultilabelMetrics | None = None) -> None:
+        """A run's N×L probabilities and 0/1 targets, its L tuned thresholds and (when the evaluation
+        brought them) its figures at those thresholds."""
         self.labels = [str(x) for x in labels]
         self.probs = np.asarray(probs, dtype=np.float64).reshape(-1, len(self.labels))
         self.targets = np.asarray(targets).astype(bool).reshape(self.probs.shape)
         self.tuned = np.asarray(tuned, dtype=np.float64).reshape(len(self.labels))
         self.thresholds = self.tuned.copy()
-        self._baselines = (self._compute(np.full(len(self.labels), DEFAULT_THRESHOLD)), self._compute(self.tuned))
-        self.metrics = self._baselines[1]
+        self.metrics = self.at_tuned = at_tuned or self._compute(self.tuned)
         self._task, self._pending = None, None
+        default = np.full(len(self.labels), DEFAULT_THRESHOLD)
+        self.at_default, self._default_task = None, None
+        if self.probs.size <= INLINE_CELLS:
+            self.at_default = self._compute(default)
+        else:
+            task = run_task(multilabel_metrics, self.probs, self.targets, default, self.labels)
+            self._default_task = task
+            task.finished.connect(lambda metrics: self._on_default(task, metrics))
         self.model.refresh(reset=True)
         self._show_comparison()
         self.table.resizeColumnsToContents()
@@ -191,8 +202,15 @@ class LabelThresholds(QWidget):
         if self.labels:
             self.select(0)
 
+    def _on_default(self, task, metrics: MultilabelMetrics) -> None:
+        if task is self._default_task:
+            self._default_task = None
+            self.at_default = metrics
+            self._show_comparison()
+
     def clear(self) -> None:
-        self.labels, self.metrics, self._baselines, self.selected = [], None, None, -1
+        self.labels, self.metrics, self.at_tuned, self.at_default, self.selected = [], None, None, None, -1
+        self._default_task = None
         self.thresholds = self.tuned = np.zeros(0)
         self._task, self._pending = None, None
         self.model.refresh(reset=True)
@@ -279,7 +297,7 @@ class LabelThresholds(QWidget):
         self._settle.start()
 
     def is_computing(self) -> bool:
-        return self._task is not None
+        return self._task is not None or self._default_task is not None
 
     # -- showing ------------------------------------------------------------------------------------
     def changed(self) -> bool:
@@ -290,8 +308,8 @@ class LabelThresholds(QWidget):
         return bool(np.isclose(self.thresholds[row], self.tuned[row]))
 
     def _show_comparison(self) -> None:
-        if self.metrics is not None and self._baselines is not None:
-            self.comparison.setText(comparison_html(*self._baselines, self.metrics, self.changed()))
+        if self.metrics is not None and self.at_tuned is not None:
+            self.comparison.setText(comparison_html(self.at_default, self.at_tuned, self.metrics, self.changed()))
 
     def _show_counts(self) -> None:
         if self.metrics is None or self.selected < 0:
