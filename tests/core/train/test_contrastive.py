@@ -81,8 +81,9 @@ def test_contrastive_tuning_moves_same_class_texts_closer_on_real_minilm():
     pre = text.preprocessing(card_for("all-MiniLM-L6-v2", "text"), type("M", (), {"max_length": 32})())
     encoder = load_text_model(allow_download=False).encoder
     train, held_out = _demo_samples(4), _demo_samples(6, skip=20)
-    items = list(text.train_dataset(pre, train, augment="none", seed=0))[:len(train)]
-    unseen = list(text.eval_dataset(pre, held_out))
+    train_ds, unseen_ds = text.train_dataset(pre, train, augment="none", seed=0), text.eval_dataset(pre, held_out)
+    items = [train_ds[i] for i in range(len(train))]         # the datasets wrap around: no list()
+    unseen = [unseen_ds[i] for i in range(len(held_out))]
     before = class_separation(*encode_items(encoder, unseen, text.collate, torch.device("cpu")))
     frozen_grads = {n: p.requires_grad for n, p in encoder.named_parameters()}
     embeddings = encoder.base.embeddings.word_embeddings.weight.detach().clone()
