@@ -102,3 +102,28 @@ def test_before_a_first_audit_the_tab_says_what_to_do_and_offers_no_action(qtbot
         assert not button.isEnabled(), button.text()
     assert "Run the audit first" in panel.exclude_button.toolTip()
     assert "Nothing to undo" in panel.undo_button.toolTip()
+
+
+def test_a_multilabel_audit_lists_its_label_set_issues_and_relabel_stores_the_fixed_set(qtbot):
+    """A multi-label report's issues are per (sample, label): the tab lists them (given and suggested label
+    sets) instead of saying "0 likely label errors", and "Relabel" stores the suggested set as a label cell."""
+    from tlstudio.gui.panels.audit_panel import AuditPanel
+    from tlstudio.gui.state import ProjectState
+
+    state = ProjectState(Project(name="ml"))
+    state.project.task = "text"
+    panel = AuditPanel(state)
+    qtbot.addWidget(panel)
+    issue = {"key": "t.csv:4", "path": "t.csv:4", "text": "a cat on a mat", "label": "dog", "kind": "wrong",
+             "probability": 0.03, "score": 0.97, "split": "train", "given": "cat;dog", "suggested": "cat"}
+    report = {"task": "text", "samples": 40, "model": "all-MiniLM-L6-v2", "seconds": {"total": 1.0},
+              "label_issues": [], "label_set_issues": [issue], "duplicates": [], "outliers": [], "notes": [],
+              "counts": {"label_issues": 0, "label_set_issues": 1, "duplicates": 0, "leaking_duplicates": 0,
+                         "similar": 0, "outliers": 0}}
+    panel.show_report(report)
+    assert "1 likely label errors" in panel.summary.text()
+    assert panel.tabs.tabText(0) == "Likely label errors (1)"
+    assert [panel.issues.item(0, c).text() for c in (1, 2, 3)] == ["a cat on a mat", "cat;dog", "cat"]
+    panel.issues.selectRow(0)
+    panel.relabel_button.click()
+    assert state.project.data.label_overrides == {"t.csv:4": "cat"}

@@ -17,7 +17,7 @@ import numpy as np
 from tlstudio.core.insight.duplicates import NEIGHBOURS, DuplicateGroup, find_duplicates
 from tlstudio.core.insight.features import DatasetFeatures, collect_features
 from tlstudio.core.insight.label_issues import LabelIssue, find_label_issues
-from tlstudio.core.insight.label_set_issues import LabelSetIssue, find_label_set_issues
+from tlstudio.core.insight.label_set_issues import WRONG, LabelSetIssue, find_label_set_issues
 from tlstudio.core.train.task_types import MultiLabelTask
 from tlstudio.core.insight.neighbours import nearest_neighbours
 from tlstudio.core.insight.outliers import NEIGHBOURS as OUTLIER_NEIGHBOURS
@@ -63,6 +63,15 @@ class AuditReport:
                 "labels": [self.class_name(int(d.labels[i])) for i in g.members],
                 "splits": [d.splits[i] for i in g.members]}
 
+    def _label_sets(self, x: LabelSetIssue) -> dict[str, str]:
+        """The sample's label set as given, and with the flagged label added (missing) or removed (wrong):
+        label cells ("a;b") a label override can store."""
+        sample = self.data.samples[x.index]
+        given = set(sample.labels if sample.labels is not None else (sample.label,))
+        fixed = given - {x.label} if x.kind == WRONG else given | {x.label}
+        cell = lambda labels: ";".join(self.class_name(i) for i in sorted(labels))    # noqa: E731
+        return {"given": cell(given), "suggested": cell(fixed)}
+
     def to_json(self, top: int | None = None, similar: bool = False) -> dict[str, Any]:
         """The report as plain data. ``duplicates`` holds the verified groups; the lower "similar" tier
         (near in feature space only) is added as ``similar`` when asked for, and always counted."""
@@ -89,7 +98,8 @@ class AuditReport:
         if self.label_set_issues:
             out["label_set_issues"] = [{**self.where(x.index), "label": self.class_name(x.label), "kind": x.kind,
                                         "probability": round(x.probability, 4), "score": round(x.score, 4),
-                                        "split": d.splits[x.index]} for x in cut(self.label_set_issues)]
+                                        "split": d.splits[x.index], **self._label_sets(x)}
+                                       for x in cut(self.label_set_issues)]
             out["counts"]["label_set_issues"] = len(self.label_set_issues)
         return out
 

@@ -27,7 +27,8 @@ KEY_ROLE = Qt.ItemDataRole.UserRole
 
 def flagged_keys(report: dict) -> list[str]:
     """The keys an audit flags on the embedding map: its likely label errors and its outliers."""
-    return [x["key"] for x in report["label_issues"]] + [o["key"] for o in report["outliers"]]
+    return [x["key"] for x in report["label_issues"] + report.get("label_set_issues", [])] + \
+        [o["key"] for o in report["outliers"]]
 
 
 def _table(headers: list[str]) -> QTableWidget:
@@ -226,15 +227,18 @@ class AuditPanel(QWidget):
         self.report = report
         c, text = report["counts"], not modality_for(report["task"]).shown_as_thumbnails
         noun = modality_for(report["task"]).noun
+        # A multi-label dataset's issues are per (sample, label): "given" and "suggested" are label sets.
+        found = report["label_issues"] or report.get("label_set_issues", [])
+        n_issues = c.get("label_set_issues", c["label_issues"])
         self._say(f"{report['samples']:,} {noun} checked with {report['model']} in "
-                  f"{report['seconds'].get('total', 0):.1f} s: {c['label_issues']} likely label errors, "
+                  f"{report['seconds'].get('total', 0):.1f} s: {n_issues} likely label errors, "
                   f"{c['duplicates']} duplicate groups ({c['leaking_duplicates']} across train/val/test; "
                   f"{c.get('similar', 0)} more only similar), "
                   f"{c['outliers']} outliers." + "".join(f" {note}" for note in report.get("notes", [])))
-        self.tabs.setTabText(0, f"Likely label errors ({c['label_issues']})")
+        self.tabs.setTabText(0, f"Likely label errors ({n_issues})")
         self.tabs.setTabText(1, f"Duplicates ({c['duplicates']})")
         self.tabs.setTabText(2, f"Outliers ({c['outliers']})")
-        issues = report["label_issues"][:ISSUE_ROWS]
+        issues = found[:ISSUE_ROWS]
         self.issues.setRowCount(len(issues))
         self.issues.setColumnHidden(0, text)
         self.issues.verticalHeader().setDefaultSectionSize(24 if text else THUMB + 4)
