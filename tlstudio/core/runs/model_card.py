@@ -91,7 +91,9 @@ def _metrics_section(metrics: dict, heldout: dict | None) -> tuple[list[str], li
                 limits.append(f"The accuracy is measured on {n} samples only: its 95 % interval is "
                               f"{interval}, so small differences between models are not meaningful.")
         rows.append(f"| Accuracy | {100 * value:.1f} % | {where} | {n or '?'} | {interval or '—'} |")
-    if heldout:
+    # Per class, or per label for a multi-label run (whose held-out report names them so).
+    per_class = (heldout.get("per_class") or heldout.get("per_label") or {}) if heldout else {}
+    if heldout and isinstance(heldout.get("macro_f1"), (int, float)):
         rows.append(f"| Macro F1 | {heldout['macro_f1']:.3f} | {source_name(heldout.get('source'))} | "
                     f"{heldout['samples']} | — |")
     if not rows:
@@ -99,13 +101,13 @@ def _metrics_section(metrics: dict, heldout: dict | None) -> tuple[list[str], li
     lines += ["| Metric | Value | Measured on | Samples | 95 % interval |", "|---|---|---|---|---|", *rows, ""]
     if metrics.get("accuracy_source"):
         lines += [f"How: {metrics['accuracy_source']}.", ""]
-    if heldout:
+    if per_class:
         lines += [f"Per class ({source_name(heldout.get('source'))}):", "",
                   "| Class | Precision | Recall | F1 | Samples |", "|---|---|---|---|---|"]
-        for name, m in heldout["per_class"].items():
+        for name, m in per_class.items():
             lines.append(f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
         lines.append("")
-        weakest = min(heldout["per_class"].items(), key=lambda kv: kv[1]["recall"])
+        weakest = min(per_class.items(), key=lambda kv: kv[1]["recall"])
         if weakest[1]["recall"] < 0.9:
             limits.append(f"It is weakest on class '{weakest[0]}' (recall {weakest[1]['recall']:.2f}): expect "
                           "more mistakes there than the overall accuracy suggests.")
