@@ -31,21 +31,19 @@ import torch
 from tlstudio.core import atomic
 from tlstudio.core.errors import ExportError, TLStudioError
 from tlstudio.core.progress import TaskState, check, set_progress
-from tlstudio.core.runs.predict import read_image_input
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.data.text_modality import TEXT_MODEL_DIR
-from tlstudio.core.data.transforms import eval_transform
-from tlstudio.core.runs.run_folder import METRICS, MODEL, SPLIT, RunFolder
+from tlstudio.core.runs.run_folder import METRICS, MODEL, RunFolder
 from tlstudio.core.runs.export_documents import (bundle_candidate, check_documents, onnx_candidate,
                                                  torchscript_candidate, write_documents)
 from tlstudio.core.runs.export_report import Candidate
+from tlstudio.core.runs.parity_inputs import parity_inputs
 from tlstudio.core.runs.quantize import (DEFAULT_PRECISION, calibration_inputs, check_precision, convert_precision,
                                          precision_file_name, require_onnx)
 from tlstudio.core.runs.folder import (MODEL_FORMAT, MODEL_FORMAT_VERSION, LoadedModel, load_model, read_json, read_model_info,
                    weights_file)
 
 PARITY_TOLERANCE = 1e-3     # max |logit difference| accepted against PyTorch
-MAX_PARITY_SAMPLES = 8
 
 
 def library_versions() -> dict[str, str]:
@@ -56,71 +54,6 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "unknown"
     return out
-
-
-def _split_paths(run_dir: Path) -> list[str]:
-    try:
-        split = RunFolder(run_dir).read(SPLIT, {}) or {}
-    except TLStudioError:
-        return []
-    rows = (split.get("val") or []) + (split.get("test") or []) + (split.get("train") or [])
-    return [str(row[0]) for row in rows[: 4 * MAX_PARITY_SAMPLES] if isinstance(row, (list, tuple)) and row]
-
-
-PARITY_TEXTS = ("A short text.", "A somewhat longer sentence, so that the batch needs padding to line up.",
-                "Three words here")
-
-
-def _split_texts(run_dir: Path) -> list[str]:
-    try:
-        split = RunFolder(run_dir).read(SPLIT, {}) or {}
-    except TLStudioError:
-        return []
-    rows = (split.get("val") or []) + (split.get("test") or []) + (split.get("train") or [])
-    return [row[2] for row in rows if isinstance(row, (list, tuple)) and len(row) == 3
-            and isinstance(row[2], str) and row[2].strip()]
-
-
-def text_parity_inputs(loaded: LoadedModel, run_dir: Path, texts: Sequence[str] | None) -> tuple[dict, str]:
-    """Token ids and masks of texts of different lengths, padded into one batch."""
-    from tlstudio.core.data.text_modality import pad_batch, tokenize
-
-    if texts:
-        chosen, source = [str(t) for t in texts if str(t).strip()][:MAX_PARITY_SAMPLES], "texts"
-        if not chosen:
-            raise ExportError("None of the sample texts has any words for the export check.")
-    else:
-        found = sorted(_split_texts(run_dir)[: 4 * MAX_PARITY_SAMPLES], key=len)
-        step = max(1, len(found) // MAX_PARITY_SAMPLES)
-        chosen, source = found[::step][:MAX_PARITY_SAMPLES], "texts"
-        if len(chosen) < 2:
-            chosen, source = list(PARITY_TEXTS), "fixed texts"
-    try:
-        return pad_batch(tokenize(loaded.preprocessing, chosen)), source
-    except TLStudioError as exc:
-        raise ExportError(f"The texts for the export check could not be tokenised: {exc}") from None
-
-
-def parity_inputs(loaded: LoadedModel, run_dir: Path, sample_paths: Sequence[str] | None):
-    """A batch to compare exports on, and where it came from ("images", "random", "texts")."""
-    if loaded.task == "text":
-        return text_parity_inputs(loaded, run_dir, sample_paths)
-    transform = eval_transform(loaded.preprocessing)
-    candidates = [str(p) for p in sample_paths] if sample_paths else _split_paths(run_dir)
-    tensors = []
-    for path in candidates:
-        tensor, _ = read_image_input(path, transform)
-        if tensor is not None:
-            tensors.append(tensor)
-        if len(tensors) >= MAX_PARITY_SAMPLES:
-            break
-    if tensors:
-        return torch.stack(tensors), "images"
-    if sample_paths:
-        raise ExportError("None of the sample images could be read for the export check.")
-    size = loaded.preprocessing.input_size
-    generator = torch.Generator().manual_seed(0)
-    return torch.randn(2, 3, size, size, generator=generator), "random"
 
 
 @torch.inference_mode()
