@@ -27,6 +27,8 @@ from tlstudio.core.data.images import load_image_rgb
 # Items below this count are decoded in the main process: starting workers
 # costs more than it saves.
 MIN_ITEMS_FOR_WORKERS = 128
+# Decoding processes at most when a GPU runs the model (each holds a copy of the dataset's list).
+MAX_ACCELERATOR_WORKERS = 8
 _GLOBAL_RNG_LOCK = threading.Lock()
 
 
@@ -100,14 +102,28 @@ class EpochOrder(Sampler[int]):
         return len(self.order)
 
 
-def auto_workers(n_items: int) -> int:
-    """Worker processes for decoding: ``TLSTUDIO_LOADER_WORKERS`` or min(2, CPUs)."""
+def usable_cpus() -> int:
+    """CPUs this process may run on (the affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def auto_workers(n_items: int, device_type: str = "cpu") -> int:
+    """Worker processes for decoding: ``TLSTUDIO_LOADER_WORKERS``, else min(2, CPUs) when the model
+    runs on the CPU (it competes with the decoders for the cores), else all CPUs but one, at most
+    ``MAX_ACCELERATOR_WORKERS``: a GPU waits for decoding otherwise (H200, EfficientNet-Lite0 at
+    224 px: two workers fed stage 2 at 422 images/s where the GPU can take ~730 and more)."""
     env = os.environ.get("TLSTUDIO_LOADER_WORKERS")
     if env is not None and env.strip().isdigit():
         return int(env)
     if n_items < MIN_ITEMS_FOR_WORKERS:
         return 0
-    return max(0, min(2, os.cpu_count() or 1))
+    cpus = usable_cpus()
+    if device_type == "cpu":
+        return min(2, cpus)
+    return max(min(2, cpus), min(MAX_ACCELERATOR_WORKERS, cpus - 1))
 
 
 def to_device(batch: Any, device: torch.device, *, channels_last: bool = False) -> Any:

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
 
 from tlstudio.core.data.folder_inputs import FolderInput, checked_folder
+from tlstudio.core.data.loaders import MIN_ITEMS_FOR_WORKERS, auto_workers
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.errors import DatasetError
 from tlstudio.core.progress import TaskState, check, set_progress
@@ -35,12 +36,9 @@ from tlstudio.core.train.stage_data import extraction_batch_size
 PREFETCH_BATCHES = 4        # batches being read ahead of the model
 
 
-def decode_threads() -> int:
-    """Threads reading inputs: ``TLSTUDIO_LOADER_WORKERS`` (at least 1) or min(2, CPUs)."""
-    env = os.environ.get("TLSTUDIO_LOADER_WORKERS", "").strip()
-    if env.isdigit():
-        return max(1, int(env))
-    return max(1, min(2, os.cpu_count() or 1))
+def decode_threads(device_type: str = "cpu") -> int:
+    """Threads reading inputs: as many as a training run's decoding workers (at least 1)."""
+    return max(1, auto_workers(MIN_ITEMS_FOR_WORKERS, device_type))
 
 
 def _read_batch(reader: Callable, items: Sequence[FolderInput]) -> list[tuple[FolderInput, Any, str | None]]:
@@ -78,7 +76,7 @@ class FolderPredictor:
         self.top_k = int(top_k)
         self.batch_size = max(1, int(batch_size or extraction_batch_size(loaded.device)))
         self.data, self.exclude = data, list(exclude)
-        self.threads = threads or decode_threads()
+        self.threads = threads or decode_threads(loaded.device.type)
         self.total: int | None = None
         self.skipped = self.predicted = 0
 

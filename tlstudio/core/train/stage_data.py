@@ -42,7 +42,7 @@ def extraction_workers(device: torch.device, n_items: int, explicit: int | None 
         return int(explicit)
     if device.type == "cpu" and (os.cpu_count() or 1) <= FEW_CORES:
         return 0
-    return auto_workers(n_items)
+    return auto_workers(n_items, device.type)
 
 
 def autocast_dtype_for(device: torch.device, amp: bool) -> torch.dtype | None:
@@ -93,7 +93,9 @@ class StageData:
     def _workers(self, n_items: int) -> int:
         if not self.modality.needs_workers:
             return 0
-        return self.run.num_workers if self.run.num_workers is not None else auto_workers(n_items)
+        if self.run.num_workers is not None:
+            return self.run.num_workers
+        return auto_workers(n_items, self.device.type)
 
     def _extraction_workers(self, n_items: int) -> int:
         if not self.modality.needs_workers:
