@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox, QStackedWidget, QTabWidget,
-                               QToolBar, QToolButton, QWidget)
+                               QToolBar, QToolButton)
 
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.errors import TLStudioError
