@@ -45,6 +45,7 @@ class ImageModality:
     noun = "images"
     base_word = "base"
     needs_workers = True
+    torchscript_export = True      # a traced image model runs without TL Studio
     shown_as_thumbnails = True
     curation_on_disk = True
     default_model = DEFAULT_MODEL

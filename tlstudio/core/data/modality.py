@@ -142,6 +142,7 @@ class Modality(Protocol):
     max_length_range: tuple[int, int] | None
     default_max_length: int | None
     needs_workers: bool
+    torchscript_export: bool
     shown_as_thumbnails: bool
     curation_on_disk: bool
     zero_shot: str

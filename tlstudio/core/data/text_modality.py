@@ -207,6 +207,7 @@ class TextModality:
     noun = "texts"
     base_word = "encoder"
     needs_workers = False
+    torchscript_export = False     # tracing a transformer needs its tokenizer too: ONNX or a bundle instead
     shown_as_thumbnails = False
     curation_on_disk = False     # rows of a CSV are not files to move
     default_model = DEFAULT_TEXT_MODEL

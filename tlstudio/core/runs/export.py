@@ -122,12 +122,16 @@ def export_torchscript(run_dir, out_path, sample_paths: Sequence[str] | None = N
     require_onnx(check_precision(precision), onnx=False)
     out_path = check_file_target(out_path, "torchscript", force)
     check_documents(out_path, bundle=False)
-    if read_model_info(run_dir).get("task", "image") == "text":
-        raise ExportError("TorchScript export is for image models; export a text model as ONNX or a bundle.")
+    _check_torchscript(read_model_info(run_dir).get("task", "image"))
     prepared = _prepare(run_dir, sample_paths)
     result = _write_torchscript(prepared, out_path)
     result["report"] = _document_file(prepared, run_dir, out_path, torchscript_candidate(out_path.name, out_path), task)
     return result
+
+
+def _check_torchscript(task: str) -> None:
+    if not modality_for(task).torchscript_export:
+        raise ExportError("TorchScript export is for image models; export a text model as ONNX or a bundle.")
 
 
 def _document_file(prepared, run_dir, out_path: Path, candidate: Candidate, task: TaskState | None) -> dict:
@@ -308,8 +312,8 @@ def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = F
     if previous:
         check_documents(out_dir, bundle=True)
     loaded = load_model(run_dir, device="cpu")          # verifies the weights really are this model's
-    if torchscript and loaded.task == "text":
-        raise ExportError("TorchScript export is for image models; export a text model as ONNX or a bundle.")
+    if torchscript:
+        _check_torchscript(loaded.task)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = atomic.new_temp_dir(out_dir.parent, out_dir.name)
     try:
@@ -321,8 +325,8 @@ def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = F
         if unfinished:      # the bundle says it holds an unfinished run's best weights so far
             bundle_info["unfinished_run"] = unfinished
         atomic.write_bytes(staging / "model.safetensors", source_weights.read_bytes())
-        if loaded.task == "text":       # the tokenizer and config travel with the weights
-            bundle_info["preprocessing"] = modality_for("text").save_preprocessing(loaded.preprocessing, staging)
+        # Text: the tokenizer and config travel with the weights (text_model/); images: the description.
+        bundle_info["preprocessing"] = modality_for(loaded.task).save_preprocessing(loaded.preprocessing, staging)
         if metrics is not None:
             atomic.write_json(staging / METRICS, metrics)
         exports = {}
