@@ -47,6 +47,7 @@ def test_a_trained_multilabel_run_in_the_results_tab(qtbot, run_dir):
     assert result["task_type"] == "multilabel" and result["source"] == "val split"
     view = panel.task_views["multilabel"]
     assert panel.upper_stack.currentWidget() is view.upper
+    assert view.data is result["arrays"]          # made by the worker, not converted on the GUI thread
     probs, targets = np.array(result["probabilities"]), np.array(result["targets"], dtype=bool)
     labels, tuned = result["labels"], result["thresholds"]
     assert len(labels) == 6 and probs.shape == (len(result["predictions"]), 6)

@@ -13,6 +13,7 @@ out-of-fold probabilities into the same result. The result is
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -90,3 +91,23 @@ def heldout_label_sets(data: dict, run_dir) -> dict:
     result["source"] = source
     result["heldout"] = True
     return result
+
+
+@dataclass
+class LabelArrays:
+    """A multi-label evaluation as arrays: what the sliders, the matrix and the galleries work on."""
+
+    labels: list[str]
+    probs: np.ndarray            # N×L
+    targets: np.ndarray          # N×L bool
+    thresholds: np.ndarray       # L, tuned on the run's out-of-fold predictions
+    samples: list[dict]          # N: {"path", "text"?} in the rows' order
+
+
+def label_arrays(result: dict) -> LabelArrays:
+    """The arrays of a multi-label evaluation result (``label_set_result``)."""
+    labels = [str(x) for x in result["labels"]]
+    probs = np.asarray(result["probabilities"], dtype=np.float64).reshape(-1, len(labels))
+    targets = np.asarray(result["targets"]).astype(bool).reshape(probs.shape)
+    samples = [{k: p[k] for k in ("path", "text") if k in p} for p in result["predictions"]]
+    return LabelArrays(labels, probs, targets, np.asarray(result["thresholds"], dtype=np.float64), samples)

@@ -29,6 +29,10 @@ def load_and_evaluate(run_dir: str, split: str | None, task=None):
     result = evaluate_run(loaded, run_dir, split=split, task=task)
     result["evaluated_on"] = split
     result["choices"] = choices
+    if "targets" in result:         # a multi-label result: its N×L arrays are made here, not on the GUI thread
+        from tlstudio.core.runs.label_set_evaluation import label_arrays
+
+        result["arrays"] = label_arrays(result)
     return loaded, result
 
 

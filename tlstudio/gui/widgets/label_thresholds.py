@@ -43,6 +43,9 @@ def comparison_html(at_default: MultilabelMetrics | None, tuned: MultilabelMetri
             "<th align='right'>micro-F1</th><th align='right'>macro-F1</th></tr>" + cells + "</table>")
 
 
+SIZE_ROWS = 20         # rows measured when the columns are fitted to their contents
+
+
 class LabelTableModel(QAbstractTableModel):
     """The table's rows, read from the figures now shown (``owner.metrics``) and the thresholds."""
 
@@ -134,6 +137,10 @@ class LabelThresholds(QWidget):
         self.table = QTableView(objectName="labelTable")
         self.table.setModel(self.model)
         self.table.verticalHeader().hide()
+        # Column widths from the first rows only: measuring every cell of a 100-label table took
+        # 35-60 ms on the GUI thread when a result opened (figures are fixed-width numbers anyway).
+        for header in (self.table.horizontalHeader(), self.table.verticalHeader()):
+            header.setResizeContentsPrecision(SIZE_ROWS)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -196,11 +203,19 @@ class LabelThresholds(QWidget):
             task.finished.connect(lambda metrics: self._on_default(task, metrics))
         self.model.refresh(reset=True)
         self._show_comparison()
-        self.table.resizeColumnsToContents()
+        self._fit_columns()
         self._enable(bool(self.labels))
         self.selected = -1
         if self.labels:
             self.select(0)
+
+    def _fit_columns(self) -> None:
+        """Columns fitted to the first ``SIZE_ROWS`` rows; the label column to the longest name."""
+        self.table.resizeColumnsToContents()
+        if self.labels:
+            metrics = self.table.fontMetrics()
+            longest = max(metrics.horizontalAdvance(name) for name in self.labels) + 16      # cell padding
+            self.table.setColumnWidth(0, max(self.table.columnWidth(0), longest))
 
     def _on_default(self, task, metrics: MultilabelMetrics) -> None:
         if task is self._default_task:
