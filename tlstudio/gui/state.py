@@ -8,7 +8,6 @@ project by the Data and Model panels, in workers.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -176,11 +175,14 @@ class ProjectState(QObject):
         ``accuracy_source`` (how its accuracy was measured) is copied from its metrics when not given."""
         info = dict(info or {})
         if "accuracy_source" not in info:
-            try:                           # a few hundred bytes; runs/folder.py would import torch here
-                metrics = json.loads((Path(run_dir) / "metrics.json").read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                metrics = None
-            if isinstance(metrics, dict) and metrics.get("accuracy_source"):
+            from tlstudio.core.errors import RunFolderError
+            from tlstudio.core.runs.run_folder import RunFolder     # torch-free, unlike runs/folder.py
+
+            try:
+                metrics = RunFolder(run_dir).metrics()
+            except RunFolderError:          # unreadable: the run is listed without its source
+                metrics = {}
+            if metrics.get("accuracy_source"):
                 info["accuracy_source"] = str(metrics["accuracy_source"])
         self.project.add_run(str(run_dir), info)
         self.mark_changed("runs")
