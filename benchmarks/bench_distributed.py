@@ -6,7 +6,7 @@ process) or 2 ranks x 1 thread (``torchrun --nproc-per-node 2``, Gloo); 1 rank x
 1 rank x 2 threads. Each
 configuration runs the product's own code in a worker:
 
-  extraction   ``sharded_features.build_sharded_entry`` (each rank its share of the
+  extraction   ``features.sharded.build_sharded_entry`` (each rank its share of the
                images through the frozen base, rows gathered on rank 0, one
                cache entry written), timed barrier to barrier;
   fine-tuning  the Trainer: a one-epoch head, then stage 2 with the last 2
@@ -46,8 +46,8 @@ def worker(data: Path, out: Path, size: int, device_name: str, threads: int) -> 
     from tlstudio.core.model.head import HeadSpec
     from tlstudio.core.project import Project
     from tlstudio.core.train import distributed, events as ev
-    from tlstudio.core.train.feature_cache import FeatureCache, extract_features
-    from tlstudio.core.train.sharded_features import build_sharded_entry
+    from tlstudio.core.features.cache import FeatureCache, extract_features
+    from tlstudio.core.features.sharded import build_sharded_entry
     from tlstudio.core.device import resolve_device
     from tlstudio.core.train.trainer import Trainer
     from tlstudio.core.model.build import create_transfer_model

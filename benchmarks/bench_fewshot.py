@@ -16,7 +16,7 @@ accuracy on every labelled text, and the temperature fitted on them (``core/zero
 
 Few labels: k = 8 and 16 texts per class drawn per seed; the rest is the test set (at most
 ``--test-per-class`` per class). Frozen: the pretrained encoder's features + the head search
-(``head_search.search_head``: k-fold CV, refit). Contrastive: the encoder tuned on the k per
+(``headsearch.search.search_head``: k-fold CV, refit). Contrastive: the encoder tuned on the k per
 class (``core/train/contrastive.py``), then the same head search on its features. Mean over
 the seeds; wall time of each contrastive run (tuning + encoding + head search).
 
@@ -118,7 +118,7 @@ def draw(labels, k, seed, test_per_class):
 
 
 def head_accuracy(train_x, train_y, test_x, test_y, n_classes, seed) -> float:
-    from tlstudio.core.train.head_search import search_head
+    from tlstudio.core.headsearch.search import search_head
 
     result = search_head(train_x, train_y, train_x[:0], train_y[:0], n_classes, seed=seed)
     with torch.no_grad():

@@ -142,7 +142,7 @@ def main() -> int:
     panel, results = window.training_panel, window.results_panel
 
     def on_event(event):
-        from tlstudio.core.train import events as ev
+        from tlstudio.core import events as ev
         if isinstance(event, ev.EpochEnded) and event.epoch == args.epochs:
             marks["last_epoch"] = clock.nsecsElapsed() / 1e6
         if isinstance(event, ev.HeadSearchStarted):

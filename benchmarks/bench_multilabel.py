@@ -71,7 +71,7 @@ def run_set(name: str, data: Path, project_task: str, scratch: Path, image_size:
     from tlstudio.core.project import Project
     from tlstudio.core.runs.evaluate import evaluate_run
     from tlstudio.core.runs.folder import load_model
-    from tlstudio.core.train.task_types import MultiLabelTask
+    from tlstudio.core.task_types import MultiLabelTask
     from tlstudio.core.train.trainer import Trainer
 
     project = Project(name=f"bench {name}", task=project_task)

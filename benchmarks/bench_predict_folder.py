@@ -88,7 +88,7 @@ def child(kind: str, run_dir: str, folder: str, out: str) -> dict:
     from tlstudio.core.data.modality import modality_for
     from tlstudio.core.runs.folder import load_model
     from tlstudio.core.runs.predict_folder import FolderPredictor, predict_folder
-    from tlstudio.core.train.feature_cache import extract_features
+    from tlstudio.core.features.cache import extract_features
     from tlstudio.core.train.stage_data import extraction_batch_size, extraction_workers
 
     loaded = load_model(run_dir)

@@ -186,7 +186,7 @@ def splits(count: int) -> None:
     over many does not. This is what the search's grid was chosen on."""
     import torch
 
-    from tlstudio.core.train import head_search
+    from tlstudio.core.headsearch import search as head_search
 
     print(f"| set | splits | search acc (mean) | probe acc (mean) | search - probe: mean / worst | search >= probe "
           f"| search time (mean) |\n|---|---|---|---|---|---|---|")

@@ -70,7 +70,8 @@ def main() -> int:
     args = parser.parse_args()
     import torch
 
-    from tlstudio.core.train import head_search as hs
+    from tlstudio.core.headsearch import search as hs
+    from tlstudio.core.headsearch.results import format_table
 
     path = Path(args.features)
     held_path = path.with_name(path.stem + "-heldout.npz")
@@ -91,7 +92,7 @@ def main() -> int:
         with torch.no_grad():
             acc = float((head(hx).argmax(1) == hy).float().mean())
         if r == 0:
-            print(hs.format_table(result.to_dict()))
+            print(format_table(result.to_dict()))
         print(f"search of {len(y)} samples x {x.shape[1]} features: wall {wall:.1f} s, CPU {cpu:.1f} s "
               f"({torch.get_num_threads()} threads); held-out accuracy of the refit head {acc:.3f} "
               f"({len(hy)} other images)", flush=True)

@@ -44,7 +44,7 @@ def tlstudio_run(data: Path, out: Path, *, size: int, batch: int, finetune_epoch
     import torch
 
     from tlstudio.core.project import Project
-    from tlstudio.core.train import events as ev
+    from tlstudio.core import events as ev
     from tlstudio.core.train.trainer import Trainer
 
     p = Project(name="gpu-check")

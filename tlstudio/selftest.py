@@ -103,7 +103,7 @@ def check_model() -> dict:
 def train_demo(run_dir: Path, image_size: int, epochs: int, device: str) -> dict:
     """Train the default model's new head on the demo data through the core Trainer."""
     from tlstudio.core import paths
-    from tlstudio.core.train.events import EpochEnded, RunFailed
+    from tlstudio.core.events import EpochEnded, RunFailed
     from tlstudio.core.project import Project
     from tlstudio.core.train.trainer import Trainer
 
@@ -175,7 +175,7 @@ def check_text_model() -> dict:
 def train_text_demo(run_dir: Path, epochs: int, device: str) -> dict:
     """Train a head on the bundled encoder's features of the text demo through the core Trainer."""
     from tlstudio.core.project import Project
-    from tlstudio.core.train.events import EpochEnded, RunFailed
+    from tlstudio.core.events import EpochEnded, RunFailed
     from tlstudio.core.train.trainer import Trainer
     from tlstudio.core.zoo.text_cards import DEFAULT_TEXT_MODEL
 

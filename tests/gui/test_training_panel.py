@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QComboBox, QMessageBox, QWidget
 
-from tlstudio.core.train import events as ev
+from tlstudio.core import events as ev
 from tlstudio.core import paths
 from tlstudio.core.project import Project
 from tlstudio.gui.state import ProjectState
@@ -389,7 +389,7 @@ def test_checkboxes_are_not_left_unbound(qtbot):
 
 
 def test_head_search_is_shown_as_a_table_with_the_winner(qtbot):
-    from tlstudio.core.train.head_search import format_table
+    from tlstudio.core.headsearch.results import format_table
 
     project = demo_project()
     project.training.head_fit = "search"

@@ -217,7 +217,7 @@ def cmd_train(args) -> int:
         again = f" (restart {launch.restart}, resuming from its last checkpoint)" if launch.restart and resume else ""
         bar.line(f"torchrun: {launch.dist.world_size} processes{again}")
 
-    from tlstudio.core.train.events import RunFailed
+    from tlstudio.core.events import RunFailed
     from tlstudio.core.progress import TaskState
     from tlstudio.core.train.trainer import Trainer
 

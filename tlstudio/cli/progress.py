@@ -10,8 +10,8 @@ import sys
 from typing import TextIO
 
 from tlstudio.core.progress import Throttle, TaskState
-from tlstudio.core.train import events as ev
-from tlstudio.core.train.search_curves import describe_search
+from tlstudio.core import events as ev
+from tlstudio.core.headsearch.curves import describe_search
 
 BAR_WIDTH = 24
 REDRAW_SECONDS = 0.1

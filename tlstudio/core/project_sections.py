@@ -202,7 +202,7 @@ class TrainingSettings:
     channels_last: bool = True
     use_cache: bool = True
     cache_views: int = 1
-    # How stage 1 fits the head on cached features (core/train/head_search.py): "search" fits it
+    # How stage 1 fits the head on cached features (core/headsearch/search.py): "search" fits it
     # automatically (k-fold CV, refit, temperature); "epochs" runs the plain epoch loop with the
     # values above. ``auto`` names the fields the search chooses (of lr, weight_decay, epochs,
     # head); a field not named is an explicit user value the search keeps. ``refit``: the final

@@ -108,7 +108,7 @@ def test_a_lock_left_to_a_dead_owners_workers_is_stale(tmp_path):
 
 def test_the_progress_bar_counts_texts_on_a_text_run():
     from tlstudio.cli.progress import TerminalProgress
-    from tlstudio.core.train import events as ev
+    from tlstudio.core import events as ev
 
     out = io.StringIO()
     bar = TerminalProgress(stream=out)

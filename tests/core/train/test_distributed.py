@@ -208,8 +208,8 @@ def test_a_text_project_trains_on_two_ranks_like_on_one(tmp_path):
 
 
 def test_build_sharded_entry_alone_stores_every_row_in_its_place(tmp_path):
-    from tlstudio.core.train.feature_cache import FeatureCache
-    from tlstudio.core.train.sharded_features import build_sharded_entry
+    from tlstudio.core.features.cache import FeatureCache
+    from tlstudio.core.features.sharded import build_sharded_entry
 
     cache = FeatureCache(tmp_path / "cache")
     order = [3, 0, 4, 1, 2]

@@ -1,5 +1,5 @@
 """events.dispatch: one handler per event type, used by the CLI and the GUI alike."""
-from tlstudio.core.train import events as ev
+from tlstudio.core import events as ev
 
 
 def test_every_event_type_has_a_distinct_handler_name():

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from tlstudio.core.train import events as ev
+from tlstudio.core import events as ev
 from tlstudio.core.train.checkpoints import Snapshotter
-from tlstudio.core.train.feature_cache import CachedFeatures
+from tlstudio.core.features.cache import CachedFeatures
 from tlstudio.core.train.loop import Cancelled, FeatureBatches, LoopContext, RunState, StageLoop
 from tlstudio.core.train.schedules import Schedule, build_optimizer, param_groups
 from tlstudio.core.project import TrainingSettings

@@ -11,7 +11,7 @@ from tlstudio.core.progress import TaskState
 from tlstudio.core.project import Project
 from tlstudio.core.runs import status
 from tlstudio.core.runs.lock import RunLock
-from tlstudio.core.train import events as ev
+from tlstudio.core import events as ev
 from tlstudio.core.train.trainer import Trainer
 from tests.core.train.test_trainer import make_project, make_subset, of_type, run
 

@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from tests.demo_subset import make_subset
-from tlstudio.core.train import events as ev
+from tlstudio.core import events as ev
 from tlstudio.core.model.build import create_transfer_model
 from tlstudio.core.errors import TrainingError
 from tlstudio.core.model.head import HeadLayer, HeadSpec

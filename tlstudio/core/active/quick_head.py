@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tlstudio.core.train.threads import intra_op_threads
+from tlstudio.core.threads import intra_op_threads
 
 WEIGHT_DECAY = 1e-2          # the L2 penalty on the weights (per mean log-loss); see benchmarks/bench_active.py
 MAX_ITER = 100               # L-BFGS iterations (it converges well before on a few hundred rows)
@@ -58,7 +58,7 @@ def fit_quick_head(features: np.ndarray, labels: np.ndarray, num_classes: int, *
     y = torch.as_tensor(np.asarray(labels, dtype=np.int64))
     weight = torch.zeros(x.shape[1], num_classes, requires_grad=True)
     bias = torch.zeros(num_classes, requires_grad=True)
-    # One thread: the steps are tiny, and more threads only wait on each other (core/train/threads.py).
+    # One thread: the steps are tiny, and more threads only wait on each other (core/threads.py).
     with intra_op_threads(1):
         opt = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
 

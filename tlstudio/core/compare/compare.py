@@ -7,7 +7,7 @@ modality whose weights are on this computer, ``default_candidates``), in turn:
    labelled train + validation samples through the feature cache
    (``insight.features.collect_features``): a second comparison, a training
    run or an audit on the same settings reads the rows back instead;
-2. fit the searched head on those features (``train.head_search.search_head``)
+2. fit the searched head on those features (``headsearch.search.search_head``)
    and score it held out: out-of-fold accuracy and macro-F1 under k-fold
    cross-validation (or the validation split on a large set); the test split is
    never read. By default the search is over linear heads only (learning rate x
@@ -127,7 +127,7 @@ def measure_candidate(project, name: str, weights: str, index, device: torch.dev
     """One leaderboard row (see the module docstring); a TLStudioError other than a cancel becomes its error."""
     from tlstudio.core.insight.features import collect_features
     from tlstudio.core.model.build import create_transfer_model
-    from tlstudio.core.train.head_search import search_head
+    from tlstudio.core.headsearch.search import search_head
 
     trial = type(project).from_dict(project.to_dict())
     trial.choose_model(name, weights)

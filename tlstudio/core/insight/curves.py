@@ -1,13 +1,13 @@
 """How much more data: learning curves on cached features, a fitted curve and plain sentences.
 
 **Curves.** The labelled samples (train + validation split; never the test
-split) are cut into stratified folds (``head_search.stratified_folds``). For
+split) are cut into stratified folds (``headsearch.search.stratified_folds``). For
 each fold, each repeat and each fraction of the data (``FRACTIONS``), a linear
 head is fitted on that fraction of the fold's training part, per class, and
 predicts the held-out fold. Subsets are nested within a repeat (the 20 % set
 holds the 10 % set), so the curve's steps measure data, not luck of the draw.
 All heads (fractions x repeats x folds, ~90) train at once as one batch
-(``head_search.fit_heldout_logits``, the search's batched AdamW trainer, each
+(``headsearch.search.fit_heldout_logits``, the search's batched AdamW trainer, each
 head early-stopped on its own held-out fold like the search's scores: a slight
 optimism shared by every point, which leaves the curve's shape alone). Heads
 are linear on standardised features; above ``PCA_ABOVE`` samples on the
@@ -53,7 +53,7 @@ import torch
 
 from tlstudio.core.errors import TLStudioError
 from tlstudio.core.progress import TaskState, check, set_progress
-from tlstudio.core.train import head_search as hs
+from tlstudio.core.headsearch import search as hs
 
 FRACTIONS = (0.1, 0.2, 0.4, 0.6, 0.8, 1.0)
 REPEATS = 3

@@ -1,7 +1,7 @@
 """Likely label errors: samples the model does not believe, from out-of-fold probabilities.
 
 Each sample's probabilities come from a linear head fitted on the cached
-features of the other folds (``head_search.out_of_fold_probabilities``), so a
+features of the other folds (``headsearch.search.out_of_fold_probabilities``), so a
 wrong label cannot vouch for itself. In the spirit of confident learning, a
 class ``j``'s *threshold* is the mean probability of ``j`` over the samples
 labelled ``j`` (how confident the model is on that class's own samples). A
@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from tlstudio.core.train.head_search import out_of_fold_probabilities
+from tlstudio.core.headsearch.search import out_of_fold_probabilities
 
 
 @dataclass(frozen=True)

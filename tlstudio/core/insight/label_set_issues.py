@@ -1,7 +1,7 @@
 """Likely label errors of a multi-label dataset, per (sample, label), from out-of-fold probabilities.
 
 Each sample's per-label probabilities come from a linear multi-label head fitted on the cached
-features of the other folds (``head_search.out_of_fold_probabilities`` with the multi-label task),
+features of the other folds (``headsearch.search.out_of_fold_probabilities`` with the multi-label task),
 so a label cannot vouch for itself. In the spirit of confident learning, each label ``j`` gets two
 reference levels: ``present_j``, the mean probability of ``j`` over the samples that carry it, and
 ``absent_j``, the mean over the samples that do not; their midpoint is the label's boundary. Then,
@@ -24,8 +24,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from tlstudio.core.train.head_search import out_of_fold_probabilities
-from tlstudio.core.train.task_types import MultiLabelTask
+from tlstudio.core.headsearch.search import out_of_fold_probabilities
+from tlstudio.core.task_types import MultiLabelTask
 
 MISSING, WRONG = "missing", "wrong"
 

@@ -18,7 +18,7 @@ from tlstudio.core.insight.duplicates import NEIGHBOURS, DuplicateGroup, find_du
 from tlstudio.core.insight.features import DatasetFeatures, collect_features
 from tlstudio.core.insight.label_issues import LabelIssue, find_label_issues
 from tlstudio.core.insight.label_set_issues import WRONG, LabelSetIssue, find_label_set_issues
-from tlstudio.core.train.task_types import MultiLabelTask
+from tlstudio.core.task_types import MultiLabelTask
 from tlstudio.core.insight.neighbours import nearest_neighbours
 from tlstudio.core.insight.outliers import NEIGHBOURS as OUTLIER_NEIGHBOURS
 from tlstudio.core.insight.outliers import Outlier, find_outliers

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from tlstudio.core import atomic
-from tlstudio.core.errors import RunFolderError, TrainingError
+from tlstudio.core.errors import RunFolderError, TLStudioError, TrainingError
+from tlstudio.core.headsearch.curves import SearchCurves
 from tlstudio.core.runs.lock import LOCK_NAME, RunLock
 
 from tlstudio.core.runs.run_files import (BEST, FILES, FOLDERS, HELDOUT, HISTORY, LAST, METRICS, MODEL,  # noqa: F401
@@ -211,3 +212,18 @@ class RunFolder:
 def check_temperature(value: Any) -> bool:
     """A usable calibration temperature: a finite number above zero."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def read_run_curves(run_dir) -> SearchCurves | list[dict] | None:
+    """What a run folder's charts show: its epoch history (epoch loop, fine-tuning) when it has one,
+    else its head search's curves; None when it has neither."""
+    folder = RunFolder(run_dir)
+    try:
+        history = folder.read(HISTORY, [])
+        saved = folder.read(SEARCH_CURVES, None)
+    except TLStudioError:
+        return None
+    if isinstance(history, list) and history and all(isinstance(h, dict) for h in history):
+        return history
+    curves = SearchCurves.from_dict(saved) if saved is not None else None
+    return curves if curves is not None and not curves.is_empty() else None

@@ -14,7 +14,7 @@ Who does what (the trainer and stage data ask ``Dist``; see ``docs/scaling.md``)
 
 - rank 0 alone owns the run folder (lock, checkpoints, events, metrics) and
   the feature cache entry; the other ranks write nothing and print nothing but errors;
-- feature extraction is sharded (``sharded_features``), stage-2 fine-tuning
+- feature extraction is sharded (``features/sharded.py``), stage-2 fine-tuning
   (and any stage that runs the base) uses DDP (``distributed_stage``);
 - validation counts are summed across ranks, so the reported accuracy is on the
   whole validation split.

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 
 from tlstudio.core.errors import ProjectError
-from tlstudio.core.train import events as ev
+from tlstudio.core import events as ev
 from tlstudio.core.train.contrastive import TuningReport, tune_base
 
 

@@ -19,12 +19,12 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import nn
 
-from tlstudio.core.train import events as ev
+from tlstudio.core import events as ev
 from tlstudio.core.train.distributed import SINGLE, Dist
 from tlstudio.core.train.checkpoints import CheckpointWriter, Snapshotter, copy_tree, rng_state
 from tlstudio.core.errors import TrainingError
-from tlstudio.core.train.feature_cache import CachedFeatures, gather_rows
-from tlstudio.core.train.task_types import SingleLabelTask
+from tlstudio.core.features.cache import CachedFeatures, gather_rows
+from tlstudio.core.task_types import SingleLabelTask
 from tlstudio.core.data.loaders import EpochOrder, make_loader, to_device
 from tlstudio.core.progress import Cancelled, Throttle
 

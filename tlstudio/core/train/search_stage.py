@@ -1,6 +1,6 @@
 """Stage 1 by head search: the search on cached features, then its record in the run folder.
 
-``run_search_stage(project, folder, data, state, classes, emit, model, split)`` runs ``head_search.search_head``
+``run_search_stage(project, folder, data, state, classes, emit, model, split)`` runs ``headsearch.search.search_head``
 on the run's stored features (``data``: the run's ``StageData``), puts the winning head (calibrated unless
 fine-tuning follows) on the model, and writes search.json, the out-of-fold
 predictions, the chosen settings into the run's project and the checkpoints.
@@ -13,11 +13,13 @@ import torch
 
 from tlstudio.core.model.head import HeadSpec
 from tlstudio.core.runs import run_folder as rf
-from tlstudio.core.train import events as ev
-from tlstudio.core.train import head_search
+from tlstudio.core import events as ev
+from tlstudio.core.calibration import fold_temperature
+from tlstudio.core.headsearch.results import format_table
+from tlstudio.core.headsearch.search import search_head
 from tlstudio.core.train.checkpoints import Snapshotter, rng_state
-from tlstudio.core.train.feature_cache import gather_rows
-from tlstudio.core.train.search_curves import SearchCurves
+from tlstudio.core.features.cache import gather_rows
+from tlstudio.core.headsearch.curves import SearchCurves
 
 
 def heldout_source(search: dict) -> str:
@@ -55,7 +57,7 @@ def run_search_stage(project, folder, data, state, classes, emit, model, split, 
         ev.dispatch(curves, event)
         emit(event)
 
-    result = head_search.search_head(
+    result = search_head(
         rows(entry.train_view(0)), source.train_labels, rows(entry.val_rows()), source.val_labels,
         len(classes), lr=None if "lr" in auto else t.lr,
         weight_decay=None if "weight_decay" in auto else t.weight_decay,
@@ -72,7 +74,7 @@ def _finish_search(folder, device, state, classes, emit, model, split, result, f
     spec = HeadSpec(layers=list(best.config.head.layers), num_classes=len(classes))
     head = result.head
     if not finetunes:      # calibrated probabilities for prediction and export: logits / T
-        head_search.fold_temperature(head, result.temperature)
+        fold_temperature(head, result.temperature)
     model.head = head.to(device)
     report = result.to_dict()
     report["calibration_applied"] = not finetunes
@@ -110,7 +112,7 @@ def _finish_search(folder, device, state, classes, emit, model, split, result, f
                        "early_stopping": {"best": None, "bad": 0, "stopped": True}, "rng": rng_state(),
                        "optimizer": {}, "schedule": {}})
     writer.flush()
-    finished = ev.HeadSearchFinished(search=report, table=head_search.format_table(report))
+    finished = ev.HeadSearchFinished(search=report, table=format_table(report))
     ev.dispatch(curves, finished)
     folder.write(rf.SEARCH_CURVES, curves.to_dict())
     emit(finished)

@@ -13,15 +13,15 @@ import torch
 from torch import nn
 from torch.utils.data import ConcatDataset
 
-from tlstudio.core.train.task_types import SingleLabelTask
+from tlstudio.core.task_types import SingleLabelTask
 from tlstudio.core.model.layers import count_params
-from tlstudio.core.train import events as ev
-from tlstudio.core.train.feature_cache import (FeatureCache, base_key_parts, build_entry, cache_key,
+from tlstudio.core import events as ev
+from tlstudio.core.features.cache import (FeatureCache, base_key_parts, build_entry, cache_key,
                                                extract_features, split_identity)
 from tlstudio.core.data.loaders import auto_workers, make_loader
 from tlstudio.core.train.loop import FeatureBatches, RunState, SampleBatches
 from tlstudio.core.train.distributed_stage import ShardedSampleBatches
-from tlstudio.core.train.sharded_features import build_sharded_entry, cache_hit
+from tlstudio.core.features.sharded import build_sharded_entry, cache_hit
 
 EXTRACTION_BATCH_SIZE = 64
 # On the CPU a forward pass already keeps every core busy: smaller batches stay in cache, and decoding

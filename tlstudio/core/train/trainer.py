@@ -30,9 +30,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from tlstudio.core.train import events as ev
+from tlstudio.core import events as ev
 from tlstudio.core.model import layers
-from tlstudio.core.train import head_search
+from tlstudio.core.headsearch.batched import searchable
 from tlstudio.core.train.checkpoints import CheckpointWriter, Snapshotter, load_last, restore_rng
 from tlstudio.core.runs import run_folder as rf
 from tlstudio.core.runs import status as run_status
@@ -45,7 +45,7 @@ from tlstudio.core.model.build import create_transfer_model
 from tlstudio.core.model.transfer import base_is_frozen
 from tlstudio.core.train.schedules import Schedule, build_optimizer, param_groups
 from tlstudio.core.train.stage_data import StageData
-from tlstudio.core.train.threads import intra_op_threads, threads_for_step
+from tlstudio.core.threads import intra_op_threads, threads_for_step
 from tlstudio.core.train import distributed
 from tlstudio.core.train.distributed_stage import ShardedSampleBatches
 from tlstudio.core.progress import Cancelled, TaskState
@@ -53,7 +53,7 @@ from tlstudio.core.device import resolve_device
 from tlstudio.core.train.loop import LoopContext, RunState, StageLoop
 
 from tlstudio.core.train.search_stage import heldout_source, run_search_stage
-from tlstudio.core.train.task_types import SingleLabelTask, task_for
+from tlstudio.core.task_types import SingleLabelTask, task_for
 from tlstudio.core.runs.folder import write_model_files
 from tlstudio.core.train.few_label_stage import few_label_mode, run_few_label_stage
 
@@ -366,7 +366,7 @@ class Trainer:
         t = self.project.training
         if t.head_fit != "search" or not t.use_cache or not base_is_frozen(model) or state is not None:
             return False
-        return "head" in t.auto or head_search.searchable(self.project.head)
+        return "head" in t.auto or searchable(self.project.head)
 
     def _logits_on(self, model, modality, pre, samples) -> tuple[torch.Tensor, torch.Tensor]:
         """The whole model's logits on ``samples`` and their targets (the task's)."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from tlstudio.core.train.calibration import expected_calibration_error, fit_temperature
+from tlstudio.core.calibration import expected_calibration_error, fit_temperature
 
 DEFAULT_TEMPERATURE = 0.05
 SCALE = 1.0 / DEFAULT_TEMPERATURE      # fit_temperature searches a factor of this scale in [0.25, 10]

@@ -108,7 +108,7 @@ def split_summary(index, val_fraction: float, test_fraction: float, seed: int, s
     if search:
         from collections import Counter
 
-        from tlstudio.core.train.head_search import CV_MAX_SAMPLES, FOLDS
+        from tlstudio.core.headsearch.search import CV_MAX_SAMPLES, FOLDS
 
         labelled = list(split.train) + list(split.val)
         smallest = min(Counter(s.label for s in labelled).values(), default=0)

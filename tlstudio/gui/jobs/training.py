@@ -53,7 +53,7 @@ class TrainingWorker(QObject):
         self.token.resume()
 
     def _on_event(self, event) -> None:
-        from tlstudio.core.train import events as ev
+        from tlstudio.core import events as ev
 
         if isinstance(event, (ev.RunFinished, ev.RunFailed)):
             self._saw_end_event = True
@@ -71,7 +71,7 @@ class TrainingWorker(QObject):
         except BaseException as exc:  # the app must survive anything the trainer throws
             message = report_failure(exc, "Training")
             if not self._saw_end_event:
-                from tlstudio.core.train import events as ev
+                from tlstudio.core import events as ev
 
                 self.event.emit(ev.RunFailed(message=message))
         finally:

@@ -9,8 +9,8 @@ whose per-run fields it keeps (``_curves``, ``_search_report``, ``_stage_epochs`
 """
 from __future__ import annotations
 
-from tlstudio.core.train import events as ev
-from tlstudio.core.train.search_curves import SearchCurves, describe_search
+from tlstudio.core import events as ev
+from tlstudio.core.headsearch.curves import SearchCurves, describe_search
 from tlstudio.gui.widgets.settings_widgets import format_eta
 
 

@@ -22,7 +22,7 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea,
                                QSplitter, QVBoxLayout, QWidget)
 
-from tlstudio.core.train import events as ev
+from tlstudio.core import events as ev
 from tlstudio.gui.widgets.charts import EMPTY_HINT, RUNNING_HINT, TrainingCharts
 from tlstudio.core.device import available_devices
 from tlstudio.gui.widgets.search_table import HeadSearchTable

@@ -245,7 +245,8 @@ class TrainingCharts:
     def show_run(self, run_dir) -> bool:
         """Draw a finished run's curves from its folder (epoch history, else the head search's); False
         when it saved none."""
-        from tlstudio.core.train.search_curves import SearchCurves, read_run_curves
+        from tlstudio.core.headsearch.curves import SearchCurves
+        from tlstudio.core.runs.run_folder import read_run_curves
 
         saved = read_run_curves(run_dir)
         if saved is None:

@@ -3,7 +3,7 @@
 During the search every candidate's held-out loss and accuracy per epoch is drawn faintly and
 the current leader bold; once the search reported, the winner's curve is bold with a legend that
 says what it is ("5-fold CV, hidden 128, lr 2e-3") and the loss chart adds the refit's training
-loss. The data comes from a ``core.train.search_curves.SearchCurves`` (live events, or the run
+loss. The data comes from a ``core.headsearch.curves.SearchCurves`` (live events, or the run
 folder's saved file). Redraws are throttled (``REDRAW_MS``): a search sends hundreds of epoch
 events a second, the charts render a few times a second, in their worker (``figure_image``).
 """
@@ -14,7 +14,7 @@ import math
 from matplotlib.lines import Line2D
 from PySide6.QtCore import QObject, QTimer
 
-from tlstudio.core.train.search_curves import SearchCurves
+from tlstudio.core.headsearch.curves import SearchCurves
 
 REDRAW_MS = 1000
 FAINT = {"color": "#8c8c8c", "linewidth": 0.8, "alpha": 0.45}

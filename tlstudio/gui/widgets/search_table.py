@@ -8,7 +8,7 @@ from __future__ import annotations
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QTableWidget, QTableWidgetItem
 
-from tlstudio.core.train.search_curves import short_number
+from tlstudio.core.headsearch.curves import short_number
 
 SEARCH_COLUMNS = ["candidate", "head", "lr", "weight decay", "epochs", "CV accuracy", "CV loss", ""]
 VISIBLE_ROWS = 7

@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 
 from tlstudio.core.model.head import HeadSpec
-from tlstudio.core.train import batched_heads as bh
-from tlstudio.core.train import head_search as hs
+from tlstudio.core.headsearch import batched as bh
+from tlstudio.core.headsearch import search as hs
 
 
 def _blobs(n: int = 240, d: int = 20, classes: int = 3, seed: int = 0):

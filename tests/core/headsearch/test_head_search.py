@@ -8,7 +8,8 @@ import torch
 
 from tlstudio.core.model.head import HeadSpec
 from tlstudio.core.project import Project
-from tlstudio.core.train import head_search as hs
+from tlstudio.core.calibration import expected_calibration_error, fit_temperature, fold_temperature
+from tlstudio.core.headsearch import search as hs
 
 from tests.core.insight import real_features
 
@@ -53,10 +54,10 @@ def test_temperature_lowers_calibration_error_on_held_out_data(demo_features):
     # validation logits lowers its calibration error on samples neither has seen.
     head = hs.fixed_head(x[n_val:], y[n_val:], c, HeadSpec(layers=[]), lr=1e-2, weight_decay=0.0, epochs=30)
     with torch.no_grad():
-        t = hs.fit_temperature(head(x[:n_val]), y[:n_val])
-        before = hs.expected_calibration_error(head(hx), hy)
-        hs.fold_temperature(head, t)
-        after = hs.expected_calibration_error(head(hx), hy)
+        t = fit_temperature(head(x[:n_val]), y[:n_val])
+        before = expected_calibration_error(head(hx), hy)
+        fold_temperature(head, t)
+        after = expected_calibration_error(head(hx), hy)
     assert t > 1.5
     assert after < before
 
@@ -104,7 +105,7 @@ def test_cli_explicit_values_leave_the_search(tmp_path):
 
 
 def test_trainer_refits_on_all_labelled_samples_and_never_the_test_split(tmp_path):
-    from tlstudio.core.train import events as ev
+    from tlstudio.core import events as ev
     from tlstudio.core.runs.run_folder import HELDOUT as HELDOUT_NAME
     from tlstudio.core.train.trainer import Trainer
 
@@ -169,8 +170,8 @@ def test_a_hidden_head_fitted_on_principal_components_takes_the_full_features(de
 
 
 def test_the_search_reports_each_candidate_per_epoch_and_the_refit_as_events():
-    from tlstudio.core.train import events as ev
-    from tlstudio.core.train.search_curves import SearchCurves
+    from tlstudio.core import events as ev
+    from tlstudio.core.headsearch.curves import SearchCurves
 
     g = torch.Generator().manual_seed(3)
     y = torch.arange(120) % 3

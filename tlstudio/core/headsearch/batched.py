@@ -24,8 +24,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from tlstudio.core.model.head import HeadLayer, HeadSpec
-from tlstudio.core.train.task_types import SingleLabelTask
-from tlstudio.core.train.threads import threads_for_step
+from tlstudio.core.task_types import SingleLabelTask
+from tlstudio.core.threads import threads_for_step
 
 PATIENCE = 10                # epochs without a lower validation loss before a head stops
 # Once this share of a search group's heads has stopped, the group ends: the few heads still creeping
@@ -232,7 +232,7 @@ def train_group(x: torch.Tensor, y: torch.Tensor, train_mask: torch.Tensor, val_
     head_epochs = 0
     threads = torch.get_num_threads()
 
-    def pick_threads() -> None:       # one thread while a step is tiny (threads.py)
+    def pick_threads() -> None:       # one thread while a step is tiny (core/threads.py)
         torch.set_num_threads(threads_for_step(sum(p.numel() for p in heads.params), batch_size) or threads)
 
     pick_threads()

@@ -2,14 +2,15 @@
 and the refit's training loss, gathered from search events (torch-free).
 
 ``SearchCurves`` is an event sink (``events.dispatch``): the trainer feeds it and saves
-``to_dict()`` in the run folder (``runs.run_folder.SEARCH_CURVES``); the Train tab feeds it live
-and draws it, and draws a saved one again when a run is reopened.
+``to_dict()`` in the run folder (``runs.run_folder.SEARCH_CURVES``; ``runs.run_folder.read_run_curves``
+reads it back); the Train tab feeds it live and draws it, and draws a saved one again when a run is
+reopened.
 """
 from __future__ import annotations
 
 import math
 
-from tlstudio.core.train import events as ev
+from tlstudio.core import events as ev
 
 
 def short_number(value: float) -> str:
@@ -140,20 +141,3 @@ def _plain(value: float) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
 
-
-def read_run_curves(run_dir) -> "SearchCurves | list[dict] | None":
-    """What a run folder's charts show: its epoch history (epoch loop, fine-tuning) when it has one,
-    else its head search's curves; None when it has neither."""
-    from tlstudio.core.runs.run_folder import HISTORY, SEARCH_CURVES, RunFolder
-    from tlstudio.core.errors import TLStudioError
-
-    folder = RunFolder(run_dir)
-    try:
-        history = folder.read(HISTORY, [])
-        saved = folder.read(SEARCH_CURVES, None)
-    except TLStudioError:
-        return None
-    if isinstance(history, list) and history and all(isinstance(h, dict) for h in history):
-        return history
-    curves = SearchCurves.from_dict(saved) if saved is not None else None
-    return curves if curves is not None and not curves.is_empty() else None

@@ -17,13 +17,15 @@ run needs.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
 
-from tlstudio.core.train.distributed import Dist
-from tlstudio.core.train.feature_cache import CachedFeatures, FeatureCache
+from tlstudio.core.features.cache import CachedFeatures, FeatureCache
+
+if TYPE_CHECKING:       # the caller (train/stage_data) passes its torchrun seam in
+    from tlstudio.core.train.distributed import Dist
 
 CHUNK_BYTES = 32 * 1024 ** 2
 

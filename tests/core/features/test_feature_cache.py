@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from tlstudio.core.train import feature_cache as fc
+from tlstudio.core.features import cache as fc
 from tlstudio.core.data.index import Sample
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.data.loaders import ImageItem, SeededImages

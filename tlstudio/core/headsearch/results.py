@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from tlstudio.core.model.head import HeadSpec
-from tlstudio.core.train.task_types import SingleLabelTask
+from tlstudio.core.task_types import SingleLabelTask
 
 
 @dataclass

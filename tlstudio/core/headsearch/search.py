@@ -35,10 +35,10 @@ and an epoch count, the head is *fitted*:
 Standardisation (per-feature mean and spread of the fitting data) is folded
 into the head's first linear layer, so the saved head takes raw features.
 Everything here is pure torch on feature tensors and works for any modality.
-The batched trainer lives in ``batched_heads.py`` (a head that has stopped
+The batched trainer lives in ``batched.py`` (a head that has stopped
 leaves the batch, so a group costs what its learning heads cost), the
-temperature and ECE in ``calibration.py``, the result types and the table in
-``search_results.py``.
+temperature and ECE in ``core/calibration.py``, the result types and the table in
+``results.py``, the curves gathered from the search's events in ``curves.py``.
 """
 from __future__ import annotations
 
@@ -50,13 +50,12 @@ import torch
 from torch import nn
 
 from tlstudio.core.errors import TrainingError
-from tlstudio.core.model.head import ACTIVATIONS, HeadLayer, HeadSpec
-from tlstudio.core.train.batched_heads import GROUP_STOP_SHARE, PATIENCE, searchable, train_group
-from tlstudio.core.train.calibration import expected_calibration_error, fit_temperature, fold_temperature
-from tlstudio.core.train import events as ev
-from tlstudio.core.train.search_curves import config_label
-from tlstudio.core.train.search_results import SearchConfig, SearchResult, Trial, format_table
-from tlstudio.core.train.task_types import SingleLabelTask
+from tlstudio.core.model.head import HeadLayer, HeadSpec
+from tlstudio.core.headsearch.batched import GROUP_STOP_SHARE, searchable, train_group
+from tlstudio.core import events as ev
+from tlstudio.core.headsearch.curves import config_label
+from tlstudio.core.headsearch.results import SearchConfig, SearchResult, Trial
+from tlstudio.core.task_types import SingleLabelTask
 
 # The fields of a Project the search may choose (``TrainingSettings.auto`` names those left to it).
 SEARCHABLE = ("lr", "weight_decay", "epochs", "head")
@@ -364,7 +363,3 @@ def out_of_fold_probabilities(x: torch.Tensor, y: torch.Tensor, num_classes: int
 
 
 # The calibration helpers, the batched trainer's names and the result types stay importable from here.
-__all__ = ["ACTIVATIONS", "PATIENCE", "SEARCHABLE", "SearchConfig", "SearchResult", "Trial", "configs_for",
-           "expected_calibration_error", "fit_heldout_logits", "fit_temperature", "fixed_head", "fold_standardiser",
-           "fold_temperature", "format_table", "out_of_fold_probabilities", "principal_basis", "search_head",
-           "searchable", "standardiser", "stratified_folds"]

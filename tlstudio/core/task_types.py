@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from tlstudio.core.data.index import Sample, class_weights
-from tlstudio.core.train.calibration import expected_calibration_error, fit_temperature
+from tlstudio.core.calibration import expected_calibration_error, fit_temperature
 
 MAX_POS_WEIGHT = 10.0
 ECE_BINS = 15
