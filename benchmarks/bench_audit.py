@@ -129,7 +129,7 @@ def main() -> None:
         project.training.device = args.device
         project.model.image_size = args.image_size
         bar = TerminalProgress()
-        cold = run_audit(project, task=bar.scan_task())
+        cold = run_audit(project, job=bar.scan_job())
         bar.close()
         warm = run_audit(project)
         s = cold.seconds

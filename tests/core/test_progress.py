@@ -5,7 +5,7 @@ import time
 import pytest
 
 from tlstudio.core.errors import TLStudioError
-from tlstudio.core.progress import Cancelled, TaskState, Throttle
+from tlstudio.core.progress import Cancelled, JobState, Throttle
 
 
 def test_throttle_lets_through_ten_per_second_and_every_epoch_end():
@@ -22,57 +22,57 @@ def test_throttle_lets_through_ten_per_second_and_every_epoch_end():
 def test_progress_is_throttled_but_the_final_report_always_arrives():
     now = [0.0]
     seen = []
-    task = TaskState(lambda d, t: seen.append((d, t)), interval=0.1, clock=lambda: now[0])
+    job = JobState(lambda d, t: seen.append((d, t)), interval=0.1, clock=lambda: now[0])
     for done in range(1, 101):
         now[0] = done * 0.001           # 100 items in 0.1 s
-        task.set_progress(done, 100)
+        job.set_progress(done, 100)
     assert seen == [(1, 100), (100, 100)]
-    assert TaskState().set_progress(5, 10) is False      # no callback: nothing to do
+    assert JobState().set_progress(5, 10) is False      # no callback: nothing to do
 
 
 def test_check_returns_then_raises_once_cancelled():
-    task = TaskState()
-    task.check()
-    task.cancel()
-    assert task.is_cancelled
+    job = JobState()
+    job.check()
+    job.cancel()
+    assert job.is_cancelled
     with pytest.raises(Cancelled) as info:
-        task.check()
+        job.check()
     assert isinstance(info.value, TLStudioError) and str(info.value) == "Cancelled."
 
 
 def test_check_blocks_while_paused_and_cancel_wakes_it():
-    task = TaskState()
-    task.pause()
-    assert task.is_paused and not task.wait_while_paused(0.01)
+    job = JobState()
+    job.pause()
+    assert job.is_paused and not job.wait_while_paused(0.01)
     outcome = []
 
-    def job():
+    def wait_for_the_job():
         try:
-            task.check()
+            job.check()
             outcome.append("ran")
         except Cancelled:
             outcome.append("cancelled")
 
-    worker = threading.Thread(target=job)
+    worker = threading.Thread(target=wait_for_the_job)
     worker.start()
     time.sleep(0.3)
     assert outcome == []                # still paused
-    task.cancel()
+    job.cancel()
     worker.join(5)
-    assert outcome == ["cancelled"] and not task.is_paused
+    assert outcome == ["cancelled"] and not job.is_paused
 
 
 def test_resume_lets_a_paused_job_go_on():
-    task = TaskState()
-    task.pause()
-    threading.Timer(0.1, task.resume).start()
+    job = JobState()
+    job.pause()
+    threading.Timer(0.1, job.resume).start()
     t0 = time.perf_counter()
-    task.check()
+    job.check()
     assert 0.05 < time.perf_counter() - t0 < 3
 
 
 def test_a_cancelled_task_cannot_be_paused():
-    task = TaskState()
-    task.cancel()
-    task.pause()
-    assert not task.is_paused and task.wait_while_paused(0)
+    job = JobState()
+    job.cancel()
+    job.pause()
+    assert not job.is_paused and job.wait_while_paused(0)

@@ -110,9 +110,9 @@ def test_rescan_does_not_wait_for_the_cancelled_scan(tmp_path, qtbot, monkeypatc
     release = threading.Event()
     real = images.scan
 
-    def slow_scan(path, task=None, **options):
+    def slow_scan(path, job=None, **options):
         release.wait(5)                  # a file that takes long to decode: no cancel check meanwhile
-        return real(path, task=task, **options)
+        return real(path, job=job, **options)
 
     monkeypatch.setattr(images, "scan", slow_scan)
     state = ProjectState()

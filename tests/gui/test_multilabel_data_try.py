@@ -116,7 +116,7 @@ def test_try_images_of_a_multilabel_run_and_back_to_single_label(qtbot, monkeypa
 
     image = tmp_path / "desk.png"
     Image.new("RGB", (32, 32), (90, 60, 30)).save(image)
-    monkeypatch.setattr(predict, "predict_images", lambda loaded, paths, top_k, task=None: [
+    monkeypatch.setattr(predict, "predict_images", lambda loaded, paths, top_k, job=None: [
         {"path": paths[0], "top_k": [{"label": "refund", "probability": 0.2}, {"label": "login", "probability": 0.1},
                                      {"label": "billing", "probability": 0.05}][:top_k]}])
     panel = make_panel(qtbot, multilabel_result("image", [str(image)] * 6), task="image")

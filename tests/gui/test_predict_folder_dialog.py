@@ -96,12 +96,12 @@ def test_cancel_keeps_the_rows_so_far(qtbot, loaded, folder):
     first_batch = []
     original = predict_folder_dialog.predict_folder_job
 
-    def slow_job(model, where, sink, top_k, task=None):      # cancel once the first batch is out
+    def slow_job(model, where, sink, top_k, job=None):      # cancel once the first batch is out
         def sink_then_cancel(rows):
             sink(rows)
             first_batch.append(len(rows))
-            task.cancel()
-        return original(model, where, sink_then_cancel, top_k, batch_size=5, task=task)
+            job.cancel()
+        return original(model, where, sink_then_cancel, top_k, batch_size=5, job=job)
 
     predict_folder_dialog.predict_folder_job = slow_job
     try:

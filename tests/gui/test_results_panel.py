@@ -201,21 +201,21 @@ def test_run_finished_on_the_state_loads_that_run(qtbot, run_dir):
 
 
 def test_a_superseded_evaluation_is_cancelled(qtbot, panel, run_dir):
-    from tlstudio.core.progress import Cancelled, TaskState
+    from tlstudio.core.progress import Cancelled, JobState
     from tlstudio.core.runs import evaluate as evaluate_module
     from tlstudio.gui.panels.results_panel import load_and_evaluate
 
-    stopped = TaskState()
+    stopped = JobState()
     stopped.cancel()
     with pytest.raises(Cancelled):
-        load_and_evaluate(run_dir, "val", task=stopped)
+        load_and_evaluate(run_dir, "val", job=stopped)
 
     seen = []
     real_evaluate = evaluate_module.evaluate_run
 
-    def watched(*args, task=None, **kwargs):
-        seen.append(task)
-        return real_evaluate(*args, task=task, **kwargs)
+    def watched(*args, job=None, **kwargs):
+        seen.append(job)
+        return real_evaluate(*args, job=job, **kwargs)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(evaluate_module, "evaluate_run", watched)

@@ -48,15 +48,15 @@ def test_progress_and_cancel(qtbot):
     started = threading.Event()
     updates = []
 
-    def job(task):
-        task.set_progress(0, 10)
+    def work(job):
+        job.set_progress(0, 10)
         started.set()
-        while not task.is_cancelled:
+        while not job.is_cancelled:
             threading.Event().wait(0.01)
-        task.set_progress(10, 10)
+        job.set_progress(10, 10)
         return "stopped"
 
-    task = run_task(job, with_progress=True, on_progress=lambda d, t: updates.append((d, t)))
+    task = run_task(work, with_progress=True, on_progress=lambda d, t: updates.append((d, t)))
     assert started.wait(5)
     task.cancel()
     with qtbot.waitSignal(task.finished, timeout=5000) as blocker:
@@ -68,13 +68,13 @@ def test_progress_and_cancel(qtbot):
 def test_a_job_that_checks_stops_with_cancelled(qtbot):
     started = threading.Event()
 
-    def job(task):
+    def work(job):
         started.set()
         while True:
-            task.check()
+            job.check()
             threading.Event().wait(0.01)
 
-    task = run_task(job, with_progress=True)
+    task = run_task(work, with_progress=True)
     assert started.wait(5)
     task.cancel()
     with qtbot.waitSignal(task.failed, timeout=5000) as blocker:

@@ -82,8 +82,8 @@ class FakeTrainer:
 
     seen: dict = {}
 
-    def __init__(self, project, run_dir, callback=None, token=None, resume=False, dataset=None):
-        FakeTrainer.seen = {"dataset": dataset, "token": token}
+    def __init__(self, project, run_dir, callback=None, job=None, resume=False, dataset=None):
+        FakeTrainer.seen = {"dataset": dataset, "job": job}
         self.callback = callback
 
     def run(self):
@@ -116,11 +116,11 @@ def test_stop_before_the_worker_thread_runs_reaches_the_trainer(qtbot, monkeypat
 
     worker = TrainingWorker(demo_project(), "unused")
     worker.pause()
-    worker.cancel()                     # no replay: the token exists before the thread starts
+    worker.cancel()                     # no replay: the job state exists before the thread starts
     monkeypatch.setattr(trainer, "Trainer", FakeTrainer)
     worker.work()
-    token = FakeTrainer.seen["token"]
-    assert token is worker.token and token.is_cancelled and not token.is_paused
+    job = FakeTrainer.seen["job"]
+    assert job is worker.job and job.is_cancelled and not job.is_paused
 
 
 def test_an_unexpected_trainer_crash_is_logged_with_its_traceback(qtbot, monkeypatch, tmp_path):

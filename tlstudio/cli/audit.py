@@ -40,8 +40,8 @@ def cmd_audit(args) -> int:
     project = audit_project(args)
     bar = TerminalProgress(quiet=args.quiet or args.json)
     try:
-        report = run_audit(project, task=bar.scan_task())
-        curves = curves_for(project, task=bar.scan_task(), features=report.data) if args.curves else None
+        report = run_audit(project, job=bar.scan_job())
+        curves = curves_for(project, job=bar.scan_job(), features=report.data) if args.curves else None
     finally:
         bar.close()
     if args.json:

@@ -47,7 +47,7 @@ def cmd_scan(args) -> int:
                            unlabeled_folder=args.unlabeled_folder)
     bar = TerminalProgress(quiet=args.quiet)
     try:
-        index = scan(args.data_dir, kind, data=data, task=bar.scan_task())
+        index = scan(args.data_dir, kind, data=data, job=bar.scan_job())
     finally:
         bar.close()
     if args.json:
@@ -112,7 +112,7 @@ def build_project(args):
     return project
 
 
-def _validate_text(project, task=None, labels=None):
+def _validate_text(project, job=None, labels=None):
     from tlstudio.core.data.modality import modality_for, scan
 
     project.validate(labels)
@@ -125,7 +125,7 @@ def _validate_text(project, task=None, labels=None):
                            "--model instead of --weights FILE.")
     card = modality.model_card(project.model)          # unknown name / not a model folder -> error
     modality.preprocessing(card, project.model)        # max length out of range, model not here -> error
-    index = apply_curation(scan(project.data.path, "text", task=task, data=project.data), project.data)
+    index = apply_curation(scan(project.data.path, "text", job=job, data=project.data), project.data)
     require_labels(index, modality.noun)
     project.adopt_classes(index.classes)
     return index
@@ -144,10 +144,10 @@ def _option_labels(args) -> dict[str, str]:
     return {setting: flag for setting, (flag, dest) in OPTION_OF.items() if getattr(args, dest, None) is not None}
 
 
-def validate_for_training(project, task=None, labels: dict[str, str] | None = None):
+def validate_for_training(project, job=None, labels: dict[str, str] | None = None):
     """Everything that can be checked before a run folder is created; returns the dataset index."""
     if project.task == "text":
-        return _validate_text(project, task, labels)
+        return _validate_text(project, job, labels)
     from tlstudio.core.data.modality import scan
     from tlstudio.core.zoo.cards import get_card
     from tlstudio.core.zoo.weights import load_weights_file
@@ -160,7 +160,7 @@ def validate_for_training(project, task=None, labels: dict[str, str] | None = No
         if not Path(weights.path).is_file():
             raise WeightsError(f"Weights file not found: {weights.path}.")
         load_weights_file(weights.path)                # unreadable -> WeightsError
-    index = apply_curation(scan(project.data.path, project.task, task=task, data=project.data), project.data)
+    index = apply_curation(scan(project.data.path, project.task, job=job, data=project.data), project.data)
     require_labels(index, "images")
     project.adopt_classes(index.classes)
     return index
@@ -204,7 +204,7 @@ def cmd_train(args) -> int:
         RunFolder(run_dir).check_target(resume)
     bar = TerminalProgress(quiet=args.quiet or (launch is not None and not launch.dist.is_main))
     try:
-        index = validate_for_training(project, task=bar.scan_task(), labels=_option_labels(args))
+        index = validate_for_training(project, job=bar.scan_job(), labels=_option_labels(args))
     finally:
         bar.close()
     if launch is None or launch.dist.is_main:
@@ -218,10 +218,10 @@ def cmd_train(args) -> int:
         bar.line(f"torchrun: {launch.dist.world_size} processes{again}")
 
     from tlstudio.core.events import RunFailed
-    from tlstudio.core.progress import TaskState
+    from tlstudio.core.progress import JobState
     from tlstudio.core.train.trainer import Trainer
 
-    token = TaskState()
+    job = JobState()
     failures: list[str] = []
 
     def on_event(event) -> None:
@@ -231,13 +231,13 @@ def cmd_train(args) -> int:
 
     def on_signal(signum, frame):
         # First Ctrl-C (or SIGTERM): stop after the current batch, save, mark the run cancelled.
-        if token.is_cancelled:
+        if job.is_cancelled:
             if signum == signal.SIGINT:
                 raise KeyboardInterrupt
             return      # a repeated SIGTERM: the run is already stopping and saving
         what = "Ctrl-C again to abort" if signum == signal.SIGINT else "saving the run"
         bar.line(f"Stopping after the current batch ({what})...")
-        token.cancel()
+        job.cancel()
 
     # Signal handlers can only be installed from the main thread (main() may run elsewhere in tests).
     # Under torchrun, torchrun handles Ctrl-C and SIGTERM for all ranks together (the run resumes with --resume).
@@ -245,7 +245,7 @@ def cmd_train(args) -> int:
     handled = (signal.SIGINT, signal.SIGTERM)
     previous = {sig: signal.signal(sig, on_signal) for sig in handled} if in_main else {}
     try:
-        metrics = Trainer(project, run_dir, on_event, token, resume=resume, dataset=index).run()
+        metrics = Trainer(project, run_dir, on_event, job=job, resume=resume, dataset=index).run()
     finally:
         if launch is not None:
             from tlstudio.core.train.distributed import shutdown

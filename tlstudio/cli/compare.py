@@ -61,7 +61,7 @@ def cmd_compare(args) -> int:
             bar.line(f"  {row.model}: accuracy {row.accuracy:.3f}, {row.latency_ms:.1f} ms{cached}")
 
     try:
-        board = compare_models(project, pairs, task=bar.scan_task(), previous=load_leaderboard(out), save_to=out,
+        board = compare_models(project, pairs, job=bar.scan_job(), previous=load_leaderboard(out), save_to=out,
                                full_search=args.full_search, on_row=on_row)
     finally:
         bar.close()

@@ -26,14 +26,14 @@ def curves_project(args):
     return insight_project(args, "CLI curves", "measure its learning curves")
 
 
-def curves_for(project, task=None, features=None):
+def curves_for(project, job=None, features=None):
     """Learning curves of ``project``'s labelled train + validation samples (``features``: an already
     collected ``DatasetFeatures``, else collected through the cache)."""
     from tlstudio.core.insight.curves import dataset_curves
     from tlstudio.core.insight.features import collect_features
 
-    data = features if features is not None else collect_features(project, task=task)
-    return dataset_curves(data, seed=project.data.seed, task=task)
+    data = features if features is not None else collect_features(project, job=job)
+    return dataset_curves(data, seed=project.data.seed, job=job)
 
 
 def add_curves(report: dict, curves) -> dict:
@@ -54,7 +54,7 @@ def cmd_curves(args) -> int:
     project = curves_project(args)
     bar = TerminalProgress(quiet=args.quiet or args.json)
     try:
-        curves = curves_for(project, task=bar.scan_task())
+        curves = curves_for(project, job=bar.scan_job())
     finally:
         bar.close()
     if args.json:

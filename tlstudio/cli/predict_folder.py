@@ -72,10 +72,10 @@ def predict_folder_command(args, loaded) -> int:
     noun = modality_for(loaded.task).noun
     data = SimpleNamespace(text_column=getattr(args, "text_column", None), encoding=getattr(args, "encoding", None))
     bar = TerminalProgress(quiet=args.quiet or args.json)
-    task = bar.scan_task()
-    task.phase = f"predicting {noun}"
+    job = bar.scan_job()
+    job.phase = f"predicting {noun}"
     try:
-        summary = predict_folder(loaded, folder, out, fmt=args.format, top_k=args.top_k, data=data, task=task)
+        summary = predict_folder(loaded, folder, out, fmt=args.format, top_k=args.top_k, data=data, job=job)
     except KeyboardInterrupt:
         bar.close()
         print(f"Interrupted: the rows predicted so far are in {out}; run the same command again to add the rest.",

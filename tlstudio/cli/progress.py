@@ -1,7 +1,7 @@
 """Terminal progress for the CLI: a one-line bar on stderr redrawn with "\\r".
 
 Fed by the trainer's events through ``events.dispatch`` (as the GUI is) and
-by scans through a ``TaskState``. Redraws go through ``core.progress.Throttle``
+by scans through a ``JobState``. Redraws go through ``core.progress.Throttle``
 so a fast loop does not spend its time writing to the terminal.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from tlstudio.core.progress import Throttle, TaskState
+from tlstudio.core.progress import Throttle, JobState
 from tlstudio.core import events as ev
 from tlstudio.core.headsearch.curves import describe_search
 
@@ -40,7 +40,7 @@ class TerminalProgress:
         self._redraw = Throttle(REDRAW_SECONDS)
         self._line_open = False
         self._epochs: dict[int, int] = {}
-        self._scan: TaskState | None = None
+        self._scan: JobState | None = None
 
     # -- drawing ---------------------------------------------------------------
     def _draw(self, text: str, force: bool = False) -> None:
@@ -71,10 +71,10 @@ class TerminalProgress:
             phase = (self._scan.phase if self._scan is not None else "") or "Scanning images"
             self._draw(f"{phase[:1].upper()}{phase[1:]} {bar(done, total)} {done}/{total}", force=done >= total)
 
-    def scan_task(self) -> TaskState:
-        """A TaskState whose progress draws a bar named by its ``phase`` (default "Scanning images"); the
+    def scan_job(self) -> JobState:
+        """A JobState whose progress draws a bar named by its ``phase`` (default "Scanning images"); the
         bar throttles its own redraws."""
-        self._scan = TaskState(self.scan_progress, interval=0.0)
+        self._scan = JobState(self.scan_progress, interval=0.0)
         return self._scan
 
     # -- events ------------------------------------------------------------------

@@ -30,9 +30,9 @@ def cmd_evaluate(args) -> int:
     warn_if_unfinished(args.run_dir)
     bar = TerminalProgress(quiet=args.quiet)
     try:
-        task = None if args.data_dir is None else bar.scan_task()
+        job = None if args.data_dir is None else bar.scan_job()
         result = evaluate_run(loaded, args.run_dir, args.data_dir, split=args.split, batch_size=args.batch_size,
-                              top_k=args.top_k, task=task)
+                              top_k=args.top_k, job=job)
     finally:
         bar.close()
     if args.json:

@@ -52,7 +52,7 @@ def cmd_suggest(args) -> int:
     project = insight_project(args, "CLI suggest", "suggest what to label")
     bar = TerminalProgress(quiet=args.quiet or args.json)
     try:
-        data, ranking = suggest(project, args.top, task=bar.scan_task())
+        data, ranking = suggest(project, args.top, job=bar.scan_job())
     finally:
         bar.close()
     out = suggestions_json(data, ranking)

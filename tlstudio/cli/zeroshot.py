@@ -50,10 +50,10 @@ def cmd_zeroshot(args) -> int:
     encoder = zero_shot_encoder(modality, args.encoder)      # no model (images without CLIP): say so first
     bar = TerminalProgress(quiet=args.quiet or args.json)
     try:
-        index = apply_curation(modality.scan(project.data.path, task=bar.scan_task(), data=project.data),
+        index = apply_curation(modality.scan(project.data.path, job=bar.scan_job(), data=project.data),
                                project.data)
         result = zero_shot(index, modality, descriptions=project.data.class_descriptions, encoder=encoder,
-                           task=bar.scan_task())
+                           job=bar.scan_job())
     finally:
         bar.close()
     if args.save_suggestions:

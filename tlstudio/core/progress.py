@@ -1,15 +1,20 @@
 """One cancel / pause / progress protocol for every long job.
 
-A ``TaskState`` is made by whoever starts a job (the GUI's task runner, the
-training worker, the CLI) and handed to the job as ``task=`` (the trainer
-takes it as ``token=``). The job calls ``task.check()`` between items -- it
-returns, blocks while paused, or raises ``Cancelled`` -- and reports
-``task.set_progress(done, total)``, which reaches the optional callback at
-most once per interval (the report that ends a pass always does).
+A ``JobState`` is made by whoever starts a job (the GUI's task runner, the
+training worker, the CLI) and handed to the job as ``job=``: every long core
+function takes ``job: JobState | None = None`` (keyword), the Trainer
+included, and nothing else for cancel or progress (``tests/test_job_dialect.py``
+keeps it so; "task" means the modality, "kind" the single-/multi-label task
+type). The job calls ``check(job)`` between items -- it returns, blocks
+while paused, or raises ``Cancelled`` -- and reports ``set_progress(job,
+done, total)``, which reaches the optional callback at most once per
+interval (the report that ends a pass always does). Both helpers accept
+None (no one listens); ``job.check()`` / ``job.set_progress()`` are the
+same for a job known to exist.
 
 ``Throttle`` is that rate limit on its own, for event streams (the trainer's
 batch events, feature extraction, the CLI's redraws, the GUI's training
-signal). Torch-free and Qt-free, so the GUI can create a TaskState up front.
+signal). Torch-free and Qt-free, so the GUI can create a JobState up front.
 """
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ ProgressCallback = Callable[[int, int], None]
 
 
 class Cancelled(TLStudioError):
-    """Raised by ``TaskState.check()`` once the job was asked to stop."""
+    """Raised by ``JobState.check()`` once the job was asked to stop."""
 
     def __init__(self, message: str = "Cancelled.") -> None:
         super().__init__(message)
@@ -52,7 +57,7 @@ class Throttle:
             return False
 
 
-class TaskState:
+class JobState:
     """Cancel, pause and progress of one job; every method is safe from any thread."""
 
     def __init__(self, on_progress: ProgressCallback | None = None, *,
@@ -106,13 +111,13 @@ class TaskState:
         return True
 
 
-def check(task: TaskState | None) -> None:
-    """``task.check()`` for an optional task."""
-    if task is not None:
-        task.check()
+def check(job: JobState | None) -> None:
+    """``job.check()`` for an optional job."""
+    if job is not None:
+        job.check()
 
 
-def set_progress(task: TaskState | None, done: int, total: int) -> None:
-    """``task.set_progress(...)`` for an optional task."""
-    if task is not None:
-        task.set_progress(done, total)
+def set_progress(job: JobState | None, done: int, total: int) -> None:
+    """``job.set_progress(...)`` for an optional job."""
+    if job is not None:
+        job.set_progress(done, total)

@@ -2,6 +2,8 @@
 
 ``task_for(task_type, num_classes)`` returns the object a run uses (the registry); the trainer, the
 epoch loop, the batched head trainer and the head search call it and never ask which type they serve.
+They hold it as ``kind`` (``kind=`` parameters): the word "task" means the modality, and the job
+state (``core.progress.JobState``) is ``job``.
 
 - ``SingleLabelTask``: one class per sample; targets are class indices; softmax cross-entropy
   (class weights, label smoothing); score = accuracy.
@@ -270,13 +272,13 @@ class MultiLabelTask(SingleLabelTask):
 class LabelSetLoss(nn.Module):
     """Binary cross-entropy over the label sets, mean over labels and samples (weights move with .to())."""
 
-    def __init__(self, task: MultiLabelTask, pos_weight: torch.Tensor | None, label_smoothing: float):
+    def __init__(self, kind: MultiLabelTask, pos_weight: torch.Tensor | None, label_smoothing: float):
         super().__init__()
-        self.task, self.label_smoothing = task, float(label_smoothing)
+        self.kind, self.label_smoothing = kind, float(label_smoothing)
         self.register_buffer("pos_weight", pos_weight)
 
     def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.task.per_sample_loss(logits, y, weight=self.pos_weight,
+        return self.kind.per_sample_loss(logits, y, weight=self.pos_weight,
                                          label_smoothing=self.label_smoothing).mean()
 
 

@@ -9,7 +9,7 @@ import torch
 
 from tlstudio.core.compare.compare import compare_models, default_candidates, macro_f1
 from tlstudio.core.compare.leaderboard import load_leaderboard
-from tlstudio.core.progress import Cancelled, TaskState
+from tlstudio.core.progress import Cancelled, JobState
 from tlstudio.core.project import Project
 from tests.demo_subset import make_subset
 
@@ -45,9 +45,9 @@ def test_default_candidates_are_the_bundled_lites_and_the_projects_own(project, 
 def test_leaderboard_on_real_images_then_cached(project, tmp_path):
     out = tmp_path / "p.compare.json"
     seen, phases = [], set()
-    state = TaskState(interval=0.0)
+    state = JobState(interval=0.0)
     state.on_progress = lambda done, total: (seen.append((done, total)), phases.add(state.phase))
-    board = compare_models(project, TWO, task=state, device="cpu", save_to=out)
+    board = compare_models(project, TWO, job=state, device="cpu", save_to=out)
     assert board.complete and [r.model for r in board.candidates] == [m for m, _ in TWO]
     for r in board.candidates:
         assert r.error is None and not r.from_cache
@@ -72,7 +72,7 @@ def test_leaderboard_on_real_images_then_cached(project, tmp_path):
 
 def test_a_failing_candidate_is_a_row_and_cancel_keeps_finished_rows(project, tmp_path):
     out = tmp_path / "p.compare.json"
-    state = TaskState()
+    state = JobState()
     pairs = [("tf_efficientnet_lite0", json.dumps({"kind": "file", "path": str(tmp_path / "missing.pth")})),
              ("tf_efficientnet_lite0", "auto"), ("tf_efficientnet_lite1", "auto")]
 
@@ -81,7 +81,7 @@ def test_a_failing_candidate_is_a_row_and_cancel_keeps_finished_rows(project, tm
             state.cancel()              # stop after the first model that has figures
 
     with pytest.raises(Cancelled):
-        compare_models(project, pairs, task=state, device="cpu", save_to=out, on_row=on_row)
+        compare_models(project, pairs, job=state, device="cpu", save_to=out, on_row=on_row)
     kept = load_leaderboard(out)
     assert not kept.complete and len(kept.candidates) == 2
     broken = kept.candidates[1] if kept.candidates[0].ok else kept.candidates[0]

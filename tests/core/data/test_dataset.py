@@ -14,7 +14,7 @@ from tlstudio.core.data import images as ds
 from tlstudio.core.data import index as dx
 from tlstudio.core.errors import DatasetError
 from tlstudio.core.paths import demo_data_dir
-from tlstudio.core.progress import Cancelled, TaskState
+from tlstudio.core.progress import Cancelled, JobState
 
 
 def _noise(w, h, seed=0):
@@ -83,7 +83,7 @@ def nasty(tmp_path):
 def test_scan_folder_reports_exactly_the_good_and_bad_files(nasty):
     root, good, skipped = nasty
     calls = []
-    index = ds.scan(root, task=TaskState(lambda done, total: calls.append((done, total)), interval=0.0))
+    index = ds.scan(root, job=JobState(lambda done, total: calls.append((done, total)), interval=0.0))
     assert index.classes == ["pants", "shirt"]
     got = {(Path(s.path), index.classes[s.label]) for s in index.samples}
     want = {(p.resolve(), cls) for cls, paths in good.items() for p in paths}
@@ -132,15 +132,15 @@ def test_report_is_json_and_text_summary_lists_classes(nasty):
 
 
 def test_scan_cancel_raises(nasty):
-    task = TaskState()
-    task.cancel()
+    job = JobState()
+    job.cancel()
     with pytest.raises(Cancelled):
-        ds.scan_folder(nasty[0], task=task)
+        ds.scan_folder(nasty[0], job=job)
 
 
 def test_scan_progress_is_throttled_and_ends_at_the_total(nasty):
     calls = []
-    ds.scan(nasty[0], task=TaskState(lambda done, total: calls.append((done, total)), interval=60.0))
+    ds.scan(nasty[0], job=JobState(lambda done, total: calls.append((done, total)), interval=60.0))
     assert calls == [(0, 17), (17, 17)]
 
 

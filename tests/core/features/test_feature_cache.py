@@ -14,6 +14,7 @@ from tlstudio.core.data.index import Sample
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.data.loaders import ImageItem, SeededImages
 from tlstudio.core.paths import demo_data_dir
+from tlstudio.core.progress import Cancelled, JobState
 from tlstudio.core.data.transforms import train_transform
 from tlstudio.core.zoo.preprocessing import Preprocessing
 
@@ -111,28 +112,30 @@ def test_extract_features_writes_every_row_and_can_be_cancelled():
     images = torch.randn(10, 3, 8, 8)
     batches = [(images[i:i + 4], torch.zeros(len(images[i:i + 4]))) for i in range(0, 10, 4)]
     out = np.zeros((10, 4), np.float16)
-    progress = []
+    rates, progress = [], []
     base.train()
-    n = fc.extract_features(base, batches, out, device=torch.device("cpu"),
-                            progress=lambda *a: progress.append(a), progress_interval=0.0)
+    n = fc.extract_features(base, batches, out, device=torch.device("cpu"), on_rate=lambda *a: rates.append(a),
+                            job=JobState(lambda d, t: progress.append((d, t)), interval=0.0), progress_interval=0.0)
     assert n == 10 and base.training                                       # mode restored
     with torch.no_grad():
         expected = base.eval()(images).numpy()
     np.testing.assert_allclose(out.astype(np.float32), expected, atol=2e-3)
-    assert progress[-1][:2] == (10, 10)
+    assert rates[-1][:2] == (10, 10) and rates[-1][2] > 0
+    assert progress == [(4, 10), (8, 10), (10, 10)]
 
-    class Stop(Exception):
-        pass
+    job = JobState()
+    fed = []
 
-    calls = []
+    def counted():
+        for batch in batches:
+            fed.append(1)
+            if len(fed) == 2:
+                job.cancel()        # asked to stop while the second batch is on its way
+            yield batch
 
-    def check():
-        calls.append(1)
-        if len(calls) == 2:
-            raise Stop
-
-    with pytest.raises(Stop):
-        fc.extract_features(base, batches, np.zeros((10, 4), np.float16), device=torch.device("cpu"), check=check)
+    with pytest.raises(Cancelled):
+        fc.extract_features(base, counted(), np.zeros((10, 4), np.float16), device=torch.device("cpu"), job=job)
+    assert len(fed) == 2
 
 
 def test_augmented_views_are_reproducible_and_leave_global_rng_alone():

@@ -23,7 +23,7 @@ def test_a_group_ends_once_most_heads_have_stopped_and_stopped_heads_leave_the_b
     lrs, wds = torch.tensor([3e-2, 3e-2, 2e-3, 1e-6]), torch.zeros(4)
     fit = bh.train_group(x, y, train, ~train, HeadSpec(layers=[]), lrs, wds, epochs=400, early_stop=True,
                          batch_size=32, seed=0, num_classes=3, class_weight=None, label_smoothing=0.0,
-                         check=lambda: None, stop_share=bh.GROUP_STOP_SHARE)
+                         stop_share=bh.GROUP_STOP_SHARE)
     fast_stop = int(fit.best_epoch[:2].max()) + bh.PATIENCE
     last = int(fit.best_epoch[2]) + bh.PATIENCE        # the third head to stop (3 of 4 >= 2/3) ends the group
     assert fast_stop < last < 400
@@ -35,7 +35,7 @@ def test_a_group_ends_once_most_heads_have_stopped_and_stopped_heads_leave_the_b
     # without a stop share (learning curves, the audit) the group waits for every head
     full = bh.train_group(x, y, train[:2], ~train[:2], HeadSpec(layers=[]), lrs[2:], wds[2:], epochs=60,
                           early_stop=True, batch_size=32, seed=0, num_classes=3, class_weight=None,
-                          label_smoothing=0.0, check=lambda: None)
+                          label_smoothing=0.0)
     assert full.head_epochs == min(int(full.best_epoch[0]) + bh.PATIENCE, 60) + 60
 
 

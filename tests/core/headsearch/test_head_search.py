@@ -202,16 +202,18 @@ def test_the_search_reports_each_candidate_per_epoch_and_the_refit_as_events():
 
 
 def test_a_cancelled_search_stops_between_epochs():
-    from tlstudio.core.progress import Cancelled
+    from tlstudio.core.progress import Cancelled, JobState
 
     calls = []
 
-    def check():
-        calls.append(1)
-        if len(calls) > 3:
-            raise Cancelled()
+    class CancelledAfterThreeEpochs(JobState):
+        def check(self):
+            calls.append(1)
+            if len(calls) > 3:
+                self.cancel()
+            super().check()
 
     x, y = torch.randn(60, 8), torch.arange(60) % 2
     with pytest.raises(Cancelled):
-        hs.search_head(x[:48], y[:48], x[48:], y[48:], 2, check=check, report=lambda e: None)
+        hs.search_head(x[:48], y[:48], x[48:], y[48:], 2, job=CancelledAfterThreeEpochs(), report=lambda e: None)
     assert len(calls) == 4

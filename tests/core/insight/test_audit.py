@@ -125,7 +125,7 @@ def test_ranking_and_hashes_on_constructed_inputs():
     assert hamming(phash(im)[None], phash(copy)[None])[0, 0] <= 5
     assert normalise_text("  The  CAT, sat!") == normalise_text("the cat sat")
     x = np.array([[1.0, 0.0], [0.999, 0.01], [0.0, 1.0]], dtype=np.float32)
-    assert feature_groups(x, lambda: None) == [(0, 1)]
+    assert feature_groups(x) == [(0, 1)]
 
 
 def test_duplicate_flags_leakage_and_label_conflicts():

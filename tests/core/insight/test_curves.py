@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tlstudio.core.insight import curves as cv
-from tlstudio.core.progress import Cancelled, TaskState
+from tlstudio.core.progress import Cancelled, JobState
 from tests.core.insight.real_features import demo_features
 
 FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 1.0)
@@ -99,14 +99,14 @@ def test_too_few_samples_and_cancel():
     x, y, classes, _ = demo_features()
     with pytest.raises(cv.CurveError):
         cv.learning_curves(x[:10], y[:10], classes)
-    state = TaskState()
+    state = JobState()
     state.cancel()
     with pytest.raises(Cancelled):
-        cv.learning_curves(x, y, classes, task=state)
+        cv.learning_curves(x, y, classes, job=state)
     # a cancel while the heads train stops them within an epoch; progress came per epoch until then
     seen = []
-    state = TaskState(interval=0)
+    state = JobState(interval=0)
     state.on_progress = lambda done, total: (seen.append(done), done >= 5 and state.cancel())
     with pytest.raises(Cancelled):
-        cv.learning_curves(x, y, classes, task=state)
+        cv.learning_curves(x, y, classes, job=state)
     assert seen[:6] == [0, 1, 2, 3, 4, 5] and len(seen) <= 7

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tlstudio.core.insight import embedding as em
-from tlstudio.core.progress import Cancelled, TaskState
+from tlstudio.core.progress import Cancelled, JobState
 from tests.core.insight.real_features import demo_features
 
 
@@ -24,7 +24,7 @@ def one_thread():
 def test_map_keeps_real_classes_apart_and_is_deterministic():
     x, y, _, _ = demo_features()
     seen = []
-    m = em.embed(x, y, task=TaskState(lambda d, t: seen.append((d, t)), interval=0))
+    m = em.embed(x, y, job=JobState(lambda d, t: seen.append((d, t)), interval=0))
     assert m.xy.shape == (300, 2) and m.xy.dtype == np.float32 and np.isfinite(m.xy).all()
     assert (m.index == np.arange(300)).all() and m.note == ""
     in_features = em.knn_accuracy(x, y)
@@ -54,7 +54,7 @@ def test_a_large_set_is_subsampled_per_class_with_a_note():
 
 def test_cancel_stops_the_map():
     x, y, _, _ = demo_features()
-    state = TaskState()
+    state = JobState()
     state.on_progress = lambda done, total: state.cancel() if done >= 20 else None
     with pytest.raises(Cancelled):
-        em.embed(x, y, task=state)
+        em.embed(x, y, job=state)

@@ -11,7 +11,7 @@ import torch
 from tlstudio.core.insight.features import collect_features
 from tlstudio.core.model.head import HeadSpec
 from tlstudio.core.paths import demo_data_dir
-from tlstudio.core.progress import TaskState
+from tlstudio.core.progress import JobState
 from tlstudio.core.project import Project
 
 torch.set_num_threads(2)
@@ -33,7 +33,7 @@ def test_image_features_cached_and_curated(tmp_path):
     p.data.exclusions = ["bag/000.png"]
     p.data.label_overrides = {"bag/001.png": "trouser"}
     seen = []
-    first = collect_features(p, device="cpu", task=TaskState(lambda d, t: seen.append((d, t))))
+    first = collect_features(p, device="cpu", job=JobState(lambda d, t: seen.append((d, t))))
     assert first.base_forwards == 14 and first.features.shape == (14, 1280) and first.features.dtype == np.float32
     assert "bag/000.png" not in first.keys and first.labels[first.keys.index("bag/001.png")] == 2
     assert first.labels.dtype == np.int64 and sorted(set(first.splits)) == ["test", "train", "val"]
@@ -76,8 +76,8 @@ def test_cancel_during_extraction_stores_nothing(tmp_path):
         elif scanned and done > 0:
             state.cancel()
 
-    state = TaskState(progress, interval=0.0)
+    state = JobState(progress, interval=0.0)
     with pytest.raises(Cancelled):
-        collect_features(p, device="cpu", task=state)
+        collect_features(p, device="cpu", job=state)
     assert scanned and state.is_cancelled
     assert collect_features(p, device="cpu").base_forwards == 80

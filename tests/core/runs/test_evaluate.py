@@ -181,9 +181,9 @@ def test_evaluation_reads_samples_through_the_models_modality(run, loaded):
         def __init__(self):
             self.scanned, self.read = [], []
 
-        def scan(self, path, *, task=None):
+        def scan(self, path, *, job=None):
             self.scanned.append(str(path))
-            return super().scan(path, task=task)
+            return super().scan(path, job=job)
 
         def input_reader(self, pre):
             inner = super().input_reader(pre)

@@ -12,7 +12,7 @@ from tlstudio.core.data.image_modality import ImageModality
 from tlstudio.core.data.modality import register, unregister
 from tlstudio.core.errors import DatasetError, ExportError
 from tlstudio.core.paths import demo_data_dir
-from tlstudio.core.progress import Cancelled, TaskState
+from tlstudio.core.progress import Cancelled, JobState
 from tlstudio.core.runs.folder import load_model
 from tlstudio.core.runs.predict import predict_images
 from tlstudio.core.runs.predict_folder import PREFETCH_BATCHES, FolderPredictor, predict_folder
@@ -79,9 +79,9 @@ def test_a_folder_is_predicted_to_csv_and_jsonl_as_single_files_are(loaded, fold
 
 def test_a_cancelled_run_resumes_without_duplicates(loaded, folder, tmp_path):
     out = tmp_path / "p.csv"
-    task = TaskState()
+    job = JobState()
     with pytest.raises(Cancelled):
-        predict_folder(loaded, folder, out, batch_size=4, task=task, on_rows=lambda rows: task.cancel())
+        predict_folder(loaded, folder, out, batch_size=4, job=job, on_rows=lambda rows: job.cancel())
     assert [r[0] for r in _csv_rows(out)] == EXPECTED_KEYS[:4]       # the finished batch is on disk
     resumed = predict_folder(loaded, folder, out, batch_size=4)
     assert resumed["already"] == 4 and resumed["new"] == 11 and resumed["rows"] == 15

@@ -10,7 +10,8 @@ from torch import nn
 from tlstudio.core import events as ev
 from tlstudio.core.train.checkpoints import Snapshotter
 from tlstudio.core.features.cache import CachedFeatures
-from tlstudio.core.train.loop import Cancelled, FeatureBatches, LoopContext, RunState, StageLoop
+from tlstudio.core.progress import Cancelled, JobState
+from tlstudio.core.train.loop import FeatureBatches, LoopContext, RunState, StageLoop
 from tlstudio.core.train.schedules import Schedule, build_optimizer, param_groups
 from tlstudio.core.project import TrainingSettings
 
@@ -66,7 +67,7 @@ def stage_loop(state: RunState, epochs: int):
 def test_a_stage_reports_and_checkpoints_through_its_run_state():
     events: list = []
     writer = RecordingWriter()
-    state = RunState(emit=events.append, check=lambda: None, progress_interval=0.0,
+    state = RunState(emit=events.append, progress_interval=0.0,
                      device=torch.device("cpu"), writer=writer, split_hash="abc")
     stage_loop(state, epochs=3).run(1)
     ended = [e for e in events if isinstance(e, ev.EpochEnded)]
@@ -83,12 +84,14 @@ def test_a_stage_reports_and_checkpoints_through_its_run_state():
 def test_the_run_states_check_stops_the_loop():
     calls = {"n": 0}
 
-    def check():
-        calls["n"] += 1
-        if calls["n"] > 6:          # the epoch-start check plus five batches, then stop
-            raise Cancelled()
+    class StopsAfterSix(JobState):
+        def check(self):
+            calls["n"] += 1
+            if calls["n"] > 6:          # the epoch-start check plus five batches, then stop
+                self.cancel()
+            super().check()
 
-    state = RunState(emit=lambda e: None, check=check, device=torch.device("cpu"), writer=RecordingWriter())
+    state = RunState(emit=lambda e: None, job=StopsAfterSix(), device=torch.device("cpu"), writer=RecordingWriter())
     with pytest.raises(Cancelled):
         stage_loop(state, epochs=3).run(1)
     assert state.history == []                                 # cancelled during the first validation

@@ -7,7 +7,7 @@ import math
 import pytest
 from safetensors.torch import load_file
 
-from tlstudio.core.progress import TaskState
+from tlstudio.core.progress import JobState
 from tlstudio.core.project import Project
 from tlstudio.core.runs import status
 from tlstudio.core.runs.lock import RunLock
@@ -89,13 +89,13 @@ def test_an_interrupted_run_can_be_reused_or_resumed(data, tmp_path):
 def test_resume_refuses_another_image_size_or_a_damaged_last_pt(data, tmp_path):
     run_dir = tmp_path / "run"
     project = make_project(data, epochs=3)
-    token = TaskState()
+    job = JobState()
 
     def cancel_after_first_epoch(event):
         if isinstance(event, ev.EpochEnded):
-            token.cancel()
+            job.cancel()
 
-    Trainer(project, run_dir, callback=cancel_after_first_epoch, token=token).run()
+    Trainer(project, run_dir, callback=cancel_after_first_epoch, job=job).run()
     assert status.describe(run_dir).status == status.CANCELLED and status.describe(run_dir).resumable
     before = _files(run_dir)
     other = make_project(data, epochs=3, size=96)

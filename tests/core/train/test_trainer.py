@@ -22,7 +22,7 @@ from tlstudio.core.errors import TrainingError
 from tlstudio.core.model.head import HeadLayer, HeadSpec
 from tlstudio.core.project import Project
 from tlstudio.core.runs.folder import load_model
-from tlstudio.core.progress import TaskState
+from tlstudio.core.progress import JobState
 from tlstudio.core.train.trainer import Trainer
 from tlstudio.core.device import resolve_device
 
@@ -197,16 +197,16 @@ def test_augmented_views_are_cached_and_cycled(tiny_data, tmp_path):
 
 def test_cancel_mid_epoch_then_resume_matches_an_uninterrupted_run(tiny_data, tmp_path):
     project = make_project(tiny_data, epochs=3, batch=4)               # 8 batches per epoch
-    token = TaskState()
+    job = JobState()
     seen: list = []
 
     def callback(event):
         seen.append(event)
         if isinstance(event, ev.BatchProgress) and event.epoch == 2 and event.batch == 2:
-            token.cancel()
+            job.cancel()
 
     run_dir = tmp_path / "run"
-    trainer = Trainer(project, run_dir, callback=callback, token=token)
+    trainer = Trainer(project, run_dir, callback=callback, job=job)
     trainer.progress_interval = 0.0                                   # one BatchProgress per batch
     metrics = trainer.run()
     batches = of_type(seen, ev.BatchProgress)
@@ -228,16 +228,16 @@ def test_cancel_mid_epoch_then_resume_matches_an_uninterrupted_run(tiny_data, tm
 
 
 def test_pause_blocks_training_until_resumed(tiny_data, tmp_path):
-    token = TaskState()
+    job = JobState()
     paused_at: list = []
 
     def callback(event):
         if isinstance(event, ev.BatchProgress) and not paused_at:
-            token.pause()
+            job.pause()
             paused_at.append(time.perf_counter())
-            threading.Timer(0.5, token.resume).start()
+            threading.Timer(0.5, job.resume).start()
 
-    trainer = Trainer(make_project(tiny_data, epochs=1), tmp_path / "run", callback=callback, token=token)
+    trainer = Trainer(make_project(tiny_data, epochs=1), tmp_path / "run", callback=callback, job=job)
     start = time.perf_counter()
     metrics = trainer.run()
     assert metrics["error"] is None and metrics["epochs_run"] == 1

@@ -18,7 +18,7 @@ from tlstudio.core.data.curation import apply_curation
 from tlstudio.core.data.index import UNLABELED, Sample, pool_keys, sample_keys
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.errors import DatasetError
-from tlstudio.core.progress import TaskState
+from tlstudio.core.progress import JobState
 
 
 @dataclass
@@ -54,7 +54,7 @@ class PoolFeatures:
             pool_keys=[k for j, k in enumerate(self.pool_keys) if j != i])
 
 
-def collect_pool_features(project, *, task: TaskState | None = None, device=None) -> PoolFeatures:
+def collect_pool_features(project, *, job: JobState | None = None, device=None) -> PoolFeatures:
     """Scan ``project``'s data, apply its curation, and return the features of its labelled samples
     and of its pool through the feature cache (see the module docstring). Raises ``DatasetError``
     when the data has no unlabeled sample."""
@@ -63,7 +63,7 @@ def collect_pool_features(project, *, task: TaskState | None = None, device=None
     if not project.data.path:
         raise DatasetError("Choose a dataset folder or file first.")
     modality = modality_for(project.task)
-    scanned = modality.scan(project.data.path, task=task, data=project.data)
+    scanned = modality.scan(project.data.path, job=job, data=project.data)
     index = apply_curation(scanned, project.data)
     if not index.pool:
         raise DatasetError(f"The dataset has no unlabeled {modality.noun} to suggest from: put them in an "
@@ -73,10 +73,10 @@ def collect_pool_features(project, *, task: TaskState | None = None, device=None
                    key=lambda s: s.path)
     row_of = {key: r for r, key in enumerate(sample_keys(dataclasses.replace(scanned, samples=every)))}
     device, pre, model = feature_model(project, modality, len(index.classes), device)
-    if task is not None:
-        task.phase = "extracting features"
+    if job is not None:
+        job.phase = "extracting features"
     rows, forwards = extract_rows(model, pre, modality, [every, []], device=device, training=project.training,
-                                  task=task)
+                                  job=job)
     labelled_keys, keys = sample_keys(index), pool_keys(index)
     return PoolFeatures(
         classes=index.label_choices(), labelled=rows[[row_of[k] for k in labelled_keys]].reshape(-1, rows.shape[1]),

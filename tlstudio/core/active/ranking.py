@@ -24,13 +24,13 @@ clusters first. ``PoolRanking.how`` says which of the two was done.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
 
 from tlstudio.core.active.quick_head import estimate_accuracy, fit_quick_head, reference_scale
 from tlstudio.core.insight.neighbours import unit_features
+from tlstudio.core.progress import JobState, check
 
 UNCERTAINTY_POWER = 1.0      # how much uncertainty weighs against spread (see benchmarks/bench_active.py)
 CANDIDATES = 2.0             # only the CANDIDATES x top most uncertain samples compete for the spread
@@ -75,7 +75,7 @@ def _cosine_distance(rows: np.ndarray, unit_pool: np.ndarray) -> np.ndarray:
 
 
 def weighted_k_centre(unit_pool: np.ndarray, unit_labelled: np.ndarray, weight: np.ndarray, k: int,
-                      check: Callable[[], None] | None = None) -> list[tuple[int, float]]:
+                      job: JobState | None = None) -> list[tuple[int, float]]:
     """Greedy picks maximising ``weight x distance to the nearest labelled-or-picked row``:
     ``[(pool index, weight x distance at its pick)]``, ``k`` of them at most."""
     distance = _cosine_distance(unit_labelled, unit_pool)
@@ -85,8 +85,7 @@ def weighted_k_centre(unit_pool: np.ndarray, unit_labelled: np.ndarray, weight: 
     picks: list[tuple[int, float]] = []
     taken = np.zeros(len(unit_pool), dtype=bool)
     for _ in range(min(k, len(unit_pool))):
-        if check is not None:
-            check()
+        check(job)
         value = np.where(taken, -np.inf, weight * distance)
         i = int(np.argmax(value))
         picks.append((i, float(value[i])))
@@ -96,7 +95,7 @@ def weighted_k_centre(unit_pool: np.ndarray, unit_labelled: np.ndarray, weight: 
 
 
 def kmeans_representatives(unit_pool: np.ndarray, k: int, *, seed: int = 0,
-                           check: Callable[[], None] | None = None) -> list[tuple[int, float]]:
+                           job: JobState | None = None) -> list[tuple[int, float]]:
     """k-means (k-means++ start, cosine) on the pool; per cluster its member nearest the centre:
     ``[(pool index, cluster share)]``, biggest clusters first."""
     n = len(unit_pool)
@@ -114,8 +113,7 @@ def kmeans_representatives(unit_pool: np.ndarray, k: int, *, seed: int = 0,
         nearest = torch.minimum(nearest, 1.0 - x @ x[i])
     c = x[centres].clone()
     for _ in range(KMEANS_ITERATIONS):
-        if check is not None:
-            check()
+        check(job)
         assign = (x @ c.T).argmax(1)
         for j in range(k):
             members = x[assign == j]
@@ -134,7 +132,7 @@ def kmeans_representatives(unit_pool: np.ndarray, k: int, *, seed: int = 0,
 
 def rank_pool(labelled: np.ndarray, labels: np.ndarray, num_classes: int, pool: np.ndarray, top: int = 20, *,
               seed: int = 0, uncertainty_power: float = UNCERTAINTY_POWER, candidates: float | None = CANDIDATES,
-              estimate: bool = True, check: Callable[[], None] | None = None) -> PoolRanking:
+              estimate: bool = True, job: JobState | None = None) -> PoolRanking:
     """The ``top`` pool rows to label next (see the module docstring).
 
     ``labelled`` [n, d] features with ``labels`` in [0, num_classes); ``pool`` [m, d] features of
@@ -146,11 +144,11 @@ def rank_pool(labelled: np.ndarray, labels: np.ndarray, num_classes: int, pool: 
     n_classes_seen = len(np.unique(labels))
     if n_classes_seen < 2:
         if len(labels):
-            picks = weighted_k_centre(unit_pool, unit_features(labelled), np.ones(len(pool), np.float32), top, check)
+            picks = weighted_k_centre(unit_pool, unit_features(labelled), np.ones(len(pool), np.float32), top, job)
             how = (f"Only one class is labelled so far: these are the samples least like the {len(labels)} labelled, "
                    "spread over the pool (no suggestions until two classes have labels).")
         else:
-            picks = kmeans_representatives(unit_pool, top, seed=seed, check=check)
+            picks = kmeans_representatives(unit_pool, top, seed=seed, job=job)
             how = ("Nothing is labelled yet: these are typical samples of different groups in the pool "
                    "(diversity only, no suggestions until two classes have labels).")
         return PoolRanking([Suggestion(i, None, 0.0, s) for i, s in picks], True, how, len(labels), len(pool))
@@ -161,9 +159,9 @@ def rank_pool(labelled: np.ndarray, labels: np.ndarray, num_classes: int, pool: 
     if candidates is not None and len(pool) > candidates * top:   # only the most uncertain compete for spread
         keep = np.argsort(-uncertainty, kind="stable")[:int(candidates * top)]
         picks = [(int(keep[i]), s) for i, s in
-                 weighted_k_centre(unit_pool[keep], unit_features(labelled), uncertainty[keep], top, check)]
+                 weighted_k_centre(unit_pool[keep], unit_features(labelled), uncertainty[keep], top, job)]
     else:
-        picks = weighted_k_centre(unit_pool, unit_features(labelled), uncertainty, top, check)
+        picks = weighted_k_centre(unit_pool, unit_features(labelled), uncertainty, top, job)
     guess = probs.argmax(1)
     suggestions = [Suggestion(i, int(guess[i]), float(probs[i, guess[i]]), s) for i, s in picks]
     how = (f"Ranked by how unsure a head fitted on the {len(labels)} labels is (margin), and spread out (distance "

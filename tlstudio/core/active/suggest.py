@@ -14,24 +14,23 @@ from typing import Any
 
 from tlstudio.core.active.pool_features import PoolFeatures, collect_pool_features
 from tlstudio.core.active.ranking import PoolRanking, rank_pool
-from tlstudio.core.progress import TaskState
+from tlstudio.core.progress import JobState
 
 DEFAULT_TOP = 20
 
 
-def rerank(data: PoolFeatures, top: int = DEFAULT_TOP, *, seed: int = 0, task: TaskState | None = None) -> PoolRanking:
+def rerank(data: PoolFeatures, top: int = DEFAULT_TOP, *, seed: int = 0, job: JobState | None = None) -> PoolRanking:
     """Rank ``data``'s pool (a quick head refit on its labelled rows; no base forward)."""
-    return rank_pool(data.labelled, data.labels, len(data.classes), data.pool, top, seed=seed,
-                     check=task.check if task is not None else None)
+    return rank_pool(data.labelled, data.labels, len(data.classes), data.pool, top, seed=seed, job=job)
 
 
-def suggest(project, top: int = DEFAULT_TOP, *, task: TaskState | None = None,
+def suggest(project, top: int = DEFAULT_TOP, *, job: JobState | None = None,
             device=None) -> tuple[PoolFeatures, PoolRanking]:
     """The pool features of ``project`` and its ``top`` samples to label next."""
-    data = collect_pool_features(project, task=task, device=device)
-    if task is not None:
-        task.phase = "ranking the unlabeled samples"
-    return data, rerank(data, top, seed=int(project.data.seed), task=task)
+    data = collect_pool_features(project, job=job, device=device)
+    if job is not None:
+        job.phase = "ranking the unlabeled samples"
+    return data, rerank(data, top, seed=int(project.data.seed), job=job)
 
 
 def suggestions_json(data: PoolFeatures, ranking: PoolRanking) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from tlstudio.core.compare.leaderboard import CandidateResult, Leaderboard, mark
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.errors import DatasetError, TLStudioError
 from tlstudio.core.model.head import HeadSpec
-from tlstudio.core.progress import Cancelled, TaskState
+from tlstudio.core.progress import Cancelled, JobState
 
 STEPS = 1000            # progress steps per candidate
 EXTRACT_SHARE = 0.85    # of a candidate's progress: its extraction; the head search and measuring share the rest
@@ -73,11 +73,11 @@ def parse_model_list(text: str) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
-class _CandidateTask:
-    """The TaskState a candidate's steps see: the parent's cancel/pause, progress mapped into the
+class _CandidateJob:
+    """The JobState a candidate's steps see: the parent's cancel/pause, progress mapped into the
     candidate's share of the whole comparison, the phase prefixed with the candidate."""
 
-    def __init__(self, parent: TaskState | None, index: int, count: int, name: str) -> None:
+    def __init__(self, parent: JobState | None, index: int, count: int, name: str) -> None:
         self.parent, self.index, self.count, self.prefix = parent, index, count, f"{index + 1}/{count} {name}"
         self.phase = ""
 
@@ -122,7 +122,7 @@ def _input_size(description: dict) -> str:
     return ""
 
 
-def measure_candidate(project, name: str, weights: str, index, device: torch.device, task: _CandidateTask,
+def measure_candidate(project, name: str, weights: str, index, device: torch.device, job: _CandidateJob,
                       previous: CandidateResult | None = None, full_search: bool = False) -> CandidateResult:
     """One leaderboard row (see the module docstring); a TLStudioError other than a cancel becomes its error."""
     from tlstudio.core.insight.features import collect_features
@@ -135,15 +135,15 @@ def measure_candidate(project, name: str, weights: str, index, device: torch.dev
     row = CandidateResult(model=name, weights=weights)
     model = None
     try:
-        task.phase = "loading the model"
+        job.phase = "loading the model"
         card = modality.model_card(trial.model)
         pre = modality.preprocessing(card, trial.model)
         row.family, row.input_size = card.family, _input_size(modality.describe_preprocessing(pre))
         model = create_transfer_model(card, HeadSpec(layers=[]), len(index.classes), weights=trial.model.weights)
-        features = collect_features(trial, task=task, device=device, index=index, model=model, with_test=False)
+        features = collect_features(trial, job=job, device=device, index=index, model=model, with_test=False)
         row.feature_dim, row.extract_seconds = int(features.features.shape[1]), round(features.extract_seconds, 3)
         row.from_cache = features.base_forwards == 0
-        task.phase = "fitting the head"
+        job.phase = "fitting the head"
         x = torch.from_numpy(features.features)
         y = torch.from_numpy(features.labels)
         train = torch.tensor([s == "train" for s in features.splits])
@@ -151,14 +151,14 @@ def measure_candidate(project, name: str, weights: str, index, device: torch.dev
             raise DatasetError("Too few labelled samples to compare models (need two classes in the train split).")
         result = search_head(x[train], y[train], x[~train], y[~train], len(features.classes),
                              head=None if full_search else HeadSpec(layers=[]), seed=trial.data.seed,
-                             check=task.check)
+                             job=job)
         predicted = result.heldout_logits.argmax(1)
         row.accuracy = float((predicted == result.heldout_labels).float().mean())
         row.macro_f1 = macro_f1(predicted, result.heldout_labels, len(features.classes))
         row.method, row.samples = result.method, int(result.heldout_labels.numel())
         row.head, row.search_seconds = result.best.config.head_label(), round(result.seconds, 3)
-        task.reach(0.95)
-        task.phase = "measuring latency"
+        job.reach(0.95)
+        job.phase = "measuring latency"
         model.head = result.head
         row.params, row.file_bytes = measure.footprint(model)
         again = row.from_cache and previous is not None and previous.ok and previous.head == row.head
@@ -166,15 +166,15 @@ def measure_candidate(project, name: str, weights: str, index, device: torch.dev
             row.latency_ms, row.latency_how = previous.latency_ms, previous.latency_how
         else:
             row.latency_ms, row.latency_how = measure.batch1_latency(
-                model, measure.one_input(modality, pre, features.samples[0], device), device, check=task.check)
+                model, measure.one_input(modality, pre, features.samples[0], device), device, job=job)
         if not row.from_cache and row.extract_seconds > 0:
             row.extract_rate = features.base_forwards / row.extract_seconds
         elif previous is not None and previous.extract_rate and previous.error is None:
             row.extract_rate = previous.extract_rate      # measured when these features were extracted
         else:
             row.extract_rate = measure.extraction_rate(model.base, modality, pre, features.samples, device,
-                                                       check=task.check)
-        task.reach(1.0)
+                                                       job=job)
+        job.reach(1.0)
     except Cancelled:
         raise
     except TLStudioError as exc:
@@ -185,7 +185,7 @@ def measure_candidate(project, name: str, weights: str, index, device: torch.dev
     return row
 
 
-def compare_models(project, candidates: Sequence[tuple[str, str]] | None = None, *, task: TaskState | None = None,
+def compare_models(project, candidates: Sequence[tuple[str, str]] | None = None, *, job: JobState | None = None,
                    device=None, previous: Leaderboard | None = None, save_to=None, full_search: bool = False,
                    on_row: Callable[[CandidateResult], None] | None = None) -> Leaderboard:
     """The leaderboard of ``candidates`` ((model, weights) pairs; default ``default_candidates``) on the
@@ -197,14 +197,14 @@ def compare_models(project, candidates: Sequence[tuple[str, str]] | None = None,
     pairs = unique(candidates) if candidates else default_candidates(project)
     modality = modality_for(project.task)
     device = device if isinstance(device, torch.device) else resolve_device(device or project.training.device)
-    if task is not None:
-        task.phase = "reading the data"
-    index = scan_curated(project, task)
+    if job is not None:
+        job.phase = "reading the data"
+    index = scan_curated(project, job)
     board = Leaderboard(task=project.task, noun=modality.noun, data=str(project.data.path),
                         classes=list(index.classes), device=str(device),
                         created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     for i, (name, weights) in enumerate(pairs):
-        sub = _CandidateTask(task, i, len(pairs), name)
+        sub = _CandidateJob(job, i, len(pairs), name)
         sub.check()
         same_machine = previous is not None and previous.device == board.device
         old = previous.row(name, weights) if same_machine else None

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from tlstudio.core.data.loaders import to_device
+from tlstudio.core.progress import JobState, check
 
 LATENCY_WARMUP = 1
 LATENCY_REPEATS = 9        # at most; fewer (never under LATENCY_MIN_REPEATS) once LATENCY_BUDGET_S is spent
@@ -49,14 +50,14 @@ def one_input(modality, pre, sample, device: torch.device):
     return to_device(inputs, device)
 
 
-def batch1_latency(model: nn.Module, inputs, device: torch.device, *, check=None) -> tuple[float, str]:
+def batch1_latency(model: nn.Module, inputs, device: torch.device, *, job: JobState | None = None
+                   ) -> tuple[float, str]:
     """(fastest milliseconds of one forward pass of ``inputs``, how it was measured)."""
     model.eval().to(device)
     times = []
     with torch.inference_mode():
         for i in range(LATENCY_WARMUP + LATENCY_REPEATS):
-            if check is not None:
-                check()
+            check(job)
             _sync(device)
             t0 = time.perf_counter()
             model(inputs)
@@ -70,7 +71,8 @@ def batch1_latency(model: nn.Module, inputs, device: torch.device, *, check=None
     return 1000.0 * min(times), how
 
 
-def extraction_rate(base: nn.Module, modality, pre, samples, device: torch.device, *, check=None) -> float:
+def extraction_rate(base: nn.Module, modality, pre, samples, device: torch.device, *,
+                    job: JobState | None = None) -> float:
     """Samples per second through ``base`` (reading and preprocessing included) on up to ``RATE_SAMPLES``
     samples: for a candidate whose features came from the cache."""
     samples = list(samples)[:RATE_SAMPLES]
@@ -82,8 +84,7 @@ def extraction_rate(base: nn.Module, modality, pre, samples, device: torch.devic
         _sync(device)
         t0 = time.perf_counter()
         for start in range(0, len(samples), RATE_BATCH):
-            if check is not None:
-                check()
+            check(job)
             inputs, _ = modality.collate([dataset[i] for i in range(start, min(start + RATE_BATCH, len(samples)))])
             base(to_device(inputs, device))
         _sync(device)

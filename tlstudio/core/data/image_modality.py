@@ -17,6 +17,7 @@ from tlstudio.core.data.index import DatasetIndex, Sample, unlabeled_folder
 from tlstudio.core.data.transforms import eval_transform, train_transform
 from tlstudio.core.zoo.cards import DEFAULT_MODEL
 from tlstudio.core.zoo.preprocessing import Preprocessing
+from tlstudio.core.progress import JobState
 
 
 def file_identity(path: str) -> list:
@@ -59,10 +60,10 @@ class ImageModality:
         """Image runs always fit the head on the pretrained base."""
         return "off"
 
-    def scan(self, path: str | os.PathLike, *, task: Any = None, data: Any = None) -> DatasetIndex:
+    def scan(self, path: str | os.PathLike, *, job: JobState | None = None, data: Any = None) -> DatasetIndex:
         from tlstudio.core.data import images
 
-        return images.scan(path, task=task, encoding=getattr(data, "encoding", None) or None,
+        return images.scan(path, job=job, encoding=getattr(data, "encoding", None) or None,
                            task_type=getattr(data, "task_type", None) or None,
                            unlabeled_folder=unlabeled_folder(data))
 

@@ -15,8 +15,8 @@ modality-neutral and live in ``tlstudio.core.data.index``; the image
 ``Modality`` that the trainer uses is ``tlstudio.core.data.image_modality``.
 
 Cancel and progress: ``scan_folder``/``scan_csv`` take an optional
-``task`` (``core.progress.TaskState``): ``task.check()`` runs before each file
-(it raises ``Cancelled``) and ``task.set_progress(done, total)`` after it.
+``job`` (``core.progress.JobState``): ``check(job)`` runs before each file
+(it raises ``Cancelled``) and ``set_progress(job, done, total)`` after it.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from tlstudio.core.data.index import (DEFAULT_UNLABELED_FOLDER, UNLABELED, Datas
 from tlstudio.core.data.label_sets import MULTILABEL, decide_task_type, label_set_samples
 from tlstudio.core.errors import DatasetError
 from tlstudio.core.paths import NotARegularFile, open_regular_file
-from tlstudio.core.progress import TaskState, check, set_progress
+from tlstudio.core.progress import JobState, check, set_progress
 
 Progress = Callable[[int, int], None]
 
@@ -76,20 +76,20 @@ def check_image_file(path: str | os.PathLike) -> str | None:
     return None
 
 
-def _validate(candidates: list[tuple[str, int]], task: TaskState | None,
+def _validate(candidates: list[tuple[str, int]], job: JobState | None,
               ) -> tuple[list[Sample], list[SkippedFile]]:
     samples: list[Sample] = []
     skipped: list[SkippedFile] = []
     total = len(candidates)
-    set_progress(task, 0, total)
+    set_progress(job, 0, total)
     for done, (path, label) in enumerate(candidates, start=1):
-        check(task)
+        check(job)
         reason = check_image_file(path)
         if reason is None:
             samples.append(Sample(path, label))
         else:
             skipped.append(SkippedFile(path, reason))
-        set_progress(task, done, total)
+        set_progress(job, done, total)
     return samples, skipped
 
 
@@ -112,7 +112,7 @@ def _split_pool(samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
     return [s for s in samples if s.label != UNLABELED], [s for s in samples if s.label == UNLABELED]
 
 
-def scan_folder(root: str | os.PathLike, *, task: TaskState | None = None,
+def scan_folder(root: str | os.PathLike, *, job: JobState | None = None,
                 unlabeled_folder: str = DEFAULT_UNLABELED_FOLDER) -> DatasetIndex:
     """Index a folder-per-class tree.
 
@@ -143,7 +143,7 @@ def scan_folder(root: str | os.PathLike, *, task: TaskState | None = None,
     candidates: list[tuple[str, int]] = []
     for label, class_dir in [*enumerate(class_dirs), *((UNLABELED, d) for d in pool_dirs)]:
         for dirpath, dirnames, filenames in os.walk(class_dir):
-            check(task)
+            check(job)
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
                 if name.startswith("."):
@@ -155,7 +155,7 @@ def scan_folder(root: str | os.PathLike, *, task: TaskState | None = None,
                     skipped.append(SkippedFile(str(path), reason))
                 else:
                     candidates.append((str(path), label))
-    samples, bad = _validate(candidates, task)
+    samples, bad = _validate(candidates, job)
     skipped.extend(bad)
     samples, pool = _split_pool(samples)
     declared = classes
@@ -174,7 +174,7 @@ def _names_manifest_columns(cells) -> bool:
     return len(cells) >= 2 and cells[0].strip().lower() in _HEADER_PATHS
 
 
-def scan_csv(csv_path: str | os.PathLike, *, task: TaskState | None = None, encoding: str | None = None,
+def scan_csv(csv_path: str | os.PathLike, *, job: JobState | None = None, encoding: str | None = None,
              task_type: str | None = None) -> DatasetIndex:
     """Index a CSV of ``path,label`` rows (header optional). The label cell may hold a label set
     (``task_type``: "auto"/None, "single", "multilabel"; see ``core.data.label_sets``)."""
@@ -222,10 +222,10 @@ def scan_csv(csv_path: str | os.PathLike, *, task: TaskState | None = None, enco
         entries.append((str(path.resolve()), cells[1]))
     kind = decide_task_type((c for _, c in entries if c), task_type)
     if kind == MULTILABEL:
-        return _label_set_index(csv_file, entries, skipped, task)
+        return _label_set_index(csv_file, entries, skipped, job)
     classes = sorted({label for _, label in entries if label})
     label_of = {name: i for i, name in enumerate(classes)}
-    samples, bad = _validate([(p, label_of.get(c, UNLABELED)) for p, c in entries], task)
+    samples, bad = _validate([(p, label_of.get(c, UNLABELED)) for p, c in entries], job)
     skipped.extend(bad)
     samples, pool = _split_pool(samples)
     declared = classes
@@ -235,19 +235,19 @@ def scan_csv(csv_path: str | os.PathLike, *, task: TaskState | None = None, enco
 
 
 def _label_set_index(csv_file: Path, entries: list[tuple[str, str]], skipped: list[SkippedFile],
-                     task: TaskState | None) -> DatasetIndex:
+                     job: JobState | None) -> DatasetIndex:
     """A multi-label manifest: the files are validated, then the label sets of the good ones read (an empty
     label cell: a pool image)."""
     cell_of = {p: c for p, c in entries if c}
     entries = [(p, c) for p, c in entries if c or p not in cell_of]     # a file also listed with labels is not pool
-    good, bad = _validate([(p, 0 if c else UNLABELED) for p, c in entries], task)
+    good, bad = _validate([(p, 0 if c else UNLABELED) for p, c in entries], job)
     skipped.extend(bad)
     good, pool = _split_pool(good)
     classes, samples, _ = label_set_samples([(s.path, cell_of[s.path], None) for s in good])
     return DatasetIndex(str(csv_file), classes, samples, skipped, task_type=MULTILABEL, pool=pool)
 
 
-def scan(path: str | os.PathLike, *, task: TaskState | None = None, encoding: str | None = None,
+def scan(path: str | os.PathLike, *, job: JobState | None = None, encoding: str | None = None,
          task_type: str | None = None, unlabeled_folder: str = DEFAULT_UNLABELED_FOLDER) -> DatasetIndex:
     """Scan a folder or a .csv file (``encoding``: the CSV's, when named) and check that it can train
     a classifier, or holds a pool to label (then fewer than two classes, or none, is no error here:
@@ -258,9 +258,9 @@ def scan(path: str | os.PathLike, *, task: TaskState | None = None, encoding: st
     if not target.exists():
         raise DatasetError(f"The dataset '{path}' does not exist.")
     if target.is_dir():
-        index = scan_folder(target, task=task, unlabeled_folder=unlabeled_folder)
+        index = scan_folder(target, job=job, unlabeled_folder=unlabeled_folder)
     elif target.suffix.lower() == ".csv":
-        index = scan_csv(target, task=task, encoding=encoding, task_type=task_type)
+        index = scan_csv(target, job=job, encoding=encoding, task_type=task_type)
     else:
         raise DatasetError(f"'{path}' is neither a folder nor a .csv file; TL Studio cannot read it as a dataset.")
     if index.pool:

@@ -39,11 +39,11 @@ subclass it):
     The base tunings a Project may ask for before the head ("contrastive": ``core/train/
     contrastive.py``; none for images), and the one "auto" picks for a run whose classes have
     ``per_class`` training labels with model ``card`` ("off" or one of the tunings).
-``scan(path, *, task=None, data=None) -> DatasetIndex``
+``scan(path, *, job=None, data=None) -> DatasetIndex``
     Index a dataset (folder, CSV, ...) and validate every sample. Bad samples
     go to ``DatasetIndex.skipped``; raises ``DatasetError`` when nothing can
-    train (no usable samples, fewer than two classes) or on cancel. ``task``
-    is a ``core.progress.TaskState``: checked per sample, told the progress.
+    train (no usable samples, fewer than two classes) or on cancel. ``job``
+    is a ``core.progress.JobState``: checked per sample, told the progress.
     ``data`` is the Project's ``DataSettings`` or None (text reads its
     ``text_column``/``label_column`` choice; None or unset: detected).
 ``claim(path, *, encoding=None) -> detect.Claim``
@@ -130,6 +130,7 @@ from tlstudio.core.data.image_modality import ImageModality
 from tlstudio.core.data.index import DatasetIndex, Sample
 from tlstudio.core.data.text_modality import TextModality
 from tlstudio.core.errors import DatasetError, UndecidedDataError
+from tlstudio.core.progress import JobState
 
 
 @runtime_checkable
@@ -150,7 +151,7 @@ class Modality(Protocol):
 
     def few_label_tuning(self, per_class: Sequence[int], card: Any) -> str: ...
 
-    def scan(self, path: Any, *, task: Any = None, data: Any = None) -> DatasetIndex: ...
+    def scan(self, path: Any, *, job: JobState | None = None, data: Any = None) -> DatasetIndex: ...
 
     def claim(self, path: Any, *, encoding: str | None = None) -> Claim: ...
 
@@ -250,9 +251,9 @@ def detect(path: Any, *, encoding: str | None = None) -> str:
     raise UndecidedDataError(f"{found} ({why})", sorted(winners if best > NOT else claims))
 
 
-def scan(path: Any, kind: str | None = None, *, data: Any = None, task: Any = None) -> DatasetIndex:
+def scan(path: Any, kind: str | None = None, *, data: Any = None, job: JobState | None = None) -> DatasetIndex:
     """Scan ``path`` as ``kind`` ("image", "text"; None: ``detect`` it). ``data`` (the Project's
-    DataSettings or None) and ``task`` (a TaskState) as in ``Modality.scan``; ``data.encoding``
+    DataSettings or None) and ``job`` (a JobState) as in ``Modality.scan``; ``data.encoding``
     names the encoding of a table."""
     kind = kind or detect(path, encoding=getattr(data, "encoding", None) or None)
-    return modality_for(kind).scan(path, task=task, data=data)
+    return modality_for(kind).scan(path, job=job, data=data)

@@ -25,6 +25,7 @@ from typing import Any, Callable, Sequence
 from tlstudio.core.data.index import DatasetIndex, Sample, unlabeled_folder
 from tlstudio.core.errors import DatasetError, ProjectError
 from tlstudio.core.zoo.text_cards import DEFAULT_MAX_LENGTH, DEFAULT_TEXT_MODEL
+from tlstudio.core.progress import JobState
 
 TEXT_MODEL_DIR = "text_model"       # in a run folder / bundle: the tokenizer and config files
 MIN_MAX_LENGTH = 4
@@ -236,18 +237,18 @@ class TextModality:
             return "off"
         return "contrastive" if counts[len(counts) // 2] <= self.few_labels_per_class else "off"
 
-    def scan(self, path: str | os.PathLike, *, task: Any = None, data: Any = None) -> DatasetIndex:
+    def scan(self, path: str | os.PathLike, *, job: JobState | None = None, data: Any = None) -> DatasetIndex:
         """``data``: the Project's DataSettings; its text/label column choice (when set) is used."""
         from tlstudio.core.data.text import scan_text
         from tlstudio.core.progress import check
 
-        check(task)
+        check(job)
         index = scan_text(path, text_column=getattr(data, "text_column", None) or None,
                           label_column=getattr(data, "label_column", None) or None,
                           encoding=getattr(data, "encoding", None) or None,
                           task_type=getattr(data, "task_type", None) or None,
                           unlabeled_folder=unlabeled_folder(data))
-        check(task)
+        check(job)
         return index
 
     def claim(self, path: str | os.PathLike, *, encoding: str | None = None) -> Claim:

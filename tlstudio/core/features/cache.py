@@ -39,7 +39,7 @@ from tlstudio.core import atomic
 from tlstudio.core import paths
 from tlstudio.core.data.loaders import make_loader, to_device
 from tlstudio.core.errors import TrainingError
-from tlstudio.core.progress import Throttle
+from tlstudio.core.progress import JobState, Throttle, check, set_progress
 
 FORMAT_VERSION = 1
 DEFAULT_MAX_BYTES = 2 * 1024 ** 3
@@ -285,12 +285,12 @@ def _disk_full(path: Path, size: int) -> TrainingError:
 
 # --------------------------------------------------------------------------- extraction
 
-ProgressFn = Callable[[int, int, float, float], None]     # done, total, samples/s, eta seconds
+RateFn = Callable[[int, int, float, float], None]     # done, total, samples/s, eta seconds (for events)
 
 
 def extract_features(base: nn.Module, batches: Iterable, out: np.ndarray, *, device: torch.device,
                      autocast_dtype: torch.dtype | None = None, channels_last: bool = False,
-                     progress: ProgressFn | None = None, check: Callable[[], None] | None = None,
+                     on_rate: RateFn | None = None, job: JobState | None = None,
                      progress_interval: float = 0.1, positions: Sequence[int] | None = None) -> int:
     """Run ``base`` over ``batches`` of (inputs, labels), writing float16 rows into ``out`` in order.
 
@@ -298,8 +298,9 @@ def extract_features(base: nn.Module, batches: Iterable, out: np.ndarray, *, dev
     (batches sorted by length, say); None: row ``k`` for the ``k``-th sample.
 
     ``inputs`` is what the modality's collate makes (a tensor, or a dict of
-    tensors). ``check`` is called between batches (it raises to cancel).
-    Returns the number of samples run through the base.
+    tensors). ``check(job)`` runs between batches (cancel, pause) and ``set_progress(job, done,
+    total)`` after each; ``on_rate`` (at most once per ``progress_interval``) also gets the
+    samples per second and the ETA, for events. Returns the number of samples run through the base.
     """
     total = int(out.shape[0])
     was_training = base.training
@@ -309,8 +310,7 @@ def extract_features(base: nn.Module, batches: Iterable, out: np.ndarray, *, dev
     try:
         with torch.inference_mode():
             for inputs, _labels in batches:
-                if check is not None:
-                    check()
+                check(job)
                 inputs = to_device(inputs, device, channels_last=channels_last)
                 if autocast_dtype is not None:
                     with torch.autocast(device.type, dtype=autocast_dtype):
@@ -324,10 +324,11 @@ def extract_features(base: nn.Module, batches: Iterable, out: np.ndarray, *, dev
                 else:
                     out[np.asarray(positions[done:done + n], dtype=np.int64)] = rows
                 done += n
-                if progress is not None and gate.due(final=done >= total):
+                set_progress(job, done, total)
+                if on_rate is not None and gate.due(final=done >= total):
                     now = time.perf_counter()
                     rate = done / max(now - start, 1e-9)
-                    progress(done, total, rate, (total - done) / rate if rate > 0 else 0.0)
+                    on_rate(done, total, rate, (total - done) / rate if rate > 0 else 0.0)
     finally:
         base.train(was_training)
     if done != total:
@@ -338,7 +339,7 @@ def extract_features(base: nn.Module, batches: Iterable, out: np.ndarray, *, dev
 def build_entry(cache: FeatureCache, key: str, dataset, modality, base: nn.Module, *, views: int, n_train: int,
                 n_val: int, dim: int, meta: dict, device: torch.device, batch_size: int, num_workers: int = 0,
                 autocast_dtype: torch.dtype | None = None, channels_last: bool = False,
-                progress: ProgressFn | None = None, check: Callable[[], None] | None = None,
+                on_rate: RateFn | None = None, job: JobState | None = None,
                 progress_interval: float = 0.1) -> tuple[CachedFeatures, int]:
     """Run ``base`` over every item of ``dataset`` (in the modality's batch order) into a new entry.
 
@@ -355,7 +356,7 @@ def build_entry(cache: FeatureCache, key: str, dataset, modality, base: nn.Modul
 
     def fill(rows) -> None:
         forwards[0] += extract_features(base, loader, rows, device=device, autocast_dtype=autocast_dtype,
-                                        channels_last=channels_last, progress=progress, check=check,
+                                        channels_last=channels_last, on_rate=on_rate, job=job,
                                         progress_interval=progress_interval, positions=order)
 
     entry = cache.create(key, views=views, n_train=n_train, n_val=n_val, dim=dim, meta=meta, fill=fill)

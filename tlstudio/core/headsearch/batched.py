@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from tlstudio.core.model.head import HeadLayer, HeadSpec
+from tlstudio.core.progress import JobState, check
 from tlstudio.core.task_types import SingleLabelTask
 from tlstudio.core.threads import threads_for_step
 
@@ -195,9 +196,9 @@ class GroupFit:
 def train_group(x: torch.Tensor, y: torch.Tensor, train_mask: torch.Tensor, val_mask: torch.Tensor | None,
                 spec: HeadSpec, lrs: torch.Tensor, wds: torch.Tensor, *, epochs: int, early_stop: bool,
                 batch_size: int, seed: int, num_classes: int, class_weight: torch.Tensor | None,
-                label_smoothing: float, check: Callable[[], None], stop_share: float = 1.0,
+                label_smoothing: float, job: JobState | None = None, stop_share: float = 1.0,
                 average: float | None = None, on_epoch: Callable[..., None] | None = None,
-                task: SingleLabelTask | None = None) -> GroupFit:
+                kind: SingleLabelTask | None = None) -> GroupFit:
     """Train ``m = len(lrs)`` heads of shape ``spec`` at once with Adam.
 
     Head j trains on the samples where ``train_mask[j]`` is set and is validated
@@ -211,10 +212,11 @@ def train_group(x: torch.Tensor, y: torch.Tensor, train_mask: torch.Tensor, val_
     is not. ``on_epoch(epoch, live, train_loss, val_loss, val_acc)`` (for progress reports) is told
     after each epoch which heads still learn (indices into the m) and their mean training loss and,
     with ``val_mask``, their validation loss and accuracy (else None); it makes every epoch validate.
-    ``task`` (``task_types``; single-label by default) gives the loss and the accuracy: ``y`` holds its
-    targets (class indices, or N×L label sets) and ``class_weight`` its loss weight.
+    ``kind`` (``task_types``; single-label by default) gives the loss and the accuracy: ``y`` holds its
+    targets (class indices, or N×L label sets) and ``class_weight`` its loss weight. ``check(job)``
+    runs after each epoch (cancel, pause).
     """
-    task = task if task is not None else SingleLabelTask(num_classes)
+    kind = kind if kind is not None else SingleLabelTask(num_classes)
     t0 = time.perf_counter()
     m, n = train_mask.shape
     g = torch.Generator().manual_seed(int(seed))
@@ -249,7 +251,7 @@ def train_group(x: torch.Tensor, y: torch.Tensor, train_mask: torch.Tensor, val_
                 if float(count.sum()) == 0:
                     continue
                 logits = heads(x[idx], train=True, generator=g)
-                per = task.per_sample_loss(logits, y[idx], weight=class_weight, label_smoothing=label_smoothing)
+                per = kind.per_sample_loss(logits, y[idx], weight=class_weight, label_smoothing=label_smoothing)
                 loss = ((per * w).sum(1) / count.clamp(min=1)).sum()
                 if on_epoch is not None:
                     summed += (per.detach() * w).sum(1)
@@ -259,17 +261,17 @@ def train_group(x: torch.Tensor, y: torch.Tensor, train_mask: torch.Tensor, val_
                     with torch.no_grad():
                         for mean_p, p in zip(avg, heads.params):
                             mean_p.lerp_(p, 1 - average)
-            check()
+            check(job)
             if vmask is None or not early_stop and epoch < epochs and on_epoch is None:
                 if on_epoch is not None:
                     on_epoch(epoch, live.clone(), summed / seen.clamp(min=1), None, None)
                 continue
             with torch.no_grad():
                 logits = heads(x, train=False, params=avg)
-                per = task.per_sample_loss(logits, y)
+                per = kind.per_sample_loss(logits, y)
                 val_loss = (per * vmask).sum(1) / vmask.sum(1).clamp(min=1)
                 if on_epoch is not None:
-                    hits = task.hits(logits, y)
+                    hits = kind.hits(logits, y)
                     on_epoch(epoch, live.clone(), summed / seen.clamp(min=1), val_loss.clone(),
                              (hits * vmask).sum(1) / vmask.sum(1).clamp(min=1))
             better = val_loss < best_loss[live]

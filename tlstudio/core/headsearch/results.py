@@ -63,11 +63,11 @@ class SearchResult:
     ece_after: float = float("nan")
     seconds: float = 0.0
     explicit: list[str] = field(default_factory=list)
-    task: SingleLabelTask | None = None     # task_types' object the search used (None: single-label)
+    kind: SingleLabelTask | None = None     # task_types' object the search used (None: single-label)
 
     @property
-    def task_object(self) -> SingleLabelTask:
-        return self.task if self.task is not None else SingleLabelTask(self.heldout_logits.shape[-1])
+    def kind_object(self) -> SingleLabelTask:
+        return self.kind if self.kind is not None else SingleLabelTask(self.heldout_logits.shape[-1])
 
     @property
     def best(self) -> Trial:
@@ -75,11 +75,11 @@ class SearchResult:
 
     @property
     def heldout_accuracy(self) -> float:
-        return self.task_object.tuned_score(self.heldout_logits, self.heldout_labels)
+        return self.kind_object.tuned_score(self.heldout_logits, self.heldout_labels)
 
     @property
     def heldout_loss(self) -> float:
-        return float(self.task_object.per_sample_loss(self.heldout_logits, self.heldout_labels).mean())
+        return float(self.kind_object.per_sample_loss(self.heldout_logits, self.heldout_labels).mean())
 
     def table(self) -> list[dict]:
         return [{**trial.to_dict(), "winner": i == self.winner} for i, trial in enumerate(self.trials)]
@@ -91,7 +91,7 @@ class SearchResult:
                 "seconds": round(self.seconds, 3), "explicit": list(self.explicit),
                 "winner": {**best.config.to_dict(), "epochs": best.epochs},
                 "heldout_accuracy": self.heldout_accuracy, "heldout_loss": self.heldout_loss,
-                "heldout_samples": int(self.heldout_labels.shape[0]), "score": self.task_object.score_name,
+                "heldout_samples": int(self.heldout_labels.shape[0]), "score": self.kind_object.score_name,
                 "temperature": self.temperature, "ece_before": self.ece_before, "ece_after": self.ece_after,
                 "trials": self.table()}
 

@@ -55,6 +55,7 @@ from tlstudio.core.headsearch.batched import GROUP_STOP_SHARE, searchable, train
 from tlstudio.core import events as ev
 from tlstudio.core.headsearch.curves import config_label
 from tlstudio.core.headsearch.results import SearchConfig, SearchResult, Trial
+from tlstudio.core.progress import JobState, set_progress
 from tlstudio.core.task_types import SingleLabelTask
 
 # The fields of a Project the search may choose (``TrainingSettings.auto`` names those left to it).
@@ -158,10 +159,9 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
                 epochs: int | None = None, head: HeadSpec | None = None, refit: bool = True,
                 batch_size: int = 32, seed: int = 0, label_smoothing: float = 0.0,
                 class_weight: torch.Tensor | None = None, train_views: Sequence[torch.Tensor] = (),
-                cross_validate: bool = True, check: Callable[[], None] | None = None,
-                progress: Callable[[int, int], None] | None = None,
+                cross_validate: bool = True, job: JobState | None = None,
                 report: Callable[[ev.Event], None] | None = None,
-                task: SingleLabelTask | None = None) -> SearchResult:
+                kind: SingleLabelTask | None = None) -> SearchResult:
     """Search, refit and calibrate a head on features; see the module docstring.
 
     ``train_x``/``val_x`` are [n, d] float features of the train and validation
@@ -169,14 +169,14 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
     of the train rows (the search holds out view 0). ``cross_validate=False`` scores on the
     validation split even when k-fold cross-validation would be used. ``lr``, ``weight_decay``,
     ``epochs`` and ``head`` are explicit user values (``None``: searched).
-    ``progress(done, total)`` is told after each group of heads; ``report`` gets the search's
-    events (``HeadSearchStarted``, ``HeadSearchTrial``, ``HeadSearchEpoch``, ``HeadRefitEpoch``).
-    ``task`` (``task_types``, single-label by default) gives the targets' loss, the folds and the score
+    ``check(job)`` runs after every epoch of every group of heads (cancel, pause); the search's
+    progress is its events, which ``report`` gets (``HeadSearchStarted``, ``HeadSearchTrial`` with
+    its done count and ETA, ``HeadSearchEpoch``, ``HeadRefitEpoch``).
+    ``kind`` (``task_types``, single-label by default) gives the targets' loss, the folds and the score
     candidates are ranked by (multi-label: out-of-fold micro-F1 at per-label tuned thresholds);
     ``train_y``/``val_y`` hold its targets.
     """
-    check = check or (lambda: None)
-    task = task if task is not None else SingleLabelTask(num_classes)
+    kind = kind if kind is not None else SingleLabelTask(num_classes)
     t0 = time.perf_counter()
     if head is not None and not searchable(head):
         raise TrainingError("The head search fits linear, activation and dropout layers only.")
@@ -186,9 +186,9 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
     explicit = [name for name, v in (("lr", lr), ("weight_decay", weight_decay), ("epochs", epochs),
                                      ("head", head)) if v is not None]
     configs = configs_for(lr=lr, weight_decay=weight_decay, head=head)
-    if cross_validate and n <= CV_MAX_SAMPLES and task.cross_validates(y_all):
-        k = max(task.fold_count(y_all, FOLDS), 2)
-        fold = task.folds(y_all, k, seed)
+    if cross_validate and n <= CV_MAX_SAMPLES and kind.cross_validates(y_all):
+        k = max(kind.fold_count(y_all, FOLDS), 2)
+        fold = kind.folds(y_all, k, seed)
         method = f"{k}-fold cross-validation"
     else:
         k = 1
@@ -222,9 +222,9 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
                                     done=sum(t is not None for t in trials)))
         fit = train_group(inputs, y_all, tm, vm, shape, lrs, wds, epochs=max_epochs, early_stop=epochs is None,
                           batch_size=batch, seed=seed + gi, num_classes=num_classes, class_weight=class_weight,
-                          label_smoothing=label_smoothing, check=check, stop_share=GROUP_STOP_SHARE,
+                          label_smoothing=label_smoothing, job=job, stop_share=GROUP_STOP_SHARE,
                           average=SEARCH_AVERAGE, on_epoch=_fold_reporter(emit, members, k) if report else None,
-                          task=task)
+                          kind=kind)
         for j, i in enumerate(members):
             logits = torch.zeros(n, num_classes)
             for f in range(k):
@@ -232,7 +232,7 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
                 logits[held] = fit.best_logits[j * k + f][held]
             losses = [float(fit.best_loss[j * k + f]) for f in range(k)]
             chosen = int(statistics.median_low([int(fit.best_epoch[j * k + f]) for f in range(k)]))
-            acc = task.tuned_score(logits[heldout_mask], y_all[heldout_mask])
+            acc = kind.tuned_score(logits[heldout_mask], y_all[heldout_mask])
             trials[i] = Trial(configs[i], sum(losses) / k, acc, chosen, fit.seconds / len(members))
             heldout[i] = logits[heldout_mask]
         done_now = sum(t is not None for t in trials)
@@ -241,8 +241,6 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
             emit(ev.HeadSearchTrial(candidate=i, candidates=len(configs), label=labels[i], finished=True,
                                     done=done_now, cv_loss=trials[i].score_loss, cv_acc=trials[i].score_acc,
                                     epochs=trials[i].epochs, eta_seconds=eta))
-        if progress is not None:
-            progress(gi + 1, len(shapes) + 1)
     done = [t for t in trials if t is not None]
     winner = min(range(len(done)), key=lambda i: (-round(done[i].score_acc, 6), done[i].score_loss))
     best = done[winner]
@@ -264,7 +262,7 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
                          torch.tensor([best.config.lr]), torch.tensor([best.config.weight_decay]),
                          epochs=max(1, best.epochs), early_stop=False, batch_size=batch, seed=seed + 101,
                          num_classes=num_classes, class_weight=class_weight, label_smoothing=label_smoothing,
-                         check=check, average=SEARCH_AVERAGE, task=task,
+                         job=job, average=SEARCH_AVERAGE, kind=kind,
                          on_epoch=(lambda e, _live, train_loss, _vl, _va: emit(ev.HeadRefitEpoch(
                              epoch=e, epochs=max(1, best.epochs), train_loss=float(train_loss[0]))))
                          if report else None)
@@ -272,16 +270,14 @@ def search_head(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tenso
                                      basis=fbasis)
     fold_standardiser(head_module, fmean, fstd)
     head_module.eval()
-    if progress is not None:
-        progress(len(shapes) + 1, len(shapes) + 1)
     logits, labels = heldout[configs.index(best.config)], y_all[heldout_mask]
-    temperature, ece_before, ece_after = task.calibrate(logits, labels)
+    temperature, ece_before, ece_after = kind.calibrate(logits, labels)
     result = SearchResult(
         trials=done, winner=winner, method=method, folds=k, refit=refit, fit_samples=int(fit_mask[:n].sum()),
         heldout_index=torch.nonzero(heldout_mask).flatten(), heldout_logits=logits, heldout_labels=labels,
         head=head_module, temperature=temperature,
         ece_before=ece_before, ece_after=ece_after,
-        seconds=time.perf_counter() - t0, explicit=explicit, task=task)
+        seconds=time.perf_counter() - t0, explicit=explicit, kind=kind)
     return result
 
 
@@ -305,61 +301,58 @@ def fixed_head(train_x: torch.Tensor, train_y: torch.Tensor, num_classes: int, s
     mask = torch.ones(1, train_x.shape[0], dtype=torch.bool)
     fit = train_group(train_x.float(), train_y.long(), mask, None, spec, torch.tensor([lr]),
                        torch.tensor([weight_decay]), epochs=epochs, early_stop=False, batch_size=batch_size,
-                       seed=seed, num_classes=num_classes, class_weight=None, label_smoothing=0.0,
-                       check=lambda: None)
+                       seed=seed, num_classes=num_classes, class_weight=None, label_smoothing=0.0)
     return fit.heads.export(0, spec, train_x.shape[1], num_classes, fit.best_params).eval()
 
 
 def fit_heldout_logits(x: torch.Tensor, y: torch.Tensor, train_mask: torch.Tensor, val_mask: torch.Tensor,
                        num_classes: int, *, spec: HeadSpec | None = None, lr: float = 3e-3,
                        weight_decay: float = WEIGHT_DECAY_GRID[1], batch_size: int = MIN_BATCH,
-                       epochs: int = MAX_EPOCHS, seed: int = 0,
-                       check: Callable[[], None] | None = None) -> torch.Tensor:
+                       epochs: int = MAX_EPOCHS, seed: int = 0, job: JobState | None = None) -> torch.Tensor:
     """Many heads at once, each early-stopped on its own held-out rows: their held-out logits.
 
     Row ``j`` of the [m, n] masks trains head ``j`` on ``train_mask[j]`` and stops it on the
     log-loss of ``val_mask[j]``, as the search scores a configuration. ``x`` is used as given
     (standardise it first). Returns [m, n, num_classes] logits of every head on every row, at
     that head's best epoch. For learning curves and other many-subset fits on cached features.
+    ``job`` is checked after each epoch and told ``set_progress(epoch, epochs)`` (early stopping may
+    end sooner: the last report is ``epochs - 1`` until the caller's own final one).
     """
     spec = HeadSpec(layers=[]) if spec is None else spec
     m = train_mask.shape[0]
     fit = train_group(x.float(), y.long(), train_mask.bool(), val_mask.bool(), spec,
                        torch.full((m,), float(lr)), torch.full((m,), float(weight_decay)), epochs=int(epochs),
                        early_stop=True, batch_size=max(int(batch_size), MIN_BATCH), seed=seed,
-                       num_classes=num_classes, class_weight=None, label_smoothing=0.0,
-                       check=check or (lambda: None))
+                       num_classes=num_classes, class_weight=None, label_smoothing=0.0, job=job,
+                       on_epoch=lambda epoch, *_: set_progress(job, min(epoch, int(epochs) - 1), int(epochs)))
     return fit.best_logits
 
 
 def out_of_fold_probabilities(x: torch.Tensor, y: torch.Tensor, num_classes: int, *, folds: int = FOLDS,
                               lr: float = 3e-3, weight_decay: float = 1e-2, epochs: int = 60, batch_size: int = 64,
-                              seed: int = 0, check: Callable[[], None] | None = None,
-                              task: SingleLabelTask | None = None) -> torch.Tensor:
+                              seed: int = 0, job: JobState | None = None,
+                              kind: SingleLabelTask | None = None) -> torch.Tensor:
     """Each sample's class probabilities from a linear head that never saw it: [n, num_classes].
 
     The samples are split into stratified ``folds`` (fewer when a class is smaller); one
     linear head per fold, all trained at once on standardised features with early stopping on
     the held-out fold. For spotting labels the model does not believe (the data audit).
-    ``task`` (``task_types``; single-label by default): ``y`` holds its targets, and a multi-label
-    task gives per-label sigmoid probabilities.
+    ``kind`` (``task_types``; single-label by default): ``y`` holds its targets, and a multi-label
+    kind gives per-label sigmoid probabilities. ``check(job)`` runs after each epoch.
     """
-    task = task if task is not None else SingleLabelTask(num_classes)
+    kind = kind if kind is not None else SingleLabelTask(num_classes)
     y = y if y.is_floating_point() else y.long()      # class indices, or multi-label 0/1 rows
-    k = max(2, task.fold_count(y, int(folds)))
-    fold = task.folds(y, k, seed)
+    k = max(2, kind.fold_count(y, int(folds)))
+    fold = kind.folds(y, k, seed)
     mean, std = standardiser(x.float())
     xs = (x.float() - mean) / std
     train_mask = torch.stack([fold != f for f in range(k)])
     fit = train_group(xs, y, train_mask, ~train_mask, HeadSpec(layers=[]), torch.full((k,), float(lr)),
                        torch.full((k,), float(weight_decay)), epochs=int(epochs), early_stop=True,
                        batch_size=max(int(batch_size), MIN_BATCH), seed=seed, num_classes=num_classes,
-                       class_weight=None, label_smoothing=0.0, check=check or (lambda: None), task=task)
+                       class_weight=None, label_smoothing=0.0, job=job, kind=kind)
     logits = torch.zeros(x.shape[0], num_classes)
     for f in range(k):
         held = ~train_mask[f]
         logits[held] = fit.best_logits[f][held]
-    return task.probabilities(logits)
-
-
-# The calibration helpers, the batched trainer's names and the result types stay importable from here.
+    return kind.probabilities(logits)

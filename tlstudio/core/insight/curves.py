@@ -52,7 +52,7 @@ import numpy as np
 import torch
 
 from tlstudio.core.errors import TLStudioError
-from tlstudio.core.progress import TaskState, check, set_progress
+from tlstudio.core.progress import JobState, check, set_progress
 from tlstudio.core.headsearch import search as hs
 
 FRACTIONS = (0.1, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -190,7 +190,7 @@ class LearningCurves:
 
 def learning_curves(features, labels, classes: list[str], *, fractions=FRACTIONS, repeats: int = REPEATS,
                     folds: int = FOLDS, seed: int = 0, noun: str = "images",
-                    task: TaskState | None = None) -> LearningCurves:
+                    job: JobState | None = None) -> LearningCurves:
     """Learning curves, fits and sentences for labelled features (see the module docstring).
 
     ``features`` [n, d] and ``labels`` [n] (class indices into ``classes``) are the
@@ -234,18 +234,11 @@ def learning_curves(features, labels, classes: list[str], *, fractions=FRACTIONS
                 val_masks.append(fold == j)
     train_mask, val_mask = torch.stack(train_masks), torch.stack(val_masks)
     _ensure_each_class(train_mask, y)
-    check(task)
-    epochs = [0]
-
-    def tick() -> None:            # once per epoch of the batched heads (early stopping may end sooner)
-        epochs[0] += 1
-        check(task)
-        set_progress(task, min(epochs[0], EPOCHS - 1), EPOCHS)
-
-    set_progress(task, 0, EPOCHS)
+    check(job)
+    set_progress(job, 0, EPOCHS)
     logits = hs.fit_heldout_logits(xs, y, train_mask, val_mask, num_classes, seed=seed, lr=LR,
                                    weight_decay=WEIGHT_DECAY, batch_size=math.ceil(y.numel() / STEPS_PER_EPOCH),
-                                   epochs=EPOCHS, check=tick)
+                                   epochs=EPOCHS, job=job)     # checked and told each epoch
     F_, R = len(fractions), repeats
     pred = torch.zeros(F_, R, y.numel(), dtype=torch.long)
     n_train = np.zeros(F_)
@@ -274,18 +267,18 @@ def learning_curves(features, labels, classes: list[str], *, fractions=FRACTIONS
                             per_class=per_class, folds=k, noun=noun)
     curves.texts = sentences(curves)
     curves.seconds = time.perf_counter() - t0
-    set_progress(task, EPOCHS, EPOCHS)
+    set_progress(job, EPOCHS, EPOCHS)
     return curves
 
 
-def dataset_curves(data, *, seed: int = 0, task: TaskState | None = None) -> LearningCurves:
+def dataset_curves(data, *, seed: int = 0, job: JobState | None = None) -> LearningCurves:
     """``learning_curves`` of a ``features.DatasetFeatures``: its train and validation samples (not test)."""
     keep = np.array([i for i, split in enumerate(data.splits) if split != "test"], dtype=np.int64)
     from tlstudio.core.data.modality import modality_for
 
     noun = modality_for(getattr(data, "task", "image")).noun
     return learning_curves(data.features[keep], data.labels[keep], list(data.classes), seed=seed, noun=noun,
-                           task=task)
+                           job=job)
 
 
 def _rotation(k: int, seed: int) -> torch.Tensor:

@@ -40,12 +40,13 @@ import difflib
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from tlstudio.core.insight import image_duplicates as imdup
 from tlstudio.core.insight.neighbours import Neighbours, nearest_neighbours
+from tlstudio.core.progress import JobState, check
 
 FEATURE_COSINE = 0.985
 CANDIDATE_COSINE = 0.80
@@ -130,34 +131,35 @@ def exact_groups(digests: Sequence[str]) -> list[tuple[int, ...]]:
     return [tuple(g) for g in by.values() if len(g) > 1]
 
 
-def feature_groups(features: np.ndarray, check: Callable[[], None],
+def feature_groups(features: np.ndarray, job: JobState | None = None,
                    threshold: float = FEATURE_COSINE) -> list[tuple[int, ...]]:
     """Groups of samples linked by feature cosine >= ``threshold`` (nearest neighbours only)."""
     groups = _Groups(len(features))
-    for i, j, s in nearest_neighbours(features, NEIGHBOURS, check).pairs_at_least(threshold):
+    for i, j, s in nearest_neighbours(features, NEIGHBOURS, job).pairs_at_least(threshold):
         groups.join(i, j)
     return [g for g, _ in groups.groups()]
 
 
-def _verified_image_links(samples, neighbours: Neighbours, check, progress) -> list[tuple[int, int, str, float]]:
-    fp = imdup.image_fingerprints(samples, check, progress)
+def _verified_image_links(samples, neighbours: Neighbours, job: JobState | None
+                          ) -> list[tuple[int, int, str, float]]:
+    fp = imdup.image_fingerprints(samples, job)
     close = {(i, j): s for i, j, s in neighbours.pairs_at_least(CANDIDATE_COSINE)}
-    pairs = sorted(set(close) | imdup.hash_candidates(fp, check))
+    pairs = sorted(set(close) | imdup.hash_candidates(fp, job))
     links = [(g[0], j, imdup.SAME_BYTES, 0.0) for g in exact_groups(fp.digests) for j in g[1:]]
     first = neighbours.index[:, 0]
 
     def crop_ok(i: int, j: int) -> bool:       # at most one crop search (~5 ms) per image: its nearest neighbour
         return (i, j) in close and (first[i] == j or first[j] == i)
 
-    return links + imdup.verify_pairs(fp, pairs, crop_ok, check, progress)
+    return links + imdup.verify_pairs(fp, pairs, crop_ok, job)
 
 
-def _verified_text_links(samples, neighbours: Neighbours, check) -> list[tuple[int, int, str, float]]:
+def _verified_text_links(samples, neighbours: Neighbours, job: JobState | None) -> list[tuple[int, int, str, float]]:
     texts = [normalise_text(s.text or "") for s in samples]
     links = [(g[0], j, SAME_TEXT, 1.0) for g in exact_groups(texts) for j in g[1:]]
     for k, (i, j, _s) in enumerate(neighbours.pairs_at_least(CANDIDATE_COSINE)):
         if k % 256 == 0:
-            check()
+            check(job)
         if texts[i] != texts[j]:
             sim = text_similarity(texts[i], texts[j])
             if sim >= TEXT_SIMILARITY:
@@ -174,18 +176,17 @@ def _weakest(links: list[tuple[str, float]]) -> tuple[str, float | None]:
 
 
 def find_duplicates(samples, labels: np.ndarray, splits: Sequence[str], features: np.ndarray, *, task: str,
-                    modality=None, check: Callable[[], None] | None = None,
-                    neighbours: Neighbours | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> list[DuplicateGroup]:
+                    modality=None, job: JobState | None = None,
+                    neighbours: Neighbours | None = None) -> list[DuplicateGroup]:
     """Verified duplicate groups, then the "similar" tier (see the module docstring).
 
     ``neighbours``: precomputed ``nearest_neighbours(features, >= NEIGHBOURS)`` (computed when None).
+    ``task``: the modality's name; ``job``: checked, and told the images verified.
     """
-    check = check or (lambda: None)
     if neighbours is None:
-        neighbours = nearest_neighbours(features, NEIGHBOURS, check)
-    verify = {"image": lambda: _verified_image_links(samples, neighbours, check, progress),   # by pixels
-              "text": lambda: _verified_text_links(samples, neighbours, check)}                # by words
+        neighbours = nearest_neighbours(features, NEIGHBOURS, job)
+    verify = {"image": lambda: _verified_image_links(samples, neighbours, job),   # by pixels
+              "text": lambda: _verified_text_links(samples, neighbours, job)}                # by words
     links = verify[task]()
     same = _Groups(len(samples))
     for i, j, reason, closeness in links:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from tlstudio.core.errors import TLStudioError
-from tlstudio.core.progress import TaskState, check, set_progress
+from tlstudio.core.progress import JobState, check, set_progress
 
 MAX_POINTS = 2000
 PCA_DIMS = 50
@@ -110,7 +110,7 @@ def joint_probabilities(x: torch.Tensor, perplexity: float) -> torch.Tensor:
 
 
 def tsne(x: torch.Tensor, *, perplexity: float = PERPLEXITY, iterations: int = ITERATIONS,
-         task: TaskState | None = None) -> torch.Tensor:
+         job: JobState | None = None) -> torch.Tensor:
     """Exact t-SNE of the rows of ``x`` [n, k] into 2-D (see the module docstring)."""
     n = x.shape[0]
     if n < 4:
@@ -124,8 +124,8 @@ def tsne(x: torch.Tensor, *, perplexity: float = PERPLEXITY, iterations: int = I
     exaggerate = min(EXAGGERATION_ITERATIONS, iterations // 4)
     for it in range(iterations):
         if it % CHECK_EVERY == 0:
-            check(task)
-            set_progress(task, it, iterations)
+            check(job)
+            set_progress(job, it, iterations)
         factor = EXAGGERATION if it < exaggerate else 1.0
         momentum = 0.5 if it < exaggerate else 0.8
         sq = (y * y).sum(1)
@@ -140,12 +140,12 @@ def tsne(x: torch.Tensor, *, perplexity: float = PERPLEXITY, iterations: int = I
         velocity = momentum * velocity - lr * gains * grad
         y = y + velocity
         y = y - y.mean(0)
-    set_progress(task, iterations, iterations)
+    set_progress(job, iterations, iterations)
     return y
 
 
 def embed(features, labels=None, *, seed: int = 0, max_points: int = MAX_POINTS, perplexity: float = PERPLEXITY,
-          iterations: int = ITERATIONS, task: TaskState | None = None) -> EmbeddingMap:
+          iterations: int = ITERATIONS, job: JobState | None = None) -> EmbeddingMap:
     """The 2-D map of ``features`` [n, d] (``labels`` only steer the subset above ``max_points``)."""
     t0 = time.perf_counter()
     feats = np.asarray(features, dtype=np.float32)
@@ -158,11 +158,11 @@ def embed(features, labels=None, *, seed: int = 0, max_points: int = MAX_POINTS,
     if index.size < n:
         note = (f"The map shows {index.size} of {n} samples (a random subset keeping each class's share): "
                 f"exact t-SNE takes too long above {max_points}.")
-    check(task)
+    check(job)
     with torch.no_grad():
         x = pca(torch.from_numpy(feats[index]))
-        check(task)
-        xy = tsne(x, perplexity=perplexity, iterations=iterations, task=task)
+        check(job)
+        xy = tsne(x, perplexity=perplexity, iterations=iterations, job=job)
     return EmbeddingMap(xy=xy.numpy().astype(np.float32), index=index.astype(np.int64), note=note,
                         perplexity=effective_perplexity(perplexity, index.size), seconds=time.perf_counter() - t0)
 

@@ -28,7 +28,7 @@ from tlstudio.core.data.index import Sample, require_labels, sample_keys, split_
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.errors import DatasetError
 from tlstudio.core.model.head import HeadSpec
-from tlstudio.core.progress import TaskState
+from tlstudio.core.progress import JobState
 from tlstudio.core.features.cache import (FeatureCache, base_key_parts, build_entry, cache_key,
                                                split_identity)
 from tlstudio.core.train.stage_data import autocast_dtype_for, extraction_batch_size, extraction_workers
@@ -68,7 +68,7 @@ class DatasetFeatures:
 
 
 def extract_rows(model: nn.Module, pre, modality, parts: list[list[Sample]], *, device: torch.device, training,
-                 task: TaskState | None) -> tuple[np.ndarray, int]:
+                 job: JobState | None) -> tuple[np.ndarray, int]:
     """Rows for ``parts[0] + parts[1]`` (one cache entry keyed like a run's train/val rows; the active
     learning pool keys its all-samples entry the same way, core/active/pool_features.py)."""
     has_conv = any(isinstance(m, nn.Conv2d) for m in model.base.modules())
@@ -86,17 +86,13 @@ def extract_rows(model: nn.Module, pre, modality, parts: list[list[Sample]], *, 
         n = len(first) + len(second)
         workers = extraction_workers(device, n) if modality.needs_workers else 0
 
-        def progress(done: int, total: int, rate: float, eta: float) -> None:
-            if task is not None:
-                task.set_progress(done, total)
-
         try:
             entry, forwards = build_entry(cache, key, dataset, modality, model.base, views=1, n_train=len(first),
                                           n_val=len(second), dim=int(model.feature_dim),
                                           meta={"model": model.model_name, "augment": "none"}, device=device,
                                           batch_size=extraction_batch_size(device), num_workers=workers,
                                           autocast_dtype=autocast, channels_last=channels_last,
-                                          progress=progress, check=task.check if task is not None else None)
+                                          job=job)
         finally:
             if channels_last:
                 model.base.to(memory_format=torch.contiguous_format)
@@ -105,11 +101,11 @@ def extract_rows(model: nn.Module, pre, modality, parts: list[list[Sample]], *, 
     return rows, forwards
 
 
-def scan_curated(project, task: TaskState | None = None):
+def scan_curated(project, job: JobState | None = None):
     """The project's dataset, scanned and with its curation applied (what ``collect_features`` reads)."""
     if not project.data.path:
         raise DatasetError("Choose a dataset folder or file first.")
-    return apply_curation(modality_for(project.task).scan(project.data.path, task=task, data=project.data),
+    return apply_curation(modality_for(project.task).scan(project.data.path, job=job, data=project.data),
                           project.data)
 
 
@@ -124,13 +120,13 @@ def feature_model(project, modality, num_classes: int, device=None) -> tuple[tor
     return device, modality.preprocessing(card, project.model), model
 
 
-def collect_features(project, *, task: TaskState | None = None, device=None, index=None, model=None,
+def collect_features(project, *, job: JobState | None = None, device=None, index=None, model=None,
                      with_test: bool = True, include_pool: bool = False) -> DatasetFeatures:
     """The frozen features of every labelled sample of ``project`` (see the module docstring), and of
     the unlabeled pool after them when ``include_pool``.
 
     ``device``: a torch device or its name (default: the project's training device).
-    ``task`` reports progress (the scan's, then the extraction's) and can cancel.
+    ``job`` reports progress (the scan's, then the extraction's) and can cancel.
     ``index``: the project's ``scan_curated`` dataset when the caller already has it (no second scan);
     ``model``: the project's model already built (its base is used); ``with_test=False`` leaves the
     test split out (a caller that fits heads only).
@@ -138,7 +134,7 @@ def collect_features(project, *, task: TaskState | None = None, device=None, ind
     import time
 
     modality = modality_for(project.task)
-    index = index if index is not None else scan_curated(project, task)
+    index = index if index is not None else scan_curated(project, job)
     pool = list(index.pool) if include_pool else []
     if not pool:
         require_labels(index, modality.noun)
@@ -152,14 +148,14 @@ def collect_features(project, *, task: TaskState | None = None, device=None, ind
 
         device = device if isinstance(device, torch.device) else resolve_device(device or project.training.device)
         pre = modality.preprocessing(modality.model_card(project.model), project.model)
-    if task is not None:
-        task.phase = "extracting features"
+    if job is not None:
+        job.phase = "extracting features"
     started = time.perf_counter()
     blocks, forwards = [np.zeros((0, int(model.feature_dim)), np.float32)], 0
     for pair in ([split.train, split.val], [parts["test"], []], [pool, []]):     # a cache entry each
         if pair[0] or pair[1]:
             rows, more = extract_rows(model, pre, modality, pair, device=device, training=project.training,
-                                      task=task)
+                                      job=job)
             blocks.append(rows)
             forwards += more
     samples = split.train + split.val + parts["test"] + pool

@@ -49,6 +49,7 @@ from PIL import Image
 from tlstudio.core.data.images import load_image_rgb
 from tlstudio.core.insight.image_hash import dhash, hamming, phash
 from tlstudio.core.insight.pixel_match import SIZE, crop_difference, pixel_difference, thumbnail
+from tlstudio.core.progress import JobState, check, set_progress
 
 GRID = SIZE
 SAME_MAD = 3.0
@@ -77,8 +78,7 @@ class ImageFingerprints:
         return self.thumbs.reshape(len(self.thumbs), -1).std(1)
 
 
-def image_fingerprints(samples, check: Callable[[], None],
-                       progress: Callable[[int, int], None] | None = None) -> ImageFingerprints:
+def image_fingerprints(samples, job: JobState | None = None) -> ImageFingerprints:
     """Decode every image once (see the module docstring); an unreadable file gets values no other shares."""
     n = len(samples)
     digests, sizes = [], np.zeros((n, 2), dtype=np.int32)
@@ -86,9 +86,8 @@ def image_fingerprints(samples, check: Callable[[], None],
     thumbs = np.zeros((n, GRID, GRID, 3), dtype=np.uint8)
     for i, s in enumerate(samples):
         if i % 64 == 0:
-            check()
-            if progress is not None:
-                progress(i, n)
+            check(job)
+            set_progress(job, i, n)
         try:
             with open(s.path, "rb") as fh:
                 digests.append(hashlib.sha256(fh.read()).hexdigest())
@@ -102,12 +101,11 @@ def image_fingerprints(samples, check: Callable[[], None],
             rng = np.random.default_rng(i)       # bits no other image shares, in practice
             d_bits[i], p_bits[i] = rng.random(64) > 0.5, rng.random(64) > 0.5
             thumbs[i] = rng.integers(0, 256, thumbs[i].shape, dtype=np.uint8)
-    if progress is not None:
-        progress(n, n)
+    set_progress(job, n, n)
     return ImageFingerprints(digests, d_bits, p_bits, sizes, thumbs, [s.path for s in samples])
 
 
-def hash_candidates(fp: ImageFingerprints, check: Callable[[], None]) -> set[tuple[int, int]]:
+def hash_candidates(fp: ImageFingerprints, job: JobState | None = None) -> set[tuple[int, int]]:
     """Pairs (i < j) whose dHash and pHash both differ in at most ``HASH_CANDIDATE_BITS`` bits, the
     ``CANDIDATES_PER_IMAGE`` closest per image."""
     n, out = len(fp.d_bits), set()
@@ -157,15 +155,13 @@ def verify_image_pair(fp: ImageFingerprints, i: int, j: int, *, try_crops: bool)
 
 
 def verify_pairs(fp: ImageFingerprints, pairs: Sequence[tuple[int, int]], crop_ok: Callable[[int, int], bool],
-                 check: Callable[[], None], progress: Callable[[int, int], None] | None = None
-                 ) -> list[tuple[int, int, str, float]]:
+                 job: JobState | None = None) -> list[tuple[int, int, str, float]]:
     """The verified pairs among ``pairs``: (i, j, reason, mean pixel difference)."""
     out = []
     for k, (i, j) in enumerate(pairs):
         if k % 256 == 0:
-            check()
-            if progress is not None:
-                progress(k, len(pairs))
+            check(job)
+            set_progress(job, k, len(pairs))
         found = verify_image_pair(fp, i, j, try_crops=crop_ok(i, j))
         if found is not None:
             out.append((i, j, *found))

@@ -14,12 +14,12 @@ suggestion is the likeliest other class.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 
 from tlstudio.core.headsearch.search import out_of_fold_probabilities
+from tlstudio.core.progress import JobState
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,9 @@ def rank_label_issues(probs: np.ndarray, labels: np.ndarray) -> list[LabelIssue]
 
 
 def find_label_issues(features: np.ndarray, labels: np.ndarray, num_classes: int, *, seed: int = 0,
-                      check: Callable[[], None] | None = None) -> tuple[list[LabelIssue], np.ndarray]:
+                      job: JobState | None = None) -> tuple[list[LabelIssue], np.ndarray]:
     """Rank likely label errors; also returns the out-of-fold probabilities [n, num_classes]."""
     probs = out_of_fold_probabilities(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)),
                                       torch.from_numpy(np.asarray(labels, dtype=np.int64)), num_classes,
-                                      seed=seed, check=check).numpy()
+                                      seed=seed, job=job).numpy()
     return rank_label_issues(probs, np.asarray(labels, dtype=np.int64)), probs

@@ -1,7 +1,7 @@
 """Likely label errors of a multi-label dataset, per (sample, label), from out-of-fold probabilities.
 
 Each sample's per-label probabilities come from a linear multi-label head fitted on the cached
-features of the other folds (``headsearch.search.out_of_fold_probabilities`` with the multi-label task),
+features of the other folds (``headsearch.search.out_of_fold_probabilities`` with the multi-label kind),
 so a label cannot vouch for itself. In the spirit of confident learning, each label ``j`` gets two
 reference levels: ``present_j``, the mean probability of ``j`` over the samples that carry it, and
 ``absent_j``, the mean over the samples that do not; their midpoint is the label's boundary. Then,
@@ -19,13 +19,13 @@ score, highest (most suspicious) first.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 
 from tlstudio.core.headsearch.search import out_of_fold_probabilities
 from tlstudio.core.task_types import MultiLabelTask
+from tlstudio.core.progress import JobState
 
 MISSING, WRONG = "missing", "wrong"
 
@@ -56,9 +56,9 @@ def rank_label_set_issues(probs: np.ndarray, targets: np.ndarray) -> list[LabelS
 
 
 def find_label_set_issues(features: np.ndarray, targets: np.ndarray, *, seed: int = 0,
-                          check: Callable[[], None] | None = None) -> tuple[list[LabelSetIssue], np.ndarray]:
+                          job: JobState | None = None) -> tuple[list[LabelSetIssue], np.ndarray]:
     """Rank likely missing and wrong labels; also returns the out-of-fold probabilities [n, labels]."""
     y = torch.from_numpy(np.asarray(targets, dtype=np.float32))
     probs = out_of_fold_probabilities(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)), y,
-                                      y.shape[1], seed=seed, check=check, task=MultiLabelTask(y.shape[1])).numpy()
+                                      y.shape[1], seed=seed, job=job, kind=MultiLabelTask(y.shape[1])).numpy()
     return rank_label_set_issues(probs, targets), probs

@@ -8,9 +8,9 @@ neighbours once and both the duplicate search and the outlier scores use them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
+from tlstudio.core.progress import JobState, check, set_progress
 
 BLOCK = 512
 
@@ -44,18 +44,16 @@ def unit_features(features) -> np.ndarray:
     return out
 
 
-def nearest_neighbours(features, k: int, check: Callable[[], None] | None = None,
-                       progress: Callable[[int, int], None] | None = None) -> Neighbours:
-    """The ``k`` nearest other rows of each row by cosine similarity (index -1 when fewer exist)."""
+def nearest_neighbours(features, k: int, job: JobState | None = None) -> Neighbours:
+    """The ``k`` nearest other rows of each row by cosine similarity (index -1 when fewer exist);
+    ``job`` is checked and told the rows done a block at a time."""
     unit = unit_features(features)
     n = len(unit)
     kk = max(0, min(k, n - 1))
     index, cosine = np.full((n, k), -1, dtype=np.int64), np.full((n, k), -np.inf, dtype=np.float32)
     for start in range(0, n, BLOCK):
-        if check is not None:
-            check()
-        if progress is not None:
-            progress(start, n)
+        check(job)
+        set_progress(job, start, n)
         stop = min(n, start + BLOCK)
         sim = unit[start:stop] @ unit.T
         sim[np.arange(stop - start), np.arange(start, stop)] = -np.inf
@@ -65,7 +63,6 @@ def nearest_neighbours(features, k: int, check: Callable[[], None] | None = None
             order = np.argsort(-vals, axis=1, kind="stable")
             index[start:stop, :kk] = np.take_along_axis(top, order, 1)
             cosine[start:stop, :kk] = np.take_along_axis(vals, order, 1)
-    if progress is not None:
-        progress(n, n)
+    set_progress(job, n, n)
     return Neighbours(index, cosine)
 

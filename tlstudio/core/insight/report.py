@@ -24,7 +24,7 @@ from tlstudio.core.insight.outliers import NEIGHBOURS as OUTLIER_NEIGHBOURS
 from tlstudio.core.insight.outliers import Outlier, find_outliers
 from tlstudio.core.data.index import UNLABELED
 from tlstudio.core.data.modality import modality_for
-from tlstudio.core.progress import TaskState
+from tlstudio.core.progress import JobState
 
 UNLABELED_NAME = "unlabeled"     # the label a pool sample shows in the report
 
@@ -104,64 +104,62 @@ class AuditReport:
         return out
 
 
-def _phase(task: TaskState | None, name: str) -> None:
-    if task is not None:
-        task.phase = name
-        task.set_progress(0, 1)
+def _phase(job: JobState | None, name: str) -> None:
+    if job is not None:
+        job.phase = name
+        job.set_progress(0, 1)
 
 
-def audit_features(data: DatasetFeatures, *, seed: int = 0, task: TaskState | None = None) -> AuditReport:
-    """The three analyses on collected features; ``seconds`` holds each phase's time, and ``task`` (when
-    given) names the phase (``TaskState.phase``) and gets its progress."""
-    check = task.check if task is not None else (lambda: None)
-    progress = task.set_progress if task is not None else None
+def audit_features(data: DatasetFeatures, *, seed: int = 0, job: JobState | None = None) -> AuditReport:
+    """The three analyses on collected features; ``seconds`` holds each phase's time, and ``job`` (when
+    given) names the phase (``JobState.phase``) and gets its progress."""
     seconds = {}
     t0 = time.perf_counter()
-    _phase(task, "finding likely label errors")
+    _phase(job, "finding likely label errors")
     issues, set_issues, notes = [], [], []
     if any(s.labels is not None for s in data.samples):      # label sets: per (sample, label)
         targets = MultiLabelTask(len(data.classes)).targets(data.samples).numpy()
-        set_issues, _probs = find_label_set_issues(data.features, targets, seed=seed, check=check)
+        set_issues, _probs = find_label_set_issues(data.features, targets, seed=seed, job=job)
     else:
-        issues, notes = _label_issues(data, seed, check)
+        issues, notes = _label_issues(data, seed, job)
     t1 = time.perf_counter()
-    _phase(task, "finding nearest neighbours")
-    neighbours = nearest_neighbours(data.features, max(NEIGHBOURS, OUTLIER_NEIGHBOURS), check, progress)
+    _phase(job, "finding nearest neighbours")
+    neighbours = nearest_neighbours(data.features, max(NEIGHBOURS, OUTLIER_NEIGHBOURS), job)
     t2 = time.perf_counter()
-    _phase(task, "checking duplicate candidates")
+    _phase(job, "checking duplicate candidates")
     groups = find_duplicates(data.samples, data.labels, data.splits, data.features, task=data.task,
-                             check=check, neighbours=neighbours, progress=progress)
+                             job=job, neighbours=neighbours)
     t3 = time.perf_counter()
-    _phase(task, "scoring outliers")
+    _phase(job, "scoring outliers")
     outliers = find_outliers(data.features, data.labels, len(data.classes), neighbours=neighbours)
     t4 = time.perf_counter()
     seconds.update(label_issues=t1 - t0, neighbours=t2 - t1, duplicates=t3 - t2, outliers=t4 - t3)
     return AuditReport(data, issues, groups, outliers, seconds, label_set_issues=set_issues, notes=notes)
 
 
-def _label_issues(data: DatasetFeatures, seed: int, check) -> tuple[list[LabelIssue], list[str]]:
+def _label_issues(data: DatasetFeatures, seed: int, job: JobState | None) -> tuple[list[LabelIssue], list[str]]:
     """Likely label errors among the labelled samples (the pool has no label to doubt); none, with a
     note, when fewer than two classes have two labelled samples each."""
     labelled = np.flatnonzero(data.labels != UNLABELED)
     if len(labelled) == len(data.labels):
-        return find_label_issues(data.features, data.labels, len(data.classes), seed=seed, check=check)[0], []
+        return find_label_issues(data.features, data.labels, len(data.classes), seed=seed, job=job)[0], []
     per_class = np.bincount(data.labels[labelled], minlength=len(data.classes))
     if (per_class >= 2).sum() < 2 or (per_class == 1).any():
         return [], [f"Likely label errors need 2 or more labelled samples in each of 2 classes or more "
                     f"({len(labelled)} labelled); the duplicates and outliers cover all "
                     f"{len(data.labels)} samples, the unlabeled ones too."]
     found, _ = find_label_issues(data.features[labelled], data.labels[labelled], len(data.classes), seed=seed,
-                                 check=check)
+                                 job=job)
     return [dataclasses.replace(x, index=int(labelled[x.index])) for x in found], []
 
 
-def run_audit(project, *, task: TaskState | None = None, device=None) -> AuditReport:
+def run_audit(project, *, job: JobState | None = None, device=None) -> AuditReport:
     """Collect the project's features (cached) and audit them."""
     t0 = time.perf_counter()
-    _phase(task, "")
-    data = collect_features(project, task=task, device=device, include_pool=True)
+    _phase(job, "")
+    data = collect_features(project, job=job, device=device, include_pool=True)
     t1 = time.perf_counter()
-    report = audit_features(data, seed=int(project.data.seed), task=task)
+    report = audit_features(data, seed=int(project.data.seed), job=job)
     report.seconds = {"features": t1 - t0, **report.seconds, "total": time.perf_counter() - t0}
     return report
 

@@ -22,7 +22,7 @@ from tlstudio.core.data.label_sets import sample_labels
 from tlstudio.core.runs.label_set_evaluation import evaluate_label_sets, heldout_label_sets
 from tlstudio.core.data.modality import Modality, modality_for
 from tlstudio.core.errors import DatasetError, RunFolderError
-from tlstudio.core.progress import TaskState
+from tlstudio.core.progress import JobState
 from tlstudio.core.runs.predict import iter_sample_probabilities
 from tlstudio.core.runs.folder import LoadedModel
 from tlstudio.core.runs.run_folder import HELDOUT, SPLIT, RunFolder
@@ -64,7 +64,7 @@ def split_samples(run_dir: str | os.PathLike, split: str = "val") -> list[Sample
 
 
 def evaluation_samples(loaded: LoadedModel, run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None,
-                       split: str = "val", task: TaskState | None = None) -> list[Sample]:
+                       split: str = "val", job: JobState | None = None) -> list[Sample]:
     """Samples labelled with the model's class indices, from a data folder or the run's split."""
     if data_dir is None:
         samples = split_samples(run_dir, split)
@@ -74,9 +74,9 @@ def evaluation_samples(loaded: LoadedModel, run_dir: str | os.PathLike, data_dir
         return samples
     data = project_data_for(run_dir, data_dir)
     if data is None:
-        index = model_modality(loaded).scan(data_dir, task=task)
+        index = model_modality(loaded).scan(data_dir, job=job)
     else:
-        index = apply_curation(model_modality(loaded).scan(data_dir, task=task, data=data), data)
+        index = apply_curation(model_modality(loaded).scan(data_dir, job=job, data=data), data)
     return map_classes(index.samples, index.classes, loaded.classes)
 
 
@@ -105,7 +105,7 @@ def _safe_div(a: float, b: float) -> float:
 
 
 def evaluate(loaded: LoadedModel, samples: Sequence[Sample], classes: Sequence[str] | None = None,
-             batch_size: int = 32, top_k: int = 5, task: TaskState | None = None) -> dict:
+             batch_size: int = 32, top_k: int = 5, job: JobState | None = None) -> dict:
     """Metrics of ``loaded`` on ``samples`` whose labels index ``classes`` (default: the model's).
 
     Returns accuracy, top_k_accuracy, per_class {precision, recall, f1, support},
@@ -124,7 +124,7 @@ def evaluate(loaded: LoadedModel, samples: Sequence[Sample], classes: Sequence[s
     top_k_hits = 0
     predictions, skipped = [], []
     for sample, probs, error in iter_sample_probabilities(loaded.model, model_modality(loaded), loaded.preprocessing,
-                                                          samples, batch_size, task):
+                                                          samples, batch_size, job):
         if probs is None:
             skipped.append({"path": sample.path, "error": error})
             continue
@@ -204,7 +204,7 @@ def trained_on_validation(run_dir: str | os.PathLike) -> bool:
 
 
 def evaluate_run(loaded: LoadedModel, run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None,
-                 split: str = "val", batch_size: int = 32, top_k: int = 5, task: TaskState | None = None) -> dict:
+                 split: str = "val", batch_size: int = 32, top_k: int = 5, job: JobState | None = None) -> dict:
     """Evaluate on a data folder, or on the run's recorded split when none is given.
 
     A run whose final head was refit on its validation split has no untouched validation data:
@@ -219,11 +219,11 @@ def evaluate_run(loaded: LoadedModel, run_dir: str | os.PathLike, data_dir: str 
                                  f"out-of-fold figures ({HELDOUT}) are missing or empty, so the val split "
                                  "cannot score it; evaluate on --split test or on a data folder it never saw.")
         return report
-    samples = evaluation_samples(loaded, run_dir, data_dir, split, task)
+    samples = evaluation_samples(loaded, run_dir, data_dir, split, job)
     if loaded.thresholds is not None:      # a multi-label model (model.json's task_type and thresholds)
-        result = evaluate_label_sets(loaded, samples, batch_size, task)
+        result = evaluate_label_sets(loaded, samples, batch_size, job)
     else:
-        result = evaluate(loaded, samples, None, batch_size, top_k, task)
+        result = evaluate(loaded, samples, None, batch_size, top_k, job)
     result["source"] = str(data_dir) if data_dir is not None else f"{split} split"
     return result
 

@@ -30,7 +30,7 @@ import torch
 
 from tlstudio.core import atomic
 from tlstudio.core.errors import ExportError, TLStudioError
-from tlstudio.core.progress import TaskState, check, set_progress
+from tlstudio.core.progress import JobState, check, set_progress
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.data.text_modality import TEXT_MODEL_DIR
 from tlstudio.core.runs.run_folder import METRICS, MODEL, RunFolder
@@ -117,7 +117,7 @@ def _prepare(run_dir, sample_paths: Sequence[str] | None) -> tuple[LoadedModel, 
 
 
 def export_torchscript(run_dir, out_path, sample_paths: Sequence[str] | None = None, force: bool = False,
-                       precision: str = DEFAULT_PRECISION, task: TaskState | None = None) -> dict:
+                       precision: str = DEFAULT_PRECISION, job: JobState | None = None) -> dict:
     """Trace the model to TorchScript; returns {path, max_abs_diff, samples, inputs, report}."""
     require_onnx(check_precision(precision), onnx=False)
     out_path = check_file_target(out_path, "torchscript", force)
@@ -125,7 +125,7 @@ def export_torchscript(run_dir, out_path, sample_paths: Sequence[str] | None = N
     _check_torchscript(read_model_info(run_dir).get("task", "image"))
     prepared = _prepare(run_dir, sample_paths)
     result = _write_torchscript(prepared, out_path)
-    result["report"] = _document_file(prepared, run_dir, out_path, torchscript_candidate(out_path.name, out_path), task)
+    result["report"] = _document_file(prepared, run_dir, out_path, torchscript_candidate(out_path.name, out_path), job)
     return result
 
 
@@ -134,11 +134,11 @@ def _check_torchscript(task: str) -> None:
         raise ExportError("TorchScript export is for image models; export a text model as ONNX or a bundle.")
 
 
-def _document_file(prepared, run_dir, out_path: Path, candidate: Candidate, task: TaskState | None) -> dict:
+def _document_file(prepared, run_dir, out_path: Path, candidate: Candidate, job: JobState | None) -> dict:
     """The report and model card beside an exported file; returns the report."""
     loaded, inputs, source, _ = prepared
     return write_documents(loaded, run_dir, out_path, False, [candidate], inputs, f"{source} for the export check",
-                           RunFolder(run_dir).interruption(), task)
+                           RunFolder(run_dir).interruption(), job)
 
 
 def _write_torchscript(prepared, out_path) -> dict:
@@ -170,7 +170,7 @@ def _onnxruntime():
 
 
 def export_onnx(run_dir, out_path, sample_paths: Sequence[str] | None = None, force: bool = False,
-                precision: str = DEFAULT_PRECISION, task: TaskState | None = None) -> dict:
+                precision: str = DEFAULT_PRECISION, job: JobState | None = None) -> dict:
     """Export to ONNX with a dynamic batch axis, checked with onnxruntime; FP16 or INT8 when asked.
 
     Returns {path, max_abs_diff (of the FP32 graph), samples, inputs, precision, method, report}.
@@ -182,7 +182,7 @@ def export_onnx(run_dir, out_path, sample_paths: Sequence[str] | None = None, fo
     prepared = _prepare(run_dir, sample_paths)
     result = _write_onnx(prepared, out_path, precision, run_dir)
     result["report"] = _document_file(prepared, run_dir, out_path, onnx_candidate(out_path.name, out_path, result),
-                                      task)
+                                      job)
     return result
 
 
@@ -293,7 +293,7 @@ def _onnx_write(model: torch.nn.Module, inputs, path: Path, output: str = "logit
 
 def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = False,
                   sample_paths: Sequence[str] | None = None, force: bool = False,
-                  task: TaskState | None = None, precision: str = DEFAULT_PRECISION) -> Path:
+                  job: JobState | None = None, precision: str = DEFAULT_PRECISION) -> Path:
     """A self-contained folder load_model() reloads without the dataset.
 
     model.safetensors + model.json (architecture, classes, preprocessing, head,
@@ -301,7 +301,7 @@ def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = F
     and model.onnx (model.fp16.onnx / model.int8.onnx with ``precision``), each parity-checked; the
     verification report and MODEL_CARD.md (export_documents.py). The weights are loaded into the model
     before they are shipped. ``out_dir`` must be new or empty; a previous bundle
-    there is replaced only with ``force``, and then only its own files go. ``task`` is checked
+    there is replaced only with ``force``, and then only its own files go. ``job`` is checked
     between the steps (a cancel leaves no bundle behind) and told the steps done.
     """
     run_dir, out_dir = Path(run_dir), Path(out_dir).absolute()
@@ -331,41 +331,41 @@ def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = F
             atomic.write_json(staging / METRICS, metrics)
         exports = {}
         steps = 2 + int(torchscript) + int(onnx)
-        set_progress(task, 0, steps)
+        set_progress(job, 0, steps)
         if onnx:
             _onnxruntime()      # fail before any work when onnxruntime is missing
-        check(task)
+        check(job)
         inputs, source = parity_inputs(loaded, run_dir, sample_paths)   # loaded once for every check
         prepared = (loaded, inputs, source, _reference(loaded, inputs) if torchscript or onnx else None)
-        set_progress(task, 1, steps)
+        set_progress(job, 1, steps)
         if torchscript:
-            check(task)
+            check(job)
             result = _write_torchscript(prepared, staging / "model.torchscript.pt")
             exports["torchscript"] = {"file": "model.torchscript.pt", "max_abs_diff": result["max_abs_diff"]}
-            set_progress(task, 1 + int(torchscript), steps)
+            set_progress(job, 1 + int(torchscript), steps)
         if onnx:
-            check(task)
+            check(job)
             name = precision_file_name("model", precision)
             onnx_result = _write_onnx(prepared, staging / name, precision, run_dir)
             exports["onnx"] = {"file": name, "max_abs_diff": onnx_result["max_abs_diff"], "precision": precision}
-        check(task)
+        check(job)
         if exports:
             bundle_info["exports"] = exports
         full = {"format": MODEL_FORMAT, "version": MODEL_FORMAT_VERSION}
         full.update(bundle_info)
         atomic.write_json(staging / MODEL, full)
-        set_progress(task, steps - 1, steps)
+        set_progress(job, steps - 1, steps)
         candidates = [bundle_candidate(staging, load_model(staging, device="cpu"))]   # the bundle reloads
         if torchscript:
             candidates.append(torchscript_candidate("model.torchscript.pt", staging / "model.torchscript.pt"))
         if onnx:
             candidates.append(onnx_candidate(name, staging / name, onnx_result))
         write_documents(loaded, run_dir, staging, True, candidates, inputs, f"{source} for the export check",
-                        unfinished, task)
+                        unfinished, job)
         files = sorted(p.name for p in staging.iterdir())
         atomic.write_json(staging / EXPORT_MANIFEST, {"kind": "bundle", "files": files})   # last: marks it complete
         _place_bundle(staging, out_dir, previous)
-        set_progress(task, steps, steps)
+        set_progress(job, steps, steps)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from tlstudio.core.errors import ExportError
-from tlstudio.core.progress import TaskState
+from tlstudio.core.progress import JobState
 from tlstudio.core.runs.export_report import (REPORT_NAME, Candidate, is_report, onnx_runner, torch_runner, verify,
                                               write_report)
 from tlstudio.core.runs.folder import LoadedModel
@@ -63,10 +63,10 @@ def onnx_candidate(name: str, path: Path, result: dict) -> Candidate:
 
 def write_documents(loaded: LoadedModel, run_dir: str | os.PathLike, target: str | os.PathLike, bundle: bool,
                     candidates: Sequence[Candidate], fallback_inputs=None, fallback_source: str = "",
-                    unfinished: str | None = None, task: TaskState | None = None) -> dict:
+                    unfinished: str | None = None, job: JobState | None = None) -> dict:
     """Verify ``candidates`` against PyTorch, write the report and the model card; returns the report
     (with ``report_file`` and ``card_file``, the paths written)."""
-    report = verify(loaded, run_dir, candidates, fallback_inputs, fallback_source, task)
+    report = verify(loaded, run_dir, candidates, fallback_inputs, fallback_source, job)
     report_file, card_file = document_paths(target, bundle)
     write_report(report, report_file)
     write_card(card_file, build_card(loaded, run_dir, report, unfinished=unfinished))

@@ -29,7 +29,7 @@ from tlstudio.core import atomic
 from tlstudio.core.data.index import Sample
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.errors import TLStudioError
-from tlstudio.core.progress import TaskState, check
+from tlstudio.core.progress import JobState, check
 from tlstudio.core.runs.evaluate import split_samples, trained_on_validation
 from tlstudio.core.runs.folder import LoadedModel, read_json
 
@@ -125,7 +125,7 @@ class _Tally:
 
 
 def verify(loaded: LoadedModel, run_dir: str | os.PathLike, candidates: Sequence[Candidate],
-           fallback_inputs=None, fallback_source: str = "", task: TaskState | None = None) -> dict:
+           fallback_inputs=None, fallback_source: str = "", job: JobState | None = None) -> dict:
     """The report on every candidate (see the module docstring); not yet written anywhere."""
     run_dir = Path(run_dir)
     samples, source, total = evaluation_source(run_dir)
@@ -136,7 +136,7 @@ def verify(loaded: LoadedModel, run_dir: str | os.PathLike, candidates: Sequence
     timing_items: list = []
     batches = sample_batches(loaded, samples) if samples else [(fallback_inputs, None, None)]
     for inputs, labels, items in batches:
-        check(task)
+        check(job)
         ref_probs = torch.softmax(reference(inputs), 1)
         ref_top = ref_probs.argmax(1)
         seen += len(ref_top)
@@ -154,7 +154,7 @@ def verify(loaded: LoadedModel, run_dir: str | os.PathLike, candidates: Sequence
     single, full = _timing_inputs(loaded, timing_items, fallback_inputs)
     entries = []
     for candidate, tally in zip(candidates, tallies):
-        check(task)
+        check(job)
         entry = _entry(candidate, tally, seen, ref_correct if labelled else None)
         entry.update(_timings(candidate.runner, single, full))
         entry["warnings"] = _warnings(entry)

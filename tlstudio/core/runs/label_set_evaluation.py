@@ -20,7 +20,7 @@ import numpy as np
 from tlstudio.core.data.index import Sample
 from tlstudio.core.data.label_sets import sample_labels
 from tlstudio.core.errors import DatasetError, RunFolderError
-from tlstudio.core.progress import TaskState
+from tlstudio.core.progress import JobState
 from tlstudio.core.runs.multilabel_metrics import cooccurrence, multilabel_metrics
 
 
@@ -46,7 +46,7 @@ def label_set_result(probs: np.ndarray, targets: np.ndarray, thresholds: Sequenc
 
 
 def evaluate_label_sets(loaded, samples: Sequence[Sample], batch_size: int = 32,
-                        task: TaskState | None = None) -> dict:
+                        job: JobState | None = None) -> dict:
     """Metrics of a multi-label ``loaded`` model on ``samples`` (labels index the model's classes)."""
     from tlstudio.core.data.modality import modality_for
     from tlstudio.core.runs.predict import iter_sample_probabilities, output_probabilities
@@ -57,7 +57,7 @@ def evaluate_label_sets(loaded, samples: Sequence[Sample], batch_size: int = 32,
     n_labels = len(loaded.classes)
     probs, targets, rows, skipped = [], [], [], []
     for sample, p, error in iter_sample_probabilities(loaded.model, modality_for(loaded.task), loaded.preprocessing,
-                                                      samples, batch_size, task, output_probabilities(loaded)):
+                                                      samples, batch_size, job, output_probabilities(loaded)):
         if p is None:
             skipped.append({"path": sample.path, "error": error})
             continue

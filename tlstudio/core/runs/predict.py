@@ -18,7 +18,7 @@ from tlstudio.core.data.index import Sample
 from tlstudio.core.data.loaders import to_device
 from tlstudio.core.data.modality import Modality, modality_for
 from tlstudio.core.errors import TLStudioError
-from tlstudio.core.progress import TaskState, check, set_progress
+from tlstudio.core.progress import JobState, check, set_progress
 from tlstudio.core.data.transforms import Preprocessing
 
 
@@ -59,13 +59,13 @@ def batch_probabilities(model: torch.nn.Module, modality: Modality, read: Sequen
 
 @torch.inference_mode()
 def iter_sample_probabilities(model: torch.nn.Module, modality: Modality, preprocessing, samples: Sequence[Sample],
-                              batch_size: int = 32, task: TaskState | None = None,
+                              batch_size: int = 32, job: JobState | None = None,
                               probabilities: Callable[[torch.Tensor], torch.Tensor] | None = None
                               ) -> Iterator[tuple[Sample, torch.Tensor | None, str | None]]:
     """(sample, probabilities on CPU, None) or (sample, None, error) for each sample, in order.
 
     ``probabilities`` turns a batch of logits into probabilities (default: softmax over the classes;
-    a multi-label model: ``torch.sigmoid``, see ``output_probabilities``). ``task`` is checked before
+    a multi-label model: ``torch.sigmoid``, see ``output_probabilities``). ``job`` is checked before
     each batch (cancel raises ``Cancelled``) and told the progress after it.
     """
     activation = probabilities
@@ -74,15 +74,15 @@ def iter_sample_probabilities(model: torch.nn.Module, modality: Modality, prepro
     reader = modality.input_reader(preprocessing)
     samples = list(samples)
     batch_size = max(1, int(batch_size))
-    set_progress(task, 0, len(samples))
+    set_progress(job, 0, len(samples))
     for start in range(0, len(samples), batch_size):
-        check(task)
+        check(job)
         chunk = samples[start:start + batch_size]
         read = [read_sample(reader, sample) for sample in chunk]
         probs = batch_probabilities(model, modality, read, device, activation)
         for i, sample in enumerate(chunk):
             yield sample, probs.get(i), read[i][1]
-        set_progress(task, start + len(chunk), len(samples))
+        set_progress(job, start + len(chunk), len(samples))
 
 
 def output_probabilities(loaded) -> Callable[[torch.Tensor], torch.Tensor] | None:
@@ -92,13 +92,13 @@ def output_probabilities(loaded) -> Callable[[torch.Tensor], torch.Tensor] | Non
 
 
 def iter_probabilities(model: torch.nn.Module, preprocessing: Preprocessing, paths: Sequence[str],
-                       batch_size: int = 32, task: TaskState | None = None,
+                       batch_size: int = 32, job: JobState | None = None,
                        probabilities: Callable[[torch.Tensor], torch.Tensor] | None = None
                        ) -> Iterator[tuple[str, torch.Tensor | None, str | None]]:
     """(path, probabilities on CPU, None) or (path, None, error) for each image path, in order."""
     samples = [Sample(str(path), -1) for path in paths]
     for sample, probs, error in iter_sample_probabilities(model, modality_for("image"), preprocessing, samples,
-                                                          batch_size, task, probabilities):
+                                                          batch_size, job, probabilities):
         yield sample.path, probs, error
 
 
@@ -121,11 +121,11 @@ def prediction_entry(path: str, probs: torch.Tensor, classes: Sequence[str], top
 
 
 def _predict(model: torch.nn.Module, preprocessing: Preprocessing, classes: Sequence[str],
-             paths: Sequence[str | os.PathLike], top_k: int, batch_size: int, task: TaskState | None,
+             paths: Sequence[str | os.PathLike], top_k: int, batch_size: int, job: JobState | None,
              thresholds: Sequence[float] | None = None) -> list[dict]:
     out = []
     activation = torch.sigmoid if thresholds is not None else None
-    for path, probs, error in iter_probabilities(model, preprocessing, [str(p) for p in paths], batch_size, task,
+    for path, probs, error in iter_probabilities(model, preprocessing, [str(p) for p in paths], batch_size, job,
                                                  activation):
         out.append({"path": path, "error": error} if probs is None
                    else prediction_entry(path, probs, classes, top_k, thresholds))
@@ -133,15 +133,15 @@ def _predict(model: torch.nn.Module, preprocessing: Preprocessing, classes: Sequ
 
 
 def predict_images(loaded, paths: Sequence[str | os.PathLike], top_k: int = 5,
-                   batch_size: int = 32, task: TaskState | None = None) -> list[dict]:
+                   batch_size: int = 32, job: JobState | None = None) -> list[dict]:
     """[{path, label, probability, top_k: [{label, probability}]}] (a multi-label model: with
     ``labels``, see ``prediction_entry``); unreadable -> {path, error}."""
-    return _predict(loaded.model, loaded.preprocessing, loaded.classes, paths, top_k, batch_size, task,
+    return _predict(loaded.model, loaded.preprocessing, loaded.classes, paths, top_k, batch_size, job,
                     loaded.thresholds)
 
 
 def predict_texts(loaded, texts: Sequence[str], top_k: int = 5, batch_size: int = 32,
-                  task: TaskState | None = None) -> list[dict]:
+                  job: JobState | None = None) -> list[dict]:
     """Classify texts with a trained text model, in order (the GUI's "Try a text", the CLI).
 
     Each result is {text, label, probability, top_k: [{label, probability}]}; an empty
@@ -154,7 +154,7 @@ def predict_texts(loaded, texts: Sequence[str], top_k: int = 5, batch_size: int 
     good = [s for s in samples if s.text.strip()]
     found = {}
     for sample, probs, error in iter_sample_probabilities(loaded.model, modality_for("text"), loaded.preprocessing,
-                                                          good, batch_size, task, output_probabilities(loaded)):
+                                                          good, batch_size, job, output_probabilities(loaded)):
         found[sample.path] = (probs, error)
     out = []
     for sample in samples:
@@ -169,7 +169,7 @@ def predict_texts(loaded, texts: Sequence[str], top_k: int = 5, batch_size: int 
 
 
 def predict_imagenet(paths: Sequence[str | os.PathLike], top_k: int = 5, model_name: str | None = None,
-                     batch_size: int = 16, task: TaskState | None = None) -> list[dict]:
+                     batch_size: int = 16, job: JobState | None = None) -> list[dict]:
     """Predict ImageNet classes with a pretrained network as it ships (no training needed)."""
     from tlstudio.core.zoo.bundled import imagenet_class_names
     from tlstudio.core.zoo.cards import DEFAULT_MODEL, get_card
@@ -178,4 +178,4 @@ def predict_imagenet(paths: Sequence[str | os.PathLike], top_k: int = 5, model_n
     card = get_card(model_name or DEFAULT_MODEL)
     model = create_pretrained(card, "auto")
     names = imagenet_class_names()
-    return _predict(model, card.preprocessing, names, paths, top_k, batch_size, task)
+    return _predict(model, card.preprocessing, names, paths, top_k, batch_size, job)

@@ -28,7 +28,7 @@ from tlstudio.core.data.folder_inputs import FolderInput, checked_folder
 from tlstudio.core.data.loaders import MIN_ITEMS_FOR_WORKERS, auto_workers
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.errors import DatasetError
-from tlstudio.core.progress import TaskState, check, set_progress
+from tlstudio.core.progress import JobState, check, set_progress
 from tlstudio.core.runs.predict import batch_probabilities, output_probabilities, prediction_entry, read_sample
 from tlstudio.core.runs.prediction_files import PredictionFile, one_line
 from tlstudio.core.train.stage_data import extraction_batch_size
@@ -83,21 +83,21 @@ class FolderPredictor:
     def inputs(self) -> Iterator[FolderInput]:
         return self.modality.folder_inputs(self.root, data=self.data, exclude=self.exclude)
 
-    def count(self, task: TaskState | None = None) -> int:
+    def count(self, job: JobState | None = None) -> int:
         """How many inputs the folder holds (a listing pass: names only for images); ``DatasetError``
         when there are none."""
         if self.total is None:
-            check(task)
+            check(job)
             self.total = sum(1 for _ in self.inputs())
         if not self.total:
             raise DatasetError(f"There are no {self.modality.noun} below '{self.root}'.")
         return self.total
 
-    def batches(self, skip: Collection[str] = frozenset(), task: TaskState | None = None) -> Iterator[list[dict]]:
+    def batches(self, skip: Collection[str] = frozenset(), job: JobState | None = None) -> Iterator[list[dict]]:
         """The rows of each batch, in listing order, leaving out inputs whose (one-line) key is in
-        ``skip``. ``task`` is checked before each batch and told the progress (skipped inputs count as
+        ``skip``. ``job`` is checked before each batch and told the progress (skipped inputs count as
         done)."""
-        total = self.count(task)
+        total = self.count(job)
         reader = self.modality.input_reader(self.loaded.preprocessing)
         device, classes = self.loaded.device, self.loaded.classes
         thresholds = getattr(self.loaded, "thresholds", None)       # a multi-label model: label sets
@@ -111,7 +111,7 @@ class FolderPredictor:
 
         chunks = _chunks(todo(), self.batch_size)
         reported = [0]
-        set_progress(task, 0, total)
+        set_progress(job, 0, total)
         with ThreadPoolExecutor(self.threads, thread_name_prefix="tlstudio-predict") as pool:
             pending: deque = deque()
 
@@ -124,7 +124,7 @@ class FolderPredictor:
                 read_ahead()
             try:
                 while pending:
-                    check(task)
+                    check(job)
                     read = pending.popleft().result()
                     read_ahead()
                     probs = batch_probabilities(self.loaded.model, self.modality, [(x, e) for _, x, e in read],
@@ -135,30 +135,30 @@ class FolderPredictor:
                     self.predicted += len(rows)
                     yield rows
                     reported[0] = self.skipped + self.predicted
-                    set_progress(task, reported[0], total)
+                    set_progress(job, reported[0], total)
             finally:        # a cancel drops what is queued; a batch being read finishes first
                 for future in pending:
                     future.cancel()
         if reported[0] != total:           # the last inputs were skipped (or the folder changed meanwhile)
-            set_progress(task, total, total)
+            set_progress(job, total, total)
 
 
 def predict_folder(loaded, folder: str | os.PathLike, out: str | os.PathLike, *, fmt: str | None = None,
                    top_k: int = 5, batch_size: int | None = None, data: Any = None,
-                   task: TaskState | None = None, on_rows: Callable[[list[dict]], None] | None = None) -> dict:
+                   job: JobState | None = None, on_rows: Callable[[list[dict]], None] | None = None) -> dict:
     """Predict every input below ``folder`` into the prediction file ``out`` (``fmt``: "csv" or
     "jsonl"; None: from its name), appending only the rows it lacks.
 
     Returns {"folder", "out", "format", "noun", "inputs", "new", "already", "rows", "errors",
     "per_label": {label: rows}, "seconds", "per_second"} (rows, errors and per_label count the whole
     file; per_second the new rows). ``on_rows`` gets each batch's rows once they are written.
-    Cancel (``task``) raises ``Cancelled`` with every finished batch written.
+    Cancel (``job``) raises ``Cancelled`` with every finished batch written.
     """
     predictor = FolderPredictor(loaded, folder, top_k=top_k, batch_size=batch_size, data=data, exclude=[out])
-    predictor.count(task)                      # no inputs: refused before any file is made
+    predictor.count(job)                      # no inputs: refused before any file is made
     start = time.perf_counter()
     with PredictionFile.open(out, fmt) as target:
-        for rows in predictor.batches(skip=target.written.keys, task=task):
+        for rows in predictor.batches(skip=target.written.keys, job=job):
             target.append(rows)
             if on_rows is not None:
                 on_rows(rows)

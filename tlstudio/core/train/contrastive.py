@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from tlstudio.core.data.loaders import to_device
+from tlstudio.core.progress import JobState, check, set_progress
 
 LR = 1e-4                 # chosen on the demo texts at 8 per class (benchmarks/bench_fewshot.py)
 BATCH = 32                # samples per step: up to 496 pairs
@@ -141,14 +142,14 @@ def encode_items(base: nn.Module, items: Sequence, collate: Callable, device: to
 
 def tune_base(base: nn.Module, items: Sequence, collate: Callable, *, device: torch.device | str = "cpu",
               steps: int | None = None, batch: int = BATCH, lr: float = LR, seed: int = 0,
-              check: Callable[[], None] | None = None,
-              progress: Callable[[int, int, float, float], None] | None = None) -> TuningReport:
+              job: JobState | None = None,
+              on_step: Callable[[int, int, float, float], None] | None = None) -> TuningReport:
     """Tune ``base`` in place on the labelled ``items`` (a modality's training dataset items:
-    ``(input, label)``); ``collate`` makes a batch of them. ``progress(step, steps, loss, eta_s)``
-    after each step; ``check()`` between steps (raises to cancel). The base ends in eval mode with
+    ``(input, label)``); ``collate`` makes a batch of them. ``check(job)`` between steps (cancel,
+    pause), ``set_progress(job, step, steps)`` and ``on_step(step, steps, loss, eta_s)`` (for events)
+    after each. The base ends in eval mode with
     every parameter's ``requires_grad`` as it was."""
     device = torch.device(device)
-    check = check or (lambda: None)
     items = list(items)
     labels = [int(y) for _, y in items]
     steps = int(steps or auto_steps(len(items), batch))
@@ -172,7 +173,7 @@ def tune_base(base: nn.Module, items: Sequence, collate: Callable, *, device: to
         base.train()
         try:
             for step, chosen in enumerate(balanced_batches(labels, steps, batch, seed), start=1):
-                check()
+                check(job)
                 x, y = collate([items[i] for i in chosen])
                 loss = pair_loss(base(to_device(x, device)), y.to(device))
                 optimizer.zero_grad(set_to_none=True)
@@ -181,9 +182,10 @@ def tune_base(base: nn.Module, items: Sequence, collate: Callable, *, device: to
                 optimizer.step()
                 schedule.step()
                 losses.append(float(loss.detach()))
-                if progress is not None:
+                set_progress(job, step, steps)
+                if on_step is not None:
                     spent = time.perf_counter() - t0
-                    progress(step, steps, losses[-1], spent / step * (steps - step))
+                    on_step(step, steps, losses[-1], spent / step * (steps - step))
         finally:
             base.eval()
             for p in base.parameters():

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 
 from tlstudio.core.errors import ProjectError
+from tlstudio.core.progress import JobState
 from tlstudio.core import events as ev
 from tlstudio.core.train.contrastive import TuningReport, tune_base
 
@@ -34,16 +35,16 @@ def few_label_mode(project, modality, card, train_samples, num_classes: int) -> 
     return wanted
 
 
-def run_few_label_stage(mode: str, modality, pre, model, train_samples, device, seed: int, emit, check
-                        ) -> TuningReport | None:
+def run_few_label_stage(mode: str, modality, pre, model, train_samples, device, seed: int, emit, *,
+                        job: JobState | None = None) -> TuningReport | None:
     """Tune ``model.base`` in place (mode "contrastive"); None when ``mode`` is "off"."""
     if mode == "off":
         return None
     dataset = modality.train_dataset(pre, train_samples, augment="none", seed=seed)
     items = [dataset[i] for i in range(len(train_samples))]
 
-    def progress(step: int, steps: int, loss: float, eta: float) -> None:
+    def on_step(step: int, steps: int, loss: float, eta: float) -> None:
         emit(ev.BaseTuningProgress(step=step, steps=steps, loss=loss, eta_seconds=eta))
 
-    return tune_base(model.base, items, modality.collate, device=device, seed=seed, check=check,
-                     progress=progress)
+    return tune_base(model.base, items, modality.collate, device=device, seed=seed, job=job,
+                     on_step=on_step)

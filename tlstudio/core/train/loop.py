@@ -26,7 +26,7 @@ from tlstudio.core.errors import TrainingError
 from tlstudio.core.features.cache import CachedFeatures, gather_rows
 from tlstudio.core.task_types import SingleLabelTask
 from tlstudio.core.data.loaders import EpochOrder, make_loader, to_device
-from tlstudio.core.progress import Cancelled, Throttle
+from tlstudio.core.progress import JobState, Throttle, check
 
 
 def _no_best() -> dict:
@@ -37,14 +37,14 @@ def _no_best() -> dict:
 class RunState:
     """What one training run shares between the Trainer, its StageData and each StageLoop.
 
-    ``emit`` reports an event; ``check()`` raises ``Cancelled`` when the run
+    ``emit`` reports an event; ``check(job)`` raises ``Cancelled`` when the run
     must stop (and blocks while paused). The loop appends each epoch to
     ``history``, replaces ``best``, offers checkpoints to ``writer`` and adds
     every sample run through the base to ``base_forward_images``.
     """
 
     emit: Callable[[ev.Event], None]
-    check: Callable[[], None]
+    job: JobState | None = None
     progress_interval: float = 0.1           # seconds between BatchProgress events
     num_workers: int | None = None           # decoding workers; None: loaders.auto_workers decides
     device: torch.device | None = None       # set once resolved
@@ -73,7 +73,7 @@ class FeatureBatches:
     runs_base = False      # the base does not run on these batches
 
     def __init__(self, entry: CachedFeatures, train_labels, val_labels, batch_size: int, device: torch.device):
-        """``train_labels``/``val_labels``: class indices (a list or tensor), or a task's target tensor."""
+        """``train_labels``/``val_labels``: class indices (a list or tensor), or a kind's target tensor."""
         self.entry = entry.to(device)
         self.device = device
         self.batch_size = batch_size
@@ -161,8 +161,8 @@ class LoopContext:
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, schedule, criterion: nn.Module,
                  device: torch.device, autocast_dtype: torch.dtype | None, channels_last: bool,
-                 task: SingleLabelTask | None = None):
-        self.task = task if task is not None else SingleLabelTask(0)     # task_types: accuracy and plain loss
+                 kind: SingleLabelTask | None = None):
+        self.kind = kind if kind is not None else SingleLabelTask(0)     # task_types: accuracy and plain loss
         self.model = model
         self.optimizer = optimizer
         self.schedule = schedule
@@ -192,9 +192,9 @@ def nan_error(stage: int, epoch: int) -> TrainingError:
 
 
 def train_epoch(ctx: LoopContext, source, batches: Iterator, *, stage: int, epoch: int,
-                on_batch: Callable[[int, float, int], None], check: Callable[[], None]) -> EpochStats:
+                on_batch: Callable[[int, float, int], None], job: JobState | None = None) -> EpochStats:
     """One pass over the training batches. ``on_batch(batch, loss, images_so_far)`` after each step;
-    ``check()`` after each step raises ``Cancelled`` to stop."""
+    ``check(job)`` after each step raises ``Cancelled`` to stop."""
     opt = ctx.optimizer
     loss_sum = torch.zeros((), device=ctx.device)
     correct = torch.zeros((), dtype=torch.float64, device=ctx.device)
@@ -220,17 +220,17 @@ def train_epoch(ctx: LoopContext, source, batches: Iterator, *, stage: int, epoc
         n = y.shape[0]
         seen += n
         loss_sum += loss.detach() * n
-        correct += ctx.task.hits(logits.detach().float(), y).sum()
+        correct += ctx.kind.hits(logits.detach().float(), y).sum()
         on_batch(i, value, seen)
-        check()
+        check(job)
     if seen == 0:
         raise TrainingError("There are no training images in this split.")
     return EpochStats(float(loss_sum) / seen, float(correct) / seen, lr, seen)
 
 
-def evaluate_batches(ctx: LoopContext, source, batches: Iterator, check: Callable[[], None]) -> tuple[float, float]:
+def evaluate_batches(ctx: LoopContext, source, batches: Iterator, job: JobState | None = None) -> tuple[float, float]:
     """(loss, score) with the plain loss (cross-entropy; multi-label: binary cross-entropy), comparable
-    across loss settings; the score is the task's (accuracy; multi-label: micro-F1 at 0.5).
+    across loss settings; the score is the kind's (accuracy; multi-label: micro-F1 at 0.5).
 
     Leaves the running module in eval mode; the trainer sets train mode again each epoch.
     """
@@ -239,16 +239,16 @@ def evaluate_batches(ctx: LoopContext, source, batches: Iterator, check: Callabl
     all_logits, all_y = [], []
     with torch.inference_mode():
         for x, y in batches:
-            check()
+            check(job)
             x, y = ctx.move(x, y)
             logits = ctx.call(source.forward, x).float()
-            loss_sum += float(ctx.task.per_sample_loss(logits, y).sum())
+            loss_sum += float(ctx.kind.per_sample_loss(logits, y).sum())
             all_logits.append(logits.cpu())
             all_y.append(y.cpu())
             seen += y.shape[0]
     if seen == 0:
         return float("nan"), float("nan")
-    return loss_sum / seen, ctx.task.score(torch.cat(all_logits), torch.cat(all_y))
+    return loss_sum / seen, ctx.kind.score(torch.cat(all_logits), torch.cat(all_y))
 
 
 class StageLoop:
@@ -272,15 +272,15 @@ class StageLoop:
     def run(self, start_epoch: int) -> None:
         run, t = self.state, self.training
         for epoch in range(start_epoch, self.epochs + 1):
-            run.check()
+            check(run.job)
             self.train_module.train()
             t0 = time.perf_counter()
             order = epoch_order(self.source.n_train, t.seed, self.stage, epoch)
             batches = self.source.train_batches(order, self.stage, epoch)
             stats = train_epoch(self.ctx, self.source, batches, stage=self.stage, epoch=epoch,
                                 on_batch=lambda i, loss, seen: self._progress(epoch, t0, i, loss, seen),
-                                check=run.check)
-            val_loss, val_acc = evaluate_batches(self.ctx, self.source, self.source.val_batches(), run.check)
+                                job=run.job)
+            val_loss, val_acc = evaluate_batches(self.ctx, self.source, self.source.val_batches(), run.job)
             if self.source.runs_base:
                 run.base_forward_images += stats.images + self.source.n_val
                 # torchrun: each rank ran its share; the epoch's figures are over all of them

@@ -30,14 +30,14 @@ def heldout_source(search: dict) -> str:
         "validation split, measured before the final refit"
 
 
-def run_search_stage(project, folder, data, state, classes, emit, model, split, task=None,
+def run_search_stage(project, folder, data, state, classes, emit, model, split, kind=None,
                      cross_validate: bool = True) -> dict:
-    """Fit the head by search; the search report (what the metrics quote). ``task``: the run's
+    """Fit the head by search; the search report (what the metrics quote). ``kind``: the run's
     ``task_types`` object (single-label when None); a multi-label run also gets per-label thresholds
     chosen on the out-of-fold predictions (model.json ``thresholds``; the report's ``label_report``).
     ``cross_validate=False`` scores on the validation split (a base tuned on the training split would
     flatter their folds)."""
-    task = task if task is not None else data.task
+    kind = kind if kind is not None else data.kind
     t, ft = project.training, project.finetune
     source = data.source(1, cached=True, stage_epochs=0)
     entry = source.entry
@@ -46,7 +46,7 @@ def run_search_stage(project, folder, data, state, classes, emit, model, split, 
         return gather_rows(part, torch.arange(part.shape[0])).cpu()
 
     auto = set(t.auto)
-    weights = task.loss_weight(split.train, bool(t.class_weighted))
+    weights = kind.loss_weight(split.train, bool(t.class_weighted))
     finetunes = bool(ft.enabled and ft.epochs > 0)
     # Fine-tuning validates (and keeps its best epoch) on the validation split: the head it starts
     # from must not have trained on it.
@@ -64,12 +64,12 @@ def run_search_stage(project, folder, data, state, classes, emit, model, split, 
         epochs=None if "epochs" in auto else t.epochs, head=None if "head" in auto else project.head,
         refit=refit, batch_size=t.batch_size, seed=t.seed, label_smoothing=float(t.label_smoothing),
         class_weight=weights, train_views=[rows(entry.train_view(v)) for v in range(1, entry.views)],
-        cross_validate=cross_validate, check=state.check, report=report, task=task)      # picks its threads
-    return _finish_search(folder, data.device, state, classes, emit, model, split, result, finetunes, curves, task)
+        cross_validate=cross_validate, job=state.job, report=report, kind=kind)      # picks its threads
+    return _finish_search(folder, data.device, state, classes, emit, model, split, result, finetunes, curves, kind)
 
 
 def _finish_search(folder, device, state, classes, emit, model, split, result, finetunes: bool,
-                   curves: SearchCurves, task) -> dict:
+                   curves: SearchCurves, kind) -> dict:
     best = result.best
     spec = HeadSpec(layers=list(best.config.head.layers), num_classes=len(classes))
     head = result.head
@@ -79,16 +79,16 @@ def _finish_search(folder, device, state, classes, emit, model, split, result, f
     report = result.to_dict()
     report["calibration_applied"] = not finetunes
     labelled = list(split.train) + list(split.val)
-    probs = task.probabilities(result.heldout_logits / result.temperature)
-    heldout = [task.heldout_row(labelled[int(i)].path, probs[j], result.heldout_labels[j])
+    probs = kind.probabilities(result.heldout_logits / result.temperature)
+    heldout = [kind.heldout_row(labelled[int(i)].path, probs[j], result.heldout_labels[j])
                for j, i in enumerate(result.heldout_index)]
-    thresholds = task.thresholds(probs, result.heldout_labels)
+    thresholds = kind.thresholds(probs, result.heldout_labels)
     if thresholds is not None:       # chosen on the out-of-fold predictions, kept by model.json
         report["thresholds"] = thresholds
-        report["label_report"] = task.label_report(probs, result.heldout_labels, thresholds, classes)
+        report["label_report"] = kind.label_report(probs, result.heldout_labels, thresholds, classes)
     folder.write(rf.SEARCH, report)
     folder.write(rf.HELDOUT, {"source": heldout_source(report), "classes": classes, "predictions": heldout,
-                              **({"thresholds": thresholds, **task.info_fields()} if thresholds is not None else {})})
+                              **({"thresholds": thresholds, **kind.info_fields()} if thresholds is not None else {})})
     # The run's project.json records what was chosen, so running it again reproduces this head.
     snap = folder.project_dict() or {}
     snap.setdefault("training", {}).update({"lr": best.config.lr, "weight_decay": best.config.weight_decay,

@@ -61,9 +61,9 @@ class StageData:
     """
 
     def __init__(self, run: RunState, modality, split, pre, model: nn.Module, training, augment: str,
-                 task: SingleLabelTask | None = None):
+                 kind: SingleLabelTask | None = None):
         self.run = run
-        self.task = task if task is not None else SingleLabelTask(0)     # task_types: the samples' targets
+        self.kind = kind if kind is not None else SingleLabelTask(0)     # task_types: the samples' targets
         self.modality = modality
         self.split = split
         self.pre = pre
@@ -115,14 +115,14 @@ class StageData:
                 self.run.cached_features = True
             if self._features is None:
                 entry = self._entry if self._entry is not None else self._cached_entry()
-                self._features = FeatureBatches(entry, self.task.targets(self.split.train),
-                                                self.task.targets(self.split.val), t.batch_size, self.device)
+                self._features = FeatureBatches(entry, self.kind.targets(self.split.train),
+                                                self.kind.targets(self.split.val), t.batch_size, self.device)
             return self._features
         if self._samples is None:
-            train = self.task.wrap_dataset(self._train_dataset(), self.split.train)
-            val = self.task.wrap_dataset(self.modality.eval_dataset(self.pre, self.split.val), self.split.val)
+            train = self.kind.wrap_dataset(self._train_dataset(), self.split.train)
+            val = self.kind.wrap_dataset(self.modality.eval_dataset(self.pre, self.split.val), self.split.val)
             workers, pin = self._workers(len(train)), self.device.type == "cuda"
-            collate = self.task.wrap_collate(self.modality.collate)
+            collate = self.kind.wrap_collate(self.modality.collate)
             if self.run.dist.active:          # torchrun: DDP, each rank its share of every global batch
                 self._samples = ShardedSampleBatches(train, val, t.batch_size, workers=workers, pin_memory=pin,
                                                      collate=collate)
@@ -157,7 +157,7 @@ class StageData:
             return entry
         dataset = ConcatDataset([self._train_dataset(rounds=views), modality.eval_dataset(self.pre, self.split.val)])
 
-        def progress(done: int, total_: int, rate: float, eta: float) -> None:
+        def on_rate(done: int, total_: int, rate: float, eta: float) -> None:
             self.run.emit(ev.FeatureExtractionProgress(done=done, total=total_, images_per_second=rate,
                                                        eta_seconds=eta))
 
@@ -167,8 +167,8 @@ class StageData:
                 n_val=len(self.split.val), dim=int(self.model.feature_dim),
                 meta={"model": self.model.model_name, "augment": self.augment}, device=self.device,
                 batch_size=extraction_batch_size(self.device), num_workers=self._extraction_workers(len(dataset)),
-                autocast_dtype=self.autocast_dtype, channels_last=self.extract_channels_last, progress=progress,
-                check=self.run.check, progress_interval=self.run.progress_interval)
+                autocast_dtype=self.autocast_dtype, channels_last=self.extract_channels_last, on_rate=on_rate,
+                job=self.run.job, progress_interval=self.run.progress_interval)
             self.run.base_forward_images += forwards
             return entry
         finally:
@@ -195,15 +195,15 @@ class StageData:
                                  num_workers=self._extraction_workers(len(mine)),
                                  pin_memory=self.device.type == "cuda", collate=modality.collate)
 
-            def progress(done: int, total: int, rate: float, eta: float) -> None:
+            def on_rate(done: int, total: int, rate: float, eta: float) -> None:
                 # Rank 0 reports for all: the ranks' shares are equal to within one sample.
                 w = dist.world_size
                 self.run.emit(ev.FeatureExtractionProgress(done=min(done * w, len(dataset)), total=len(dataset),
                                                            images_per_second=rate * w, eta_seconds=eta))
 
             return extract_features(base, loader, out, device=self.device, autocast_dtype=self.autocast_dtype,
-                                    channels_last=self.extract_channels_last, progress=progress,
-                                    check=self.run.check, progress_interval=self.run.progress_interval)
+                                    channels_last=self.extract_channels_last, on_rate=on_rate,
+                                    job=self.run.job, progress_interval=self.run.progress_interval)
 
         try:
             entry, forwards = build_sharded_entry(

@@ -8,8 +8,8 @@ at ``lr * lr_multiplier`` (unfrozen base blocks at a further
 ``schedules.BASE_LR_FACTOR``), on images. Early stopping ends the current
 stage; fine-tuning still follows.
 
-Events go only to ``callback`` (possibly from a worker thread); the TaskState
-``token`` is checked between batches. Each run keeps its shared state in one
+Events go only to ``callback`` (possibly from a worker thread); the JobState
+``job`` is checked between batches. Each run keeps its shared state in one
 ``loop.RunState`` handed to ``StageData`` and each ``StageLoop``. Samples are
 read through the Project task's ``Modality`` (``core/data/modality.py``). ``run()`` never raises for training problems: it
 emits RunFailed with a user-facing message and returns.
@@ -48,7 +48,7 @@ from tlstudio.core.train.stage_data import StageData
 from tlstudio.core.threads import intra_op_threads, threads_for_step
 from tlstudio.core.train import distributed
 from tlstudio.core.train.distributed_stage import ShardedSampleBatches
-from tlstudio.core.progress import Cancelled, TaskState
+from tlstudio.core.progress import Cancelled, JobState
 from tlstudio.core.device import resolve_device
 from tlstudio.core.train.loop import LoopContext, RunState, StageLoop
 
@@ -95,7 +95,7 @@ class Trainer:
     checkpoint_interval = 15.0    # seconds between checkpoint writes (plus stage end, cancel, failure)
 
     def __init__(self, project, run_dir, callback: Callable[[ev.Event], None] | None = None,
-                 token: TaskState | None = None, resume: bool = False, dataset=None):
+                 job: JobState | None = None, resume: bool = False, dataset=None):
         self.project = project
         # A DatasetIndex the caller already scanned (CLI validation, the GUI's Data tab):
         # scanning decodes every image, so it is not done twice.
@@ -103,7 +103,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.folder = RunFolder(run_dir)      # the run folder's layout, claims and resume checks
         self.callback = callback
-        self.token = token if token is not None else TaskState()
+        self.job = job if job is not None else JobState()
         self.resume = resume
         self.base_forward_images = 0
         self.num_workers: int | None = None     # None: loaders.auto_workers decides
@@ -117,20 +117,17 @@ class Trainer:
         if self.callback is not None and (self.dist.is_main or isinstance(event, ev.RunFailed)):
             self.callback(event)
 
-    def _check(self) -> None:
-        self.token.check()
-
     # -- entry point ------------------------------------------------------------
     def run(self) -> dict:
         self._t0 = time.perf_counter()
         self.dist = distributed.current()      # torchrun's process group, or rank 0 of 1
-        self.run_state = RunState(emit=self._emit, check=self._check, progress_interval=self.progress_interval,
+        self.run_state = RunState(emit=self._emit, job=self.job, progress_interval=self.progress_interval,
                                   num_workers=self.num_workers, dist=self.dist)
         self._data = None
         self._search = None
         self._tuning = None
         self._test = {}
-        self._task = SingleLabelTask(0)
+        self._kind = SingleLabelTask(0)
         self._thresholds = None
         self._folder_written = False
         self._lock = self.folder.lock()        # one writer per run folder; taken just before writing
@@ -185,7 +182,7 @@ class Trainer:
                 "calibration_applied": search["calibration_applied"]})
         self.metrics.update(getattr(self, "_test", {}))
         if getattr(self, "_thresholds", None) is not None:
-            self.metrics.update({"task_type": self._task.name, "thresholds": list(self._thresholds),
+            self.metrics.update({"task_type": self._kind.name, "thresholds": list(self._thresholds),
                                  **self._label_metrics})
         if getattr(self, "_tuning", None):
             self.metrics["few_shot"] = self._tuning
@@ -213,7 +210,7 @@ class Trainer:
         if given is not None and Path(given.root).resolve() == Path(path).resolve():
             index = given
         else:
-            index = modality.scan(path, task=self.token, data=self.project.data)
+            index = modality.scan(path, job=self.job, data=self.project.data)
         index = apply_curation(index, self.project.data)      # exclusions, label overrides, pool labels
         require_labels(index, modality.noun)                   # an all-pool dataset: one line, how many needed
         return index
@@ -233,7 +230,7 @@ class Trainer:
         if not split.val:
             raise DatasetError(f"Training needs validation {modality.noun}; set a validation fraction above 0.")
         self._classes = list(index.classes)
-        self._task = task_for(index.task_type, len(self._classes))     # single-label or multi-label (task_types)
+        self._kind = task_for(index.task_type, len(self._classes))     # single-label or multi-label (task_types)
         self._sizes = {"train": len(split.train), "val": len(split.val), "test": len(split.test)}
         card = modality.model_card(p.model)
         pre = modality.preprocessing(card, p.model)
@@ -252,7 +249,7 @@ class Trainer:
         if not self.dist.is_main:
             self.run_state.writer = distributed.NoWrites(self._model_info(modality, card, pre, model))
         self._tuning = self._few_label_stage(modality, card, pre, model, split, state)
-        self._data = StageData(self.run_state, modality, split, pre, model, t, p.data.augment, task=self._task)
+        self._data = StageData(self.run_state, modality, split, pre, model, t, p.data.augment, kind=self._kind)
         stage1_epochs, ft = t.epochs, p.finetune
         start_stage = int(state["stage"]) if state else 1
         if start_stage == 1:
@@ -262,7 +259,7 @@ class Trainer:
             if self.dist.is_main or not cached:
                 if self._searches(model, state):
                     self._search = run_search_stage(p, self.folder, self._data, self.run_state, self._classes,
-                                                    self._emit, model, split, self._task,
+                                                    self._emit, model, split, self._kind,
                                                     cross_validate=self._tuning is None)
                 else:
                     self._stage(1, stage1_epochs, model, state)
@@ -280,7 +277,7 @@ class Trainer:
         if self.dist.active:
             self._ranks = {"world_size": self.dist.world_size,
                            "base_forward_images": self.dist.all_gather_object(self.run_state.base_forward_images)}
-        if self._task.needs_thresholds and self.dist.is_main:
+        if self._kind.needs_thresholds and self.dist.is_main:
             self._choose_thresholds(model, modality, pre, split)
         if split.test and self.dist.is_main:
             self._evaluate_test(model, modality, pre, split.test)
@@ -299,7 +296,7 @@ class Trainer:
             model.load_state_dict(state["model"])
             return {"method": mode, "resumed": True}
         report = run_few_label_stage(mode, modality, pre, model, split.train, self.run_state.device,
-                                     self.project.training.seed, self._emit, self._check).to_dict()
+                                     self.project.training.seed, self._emit, job=self.job).to_dict()
         self.run_state.base_forward_images += 2 * len(split.train)      # the separation before and after
         info = getattr(self.run_state.writer, "model_info", None)
         if isinstance(info, dict):
@@ -322,7 +319,7 @@ class Trainer:
         return {"model_name": card.name, "library": card.library, "arch": card.arch, "classes": self._classes,
                 "head": head, "feature_dim": int(model.feature_dim),
                 "preprocessing": modality.describe_preprocessing(pre), "task": modality.name,
-                **self._task.info_fields()}
+                **self._kind.info_fields()}
 
     def _claim_run_dir(self, modality, card, pre, model) -> dict | None:
         """Lock the run folder and check it may take this run; the resume state, if resuming."""
@@ -369,18 +366,18 @@ class Trainer:
         return "head" in t.auto or searchable(self.project.head)
 
     def _logits_on(self, model, modality, pre, samples) -> tuple[torch.Tensor, torch.Tensor]:
-        """The whole model's logits on ``samples`` and their targets (the task's)."""
+        """The whole model's logits on ``samples`` and their targets (the kind's)."""
         from tlstudio.core.data.loaders import make_loader, to_device
 
-        task = self._task
-        loader = make_loader(task.wrap_dataset(modality.eval_dataset(pre, samples), samples), 64, num_workers=0,
-                             collate=task.wrap_collate(modality.collate))
+        kind = self._kind
+        loader = make_loader(kind.wrap_dataset(modality.eval_dataset(pre, samples), samples), 64, num_workers=0,
+                             collate=kind.wrap_collate(modality.collate))
         device = self._data.device
         model.to(device).eval()
         logits, labels = [], []
         with torch.inference_mode():
             for x, y in loader:
-                self._check()
+                self.job.check()
                 logits.append(model(to_device(x, device)).float().cpu())
                 labels.append(y)
         self.run_state.base_forward_images += len(samples)
@@ -390,7 +387,7 @@ class Trainer:
         """The test split, untouched until now: accuracy and calibration of the final model
         (multi-label: micro/macro F1, mAP, subset accuracy at its thresholds)."""
         logits, labels = self._logits_on(model, modality, pre, samples)
-        self._test = self._task.test_figures(logits, labels, self._thresholds)
+        self._test = self._kind.test_figures(logits, labels, self._thresholds)
 
     def _choose_thresholds(self, model, modality, pre, split) -> None:
         """Per-label thresholds: the head search chose them on out-of-fold predictions; otherwise (epoch
@@ -408,10 +405,10 @@ class Trainer:
             from safetensors.torch import load_file
             model.load_state_dict(load_file(str(best_path)))
         logits, labels = self._logits_on(model, modality, pre, split.val)
-        probs = self._task.probabilities(logits)
-        self._thresholds = self._task.thresholds(probs, labels)
+        probs = self._kind.probabilities(logits)
+        self._thresholds = self._kind.thresholds(probs, labels)
         self._label_metrics = {"thresholds_chosen_on": "validation split",
-                               **self._task.label_report(probs, labels, self._thresholds, self._classes)}
+                               **self._kind.label_report(probs, labels, self._thresholds, self._classes)}
         info["thresholds"] = self._thresholds
         write_model_files(self.run_dir, model, info, weights_name=rf.BEST)
 
@@ -434,15 +431,15 @@ class Trainer:
             optimizer.load_state_dict(state["optimizer"])
             schedule.load_state_dict(state["schedule"])
             restore_rng(state["rng"])
-        weights = self._task.loss_weight(self._data.split.train, bool(t.class_weighted))
-        criterion = self._task.criterion(weights, float(t.label_smoothing)).to(self._data.device)
+        weights = self._kind.loss_weight(self._data.split.train, bool(t.class_weighted))
+        criterion = self._kind.criterion(weights, float(t.label_smoothing)).to(self._data.device)
         if isinstance(source, ShardedSampleBatches):     # torchrun: DDP, each rank its share of each batch
-            if self._task.needs_thresholds:
+            if self._kind.needs_thresholds:
                 raise TrainingError("Multi-label training that runs the base (fine-tuning, or no feature cache) "
                                     "is not supported under torchrun yet; run it in one process.")
             criterion = source.attach(model, criterion, [s.label for s in self._data.split.train], frozen_base)
         ctx = LoopContext(model, optimizer, schedule, criterion, self._data.device, self._data.autocast_dtype,
-                          self._data.channels_last and source.runs_base, task=self._task)
+                          self._data.channels_last and source.runs_base, kind=self._kind)
         if frozen_base:
             model.eval()      # a frozen base behaves as at inference (dropout, drop-path off)
         loop = StageLoop(self.run_state, t, stage, epochs, n_batches, ctx, source, es, Snapshotter(model, frozen_base))

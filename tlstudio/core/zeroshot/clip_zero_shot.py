@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 
@@ -20,6 +20,7 @@ from tlstudio.core.data.index import Sample
 from tlstudio.core.errors import ModelError
 from tlstudio.core.paths import hf_cache_dir
 from tlstudio.core.zeroshot.prototypes import class_prompt
+from tlstudio.core.progress import JobState, check, set_progress
 
 CLIP_MODEL_TYPES = ("clip", "siglip", "siglip2", "chinese_clip", "altclip", "metaclip_2")
 PROMPT = "a photo of a {}"
@@ -107,7 +108,7 @@ class ClipZeroShot:
         return _features(self.model.get_text_features(**batch)).float()
 
     @torch.inference_mode()
-    def embed_samples(self, samples: Sequence[Sample], progress: Callable[[int, int], None] | None = None,
+    def embed_samples(self, samples: Sequence[Sample], job: JobState | None = None,
                       batch_size: int = 16) -> torch.Tensor:
         from tlstudio.core.data.images import load_image_rgb
 
@@ -116,6 +117,6 @@ class ClipZeroShot:
             images = [load_image_rgb(s.path) for s in samples[start:start + batch_size]]
             batch = self.processor(images=images, return_tensors="pt")
             out.append(_features(self.model.get_image_features(**batch)).float())
-            if progress:
-                progress(min(start + batch_size, len(samples)), len(samples))
+            check(job)
+            set_progress(job, min(start + batch_size, len(samples)), len(samples))
         return torch.cat(out) if out else torch.empty(0, 1)

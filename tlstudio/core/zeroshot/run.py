@@ -19,7 +19,7 @@ from typing import Any, Callable
 import torch
 
 from tlstudio.core.data.index import DatasetIndex, sample_key
-from tlstudio.core.progress import check as check_task
+from tlstudio.core.progress import JobState
 from tlstudio.core.zeroshot.clip_zero_shot import ClipZeroShot
 from tlstudio.core.zeroshot.prototypes import calibrate, cosine_scores
 from tlstudio.core.zeroshot.text_zero_shot import SentenceEncoderZeroShot
@@ -63,13 +63,14 @@ def zero_shot_encoder(modality, model_folder: str | None = None):
 
 
 def zero_shot(index: DatasetIndex, modality, *, descriptions: dict[str, str] | None = None,
-              model_folder: str | None = None, encoder: Any = None, task: Any = None) -> ZeroShotResult:
+              model_folder: str | None = None, encoder: Any = None,
+              job: JobState | None = None) -> ZeroShotResult:
     """Score ``index``'s labelled and pool samples against its class names (see the module docstring).
 
     ``modality``: the task's Modality; ``model_folder``: a CLIP-style model folder for images
     (None: found in the Hugging Face cache, else ``NoClipModel``; texts: another sentence-transformers
     folder instead of the bundled one); ``encoder``: an already built
-    classifier of the right kind (tests, repeated calls); ``task``: a TaskState (progress, cancel)."""
+    classifier of the right kind (tests, repeated calls); ``job``: a JobState (progress, cancel)."""
     t0 = time.perf_counter()
     descriptions = {k: v for k, v in (descriptions or {}).items() if str(v).strip()}
     encoder = encoder if encoder is not None else zero_shot_encoder(modality, model_folder)
@@ -79,15 +80,9 @@ def zero_shot(index: DatasetIndex, modality, *, descriptions: dict[str, str] | N
     pool = list(getattr(index, "pool", []) or [])
     everything = list(index.samples) + pool
 
-    if task is not None:
-        task.phase = f"embedding {modality.noun}"
-
-    def progress(done: int, total: int) -> None:
-        check_task(task)
-        if task is not None:
-            task.set_progress(done, total)
-
-    scores = cosine_scores(encoder.embed_samples(everything, progress=progress), prototypes) if everything \
+    if job is not None:
+        job.phase = f"embedding {modality.noun}"
+    scores = cosine_scores(encoder.embed_samples(everything, job=job), prototypes) if everything \
         else torch.empty(0, len(classes))
     n = len(index.samples)
     labels = torch.tensor([s.label for s in index.samples], dtype=torch.long)

@@ -8,13 +8,14 @@ GPT-2 or XLNet state pooled from one token is not such an embedding.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 
 from tlstudio.core.data.index import Sample
 from tlstudio.core.zeroshot.prototypes import class_prompt
 from tlstudio.core.zoo.text_cards import DEFAULT_TEXT_MODEL
+from tlstudio.core.progress import JobState
 
 MAX_LENGTH = 128
 
@@ -36,6 +37,5 @@ class SentenceEncoderZeroShot:
     def embed_prompts(self, prompts: Sequence[str]) -> torch.Tensor:
         return self.model.encode(list(prompts), max_length=MAX_LENGTH)
 
-    def embed_samples(self, samples: Sequence[Sample], progress: Callable[[int, int], None] | None = None
-                      ) -> torch.Tensor:
-        return self.model.encode([s.text or "" for s in samples], max_length=MAX_LENGTH, progress=progress)
+    def embed_samples(self, samples: Sequence[Sample], job: JobState | None = None) -> torch.Tensor:
+        return self.model.encode([s.text or "" for s in samples], max_length=MAX_LENGTH, job=job)

@@ -25,6 +25,7 @@ from tlstudio.core.zoo.text_cards import (DEFAULT_MAX_LENGTH, DEFAULT_TEXT_MODEL
                                           family_for, get_text_card, looks_like_path, pooling_for, read_json,
                                           sentence_transformers_pooling)
 from tlstudio.core.zoo.text_sources import model_folder_for, resolve_model_folder, text_weight_source
+from tlstudio.core.progress import JobState, check, set_progress
 
 log = logging.getLogger(__name__)
 
@@ -236,8 +237,9 @@ class TextModel:
 
     @torch.no_grad()
     def encode(self, texts: Sequence[str], *, max_length: int | None = None, batch_size: int = 32,
-               progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
-        """Pooled features [N, dim] in the order of ``texts``; batches are formed by length."""
+               job: JobState | None = None) -> torch.Tensor:
+        """Pooled features [N, dim] in the order of ``texts``; batches are formed by length. ``job`` is
+        checked and told the texts done after each batch."""
         was_training = self.encoder.training
         self.encoder.eval()
         device = next(self.encoder.parameters()).device
@@ -250,8 +252,8 @@ class TextModel:
                 batch = self.tokenize([texts[i] for i in chunk], max_length)
                 feats = self.encoder(batch["input_ids"].to(device), batch["attention_mask"].to(device))
                 out[torch.tensor(chunk)] = feats.float().cpu()
-                if progress:
-                    progress(min(start + batch_size, len(order)), len(order))
+                check(job)
+                set_progress(job, min(start + batch_size, len(order)), len(order))
         finally:
             self.encoder.train(was_training)
         return out

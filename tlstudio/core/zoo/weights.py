@@ -17,7 +17,6 @@ import re
 import socket
 import urllib.request
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlparse
 
 import torch
@@ -30,6 +29,7 @@ from tlstudio.core.zoo.bundled import BUNDLED, bundled_weights
 from tlstudio.core.zoo.cards import ModelCard, as_card
 from tlstudio.core.zoo.families import adapter_for
 from tlstudio.core.zoo.sources import AUTO, DOWNLOAD, NONE, WeightsSource
+from tlstudio.core.progress import JobState, check, set_progress
 
 CONNECT_TIMEOUT_S = 3.0
 HF_HOST = "huggingface.co"
@@ -216,8 +216,9 @@ def check_connection(host: str, port: int = 443, timeout: float = CONNECT_TIMEOU
         pass
 
 
-def download_weights(card: ModelCard | str, progress: Callable[[int, int], None] | None = None) -> Path:
-    """Download the card's weights into the standard cache; ``progress(done_bytes, total_bytes)``."""
+def download_weights(card: ModelCard | str, job: JobState | None = None) -> Path:
+    """Download the card's weights into the standard cache; ``job`` is told the bytes done of the total
+    (and checked between chunks of a plain download: a cancel leaves no partial file)."""
     card = as_card(card)
     hf, url = _hf_file(card), weights_url(card)
     if hf is None and not url:
@@ -230,8 +231,8 @@ def download_weights(card: ModelCard | str, progress: Callable[[int, int], None]
                            f"({host}: {exc or type(exc).__name__}). Import a weights file instead.") from exc
     try:
         if hf is not None:
-            return _download_hf(hf[0], hf[1], progress)
-        return _download_url(url, torch_hub_checkpoints() / os.path.basename(urlparse(url).path), progress)
+            return _download_hf(hf[0], hf[1], job)
+        return _download_url(url, torch_hub_checkpoints() / os.path.basename(urlparse(url).path), job)
     except WeightsError:
         raise
     except Exception as exc:
@@ -239,7 +240,7 @@ def download_weights(card: ModelCard | str, progress: Callable[[int, int], None]
                            "Import a weights file instead.") from exc
 
 
-def _download_url(url: str, dest: Path, progress: Callable[[int, int], None] | None) -> Path:
+def _download_url(url: str, dest: Path, job: JobState | None) -> Path:
     """Stream ``url`` to ``dest`` atomically; torch hub file names carry a sha256 prefix to check."""
     match = re.search(r"-([a-f0-9]{6,})\.", dest.name)
     sha = hashlib.sha256()
@@ -251,22 +252,22 @@ def _download_url(url: str, dest: Path, progress: Callable[[int, int], None] | N
                 fh.write(chunk)
                 sha.update(chunk)
                 done += len(chunk)
-                if progress:
-                    progress(done, total)
+                set_progress(job, done, total)
+                check(job)
         if match and not sha.hexdigest().startswith(match[1]):
             raise WeightsError(f"The downloaded file {dest.name} is corrupt (checksum mismatch); try again.")
     return dest
 
 
-def _download_hf(repo: str, filename: str, progress: Callable[[int, int], None] | None) -> Path:
+def _download_hf(repo: str, filename: str, job: JobState | None) -> Path:
     from huggingface_hub import hf_hub_download
     from tqdm.auto import tqdm
 
-    class _Progress(tqdm):  # forwards the hub's byte counts to our callback
+    class _Progress(tqdm):  # forwards the hub's byte counts to the job
         def update(self, n=1):
             result = super().update(n)
-            if progress and self.total:
-                progress(int(self.n), int(self.total))
+            if self.total:
+                set_progress(job, int(self.n), int(self.total))
             return result
 
     return Path(hf_hub_download(repo, filename, cache_dir=hf_cache_dir(), tqdm_class=_Progress))

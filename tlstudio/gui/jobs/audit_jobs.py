@@ -3,12 +3,12 @@ on disk, undo the latest apply. Each runs through ``tasks.run_task``, never on t
 from __future__ import annotations
 
 
-def audit_job(project_dict: dict, task=None) -> dict:
+def audit_job(project_dict: dict, job=None) -> dict:
     """Worker job: audit a snapshot of the project; the report as JSON (plus the keys of each finding)."""
     from tlstudio.core.insight.report import run_audit
     from tlstudio.core.project import Project
 
-    report = run_audit(Project.from_dict(project_dict), task=task)
+    report = run_audit(Project.from_dict(project_dict), job=job)
     out = report.to_json(similar=True)
     keys = report.data.keys
     for items, source in ((out["label_issues"], report.label_issues), (out["outliers"], report.outliers)):

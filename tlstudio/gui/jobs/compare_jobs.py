@@ -18,7 +18,7 @@ def candidates_job(project_dict: dict, board_path: str) -> dict:
             "board": board.to_dict() if board is not None else None}
 
 
-def compare_job(project_dict: dict, candidates: list[list[str]], board_path: str, on_row=None, task=None) -> dict:
+def compare_job(project_dict: dict, candidates: list[list[str]], board_path: str, on_row=None, job=None) -> dict:
     """Worker job: compare ``candidates`` ((model, weights) pairs) on the project's data; the leaderboard,
     saved at ``board_path`` after every candidate. ``on_row(CandidateResult)`` is called in the worker as
     each candidate finishes."""
@@ -26,6 +26,6 @@ def compare_job(project_dict: dict, candidates: list[list[str]], board_path: str
     from tlstudio.core.compare.leaderboard import load_leaderboard
     from tlstudio.core.project import Project
 
-    board = compare_models(Project.from_dict(project_dict), [tuple(pair) for pair in candidates], task=task,
+    board = compare_models(Project.from_dict(project_dict), [tuple(pair) for pair in candidates], job=job,
                            previous=load_leaderboard(board_path), save_to=board_path, on_row=on_row)
     return board.to_dict()

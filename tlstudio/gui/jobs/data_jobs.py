@@ -28,7 +28,7 @@ class Undecided:
 
 
 def scan_dataset(path: str, kind: str | None = None, text_column: str = "", label_column: str = "",
-                 encoding: str = "", task=None, unlabeled_folder: str | None = None):
+                 encoding: str = "", job=None, unlabeled_folder: str | None = None):
     """Scan ``path`` through ``core.data.modality.scan`` as ``kind`` ("image", "text"; None: detected;
     chosen text/label columns mean text; ``unlabeled_folder``: the pool folder's name, None: the
     default). The index's ``task`` says which it was; ``Undecided`` when the data does not say (the
@@ -41,7 +41,7 @@ def scan_dataset(path: str, kind: str | None = None, text_column: str = "", labe
     data = SimpleNamespace(text_column=text_column or None, label_column=label_column or None,
                            encoding=encoding or None, unlabeled_folder=unlabeled_folder)
     try:
-        return scan(path, kind or ("text" if text_column or label_column else None), data=data, task=task)
+        return scan(path, kind or ("text" if text_column or label_column else None), data=data, job=job)
     except UndecidedDataError as exc:
         return Undecided(str(path), exc.found, tuple(exc.choices))
 
@@ -85,13 +85,13 @@ def load_tokenizer(model_name: str):
         return _TOKENIZERS[folder]
 
 
-def token_stats(index, model_name: str, max_length: int, task=None):
+def token_stats(index, model_name: str, max_length: int, job=None):
     """Token-length statistics of a text dataset for the project's model and max length."""
     from tlstudio.core.data.text_lengths import token_length_stats
 
     tokenizer = load_tokenizer(model_name)
-    if task is not None:
-        task.check()
+    if job is not None:
+        job.check()
     return token_length_stats(index.samples, index.classes, tokenizer, int(max_length))
 
 

@@ -41,23 +41,23 @@ def _fit(image, size: int):
     return image.resize(target, Image.Resampling.BICUBIC if scale > 1 else Image.Resampling.LANCZOS)
 
 
-def heatmap_thumbnails(model: ExplainModel, paths: list[str], size: int, task=None) -> list[QImage]:
+def heatmap_thumbnails(model: ExplainModel, paths: list[str], size: int, job=None) -> list[QImage]:
     """The Grad-CAM overlay of each image (its predicted class) as a ``size`` px thumbnail, in order;
-    a null QImage for an image that cannot be read or explained. ``task`` (a TaskState) cancels."""
+    a null QImage for an image that cannot be read or explained. ``job`` (a JobState) cancels."""
     from tlstudio.core.errors import TLStudioError
     from tlstudio.core.explain import explain_image
 
     out = []
     for done, path in enumerate(paths, 1):
-        if task is not None:
-            task.check()
+        if job is not None:
+            job.check()
         try:
             explanation = model.run(explain_image, path)
             out.append(pil_to_qimage(_fit(explanation.overlay(), size)))
         except (TLStudioError, OSError, ValueError):
             out.append(QImage())
-        if task is not None:
-            task.set_progress(done, len(paths))
+        if job is not None:
+            job.set_progress(done, len(paths))
     return out
 
 

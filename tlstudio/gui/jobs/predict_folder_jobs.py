@@ -10,14 +10,14 @@ from typing import Callable
 
 
 def predict_folder_job(loaded, folder: str, sink: Callable[[list[dict]], None], top_k: int = 3,
-                       batch_size: int | None = None, task=None) -> dict:
+                       batch_size: int | None = None, job=None) -> dict:
     """Worker job: every input below ``folder``, a batch at a time into ``sink``; returns {"inputs",
     "predicted", "seconds", "noun"}. Listing, reading and the model all run here, off the GUI thread."""
     from tlstudio.core.runs.predict_folder import FolderPredictor
 
     start = time.perf_counter()
     predictor = FolderPredictor(loaded, folder, top_k=top_k, batch_size=batch_size)
-    for rows in predictor.batches(task=task):
+    for rows in predictor.batches(job=job):
         sink(rows)
     return {"inputs": predictor.total, "predicted": predictor.predicted,
             "seconds": time.perf_counter() - start, "noun": predictor.modality.noun}

@@ -11,22 +11,22 @@ def predict_text_job(loaded, text: str, top_k: int = TOP_K) -> list[dict]:
     return predict_texts(loaded, [text], top_k)
 
 
-def load_and_evaluate(run_dir: str, split: str | None, task=None):
+def load_and_evaluate(run_dir: str, split: str | None, job=None):
     """Worker job: the run's model, its metrics on ``split`` (None: the first of what the run has) and
     ``evaluation_choices`` (what the run has, for the selector).
 
-    ``task`` (a TaskState) stops it between batches once a newer load supersedes it.
+    ``job`` (a JobState) stops it between batches once a newer load supersedes it.
     """
     from tlstudio.core.progress import check
     from tlstudio.core.runs.evaluate import evaluate_run, evaluation_choices
     from tlstudio.core.runs.folder import load_model
 
-    check(task)
+    check(job)
     choices = evaluation_choices(run_dir)
     split = split or (choices[0][0] if choices else "val")
     loaded = load_model(run_dir, device="cpu")
-    check(task)
-    result = evaluate_run(loaded, run_dir, split=split, task=task)
+    check(job)
+    result = evaluate_run(loaded, run_dir, split=split, job=job)
     result["evaluated_on"] = split
     result["choices"] = choices
     if "targets" in result:         # a multi-label result: its N×L arrays are made here, not on the GUI thread
@@ -36,7 +36,7 @@ def load_and_evaluate(run_dir: str, split: str | None, task=None):
     return loaded, result
 
 
-def export_job(kind: str, run_dir: str, target: str, sample_paths: list[str], task=None,
+def export_job(kind: str, run_dir: str, target: str, sample_paths: list[str], job=None,
                precision: str = "fp32") -> dict:
     """Worker job: one export; returns {"kind", "path", "max_abs_diff" (None for a bundle), "samples",
     "precision", "report"} where "report" holds what the Export tab shows of the verification report:
@@ -47,16 +47,16 @@ def export_job(kind: str, run_dir: str, target: str, sample_paths: list[str], ta
     from tlstudio.core.runs.folder import read_json
 
     if kind == "bundle":
-        path = export.export_bundle(run_dir, target, task=task)
+        path = export.export_bundle(run_dir, target, job=job)
         report_file, card_file = document_paths(path, bundle=True)
         report = {**read_json(report_file, {}), "report_file": str(report_file), "card_file": str(card_file)}
         return {"kind": kind, "path": str(path), "max_abs_diff": None, "samples": None, "precision": "fp32",
                 "report": report_view(report)}
-    check(task)
+    check(job)
     fn = export.export_torchscript if kind == "torchscript" else export.export_onnx
     # the save dialog has already asked before replacing a file; the core still refuses anything
     # that is not an earlier export of this kind
-    result = fn(run_dir, target, sample_paths or None, force=True, precision=precision, task=task)
+    result = fn(run_dir, target, sample_paths or None, force=True, precision=precision, job=job)
     return {"kind": kind, "path": result["path"], "max_abs_diff": float(result["max_abs_diff"]),
             "samples": result.get("samples"), "precision": precision, "report": report_view(result["report"])}
 

@@ -6,11 +6,11 @@ on both). It returns a ``Task`` that lives on the GUI thread and re-emits
 ``progress(done, total)``, ``finished(result)`` and ``failed(message)`` there,
 so any slot or lambda connected to it runs on the GUI thread.
 
-Every Task owns a ``core.progress.TaskState`` from the start (``Task.state``);
+Every Task owns a ``core.progress.JobState`` from the start (``Task.state``);
 ``Task.cancel()`` cancels it. With ``with_progress=True`` the callable also
-receives it as ``task=``, the protocol core long jobs accept: ``task.check()``
-between items, ``task.set_progress(done, total)`` (throttled there before it
-reaches the GUI).
+receives it as ``job=``, the one parameter every long core function takes for
+cancel and progress: ``check(job)`` between items, ``set_progress(job, done,
+total)`` (throttled there before it reaches the GUI).
 
 ``failed`` carries the ``TLStudioError`` message as is. Anything else is a
 bug: it is logged at ERROR with its traceback (to the log file the app sets
@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
-from tlstudio.core.progress import TaskState
+from tlstudio.core.progress import JobState
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class _Worker(QObject):
     failed = Signal(str)
 
     def __init__(self, fn: Callable[..., Any], args: tuple, kwargs: dict,
-                 with_progress: bool, state: TaskState) -> None:
+                 with_progress: bool, state: JobState) -> None:
         super().__init__()
         self._fn, self._args, self._kwargs = fn, args, kwargs
         self._with_progress = with_progress
@@ -116,7 +116,7 @@ class _Worker(QObject):
     def work(self) -> None:
         kwargs = dict(self._kwargs)
         if self._with_progress:
-            kwargs["task"] = self._state
+            kwargs["job"] = self._state
         try:
             result = self._fn(*self._args, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - every failure becomes a message
@@ -145,7 +145,7 @@ class Task(QObject):
     def __init__(self, fn: Callable[..., Any], *args: Any, with_progress: bool = False,
                  parent: QObject | None = None, **kwargs: Any) -> None:
         super().__init__(parent)
-        self.state = TaskState(interval=PROGRESS_INTERVAL_S)
+        self.state = JobState(interval=PROGRESS_INTERVAL_S)
         self.result: Any = None
         self.error: str | None = None
         self._running = False
@@ -168,7 +168,7 @@ class Task(QObject):
         return self
 
     def cancel(self) -> None:
-        """Ask the job to stop; only jobs that take ``task=`` notice (``task.check()`` raises)."""
+        """Ask the job to stop; only jobs that take ``job=`` notice (``check(job)`` raises)."""
         self.state.cancel()
 
     def was_cancelled(self) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
-from tlstudio.core.progress import TaskState
+from tlstudio.core.progress import JobState
 from tlstudio.gui.qimages import pil_to_qimage
 
 THUMB_PX = 96
@@ -34,15 +34,15 @@ def load_thumbnail(path: str, size: int = THUMB_PX) -> QImage:
 
 
 
-def load_thumbnails(paths: list[str], size: int, task=None) -> list[QImage] | None:
-    """Worker job: thumbnails for ``paths`` in order (None when ``task``, a TaskState, is cancelled)."""
+def load_thumbnails(paths: list[str], size: int, job=None) -> list[QImage] | None:
+    """Worker job: thumbnails for ``paths`` in order (None when ``job``, a JobState, is cancelled)."""
     images = []
     for done, path in enumerate(paths, 1):
-        if task is not None and task.is_cancelled:
+        if job is not None and job.is_cancelled:
             return None
         images.append(load_thumbnail(path, size))
-        if task is not None:
-            task.set_progress(done, len(paths))
+        if job is not None:
+            job.set_progress(done, len(paths))
     return images
 
 
@@ -51,14 +51,14 @@ class _ThumbSignals(QObject):
 
 
 class _ThumbJob(QRunnable):
-    def __init__(self, signals: _ThumbSignals, task: TaskState, generation: int,
+    def __init__(self, signals: _ThumbSignals, job: JobState, generation: int,
                  items: list[tuple[int, str]]) -> None:
         super().__init__()
-        self._signals, self._task, self._generation, self._items = signals, task, generation, items
+        self._signals, self._job, self._generation, self._items = signals, job, generation, items
 
     def run(self) -> None:
         for row, path in self._items:
-            if self._task.is_cancelled:
+            if self._job.is_cancelled:
                 return  # the user moved on to another class
             self._signals.loaded.emit(self._generation, row, load_thumbnail(path))
 
@@ -71,7 +71,7 @@ class ThumbnailLoader(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.generation = 0
-        self.task = TaskState()            # the current load's; cancelled when another starts
+        self.job = JobState()            # the current load's; cancelled when another starts
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(2)
         self.signals = _ThumbSignals(self)
@@ -79,13 +79,13 @@ class ThumbnailLoader(QObject):
 
     def load(self, paths: list[str]) -> None:
         self.cancel()
-        self.task = TaskState()
+        self.job = JobState()
         items = list(enumerate(paths))
         for start in range(0, len(items), BATCH):
-            self.pool.start(_ThumbJob(self.signals, self.task, self.generation, items[start:start + BATCH]))
+            self.pool.start(_ThumbJob(self.signals, self.job, self.generation, items[start:start + BATCH]))
 
     def cancel(self) -> None:
-        self.task.cancel()
+        self.job.cancel()
         self.generation += 1        # thumbnails already on their way are dropped
 
     def wait(self, timeout_ms: int = 10000) -> bool:

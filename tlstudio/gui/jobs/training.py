@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
-from tlstudio.core.progress import TaskState
+from tlstudio.core.progress import JobState
 from tlstudio.gui.jobs.tasks import report_failure
 
 
@@ -27,7 +27,7 @@ def default_run_dir(project) -> Path:
 
 
 class TrainingWorker(QObject):
-    """Runs ``Trainer(project, run_dir, callback, token, dataset=dataset).run()`` in a worker thread."""
+    """Runs ``Trainer(project, run_dir, callback, job, dataset=dataset).run()`` in a worker thread."""
 
     event = Signal(object)               # every core training event (events.Event), in order
     finished = Signal(dict)              # the metrics dict ({} when the trainer could not start)
@@ -39,18 +39,18 @@ class TrainingWorker(QObject):
         # The Data tab's scanned DatasetIndex: the trainer then does not scan (decode) it again.
         self.dataset = dataset
         # Torch-free, so it exists before the thread starts: cancel/pause act on it directly.
-        self.token = TaskState()
+        self.job = JobState()
         self._saw_end_event = False
 
-    # Called from the GUI thread; the TaskState is thread-safe.
+    # Called from the GUI thread; the JobState is thread-safe.
     def cancel(self) -> None:
-        self.token.cancel()
+        self.job.cancel()
 
     def pause(self) -> None:
-        self.token.pause()
+        self.job.pause()
 
     def resume(self) -> None:
-        self.token.resume()
+        self.job.resume()
 
     def _on_event(self, event) -> None:
         from tlstudio.core import events as ev
@@ -65,7 +65,7 @@ class TrainingWorker(QObject):
         try:
             from tlstudio.core.train.trainer import Trainer
 
-            trainer = Trainer(self.project, self.run_dir, callback=self._on_event, token=self.token,
+            trainer = Trainer(self.project, self.run_dir, callback=self._on_event, job=self.job,
                               dataset=self.dataset)
             metrics = trainer.run() or {}
         except BaseException as exc:  # the app must survive anything the trainer throws

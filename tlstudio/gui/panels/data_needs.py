@@ -22,15 +22,15 @@ MAX_CLASS_LINES = 10              # more classes: only the overall curve is draw
 EXTRAPOLATE_TO = 2.0              # the fitted curves run on to twice today's data
 
 
-def curves_job(project_dict: dict, task=None):
+def curves_job(project_dict: dict, job=None):
     """Worker job: the learning curves of a snapshot of the project (train + validation samples)."""
     from tlstudio.core.insight.curves import dataset_curves
     from tlstudio.core.insight.features import collect_features
     from tlstudio.core.project import Project
 
     project = Project.from_dict(project_dict)
-    data = collect_features(project, task=task)
-    return dataset_curves(data, seed=project.data.seed, task=task)
+    data = collect_features(project, job=job)
+    return dataset_curves(data, seed=project.data.seed, job=job)
 
 
 class CurvesChart(FigureCanvasQTAgg):

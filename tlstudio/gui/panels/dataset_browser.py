@@ -42,7 +42,7 @@ class DatasetBrowser(QWidget):
         super().__init__(parent)
         self.setObjectName("datasetBrowser")
         self.state = state
-        self.scan_task = None
+        self.scan_job = None
         self._split_task = None
         self._scanned_path: str | None = None
         self.reading = DataReading(self.state, self.rescan, self)    # encoding box; "images or texts?"
@@ -195,11 +195,11 @@ class DatasetBrowser(QWidget):
 
     def rescan(self) -> None:
         path = self.state.project.data.path
-        if self.scan_task is not None:
+        if self.scan_job is not None:
             # Never wait for it here (the GUI thread): it stops at its next file, and
-            # its result is ignored because it is no longer ``scan_task``.
-            self.scan_task.cancel()
-            self.scan_task = None
+            # its result is ignored because it is no longer ``scan_job``.
+            self.scan_job.cancel()
+            self.scan_job = None
         self._scanned_path = path
         if not path:
             self.state.set_dataset(None)
@@ -210,20 +210,20 @@ class DatasetBrowser(QWidget):
         self.progress.show()
         self.cancel_button.show()
         text_column, label_column = self.state.text_columns()
-        self.scan_task = run_task(scan_dataset, path, self.reading.kind_for(path), text_column, label_column,
+        self.scan_job = run_task(scan_dataset, path, self.reading.kind_for(path), text_column, label_column,
                                   self.reading.encoding(), with_progress=True, parent=self,
                                   on_progress=self._on_scan_progress,
                                   unlabeled_folder=self.state.project.data.unlabeled_folder)
-        task = self.scan_task
+        task = self.scan_job
         task.finished.connect(lambda index: self._on_scanned(task, index))
         task.failed.connect(lambda message: self._on_scan_failed(task, message))
 
     def cancel_scan(self) -> None:
-        if self.scan_task is not None:
-            self.scan_task.cancel()
+        if self.scan_job is not None:
+            self.scan_job.cancel()
 
     def is_scanning(self) -> bool:
-        return self.scan_task is not None
+        return self.scan_job is not None
 
     def _on_scan_progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, max(1, total))
@@ -231,9 +231,9 @@ class DatasetBrowser(QWidget):
         self.progress.setFormat(f"Checking files… {done}/{total}")
 
     def _scan_ended(self, task) -> bool:
-        if task is not self.scan_task:
+        if task is not self.scan_job:
             return False   # a newer scan replaced this one
-        self.scan_task = None
+        self.scan_job = None
         self.progress.hide()
         self.cancel_button.hide()
         return True

@@ -132,8 +132,8 @@ class LabelNextPanel(ProjectJobView):
 
     # -- finding ----------------------------------------------------------------------------
     @staticmethod
-    def job(project_dict: dict, task=None):
-        return pool_job(project_dict, TOP, task=task)
+    def job(project_dict: dict, job=None):
+        return pool_job(project_dict, TOP, job=job)
 
     def show_result(self, result) -> None:
         """The pool job's ``(PoolFeatures, suggestions_json)``."""

@@ -34,15 +34,15 @@ THUMB_PX = 112
 TEXT_TIP_CHARS = 300
 
 
-def embedding_job(project_dict: dict, task=None) -> dict:
+def embedding_job(project_dict: dict, job=None) -> dict:
     """Worker job: the 2-D map of a snapshot of the project's labelled samples, as plain data."""
     from tlstudio.core.insight.embedding import embed
     from tlstudio.core.insight.features import collect_features
     from tlstudio.core.project import Project
 
     project = Project.from_dict(project_dict)
-    data = collect_features(project, task=task)
-    m = embed(data.features, data.labels, seed=project.data.seed, task=task)
+    data = collect_features(project, job=job)
+    m = embed(data.features, data.labels, seed=project.data.seed, job=job)
     rows = m.index.tolist()
     return {"xy": m.xy, "keys": [data.keys[i] for i in rows], "paths": [data.samples[i].path for i in rows],
             "texts": [data.samples[i].text for i in rows], "labels": data.labels[m.index],

@@ -34,7 +34,7 @@ class ProjectJobView(QWidget):
         self.status = QLabel(status_text)
 
     @staticmethod
-    def job(project_dict: dict, task=None):
+    def job(project_dict: dict, job=None):
         raise NotImplementedError("a ProjectJobView names its job")
 
     def show_result(self, result) -> None:
