@@ -30,7 +30,7 @@ from tlstudio.core.errors import DatasetError
 from tlstudio.core.model.head import HeadSpec
 from tlstudio.core.progress import JobState
 from tlstudio.core.features.cache import (FeatureCache, base_key_parts, build_entry, cache_key,
-                                               split_identity)
+                                          split_identity)
 from tlstudio.core.train.stage_data import autocast_dtype_for, extraction_batch_size, extraction_workers
 from tlstudio.core.model.build import create_transfer_model
 

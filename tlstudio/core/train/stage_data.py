@@ -17,7 +17,7 @@ from tlstudio.core.task_types import SingleLabelTask
 from tlstudio.core.model.layers import count_params
 from tlstudio.core import events as ev
 from tlstudio.core.features.cache import (FeatureCache, base_key_parts, build_entry, cache_key,
-                                               extract_features, split_identity)
+                                          extract_features, split_identity)
 from tlstudio.core.data.loaders import auto_workers, make_loader
 from tlstudio.core.train.loop import FeatureBatches, RunState, SampleBatches
 from tlstudio.core.train.distributed_stage import ShardedSampleBatches
