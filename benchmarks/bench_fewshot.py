@@ -124,10 +124,14 @@ def load_wordnet_pos(per_class: int, seed: int = 0) -> tuple[list[str], list[int
     return texts, labels, classes
 
 
-def probe(feats, labels) -> float:
+def probe(feats, labels) -> str:
+    """The few-label probe on the frozen features of the k per class, and what "auto" does with it."""
+    from tlstudio.core.data.text_modality import TextModality
     from tlstudio.core.train.few_label_probe import leave_one_out_centroid_accuracy
 
-    return leave_one_out_centroid_accuracy(feats, labels).accuracy
+    p = leave_one_out_centroid_accuracy(feats, labels)
+    return (f"probe {p.accuracy:.3f} (skill {p.skill:.3f}: auto "
+            f"{'tunes' if p.skill < TextModality.few_label_probe_enough else 'keeps frozen'})")
 
 
 def zero_shot(model, feats, labels, classes, descriptions) -> dict:
@@ -244,13 +248,12 @@ def main() -> None:
                              0 if args.probe_only else args.steps, args.lr or LR) for seed in range(args.seeds)]
             if args.probe_only:
                 for seed, r in enumerate(rows):
-                    print(f"  k={k} seed {seed}: frozen {r['frozen']:.3f}  probe {r['probe']:.3f}")
+                    print(f"  k={k} seed {seed}: frozen {r['frozen']:.3f}  {r['probe']}")
                 print(f"k={k}/class, mean of {len(rows)} seeds: frozen + searched head "
-                      f"{statistics.mean(r['frozen'] for r in rows):.3f}, probe "
-                      f"{statistics.mean(r['probe'] for r in rows):.3f}")
+                      f"{statistics.mean(r['frozen'] for r in rows):.3f}")
                 continue
             for seed, r in enumerate(rows):
-                print(f"  k={k} seed {seed}: frozen {r['frozen']:.3f}  probe {r['probe']:.3f}  contrastive {r['contrastive']:.3f}  "
+                print(f"  k={k} seed {seed}: frozen {r['frozen']:.3f}  {r['probe']}  contrastive {r['contrastive']:.3f}  "
                       f"({r['steps']} steps, tune {r['tune_seconds']:.0f} s, whole {r['seconds']:.0f} s; test "
                       f"separation {r['sep_test_before']:.3f} -> {r['sep_test_after']:.3f})")
             fz = statistics.mean(r["frozen"] for r in rows)

@@ -55,10 +55,12 @@ class ImageModality:
     few_label_tunings = ()            # no contrastive tuning of an image base (core/train/contrastive.py)
     few_label_probe_enough = 0.0
     # The Train tab's "Few labels" box: nothing to choose for images.
-    few_label_choices = (("auto", "Not used for images: the head is fitted on the pretrained base"),)
+    few_label_choices = (("auto", "Not used for images"),)
     few_label_help = ("Few-label tuning (contrastive pairs) is for text encoders. With few labelled images the "
                       "head is fitted on the pretrained base's features;\nlabel more where it helps most with "
                       "Label next (Data tab).")
+    few_label_summary = ("Tuning on few labels is for text encoders: the head is fitted on the pretrained base. "
+                         "Label next (Data tab) shows which images to label.")
 
     def few_label_plan(self, per_class: Sequence[int], card: Any) -> tuple[str, str]:
         """Image runs always fit the head on the pretrained base."""

@@ -41,8 +41,9 @@ subclass it):
     ``per_class`` training labels with model ``card`` ("off" or one of the tunings);
     ``few_label_plan`` gives it with the reason for "off". A tuning "auto" considers runs only when
     the probe on the frozen features (``core/train/few_label_probe.py``) is below
-    ``few_label_probe_enough``. ``few_label_choices`` ((value, wording) pairs) and
-    ``few_label_help`` are what the Train tab's "Few labels" box shows.
+    ``few_label_probe_enough`` (chance-corrected accuracy). ``few_label_choices`` ((value, wording)
+    pairs), ``few_label_help`` (its tooltip) and ``few_label_summary`` (a line under it before any run
+    decided; "" for none) are what the Train tab's "Few labels" box shows.
 ``scan(path, *, task=None, data=None) -> DatasetIndex``
     Index a dataset (folder, CSV, ...) and validate every sample. Bad samples
     go to ``DatasetIndex.skipped``; raises ``DatasetError`` when nothing can
@@ -153,6 +154,7 @@ class Modality(Protocol):
     few_label_probe_enough: float
     few_label_choices: tuple[tuple[str, str], ...]
     few_label_help: str
+    few_label_summary: str
 
     def few_label_tuning(self, per_class: Sequence[int], card: Any) -> str: ...
 

@@ -7,7 +7,8 @@ which: the leave-one-out accuracy of a nearest-class-mean classifier (cosine, a 
 with a closed form) on the training samples' frozen features. Each sample is scored against
 its own class's mean without itself, so the figure is out-of-fold, it costs one forward pass
 over the few labelled samples (which the tuning makes anyway) and no fitting, and it has no
-seed.
+seed. ``skill`` puts it on one scale for any class count: the share of the way from chance
+(one in the number of classes) to all right.
 """
 from __future__ import annotations
 
@@ -23,9 +24,21 @@ class ProbeResult:
     samples: int
     classes: int
 
+    @property
+    def skill(self) -> float:
+        """(accuracy - chance) / (1 - chance), chance = 1 / classes."""
+        chance = 1.0 / max(2, self.classes)
+        return (self.accuracy - chance) / (1.0 - chance)
+
+    def accuracy_for(self, skill: float) -> float:
+        """The accuracy at ``skill`` with this probe's class count."""
+        chance = 1.0 / max(2, self.classes)
+        return chance + skill * (1.0 - chance)
+
     def to_dict(self) -> dict:
         return {"probe": "leave-one-out nearest class mean (cosine), frozen features",
-                "accuracy": round(self.accuracy, 4), "samples": self.samples, "classes": self.classes}
+                "accuracy": round(self.accuracy, 4), "skill": round(self.skill, 4), "samples": self.samples,
+                "classes": self.classes}
 
 
 def leave_one_out_centroid_accuracy(features: torch.Tensor, labels: torch.Tensor) -> ProbeResult:

@@ -25,7 +25,7 @@ from collections import Counter
 from tlstudio.core.errors import ProjectError
 from tlstudio.core.train import events as ev
 from tlstudio.core.train.contrastive import TuningReport, encode_items, tune_base
-from tlstudio.core.train.few_label_probe import leave_one_out_centroid_accuracy
+from tlstudio.core.train.few_label_probe import ProbeResult, leave_one_out_centroid_accuracy
 
 
 def few_label_plan(project, modality, card, train_samples, num_classes: int) -> tuple[str, str, bool]:
@@ -49,17 +49,19 @@ def few_label_mode(project, modality, card, train_samples, num_classes: int) -> 
     return few_label_plan(project, modality, card, train_samples, num_classes)[0]
 
 
-def decision_message(mode: str, automatic: bool, reason: str, probe: dict | None, enough: float,
+def decision_message(mode: str, automatic: bool, reason: str, probe: ProbeResult | None, enough: float,
                      modality) -> str:
-    """One sentence for the run's log: what happens to the base and why."""
+    """One sentence for the run's log: what happens to the base and why (``enough``: the modality's
+    chance-corrected bar, shown as the accuracy it means with this many classes)."""
     base = modality.base_word
     if probe is not None:
-        share = (f"{probe['accuracy']:.0%} of the {probe['samples']} training {modality.noun} lie nearest "
-                 f"their own class's mean on the frozen features")
+        share = (f"{probe.accuracy:.0%} of the {probe.samples} training {modality.noun} lie nearest their own "
+                 f"class's mean on the frozen features")
+        bar = f"{probe.accuracy_for(enough):.0%} with {probe.classes} classes"
         if mode == "off":
             return (f"Few labels: {base} kept frozen: its features already separate the classes ({share}; "
-                    f"tuning runs below {enough:.0%}). Choose Contrastive to tune anyway.")
-        return f"Few labels: tuning the {base} contrastively: {share}, below {enough:.0%}."
+                    f"tuning runs below {bar}). Choose Contrastive to tune anyway.")
+        return f"Few labels: tuning the {base} contrastively: {share}, below {bar}."
     if mode == "off":
         return f"Few labels: {base} kept frozen ({reason})."
     return f"Few labels: tuning the {base} contrastively ({'automatic' if automatic else 'set in the project'})."
@@ -82,14 +84,14 @@ def run_few_label_stage(mode: str, modality, pre, model, train_samples, device, 
     dataset = modality.train_dataset(pre, train_samples, augment="none", seed=seed)
     items = [dataset[i] for i in range(len(train_samples))]
     frozen = encode_items(model.base, items, modality.collate, device)
-    probe = leave_one_out_centroid_accuracy(*frozen).to_dict()
-    record["probe"] = probe
+    probe = leave_one_out_centroid_accuracy(*frozen)
+    record["probe"] = probe.to_dict()
     enough = float(modality.few_label_probe_enough)
-    if automatic and probe["accuracy"] >= enough:
+    if automatic and probe.skill >= enough:
         mode = record["mode"] = "off"
     message = decision_message(mode, automatic, reason, probe if automatic else None, enough, modality)
     record["message"] = message
-    emit(ev.FewLabelDecision(mode=mode, automatic=automatic, probe_accuracy=float(probe["accuracy"]),
+    emit(ev.FewLabelDecision(mode=mode, automatic=automatic, probe_accuracy=float(probe.accuracy),
                              message=message))
     if mode == "off" or decide_only:
         return None, record

@@ -273,8 +273,9 @@ class TrainingSettingsForm(QWidget):
         combo.setEnabled(bool(modality.few_label_tunings))
         combo.setToolTip(modality.few_label_help)
         self.few_label_label.setToolTip(modality.few_label_help)
-        self.few_label_note.setText(f"Last run: {self.few_label_decision}" if self.few_label_decision else "")
-        self.few_label_note.setVisible(bool(self.few_label_decision))
+        note = f"Last run: {self.few_label_decision}" if self.few_label_decision else modality.few_label_summary
+        self.few_label_note.setText(note)
+        self.few_label_note.setVisible(bool(note))
 
     @Slot()
     def reload(self) -> None:
