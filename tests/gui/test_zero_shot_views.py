@@ -79,14 +79,14 @@ def test_the_few_labels_box_speaks_the_project_modalitys_words(qtbot):
     form.reload()
     combo = form.widget_for("training", "few_shot")
     items = [combo.itemText(i) for i in range(combo.count())]
-    assert items == ["Not used for images: the head is fitted on the pretrained base"]
-    assert not combo.isEnabled() and "text encoders" in combo.toolTip()
-    assert "text" not in " ".join(items).lower() and "encoder" not in " ".join(items).lower()
+    assert items == ["Not used for images"] and not combo.isEnabled() and "text encoders" in combo.toolTip()
+    assert not form.few_label_note.isHidden() and "pretrained base" in form.few_label_note.text()
     state.project.task = "text"
     form.reload()
     assert [combo.itemData(i) for i in range(combo.count())] == ["auto", "contrastive", "off"]
-    assert combo.isEnabled() and "separate the classes poorly" in combo.itemText(0)
-    assert "80 %" in combo.toolTip() and combo.currentData() == "auto"
-    assert form.few_label_note.isHidden()
+    assert combo.isEnabled() and combo.itemText(0) == "Automatic: tune when needed"
+    assert "class whose mean" in combo.toolTip() and combo.currentData() == "auto"
+    assert form.few_label_note.isHidden()                 # nothing decided yet
     form.show_few_label_decision("Few labels: encoder kept frozen: its features already separate the classes.")
-    assert not form.few_label_note.isHidden() and "kept frozen" in form.few_label_note.text()
+    assert not form.few_label_note.isHidden()
+    assert form.few_label_note.text() == "Last run: encoder kept frozen: its features already separate the classes."

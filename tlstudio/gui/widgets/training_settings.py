@@ -273,7 +273,8 @@ class TrainingSettingsForm(QWidget):
         combo.setEnabled(bool(modality.few_label_tunings))
         combo.setToolTip(modality.few_label_help)
         self.few_label_label.setToolTip(modality.few_label_help)
-        note = f"Last run: {self.few_label_decision}" if self.few_label_decision else modality.few_label_summary
+        decided = self.few_label_decision.removeprefix("Few labels: ")
+        note = f"Last run: {decided}" if decided else modality.few_label_summary
         self.few_label_note.setText(note)
         self.few_label_note.setVisible(bool(note))
 
