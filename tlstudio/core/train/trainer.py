@@ -295,7 +295,7 @@ class Trainer:
     def _few_label_stage(self, modality, card, pre, model, split, state: dict | None) -> dict | None:
         """Tune the base on the training split when labels are few (``few_label_stage``); what was done."""
         mode, reason, automatic = few_label_plan(self.project, modality, card, split.train, len(self._classes))
-        if mode == "off" and not automatic:
+        if mode == "off" and not (automatic and modality.few_label_tunings):     # nothing was decided
             return None
         report, self._few_label = run_few_label_stage(
             mode, modality, pre, model, split.train, self.run_state.device, self.project.training.seed,
