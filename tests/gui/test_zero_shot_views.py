@@ -68,3 +68,25 @@ def test_the_few_label_mode_is_a_train_tab_setting(qtbot):
     assert combo.currentData() == "auto"
     combo.setCurrentIndex(combo.findData("contrastive"))
     assert state.project.training.few_shot == "contrastive"
+
+
+def test_the_few_labels_box_speaks_the_project_modalitys_words(qtbot):
+    """Text: the encoder tunings and the probe that decides; images: one plain line, nothing to choose.
+    A task switch rewords the box; a run's decision shows under it."""
+    state = ProjectState(Project(task="image"))
+    form = TrainingSettingsForm(state)
+    qtbot.addWidget(form)
+    form.reload()
+    combo = form.widget_for("training", "few_shot")
+    items = [combo.itemText(i) for i in range(combo.count())]
+    assert items == ["Not used for images"] and not combo.isEnabled() and "text encoders" in combo.toolTip()
+    assert not form.few_label_note.isHidden() and "pretrained base" in form.few_label_note.text()
+    state.project.task = "text"
+    form.reload()
+    assert [combo.itemData(i) for i in range(combo.count())] == ["auto", "contrastive", "off"]
+    assert combo.isEnabled() and combo.itemText(0) == "Automatic: tune when needed"
+    assert "class whose mean" in combo.toolTip() and combo.currentData() == "auto"
+    assert form.few_label_note.isHidden()                 # nothing decided yet
+    form.show_few_label_decision("Few labels: encoder kept frozen: its features already separate the classes.")
+    assert not form.few_label_note.isHidden()
+    assert form.few_label_note.text() == "Last run: encoder kept frozen: its features already separate the classes."

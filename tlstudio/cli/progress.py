@@ -100,6 +100,9 @@ class TerminalProgress:
     def on_run_note(self, event: ev.RunNote) -> None:
         self.line(f"Note: {event.message}")
 
+    def on_few_label_decision(self, event: ev.FewLabelDecision) -> None:
+        self.line(event.message)
+
     def on_feature_extraction_progress(self, event: ev.FeatureExtractionProgress) -> None:
         self._draw(f"Extracting features {bar(event.done, event.total)} {event.done}/{event.total} "
                    f"{event.images_per_second:.0f} {self.rate_unit} ETA {format_seconds(event.eta_seconds)}",

@@ -125,6 +125,16 @@ class HeadSearchFinished(Event):
 
 
 @dataclass(frozen=True)
+class FewLabelDecision(Event):
+    """What the few-label stage does to the base and why (``mode`` "off" or a tuning; ``probe_accuracy``
+    the frozen-feature probe's figure, -1 when none was taken); ``message`` is one sentence for the user."""
+    mode: str
+    automatic: bool
+    probe_accuracy: float
+    message: str
+
+
+@dataclass(frozen=True)
 class RunNote(Event):
     """Something the user should read before the run goes on (e.g. a frozen set that did not fit)."""
     message: str

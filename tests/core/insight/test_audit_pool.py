@@ -59,3 +59,24 @@ def test_a_pool_copy_of_a_labelled_image_is_a_duplicate_and_no_label_error(tmp_p
     group = next(g for g in j["duplicates"] if "unlabeled/copy-of-trouser.png" in g["keys"])
     assert f"trouser/{labelled.name}" in group["keys"] and sorted(group["labels"]) == ["trouser", "unlabeled"]
     assert not group["labels_differ"] and not group["straddles_split"]
+
+
+def test_label_next_after_an_audit_runs_nothing_through_the_base_and_reads_the_same_rows(tmp_path):
+    """The audit of a dataset with a pool and Label next read one cache entry: each image goes through
+    the base once, whichever runs first, and labelling a pool image in the app keeps it that way."""
+    from tlstudio.core.active.pool_features import collect_pool_features
+    from tlstudio.core.data.curation import label_pool_sample
+
+    data = image_folder(tmp_path / "data", {0: 6, 1: 6}, unlabeled=8)
+    project = project_for(data)
+    audit = run_audit(project, device="cpu").data
+    assert audit.base_forwards == 20                        # 12 labelled + 8 unlabeled, once each
+    ranked = collect_pool_features(project, device="cpu")
+    assert ranked.base_forwards == 0 and len(ranked.pool_keys) == 8 and len(ranked.labelled_keys) == 12
+    row = {k: audit.features[i] for i, k in enumerate(audit.keys)}
+    assert np.array_equal(ranked.pool, np.stack([row[k] for k in ranked.pool_keys]))
+    assert np.array_equal(ranked.labelled, np.stack([row[k] for k in ranked.labelled_keys]))
+    label_pool_sample(project, ranked.pool_keys[0], "trouser")      # labelled in the app
+    assert collect_pool_features(project, device="cpu").base_forwards == 0
+    again = run_audit(project, device="cpu").data
+    assert again.base_forwards == 0 and again.labels[again.keys.index(ranked.pool_keys[0])] >= 0

@@ -1,7 +1,9 @@
 """Features of a Project's labelled samples and of its unlabeled pool, for ranking the pool.
 
 The rows come from one feature-cache entry over *every* scanned sample --
-labelled and pool alike, ordered by path, keyed without their labels -- so
+labelled and pool alike, ordered by path, keyed without their labels
+(``insight.features.label_free_rows``; the audit of a dataset with a pool
+reads the same entry) -- so
 giving a pool sample a label (which moves it into the labelled samples, see
 ``core.data.curation``) changes no key and runs nothing through the base
 again. ``PoolFeatures.with_label`` moves one row from the pool to the labelled
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tlstudio.core.data.curation import apply_curation
-from tlstudio.core.data.index import UNLABELED, Sample, pool_keys, sample_keys
+from tlstudio.core.data.index import Sample, pool_keys, sample_keys
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.errors import DatasetError
 from tlstudio.core.progress import JobState
@@ -58,7 +60,7 @@ def collect_pool_features(project, *, job: JobState | None = None, device=None) 
     """Scan ``project``'s data, apply its curation, and return the features of its labelled samples
     and of its pool through the feature cache (see the module docstring). Raises ``DatasetError``
     when the data has no unlabeled sample."""
-    from tlstudio.core.insight.features import extract_rows, feature_model
+    from tlstudio.core.insight.features import feature_model, label_free_rows
 
     if not project.data.path:
         raise DatasetError("Choose a dataset folder or file first.")
@@ -68,15 +70,13 @@ def collect_pool_features(project, *, job: JobState | None = None, device=None) 
     if not index.pool:
         raise DatasetError(f"The dataset has no unlabeled {modality.noun} to suggest from: put them in an "
                            f"'unlabeled' folder beside the class folders, or leave their label cells empty.")
-    # Every scanned sample, labels left out of the key, so labelling in the app reuses the entry.
-    every = sorted((dataclasses.replace(s, label=UNLABELED) for s in scanned.samples + scanned.pool),
-                   key=lambda s: s.path)
-    row_of = {key: r for r, key in enumerate(sample_keys(dataclasses.replace(scanned, samples=every)))}
     device, pre, model = feature_model(project, modality, len(index.classes), device)
     if job is not None:
         job.phase = "extracting features"
-    rows, forwards = extract_rows(model, pre, modality, [every, []], device=device, training=project.training,
-                                  job=job)
+    # Every scanned sample, labels left out of the key, so labelling in the app reuses the entry (and an
+    # audit's extraction serves it: the same entry).
+    rows, row_of, forwards = label_free_rows(model, pre, modality, scanned, device=device,
+                                             training=project.training, job=job)
     labelled_keys, keys = sample_keys(index), pool_keys(index)
     return PoolFeatures(
         classes=index.label_choices(), labelled=rows[[row_of[k] for k in labelled_keys]].reshape(-1, rows.shape[1]),

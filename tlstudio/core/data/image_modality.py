@@ -55,9 +55,20 @@ class ImageModality:
     default_max_length = None
     zero_shot = "clip"                # core/zeroshot: class names against images needs a CLIP-style model
     few_label_tunings = ()            # no contrastive tuning of an image base (core/train/contrastive.py)
+    few_label_probe_enough = 0.0
+    # The Train tab's "Few labels" box: nothing to choose for images.
+    few_label_choices = (("auto", "Not used for images"),)
+    few_label_help = ("Few-label tuning (contrastive pairs) is for text encoders. With few labelled images the "
+                      "head is fitted on the pretrained base's features;\nlabel more where it helps most with "
+                      "Label next (Data tab).")
+    few_label_summary = ("Tuning on few labels is for text encoders: the head is fitted on the pretrained base. "
+                         "Label next (Data tab) shows which images to label.")
+
+    def few_label_plan(self, per_class: Sequence[int], card: Any) -> tuple[str, str]:
+        """Image runs always fit the head on the pretrained base."""
+        return "off", "few-label tuning is for text encoders"
 
     def few_label_tuning(self, per_class: Sequence[int], card: Any) -> str:
-        """Image runs always fit the head on the pretrained base."""
         return "off"
 
     def scan(self, path: str | os.PathLike, *, job: JobState | None = None, data: Any = None) -> DatasetIndex:

@@ -35,10 +35,15 @@ subclass it):
 ``zero_shot``
     The kind of zero-shot classifier that serves this modality (``core/zeroshot``'s registry:
     "sentence-encoder" for text, "clip" for images).
-``few_label_tunings`` / ``few_label_tuning(per_class, card) -> str``
+``few_label_tunings`` / ``few_label_tuning(per_class, card) -> str`` / ``few_label_plan(...)``
     The base tunings a Project may ask for before the head ("contrastive": ``core/train/
-    contrastive.py``; none for images), and the one "auto" picks for a run whose classes have
-    ``per_class`` training labels with model ``card`` ("off" or one of the tunings).
+    contrastive.py``; none for images), and the one "auto" considers for a run whose classes have
+    ``per_class`` training labels with model ``card`` ("off" or one of the tunings);
+    ``few_label_plan`` gives it with the reason for "off". A tuning "auto" considers runs only when
+    the probe on the frozen features (``core/train/few_label_probe.py``) is below
+    ``few_label_probe_enough`` (chance-corrected accuracy). ``few_label_choices`` ((value, wording)
+    pairs), ``few_label_help`` (its tooltip) and ``few_label_summary`` (a line under it before any run
+    decided; "" for none) are what the Train tab's "Few labels" box shows.
 ``scan(path, *, job=None, data=None) -> DatasetIndex``
     Index a dataset (folder, CSV, ...) and validate every sample. Bad samples
     go to ``DatasetIndex.skipped``; raises ``DatasetError`` when nothing can
@@ -148,8 +153,14 @@ class Modality(Protocol):
     curation_on_disk: bool
     zero_shot: str
     few_label_tunings: tuple[str, ...]
+    few_label_probe_enough: float
+    few_label_choices: tuple[tuple[str, str], ...]
+    few_label_help: str
+    few_label_summary: str
 
     def few_label_tuning(self, per_class: Sequence[int], card: Any) -> str: ...
+
+    def few_label_plan(self, per_class: Sequence[int], card: Any) -> tuple[str, str]: ...
 
     def scan(self, path: Any, *, job: JobState | None = None, data: Any = None) -> DatasetIndex: ...
 

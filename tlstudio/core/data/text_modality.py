@@ -220,22 +220,50 @@ class TextModality:
     default_max_length = DEFAULT_MAX_LENGTH
     zero_shot = "sentence-encoder"      # core/zeroshot: class names embedded by the bundled sentence encoder
     few_label_tunings = ("contrastive",)
-    # "auto" tunes the encoder contrastively (core/train/contrastive.py) when the median class has at most
-    # this many training labels. benchmarks/bench_fewshot.py, mean of 3 seeds, vs the frozen encoder +
-    # searched head: +15.6 / +14.2 points at 8 / 16 per class where the label is not the topic (Debian
-    # package roles), +3.0 / +0.4 on the demo topics, +0.1 / -1.4 on Debian topical sections (MiniLM's
-    # geometry is already topical). Above 32 per class it was not measured; the frozen head is kept there.
+    # "auto" considers tuning the encoder contrastively (core/train/contrastive.py) when the median class has
+    # at most this many training labels; above 32 per class it was not measured, the frozen head is kept.
     few_labels_per_class = 32
+    # ... and then tunes only when a probe on the frozen features (core/train/few_label_probe.py: leave-one-out
+    # nearest-class-mean accuracy on the training texts, as a share of the way from chance to all right) is
+    # below this. benchmarks/bench_fewshot.py, 3 seeds each at 8 and 16 per class: Debian package roles (probe
+    # 0.47-0.70; contrastive +15.6 / +14.2 points over the frozen encoder + searched head) and WordNet glosses
+    # by part of speech (0.42-0.60) below it; Debian topical sections (0.75-0.88; +0.1 / -1.4) and the demo
+    # topics (0.87-0.94; +3.0 / +0.4, minutes of tuning each: MiniLM's geometry is already topical) above.
+    few_label_probe_enough = 0.725
+    # The Train tab's "Few labels" box: (value, wording) per choice, and what the box is about.
+    few_label_choices = (("auto", "Automatic: tune when needed"), ("contrastive", "Contrastive encoder tuning"),
+                         ("off", "Off (frozen encoder)"))
+    few_label_help = ("Few labels: before the head, tune the sentence encoder on pairs of your labelled texts\n"
+                      "(same class pulled together, other classes pushed apart), then fit the head on its "
+                      "features.\nAutomatic: considered when the median class has at most 32 training labels "
+                      "and the model is a sentence encoder;\nthen a quick check on the frozen features decides: "
+                      "each training text is put in the class whose mean it lies nearest,\nand tuning runs when "
+                      "that is right less than about three quarters of the way from chance to always\n(where it "
+                      "is right more often, the encoder already separates your classes and tuning gains little).\n"
+                      "The head is then scored on the validation split, which the encoder never saw.")
+    few_label_summary = ""       # nothing to say under the box until a run decided
+
+    def few_label_plan(self, per_class: Sequence[int], card: Any) -> tuple[str, str]:
+        """What a run whose classes have ``per_class`` training labels does to the encoder when the
+        Project leaves it to "auto", and why: ("contrastive", "") for a sentence encoder (mean pooling,
+        as sentence-transformers models declare) with few labels -- the run's probe on the frozen
+        features then decides (``few_label_probe_enough``) -- else ("off", the reason). GPT-2 or XLNet
+        states pooled from one token are not what the pairwise cosine loss shapes."""
+        counts = sorted(int(n) for n in per_class if n > 0)
+        if not counts:
+            return "off", "no class has training labels"
+        if getattr(card, "pooling", "") != "mean":
+            return "off", (f"contrastive tuning is for sentence encoders (mean pooling); "
+                           f"{getattr(card, 'name', 'this model')} pools one token")
+        median = counts[len(counts) // 2]
+        if median > self.few_labels_per_class:
+            return "off", (f"the median class has {median} training texts; tuning is for at most "
+                           f"{self.few_labels_per_class}")
+        return "contrastive", ""
 
     def few_label_tuning(self, per_class: Sequence[int], card: Any) -> str:
-        """What a run whose classes have ``per_class`` training labels does to the encoder when the
-        Project leaves it to "auto": "contrastive" for a sentence encoder (mean pooling, as
-        sentence-transformers models declare) with few labels, else "off" (GPT-2 or XLNet states
-        pooled from one token are not what the pairwise cosine loss shapes)."""
-        counts = sorted(int(n) for n in per_class if n > 0)
-        if not counts or getattr(card, "pooling", "") != "mean":
-            return "off"
-        return "contrastive" if counts[len(counts) // 2] <= self.few_labels_per_class else "off"
+        """The mode of ``few_label_plan`` (before the run's probe)."""
+        return self.few_label_plan(per_class, card)[0]
 
     def scan(self, path: str | os.PathLike, *, job: JobState | None = None, data: Any = None) -> DatasetIndex:
         """``data``: the Project's DataSettings; its text/label column choice (when set) is used."""

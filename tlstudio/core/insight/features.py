@@ -11,6 +11,9 @@ settings) are reused, and a second call runs no sample through the base.
 With ``include_pool=True`` (the audit) the unlabeled pool's rows follow the
 labelled ones, with label ``UNLABELED`` (-1) and split ``"pool"``, so the
 duplicates and outliers cover them; a dataset may then have no labels at all.
+When the data has a pool, every row then comes from the one label-free entry
+over every scanned sample that Label next reads too (``label_free_rows``), so
+an audit and a Label-next ranking run each sample through the base once.
 Without it (curves, the embedding map) a dataset needs labels
 (``index.require_labels``).
 """
@@ -24,7 +27,7 @@ import torch
 from torch import nn
 
 from tlstudio.core.data.curation import apply_curation
-from tlstudio.core.data.index import Sample, require_labels, sample_keys, split_dataset
+from tlstudio.core.data.index import UNLABELED, Sample, require_labels, sample_keys, split_dataset
 from tlstudio.core.data.modality import modality_for
 from tlstudio.core.errors import DatasetError
 from tlstudio.core.model.head import HeadSpec
@@ -101,6 +104,19 @@ def extract_rows(model: nn.Module, pre, modality, parts: list[list[Sample]], *, 
     return rows, forwards
 
 
+def label_free_rows(model: nn.Module, pre, modality, scanned, *, device: torch.device, training,
+                    job: JobState | None) -> tuple[np.ndarray, dict[str, int], int]:
+    """``(rows, row of each sample key, base forwards)`` for every sample of the *scanned* (uncurated)
+    dataset ``scanned`` -- labelled and pool alike, ordered by path, labels left out of the key -- in one
+    cache entry: labelling, relabelling or excluding a sample in the app changes no key. The audit of a
+    dataset with a pool and Label next (core/active/pool_features.py) share it."""
+    every = sorted((dataclasses.replace(s, label=UNLABELED) for s in scanned.samples + scanned.pool),
+                   key=lambda s: s.path)
+    row_of = {key: r for r, key in enumerate(sample_keys(dataclasses.replace(scanned, samples=every)))}
+    rows, forwards = extract_rows(model, pre, modality, [every, []], device=device, training=training, job=job)
+    return rows, row_of, forwards
+
+
 def scan_curated(project, job: JobState | None = None):
     """The project's dataset, scanned and with its curation applied (what ``collect_features`` reads)."""
     if not project.data.path:
@@ -134,7 +150,12 @@ def collect_features(project, *, job: JobState | None = None, device=None, index
     import time
 
     modality = modality_for(project.task)
-    index = index if index is not None else scan_curated(project, job)
+    scanned = None
+    if index is None:
+        if not project.data.path:
+            raise DatasetError("Choose a dataset folder or file first.")
+        scanned = modality.scan(project.data.path, job=job, data=project.data)
+        index = apply_curation(scanned, project.data)
     pool = list(index.pool) if include_pool else []
     if not pool:
         require_labels(index, modality.noun)
@@ -151,13 +172,20 @@ def collect_features(project, *, job: JobState | None = None, device=None, index
     if job is not None:
         job.phase = "extracting features"
     started = time.perf_counter()
-    blocks, forwards = [np.zeros((0, int(model.feature_dim)), np.float32)], 0
-    for pair in ([split.train, split.val], [parts["test"], []], [pool, []]):     # a cache entry each
-        if pair[0] or pair[1]:
-            rows, more = extract_rows(model, pre, modality, pair, device=device, training=project.training,
-                                      job=job)
-            blocks.append(rows)
-            forwards += more
+    samples = split.train + split.val + parts["test"] + pool
+    if pool and scanned is not None:         # the entry Label next reads (label_free_rows)
+        rows, row_of, forwards = label_free_rows(model, pre, modality, scanned, device=device,
+                                                 training=project.training, job=job)
+        ordered_keys = sample_keys(dataclasses.replace(index, samples=samples))
+        blocks = [rows[[row_of[k] for k in ordered_keys]].reshape(-1, rows.shape[1])]
+    else:
+        blocks, forwards = [np.zeros((0, int(model.feature_dim)), np.float32)], 0
+        for pair in ([split.train, split.val], [parts["test"], []], [pool, []]):     # a cache entry each
+            if pair[0] or pair[1]:
+                rows, more = extract_rows(model, pre, modality, pair, device=device, training=project.training,
+                                          job=job)
+                blocks.append(rows)
+                forwards += more
     samples = split.train + split.val + parts["test"] + pool
     ordered = dataclasses.replace(index, samples=samples)
     return DatasetFeatures(

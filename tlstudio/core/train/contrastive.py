@@ -143,19 +143,21 @@ def encode_items(base: nn.Module, items: Sequence, collate: Callable, device: to
 def tune_base(base: nn.Module, items: Sequence, collate: Callable, *, device: torch.device | str = "cpu",
               steps: int | None = None, batch: int = BATCH, lr: float = LR, seed: int = 0,
               job: JobState | None = None,
-              on_step: Callable[[int, int, float, float], None] | None = None) -> TuningReport:
+              on_step: Callable[[int, int, float, float], None] | None = None,
+              frozen: tuple[torch.Tensor, torch.Tensor] | None = None) -> TuningReport:
     """Tune ``base`` in place on the labelled ``items`` (a modality's training dataset items:
     ``(input, label)``); ``collate`` makes a batch of them. ``check(job)`` between steps (cancel,
     pause), ``set_progress(job, step, steps)`` and ``on_step(step, steps, loss, eta_s)`` (for events)
-    after each. The base ends in eval mode with
-    every parameter's ``requires_grad`` as it was."""
+    after each. The base ends in eval mode with every parameter's ``requires_grad`` as it was.
+    ``frozen``: ``encode_items`` of the untuned base on ``items`` when the caller has it already (the
+    few-label probe does)."""
     device = torch.device(device)
     items = list(items)
     labels = [int(y) for _, y in items]
     steps = int(steps or auto_steps(len(items), batch))
     t0 = time.perf_counter()
     base.to(device)
-    before_feats, y_all = encode_items(base, items, collate, device)
+    before_feats, y_all = frozen if frozen is not None else encode_items(base, items, collate, device)
     before = class_separation(before_feats, y_all)
     grad_was = {id(p): p.requires_grad for p in base.parameters()}
     params = tunable_parameters(base)

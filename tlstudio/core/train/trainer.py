@@ -55,7 +55,7 @@ from tlstudio.core.train.loop import LoopContext, RunState, StageLoop
 from tlstudio.core.train.search_stage import heldout_source, run_search_stage
 from tlstudio.core.task_types import SingleLabelTask, task_for
 from tlstudio.core.runs.folder import write_model_files
-from tlstudio.core.train.few_label_stage import few_label_mode, run_few_label_stage
+from tlstudio.core.train.few_label_stage import few_label_plan, run_few_label_stage
 
 
 
@@ -186,6 +186,8 @@ class Trainer:
                                  **self._label_metrics})
         if getattr(self, "_tuning", None):
             self.metrics["few_shot"] = self._tuning
+        if getattr(self, "_few_label", None):
+            self.metrics["few_label"] = self._few_label        # what "auto" decided and why
         if getattr(self, "_ranks", None):
             self.metrics["ranks"] = self._ranks
         if "test_accuracy" in self.metrics:
@@ -289,15 +291,24 @@ class Trainer:
 
     def _few_label_stage(self, modality, card, pre, model, split, state: dict | None) -> dict | None:
         """Tune the base on the training split when labels are few (``few_label_stage``); what was done."""
-        mode = few_label_mode(self.project, modality, card, split.train, len(self._classes))
-        if mode == "off":
+        mode, reason, automatic = few_label_plan(self.project, modality, card, split.train, len(self._classes))
+        if mode == "off" and not (automatic and modality.few_label_tunings):     # nothing was decided
             return None
+        report, self._few_label = run_few_label_stage(
+            mode, modality, pre, model, split.train, self.run_state.device, self.project.training.seed,
+            self._emit, job=self.job, automatic=automatic, reason=reason,
+            decide_only=state is not None)
         if state is not None:       # resuming: the tuned base is part of the resume point
+            if self._few_label["mode"] == "off":
+                return None
             model.load_state_dict(state["model"])
             return {"method": mode, "resumed": True}
-        report = run_few_label_stage(mode, modality, pre, model, split.train, self.run_state.device,
-                                     self.project.training.seed, self._emit, job=self.job).to_dict()
-        self.run_state.base_forward_images += 2 * len(split.train)      # the separation before and after
+        if "probe" in self._few_label:
+            self.run_state.base_forward_images += len(split.train)       # the probe's frozen features
+        if report is None:
+            return None
+        report = report.to_dict()
+        self.run_state.base_forward_images += len(split.train)      # the separation after
         info = getattr(self.run_state.writer, "model_info", None)
         if isinstance(info, dict):
             info["base_tuning"] = report       # model.json says the base is not the pretrained one

@@ -33,6 +33,14 @@ class TrainingEventHandlers:
         self.speed_label.setText(f"{event.images_per_second:.0f} images/s · "
                                  f"ETA {format_eta(event.eta_seconds)}")
 
+    def on_few_label_decision(self, event: ev.FewLabelDecision) -> None:
+        self.log(event.message)
+        self.speed_label.setText(event.message)
+        self.settings.show_few_label_decision(event.message)
+
+    def on_run_note(self, event: ev.RunNote) -> None:
+        self.log(event.message)
+
     def on_base_tuning_progress(self, event: ev.BaseTuningProgress) -> None:
         self.progress.setRange(0, max(1, event.steps))
         self.progress.setValue(event.step)

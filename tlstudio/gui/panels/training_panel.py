@@ -208,6 +208,7 @@ class TrainingPanel(TrainingEventHandlers, QWidget):
         self.search_table.reset()
         self.log_view.clear()
         self.settings.set_chosen(None)
+        self.settings.show_few_label_decision("")
         self.error_label.hide()
         self.progress.setRange(0, 100)
         self.progress.setValue(0)

@@ -13,6 +13,7 @@ from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QToolButton,
                                QVBoxLayout, QWidget)
 
+from tlstudio.core.data.modality import modality_for
 from tlstudio.core.train.choices import OPTIMIZERS, SCHEDULES
 from tlstudio.core.device import placeholder_devices
 from tlstudio.gui.widgets.settings_widgets import SciSpinBox, double_spin, int_spin
@@ -26,11 +27,6 @@ CHOSEN_STYLE = "QLabel { color: #1b6e20; font-weight: bold; }"
 PINNED_STYLE = "QLabel { color: #0b4f9c; font-weight: bold; }"
 
 TOOLTIPS = {
-    ("training", "few_shot"): "Few labels (text): before the head, tune the sentence encoder on pairs of your "
-                              "labelled texts\n(same class pulled together, other classes pushed apart), then "
-                              "fit the head on its features.\nAutomatic: when the median class has at most 32 "
-                              "training labels and the model is a sentence encoder.\nThe head is then scored on "
-                              "the validation split, which the encoder never saw.",
     ("training", "head_fit"): "Automatic search: the head's learning rate, weight decay, epochs and shape are "
                               "chosen by\ntrying a few candidates with 5-fold cross-validation on all labelled "
                               "samples (CV),\nthen the best is trained again on all of them. Needs a frozen base "
@@ -126,9 +122,16 @@ class TrainingSettingsForm(QWidget):
         self.fit_note.setWordWrap(True)
         self.fit_note.setStyleSheet("QLabel { color: #555555; }")
         form.addRow(self.fit_note)
-        self._add(form, "Few labels", "training", "few_shot",
-                  self._combo([("auto", "Automatic (text: contrastive with ≤ 32 labels per class)"),
-                               ("contrastive", "Contrastive encoder tuning"), ("off", "Off (frozen encoder)")]))
+        # The choices and their wording are the modality's (reload fills them in for the project's task).
+        self.few_label_combo = self._combo([])
+        self._add(form, "Few labels", "training", "few_shot", self.few_label_combo)
+        self.few_label_label = form.labelForField(self.few_label_combo)
+        self.few_label_note = QLabel()
+        self.few_label_note.setObjectName("fewLabelNote")
+        self.few_label_note.setWordWrap(True)
+        self.few_label_note.setStyleSheet("QLabel { color: #555555; }")
+        form.addRow(self.few_label_note)
+        self.few_label_decision = ""      # what the last run's few-label stage did, and why
 
         head = QGroupBox("Stage 1 · train the head")
         form = QFormLayout(head)
@@ -249,9 +252,36 @@ class TrainingSettingsForm(QWidget):
         self.chosen = {k: winner[k] for k in AUTO_SENTINELS if k in winner} if winner else {}
         self.reload()
 
+    def show_few_label_decision(self, message: str) -> None:
+        """The last run's few-label decision (a ``FewLabelDecision`` event's message), "" to forget it."""
+        self.few_label_decision = message
+        self._show_few_label_choices()
+
+    def _show_few_label_choices(self) -> None:
+        """The "Few labels" box in the project modality's words; disabled where it has nothing to tune."""
+        modality = modality_for(self.state.project.task)
+        combo = self.few_label_combo
+        loading, self._loading = self._loading, True
+        try:
+            if [(combo.itemData(i), combo.itemText(i)) for i in range(combo.count())] != \
+                    [tuple(c) for c in modality.few_label_choices]:
+                combo.clear()
+                for value, label in modality.few_label_choices:
+                    combo.addItem(label, value)
+        finally:
+            self._loading = loading
+        combo.setEnabled(bool(modality.few_label_tunings))
+        combo.setToolTip(modality.few_label_help)
+        self.few_label_label.setToolTip(modality.few_label_help)
+        decided = self.few_label_decision.removeprefix("Few labels: ")
+        note = f"Last run: {decided}" if decided else modality.few_label_summary
+        self.few_label_note.setText(note)
+        self.few_label_note.setVisible(bool(note))
+
     @Slot()
     def reload(self) -> None:
         """Show the project's values in the widgets (without writing them back)."""
+        self._show_few_label_choices()
         self._loading = True
         try:
             for section, field, widget in self._bindings:
