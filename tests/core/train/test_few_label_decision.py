@@ -58,7 +58,7 @@ def _decide(minilm, path, per_class):
     events = []
     before = {k: v.clone() for k, v in model.base.state_dict().items()}
     report, record = run_few_label_stage(mode, text, pre, model, samples, torch.device("cpu"), 0, events.append,
-                                         lambda: None, automatic=True, reason=reason, decide_only=True)
+                                         automatic=True, reason=reason, decide_only=True)
     assert report is None and all(torch.equal(v, model.base.state_dict()[k]) for k, v in before.items())
     decisions = [e for e in events if isinstance(e, ev.FewLabelDecision)]
     assert len(decisions) == 1 and decisions[0].message == record["message"]
