@@ -110,7 +110,7 @@ def hash_candidates(fp: ImageFingerprints, job: JobState | None = None) -> set[t
     ``CANDIDATES_PER_IMAGE`` closest per image."""
     n, out = len(fp.d_bits), set()
     for start in range(0, n, HASH_BLOCK):
-        check()
+        check(job)
         stop = min(n, start + HASH_BLOCK)
         dd, pp = hamming(fp.d_bits[start:stop], fp.d_bits), hamming(fp.p_bits[start:stop], fp.p_bits)
         close = (dd <= HASH_CANDIDATE_BITS) & (pp <= HASH_CANDIDATE_BITS)
