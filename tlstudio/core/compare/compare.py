@@ -168,6 +168,7 @@ def measure_candidate(project, name: str, weights: str, index, device: torch.dev
         row.head, row.search_seconds = result.best.config.head_label(), round(result.seconds, 3)
         task.reach(0.95)
         task.phase = "measuring latency"
+        measuring = time.perf_counter()
         model.head = result.head
         row.params, row.file_bytes = measure.footprint(model)
         again = row.from_cache and previous is not None and previous.ok and previous.head == row.head \
@@ -178,6 +179,7 @@ def measure_candidate(project, name: str, weights: str, index, device: torch.dev
         else:
             row.latency_ms, row.latency_how, row.latency_runtime = measure.batch1_latency(
                 model, measure.one_input(modality, pre, features.samples[0], device), device, check=task.check)
+        row.measure_seconds = round(time.perf_counter() - measuring, 3)
         if not row.from_cache and row.extract_seconds > 0:
             row.extract_rate = features.base_forwards / row.extract_seconds
         elif previous is not None and previous.extract_rate and previous.error is None:

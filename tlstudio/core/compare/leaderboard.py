@@ -42,6 +42,7 @@ class CandidateResult:
     extract_seconds: float = 0.0     # this comparison's extraction (or cache read) time
     from_cache: bool = False         # the features came from the feature cache
     search_seconds: float = 0.0
+    measure_seconds: float = 0.0     # measuring size and latency (the ONNX export included)
     pareto: bool = False             # no other candidate is at least as accurate and at least as fast
     error: str | None = None         # why this candidate has no figures
 
