@@ -175,10 +175,12 @@ def measure_candidate(project, name: str, weights: str, index, device: torch.dev
             and previous.latency_runtime == measure.preferred_runtime(device)
         if again:          # the same model on the same machine: its latency was measured last time
             row.latency_ms, row.latency_how = previous.latency_ms, previous.latency_how
-            row.latency_runtime = previous.latency_runtime
+            row.latency_runtime, row.latency_runs = previous.latency_runtime, previous.latency_runs
         else:
-            row.latency_ms, row.latency_how, row.latency_runtime = measure.batch1_latency(
-                model, measure.one_input(modality, pre, features.samples[0], device), device, check=task.check)
+            latency = measure.batch1_latency(model, measure.one_input(modality, pre, features.samples[0], device),
+                                             device, check=task.check)
+            row.latency_ms, row.latency_how = latency.ms, latency.how
+            row.latency_runtime, row.latency_runs = latency.runtime, latency.runs
         row.measure_seconds = round(time.perf_counter() - measuring, 3)
         if not row.from_cache and row.extract_seconds > 0:
             row.extract_rate = features.base_forwards / row.extract_seconds

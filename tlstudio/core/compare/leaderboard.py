@@ -38,6 +38,7 @@ class CandidateResult:
     latency_ms: float | None = None  # one input, base + head, median
     latency_how: str = ""
     latency_runtime: str = ""        # "onnxruntime" (the exported model) | "pytorch"
+    latency_runs: int = 0            # timed passes the median is of
     extract_rate: float | None = None   # samples per second through the base on this machine
     extract_seconds: float = 0.0     # this comparison's extraction (or cache read) time
     from_cache: bool = False         # the features came from the feature cache
@@ -170,8 +171,10 @@ def format_leaderboard(board: Leaderboard) -> str:
         hows: dict[str, list[str]] = {}
         for r in ok:
             hows.setdefault(r.latency_how, []).append(r.model)
+        runs = sorted({r.latency_runs for r in ok if r.latency_runs})
+        passes = (f"; median of {runs[0]}" + (f"-{runs[-1]}" if len(runs) > 1 else "") + " passes") if runs else ""
         for how, models in hows.items():
-            lines.append(f"Latency: {how}" + (f" ({', '.join(models)})." if len(hows) > 1 else "."))
+            lines.append(f"Latency: {how}" + (f" ({', '.join(models)})" if len(hows) > 1 else "") + passes + ".")
     if not board.complete:
         lines.append("Not every candidate was measured (cancelled or failed); run again to finish.")
     return "\n".join(lines)

@@ -27,6 +27,7 @@ import os
 import statistics
 import time
 import warnings
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -93,9 +94,9 @@ def _timed_passes(run, check) -> list[float]:
 
 def onnx_model(model: nn.Module, inputs) -> bytes:
     """``model`` (on the CPU, eval mode) as ONNX bytes for inputs shaped like ``inputs`` (a batch of one)."""
-    from tlstudio.core.runs.export import TextLogits
-
     if isinstance(inputs, dict):
+        from tlstudio.core.runs.export import TextLogits
+
         module, args, names = TextLogits(model), (inputs["input_ids"], inputs["attention_mask"]), \
             ["input_ids", "attention_mask"]
     else:
@@ -108,7 +109,7 @@ def onnx_model(model: nn.Module, inputs) -> bytes:
     return buffer.getvalue()
 
 
-def _onnx_latency(model: nn.Module, inputs, check) -> tuple[float, str]:
+def _onnx_latency(model: nn.Module, inputs, check) -> tuple[list[float], str]:
     import onnxruntime as ort
 
     if check is not None:
@@ -123,12 +124,10 @@ def _onnx_latency(model: nn.Module, inputs, check) -> tuple[float, str]:
     names = [i.name for i in session.get_inputs()]
     feed = {n: (inputs[n] if isinstance(inputs, dict) else inputs).cpu().numpy() for n in names}
     times = _timed_passes(lambda: session.run(None, feed), check)
-    how = (f"ONNX model in onnxruntime {ort.__version__}, batch 1, cpu, {options.intra_op_num_threads} threads, "
-           f"p50 of {len(times)}")
-    return 1000.0 * statistics.median(times), how
+    return times, f"ONNX model in onnxruntime {ort.__version__}, batch 1, cpu, {options.intra_op_num_threads} threads"
 
 
-def _torch_latency(model: nn.Module, inputs, device: torch.device, check, why: str = "") -> tuple[float, str]:
+def _torch_latency(model: nn.Module, inputs, device: torch.device, check, why: str = "") -> tuple[list[float], str]:
     model.eval().to(device)
 
     def run() -> None:
@@ -138,18 +137,25 @@ def _torch_latency(model: nn.Module, inputs, device: torch.device, check, why: s
 
     times = _timed_passes(run, check)
     threads = f", {torch.get_num_threads()} threads" if device.type == "cpu" else ""
-    how = f"PyTorch model, batch 1, {device.type}{threads}, p50 of {len(times)}" + (f" ({why})" if why else "")
-    return 1000.0 * statistics.median(times), how
+    return times, f"PyTorch model, batch 1, {device.type}{threads}" + (f" ({why})" if why else "")
 
 
-def batch1_latency(model: nn.Module, inputs, device: torch.device, *, check=None) -> tuple[float, str, str]:
-    """(median milliseconds of one forward pass of ``inputs``, how it was measured, the runtime:
-    ``ONNX`` or ``PYTORCH``); see the module docstring."""
+@dataclass
+class Latency:
+    ms: float           # the median of ``runs`` timed passes
+    runs: int
+    how: str            # the runtime, batch, device and threads (and why PyTorch, when it is the fallback)
+    runtime: str        # ONNX or PYTORCH
+
+
+def batch1_latency(model: nn.Module, inputs, device: torch.device, *, check=None) -> Latency:
+    """One forward pass of ``inputs`` (a batch of one) timed in the exported model, or in the PyTorch
+    model where that cannot run; see the module docstring."""
     runtime = preferred_runtime(device)
     if runtime == ONNX:
         try:
-            ms, how = _onnx_latency(model, inputs, check)
-            return ms, how, ONNX
+            times, how = _onnx_latency(model, inputs, check)
+            return Latency(1000.0 * statistics.median(times), len(times), how, ONNX)
         except Cancelled:
             raise
         except Exception as exc:  # the exporter and onnxruntime raise many types; PyTorch is then timed
@@ -159,8 +165,8 @@ def batch1_latency(model: nn.Module, inputs, device: torch.device, *, check=None
         why = f"on {device.type}; the ONNX runtime here runs on the CPU"
     else:
         why = "onnx/onnxruntime not installed: pip install tlstudio[export]"
-    ms, how = _torch_latency(model, inputs, device, check, why)
-    return ms, how, PYTORCH
+    times, how = _torch_latency(model, inputs, device, check, why)
+    return Latency(1000.0 * statistics.median(times), len(times), how, PYTORCH)
 
 
 def extraction_rate(base: nn.Module, modality, pre, samples, device: torch.device, *, check=None) -> float:
