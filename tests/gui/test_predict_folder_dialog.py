@@ -185,6 +185,24 @@ def test_a_file_the_app_did_not_write_is_refused_with_its_reason(qtbot, loaded, 
     assert dialog.output_edit.text() == str(mine)
 
 
+def test_a_multilabel_run_shows_and_writes_each_rows_label_set(qtbot, loaded, folder, tmp_path):
+    import dataclasses
+
+    multi = dataclasses.replace(loaded, info={**loaded.info, "task_type": "multilabel",
+                                              "thresholds": [0.0, 0.0, 1.01]})      # bag and sneaker always
+    dialog = _dialog(qtbot, multi)
+    dialog.start(str(folder), str(tmp_path / "labels.csv"))
+    qtbot.waitUntil(lambda: dialog.summary is not None and not dialog.is_running(), timeout=TIMEOUT_MS)
+    good = [i for i, r in enumerate(dialog.model.rows) if not r.get("error")]
+    assert len(good) == 21
+    for i in good:
+        assert sorted(dialog.model.index(i, 1).data().split(", ")) == ["bag", "sneaker"]
+    saved = _file_rows(tmp_path / "labels.csv")
+    assert all(sorted(r["labels"].split(";")) == ["bag", "sneaker"] for r in saved if not r["error"])
+    assert dialog.summary["per_label"] == {"bag": 21, "sneaker": 21}
+    assert dialog.grab().save(str(_shots(tmp_path) / "predict_folder_dialog_multilabel.png"))
+
+
 def test_the_try_page_opens_the_dialog_once_a_run_is_loaded(qtbot, loaded, folder, monkeypatch):
     from tlstudio.gui.panels.results_try import TryView
 
