@@ -2,6 +2,9 @@
 the chart, "Use this model" sets the project's model, Cancel stops a comparison."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from PySide6.QtCore import Qt
 
 from tlstudio.gui.panels.compare_dialog import CompareDialog
@@ -58,6 +61,12 @@ def test_compare_fills_the_table_and_use_this_model_sets_the_project_model(qtbot
     assert lat == sorted(lat)
     assert len(dialog.chart.plotted()) == 2
     qtbot.waitUntil(lambda: not dialog.chart.busy(), timeout=60000)
+    # the exported model's latency: the cell's tooltip says which runtime measured it
+    assert all(dialog.table.item(i, 4).toolTip().startswith("ONNX model in onnxruntime") for i in range(2))
+    assert not any("PyTorch" in dialog.table.item(i, 4).text() for i in range(2))
+    shots = Path(os.environ.get("TLSTUDIO_SHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    assert dialog.grab().save(str(shots / "compare_dialog.png"))
     # The project's model is Lite0: Use is off on its row and on for Lite1, which it then makes the model.
     assert dialog.select_model("tf_efficientnet_lite0") and not dialog.use_button.isEnabled()
     assert dialog.select_model("tf_efficientnet_lite1") and dialog.use_button.isEnabled()

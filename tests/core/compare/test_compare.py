@@ -54,6 +54,9 @@ def test_leaderboard_on_real_images_then_cached(project, tmp_path):
         assert r.accuracy > 0.4 and 0.3 < r.macro_f1 <= 1     # 6 classes: chance is 0.17
         assert r.samples == 36 and "cross-validation" in r.method     # the test split (2 a class) never read
         assert r.latency_ms > 0 and "batch 1" in r.latency_how and r.extract_rate > 0
+        # the exported model's latency: the dev install has the export extra
+        assert r.latency_runtime == "onnxruntime" and r.latency_how.startswith("ONNX model in onnxruntime")
+        assert r.latency_runs >= 5
         assert r.params > 3_000_000 and r.file_bytes > 4 * r.params * 0.95 and r.input_size == "64 px"
         assert r.feature_dim == 1280
     assert any(r.pareto for r in board.candidates)
@@ -94,3 +97,65 @@ def test_macro_f1_by_hand():
     predicted = torch.tensor([0, 1, 1, 1, 0])
     # class 0: tp 1 fp 1 fn 1 -> 0.5; class 1: tp 2 fp 1 fn 0 -> 0.8; class 2: tp 0 -> 0
     assert macro_f1(predicted, labels, 4) == pytest.approx((0.5 + 0.8 + 0.0) / 3)
+
+
+def test_latency_falls_back_to_pytorch_and_says_why(project, monkeypatch):
+    from tlstudio.core.compare import measure
+
+    def broken_export(model, inputs):
+        raise RuntimeError("Unsupported operator 'aten::made_up'\nmore lines")
+
+    working = measure.onnx_model
+    monkeypatch.setattr(measure, "onnx_model", broken_export)
+    board = compare_models(project, TWO[:1], device="cpu")
+    row = board.candidates[0]
+    assert row.ok and row.latency_runtime == "pytorch" and row.latency_ms > 0
+    assert row.latency_how.startswith("PyTorch model, batch 1, cpu")
+    assert "the ONNX export failed: Unsupported operator 'aten::made_up')" in row.latency_how
+    # a cached re-run with ONNX working again measures the exported model, not the old PyTorch figure
+    monkeypatch.setattr(measure, "onnx_model", working)
+    again = compare_models(project, TWO[:1], device="cpu", previous=board)
+    assert again.candidates[0].from_cache and again.candidates[0].latency_runtime == "onnxruntime"
+
+
+def test_latency_without_the_export_extra_is_pytorchs(monkeypatch):
+    from tlstudio.core.compare import measure
+
+    real = measure.importlib.util.find_spec
+    monkeypatch.setattr(measure.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    model = torch.nn.Sequential(torch.nn.Linear(8, 3))
+    latency = measure.batch1_latency(model, torch.randn(1, 8), torch.device("cpu"))
+    assert latency.runtime == "pytorch" and latency.ms > 0 and "not installed" in latency.how
+    assert measure.preferred_runtime(torch.device("cpu")) == "pytorch"
+
+
+def test_onnx_latency_of_a_small_model_and_cancel_between_passes():
+    from tlstudio.core.compare import measure
+
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    latency = measure.batch1_latency(model, torch.randn(1, 8), torch.device("cpu"))
+    assert latency.runtime == "onnxruntime" and 0 < latency.ms < 1000 and "batch 1" in latency.how
+    assert measure.LATENCY_MIN_RUNS <= latency.runs <= measure.LATENCY_RUNS
+    calls = []
+
+    class CountingJob(JobState):
+        def check(self) -> None:
+            calls.append(1)
+            if len(calls) == 4:
+                self.cancel()
+            super().check()
+
+    with pytest.raises(Cancelled):
+        measure.batch1_latency(model, torch.randn(1, 8), torch.device("cpu"), job=CountingJob())
+    assert len(calls) == 4          # stopped at the first check after the cancel, not at the end
+
+
+def test_weights_size_counts_every_tensor_once():
+    from tlstudio.core.compare import measure
+
+    model = torch.nn.Sequential(torch.nn.Linear(10, 4), torch.nn.BatchNorm1d(4))
+    params, size = measure.footprint(model)
+    assert params == 10 * 4 + 4 + 4 + 4
+    # weights + BatchNorm's running mean/var (fp32) and its int64 batch counter
+    assert size == 4 * (params + 4 + 4) + 8

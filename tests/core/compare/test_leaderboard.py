@@ -44,3 +44,19 @@ def test_unsaved_project_path_is_in_the_data_folder(tmp_path, monkeypatch):
     path = leaderboard_path(None, str(tmp_path / "flowers"))
     assert path.parent == tmp_path / "appdata" / "compare" and path.name.startswith("flowers-")
     assert path != leaderboard_path(None, str(tmp_path / "other" / "flowers"))
+
+
+def test_the_table_says_which_runtime_timed_each_row():
+    rows = [_row("a", 0.9, 10.0, latency_how="ONNX model in onnxruntime 1.2, batch 1, cpu, 2 threads",
+                 latency_runtime="onnxruntime", latency_runs=9),
+            _row("b", 0.8, 20.0, latency_how="ONNX model in onnxruntime 1.2, batch 1, cpu, 2 threads",
+                 latency_runtime="onnxruntime", latency_runs=14)]
+    board = Leaderboard(task="image", noun="images", data="/d", candidates=rows, complete=True)
+    mark_pareto(board.candidates)
+    lines = format_leaderboard(board).splitlines()
+    assert lines[-1] == "Latency: ONNX model in onnxruntime 1.2, batch 1, cpu, 2 threads; median of 9-14 passes."
+    rows.append(_row("c", 0.7, 90.0, latency_how="PyTorch model, batch 1, cpu, 2 threads (the ONNX export "
+                     "failed: no)", latency_runtime="pytorch", latency_runs=5))
+    lines = format_leaderboard(board).splitlines()
+    assert lines[-2].startswith("Latency: ONNX model") and "(a, b); median of 5-14 passes." in lines[-2]
+    assert lines[-1].startswith("Latency: PyTorch model") and "failed: no) (c)" in lines[-1]

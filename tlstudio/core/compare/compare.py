@@ -15,13 +15,20 @@ modality whose weights are on this computer, ``default_candidates``), in turn:
    pretrained features transfer (Kornblith et al. 2019), and the hidden-layer
    group costs about three times the linear one (measured on the demo), which
    would make the heads, not the extraction, the cost of a comparison on a
-   small set. ``full_search=True`` searches every head shape, as training does;
-3. measure what the model costs (``measure``): parameters, file size, batch-1
-   latency of base + head, and the extraction throughput (timed on this
-   extraction, or on a few samples when the rows came from the cache). A
+   small set. ``full_search=True`` searches every head shape, as training does.
+   The search runs on one intra-op thread: its steps are small matmuls, and on a
+   busy 2-core machine a second thread made it 3-10x slower (OpenMP barriers
+   waiting for a core that runs something else);
+3. measure what the model costs (``measure``): parameters, weights size, batch-1
+   latency of the exported model (ONNX in onnxruntime; the PyTorch model where
+   that cannot run, the row says which), and the extraction throughput (timed on
+   this extraction, or on a few samples when the rows came from the cache). A
    re-run whose rows come from the cache keeps the latency and throughput the
-   previous leaderboard measured on this machine (``previous``): a batch-1
-   pass of a large model on a busy CPU takes seconds.
+   previous leaderboard measured on this machine with the same runtime
+   (``previous``).
+
+The model is built (its weights loaded) once per candidate and serves the
+extraction, the latency and the size.
 
 The dataset is scanned once for all candidates. After each candidate the
 leaderboard (with its Pareto front, accuracy vs latency) is saved atomically
@@ -46,6 +53,7 @@ from tlstudio.core.data.modality import modality_for
 from tlstudio.core.errors import DatasetError, TLStudioError
 from tlstudio.core.model.head import HeadSpec
 from tlstudio.core.progress import Cancelled, JobState
+from tlstudio.core.threads import intra_op_threads
 
 STEPS = 1000            # progress steps per candidate
 EXTRACT_SHARE = 0.85    # of a candidate's progress: its extraction; the head search and measuring share the rest
@@ -149,9 +157,10 @@ def measure_candidate(project, name: str, weights: str, index, device: torch.dev
         train = torch.tensor([s == "train" for s in features.splits])
         if int(train.sum()) == 0 or len(torch.unique(y)) < 2:
             raise DatasetError("Too few labelled samples to compare models (need two classes in the train split).")
-        result = search_head(x[train], y[train], x[~train], y[~train], len(features.classes),
-                             head=None if full_search else HeadSpec(layers=[]), seed=trial.data.seed,
-                             job=job)
+        with intra_op_threads(1):       # heads of a few thousand weights: see the module docstring
+            result = search_head(x[train], y[train], x[~train], y[~train], len(features.classes),
+                                 head=None if full_search else HeadSpec(layers=[]), seed=trial.data.seed,
+                                 job=job)
         predicted = result.heldout_logits.argmax(1)
         row.accuracy = float((predicted == result.heldout_labels).float().mean())
         row.macro_f1 = macro_f1(predicted, result.heldout_labels, len(features.classes))
@@ -159,14 +168,20 @@ def measure_candidate(project, name: str, weights: str, index, device: torch.dev
         row.head, row.search_seconds = result.best.config.head_label(), round(result.seconds, 3)
         job.reach(0.95)
         job.phase = "measuring latency"
+        measuring = time.perf_counter()
         model.head = result.head
         row.params, row.file_bytes = measure.footprint(model)
-        again = row.from_cache and previous is not None and previous.ok and previous.head == row.head
+        again = row.from_cache and previous is not None and previous.ok and previous.head == row.head \
+            and previous.latency_runtime == measure.preferred_runtime(device)
         if again:          # the same model on the same machine: its latency was measured last time
             row.latency_ms, row.latency_how = previous.latency_ms, previous.latency_how
+            row.latency_runtime, row.latency_runs = previous.latency_runtime, previous.latency_runs
         else:
-            row.latency_ms, row.latency_how = measure.batch1_latency(
-                model, measure.one_input(modality, pre, features.samples[0], device), device, job=job)
+            latency = measure.batch1_latency(model, measure.one_input(modality, pre, features.samples[0], device),
+                                             device, job=job)
+            row.latency_ms, row.latency_how = latency.ms, latency.how
+            row.latency_runtime, row.latency_runs = latency.runtime, latency.runs
+        row.measure_seconds = round(time.perf_counter() - measuring, 3)
         if not row.from_cache and row.extract_seconds > 0:
             row.extract_rate = features.base_forwards / row.extract_seconds
         elif previous is not None and previous.extract_rate and previous.error is None:

@@ -4,7 +4,8 @@ Pure Python (no torch): the GUI reads a saved leaderboard on its own thread.
 A row's ``accuracy`` / ``macro_f1`` are the searched head's held-out figures
 (out-of-fold under k-fold cross-validation, or on the validation split for a
 large set, as ``method`` says); ``latency_ms`` is one batch-1 forward pass of
-base + head on this machine (``latency_how`` says how it was measured).
+base + head on this machine, in ``latency_runtime`` ("onnxruntime": the exported
+ONNX model; "pytorch": the PyTorch model) as ``latency_how`` says.
 """
 from __future__ import annotations
 
@@ -33,13 +34,16 @@ class CandidateResult:
     feature_dim: int = 0
     input_size: str = ""             # "224 px", "128 tokens"
     params: int = 0                  # base + head
-    file_bytes: int = 0              # the model's fp32 weights as torch.save writes them
-    latency_ms: float | None = None  # one input, base + head
+    file_bytes: int = 0              # the model's fp32 weights (tensor bytes)
+    latency_ms: float | None = None  # one input, base + head, median
     latency_how: str = ""
+    latency_runtime: str = ""        # "onnxruntime" (the exported model) | "pytorch"
+    latency_runs: int = 0            # timed passes the median is of
     extract_rate: float | None = None   # samples per second through the base on this machine
     extract_seconds: float = 0.0     # this comparison's extraction (or cache read) time
     from_cache: bool = False         # the features came from the feature cache
     search_seconds: float = 0.0
+    measure_seconds: float = 0.0     # measuring size and latency (the ONNX export included)
     pareto: bool = False             # no other candidate is at least as accurate and at least as fast
     error: str | None = None         # why this candidate has no figures
 
@@ -163,7 +167,14 @@ def format_leaderboard(board: Leaderboard) -> str:
     ok = [r for r in rows if r.ok]
     if ok:
         lines.append(f"* Pareto front (none more accurate and faster). Accuracy: {ok[0].method}, "
-                     f"{ok[0].samples} {rate}; latency: {ok[0].latency_how}.")
+                     f"{ok[0].samples} {rate}.")
+        hows: dict[str, list[str]] = {}
+        for r in ok:
+            hows.setdefault(r.latency_how, []).append(r.model)
+        runs = sorted({r.latency_runs for r in ok if r.latency_runs})
+        passes = (f"; median of {runs[0]}" + (f"-{runs[-1]}" if len(runs) > 1 else "") + " passes") if runs else ""
+        for how, models in hows.items():
+            lines.append(f"Latency: {how}" + (f" ({', '.join(models)})" if len(hows) > 1 else "") + passes + ".")
     if not board.complete:
         lines.append("Not every candidate was measured (cancelled or failed); run again to finish.")
     return "\n".join(lines)

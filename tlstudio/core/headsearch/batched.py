@@ -43,6 +43,15 @@ def searchable(spec: HeadSpec) -> bool:
     return all(layer.type in SEARCHABLE_LAYERS for layer in spec.layers)
 
 
+def _shared_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``x @ w[j] + b[j]`` for every head j of ``w`` [m, d, c], as one [n, d] x [d, m * c] matmul:
+    m small matmuls of c (a class count) columns each run ~5x slower on a CPU than one wide one
+    (measured on 30 linear heads of 1280 features, forward + backward)."""
+    m, d, c = w.shape
+    wide = w.permute(1, 0, 2).reshape(d, m * c)
+    return (x @ wide).view(x.shape[0], m, c).transpose(0, 1) + b
+
+
 class BatchedHeads:
     """``m`` independent heads of one shape, as stacked tensors: layer i is ``x @ W[m] + b[m]``."""
 
@@ -79,8 +88,8 @@ class BatchedHeads:
                 w, b = params[arg], params[arg + 1]
                 if h.dim() == 3:
                     h = torch.baddbmm(b, h, w)
-                else:      # shared input, broadcast over the heads: no copy of w, a contiguous gradient
-                    h = torch.matmul(h, w) + b
+                else:      # shared input: one GEMM against every head's weights side by side
+                    h = _shared_linear(h, w, b)
             elif op == "act":
                 h = arg(h)
             elif op == "dropout" and train and arg > 0:

@@ -106,15 +106,22 @@ def prediction_entry(path: str, probs: torch.Tensor, classes: Sequence[str], top
                      thresholds: Sequence[float] | None = None) -> dict:
     """{path, label, probability, top_k: [{label, probability}]} of one sample's probabilities; a multi-label
     model (``thresholds``) adds ``labels``, every label at or above its threshold ``[{label, probability,
-    threshold}]``, most probable first (``label`` is then the first of them, "" when none passes)."""
-    k = max(1, min(int(top_k), len(classes)))
-    values, indices = torch.topk(probs, k)
-    top = [{"label": classes[int(i)], "probability": float(v)} for v, i in zip(values, indices)]
-    entry = {"path": str(path), "label": top[0]["label"], "probability": top[0]["probability"], "top_k": top}
+    threshold}]``, most probable first (``label`` is then the first of them, "" when none passes), and its
+    ``top_k`` (each label's own probability, most probable first) holds every label of that set too."""
+    labels = None
     if thresholds is not None:
         from tlstudio.core.runs.multilabel_metrics import label_sets
 
         labels = label_sets(probs.numpy()[None, :], thresholds, classes)[0]
+    k = max(1, min(int(top_k), len(classes)))
+    chosen = [int(i) for i in torch.topk(probs, k).indices]
+    if labels:
+        position = {str(name): j for j, name in enumerate(classes)}
+        chosen += [position[e["label"]] for e in labels if position[e["label"]] not in chosen]
+        chosen.sort(key=lambda j: -float(probs[j]))
+    top = [{"label": classes[j], "probability": float(probs[j])} for j in chosen]
+    entry = {"path": str(path), "label": top[0]["label"], "probability": top[0]["probability"], "top_k": top}
+    if labels is not None:
         entry.update({"labels": labels, "label": labels[0]["label"] if labels else "",
                       "probability": labels[0]["probability"] if labels else 0.0})
     return entry

@@ -13,8 +13,9 @@ already written (to skip them) grow with the folder.
 ``predict_folder`` writes the rows to a prediction file
 (``prediction_files.PredictionFile``) batch by batch: a re-run after an
 interrupt, a cancel or a crash appends only the rows the file lacks. Each row
-is ``prediction_entry``'s {path, label, probability, top_k}, or {path, error}
-for an input that could not be read: an unreadable file never stops the job.
+is ``prediction_entry``'s {path, label, probability, top_k} (a multi-label
+model's adds ``labels``, its whole predicted label set), or {path, error} for
+an input that could not be read: an unreadable file never stops the job.
 """
 from __future__ import annotations
 
@@ -151,13 +152,14 @@ def predict_folder(loaded, folder: str | os.PathLike, out: str | os.PathLike, *,
 
     Returns {"folder", "out", "format", "noun", "inputs", "new", "already", "rows", "errors",
     "per_label": {label: rows}, "seconds", "per_second"} (rows, errors and per_label count the whole
-    file; per_second the new rows). ``on_rows`` gets each batch's rows once they are written.
+    file, a multi-label file each label of each row's set; per_second the new rows). ``on_rows`` gets each batch's rows once they are written.
     Cancel (``job``) raises ``Cancelled`` with every finished batch written.
     """
     predictor = FolderPredictor(loaded, folder, top_k=top_k, batch_size=batch_size, data=data, exclude=[out])
     predictor.count(job)                      # no inputs: refused before any file is made
     start = time.perf_counter()
-    with PredictionFile.open(out, fmt) as target:
+    multilabel = getattr(loaded, "thresholds", None) is not None       # rows carry the whole label set
+    with PredictionFile.open(out, fmt, multilabel) as target:
         for rows in predictor.batches(skip=target.written.keys, job=job):
             target.append(rows)
             if on_rows is not None:

@@ -4,7 +4,7 @@ The candidates (checked in a list; default: the project's model and every model
 whose weights are on this computer; more can be added by name) are compared in
 a worker (``gui/jobs/compare_jobs.py``, ``core/compare``): each one's features
 through the feature cache, the searched head, held-out accuracy and macro-F1,
-throughput, size and batch-1 latency. Rows appear as each candidate finishes;
+throughput, size and the exported model's batch-1 latency. Rows appear as each candidate finishes;
 the table sorts by any column; the chart plots accuracy against latency with
 the Pareto front marked. "Use this model" makes the selected row the
 project's model. Cancel stops between batches and keeps the finished rows;
@@ -54,8 +54,9 @@ class CompareDialog(QDialog):
         self.noun = "samples"
         intro = QLabel("Which pretrained model suits this data? Each checked model's features are extracted once "
                        "(kept in the feature cache), a head is fitted by the automatic search and scored on "
-                       "samples it never saw (cross-validation). Latency is one input through the PyTorch model "
-                       "on this computer.", wordWrap=True)
+                       "samples it never saw (cross-validation). Latency is one input through the exported "
+                       "(ONNX) model on this computer, or the PyTorch model where it cannot be exported: hover a "
+                       "latency to see which.", wordWrap=True)
         self.candidates = QListWidget(objectName="compareCandidates")
         self.candidates.setMaximumWidth(240)
         self.add_edit = QLineEdit(placeholderText="Add a model by name…", objectName="compareAddEdit")
@@ -254,10 +255,13 @@ class CompareDialog(QDialog):
         model.setToolTip(f"{row['family']} · accuracy: {row['method']}, {row['samples']} samples · "
                          f"latency: {row['latency_how']}" + (" · features from the cache" if row["from_cache"] else ""))
         rate = row.get("extract_rate")
+        latency = _SortItem(f"{row['latency_ms']:.1f} ms" + (" (PyTorch)" if row.get("latency_runtime") == "pytorch"
+                                                              else ""), row["latency_ms"])
+        latency.setToolTip(row["latency_how"])
         return [
             _SortItem(PARETO_MARK if row["pareto"] else "", 1.0 if row["pareto"] else 0.0), model,
             _SortItem(f"{row['accuracy']:.1%}", row["accuracy"]), _SortItem(f"{row['macro_f1']:.3f}", row["macro_f1"]),
-            _SortItem(f"{row['latency_ms']:.1f} ms", row["latency_ms"]),
+            latency,
             _SortItem(f"{rate:.1f}" if rate else "", rate), _SortItem(human_params(row["params"]), row["params"]),
             _SortItem(human_bytes(row["file_bytes"]), row["file_bytes"]), _SortItem(row["input_size"], None),
             _SortItem(row["head"], None)]
