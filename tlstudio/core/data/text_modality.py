@@ -279,7 +279,7 @@ class TextModality:
         check(job)
         return index
 
-    def claim(self, path: str | os.PathLike, *, encoding: str | None = None) -> Claim:
+    def claim(self, path: str | os.PathLike, *, encoding: str | None = None) -> "Claim":
         """JSON Lines, class folders of .txt files, or a table with a text column and a label column."""
         from tlstudio.core.data.detect import (JSONL_SUFFIXES, NOT, SURE, Claim, claim_for_table_or_folder,
                                                text_folder_claim, text_table_claim)
