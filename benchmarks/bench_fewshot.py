@@ -226,8 +226,6 @@ def main() -> None:
     ap.add_argument("--no-zero-shot", action="store_true")
     ap.add_argument("--probe-only", action="store_true",
                     help="frozen accuracy and the few-label probe per seed; no tuning")
-    ap.add_argument("--top-layers", type=int, default=None,
-                    help="tune only the top N transformer layers (default: the app's choice)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
