@@ -56,6 +56,7 @@ class Candidate:
     runner: Runner
     method: str = ""
     fp32_bytes: int | None = None
+    mixed_precision: dict | None = None     # INT8: what the sensitivity search kept in FP32 (quantize.py)
 
 
 def is_report(path: Path) -> bool:
@@ -231,7 +232,7 @@ def _entry(candidate: Candidate, tally: _Tally, seen: int, ref_correct: int | No
             "top1_agreement": tally.agree / seen if seen else None,
             "accuracy": accuracy, "pytorch_accuracy": ref_accuracy,
             "accuracy_delta": accuracy - ref_accuracy if accuracy is not None else None,
-            "max_probability_difference": tally.max_prob_diff}
+            "max_probability_difference": tally.max_prob_diff, "mixed_precision": candidate.mixed_precision}
 
 
 def _warnings(entry: dict) -> list[str]:

@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import shutil
@@ -33,10 +34,13 @@ from typing import Callable, Iterable
 
 from tlstudio.core import atomic
 from tlstudio.core.errors import ExportError, TLStudioError
+from tlstudio.core.runs.int8_search import HOLDOUT_TARGET
+INT8_SIZE_TARGET = 2.0         # an INT8 file at least this many times smaller than FP32 (the report's target too)
 
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_PRECISION = "fp32"
 CALIBRATION_SAMPLES = 64        # training samples whose activations set the INT8 ranges
+HOLDOUT_SAMPLES = 128           # other training samples the mixed-precision search measures agreement on
 FLOAT_INPUT = "tensor(float)"
 
 
@@ -93,55 +97,92 @@ class _Feeds:
 
     def get_next(self):
         batch = next(self._inputs, None)
-        if batch is None:
-            return None
-        if isinstance(batch, dict):
-            return {name: batch[name].numpy() for name in self._names}
-        return {self._names[0]: batch.numpy()}
+        return None if batch is None else _feed(batch, self._names)
 
 
-def calibration_inputs(loaded, run_dir, fallback_inputs) -> tuple[list, str]:
-    """(batches of real model inputs, what they are): up to CALIBRATION_SAMPLES of the run's training
-    split, evenly spread; its other splits when it has no training rows; ``fallback_inputs`` (the
-    parity batch) when it has no split at all (a bundle)."""
-    from tlstudio.core.data.modality import modality_for
+def _feed(batch, names: list[str]) -> dict:
+    if isinstance(batch, dict):
+        return {name: batch[name].numpy() for name in names}
+    return {names[0]: batch.numpy()}
+
+
+@dataclasses.dataclass
+class CalibrationSet:
+    """Real model inputs for INT8: ``batches`` set the activation ranges; ``holdout`` (other samples of
+    the training split, never the split the report measures on) is what the mixed-precision search
+    checks agreement on ([] when the run has no training split: then nothing is searched)."""
+    batches: list
+    what: str                       # e.g. "64 training images"
+    holdout: list = dataclasses.field(default_factory=list)
+    holdout_what: str = ""
+
+
+def calibration_samples(run_dir) -> tuple[str, list, list]:
+    """(the split's name, samples to calibrate on, samples held out for the search): evenly spread
+    samples of the run's training split, one in three (up to CALIBRATION_SAMPLES) to calibrate and the
+    others (up to HOLDOUT_SAMPLES) held out. Without training rows, up to CALIBRATION_SAMPLES of its
+    validation or test split calibrate and nothing is held out (the report measures on those splits:
+    the search never tunes on them). ("", [], []) when the run has no split (a bundle)."""
     from tlstudio.core.runs.evaluate import split_samples
-    from tlstudio.core.runs.export_report import sample_batches
 
-    noun = modality_for(loaded.task).noun
     for split, name in (("train", "training"), ("val", "validation"), ("test", "test")):
         try:
             samples = split_samples(run_dir, split)
         except TLStudioError:
             continue
-        step = max(1, len(samples) // CALIBRATION_SAMPLES)
-        chosen = samples[::step][:CALIBRATION_SAMPLES]
-        batches = [inputs for inputs, _, _ in sample_batches(loaded, chosen, batch_size=8)]
-        if batches:
-            return batches, f"{sum(_rows(b) for b in batches)} {name} {noun}"
-    return [fallback_inputs], f"{_rows(fallback_inputs)} sample {noun}"
+        if split != "train":
+            return name, samples[::max(1, len(samples) // CALIBRATION_SAMPLES)][:CALIBRATION_SAMPLES], []
+        wanted = CALIBRATION_SAMPLES + HOLDOUT_SAMPLES
+        chosen = samples[::max(1, len(samples) // wanted)][:wanted]
+        return name, chosen[::3], [s for i, s in enumerate(chosen) if i % 3]
+    return "", [], []
+
+
+def calibration_inputs(loaded, run_dir, fallback_inputs) -> CalibrationSet:
+    """The model inputs of ``calibration_samples``; ``fallback_inputs`` (the parity batch) calibrate
+    a run without any split."""
+    from tlstudio.core.data.modality import modality_for
+    from tlstudio.core.runs.export_report import sample_batches
+
+    noun = modality_for(loaded.task).noun
+    name, calibrate, held = calibration_samples(run_dir)
+    batches = [inputs for inputs, _, _ in sample_batches(loaded, calibrate, batch_size=8)]
+    holdout = [inputs for inputs, _, _ in sample_batches(loaded, held, batch_size=16)]
+    if not batches:
+        return CalibrationSet([fallback_inputs], f"{_rows(fallback_inputs)} sample {noun}")
+    rows = sum(_rows(b) for b in holdout)
+    return CalibrationSet(batches, f"{sum(_rows(b) for b in batches)} {name} {noun}", holdout,
+                          f"{rows} other {name} {noun}" if rows else "")
 
 
 def _rows(inputs) -> int:
     return int((inputs["input_ids"] if isinstance(inputs, dict) else inputs).shape[0])
 
 
-def convert_precision(fp32_path: Path, out_path: Path, precision: str,
-                      calibration: Callable[[], tuple[Iterable[dict], str]] | None = None) -> str:
-    """Write ``out_path`` as ``precision`` from the FP32 file; returns how (one phrase for the report).
+@dataclasses.dataclass
+class Conversion:
+    """How a file was converted: one phrase for the report, and (INT8) what the search kept in FP32."""
+    method: str
+    mixed_precision: dict | None = None
 
-    ``calibration()`` gives (batches of real model inputs, what they are, e.g. "64 training images");
-    it is called only for static INT8 (``calibration_inputs`` makes them from a run).
+
+def convert_precision(fp32_path: Path, out_path: Path, precision: str,
+                      calibration: Callable[[], CalibrationSet] | None = None) -> Conversion:
+    """Write ``out_path`` as ``precision`` from the FP32 file.
+
+    ``calibration()`` gives real model inputs (``calibration_inputs`` makes them from a run); INT8
+    calls it: static INT8 calibrates on them, and both kinds check their held-out part in the
+    mixed-precision search (int8_search.py).
     """
     precision = check_precision(precision)
     fp32_path, out_path = Path(fp32_path), Path(out_path)
     if precision == "fp32":
         if fp32_path != out_path:
             shutil.copyfile(fp32_path, out_path)
-        return "FP32 (as exported)"
+        return Conversion("FP32 (as exported)")
     try:
         if precision == "fp16":
-            return _to_fp16(fp32_path, out_path)
+            return Conversion(_to_fp16(fp32_path, out_path))
         return _to_int8(fp32_path, out_path, calibration)
     except ExportError:
         raise
@@ -161,9 +202,55 @@ def _to_fp16(fp32_path: Path, out_path: Path) -> str:
     return "FP16 weights and activations, float32 inputs and outputs"
 
 
-def _to_int8(fp32_path: Path, out_path: Path, calibration) -> str:
-    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quant_pre_process,
-                                          quantize_dynamic, quantize_static)
+def _static_quantizer(prepared: Path, calibration: CalibrationSet, work: Path):
+    """(quantize(nodes kept in FP32, out), the op types it quantizes): QDQ, calibrated once (the ranges
+    are cached in ``work``, so every trial of the search reuses them)."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.registry import QDQRegistry
+
+    cache = work / "calibration.json"
+    names = [i.name for i in _session(prepared).get_inputs()]
+
+    def quantize(excluded: list[str], out: Path) -> None:
+        reader = None if cache.is_file() else _Feeds(calibration.batches, names)
+        with _quiet():
+            quantize_static(str(prepared), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=excluded,
+                            calibration_cache_path=str(cache))
+    return quantize, set(QDQRegistry)
+
+
+def _dynamic_quantizer(prepared: Path):
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.registry import IntegerOpsRegistry
+
+    def quantize(excluded: list[str], out: Path) -> None:
+        with _quiet():
+            quantize_dynamic(str(prepared), str(out), weight_type=QuantType.QInt8, nodes_to_exclude=excluded)
+    return quantize, set(IntegerOpsRegistry)
+
+
+def _measurer(prepared: Path, holdout: list):
+    """measure(file) -> Outcome against the FP32 graph's outputs on the held-out inputs."""
+    import numpy as np
+
+    from tlstudio.core.runs.int8_search import compare
+
+    def outputs(path: Path):
+        session = _session(path)
+        names = [i.name for i in session.get_inputs()]
+        return np.concatenate([session.run(None, _feed(batch, names))[0] for batch in holdout])
+
+    reference = outputs(prepared)
+    return lambda path: compare(reference, outputs(path), path.stat().st_size)
+
+
+def _to_int8(fp32_path: Path, out_path: Path, calibration) -> Conversion:
+    import onnx
+    from onnxruntime.quantization import quant_pre_process
+
+    from tlstudio.core.runs.int8_search import node_groups, search
 
     work = atomic.new_temp_dir(out_path.parent, out_path.name)
     try:
@@ -171,28 +258,50 @@ def _to_int8(fp32_path: Path, out_path: Path, calibration) -> str:
         with _quiet():     # shape inference and constant folding, as onnxruntime advises before quantizing
             quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
         result = work / "int8.onnx"
-        if takes_only_float_inputs(prepared):
-            if calibration is None:
+        static = takes_only_float_inputs(prepared)
+        inputs = calibration() if calibration is not None else None
+        if static:
+            if inputs is None:
                 raise ExportError("Static INT8 quantization needs calibration inputs and none were given.")
-            inputs, what = calibration()
-            names = [i.name for i in _session(prepared).get_inputs()]
-            with _quiet():
-                quantize_static(str(prepared), str(result), _Feeds(inputs, names), quant_format=QuantFormat.QDQ,
-                                per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                                calibrate_method=CalibrationMethod.MinMax)
+            quantize, op_types = _static_quantizer(prepared, inputs, work)
             method = (f"static INT8 (QDQ; int8 weights per channel; uint8 activations, min/max ranges "
-                      f"calibrated on {what})")
+                      f"calibrated on {inputs.what})")
         else:
-            with _quiet():
-                quantize_dynamic(str(prepared), str(result), weight_type=QuantType.QInt8)
+            quantize, op_types = _dynamic_quantizer(prepared)
             method = ("dynamic INT8 (int8 MatMul and embedding weights; activations quantized per batch "
                       "at run time, as suits transformer text models)")
+        mixed = None
+        if inputs is not None and inputs.holdout:
+            groups = node_groups(onnx.load(str(prepared)), op_types)
+            found = search(groups, quantize, _measurer(prepared, inputs.holdout), fp32_path.stat().st_size,
+                           work, result, target=HOLDOUT_TARGET, size_target=INT8_SIZE_TARGET)
+            mixed = {"kept_fp32_groups": found.kept_groups, "kept_fp32_nodes": found.kept_nodes,
+                     "groups_measured": len(groups), "checked_on": inputs.holdout_what,
+                     "holdout_target": HOLDOUT_TARGET, "target_reached": found.reached, "stopped": found.stopped,
+                     "all_int8": found.first.as_dict(), "chosen": found.final.as_dict(),
+                     "trials": found.trials, "search_seconds": round(found.seconds, 1)}
+            method += "; " + describe_mixed(mixed)
+        else:
+            quantize([], result)
         with atomic.atomic_path(out_path) as tmp:
             shutil.copyfile(result, tmp)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return method
+    return Conversion(method, mixed)
 
 
-__all__ = ["CALIBRATION_SAMPLES", "calibration_inputs", "DEFAULT_PRECISION", "PRECISIONS", "check_precision", "convert_precision",
+def describe_mixed(mixed: dict) -> str:
+    """One phrase: what the mixed-precision search kept in FP32 and what it measured."""
+    first, chosen = mixed["all_int8"]["holdout_agreement"], mixed["chosen"]["holdout_agreement"]
+    kept = mixed["kept_fp32_groups"]
+    where = f"on {mixed['checked_on']}"
+    if not kept:
+        return (f"every node INT8 (agreement with FP32 {100 * first:.1f} % {where}; "
+                f"{mixed['stopped']})")
+    return (f"kept in FP32: {', '.join(kept)} ({len(mixed['kept_fp32_nodes'])} nodes), chosen by sensitivity "
+            f"{where}: agreement with FP32 {100 * first:.1f} % all INT8 -> {100 * chosen:.1f} % "
+            f"({mixed['trials']} trials, {mixed['search_seconds']:.0f} s; {mixed['stopped']})")
+
+
+__all__ = ["CALIBRATION_SAMPLES", "CalibrationSet", "Conversion", "HOLDOUT_SAMPLES", "calibration_inputs", "calibration_samples", "describe_mixed", "DEFAULT_PRECISION", "PRECISIONS", "check_precision", "convert_precision",
            "precision_file_name", "require_onnx", "takes_only_float_inputs"]
