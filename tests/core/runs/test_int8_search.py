@@ -16,7 +16,7 @@ WIDTH, VOCAB, CLASSES, LAYERS = 256, 64, 4, 4
 def _token_model(path, sensitive_layer: int | None) -> None:
     """ids (int64, batch x tokens) -> embedding -> mean over tokens -> LAYERS MatMul+Relu -> logits, like a
     text model (integer inputs: dynamic INT8). A sensitive layer holds one weight 1000x larger than the
-    rest, so one per-tensor INT8 scale rounds all its other weights to zero."""
+    rest in every output channel, so even per-channel INT8 scales round its other weights to zero."""
     rng = np.random.default_rng(0)
     inits = [numpy_helper.from_array(rng.normal(0, 1, (VOCAB, WIDTH)).astype(np.float32), "embedding"),
              numpy_helper.from_array(np.array([1], np.int64), "token_axis")]
@@ -25,7 +25,7 @@ def _token_model(path, sensitive_layer: int | None) -> None:
     for i in range(LAYERS):
         weights = rng.normal(0, 1 / np.sqrt(WIDTH), (WIDTH, WIDTH)).astype(np.float32)
         if i == sensitive_layer:
-            weights[0, 0] = 1000.0 / np.sqrt(WIDTH)
+            weights[0, :] = 1000.0 / np.sqrt(WIDTH)      # in every output channel
         inits.append(numpy_helper.from_array(weights, f"w{i}"))
         nodes += [helper.make_node("MatMul", [f"h{i}", f"w{i}"], [f"m{i}"], name=f"layer{i}"),
                   helper.make_node("Relu", [f"m{i}"], [f"h{i + 1}"], name=f"relu{i}")]
@@ -86,7 +86,7 @@ def test_search_respects_the_size_target(tmp_path):
     from tlstudio.core.runs.quantize import _dynamic_quantizer, _measurer
     quantizer, op_types = _dynamic_quantizer(tmp_path / "fp32.onnx")
     groups = int8_search.node_groups(onnx.load(str(tmp_path / "fp32.onnx")), op_types)
-    found = int8_search.search(groups, quantizer, _measurer(tmp_path / "fp32.onnx", _calibration().holdout),
+    found = int8_search.search(groups, quantizer, _measurer(tmp_path / "fp32.onnx", _calibration().holdout)[0],
                                (tmp_path / "fp32.onnx").stat().st_size, tmp_path, tmp_path / "out.onnx",
                                size_target=3.5)
     assert "layer2" not in found.kept_nodes and not found.reached and "smaller" in found.stopped
@@ -107,3 +107,9 @@ def test_groups_follow_module_scopes_and_collect_depthwise_convolutions():
     assert groups == {"base.blocks.1": ["/base/blocks.1/conv_dw/Conv", "/base/blocks.1/conv_pw/Conv"],
                       "base.blocks.2": ["/base/blocks.2/conv_pw/Conv"], "head.fc": ["/head/fc/Gemm"],
                       int8_search.DEPTHWISE: ["/base/blocks.1/conv_dw/Conv"]}
+
+
+def test_the_search_checks_the_least_certain_held_out_samples():
+    outputs = np.log(np.array([[0.9, 0.1], [0.55, 0.45], [0.2, 0.8], [0.48, 0.52], [0.99, 0.01]]))
+    assert int8_search.least_certain(outputs, 2).tolist() == [1, 3]
+    assert int8_search.least_certain(outputs, 9).tolist() == [0, 1, 2, 3, 4]

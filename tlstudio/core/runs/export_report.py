@@ -244,8 +244,9 @@ def _warnings(entry: dict) -> list[str]:
     advice = (" Where every prediction must match PyTorch, export FP16 instead (half the size, "
               "probabilities within ~0.01)." if quantized else "")
     if entry["top1_agreement"] is not None and entry["top1_agreement"] < AGREEMENT_TARGET:
+        why = f" {_why_int8_disagrees(entry.get('mixed_precision'))}" if quantized else ""
         out.append(f"Top-1 agreement {100 * entry['top1_agreement']:.1f} % is below "
-                   f"{100 * AGREEMENT_TARGET:.0f} %.{advice}")
+                   f"{100 * AGREEMENT_TARGET:.0f} %.{why}{advice}")
     if entry["accuracy_delta"] is not None and entry["accuracy_delta"] < -ACCURACY_LOSS_LIMIT:
         out.append(f"Accuracy drops by {-100 * entry['accuracy_delta']:.1f} points (limit "
                    f"{100 * ACCURACY_LOSS_LIMIT:.0f}).{advice}")
@@ -253,6 +254,21 @@ def _warnings(entry: dict) -> list[str]:
         out.append(f"The INT8 file is only {entry['size_ratio']:.1f}x smaller than FP32 "
                    f"(target {INT8_SIZE_TARGET:.0f}x).")
     return out
+
+
+def _why_int8_disagrees(mixed: dict | None) -> str:
+    """One sentence: why the INT8 file still disagrees, from what its mixed-precision search measured."""
+    if not mixed:
+        return ("The run has no training samples to hold out, so no part of the network was chosen to stay "
+                "in FP32.")
+    first, chosen = 100 * mixed["all_int8"]["holdout_agreement"], 100 * mixed["chosen"]["holdout_agreement"]
+    where = mixed["checked_on"]
+    if mixed["target_reached"]:
+        return (f"On {where} it agrees on {chosen:.1f} %: the samples checked here are harder for the model, "
+                "and more of them lie so close to a class boundary that INT8's rounding flips the prediction.")
+    kept = mixed["kept_fp32_groups"]
+    return (f"Keeping {'the most sensitive parts (' + ', '.join(kept) + ')' if kept else 'no part'} in FP32 "
+            f"gave {chosen:.1f} % on {where} (all INT8: {first:.1f} %); {mixed['stopped']}.")
 
 
 def machine_summary() -> dict:

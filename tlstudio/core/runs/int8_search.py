@@ -25,7 +25,7 @@ import numpy as np
 
 HOLDOUT_TARGET = 0.995          # top-1 agreement with FP32 on the held-out training samples
 SEARCH_BUDGET_S = 240.0         # the search stops trying groups after this long (one more trial may finish)
-MAX_GROUPS = 16                 # blocks of a larger network are merged into this many runs in graph order
+MAX_GROUPS = 24                 # blocks of a larger network are merged into this many runs in graph order
 DEPTHWISE = "depthwise convolutions"
 
 
@@ -68,23 +68,25 @@ def compare(reference: np.ndarray, outputs: np.ndarray, file_bytes: int) -> Outc
     return Outcome(agreement, divergence, file_bytes)
 
 
+def least_certain(outputs: np.ndarray, keep: int) -> np.ndarray:
+    """Indices of the ``keep`` rows whose top class leads the runner-up by the smallest probability."""
+    probs = np.sort(probabilities(outputs.astype(np.float64)), axis=-1)
+    margin = probs[:, -1] - probs[:, -2] if probs.shape[-1] > 1 else probs[:, -1]
+    return np.sort(np.argsort(margin, kind="stable")[:keep])
+
+
 # --- node groups -------------------------------------------------------------------------------------
-
-_SCOPE_KEYS = ("pkg.torch.onnx.name_scopes", "namespace")
-
 
 def _scope(node) -> list[str]:
     """The module path of a node (``["model", "base", "blocks", "3", "1", ...]``), from the exporter's
-    metadata or a TorchScript-style ``/a/b/Op`` name; [] when the graph does not say."""
+    metadata (its last level names the operation itself) or a TorchScript-style ``/a/b/Op`` name;
+    [] when the graph does not say."""
     for prop in node.metadata_props:
-        if prop.key in _SCOPE_KEYS and prop.value:
-            value = prop.value.strip("[]")
-            parts = [p.strip(" '\"") for p in value.split(",")] if prop.key == _SCOPE_KEYS[0] else \
-                [p.split(":")[0] for p in value.split("/")]
-            names = [p for p in parts if p]
-            # name_scopes lists each level's full dotted path: keep the deepest, split into its parts
-            if names:
-                return [p for p in re.split(r"[./]", names[-1]) if p]
+        if prop.key == "pkg.torch.onnx.name_scopes" and prop.value:
+            levels = [p.strip(" '\"") for p in prop.value.strip("[]").split(",")][:-1]
+            levels = [level for level in levels if level]
+            if levels:
+                return [p for p in re.split(r"[./]", levels[-1]) if p]
     if node.name.startswith("/"):
         return [p for p in re.split(r"[./]", node.name)[:-1] if p]
     return []
@@ -92,14 +94,14 @@ def _scope(node) -> list[str]:
 
 def _block_key(scope: list[str]) -> str:
     """Where a node sits, at block granularity: up to two levels below the first numbered level
-    (``base.blocks.3.1``), or the first two levels when no level is numbered (``head.fc``)."""
+    (``base.blocks.3.1``), or the first four levels when no level is numbered (``base.base.embeddings``)."""
     for i, part in enumerate(scope):
         if part.isdigit():
             end = i + 1
             while end < len(scope) and scope[end].isdigit() and end < i + 2:
                 end += 1
             return ".".join(scope[:end])
-    return ".".join(scope[:2]) if scope else ""
+    return ".".join(scope[:4]) if scope and not scope[0].startswith("_") else "other"
 
 
 def _is_depthwise(node, weights: dict) -> bool:
@@ -109,15 +111,24 @@ def _is_depthwise(node, weights: dict) -> bool:
     return group > 1 and group == weights[node.input[1]].dims[0]
 
 
-def node_groups(model, op_types: Sequence[str] | None = None, max_groups: int = MAX_GROUPS) -> dict[str, list[str]]:
+def node_scopes(model) -> dict[str, list[str]]:
+    """{node name: module path} of a graph as exported (onnxruntime's pre-processing drops the
+    exporter's metadata but keeps the node names)."""
+    return {n.name: _scope(n) for n in model.graph.node if n.name}
+
+
+def node_groups(model, op_types: Sequence[str] | None = None, max_groups: int = MAX_GROUPS,
+                scopes: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
     """{group name: node names}: the quantizable nodes of ``model`` (an ``onnx.ModelProto``) in blocks,
     in graph order, and the depthwise convolutions as one more group when there are any. Nodes
-    without names cannot be excluded and are left out. ``op_types``: only nodes of these types."""
+    without names cannot be excluded and are left out. ``op_types``: only nodes of these types;
+    ``scopes``: module paths by node name (``node_scopes`` of the exported graph), else the model's own."""
     weights = {init.name: init for init in model.graph.initializer}
     nodes = [n for n in model.graph.node if n.name and (op_types is None or n.op_type in op_types)]
+    scopes = scopes if scopes is not None else node_scopes(model)
     blocks: dict[str, list[str]] = {}
     for node in nodes:
-        blocks.setdefault(_block_key(_scope(node)), []).append(node.name)
+        blocks.setdefault(_block_key(scopes.get(node.name, [])), []).append(node.name)
     if len(blocks) <= 1 or len(blocks) > max_groups:     # no usable scopes: runs of nodes in graph order
         blocks = _runs(blocks, nodes, max_groups)
     depthwise = [n.name for n in nodes if _is_depthwise(n, weights)]
@@ -209,5 +220,6 @@ def _why_stopped(reached: bool, out_of_time: bool, budget_s: float, too_large: l
     return "keeping any other group in FP32 does not bring the outputs closer"
 
 
-__all__ = ["DEPTHWISE", "HOLDOUT_TARGET", "Outcome", "SEARCH_BUDGET_S", "SearchResult", "compare", "node_groups",
+__all__ = ["DEPTHWISE", "HOLDOUT_TARGET", "Outcome", "least_certain", "SEARCH_BUDGET_S", "SearchResult", "compare", "node_groups",
+           "node_scopes",
            "probabilities", "search"]

@@ -40,7 +40,8 @@ INT8_SIZE_TARGET = 2.0         # an INT8 file at least this many times smaller t
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_PRECISION = "fp32"
 CALIBRATION_SAMPLES = 64        # training samples whose activations set the INT8 ranges
-HOLDOUT_SAMPLES = 128           # other training samples the mixed-precision search measures agreement on
+HOLDOUT_POOL = 384              # other training samples held out for the mixed-precision search ...
+HOLDOUT_SAMPLES = 128           # ... of which it checks agreement on the least certain (by FP32's top-2 margin)
 FLOAT_INPUT = "tensor(float)"
 
 
@@ -118,11 +119,12 @@ class CalibrationSet:
 
 
 def calibration_samples(run_dir) -> tuple[str, list, list]:
-    """(the split's name, samples to calibrate on, samples held out for the search): evenly spread
-    samples of the run's training split, one in three (up to CALIBRATION_SAMPLES) to calibrate and the
-    others (up to HOLDOUT_SAMPLES) held out. Without training rows, up to CALIBRATION_SAMPLES of its
-    validation or test split calibrate and nothing is held out (the report measures on those splits:
-    the search never tunes on them). ("", [], []) when the run has no split (a bundle)."""
+    """(the split's name, samples to calibrate on, samples held out for the search): up to
+    CALIBRATION_SAMPLES + HOLDOUT_POOL evenly spread samples of the run's training split, of which
+    CALIBRATION_SAMPLES (at most a third) calibrate and the others are held out. Without training
+    rows, up to CALIBRATION_SAMPLES of its validation or test split calibrate and nothing is held out
+    (the report measures on those splits: the search never tunes on them). ("", [], []) when the run
+    has no split (a bundle)."""
     from tlstudio.core.runs.evaluate import split_samples
 
     for split, name in (("train", "training"), ("val", "validation"), ("test", "test")):
@@ -132,9 +134,12 @@ def calibration_samples(run_dir) -> tuple[str, list, list]:
             continue
         if split != "train":
             return name, samples[::max(1, len(samples) // CALIBRATION_SAMPLES)][:CALIBRATION_SAMPLES], []
-        wanted = CALIBRATION_SAMPLES + HOLDOUT_SAMPLES
+        wanted = CALIBRATION_SAMPLES + HOLDOUT_POOL
         chosen = samples[::max(1, len(samples) // wanted)][:wanted]
-        return name, chosen[::3], [s for i, s in enumerate(chosen) if i % 3]
+        count = min(CALIBRATION_SAMPLES, max(1, len(chosen) // 3))
+        picked = {round(i * len(chosen) / count) for i in range(count)}
+        return (name, [s for i, s in enumerate(chosen) if i in picked],
+                [s for i, s in enumerate(chosen) if i not in picked])
     return "", [], []
 
 
@@ -155,8 +160,12 @@ def calibration_inputs(loaded, run_dir, fallback_inputs) -> CalibrationSet:
                           f"{rows} other {name} {noun}" if rows else "")
 
 
+def _rows_in(batches: list) -> int:
+    return sum(_rows(b) for b in batches)
+
+
 def _rows(inputs) -> int:
-    return int((inputs["input_ids"] if isinstance(inputs, dict) else inputs).shape[0])
+    return int((next(iter(inputs.values())) if isinstance(inputs, dict) else inputs).shape[0])
 
 
 @dataclasses.dataclass
@@ -227,30 +236,44 @@ def _dynamic_quantizer(prepared: Path):
 
     def quantize(excluded: list[str], out: Path) -> None:
         with _quiet():
-            quantize_dynamic(str(prepared), str(out), weight_type=QuantType.QInt8, nodes_to_exclude=excluded)
+            quantize_dynamic(str(prepared), str(out), weight_type=QuantType.QInt8, per_channel=True,
+                             nodes_to_exclude=excluded)
     return quantize, set(IntegerOpsRegistry)
 
 
-def _measurer(prepared: Path, holdout: list):
-    """measure(file) -> Outcome against the FP32 graph's outputs on the held-out inputs."""
+def _measurer(prepared: Path, holdout: list, keep: int = HOLDOUT_SAMPLES):
+    """(measure(file) -> Outcome against the FP32 graph, how many samples it checks): on the ``keep``
+    held-out inputs whose FP32 prediction is least certain (INT8's rounding flips those first; the
+    training samples are surer than the samples the report checks)."""
     import numpy as np
+    import torch
 
-    from tlstudio.core.runs.int8_search import compare
+    from tlstudio.core.runs.int8_search import compare, least_certain
 
-    def outputs(path: Path):
+    def outputs(path: Path, batches: list):
         session = _session(path)
         names = [i.name for i in session.get_inputs()]
-        return np.concatenate([session.run(None, _feed(batch, names))[0] for batch in holdout])
+        return [session.run(None, _feed(batch, names))[0] for batch in batches]
 
-    reference = outputs(prepared)
-    return lambda path: compare(reference, outputs(path), path.stat().st_size)
+    per_batch = outputs(prepared, holdout)
+    chosen = set(least_certain(np.concatenate(per_batch), keep).tolist())
+    batches, start = [], 0
+    for batch, out in zip(holdout, per_batch):
+        rows = [i for i in range(len(out)) if start + i in chosen]
+        start += len(out)
+        if rows:
+            index = torch.tensor(rows)
+            batches.append({k: v[index] for k, v in batch.items()} if isinstance(batch, dict) else batch[index])
+    reference = np.concatenate(outputs(prepared, batches))
+    return (lambda path: compare(reference, np.concatenate(outputs(path, batches)), path.stat().st_size),
+            len(reference))
 
 
 def _to_int8(fp32_path: Path, out_path: Path, calibration) -> Conversion:
     import onnx
     from onnxruntime.quantization import quant_pre_process
 
-    from tlstudio.core.runs.int8_search import node_groups, search
+    from tlstudio.core.runs.int8_search import node_groups, node_scopes, search
 
     work = atomic.new_temp_dir(out_path.parent, out_path.name)
     try:
@@ -268,15 +291,19 @@ def _to_int8(fp32_path: Path, out_path: Path, calibration) -> Conversion:
                       f"calibrated on {inputs.what})")
         else:
             quantize, op_types = _dynamic_quantizer(prepared)
-            method = ("dynamic INT8 (int8 MatMul and embedding weights; activations quantized per batch "
-                      "at run time, as suits transformer text models)")
+            method = ("dynamic INT8 (int8 MatMul and embedding weights per channel; activations quantized per "
+                      "batch at run time, as suits transformer text models)")
         mixed = None
         if inputs is not None and inputs.holdout:
-            groups = node_groups(onnx.load(str(prepared)), op_types)
-            found = search(groups, quantize, _measurer(prepared, inputs.holdout), fp32_path.stat().st_size,
-                           work, result, target=HOLDOUT_TARGET, size_target=INT8_SIZE_TARGET)
+            scopes = node_scopes(onnx.load(str(fp32_path), load_external_data=False))
+            groups = node_groups(onnx.load(str(prepared)), op_types, scopes=scopes)
+            measure, checked = _measurer(prepared, inputs.holdout)
+            found = search(groups, quantize, measure, fp32_path.stat().st_size, work, result,
+                           target=HOLDOUT_TARGET, size_target=INT8_SIZE_TARGET)
+            where = inputs.holdout_what if checked == _rows_in(inputs.holdout) else \
+                f"the {checked} least certain of {inputs.holdout_what}"
             mixed = {"kept_fp32_groups": found.kept_groups, "kept_fp32_nodes": found.kept_nodes,
-                     "groups_measured": len(groups), "checked_on": inputs.holdout_what,
+                     "groups_measured": len(groups), "checked_on": where,
                      "holdout_target": HOLDOUT_TARGET, "target_reached": found.reached, "stopped": found.stopped,
                      "all_int8": found.first.as_dict(), "chosen": found.final.as_dict(),
                      "trials": found.trials, "search_seconds": round(found.seconds, 1)}
@@ -303,5 +330,5 @@ def describe_mixed(mixed: dict) -> str:
             f"({mixed['trials']} trials, {mixed['search_seconds']:.0f} s; {mixed['stopped']})")
 
 
-__all__ = ["CALIBRATION_SAMPLES", "CalibrationSet", "Conversion", "HOLDOUT_SAMPLES", "calibration_inputs", "calibration_samples", "describe_mixed", "DEFAULT_PRECISION", "PRECISIONS", "check_precision", "convert_precision",
+__all__ = ["CALIBRATION_SAMPLES", "CalibrationSet", "Conversion", "HOLDOUT_POOL", "HOLDOUT_SAMPLES", "calibration_inputs", "calibration_samples", "describe_mixed", "DEFAULT_PRECISION", "PRECISIONS", "check_precision", "convert_precision",
            "precision_file_name", "require_onnx", "takes_only_float_inputs"]
