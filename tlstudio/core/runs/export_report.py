@@ -239,8 +239,7 @@ def _warnings(entry: dict) -> list[str]:
     """The targets this export misses, each with what to try."""
     out = []
     quantized = entry["precision"] == "int8"
-    # Measured (benchmarks/bench_export.py): keeping the first convolution and the head in FP32 did not
-    # raise the image model's agreement; FP16 agreed on every sample at half the size.
+    # Measured (benchmarks/bench_export.py): FP16 agreed on every sample at half the size.
     advice = (" Where every prediction must match PyTorch, export FP16 instead (half the size, "
               "probabilities within ~0.01)." if quantized else "")
     if entry["top1_agreement"] is not None and entry["top1_agreement"] < AGREEMENT_TARGET:
