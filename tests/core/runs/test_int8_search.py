@@ -113,3 +113,21 @@ def test_the_search_checks_the_least_certain_held_out_samples():
     outputs = np.log(np.array([[0.9, 0.1], [0.55, 0.45], [0.2, 0.8], [0.48, 0.52], [0.99, 0.01]]))
     assert int8_search.least_certain(outputs, 2).tolist() == [1, 3]
     assert int8_search.least_certain(outputs, 9).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_the_report_says_why_int8_still_disagrees():
+    from tlstudio.core.runs.export_report import _warnings
+
+    mixed = {"kept_fp32_groups": ["base.bn1", "base.blocks.0.0"], "checked_on": "the 128 least certain of 384 other "
+             "training images", "target_reached": False, "stopped": "the time budget (240 s) ran out",
+             "all_int8": {"holdout_agreement": 0.93}, "chosen": {"holdout_agreement": 0.97}}
+    entry = {"precision": "int8", "top1_agreement": 0.98, "accuracy_delta": -0.003, "size_ratio": 3.4,
+             "mixed_precision": mixed}
+    (warning,) = _warnings(entry)
+    assert warning.startswith("Top-1 agreement 98.0 % is below 99 %.")
+    assert "(base.bn1, base.blocks.0.0) in FP32 gave 97.0 %" in warning and "all INT8: 93.0 %" in warning
+    assert "time budget" in warning and "export FP16" in warning
+    reached = dict(mixed, target_reached=True, chosen={"holdout_agreement": 1.0})
+    (warning,) = _warnings(dict(entry, mixed_precision=reached))
+    assert "agrees on 100.0 %" in warning and "close to a class boundary" in warning
+    assert _warnings(dict(entry, top1_agreement=0.995)) == []

@@ -263,8 +263,8 @@ def _why_int8_disagrees(mixed: dict | None) -> str:
     first, chosen = 100 * mixed["all_int8"]["holdout_agreement"], 100 * mixed["chosen"]["holdout_agreement"]
     where = mixed["checked_on"]
     if mixed["target_reached"]:
-        return (f"On {where} it agrees on {chosen:.1f} %: the samples checked here are harder for the model, "
-                "and more of them lie so close to a class boundary that INT8's rounding flips the prediction.")
+        return (f"On {where} it agrees on {chosen:.1f} %: more of the samples checked here lie close to a class "
+                "boundary, where INT8's rounding flips the prediction.")
     kept = mixed["kept_fp32_groups"]
     return (f"Keeping {'the most sensitive parts (' + ', '.join(kept) + ')' if kept else 'no part'} in FP32 "
             f"gave {chosen:.1f} % on {where} (all INT8: {first:.1f} %); {mixed['stopped']}.")
