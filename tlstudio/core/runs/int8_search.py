@@ -166,7 +166,8 @@ def _runs(blocks: dict[str, list[str]], nodes: list, max_groups: int) -> dict[st
                 for chunk in (names[i:i + size] for i in range(0, len(names), size))}
     size = max(1, -(-len(nodes) // max_groups))
     runs = [nodes[i:i + size] for i in range(0, len(nodes), size)]
-    return {run[0].name if len(run) == 1 else f"{run[0].name} … {run[-1].name}": [n.name for n in run] for run in runs}
+    return {run[0].name if len(run) == 1 else f"{run[0].name} … {run[-1].name}": [n.name for n in run]
+            for run in runs}
 
 
 # --- the search ----------------------------------------------------------------------------------------
@@ -239,6 +240,5 @@ def _why_stopped(reached: bool, out_of_time: bool, budget_s: float, too_large: l
     return "keeping any other group in FP32 does not bring the outputs closer"
 
 
-__all__ = ["DEPTHWISE", "HOLDOUT_TARGET", "Outcome", "least_certain", "SEARCH_BUDGET_S", "SearchResult", "compare", "node_groups",
-           "node_scopes",
-           "probabilities", "search"]
+__all__ = ["DEPTHWISE", "HOLDOUT_TARGET", "Outcome", "SEARCH_BUDGET_S", "SearchResult", "compare", "least_certain",
+           "node_groups", "node_scopes", "probabilities", "search"]

@@ -335,5 +335,6 @@ def describe_mixed(mixed: dict) -> str:
             f"({mixed['trials']} trials, {mixed['search_seconds']:.0f} s; {mixed['stopped']})")
 
 
-__all__ = ["CALIBRATION_SAMPLES", "CalibrationSet", "Conversion", "HOLDOUT_POOL", "HOLDOUT_SAMPLES", "calibration_inputs", "calibration_samples", "describe_mixed", "DEFAULT_PRECISION", "PRECISIONS", "check_precision", "convert_precision",
-           "precision_file_name", "require_onnx", "takes_only_float_inputs"]
+__all__ = ["CALIBRATION_SAMPLES", "CalibrationSet", "Conversion", "DEFAULT_PRECISION", "HOLDOUT_POOL", "HOLDOUT_SAMPLES",
+           "INT8_SIZE_TARGET", "PRECISIONS", "calibration_inputs", "calibration_samples", "check_precision",
+           "convert_precision", "describe_mixed", "precision_file_name", "require_onnx", "takes_only_float_inputs"]
