@@ -13,7 +13,9 @@ noisy; the agreement, accuracy and size figures are not.
 
 Each run is exported as FP32, FP16 and INT8 ONNX; the numbers are those of each export's own
 verification report (export_report.json): top-1 agreement with PyTorch and the accuracy delta on
-the test split, file size, latency p50 / p95 at batch 1, throughput at batch 32. The issue's target:
+the test split, file size, latency p50 / p95 at batch 1, throughput at batch 32, and each export's
+wall time ("export s": the ONNX export, the conversion and the verification report; for INT8 it
+includes the mixed-precision search, bounded by int8_search.SEARCH_BUDGET_S). The issue's target:
 INT8 agrees on >= 99 % with <= 1 point accuracy loss and a >= 2x smaller file.
 
 Run: ``python benchmarks/bench_export.py [--keep DIR]``.

@@ -206,9 +206,10 @@ def _write_onnx(prepared, out_path, precision: str = DEFAULT_PRECISION, run_dir=
         diff = _check(reference, outputs, "ONNX")
         fp32_bytes = tmp.stat().st_size
         # FP16 / INT8 from the checked FP32 graph; INT8 calibrates on the run's own training samples
-        method = convert_precision(tmp, tmp, precision, lambda: calibration_inputs(loaded, run_dir, inputs))
+        conversion = convert_precision(tmp, tmp, precision, lambda: calibration_inputs(loaded, run_dir, inputs))
     return {"path": str(out_path), "max_abs_diff": diff, "samples": _batch_size(inputs), "inputs": source,
-            "precision": precision, "method": method, "fp32_bytes": fp32_bytes}
+            "precision": precision, "method": conversion.method, "mixed_precision": conversion.mixed_precision,
+            "fp32_bytes": fp32_bytes}
 
 
 def _first_line(exc: Exception) -> str:

@@ -58,7 +58,7 @@ def onnx_candidate(name: str, path: Path, result: dict) -> Candidate:
     """An ONNX file ``export_onnx`` wrote (``result``: its precision, method and FP32 size)."""
     smaller = result["precision"] != "fp32"
     return Candidate(name, "onnx", result["precision"], path, onnx_runner(path), result["method"],
-                     result["fp32_bytes"] if smaller else None)
+                     result["fp32_bytes"] if smaller else None, result.get("mixed_precision"))
 
 
 def write_documents(loaded: LoadedModel, run_dir: str | os.PathLike, target: str | os.PathLike, bundle: bool,

@@ -56,6 +56,7 @@ class Candidate:
     runner: Runner
     method: str = ""
     fp32_bytes: int | None = None
+    mixed_precision: dict | None = None     # INT8: what the sensitivity search kept in FP32 (quantize.py)
 
 
 def is_report(path: Path) -> bool:
@@ -231,20 +232,20 @@ def _entry(candidate: Candidate, tally: _Tally, seen: int, ref_correct: int | No
             "top1_agreement": tally.agree / seen if seen else None,
             "accuracy": accuracy, "pytorch_accuracy": ref_accuracy,
             "accuracy_delta": accuracy - ref_accuracy if accuracy is not None else None,
-            "max_probability_difference": tally.max_prob_diff}
+            "max_probability_difference": tally.max_prob_diff, "mixed_precision": candidate.mixed_precision}
 
 
 def _warnings(entry: dict) -> list[str]:
     """The targets this export misses, each with what to try."""
     out = []
     quantized = entry["precision"] == "int8"
-    # Measured (benchmarks/bench_export.py): keeping the first convolution and the head in FP32 did not
-    # raise the image model's agreement; FP16 agreed on every sample at half the size.
+    # Measured (benchmarks/bench_export.py): FP16 agreed on every sample at half the size.
     advice = (" Where every prediction must match PyTorch, export FP16 instead (half the size, "
               "probabilities within ~0.01)." if quantized else "")
     if entry["top1_agreement"] is not None and entry["top1_agreement"] < AGREEMENT_TARGET:
+        why = f" {_why_int8_disagrees(entry.get('mixed_precision'))}" if quantized else ""
         out.append(f"Top-1 agreement {100 * entry['top1_agreement']:.1f} % is below "
-                   f"{100 * AGREEMENT_TARGET:.0f} %.{advice}")
+                   f"{100 * AGREEMENT_TARGET:.0f} %.{why}{advice}")
     if entry["accuracy_delta"] is not None and entry["accuracy_delta"] < -ACCURACY_LOSS_LIMIT:
         out.append(f"Accuracy drops by {-100 * entry['accuracy_delta']:.1f} points (limit "
                    f"{100 * ACCURACY_LOSS_LIMIT:.0f}).{advice}")
@@ -252,6 +253,21 @@ def _warnings(entry: dict) -> list[str]:
         out.append(f"The INT8 file is only {entry['size_ratio']:.1f}x smaller than FP32 "
                    f"(target {INT8_SIZE_TARGET:.0f}x).")
     return out
+
+
+def _why_int8_disagrees(mixed: dict | None) -> str:
+    """One sentence: why the INT8 file still disagrees, from what its mixed-precision search measured."""
+    if not mixed:
+        return ("The run has no training samples to hold out, so no part of the network was chosen to stay "
+                "in FP32.")
+    first, chosen = 100 * mixed["all_int8"]["holdout_agreement"], 100 * mixed["chosen"]["holdout_agreement"]
+    where = mixed["checked_on"]
+    if mixed["target_reached"]:
+        return (f"On {where} it agrees on {chosen:.1f} %: more of the samples checked here lie close to a class "
+                "boundary, where INT8's rounding flips the prediction.")
+    kept = mixed["kept_fp32_groups"]
+    return (f"Keeping {'the most sensitive parts (' + ', '.join(kept) + ')' if kept else 'no part'} in FP32 "
+            f"gave {chosen:.1f} % on {where} (all INT8: {first:.1f} %); {mixed['stopped']}.")
 
 
 def machine_summary() -> dict:
