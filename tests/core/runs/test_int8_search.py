@@ -131,3 +131,23 @@ def test_the_report_says_why_int8_still_disagrees():
     (warning,) = _warnings(dict(entry, mixed_precision=reached))
     assert "agrees on 100.0 %" in warning and "close to a class boundary" in warning
     assert _warnings(dict(entry, top1_agreement=0.995)) == []
+
+
+def test_a_cancel_stops_the_search_between_trials_and_writes_nothing(tmp_path):
+    from tlstudio.core.progress import Cancelled, JobState
+
+    _token_model(tmp_path / "fp32.onnx", sensitive_layer=2)
+    trials = []
+
+    class CancelOnSecondTrial(JobState):
+        def check(self) -> None:
+            trials.append(1)
+            if len(trials) == 2:
+                self.cancel()
+            super().check()
+
+    with pytest.raises(Cancelled):
+        convert_precision(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", "int8", _calibration,
+                          job=CancelOnSecondTrial())
+    assert len(trials) == 2 and not (tmp_path / "int8.onnx").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fp32.onnx"]      # the work folder went too

@@ -180,13 +180,14 @@ def export_onnx(run_dir, out_path, sample_paths: Sequence[str] | None = None, fo
     check_documents(out_path, bundle=False)
     _onnxruntime()
     prepared = _prepare(run_dir, sample_paths)
-    result = _write_onnx(prepared, out_path, precision, run_dir)
+    result = _write_onnx(prepared, out_path, precision, run_dir, job)
     result["report"] = _document_file(prepared, run_dir, out_path, onnx_candidate(out_path.name, out_path, result),
                                       job)
     return result
 
 
-def _write_onnx(prepared, out_path, precision: str = DEFAULT_PRECISION, run_dir=None) -> dict:
+def _write_onnx(prepared, out_path, precision: str = DEFAULT_PRECISION, run_dir=None,
+                job: JobState | None = None) -> dict:
     ort = _onnxruntime()
     loaded, inputs, source, reference = prepared
     out_path = Path(out_path)
@@ -206,7 +207,8 @@ def _write_onnx(prepared, out_path, precision: str = DEFAULT_PRECISION, run_dir=
         diff = _check(reference, outputs, "ONNX")
         fp32_bytes = tmp.stat().st_size
         # FP16 / INT8 from the checked FP32 graph; INT8 calibrates on the run's own training samples
-        conversion = convert_precision(tmp, tmp, precision, lambda: calibration_inputs(loaded, run_dir, inputs))
+        conversion = convert_precision(tmp, tmp, precision, lambda: calibration_inputs(loaded, run_dir, inputs),
+                                       job=job)
     return {"path": str(out_path), "max_abs_diff": diff, "samples": _batch_size(inputs), "inputs": source,
             "precision": precision, "method": conversion.method, "mixed_precision": conversion.mixed_precision,
             "fp32_bytes": fp32_bytes}
@@ -347,7 +349,7 @@ def export_bundle(run_dir, out_dir, *, torchscript: bool = False, onnx: bool = F
         if onnx:
             check(job)
             name = precision_file_name("model", precision)
-            onnx_result = _write_onnx(prepared, staging / name, precision, run_dir)
+            onnx_result = _write_onnx(prepared, staging / name, precision, run_dir, job)
             exports["onnx"] = {"file": name, "max_abs_diff": onnx_result["max_abs_diff"], "precision": precision}
         check(job)
         if exports:

@@ -23,6 +23,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from tlstudio.core.progress import JobState, check
+
 HOLDOUT_TARGET = 0.995          # top-1 agreement with FP32 on the held-out training samples
 SEARCH_BUDGET_S = 240.0         # the search stops trying groups after this long (one more trial may finish) ...
 SENSITIVITY_SHARE = 0.6         # ... and stops measuring single groups after this share of it (time to combine them)
@@ -178,13 +180,15 @@ Measurer = Callable[[Path], Outcome]
 
 def search(groups: dict[str, list[str]], quantize: Quantizer, measure: Measurer, fp32_bytes: int, work: Path,
            out_path: Path, target: float = HOLDOUT_TARGET, size_target: float = 2.0,
-           budget_s: float = SEARCH_BUDGET_S) -> SearchResult:
-    """Write the chosen mixed-precision file to ``out_path`` (see the module docstring)."""
+           budget_s: float = SEARCH_BUDGET_S, job: JobState | None = None) -> SearchResult:
+    """Write the chosen mixed-precision file to ``out_path`` (see the module docstring); ``check(job)``
+    before each trial (a cancel leaves nothing at ``out_path``)."""
     start = time.monotonic()
     trials = 0
 
     def trial(kept: list[str]) -> tuple[Path, Outcome]:
         nonlocal trials
+        check(job)
         trials += 1
         path = work / f"trial{trials}.onnx"
         quantize(sorted({n for g in kept for n in groups[g]}), path)

@@ -42,6 +42,7 @@ from typing import Callable, Iterable
 
 from tlstudio.core import atomic
 from tlstudio.core.errors import ExportError, TLStudioError
+from tlstudio.core.progress import Cancelled, JobState
 from tlstudio.core.runs.int8_search import HOLDOUT_TARGET
 INT8_SIZE_TARGET = 2.0         # an INT8 file at least this many times smaller than FP32 (the report's target too)
 
@@ -184,7 +185,8 @@ class Conversion:
 
 
 def convert_precision(fp32_path: Path, out_path: Path, precision: str,
-                      calibration: Callable[[], CalibrationSet] | None = None) -> Conversion:
+                      calibration: Callable[[], CalibrationSet] | None = None, *,
+                      job: JobState | None = None) -> Conversion:
     """Write ``out_path`` as ``precision`` from the FP32 file.
 
     ``calibration()`` gives real model inputs (``calibration_inputs`` makes them from a run); INT8
@@ -200,8 +202,8 @@ def convert_precision(fp32_path: Path, out_path: Path, precision: str,
     try:
         if precision == "fp16":
             return Conversion(_to_fp16(fp32_path, out_path))
-        return _to_int8(fp32_path, out_path, calibration)
-    except ExportError:
+        return _to_int8(fp32_path, out_path, calibration, job)
+    except (ExportError, Cancelled):
         raise
     except Exception as exc:  # onnx / onnxruntime raise many types
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
@@ -277,7 +279,7 @@ def _measurer(prepared: Path, holdout: list, keep: int = HOLDOUT_SAMPLES):
             len(reference))
 
 
-def _to_int8(fp32_path: Path, out_path: Path, calibration) -> Conversion:
+def _to_int8(fp32_path: Path, out_path: Path, calibration, job: JobState | None = None) -> Conversion:
     import onnx
     from onnxruntime.quantization import quant_pre_process
 
@@ -307,7 +309,7 @@ def _to_int8(fp32_path: Path, out_path: Path, calibration) -> Conversion:
             groups = node_groups(onnx.load(str(prepared)), op_types, scopes=scopes)
             measure, checked = _measurer(prepared, inputs.holdout)
             found = search(groups, quantize, measure, fp32_path.stat().st_size, work, result,
-                           target=HOLDOUT_TARGET, size_target=INT8_SIZE_TARGET)
+                           target=HOLDOUT_TARGET, size_target=INT8_SIZE_TARGET, job=job)
             where = inputs.holdout_what if checked == _rows_in(inputs.holdout) else \
                 f"the {checked} least certain of {inputs.holdout_what}"
             mixed = {"kept_fp32_groups": found.kept_groups, "kept_fp32_nodes": found.kept_nodes,
