@@ -56,7 +56,6 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-@torch.inference_mode()
 class SigmoidOutputs(torch.nn.Module):
     """A multi-label model as its exports see it: one sigmoid probability per label."""
 
