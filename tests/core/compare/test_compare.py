@@ -11,6 +11,7 @@ from tlstudio.core.compare.compare import compare_models, default_candidates, ma
 from tlstudio.core.compare.leaderboard import load_leaderboard
 from tlstudio.core.progress import Cancelled, JobState
 from tlstudio.core.project import Project
+from tests.cancel_job import CancelAtCheck
 from tests.demo_subset import make_subset
 
 TWO = [("tf_efficientnet_lite0", "auto"), ("tf_efficientnet_lite1", "auto")]
@@ -137,18 +138,10 @@ def test_onnx_latency_of_a_small_model_and_cancel_between_passes():
     latency = measure.batch1_latency(model, torch.randn(1, 8), torch.device("cpu"))
     assert latency.runtime == "onnxruntime" and 0 < latency.ms < 1000 and "batch 1" in latency.how
     assert measure.LATENCY_MIN_RUNS <= latency.runs <= measure.LATENCY_RUNS
-    calls = []
-
-    class CountingJob(JobState):
-        def check(self) -> None:
-            calls.append(1)
-            if len(calls) == 4:
-                self.cancel()
-            super().check()
-
+    job = CancelAtCheck(4)
     with pytest.raises(Cancelled):
-        measure.batch1_latency(model, torch.randn(1, 8), torch.device("cpu"), job=CountingJob())
-    assert len(calls) == 4          # stopped at the first check after the cancel, not at the end
+        measure.batch1_latency(model, torch.randn(1, 8), torch.device("cpu"), job=job)
+    assert job.checks == 4          # stopped at the first check after the cancel, not at the end
 
 
 def test_weights_size_counts_every_tensor_once():

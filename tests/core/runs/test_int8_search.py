@@ -3,6 +3,7 @@ sensitive is kept in FP32, an ordinary graph stays all INT8, and the outcome is 
 import numpy as np
 import pytest
 
+from tests.cancel_job import CancelAtCheck
 from tlstudio.core.runs import int8_search, quantize
 from tlstudio.core.runs.quantize import CalibrationSet, convert_precision
 
@@ -134,20 +135,11 @@ def test_the_report_says_why_int8_still_disagrees():
 
 
 def test_a_cancel_stops_the_search_between_trials_and_writes_nothing(tmp_path):
-    from tlstudio.core.progress import Cancelled, JobState
+    from tlstudio.core.progress import Cancelled
 
     _token_model(tmp_path / "fp32.onnx", sensitive_layer=2)
-    trials = []
-
-    class CancelOnSecondTrial(JobState):
-        def check(self) -> None:
-            trials.append(1)
-            if len(trials) == 2:
-                self.cancel()
-            super().check()
-
+    job = CancelAtCheck(2)
     with pytest.raises(Cancelled):
-        convert_precision(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", "int8", _calibration,
-                          job=CancelOnSecondTrial())
-    assert len(trials) == 2 and not (tmp_path / "int8.onnx").exists()
+        convert_precision(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", "int8", _calibration, job=job)
+    assert job.checks == 2 and not (tmp_path / "int8.onnx").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fp32.onnx"]      # the work folder went too
