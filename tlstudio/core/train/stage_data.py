@@ -7,7 +7,6 @@ run's ``RunState``.
 """
 from __future__ import annotations
 
-import os
 
 import torch
 from torch import nn
@@ -18,7 +17,7 @@ from tlstudio.core.model.layers import count_params
 from tlstudio.core import events as ev
 from tlstudio.core.features.cache import (FeatureCache, base_key_parts, build_entry, cache_key,
                                           extract_features, split_identity)
-from tlstudio.core.data.loaders import auto_workers, make_loader
+from tlstudio.core.data.loaders import auto_workers, make_loader, usable_cpus
 from tlstudio.core.train.loop import FeatureBatches, RunState, SampleBatches
 from tlstudio.core.train.distributed_stage import ShardedSampleBatches
 from tlstudio.core.features.sharded import build_sharded_entry, cache_hit
@@ -40,7 +39,7 @@ def extraction_workers(device: torch.device, n_items: int, explicit: int | None 
     cores, else ``auto_workers``."""
     if explicit is not None:
         return int(explicit)
-    if device.type == "cpu" and (os.cpu_count() or 1) <= FEW_CORES:
+    if device.type == "cpu" and usable_cpus() <= FEW_CORES:
         return 0
     return auto_workers(n_items, device.type)
 
