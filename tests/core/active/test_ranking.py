@@ -1,8 +1,9 @@
 """Ranking the unlabeled pool on real features (EfficientNet-Lite0 on the demo images): the active
-picks are samples the head is unsure about, spread out; the cold start covers the data's groups."""
+picks are samples the head is unsure about (and two ways to spread them); the cold start covers the data's groups."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tests.core.insight.real_features import demo_features
 from tlstudio.core.active.quick_head import estimate_accuracy, fit_quick_head, reference_scale
@@ -47,10 +48,26 @@ def test_active_picks_are_the_uncertain_ones():
     assert scores[0] >= scores[-1] and scores[0] > 0
 
 
-def test_spread_keeps_picks_apart_compared_with_margin_alone():
+def test_the_spreads_do_what_they_say():
     x, y, classes, labelled, pool = split(3)
     ranking = rank_pool(x[labelled], y[labelled], len(classes), x[pool], 12)
-    by_margin = np.argsort(margins(ranking.probabilities))[:12]
+    uncertainty = 1.0 - margins(ranking.probabilities)
+    guess = ranking.probabilities.argmax(1)
+    by_margin = list(np.argsort(-uncertainty, kind="stable")[:12])
+    # The default: the twelve most uncertain, most uncertain first, the score their uncertainty.
+    assert [s.index for s in ranking.suggestions] == by_margin
+    assert np.allclose([s.score for s in ranking.suggestions], uncertainty[by_margin])
+    # "classes": more of the head's classes than the twelve most uncertain reach, as many as the pool
+    # offers, and the first pick of each class is that class's most uncertain sample.
+    turns = rank_pool(x[labelled], y[labelled], len(classes), x[pool], 12, spread="classes")
+    picked = [s.index for s in turns.suggestions]
+    assert len(set(guess[picked])) > len(set(guess[by_margin]))
+    assert len(set(guess[picked])) == min(12, len(set(guess)))
+    for c in set(guess[picked]):
+        first = next(i for i in picked if guess[i] == c)
+        assert uncertainty[first] == uncertainty[guess == c].max()
+    # "cosine": picks further apart than the twelve most uncertain.
+    cosine = rank_pool(x[labelled], y[labelled], len(classes), x[pool], 12, spread="cosine")
     unit = unit_features(x[pool])
 
     def closest_pair(rows) -> float:
@@ -58,7 +75,10 @@ def test_spread_keeps_picks_apart_compared_with_margin_alone():
         np.fill_diagonal(sim, -1)
         return float(sim.max())
 
-    assert closest_pair([s.index for s in ranking.suggestions]) < closest_pair(by_margin)
+    assert closest_pair([s.index for s in cosine.suggestions]) < closest_pair(by_margin)
+    assert "spread out" in cosine.how and "re-ranks" in ranking.how
+    with pytest.raises(ValueError, match="spread must be one of"):
+        rank_pool(x[labelled], y[labelled], len(classes), x[pool], 12, spread="far")
 
 
 def test_cold_start_spreads_across_the_classes():

@@ -2,7 +2,7 @@
 
 ``quick_head.py`` fits a linear head on the labelled samples' features in
 well under a second; ``ranking.py`` ranks the pool by the head's uncertainty
-(margin) times the distance to what is already labelled (a k-centre spread),
-and does a pure spread when nothing is labelled yet. Pure numpy/torch on
+(margin), most uncertain first, and does a pure spread when nothing is
+labelled yet. Pure numpy/torch on
 feature arrays: any modality, no Qt.
 """
