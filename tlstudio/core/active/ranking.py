@@ -4,8 +4,8 @@ With labels: a quick linear head (``quick_head.py``) gives each pool sample
 class probabilities; its *uncertainty* is ``1 - margin`` (margin: the top
 probability minus the runner-up), and the list is the most uncertain first
 (``SPREAD = "none"``); the score shown is the uncertainty. The app refits and
-re-ranks after every label, so a run of near-copies of one confusion does not
-last: the first label settles the rest. Two spreads stay selectable
+re-ranks after every label, so a run of near-copies of one confusion is
+ranked again as soon as the first of them has its label. Two spreads stay selectable
 (``rank_pool(spread=...)``, ``bench_active.py --spread``): ``"classes"`` takes
 turns over the classes the head suggests, most uncertain first within each;
 ``"cosine"`` is a greedy k-centre (uncertainty x cosine distance to the nearest
