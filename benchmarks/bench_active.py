@@ -179,11 +179,13 @@ def report(name: str, x, y, k, args) -> None:
 
 
 def main() -> None:
+    from tlstudio.core.active.ranking import SPREAD, SPREADS       # the cache folder is read when used, not here
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=10, help="labels picked per refit")
     ap.add_argument("--first-seed", type=int, default=0)
-    ap.add_argument("--spread", choices=("classes", "cosine", "none"), default=None,
+    ap.add_argument("--spread", choices=SPREADS, default=None,
                     help="how the picks are spread out (default: the app's; core/active/ranking.py)")
     ap.add_argument("--warm", type=int, default=10, help="labels picked before the first refit")
     ap.add_argument("--warm-random", action="store_true", help="draw the warm start at random, not by k-means")
@@ -193,8 +195,6 @@ def main() -> None:
     args = ap.parse_args()
     os.environ["TLSTUDIO_CACHE_DIR"] = str(args.cache / "cache")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from tlstudio.core.active.ranking import SPREAD
-
     args.spread = args.spread or SPREAD
     print(f"bench_active: batch {args.batch}, warm start {args.warm} ({'random' if args.warm_random else 'k-means'}),"
           f" spread {args.spread}; "

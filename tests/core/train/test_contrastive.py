@@ -10,7 +10,7 @@ from tlstudio.core.errors import ProjectError
 from tlstudio.core.paths import resources_dir
 from tlstudio.core.project import Project
 from tlstudio.core.train.contrastive import balanced_batches, class_separation, pair_loss, tune_base
-from tlstudio.core.train.few_label_stage import few_label_mode
+from tlstudio.core.train.few_label_stage import few_label_plan
 
 pytest.importorskip("transformers")
 DEMO = resources_dir() / "demo_text_data" / "wordnet_definitions.csv"
@@ -42,18 +42,18 @@ def test_every_batch_has_same_class_pairs_and_every_sample_is_used():
 
 def test_auto_tunes_a_text_sentence_encoder_with_few_labels_and_never_an_image_base():
     text, image = modality_for("text"), modality_for("image")
-    assert text.few_label_tuning([8] * 6, Card("mean")) == "contrastive"
-    assert text.few_label_tuning([32, 30, 40], Card("mean")) == "contrastive"
-    assert text.few_label_tuning([48] * 6, Card("mean")) == "off"          # enough labels: frozen + head
-    assert text.few_label_tuning([8] * 6, Card("last")) == "off"           # GPT-2 style pooling
-    assert image.few_label_tuning([8] * 6, Card("mean")) == "off"
+    assert text.few_label_plan([8] * 6, Card("mean"))[0] == "contrastive"
+    assert text.few_label_plan([32, 30, 40], Card("mean"))[0] == "contrastive"
+    assert text.few_label_plan([48] * 6, Card("mean"))[0] == "off"          # enough labels: frozen + head
+    assert text.few_label_plan([8] * 6, Card("last"))[0] == "off"           # GPT-2 style pooling
+    assert image.few_label_plan([8] * 6, Card("mean"))[0] == "off"
     train = [Sample(f"x:{i}", i % 3, "t") for i in range(24)]
     project = Project(task="image")
     project.training.few_shot = "contrastive"
     with pytest.raises(ProjectError, match="not available for images"):
-        few_label_mode(project, image, Card("mean"), train, 3)
+        few_label_plan(project, image, Card("mean"), train, 3)
     project.training.few_shot = "off"
-    assert few_label_mode(project, text, Card("mean"), train, 3) == "off"
+    assert few_label_plan(project, text, Card("mean"), train, 3)[0] == "off"
     project.training.few_shot = "bogus"
     with pytest.raises(ProjectError, match="few-label mode"):
         project.validate()

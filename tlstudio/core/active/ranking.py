@@ -28,6 +28,7 @@ clusters first. ``PoolRanking.how`` says which of the two was done.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import zip_longest
 
 import numpy as np
 import torch
@@ -36,11 +37,11 @@ from tlstudio.core.active.quick_head import estimate_accuracy, fit_quick_head, r
 from tlstudio.core.insight.neighbours import unit_features
 from tlstudio.core.progress import JobState, check
 
-SPREADS = ("none", "classes", "cosine")
+SPREAD_WORDS = {"none": "most unsure first; the list re-ranks after every label.",     # how each spread reads
+                "classes": "taking turns over the classes it suggests.",
+                "cosine": "and spread out (distance to what is labelled)."}
+SPREADS = tuple(SPREAD_WORDS)
 SPREAD = "none"              # how the picks are spread out (module docstring; benchmarks/bench_active.py)
-SPREAD_WORDS = {"classes": "taking turns over the classes it suggests.",
-                "cosine": "and spread out (distance to what is labelled).",
-                "none": "most unsure first; the list re-ranks after every label."}
 COSINE_CANDIDATES = 2        # "cosine": only the 2 x top most uncertain samples compete for the spread
 KMEANS_ITERATIONS = 20
 
@@ -105,19 +106,12 @@ def weighted_k_centre(unit_pool: np.ndarray, unit_labelled: np.ndarray, weight: 
 def class_round_robin(uncertainty: np.ndarray, predicted: np.ndarray, k: int) -> list[tuple[int, float]]:
     """``k`` picks going round the predicted classes, most uncertain first within each (module docstring):
     ``[(pool index, uncertainty)]``."""
-    order = np.argsort(-uncertainty, kind="stable")
     queues: dict[int, list[int]] = {}
-    for i in order:
+    for i in np.argsort(-uncertainty, kind="stable"):
         queues.setdefault(int(predicted[i]), []).append(int(i))
-    rounds = list(queues.values())             # in the order of each class's most uncertain sample
-    picks: list[tuple[int, float]] = []
-    for depth in range(max(len(q) for q in rounds) if rounds else 0):
-        for q in rounds:
-            if depth < len(q) and len(picks) < k:
-                picks.append((q[depth], float(uncertainty[q[depth]])))
-        if len(picks) >= k:
-            break
-    return picks
+    # Round d takes each class's d-th most uncertain; classes in the order of their most uncertain sample.
+    turns = [i for round_ in zip_longest(*queues.values()) for i in round_ if i is not None]
+    return [(i, float(uncertainty[i])) for i in turns[:k]]
 
 
 def kmeans_representatives(unit_pool: np.ndarray, k: int, *, seed: int = 0,
@@ -169,9 +163,8 @@ def rank_pool(labelled: np.ndarray, labels: np.ndarray, num_classes: int, pool: 
     labels = np.asarray(labels, dtype=np.int64)
     pool = np.asarray(pool, dtype=np.float32)
     labelled = np.asarray(labelled, dtype=np.float32).reshape(-1, pool.shape[1] if pool.ndim == 2 else 0)
-    unit_pool = unit_features(pool)
-    n_classes_seen = len(np.unique(labels))
-    if n_classes_seen < 2:
+    if len(np.unique(labels)) < 2:
+        unit_pool = unit_features(pool)
         if len(labels):
             picks = weighted_k_centre(unit_pool, unit_features(labelled), np.ones(len(pool), np.float32), top, job)
             how = (f"Only one class is labelled so far: these are the samples least like the {len(labels)} labelled, "
@@ -191,7 +184,7 @@ def rank_pool(labelled: np.ndarray, labels: np.ndarray, num_classes: int, pool: 
     elif spread == "cosine":
         keep = np.argsort(-uncertainty, kind="stable")[:COSINE_CANDIDATES * top]
         picks = [(int(keep[i]), s) for i, s in
-                 weighted_k_centre(unit_pool[keep], unit_features(labelled), uncertainty[keep], top, job)]
+                 weighted_k_centre(unit_features(pool[keep]), unit_features(labelled), uncertainty[keep], top, job)]
     else:
         picks = [(int(i), float(uncertainty[i])) for i in np.argsort(-uncertainty, kind="stable")[:top]]
     suggestions = [Suggestion(i, int(guess[i]), float(probs[i, guess[i]]), s) for i, s in picks]

@@ -68,9 +68,6 @@ class ImageModality:
         """Image runs always fit the head on the pretrained base."""
         return "off", "few-label tuning is for text encoders"
 
-    def few_label_tuning(self, per_class: Sequence[int], card: Any) -> str:
-        return "off"
-
     def scan(self, path: str | os.PathLike, *, job: JobState | None = None, data: Any = None) -> DatasetIndex:
         from tlstudio.core.data import images
 

@@ -35,7 +35,7 @@ subclass it):
 ``zero_shot``
     The kind of zero-shot classifier that serves this modality (``core/zeroshot``'s registry:
     "sentence-encoder" for text, "clip" for images).
-``few_label_tunings`` / ``few_label_tuning(per_class, card) -> str`` / ``few_label_plan(...)``
+``few_label_tunings`` / ``few_label_plan(per_class, card) -> (mode, reason)``
     The base tunings a Project may ask for before the head ("contrastive": ``core/train/
     contrastive.py``; none for images), and the one "auto" considers for a run whose classes have
     ``per_class`` training labels with model ``card`` ("off" or one of the tunings);
@@ -157,8 +157,6 @@ class Modality(Protocol):
     few_label_choices: tuple[tuple[str, str], ...]
     few_label_help: str
     few_label_summary: str
-
-    def few_label_tuning(self, per_class: Sequence[int], card: Any) -> str: ...
 
     def few_label_plan(self, per_class: Sequence[int], card: Any) -> tuple[str, str]: ...
 

@@ -261,10 +261,6 @@ class TextModality:
                            f"{self.few_labels_per_class}")
         return "contrastive", ""
 
-    def few_label_tuning(self, per_class: Sequence[int], card: Any) -> str:
-        """The mode of ``few_label_plan`` (before the run's probe)."""
-        return self.few_label_plan(per_class, card)[0]
-
     def scan(self, path: str | os.PathLike, *, job: JobState | None = None, data: Any = None) -> DatasetIndex:
         """``data``: the Project's DataSettings; its text/label column choice (when set) is used."""
         from tlstudio.core.data.text import scan_text

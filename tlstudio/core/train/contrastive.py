@@ -15,7 +15,7 @@ and decay.
 
 Nothing here knows the modality: the base takes collated batches of the modality's
 training dataset. Whether a run tunes its base this way is the modality's choice
-(``Modality.few_label_tuning``) unless the Project says ("contrastive" or "off").
+(``Modality.few_label_plan``) unless the Project says ("contrastive" or "off").
 """
 from __future__ import annotations
 

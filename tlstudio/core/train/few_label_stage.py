@@ -45,11 +45,6 @@ def few_label_plan(project, modality, card, train_samples, num_classes: int) -> 
     return wanted, "", False
 
 
-def few_label_mode(project, modality, card, train_samples, num_classes: int) -> str:
-    """The tuning this run considers: "off" or one of the modality's ``few_label_tunings``."""
-    return few_label_plan(project, modality, card, train_samples, num_classes)[0]
-
-
 def decision_message(mode: str, automatic: bool, reason: str, probe: ProbeResult | None, enough: float,
                      modality) -> str:
     """One sentence for the run's log: what happens to the base and why (``enough``: the modality's
