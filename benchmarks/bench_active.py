@@ -55,8 +55,9 @@ nearest; text 0.923, images -0.029 against "cosine" on seeds 0-4), BADGE-style
 gradient-embedding k-means++ (images 0.788, text 0.920), turns over the head's
 top-two class pairs (text 0.922, images 0.783), 30 % random picks mixed in
 (text 0.915), query by committee (5 bootstrap heads, disagreement: images 0.70),
-drawing the batch at random with odds uncertainty^2 (images 0.795 against random's
-0.800 at 400 on 12 seeds, Debian 0.885 against 0.886 on 20) and expected error reduction (the 30 most uncertain, each refitted under its two
+drawing the batch at random with odds uncertainty^2 (images 0.795 against
+random's 0.800 at 400 on 12 seeds, Debian 0.885 against 0.886 on 20) and
+expected error reduction (the 30 most uncertain, each refitted under its two
 likeliest labels, scored by the expected error left on the pool: images 0.793
 against random's 0.794 at 400 on 3 seeds, Debian 0.880 against 0.881 on 6).
 
@@ -132,8 +133,10 @@ def debian_csv(out: Path) -> Path:
         return out
     texts, labels, classes = bench_fewshot.load_debian(DEBIAN_PER_CLASS, bench_fewshot.DEBIAN_SECTIONS)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="", encoding="utf-8") as fh:
+    tmp = out.with_name(out.name + ".part")         # a run stopped half-way leaves no half file to reuse
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows([("text", "label"), *((t, classes[c]) for t, c in zip(texts, labels))])
+    tmp.replace(out)
     return out
 
 
