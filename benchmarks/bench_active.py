@@ -1,4 +1,4 @@
-"""Benchmark: active selection (uncertainty x spread) vs random selection, simulated labelling.
+"""Benchmark: active selection (most uncertain first, or a spread) vs random selection, simulated labelling.
 
 Three real labelled sets, their features extracted once through the app's own
 path (``core.insight.features.collect_features``, the feature cache):
@@ -69,6 +69,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import io
 import os
 import sys
 import tempfile
@@ -117,10 +118,7 @@ def wordnet_csv(out: Path) -> Path:
     rng = random.Random(demo.SEED)
     rows = [(text, topic) for topic, texts in sorted(demo.definitions(demo.SOURCE).items())
             for text in rng.sample(texts, TEXT_PER_CLASS)]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="", encoding="utf-8") as fh:
-        csv.writer(fh).writerows([("text", "label"), *rows])
-    return out
+    return write_csv(out, rows)
 
 
 def debian_csv(out: Path) -> Path:
@@ -132,11 +130,17 @@ def debian_csv(out: Path) -> Path:
     if out.is_file():
         return out
     texts, labels, classes = bench_fewshot.load_debian(DEBIAN_PER_CLASS, bench_fewshot.DEBIAN_SECTIONS)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")         # a run stopped half-way leaves no half file to reuse
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        csv.writer(fh).writerows([("text", "label"), *((t, classes[c]) for t, c in zip(texts, labels))])
-    tmp.replace(out)
+    return write_csv(out, [(t, classes[c]) for t, c in zip(texts, labels)])
+
+
+def write_csv(out: Path, rows) -> Path:
+    """``rows`` of (text, label) as a CSV at ``out``, written whole or not at all (a stopped run leaves
+    no half file for the next run to reuse)."""
+    from tlstudio.core.atomic import write_text
+
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([("text", "label"), *rows])
+    write_text(out, buffer.getvalue())
     return out
 
 
@@ -216,7 +220,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=10, help="labels picked per refit")
     ap.add_argument("--first-seed", type=int, default=0)
-    ap.add_argument("--spread", choices=SPREADS, default=None,
+    ap.add_argument("--spread", choices=SPREADS, default=SPREAD,
                     help="how the picks are spread out (default: the app's; core/active/ranking.py)")
     ap.add_argument("--warm", type=int, default=10, help="labels picked before the first refit")
     ap.add_argument("--warm-random", action="store_true", help="draw the warm start at random, not by k-means")
@@ -226,19 +230,19 @@ def main() -> None:
     args = ap.parse_args()
     os.environ["TLSTUDIO_CACHE_DIR"] = str(args.cache / "cache")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    args.spread = args.spread or SPREAD
     print(f"bench_active: batch {args.batch}, warm start {args.warm} ({'random' if args.warm_random else 'k-means'}),"
           f" spread {args.spread}; "
           f"load average {os.getloadavg()[0]:.2f}")
-    if "fashion" in args.sets:
-        x, y, k = features_of(fashion_folder(args.cache / "fashion"), "image", args.image_size)
-        report(f"Fashion-MNIST ({args.image_size} px, EfficientNet-Lite0)", x, y, k, args)
-    if "wordnet" in args.sets:
-        x, y, k = features_of(wordnet_csv(args.cache / "wordnet" / "definitions.csv"), "text", None)
-        report("WordNet definitions (6 topics, MiniLM)", x, y, k, args)
-    if "debian" in args.sets:
-        x, y, k = features_of(debian_csv(args.cache / "debian" / "descriptions.csv"), "text", None)
-        report("Debian package descriptions (8 sections, MiniLM)", x, y, k, args)
+    sets = {"fashion": (lambda: fashion_folder(args.cache / "fashion"), "image",
+                        f"Fashion-MNIST ({args.image_size} px, EfficientNet-Lite0)"),
+            "wordnet": (lambda: wordnet_csv(args.cache / "wordnet" / "definitions.csv"), "text",
+                        "WordNet definitions (6 topics, MiniLM)"),
+            "debian": (lambda: debian_csv(args.cache / "debian" / "descriptions.csv"), "text",
+                       "Debian package descriptions (8 sections, MiniLM)")}
+    for name in SETS:
+        if name in args.sets:
+            data, task, title = sets[name]
+            report(title, *features_of(data(), task, args.image_size), args)
 
 
 if __name__ == "__main__":

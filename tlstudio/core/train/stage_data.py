@@ -7,7 +7,6 @@ run's ``RunState``.
 """
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 from torch.utils.data import ConcatDataset
